@@ -1,0 +1,2 @@
+export { SystemCallError, check, libc } from './libc.ts';
+export { lockFile, withFileLock, type FileLock } from './flock.ts';

@@ -1,0 +1,12 @@
+export { OciError } from './errors.ts';
+export * from './digest.ts';
+export * from './reference.ts';
+export * from './media-types.ts';
+export * from './platform.ts';
+export * from './descriptor.ts';
+export * from './manifest.ts';
+export * from './config.ts';
+export * from './layout.ts';
+export * from './image.ts';
+export { writeFileAtomic } from './atomic-file.ts';
+export type { JsonObject } from './json-fields.ts';

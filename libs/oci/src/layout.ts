@@ -1,0 +1,303 @@
+import { createReadStream } from 'node:fs';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { lockFile, withFileLock, type FileLock } from '@cutaway/libc';
+import { syncDir, tempPathBeside, writeFileAtomic } from './atomic-file.ts';
+import { parseImageConfig, type ImageConfig } from './config.ts';
+import type { Descriptor } from './descriptor.ts';
+import { DigestingStream, parseDigest, verifyBytes, type Digest } from './digest.ts';
+import { OciError } from './errors.ts';
+import { parseJson } from './json-fields.ts';
+import { parseManifestDocument, readImageIndex, type ImageIndex, type ManifestDocument } from './manifest.ts';
+import { INDEX_TYPES, MANIFEST_TYPES, MediaType } from './media-types.ts';
+
+/** image-spec annotations.md: the name of a reference in index.json. */
+export const REF_NAME = 'org.opencontainers.image.ref.name';
+
+/** annotations.md grammar for ref.name: components of alphanumerics joined by [-._:@+] or "--", separated by "/". */
+const REF_NAME_PATTERN = /^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/;
+
+const LAYOUT_VERSION = '1.0.0';
+
+/** Where cutaway keeps its own lock and temporary files inside a layout; other readers ignore it. */
+const PRIVATE_DIR = '.cutaway';
+
+export interface RefEntry {
+  name: string;
+  descriptor: Descriptor;
+}
+
+export interface GcResult {
+  removed: { digest: Digest; size: number }[];
+  freedBytes: number;
+}
+
+/**
+ * An OCI image layout (image-spec image-layout.md): `oci-layout`, `index.json`
+ * and content-addressed `blobs/<alg>/<encoded>`. One layout can hold many
+ * images, each blob stored once.
+ *
+ * Safe under concurrency: blobs are written to a temp file and renamed into
+ * place only after their digest is verified; index.json changes are
+ * read-modify-write under an exclusive flock; writers hold a shared "lease"
+ * lock that garbage collection takes exclusively, so gc never removes a blob
+ * that a writer has stored but not yet referenced.
+ */
+export class OciLayout {
+  private leaseDepth = 0;
+  private lease?: Promise<FileLock>;
+
+  private constructor(readonly dir: string) {}
+
+  /** Opens an existing layout; the error says what is missing. */
+  static async open(dir: string): Promise<OciLayout> {
+    let text: string;
+    try {
+      text = await readFile(join(dir, 'oci-layout'), 'utf8');
+    } catch {
+      throw new OciError(`${dir} is not an OCI image layout (no oci-layout file)`);
+    }
+    const marker = parseJson(text, `${dir}/oci-layout`) as { imageLayoutVersion?: unknown };
+    if (marker?.imageLayoutVersion !== LAYOUT_VERSION) {
+      throw new OciError(`${dir}/oci-layout: unsupported imageLayoutVersion ${JSON.stringify(marker?.imageLayoutVersion)} (want "${LAYOUT_VERSION}")`);
+    }
+    const layout = new OciLayout(dir);
+    await layout.readIndex();
+    return layout;
+  }
+
+  /** Creates a layout (or opens the one already there); concurrent creators end with one valid layout. */
+  static async create(dir: string): Promise<OciLayout> {
+    await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+    await mkdir(join(dir, PRIVATE_DIR), { recursive: true });
+    await createIfAbsent(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION }));
+    await createIfAbsent(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] }));
+    return OciLayout.open(dir);
+  }
+
+  blobPath(digest: Digest): string {
+    const { algorithm, encoded } = parseDigest(digest);
+    return join(this.dir, 'blobs', algorithm, encoded);
+  }
+
+  async hasBlob(digest: Digest): Promise<boolean> {
+    return stat(this.blobPath(digest)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+  }
+
+  /**
+   * Holds a lease while `work` runs: blobs stored inside it are safe from gc
+   * until `work` has referenced them. Leases nest and may run concurrently.
+   */
+  async withLease<T>(work: () => Promise<T>): Promise<T> {
+    if (this.leaseDepth++ === 0) this.lease = this.lockPrivate('gc.lock', 'shared');
+    const lease = await this.lease!;
+    try {
+      return await work();
+    } finally {
+      if (--this.leaseDepth === 0) {
+        lease.release();
+        this.lease = undefined;
+      }
+    }
+  }
+
+  /**
+   * Stores a blob from a stream or buffer. It is hashed as it is written and
+   * enters the store only if it matches `expected` (when given); otherwise the
+   * temp file is removed and a DigestMismatchError thrown.
+   */
+  async putBlob(source: Readable | Uint8Array, expected?: { digest: Digest; size?: number }): Promise<{ digest: Digest; size: number }> {
+    if (expected && (await this.hasBlob(expected.digest))) {
+      if (source instanceof Readable) source.destroy();
+      const { size } = await stat(this.blobPath(expected.digest));
+      if (expected.size !== undefined && size !== expected.size) {
+        throw new OciError(`${expected.digest} is in the store with ${size} bytes, but ${expected.size} were expected`);
+      }
+      return { digest: expected.digest, size };
+    }
+    return this.withLease(async () => {
+      const hasher = new DigestingStream(expected);
+      const temp = tempPathBeside(join(this.dir, PRIVATE_DIR, 'blob'));
+      try {
+        const handle = await open(temp, 'wx', 0o644);
+        try {
+          const input = source instanceof Readable ? source : Readable.from([Buffer.from(source)]);
+          await pipeline(input, hasher, async (chunks: AsyncIterable<Buffer>) => {
+            for await (const chunk of chunks) await handle.write(chunk);
+          });
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        const target = this.blobPath(hasher.digest);
+        await mkdir(join(target, '..'), { recursive: true });
+        await rename(temp, target);
+        await syncDir(join(target, '..'));
+        return { digest: hasher.digest, size: hasher.size };
+      } catch (e) {
+        await rm(temp, { force: true });
+        throw e;
+      }
+    });
+  }
+
+  /** Stores a JSON document (compact, as registries and skopeo write them) and returns its descriptor. */
+  async putJson(mediaType: string, value: unknown): Promise<Descriptor> {
+    const { digest, size } = await this.putBlob(Buffer.from(JSON.stringify(value)));
+    return { mediaType, digest, size };
+  }
+
+  /** Reads a whole blob, verified against its digest (a corrupt store is reported, not trusted). */
+  async readBlob(digest: Digest): Promise<Buffer> {
+    let data: Buffer;
+    try {
+      data = await readFile(this.blobPath(digest));
+    } catch {
+      throw new OciError(`blob ${digest} is not in ${this.dir}`);
+    }
+    verifyBytes(data, { digest });
+    return data;
+  }
+
+  /** Streams a blob; the stream fails at its end if the content does not match the digest. */
+  openBlob(digest: Digest): Readable {
+    const hasher = new DigestingStream({ digest });
+    const file = createReadStream(this.blobPath(digest));
+    file.on('error', (e) => hasher.destroy(new OciError(`blob ${digest} is not readable in ${this.dir}: ${e.message}`)));
+    return file.pipe(hasher);
+  }
+
+  async readManifestDocument(descriptor: Pick<Descriptor, 'digest'> & { mediaType?: string }): Promise<ManifestDocument> {
+    return parseManifestDocument(await this.readBlob(descriptor.digest), descriptor.mediaType);
+  }
+
+  async readConfig(digest: Digest): Promise<ImageConfig> {
+    return parseImageConfig(await this.readBlob(digest));
+  }
+
+  async readIndex(): Promise<ImageIndex> {
+    let text: string;
+    try {
+      text = await readFile(join(this.dir, 'index.json'), 'utf8');
+    } catch {
+      throw new OciError(`${this.dir} is not an OCI image layout (no index.json)`);
+    }
+    try {
+      return readImageIndex(parseJson(text, 'index.json'));
+    } catch (e) {
+      throw new OciError(`${this.dir}/index.json: ${(e as Error).message}`);
+    }
+  }
+
+  /** The references named in index.json, in its order. */
+  async list(): Promise<RefEntry[]> {
+    const index = await this.readIndex();
+    return index.manifests.flatMap((descriptor) => {
+      const name = descriptor.annotations?.[REF_NAME];
+      return name !== undefined ? [{ name, descriptor }] : [];
+    });
+  }
+
+  async resolve(name: string): Promise<Descriptor | undefined> {
+    return (await this.list()).find((e) => e.name === name)?.descriptor;
+  }
+
+  /** Points `name` at `descriptor` (replacing what it named before), as `docker tag` does. */
+  async addRef(name: string, descriptor: Descriptor): Promise<void> {
+    if (!REF_NAME_PATTERN.test(name)) {
+      throw new OciError(`invalid reference name ${JSON.stringify(name)} (annotations.md: components of letters and digits joined by - . _ : @ + or --, separated by /)`);
+    }
+    if (!(await this.hasBlob(descriptor.digest))) throw new OciError(`cannot tag ${name}: ${descriptor.digest} is not in ${this.dir}`);
+    const entry: Descriptor = { ...descriptor, annotations: { ...descriptor.annotations, [REF_NAME]: name } };
+    await this.updateIndex((manifests) => [...manifests.filter((d) => d.annotations?.[REF_NAME] !== name), entry]);
+  }
+
+  /** Removes the name from index.json; returns whether it was there. The blobs stay until gc. */
+  async removeRef(name: string): Promise<boolean> {
+    let found = false;
+    await this.updateIndex((manifests) =>
+      manifests.filter((d) => {
+        const match = d.annotations?.[REF_NAME] === name;
+        found ||= match;
+        return !match;
+      }),
+    );
+    return found;
+  }
+
+  /**
+   * Removes every blob that index.json does not reach (through indexes,
+   * manifests, configs, layers and subjects), and leftover temp files.
+   * Waits for running writers' leases; must not be called inside one.
+   */
+  async gc(): Promise<GcResult> {
+    if (this.leaseDepth > 0) throw new Error('OciLayout.gc called inside a lease of the same layout: it would wait for itself');
+    return withFileLock(join(this.dir, PRIVATE_DIR, 'gc.lock'), async () => {
+      const reachable = await this.reachableDigests();
+      const removed: GcResult['removed'] = [];
+      for (const algorithm of await readdir(join(this.dir, 'blobs'))) {
+        for (const encoded of await readdir(join(this.dir, 'blobs', algorithm))) {
+          const digest = `${algorithm}:${encoded}` as Digest;
+          if (reachable.has(digest)) continue;
+          const path = join(this.dir, 'blobs', algorithm, encoded);
+          const { size } = await stat(path);
+          await rm(path, { force: true });
+          removed.push({ digest, size });
+        }
+      }
+      for (const name of await readdir(join(this.dir, PRIVATE_DIR))) {
+        if (name.endsWith('.tmp')) await rm(join(this.dir, PRIVATE_DIR, name), { force: true });
+      }
+      return { removed, freedBytes: removed.reduce((sum, r) => sum + r.size, 0) };
+    });
+  }
+
+  private async reachableDigests(): Promise<Set<Digest>> {
+    const seen = new Set<Digest>();
+    const visit = async (d: Descriptor): Promise<void> => {
+      if (seen.has(d.digest)) return;
+      seen.add(d.digest);
+      if (!(await this.hasBlob(d.digest))) return; // a reference to a blob that is not here (a foreign layer, a partial pull)
+      if (!INDEX_TYPES.includes(d.mediaType) && !MANIFEST_TYPES.includes(d.mediaType)) return;
+      const doc = await this.readManifestDocument(d);
+      const children = doc.kind === 'index' ? doc.index.manifests : [doc.manifest.config, ...doc.manifest.layers];
+      const subject = doc.kind === 'index' ? doc.index.subject : doc.manifest.subject;
+      for (const child of subject ? [...children, subject] : children) await visit(child);
+    };
+    for (const d of (await this.readIndex()).manifests) await visit(d);
+    return seen;
+  }
+
+  private lockPrivate(name: string, mode: 'exclusive' | 'shared'): Promise<FileLock> {
+    return lockFile(join(this.dir, PRIVATE_DIR, name), mode);
+  }
+
+  private async updateIndex(change: (manifests: Descriptor[]) => Descriptor[]): Promise<void> {
+    const lock = await this.lockPrivate('index.lock', 'exclusive');
+    try {
+      const index = await this.readIndex();
+      const updated = { ...index, mediaType: index.mediaType ?? MediaType.ociIndex, manifests: change(index.manifests) };
+      await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify(updated));
+    } finally {
+      lock.release();
+    }
+  }
+}
+
+/** Writes `path` only if it does not exist, atomically: link(2) of a complete temp file fails with EEXIST. */
+async function createIfAbsent(path: string, content: string): Promise<void> {
+  const temp = tempPathBeside(path);
+  await writeFileAtomic(temp, content);
+  try {
+    await link(temp, path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  } finally {
+    await rm(temp, { force: true });
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Builds every tool into a runnable command: tools/<name>/src/<bin>.ts (or
+ * src/main.ts) is bundled with its libs by esbuild into
+ * tools/<name>/dist/<bin>.js, so a tool starts without compiling TypeScript,
+ * and bin/<bin> at the top of the repository links to it.
+ *
+ *   tsx scripts/build.ts [TOOL_DIR…]     (default: every tools/* with a bin)
+ */
+import { chmod, mkdir, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { build } from 'esbuild';
+
+const repo = resolve(import.meta.dirname, '..');
+
+/** Native addons load their .node files at run time: they stay outside the bundle. */
+const NATIVE = ['koffi'];
+
+async function toolDirs(args: string[]): Promise<string[]> {
+  if (args.length) return args.map((a) => resolve(a));
+  const tools = join(repo, 'tools');
+  if (!existsSync(tools)) return [];
+  return (await readdir(tools)).map((name) => join(tools, name)).filter((dir) => existsSync(join(dir, 'package.json')));
+}
+
+async function buildTool(dir: string): Promise<string[]> {
+  const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { bin?: Record<string, string> };
+  const built: string[] = [];
+  for (const [bin, target] of Object.entries(pkg.bin ?? {})) {
+    const own = join(dir, 'src', `${bin}.ts`);
+    const entry = existsSync(own) ? own : join(dir, 'src', 'main.ts');
+    const outfile = join(dir, target);
+    await build({
+      entryPoints: [entry],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      external: NATIVE,
+      // ESM output has no `require`; bundled CommonJS dependencies need one.
+      banner: { js: "#!/usr/bin/env node\nimport { createRequire as __cwCreateRequire } from 'node:module'; const require = __cwCreateRequire(import.meta.url);" },
+      sourcemap: 'linked',
+      logLevel: 'warning',
+    });
+    await chmod(outfile, 0o755);
+    const link = join(repo, 'bin', bin);
+    await mkdir(join(repo, 'bin'), { recursive: true });
+    await rm(link, { force: true });
+    await symlink(relative(join(repo, 'bin'), outfile), link);
+    built.push(bin);
+  }
+  return built;
+}
+
+const dirs = await toolDirs(process.argv.slice(2));
+for (const dir of dirs) {
+  const bins = await buildTool(dir);
+  process.stderr.write(`built ${relative(repo, dir)}: ${bins.map((b) => `bin/${b}`).join(' ')}\n`);
+}
+if (!dirs.length) process.stderr.write('no tools to build yet\n');
