@@ -95,13 +95,15 @@ export class OciLayout {
    */
   async withLease<T>(work: () => Promise<T>): Promise<T> {
     if (this.leaseDepth++ === 0) this.lease = this.lockPrivate('gc.lock', 'shared');
-    const lease = await this.lease!;
+    const lease = this.lease!;
     try {
+      await lease;
       return await work();
     } finally {
       if (--this.leaseDepth === 0) {
-        lease.release();
         this.lease = undefined;
+        // A lease that failed to start has nothing to release.
+        await lease.then((l) => l.release(), () => undefined);
       }
     }
   }
@@ -144,6 +146,55 @@ export class OciLayout {
         throw e;
       }
     });
+  }
+
+  /**
+   * Stores a blob that arrives in pieces, resuming where an earlier, interrupted
+   * attempt stopped: the bytes so far stay in `.cutaway/<alg>-<hex>.partial`,
+   * are re-hashed, and `fetchFrom(offset)` is asked for the rest. It says which
+   * offset its stream really starts at (a server may ignore a Range request);
+   * anything else restarts from zero. Two writers of the same blob take turns on
+   * the partial file; the second finds the blob stored.
+   */
+  async putBlobResumable(expected: { digest: Digest; size: number }, fetchFrom: (offset: number) => Promise<{ stream: Readable; offset: number }>): Promise<{ digest: Digest; size: number; resumedAt: number }> {
+    const { algorithm, encoded } = parseDigest(expected.digest);
+    const partial = join(this.dir, PRIVATE_DIR, `${algorithm}-${encoded}.partial`);
+    return this.withLease(() =>
+      withFileLock(`${partial}.lock`, async () => {
+        if (await this.hasBlob(expected.digest)) return { ...(await this.putBlob(Buffer.alloc(0), expected)), resumedAt: expected.size };
+        let have = await stat(partial).then((s) => s.size, () => 0);
+        if (have > expected.size) have = 0;
+        const { stream, offset } = await fetchFrom(have);
+        if (offset !== have && offset !== 0) throw new Error(`putBlobResumable: asked for ${have}, the stream starts at ${offset}`);
+        const handle = await open(partial, offset === have ? 'a' : 'w');
+        try {
+          const hasher = new DigestingStream(expected);
+          const start = offset === have ? have : 0;
+          const input = start > 0 ? concatStreams(createReadStream(partial, { end: start - 1 }), stream) : stream;
+          let written = 0;
+          await pipeline(input, hasher, async (chunks: AsyncIterable<Buffer>) => {
+            for await (const chunk of chunks) {
+              // The first `start` bytes are the partial file's own, read back only to hash them.
+              const fresh = written >= start ? chunk : chunk.subarray(Math.min(chunk.length, start - written));
+              written += chunk.length;
+              if (fresh.length) await handle.write(fresh);
+            }
+          }).catch(async (e) => {
+            // A wrong blob is not worth resuming; a dropped connection is.
+            if (e instanceof OciError) await rm(partial, { force: true });
+            throw e;
+          });
+          await handle.sync();
+          const target = this.blobPath(expected.digest);
+          await mkdir(join(target, '..'), { recursive: true });
+          await rename(partial, target);
+          await syncDir(join(target, '..'));
+          return { digest: expected.digest, size: expected.size, resumedAt: start };
+        } finally {
+          await handle.close();
+        }
+      }),
+    );
   }
 
   /** Stores a JSON document (compact, as registries and skopeo write them) and returns its descriptor. */
@@ -251,7 +302,7 @@ export class OciLayout {
         }
       }
       for (const name of await readdir(join(this.dir, PRIVATE_DIR))) {
-        if (name.endsWith('.tmp')) await rm(join(this.dir, PRIVATE_DIR, name), { force: true });
+        if (name.endsWith('.tmp') || name.endsWith('.partial')) await rm(join(this.dir, PRIVATE_DIR, name), { force: true });
       }
       return { removed, freedBytes: removed.reduce((sum, r) => sum + r.size, 0) };
     });
@@ -287,6 +338,16 @@ export class OciLayout {
       lock.release();
     }
   }
+}
+
+/** One stream of `first`'s bytes then `second`'s. */
+function concatStreams(first: Readable, second: Readable): Readable {
+  return Readable.from(
+    (async function* () {
+      yield* first;
+      yield* second;
+    })(),
+  );
 }
 
 /** Writes `path` only if it does not exist, atomically: link(2) of a complete temp file fails with EEXIST. */

@@ -93,6 +93,61 @@ describe('OciLayout', () => {
     await expect(layout.readBlob(digestOf('absent'))).rejects.toThrow(/is not in/);
   });
 
+  it('resumes an interrupted blob from where it stopped, and restarts when the source ignores the offset', async () => {
+    const layout = await OciLayout.create(dir);
+    const data = Buffer.from('0123456789'.repeat(1000));
+    const expected = { digest: digestOf(data), size: data.length };
+    const offsets: number[] = [];
+    // First attempt: the connection drops after 4000 bytes.
+    const dropping = async (offset: number) => {
+      offsets.push(offset);
+      const stream = Readable.from(
+        (async function* () {
+          yield data.subarray(offset, 4000);
+          await new Promise((r) => setTimeout(r, 20));
+          throw new Error('connection reset');
+        })(),
+      );
+      return { stream, offset };
+    };
+    await expect(layout.putBlobResumable(expected, dropping)).rejects.toThrow('connection reset');
+    expect(await layout.hasBlob(expected.digest)).toBe(false);
+    const resumed = await layout.putBlobResumable(expected, async (offset) => {
+      offsets.push(offset);
+      return { stream: Readable.from([data.subarray(offset)]), offset };
+    });
+    expect(offsets).toEqual([0, 4000]);
+    expect(resumed).toEqual({ ...expected, resumedAt: 4000 });
+    expect(await layout.readBlob(expected.digest)).toEqual(data);
+
+    // A server that ignores Range sends everything from 0: the partial is replaced, not appended to.
+    const other = Buffer.from('abcdefghij'.repeat(500));
+    const otherExpected = { digest: digestOf(other), size: other.length };
+    await expect(
+      layout.putBlobResumable(otherExpected, async () => ({
+        stream: Readable.from(
+          (async function* () {
+            yield other.subarray(0, 100);
+            throw new Error('connection reset');
+          })(),
+        ),
+        offset: 0,
+      })),
+    ).rejects.toThrow('connection reset');
+    const restarted = await layout.putBlobResumable(otherExpected, async () => ({ stream: Readable.from([other]), offset: 0 }));
+    expect(restarted.resumedAt).toBe(0);
+    expect(await layout.readBlob(otherExpected.digest)).toEqual(other);
+    expect(await files(dir)).toEqual(['index.json', 'oci-layout', `blobs/sha256/${expected.digest.slice(7)}`, `blobs/sha256/${otherExpected.digest.slice(7)}`].sort());
+  });
+
+  it('drops a resumed blob that turns out wrong, so the next attempt starts clean', async () => {
+    const layout = await OciLayout.create(dir);
+    const good = Buffer.from('good content');
+    const expected = { digest: digestOf(good), size: good.length };
+    await expect(layout.putBlobResumable(expected, async () => ({ stream: Readable.from([Buffer.from('evil content')]), offset: 0 }))).rejects.toThrow(/digest mismatch/);
+    expect(await files(dir)).toEqual(['index.json', 'oci-layout']);
+  });
+
   it('names, renames and removes references in index.json', async () => {
     const layout = await OciLayout.create(dir);
     const one = await putImage(layout, 'one');

@@ -1,0 +1,34 @@
+import { shellCommand } from './shell.ts';
+
+/**
+ * `--trace` (or CUTAWAY_TRACE=1): each kernel- or wire-level step goes to
+ * stderr as it happens, `+ `-prefixed like `set -x`.
+ * `--dry-run`: the same steps are collected as a shell script for stdout, and
+ * nothing is changed.
+ */
+export class Steps {
+  private readonly script: string[] = [];
+
+  constructor(
+    readonly mode: { trace: boolean; dryRun: boolean },
+    private readonly stderr: NodeJS.WritableStream = process.stderr,
+  ) {}
+
+  /** Records a step given as a command line (words) or as shell text. */
+  run(step: readonly string[] | string): void {
+    const line = typeof step === 'string' ? step : shellCommand(step);
+    if (this.mode.dryRun) this.script.push(line);
+    else if (this.mode.trace) this.stderr.write(`+ ${line}\n`);
+  }
+
+  /** A comment in the dry-run script; in trace mode it is shown as `# …`. */
+  note(text: string): void {
+    if (this.mode.dryRun) this.script.push(`# ${text}`);
+    else if (this.mode.trace) this.stderr.write(`+ # ${text}\n`);
+  }
+
+  /** The dry-run script, ready to print. */
+  toScript(): string {
+    return ['#!/bin/sh', 'set -eu', ...this.script, ''].join('\n');
+  }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Everything cutaway's tests and tools need on a fresh Debian 12 machine with
+# Node 20: Debian's reference tools, pnpm, the dependencies, and the build.
+# Idempotent: a second run installs nothing and only rebuilds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The reference tools the tests run against (skopeo, umoci, docker-registry),
+# and what the fixture images are built from (busybox-static, debootstrap).
+packages=(
+  docker-registry skopeo umoci apache2-utils
+  busybox-static debootstrap libcap2-bin
+  tar gzip zstd util-linux
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v pnpm >/dev/null 2>&1; then
+  echo "setup: installing pnpm" >&2
+  npm install -g --silent pnpm@10
+fi
+
+pnpm install --frozen-lockfile --config.confirmModulesPurge=false --reporter=silent
+pnpm run --silent build
