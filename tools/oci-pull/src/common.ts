@@ -1,0 +1,53 @@
+import { readFile } from 'node:fs/promises';
+import { ToolError, UsageError, type OptionSpec, type OptionValues, type Steps } from '@cutaway/cli';
+import type { Reference } from '@cutaway/oci';
+import { dockerConfigCredentials, parseCreds } from './auth.ts';
+import { RegistryClient } from './registry.ts';
+
+/** The options oci-pull and oci-push share: how to reach and authenticate to a registry. */
+export const REGISTRY_OPTIONS: OptionSpec[] = [
+  { name: 'creds', type: 'string', arg: 'USER:PASSWORD', help: 'credentials for the registry (default: the auths of ~/.docker/config.json)' },
+  { name: 'insecure', type: 'boolean', help: 'plain http to the registry (loopback registries always are)' },
+  { name: 'ca-cert', type: 'string', arg: 'FILE', help: 'trust this CA certificate (PEM) as well as the system ones' },
+  { name: 'jobs', short: 'j', type: 'string', arg: 'N', help: 'blobs transferred at once (default 4)' },
+];
+
+export function jobsOption(value: unknown): number {
+  if (value === undefined) return 4;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--jobs must be a whole number from 1 to 64, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** A client for the reference's registry, with --creds (else docker login's), --insecure and --ca-cert. */
+export async function registryClient(ref: Reference, options: OptionValues, steps: Steps): Promise<RegistryClient> {
+  const credentials = typeof options.creds === 'string' ? parseCreds(options.creds) : await dockerConfigCredentials(ref.domain);
+  const caFile = options['ca-cert'];
+  const ca =
+    typeof caFile === 'string'
+      ? await readFile(caFile).catch((e: Error) => {
+          throw new ToolError(`--ca-cert ${caFile}: ${e.message}`);
+        })
+      : undefined;
+  return new RegistryClient(ref.domain, { insecure: Boolean(options.insecure), ...(ca && { ca }), ...(credentials && { credentials }), steps });
+}
+
+/** How the dry-run script authenticates its curl commands (the secret stays a variable). */
+export function curlAuth(client: RegistryClient): string {
+  const kind = client.authKind();
+  return kind === 'bearer' ? ' -H "Authorization: Bearer $TOKEN"' : kind === 'basic' ? ' -u "$REGISTRY_USER:$REGISTRY_PASSWORD"' : '';
+}
+
+/** Runs `work` over `items`, at most `limit` at a time, keeping order in the result. */
+export async function mapLimited<T, R>(items: T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

@@ -1,0 +1,478 @@
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+import { createGunzip, type Gunzip } from 'node:zlib';
+import * as tar from 'tar-stream';
+import { ToolError, type Progress } from '@cutaway/cli';
+import {
+  formatPlatform,
+  formatReference,
+  MediaType,
+  parseReference,
+  platformRank,
+  sniffCompression,
+  type Compression,
+  type Descriptor,
+  type Digest,
+  type ImageConfig,
+  type ImageManifest,
+  type OciLayout,
+  type Platform,
+  type Reference,
+} from '@cutaway/oci';
+import type { PulledBlob, PullResult } from './pull.ts';
+
+/*
+ * `docker load` for oci-pull: a `docker save` archive into the store.
+ *
+ * The archive (moby image/tarexport, image/spec/v1.2.md) is a tar whose
+ * manifest.json lists its images, `[{Config, RepoTags, Layers}]`, by paths
+ * inside the tar. Writers differ in everything else:
+ *
+ * - Docker before 25: `<imageid>.json` (the config, named by its sha256),
+ *   `<v1id>/layer.tar` uncompressed, `<v1id>/json` and `<v1id>/VERSION`
+ *   (legacy v1 metadata), and `<v1id>/layer.tar` as a symlink to the first
+ *   copy when two images share a layer; `repositories` (legacy tags).
+ * - skopeo (containers/image docker/internal/tarfile): `<hex>.json`,
+ *   `<diffid hex>.tar`, and the legacy `<v1id>/layer.tar` as a symlink to it;
+ *   RepoTags fully qualified (`docker.io/library/busybox:1.0`).
+ * - Docker 25 and later: an OCI image layout as well (`oci-layout`,
+ *   `index.json`, `blobs/sha256/…`), manifest.json's paths pointing into it;
+ *   with the containerd image store the layer blobs are the registry's
+ *   compressed ones (gzip, or zstd).
+ * - `docker save | gzip`: the whole archive compressed; `docker load` takes it.
+ *
+ * manifest.json may come anywhere in the tar (skopeo and Docker write it
+ * last) and a tar can only be read in order, so every member is stored as a
+ * blob while it streams (never held in memory), its digest and, for a gzip
+ * member, the digest of its decompressed bytes computed on the way; the
+ * image is assembled from those records at the end. Members that turn out to
+ * be no part of the chosen image stay unreferenced and go at the next gc.
+ */
+
+/** The largest manifest.json (or other metadata file) read into memory; containers/image allows 1 MiB. */
+const METADATA_MAX = 4 << 20;
+/** Links followed from one name at most (Docker writes one level). */
+const LINK_HOPS = 8;
+
+interface StoredMember {
+  kind: 'blob';
+  digest: Digest;
+  size: number;
+  compression: Compression;
+  /** sha256 of the content once decompressed (the content itself when it is not compressed). */
+  diffId?: Digest;
+  /** Why a gzip member could not be decompressed. */
+  gzipError?: string;
+}
+
+type Member = StoredMember | { kind: 'link'; target: string };
+
+interface ArchiveItem {
+  Config: string;
+  RepoTags: string[];
+  Layers: string[];
+}
+
+/** A member name as a normalised relative path: `./a//b/` → `a/b`. */
+function memberPath(name: string): string {
+  const n = posix.normalize(name.replace(/^\/+/, ''));
+  return n.replace(/\/+$/, '').replace(/^(\.\/)+/, '');
+}
+
+/** Legacy v1 metadata Docker writes beside each layer; no manifest.json field names it. */
+const LEGACY_METADATA = /^[a-f0-9]{64}\/(?:json|VERSION)$/;
+/** Top-level files read (or noted) rather than stored. */
+const METADATA = new Set(['manifest.json', 'repositories', 'index.json', 'oci-layout']);
+
+/** The digest a member's name states: `blobs/sha256/<hex>`, `<hex>.json` (a config, named by its digest), `sha256:<hex>` (go-containerregistry). */
+function namedDigest(path: string, role: 'config' | 'layer'): Digest | undefined {
+  const blob = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(path);
+  if (blob) return `sha256:${blob[1]}`;
+  if (role !== 'config') return undefined;
+  const named = /^(?:sha256:)?([a-f0-9]{64})(?:\.json)?$/.exec(path);
+  return named ? `sha256:${named[1]}` : undefined;
+}
+
+/**
+ * Passes a member's bytes through to the store while finding out what they
+ * are: the first bytes say whether they are gzip (or zstd), and a gzip
+ * member is decompressed on the side to hash its content.
+ */
+class MemberInspector extends Transform {
+  compression: Compression = 'none';
+  gzipError?: string;
+  private head: Buffer[] = [];
+  private headLength = 0;
+  private decided = false;
+  private gunzip?: Gunzip;
+  private gunzipDone?: Promise<void>;
+  private readonly contentHash = createHash('sha256');
+  private contentDigest?: Digest;
+  private count = 0;
+
+  constructor(private readonly onProgress: (done: number) => void) {
+    super();
+  }
+
+  /** sha256 of the decompressed content of a gzip member (undefined otherwise, or when it did not decompress). */
+  get gunzippedDigest(): Digest | undefined {
+    return this.contentDigest;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.count += chunk.length;
+    this.onProgress(this.count);
+    if (this.decided) {
+      this.feed(chunk, done);
+      return;
+    }
+    this.head.push(chunk);
+    this.headLength += chunk.length;
+    if (this.headLength < 4) {
+      done();
+      return;
+    }
+    this.decide();
+    this.feed(Buffer.concat(this.head.splice(0)), done);
+  }
+
+  override _flush(done: TransformCallback): void {
+    const finish = () => {
+      if (!this.gunzip) {
+        done();
+        return;
+      }
+      this.gunzip.end();
+      this.gunzipDone!.then(() => {
+        if (!this.gzipError) this.contentDigest = `sha256:${this.contentHash.digest('hex')}`;
+        done();
+      });
+    };
+    if (this.decided) {
+      finish();
+      return;
+    }
+    this.decide();
+    const rest = Buffer.concat(this.head.splice(0));
+    if (rest.length) this.feed(rest, finish);
+    else finish();
+  }
+
+  private decide(): void {
+    this.decided = true;
+    this.compression = sniffCompression(Buffer.concat(this.head));
+    if (this.compression !== 'gzip') return;
+    const gunzip = createGunzip();
+    this.gunzip = gunzip;
+    this.gunzipDone = new Promise((resolve) => {
+      gunzip.on('data', (data: Buffer) => this.contentHash.update(data));
+      gunzip.on('end', resolve);
+      gunzip.on('error', (e) => {
+        this.gzipError ??= e.message;
+        resolve();
+      });
+    });
+  }
+
+  /** Hands the chunk on, and to the decompressor (waiting for it when it is behind, so compressed chunks do not pile up). */
+  private feed(chunk: Buffer, done: TransformCallback): void {
+    this.push(chunk);
+    const gunzip = this.gunzip;
+    if (!gunzip || this.gzipError || gunzip.destroyed) {
+      done();
+      return;
+    }
+    if (gunzip.write(chunk)) {
+      done();
+      return;
+    }
+    const go = () => {
+      gunzip.off('drain', go);
+      gunzip.off('error', go);
+      done();
+    };
+    gunzip.on('drain', go);
+    gunzip.on('error', go);
+  }
+}
+
+/** The archive's bytes, gunzipped first when the whole archive is gzip (`docker save | gzip`, which `docker load` takes). */
+async function* archiveBytes(source: Readable, label: string): AsyncGenerator<Buffer> {
+  const chunks = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let head = Buffer.alloc(0);
+  while (head.length < 10) {
+    const next = await chunks.next();
+    if (next.done) break;
+    head = Buffer.concat([head, next.value]);
+  }
+  if (head.length === 0) throw new ToolError(`${label}: not a tar archive: it is empty`);
+  const all = (async function* () {
+    yield head;
+    for (;;) {
+      const next = await chunks.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  })();
+  const compression = sniffCompression(head);
+  if (compression === 'zstd' || head.subarray(0, 6).equals(Buffer.from('fd377a585a00', 'hex')) || /^BZh[1-9]1AY&SY/.test(head.subarray(0, 10).toString('latin1'))) {
+    throw new ToolError(`${label}: the archive is compressed (${compression === 'zstd' ? 'zstd' : head[0] === 0xfd ? 'xz' : 'bzip2'}); only plain and gzip-compressed archives are read`, 'decompress it first and import the .tar');
+  }
+  if (compression === 'gzip') {
+    try {
+      yield* pipeline(Readable.from(all), createGunzip(), () => {});
+    } catch (e) {
+      throw new ToolError(`${label}: the archive is gzip-compressed but does not decompress: ${(e as Error).message}`);
+    }
+    return;
+  }
+  yield* all;
+}
+
+/** Reads a small member whole into memory. */
+async function readSmall(entry: AsyncIterable<unknown> & { header: tar.Header }, label: string): Promise<Buffer> {
+  if (entry.header.size > METADATA_MAX) throw new ToolError(`${label}: ${entry.header.name} is ${entry.header.size} bytes, more than a docker save archive's ${METADATA_MAX} allows`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of entry) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function readManifestJson(bytes: Buffer, label: string): ArchiveItem[] {
+  const fail = (why: string): never => {
+    throw new ToolError(`${label}: manifest.json: ${why}`);
+  };
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    fail(`not JSON: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(value)) return fail('want a list of images ([{Config, RepoTags, Layers}])');
+  return value.map((item: unknown, i): ArchiveItem => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) return fail(`image ${i + 1} is not an object`);
+    const { Config, RepoTags, Layers } = item as Record<string, unknown>;
+    if (typeof Config !== 'string' || Config === '') fail(`image ${i + 1} has no Config`);
+    if (!Array.isArray(Layers) || Layers.some((l) => typeof l !== 'string')) fail(`image ${i + 1}: Layers must be a list of paths`);
+    if (RepoTags != null && (!Array.isArray(RepoTags) || RepoTags.some((t) => typeof t !== 'string'))) fail(`image ${i + 1}: RepoTags must be a list of names`);
+    return { Config: Config as string, Layers: Layers as string[], RepoTags: (RepoTags as string[] | null | undefined) ?? [] };
+  });
+}
+
+/** A RepoTag normalised as the store names it (`busybox:1.0` → `docker.io/library/busybox:1.0`); undefined when it does not parse. */
+function normalisedTag(tag: string): string | undefined {
+  try {
+    return formatReference(parseReference(tag));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Which image of the archive to import, and the name to tag it with. */
+function chooseImage(items: ArchiveItem[], ref: Reference | undefined, file: string, label: string): { item: ArchiveItem; tag: string } {
+  if (items.length === 0) throw new ToolError(`${label}: manifest.json lists no images`);
+  const tags = () => {
+    const all = items.flatMap((i) => i.RepoTags);
+    return all.length ? all.join(', ') : 'no tags (saved by image id)';
+  };
+  if (ref) {
+    if (ref.digest) throw new ToolError(`${label}: ${formatReference(ref)}: an archive's images are chosen by tag, not digest`, `the archive has ${tags()}`);
+    const wanted = formatReference(ref);
+    const item = items.find((i) => i.RepoTags.some((t) => normalisedTag(t) === wanted));
+    if (item) return { item, tag: wanted };
+    // An image saved by id has no tag to choose it by; when it is the only one, REF names it.
+    if (items.length === 1 && items[0]!.RepoTags.length === 0) return { item: items[0]!, tag: wanted };
+    throw new ToolError(`${label}: no image tagged ${wanted} in the archive; it has ${tags()}`);
+  }
+  if (items.length > 1) {
+    throw new ToolError(`${label}: the archive holds ${items.length} images; say which: docker-archive:${file}:REF`, `the archive has ${tags()}`);
+  }
+  const item = items[0]!;
+  const first = item.RepoTags[0];
+  if (first === undefined) throw new ToolError(`${label}: the image has no RepoTags (it was saved by id); name it: docker-archive:${file}:NAME:TAG`);
+  const tag = normalisedTag(first);
+  if (!tag) throw new ToolError(`${label}: manifest.json: RepoTag ${JSON.stringify(first)} is not a valid reference`);
+  return { item, tag };
+}
+
+/**
+ * Imports one image from a `docker save` archive (`file`, or `-` for stdin)
+ * into the store, as `docker load` does: the image tagged `ref` (or, when
+ * the archive holds one image, that image under its first RepoTag), with
+ * its config exactly as saved (so the config digest, the image id, is kept)
+ * and its layers as they are in the archive, each checked against the
+ * config's diff_ids. A new OCI manifest is written for it and tagged.
+ * `platform` in the result is the image's own.
+ */
+export async function importDockerArchive(file: string, ref: Reference | undefined, to: OciLayout, platform: Platform, progress: Progress): Promise<PullResult> {
+  const label = file === '-' ? 'stdin' : file;
+  let input: Readable;
+  if (file === '-') {
+    input = process.stdin;
+  } else {
+    // Open first, so a missing file is reported as such and not as a broken stream.
+    const handle = await open(file, 'r').catch((e: NodeJS.ErrnoException) => {
+      throw new ToolError(`${label}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+    });
+    const info = await handle.stat();
+    if (!info.isFile() && !info.isFIFO()) {
+      await handle.close();
+      throw new ToolError(`${label}: not a file`);
+    }
+    input = handle.createReadStream();
+  }
+
+  return to.withLease(async () => {
+    const members = new Map<string, Member>();
+    const present = new Set<string>();
+    let manifestJson: Buffer | undefined;
+    let entries = 0;
+    let last = '';
+
+    const extract = tar.extract();
+    const bytes = Readable.from(archiveBytes(input, label));
+    // What broke the tar stream, as opposed to a failure of the store.
+    let archiveError: Error | undefined;
+    extract.on('error', (e: Error) => (archiveError ??= e));
+    bytes.on('error', (e) => {
+      archiveError = e;
+      extract.destroy(e);
+    });
+    input.on('error', (e) => bytes.destroy(e));
+    bytes.pipe(extract);
+    try {
+      for await (const entry of extract) {
+        entries++;
+        const { header } = entry;
+        const path = memberPath(header.name);
+        last = path;
+        switch (header.type) {
+          case 'file':
+          case 'contiguous-file':
+            break;
+          case 'symlink':
+            members.set(path, { kind: 'link', target: posix.join(posix.dirname(path), header.linkname ?? '') });
+            entry.resume();
+            continue;
+          case 'link':
+            members.set(path, { kind: 'link', target: memberPath(header.linkname ?? '') });
+            entry.resume();
+            continue;
+          default:
+            entry.resume();
+            continue;
+        }
+        if (METADATA.has(path) || LEGACY_METADATA.test(path)) {
+          present.add(path);
+          if (path === 'manifest.json') manifestJson = await readSmall(entry, label);
+          else entry.resume();
+          continue;
+        }
+        const bar = progress.item(path.length > 40 ? `…${path.slice(-39)}` : path, header.size);
+        const inspector = new MemberInspector(bar.update);
+        // pipeline, not pipe: a member cut short (a truncated archive) must fail the store's write, not stall it.
+        const stored = await to.putBlob(pipeline(Readable.from(entry), inspector, () => {}));
+        const member: StoredMember = { kind: 'blob', ...stored, compression: inspector.compression };
+        if (inspector.compression === 'none') member.diffId = stored.digest;
+        else if (inspector.gunzippedDigest) member.diffId = inspector.gunzippedDigest;
+        if (inspector.gzipError) member.gzipError = inspector.gzipError;
+        members.set(path, member);
+        bar.finish('stored');
+      }
+    } catch (e) {
+      if (e instanceof ToolError) throw e;
+      if (archiveError instanceof ToolError) throw archiveError;
+      if (!archiveError) throw new ToolError(`${label}: ${last}: ${(e as Error).message}`);
+      if (entries === 0) throw new ToolError(`${label}: not a tar archive (${archiveError.message})`);
+      throw new ToolError(`${label}: the archive is damaged at ${last}: ${archiveError.message}`);
+    } finally {
+      bytes.destroy();
+      input.destroy();
+    }
+    if (entries === 0) throw new ToolError(`${label}: an empty tar archive: no manifest.json`);
+
+    if (!manifestJson) {
+      const why = present.has('repositories')
+        ? 'no manifest.json: a Docker archive from before 1.10 (only a repositories file) is not supported'
+        : present.has('index.json') && present.has('oci-layout')
+          ? 'no manifest.json: this is an OCI layout archive, not a docker save archive'
+          : 'no manifest.json: not a docker save archive';
+      const hint = present.has('index.json') && present.has('oci-layout') ? `extract it and import oci:DIR:NAME` : undefined;
+      throw new ToolError(`${label}: ${why}`, hint);
+    }
+    const { item, tag } = chooseImage(readManifestJson(manifestJson, label), ref, file, label);
+
+    const find = (name: string, what: string): StoredMember => {
+      let path = memberPath(name);
+      for (let hop = 0; hop <= LINK_HOPS; hop++) {
+        const m = members.get(path);
+        if (!m) break;
+        if (m.kind === 'blob') return m;
+        path = memberPath(m.target);
+      }
+      throw new ToolError(`${label}: manifest.json names ${what} ${name}, which is not in the archive${path !== memberPath(name) ? ` (it links to ${path})` : ''}`);
+    };
+
+    // The config: kept byte for byte, so its digest (the image id) is the one it was saved with.
+    const configMember = find(item.Config, 'the config');
+    const claimed = namedDigest(memberPath(item.Config), 'config');
+    if (claimed && claimed !== configMember.digest) {
+      throw new ToolError(`${label}: config ${item.Config}: its name says ${claimed} but its content is ${configMember.digest}`, 'the archive is corrupt');
+    }
+    let config: ImageConfig;
+    try {
+      config = await to.readConfig(configMember.digest);
+    } catch (e) {
+      throw new ToolError(`${label}: config ${item.Config}: ${(e as Error).message}`);
+    }
+    const imagePlatform: Platform = {
+      os: config.os,
+      architecture: config.architecture,
+      ...(config.variant !== undefined && { variant: config.variant }),
+      ...(config['os.version'] !== undefined && { 'os.version': config['os.version'] }),
+    };
+    if (platformRank(platform, imagePlatform) < 0) {
+      throw new ToolError(`${label}: ${tag} is for ${formatPlatform(imagePlatform)}, not ${formatPlatform(platform)}`, `to import it anyway: --platform ${formatPlatform(imagePlatform)}`);
+    }
+    const diffIds = config.rootfs.diff_ids;
+    if (diffIds.length !== item.Layers.length) {
+      throw new ToolError(`${label}: ${tag}: manifest.json lists ${item.Layers.length} layers but its config has ${diffIds.length} diff_ids`);
+    }
+
+    const layers: Descriptor[] = [];
+    for (const [i, name] of item.Layers.entries()) {
+      const n = `layer ${i + 1}/${item.Layers.length}`;
+      const m = find(name, n);
+      const claimedLayer = namedDigest(memberPath(name), 'layer');
+      if (claimedLayer && claimedLayer !== m.digest) {
+        throw new ToolError(`${label}: ${n} ${name}: its name says ${claimedLayer} but its content is ${m.digest}`, 'the archive is corrupt');
+      }
+      if (m.compression === 'zstd') {
+        throw new ToolError(`${label}: ${n} ${name} is zstd-compressed, which this Node cannot decompress to check its diff_id`, 'docker save it from a store without zstd layers, or recompress the layer with gzip');
+      }
+      if (m.gzipError) throw new ToolError(`${label}: ${n} ${name}: gzip-compressed but corrupt: ${m.gzipError}`);
+      if (m.diffId !== diffIds[i]) {
+        throw new ToolError(`${label}: ${n} ${name}: its content is ${m.diffId} but the config's diff_id is ${diffIds[i]}`, 'the layer is corrupt; nothing was tagged');
+      }
+      layers.push({ mediaType: m.compression === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer, digest: m.digest, size: m.size });
+    }
+
+    const manifest: ImageManifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: { mediaType: MediaType.ociConfig, digest: configMember.digest, size: configMember.size },
+      layers,
+    };
+    const descriptor = await to.putJson(MediaType.ociManifest, manifest);
+    await to.addRef(tag, descriptor);
+    const pulled = (d: Descriptor): PulledBlob => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, cached: false });
+    return {
+      reference: `docker-archive:${file}:${tag}`,
+      digest: descriptor.digest,
+      platform: formatPlatform(imagePlatform),
+      config: pulled(manifest.config),
+      layers: layers.map(pulled),
+    };
+  });
+}

@@ -1,0 +1,84 @@
+import { imageStoreDir, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
+import { formatReference, hostPlatform, OciLayout, parsePlatform, parseReference } from '@cutaway/oci';
+import pkg from '../package.json' with { type: 'json' };
+import { jobsOption, REGISTRY_OPTIONS, registryClient } from './common.ts';
+import { copyImage } from './copy.ts';
+import { importDockerArchive } from './docker-archive.ts';
+import { closeConnections } from './http.ts';
+import { pull, type PullResult } from './pull.ts';
+import { parseSource } from './source.ts';
+
+const spec: ToolSpec = {
+  name: 'oci-pull',
+  version: pkg.version,
+  synopsis: ['[options] REF', '[options] oci:DIR:NAME', '[options] docker-archive:FILE[:REF]'],
+  description: [
+    'Pulls an image into the store (an OCI image layout at ROOT/images, or --layout DIR),',
+    'as docker pull does: picks the manifest for the platform, downloads the blobs the store',
+    'lacks (each verified by digest as it streams, interrupted downloads resumed), and tags',
+    'the manifest with the full reference. Prints the manifest digest.',
+  ].join('\n'),
+  options: [
+    { name: 'platform', type: 'string', arg: 'OS/ARCH[/VARIANT]', help: "the platform to pull for (default: this host's)" },
+    ...REGISTRY_OPTIONS,
+    { name: 'layout', type: 'string', arg: 'DIR', help: 'write to this OCI layout instead of the store' },
+    { name: 'root', type: 'string', arg: 'DIR', help: 'state root (default $CUTAWAY_ROOT or /var/lib/cutaway)' },
+  ],
+  examples: [
+    'oci-pull busybox                          # docker.io/library/busybox:latest',
+    'oci-pull --platform linux/arm64 debian:bookworm',
+    'oci-pull --creds me:secret localhost:5000/app:1',
+    'oci-pull --dry-run alpine:3.20 > pull.sh   # the same pull as curl commands',
+    'oci-pull oci:./layout:app:1                # from a local OCI layout',
+    'digest=$(oci-pull -q ubuntu:24.04)',
+  ],
+  classic: [
+    'TOKEN=$(curl -s "https://auth.docker.io/token?service=registry.docker.io&scope=repository:library/busybox:pull" | jq -r .token)',
+    'curl -H "Authorization: Bearer $TOKEN" -H "Accept: application/vnd.oci.image.index.v1+json, …" https://registry-1.docker.io/v2/library/busybox/manifests/latest',
+    'curl -L -H "Authorization: Bearer $TOKEN" https://registry-1.docker.io/v2/library/busybox/blobs/sha256:… | sha256sum',
+    'skopeo copy docker://busybox oci:/var/lib/cutaway/images:docker.io/library/busybox:latest',
+  ],
+};
+
+async function main({ options, positionals, progress, steps, json }: Invocation): Promise<number> {
+  if (positionals.length !== 1) throw new UsageError(positionals.length ? `one image at a time, got ${positionals.length}` : 'which image? (REF)');
+  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : hostPlatform();
+  const jobs = jobsOption(options.jobs);
+  const dryRun = Boolean(options['dry-run']);
+  const dir = typeof options.layout === 'string' ? options.layout : imageStoreDir(stateRoot(options.root));
+  const source = parseSource(positionals[0]!);
+  const layout = dryRun ? await OciLayout.open(dir).catch(() => undefined) : await OciLayout.create(dir);
+
+  let result: PullResult;
+  if (source.kind === 'registry') {
+    const ref = source.ref;
+    const client = await registryClient(ref, options, steps);
+    try {
+      result = await pull({ client, layout, ref, platform, jobs, progress, steps, dryRun }, formatReference(ref));
+    } finally {
+      closeConnections();
+    }
+  } else {
+    if (dryRun) throw new UsageError('--dry-run is for registry pulls');
+    if (source.kind === 'oci') {
+      const from = await OciLayout.open(source.dir).catch((e: Error) => {
+        throw new ToolError(e.message);
+      });
+      result = await copyImage(from, source.name, layout!, source.tag, platform, progress);
+    } else {
+      result = await importDockerArchive(source.file, source.ref, layout!, platform, progress);
+    }
+  }
+
+  if (dryRun) process.stdout.write(steps.toScript());
+  else if (json) process.stdout.write(`${JSON.stringify({ ...result, store: dir })}\n`);
+  else process.stdout.write(`${result.digest}\n`);
+  if (!dryRun) {
+    const upToDate = result.layers.every((l) => l.cached) && result.config.cached;
+    const status = source.kind !== 'registry' ? 'imported' : upToDate ? 'image is up to date' : 'downloaded newer image';
+    progress.step(`${result.reference}: ${status} (${result.digest})`);
+  }
+  return 0;
+}
+
+await runTool(spec, main);
