@@ -3,4 +3,4 @@ export { shellCommand, shellQuote } from './shell.ts';
 export { Steps } from './trace.ts';
 export { Progress, type ProgressItem } from './progress.ts';
 export { COMMON_OPTIONS, formatHelp, parseInvocation, reportError, runTool, type Invocation, type OptionSpec, type OptionValues, type ToolSpec } from './tool.ts';
-export { imageStoreDir, stateRoot } from './state.ts';
+export { imageStoreDir, ROOT_OPTION, stateRoot } from './state.ts';

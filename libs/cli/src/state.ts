@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { OptionSpec } from './tool.ts';
 
 /** DESIGN.md "State": the root is --root, else CUTAWAY_ROOT, else /var/lib/cutaway. */
 export function stateRoot(option?: string | boolean | string[]): string {
@@ -9,3 +10,6 @@ export function stateRoot(option?: string | boolean | string[]): string {
 export function imageStoreDir(root: string): string {
   return join(root, 'images');
 }
+
+/** `--root`, which every tool that touches the state takes. */
+export const ROOT_OPTION: OptionSpec = { name: 'root', type: 'string', arg: 'DIR', help: 'state root (default $CUTAWAY_ROOT or /var/lib/cutaway)' };

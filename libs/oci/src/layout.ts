@@ -136,10 +136,7 @@ export class OciLayout {
         } finally {
           await handle.close();
         }
-        const target = this.blobPath(hasher.digest);
-        await mkdir(join(target, '..'), { recursive: true });
-        await rename(temp, target);
-        await syncDir(join(target, '..'));
+        await this.commitBlob(temp, hasher.digest);
         return { digest: hasher.digest, size: hasher.size };
       } catch (e) {
         await rm(temp, { force: true });
@@ -163,7 +160,18 @@ export class OciLayout {
       withFileLock(`${partial}.lock`, async () => {
         if (await this.hasBlob(expected.digest)) return { ...(await this.putBlob(Buffer.alloc(0), expected)), resumedAt: expected.size };
         let have = await stat(partial).then((s) => s.size, () => 0);
-        if (have > expected.size) have = 0;
+        // A partial as long as the blob was killed between its last write and the rename: keep it if it is right.
+        if (have === expected.size) {
+          const hasher = new DigestingStream(expected);
+          const complete = await pipeline(createReadStream(partial), hasher, async (chunks: AsyncIterable<Buffer>) => {
+            for await (const _ of chunks);
+          }).then(() => true, () => false);
+          if (complete) {
+            await this.commitBlob(partial, expected.digest);
+            return { ...expected, resumedAt: expected.size };
+          }
+        }
+        if (have >= expected.size) have = 0;
         const { stream, offset } = await fetchFrom(have);
         if (offset !== have && offset !== 0) throw new Error(`putBlobResumable: asked for ${have}, the stream starts at ${offset}`);
         const handle = await open(partial, offset === have ? 'a' : 'w');
@@ -185,16 +193,21 @@ export class OciLayout {
             throw e;
           });
           await handle.sync();
-          const target = this.blobPath(expected.digest);
-          await mkdir(join(target, '..'), { recursive: true });
-          await rename(partial, target);
-          await syncDir(join(target, '..'));
+          await this.commitBlob(partial, expected.digest);
           return { digest: expected.digest, size: expected.size, resumedAt: start };
         } finally {
           await handle.close();
         }
       }),
     );
+  }
+
+  /** Moves a verified, synced file into blobs/ under its digest (rename(2) is atomic), and makes the rename durable. */
+  private async commitBlob(file: string, digest: Digest): Promise<void> {
+    const target = this.blobPath(digest);
+    await mkdir(join(target, '..'), { recursive: true });
+    await rename(file, target);
+    await syncDir(join(target, '..'));
   }
 
   /** Stores a JSON document (compact, as registries and skopeo write them) and returns its descriptor. */

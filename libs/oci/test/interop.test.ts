@@ -1,25 +1,17 @@
-import { execFile, spawn } from 'node:child_process';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
-import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digestOf, hostPlatform, MediaType, OciLayout, resolveImage, resolveNamedImage, type Descriptor, type Digest } from '../src/index.ts';
+import { removeTree, run, Stage, writeImage, type BuiltImage, type ImageRecipe } from '../../../test/fixtures/images.ts';
+import { hostPlatform, OciLayout, resolveImage, resolveNamedImage, type Digest } from '../src/index.ts';
 
 // libs/oci against the reference tools that read and write OCI layouts: skopeo 1.9.3 and umoci 0.4.7.
 
-const execFileAsync = promisify(execFile);
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const OCI_ENTRY = fileURLToPath(new URL('../src/index.ts', import.meta.url));
 const REF = 'cutaway.test/hello:1';
-
-/** Runs a reference tool; a failure's message carries its stderr. */
-async function run(command: string, args: string[]): Promise<string> {
-  const { stdout } = await execFileAsync(command, args, { maxBuffer: 64 << 20, timeout: 60_000 });
-  return stdout;
-}
 
 type TreeEntry = { content: string; mode: number } | { symlink: string };
 
@@ -31,53 +23,24 @@ const BASE_FILES: Record<string, TreeEntry> = {
 };
 const EXTRA_FILES: Record<string, TreeEntry> = { 'extra.txt': { content: 'only in the second image\n', mode: 0o644 } };
 
-interface Layer {
-  blob: Buffer;
-  diffId: Digest;
-}
-
-/** A gzip'ed layer: GNU tar of a tree written from `files`, root-owned, in name order, with mtime 0. */
-async function makeLayer(work: string, name: string, files: Record<string, TreeEntry>): Promise<Layer> {
-  const root = join(work, name);
-  await mkdir(root, { recursive: true });
-  await chmod(root, 0o755);
+/** Stages `files` in `work/name`, root-owned with their modes, for a layer. */
+async function stageTree(work: string, name: string, files: Record<string, TreeEntry>): Promise<string> {
+  const stage = new Stage(join(work, name));
+  await mkdir(stage.root);
   for (const [path, entry] of Object.entries(files)) {
-    const full = join(root, path);
-    await mkdir(dirname(full), { recursive: true, mode: 0o755 });
-    if ('symlink' in entry) {
-      await symlink(entry.symlink, full);
-    } else {
-      await writeFile(full, entry.content);
-      await chmod(full, entry.mode);
-    }
+    if ('symlink' in entry) await stage.symlink(path, entry.symlink);
+    else await stage.file(path, entry.content, { mode: entry.mode });
   }
-  const tarPath = `${root}.tar`;
-  await run('tar', ['--create', '--file', tarPath, '--directory', root, '--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '.']);
-  const tar = await readFile(tarPath);
-  return { blob: gzipSync(tar), diffId: digestOf(tar) };
+  return stage.root;
 }
 
-interface Image {
-  manifest: Descriptor;
-  config: Digest;
-  layers: Digest[];
+/** An image of one layer per staging directory, as the fixtures write them (GNU tar, gzip), with Cmd /bin/hello. */
+function hello(...layers: string[]): ImageRecipe {
+  return { layers: layers.map((dir, i) => ({ dir, createdBy: `interop.test.ts layer ${i}` })), cmd: ['/bin/hello'] };
 }
 
-/** Stores the layers, a config and an OCI manifest with libs/oci, and tags the manifest `ref`. */
-async function putImage(layout: OciLayout, ref: string, layers: Layer[]): Promise<Image> {
-  const stored = [];
-  for (const layer of layers) stored.push({ mediaType: MediaType.ociLayerGzip, ...(await layout.putBlob(layer.blob)) });
-  const { os, architecture } = hostPlatform();
-  const config = await layout.putJson(MediaType.ociConfig, {
-    architecture,
-    os,
-    config: { Cmd: ['/bin/hello'] },
-    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-    history: layers.map((_, i) => ({ created_by: `interop.test.ts layer ${i}` })),
-  });
-  const manifest = await layout.putJson(MediaType.ociManifest, { schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers: stored });
-  await layout.addRef(ref, manifest);
-  return { manifest, config: config.digest, layers: stored.map((l) => l.digest) };
+function layerDigests(image: Pick<BuiltImage, 'manifest'>): Digest[] {
+  return image.manifest.layers.map((l) => l.digest);
 }
 
 /** Checks a rootfs unpacked by umoci against the tree the layer was made from. */
@@ -102,40 +65,40 @@ async function skopeoInspect(layout: string, ref: string, ...flags: string[]): P
 }
 
 let work: string;
-let base: Layer;
-let extra: Layer;
+let base: string;
+let extra: string;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'cutaway-interop-'));
-  base = await makeLayer(work, 'base', BASE_FILES);
-  extra = await makeLayer(work, 'extra', EXTRA_FILES);
+  base = await stageTree(work, 'base', BASE_FILES);
+  extra = await stageTree(work, 'extra', EXTRA_FILES);
 });
 
 afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
+  if (work) await removeTree(work);
 });
 
 describe('a layout written by libs/oci', () => {
   let dir: string;
   let layout: OciLayout;
-  let image: Image;
+  let image: BuiltImage;
 
   beforeAll(async () => {
     dir = join(work, 'ours');
     layout = await OciLayout.create(dir);
-    image = await putImage(layout, REF, [base]);
+    image = await writeImage(layout, REF, hello(base));
   }, 30_000);
 
   it('is read by skopeo inspect', async () => {
     const inspected = JSON.parse(await skopeoInspect(dir, REF));
-    expect(inspected.Digest).toBe(image.manifest.digest);
-    expect(inspected.Layers).toEqual(image.layers);
+    expect(inspected.Digest).toBe(image.descriptor.digest);
+    expect(inspected.Layers).toEqual(layerDigests(image));
     expect([inspected.Os, inspected.Architecture]).toEqual([hostPlatform().os, hostPlatform().architecture]);
   });
 
   it('gives skopeo inspect --raw the manifest and config byte for byte', async () => {
-    expect(Buffer.from(await skopeoInspect(dir, REF, '--raw'))).toEqual(await layout.readBlob(image.manifest.digest));
-    expect(Buffer.from(await skopeoInspect(dir, REF, '--config', '--raw'))).toEqual(await layout.readBlob(image.config));
+    expect(Buffer.from(await skopeoInspect(dir, REF, '--raw'))).toEqual(await layout.readBlob(image.descriptor.digest));
+    expect(Buffer.from(await skopeoInspect(dir, REF, '--config', '--raw'))).toEqual(await layout.readBlob(image.configDescriptor.digest));
   });
 
   it('is listed by umoci ls', async () => {
@@ -151,11 +114,11 @@ describe('a layout written by libs/oci', () => {
 
 describe('layouts written by the reference tools are read by libs/oci', () => {
   let source: string;
-  let image: Image;
+  let image: BuiltImage;
 
   beforeAll(async () => {
     source = join(work, 'source');
-    image = await putImage(await OciLayout.create(source), REF, [base]);
+    image = await writeImage(await OciLayout.create(source), REF, hello(base));
   }, 30_000);
 
   it('reads a layout written by skopeo copy', async () => {
@@ -164,9 +127,9 @@ describe('layouts written by the reference tools are read by libs/oci', () => {
     const layout = await OciLayout.open(copy);
     expect((await layout.list()).map((e) => e.name)).toEqual(['other']);
     const resolved = await resolveNamedImage(layout, 'other');
-    expect(resolved.descriptor.digest).toBe(image.manifest.digest);
-    expect(resolved.manifest.config.digest).toBe(image.config);
-    expect(resolved.manifest.layers.map((l) => l.digest)).toEqual(image.layers);
+    expect(resolved.descriptor.digest).toBe(image.descriptor.digest);
+    expect(resolved.manifest.config.digest).toBe(image.configDescriptor.digest);
+    expect(layerDigests(resolved)).toEqual(layerDigests(image));
   });
 
   it('reads a layout written by umoci init and umoci new, whose manifest has no mediaType', async () => {
@@ -186,30 +149,30 @@ describe('layouts written by the reference tools are read by libs/oci', () => {
 describe('gc after removeRef, with two images sharing a layer', () => {
   let dir: string;
   let layout: OciLayout;
-  let kept: Image;
-  let dropped: Image;
+  let kept: BuiltImage;
+  let dropped: BuiltImage;
   let stray: Digest;
 
   beforeAll(async () => {
     dir = join(work, 'gc');
     layout = await OciLayout.create(dir);
-    kept = await putImage(layout, 'kept', [base]);
-    dropped = await putImage(layout, 'dropped', [base, extra]);
+    kept = await writeImage(layout, 'kept', hello(base));
+    dropped = await writeImage(layout, 'dropped', hello(base, extra));
     stray = (await layout.putBlob(Buffer.from('a blob nothing refers to'))).digest;
   }, 30_000);
 
   it('removes only the blobs no remaining reference reaches', async () => {
-    expect(dropped.layers[0]).toBe(kept.layers[0]);
+    expect(layerDigests(dropped)[0]).toBe(layerDigests(kept)[0]);
     expect(await layout.removeRef('dropped')).toBe(true);
     const { removed } = await layout.gc();
-    const expected = [dropped.manifest.digest, dropped.config, dropped.layers[1]!, stray];
+    const expected = [dropped.descriptor.digest, dropped.configDescriptor.digest, layerDigests(dropped)[1]!, stray];
     expect(removed.map((r) => r.digest).sort()).toEqual(expected.sort());
-    for (const digest of [kept.manifest.digest, kept.config, ...kept.layers]) expect(await layout.hasBlob(digest), digest).toBe(true);
+    for (const digest of [kept.descriptor.digest, kept.configDescriptor.digest, ...layerDigests(kept)]) expect(await layout.hasBlob(digest), digest).toBe(true);
     expect((await layout.list()).map((e) => e.name)).toEqual(['kept']);
   });
 
   it('leaves an image that skopeo and umoci still read', async () => {
-    expect(JSON.parse(await skopeoInspect(dir, 'kept')).Layers).toEqual(kept.layers);
+    expect(JSON.parse(await skopeoInspect(dir, 'kept')).Layers).toEqual(layerDigests(kept));
     await run('skopeo', ['copy', `oci:${dir}:kept`, `oci:${join(work, 'gc-copy')}:kept`]);
     expect((await run('umoci', ['ls', '--layout', dir])).trim()).toBe('kept');
     const bundle = join(work, 'gc-bundle');

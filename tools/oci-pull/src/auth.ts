@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ToolError } from '@cutaway/cli';
+import { UsageError } from '@cutaway/cli';
 import { DOCKER_HUB } from '@cutaway/oci';
 
 export interface Challenge {
@@ -73,7 +73,7 @@ export interface Credentials {
 /** `--creds user:pass` (the password may contain ":"). */
 export function parseCreds(text: string): Credentials {
   const colon = text.indexOf(':');
-  if (colon <= 0) throw new ToolError(`--creds must be USER:PASSWORD`);
+  if (colon <= 0) throw new UsageError(`--creds must be USER:PASSWORD`);
   return { username: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 

@@ -7,8 +7,8 @@ import { RegistryClient } from './registry.ts';
 /** The options oci-pull and oci-push share: how to reach and authenticate to a registry. */
 export const REGISTRY_OPTIONS: OptionSpec[] = [
   { name: 'creds', type: 'string', arg: 'USER:PASSWORD', help: 'credentials for the registry (default: the auths of ~/.docker/config.json)' },
-  { name: 'insecure', type: 'boolean', help: 'plain http to the registry (loopback registries always are)' },
-  { name: 'ca-cert', type: 'string', arg: 'FILE', help: 'trust this CA certificate (PEM) as well as the system ones' },
+  { name: 'insecure', type: 'boolean', help: 'plain http to the registry (loopback registries are, unless --ca-cert is given)' },
+  { name: 'ca-cert', type: 'string', arg: 'FILE', help: 'https, trusting this CA certificate (PEM) as well as the system ones' },
   { name: 'jobs', short: 'j', type: 'string', arg: 'N', help: 'blobs transferred at once (default 4)' },
 ];
 
@@ -29,13 +29,7 @@ export async function registryClient(ref: Reference, options: OptionValues, step
           throw new ToolError(`--ca-cert ${caFile}: ${e.message}`);
         })
       : undefined;
-  return new RegistryClient(ref.domain, { insecure: Boolean(options.insecure), ...(ca && { ca }), ...(credentials && { credentials }), steps });
-}
-
-/** How the dry-run script authenticates its curl commands (the secret stays a variable). */
-export function curlAuth(client: RegistryClient): string {
-  const kind = client.authKind();
-  return kind === 'bearer' ? ' -H "Authorization: Bearer $TOKEN"' : kind === 'basic' ? ' -u "$REGISTRY_USER:$REGISTRY_PASSWORD"' : '';
+  return new RegistryClient(ref.domain, { insecure: Boolean(options.insecure), ...(ca && { ca, caFile: caFile as string }), ...(credentials && { credentials }), steps });
 }
 
 /** Runs `work` over `items`, at most `limit` at a time, keeping order in the result. */

@@ -70,16 +70,15 @@ function send(url: URL, req: HttpRequest, headers: Record<string, string>): Prom
 export async function httpRequest(url: URL, req: HttpRequest = {}): Promise<HttpResponse> {
   const origin = url.origin;
   let current = url;
-  let method = req.method ?? 'GET';
+  const method = req.method ?? 'GET';
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const headers = { ...req.headers };
-    if (current.origin !== origin) delete headers.Authorization;
+    // Header names are case-insensitive: drop every spelling of Authorization on another origin.
+    const headers = Object.fromEntries(Object.entries(req.headers ?? {}).filter(([name]) => current.origin === origin || name.toLowerCase() !== 'authorization'));
     const res = await send(current, { ...req, method }, headers);
     const location = res.headers.location;
     if (res.statusCode && [301, 302, 303, 307, 308].includes(res.statusCode) && location && (method === 'GET' || method === 'HEAD')) {
       res.resume();
       current = new URL(location, current);
-      if (res.statusCode === 303) method = 'GET';
       continue;
     }
     return { status: res.statusCode ?? 0, headers: res.headers, url: current, body: res };

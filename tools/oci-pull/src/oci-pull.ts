@@ -1,4 +1,4 @@
-import { imageStoreDir, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
+import { imageStoreDir, ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
 import { formatReference, hostPlatform, OciLayout, parsePlatform, parseReference } from '@cutaway/oci';
 import pkg from '../package.json' with { type: 'json' };
 import { jobsOption, REGISTRY_OPTIONS, registryClient } from './common.ts';
@@ -22,7 +22,7 @@ const spec: ToolSpec = {
     { name: 'platform', type: 'string', arg: 'OS/ARCH[/VARIANT]', help: "the platform to pull for (default: this host's)" },
     ...REGISTRY_OPTIONS,
     { name: 'layout', type: 'string', arg: 'DIR', help: 'write to this OCI layout instead of the store' },
-    { name: 'root', type: 'string', arg: 'DIR', help: 'state root (default $CUTAWAY_ROOT or /var/lib/cutaway)' },
+    ROOT_OPTION,
   ],
   examples: [
     'oci-pull busybox                          # docker.io/library/busybox:latest',

@@ -1,4 +1,4 @@
-import { imageStoreDir, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
+import { imageStoreDir, ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
 import { formatReference, OciLayout, parseReference } from '@cutaway/oci';
 import pkg from '../package.json' with { type: 'json' };
 import { jobsOption, REGISTRY_OPTIONS, registryClient } from './common.ts';
@@ -19,7 +19,7 @@ const spec: ToolSpec = {
     { name: 'from', type: 'string', arg: 'NAME', help: 'push the store image named NAME (default: the one named REF)' },
     ...REGISTRY_OPTIONS,
     { name: 'layout', type: 'string', arg: 'DIR', help: 'read from this OCI layout instead of the store' },
-    { name: 'root', type: 'string', arg: 'DIR', help: 'state root (default $CUTAWAY_ROOT or /var/lib/cutaway)' },
+    ROOT_OPTION,
   ],
   examples: [
     'oci-push localhost:5000/app:1                       # the store image tagged localhost:5000/app:1',

@@ -1,4 +1,4 @@
-import { Transform } from 'node:stream';
+import { pipeline, Transform } from 'node:stream';
 import { ToolError, type Progress, type Steps } from '@cutaway/cli';
 import {
   digestOf,
@@ -18,7 +18,7 @@ import {
   type Platform,
   type Reference,
 } from '@cutaway/oci';
-import { curlAuth, mapLimited } from './common.ts';
+import { mapLimited } from './common.ts';
 import { registryError, repositoryScope, type RegistryClient } from './registry.ts';
 
 export interface PullOptions {
@@ -65,7 +65,7 @@ async function fetchManifest(opts: PullOptions, reference: string, file: string)
   const repo = ref.path;
   const path = `/v2/${repo}/manifests/${reference}`;
   const res = await client.request(path, { headers: { Accept: MANIFEST_ACCEPT }, scopes: [repositoryScope(repo, ['pull'])] });
-  opts.steps.run(`curl -fsSL${curlAuth(client)} -H 'Accept: ${MANIFEST_ACCEPT}' -o ${file} ${shellUrl(client.url(path))}`);
+  opts.steps.run(`curl -fsSL${client.curlOptions()} -H 'Accept: ${MANIFEST_ACCEPT}' -o ${file} ${shellUrl(client.url(path))}`);
   if (res.status === 404) {
     throw new ToolError(`${formatReference(ref)}: not found: ${await registryError(res)}`, `does ${repositoryName(ref)} have ${ref.digest ? `a manifest ${ref.digest}` : `a tag ${ref.tag}`}?`);
   }
@@ -115,27 +115,36 @@ async function pullBlob(opts: PullOptions, d: Descriptor, label: string): Promis
     progress.item(label, d.size).finish('already exists');
     return { ...summary, cached: true };
   }
-  opts.steps.run(`curl -fsSL${curlAuth(client)} -o ${file} ${shellUrl(client.url(path))}`);
+  opts.steps.run(`curl -fsSL${client.curlOptions()} -o ${file} ${shellUrl(client.url(path))}`);
   opts.steps.run(`echo '${d.digest.slice(d.digest.indexOf(':') + 1)}  ${file}' | ${parseDigest(d.digest).algorithm}sum -c`);
   if (opts.dryRun || !layout) return { ...summary, cached: false };
   const bar = progress.item(label, d.size);
+  // pipeline, not pipe: a connection that drops must fail the store's write (and be resumed), not leave it waiting.
+  const body = (res: { body: NodeJS.ReadableStream }, offset: number) => pipeline(res.body, counting(bar.update, offset), () => {});
   for (let attempt = 1; ; attempt++) {
+    let resumedFrom = 0;
     try {
       const stored = await layout.putBlobResumable({ digest: d.digest, size: d.size }, async (offset) => {
+        resumedFrom = offset;
         const res = await client.request(path, { headers: offset > 0 ? { Range: `bytes=${offset}-` } : {}, scopes: [repositoryScope(ref.path, ['pull'])] });
         if (res.status === 206) {
           const range = /^bytes (\d+)-/.exec(String(res.headers['content-range']));
-          if (range && Number(range[1]) === offset) return { stream: res.body.pipe(counting(bar.update, offset)), offset };
+          if (range && Number(range[1]) === offset) return { stream: body(res, offset), offset };
           res.body.resume();
           throw new Error(`unexpected Content-Range ${res.headers['content-range']}`);
         }
-        if (res.status === 200) return { stream: res.body.pipe(counting(bar.update, 0)), offset: 0 };
+        if (res.status === 200) return { stream: body(res, 0), offset: 0 };
         throw new ToolError(`${repositoryName(ref)}: blob ${d.digest}: ${await registryError(res)}`);
       });
       bar.finish(stored.resumedAt > 0 ? `pull complete (resumed at ${stored.resumedAt} bytes)` : 'pull complete');
       return { ...summary, cached: false };
     } catch (e) {
       if (e instanceof ToolError) throw e;
+      // A resumed blob that does not verify may owe it to the bytes kept from before (the .partial is gone now): once more, from zero.
+      if (e instanceof OciError && resumedFrom > 0 && attempt < BLOB_ATTEMPTS) {
+        process.stderr.write(`${label}: the resumed download did not verify; fetching it again from the start\n`);
+        continue;
+      }
       if (e instanceof OciError) throw new ToolError(`${repositoryName(ref)}: blob ${d.digest} rejected: ${e.message}`, 'the registry holds a corrupt blob; nothing was stored');
       if (attempt >= BLOB_ATTEMPTS) throw new ToolError(`${repositoryName(ref)}: blob ${d.digest}: ${(e as Error).message}`);
       process.stderr.write(`${label}: ${(e as Error).message}; resuming\n`);

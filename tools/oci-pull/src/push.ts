@@ -9,7 +9,7 @@ import {
   type OciLayout,
   type Reference,
 } from '@cutaway/oci';
-import { curlAuth, mapLimited } from './common.ts';
+import { mapLimited } from './common.ts';
 import { registryError, repositoryScope, type RegistryClient } from './registry.ts';
 
 export interface PushOptions {
@@ -69,7 +69,7 @@ async function pushBlob(opts: PushOptions, d: Descriptor, label: string, mountFr
   const push = [repositoryScope(repo, ['pull', 'push'])];
   const head = await client.request(`/v2/${repo}/blobs/${d.digest}`, { method: 'HEAD', scopes: push });
   head.body.resume();
-  steps.run(`curl -fsSI${curlAuth(client)} '${client.url(`/v2/${repo}/blobs/${d.digest}`).href}'   # 200: the registry has it`);
+  steps.run(`curl -fsSI${client.curlOptions()} '${client.url(`/v2/${repo}/blobs/${d.digest}`).href}'   # 200: the registry has it`);
   const bar = opts.progress.item(label, d.size);
   if (head.status === 200) {
     bar.finish('layer already exists');
@@ -81,10 +81,10 @@ async function pushBlob(opts: PushOptions, d: Descriptor, label: string, mountFr
       let startPath = `/v2/${repo}/blobs/uploads/`;
       if (mountFrom) startPath += `?mount=${encodeURIComponent(d.digest)}&from=${encodeURIComponent(mountFrom)}`;
       const scopes = mountFrom ? [...push, repositoryScope(mountFrom, ['pull'])] : push;
-      steps.run(`curl -fsS -X POST -D headers.txt${curlAuth(client)} '${client.url(startPath).href}'   # 201: mounted; 202: Location: is the upload URL`);
+      steps.run(`curl -fsS -X POST -D headers.txt${client.curlOptions()} '${client.url(startPath).href}'   # 201: mounted; 202: Location: is the upload URL`);
       if (opts.dryRun) {
         steps.run(`LOCATION=$(sed -n 's/^Location: *//Ip' headers.txt | tr -d '\\r')`);
-        steps.run(`curl -fsS -X PUT${curlAuth(client)} -H 'Content-Type: application/octet-stream' --data-binary @${file} "$LOCATION&digest=${d.digest}"`);
+        steps.run(`curl -fsS -X PUT${client.curlOptions()} -H 'Content-Type: application/octet-stream' --data-binary @${file} "$LOCATION&digest=${d.digest}"`);
         return { ...summary, status: 'uploaded' };
       }
       const started = await client.request(startPath, { method: 'POST', headers: { 'Content-Length': '0' }, scopes });
@@ -119,7 +119,7 @@ async function pushBlob(opts: PushOptions, d: Descriptor, label: string, mountFr
 async function putManifest(opts: PushOptions, reference: string, mediaType: string, bytes: Buffer, digest: Digest): Promise<void> {
   const { client, target, steps } = opts;
   const path = `/v2/${target.path}/manifests/${reference}`;
-  steps.run(`curl -fsS -X PUT${curlAuth(client)} -H 'Content-Type: ${mediaType}' --data-binary @blobs/${digest.replace(':', '/')} '${client.url(path).href}'`);
+  steps.run(`curl -fsS -X PUT${client.curlOptions()} -H 'Content-Type: ${mediaType}' --data-binary @blobs/${digest.replace(':', '/')} '${client.url(path).href}'`);
   if (opts.dryRun) return;
   const res = await client.request(path, { method: 'PUT', headers: { 'Content-Type': mediaType }, body: bytes, scopes: [repositoryScope(target.path, ['pull', 'push'])] });
   if (res.status !== 201) throw new ToolError(`${formatReference(target)}: manifest refused: ${await registryError(res)}`);

@@ -6,9 +6,11 @@ import { basicAuthorization, parseChallenges, type Challenge, type Credentials }
 import { httpRequest, readBody, type HttpResponse } from './http.ts';
 
 export interface RegistryOptions {
-  /** Plain http (Docker's insecure-registries); loopback hosts always use it. */
+  /** Plain http (Docker's insecure-registries); loopback hosts use it unless a CA is given. */
   insecure?: boolean;
   ca?: Buffer;
+  /** Where the CA came from, for the dry-run script's `curl --cacert`. */
+  caFile?: string;
   credentials?: Credentials;
   steps: Steps;
   /** Attempts for a request that fails with 429, 5xx or a dropped connection. */
@@ -49,6 +51,9 @@ export async function registryError(res: HttpResponse): Promise<string> {
   } catch {
     // not JSON: fall through to the status line
   }
+  if (res.url.protocol === 'http:' && /HTTP request to an HTTPS server/i.test(text)) {
+    return `the registry speaks https (give the CA that signed its certificate with --ca-cert FILE; loopback registries are assumed plain http)`;
+  }
   return `HTTP ${res.status}${text && text.length < 200 ? `: ${text.trim()}` : ''}`;
 }
 
@@ -76,14 +81,20 @@ export class RegistryClient {
     readonly domain: string,
     private readonly options: RegistryOptions,
   ) {
-    const scheme = options.insecure || isLoopback(domain) ? 'http' : 'https';
+    // A CA given for the registry means it speaks TLS, loopback or not.
+    const scheme = options.ca ? 'https' : options.insecure || isLoopback(domain) ? 'http' : 'https';
     this.base = new URL(`${scheme}://${registryApiHost(domain)}`);
   }
 
-  /** How this registry asked us to authenticate, once it has (for the dry-run script's curl lines). */
-  authKind(): 'bearer' | 'basic' | undefined {
+  /**
+   * The curl options a dry-run script needs to talk to this registry as we
+   * do: its CA, and how it asked us to authenticate (the secret stays a
+   * shell variable).
+   */
+  curlOptions(): string {
+    const cacert = this.options.caFile ? ` --cacert '${this.options.caFile}'` : '';
     const scheme = this.challenge?.scheme;
-    return scheme === 'bearer' || scheme === 'basic' ? scheme : undefined;
+    return `${cacert}${scheme === 'bearer' ? ' -H "Authorization: Bearer $TOKEN"' : scheme === 'basic' ? ' -u "$REGISTRY_USER:$REGISTRY_PASSWORD"' : ''}`;
   }
 
   url(path: string): URL {
@@ -106,7 +117,8 @@ export class RegistryClient {
       if (RETRYABLE.has(res.status) && attempt < attempts) {
         const wait = Number(res.headers['retry-after']);
         res.body.resume();
-        await this.backoff(attempt, `HTTP ${res.status}`, Number.isFinite(wait) ? wait * 1000 : undefined);
+        // Honour Retry-After (seconds), but never sleep more than a minute on a registry's say-so.
+        await this.backoff(attempt, `HTTP ${res.status}`, Number.isFinite(wait) ? Math.min(wait, 60) * 1000 : undefined);
         continue;
       }
       return res;
@@ -116,7 +128,14 @@ export class RegistryClient {
   private networkError(e: unknown): Error {
     if (e instanceof ToolError) return e;
     const err = e as NodeJS.ErrnoException;
-    const hint = err.code === 'ECONNREFUSED' ? 'is the registry running, and is the host:port right?' : err.code === 'EPROTO' || /wrong version number/.test(err.message) ? 'the registry may speak plain http: try --insecure' : undefined;
+    const hint =
+      err.code === 'ECONNREFUSED'
+        ? 'is the registry running, and is the host:port right?'
+        : err.code === 'EPROTO' || /wrong version number/.test(err.message)
+          ? 'the registry may speak plain http: try --insecure'
+          : /CERT|SIGNATURE|SELF_SIGNED/.test(err.code ?? '')
+            ? "the registry's certificate is not signed by a CA this host trusts: is --ca-cert the CA that signed it?"
+            : undefined;
     return new ToolError(`${this.domain}: ${err.code ?? err.message}${err.code && err.message && !err.message.includes(err.code) ? ` (${err.message})` : ''}`, hint);
   }
 
@@ -171,7 +190,8 @@ export class RegistryClient {
     const tokenUrl = new URL(realm);
     if (challenge.params.service) tokenUrl.searchParams.set('service', challenge.params.service);
     for (const scope of scopes) tokenUrl.searchParams.append('scope', scope);
-    this.options.steps.run(`TOKEN=$(curl -fsS${creds ? ' -u "$REGISTRY_USER:$REGISTRY_PASSWORD"' : ''} '${tokenUrl.href}' | jq -r '.token // .access_token')`);
+    const cacert = this.options.caFile ? ` --cacert '${this.options.caFile}'` : '';
+    this.options.steps.run(`TOKEN=$(curl -fsS${cacert}${creds ? ' -u "$REGISTRY_USER:$REGISTRY_PASSWORD"' : ''} '${tokenUrl.href}' | jq -r '.token // .access_token')`);
     const res = await httpRequest(tokenUrl, {
       headers: { 'User-Agent': 'cutaway-oci-pull', ...(creds && { Authorization: basicAuthorization(creds) }) },
       ...(this.options.ca && { ca: this.options.ca }),

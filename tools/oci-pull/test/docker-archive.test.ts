@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Progress, ToolError } from '../../../libs/cli/src/index.ts';
-import { hostPlatform, MediaType, OciLayout, parseReference, type Digest, type Platform } from '../../../libs/oci/src/index.ts';
+import { Progress, ToolError } from '@cutaway/cli';
+import { hostPlatform, MediaType, OciLayout, parseReference, type Digest, type Platform } from '@cutaway/oci';
 import { BUSYBOX_EXPECTED, buildBusyboxImage, compareTree, removeTree, run, Stage, writeImage, type BuiltImage } from '../../../test/fixtures/images.ts';
 import { importDockerArchive } from '../src/docker-archive.ts';
 
