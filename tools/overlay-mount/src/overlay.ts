@@ -1,0 +1,90 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { Steps } from '@cutaway/cli';
+import { MS_BIND, MS_RDONLY, MS_REMOUNT, mount, mountWithFsconfig } from '@cutaway/libc';
+
+/**
+ * The overlay mount itself. lowerdir lists the top layer first
+ * (overlayfs.rst "Multiple lower layers"). mount(2) copies its option string
+ * into one page and silently truncates beyond it (the kernel then fails with a
+ * misleading ENOENT), so a long layer list goes through fsconfig("lowerdir+")
+ * one layer at a time (kernel 6.8+) — how images with a hundred layers mount.
+ */
+
+export interface OverlaySpec {
+  /** Top first. */
+  lowers: string[];
+  /** Absent for a read-only mount. */
+  upper?: string;
+  work?: string;
+  target: string;
+  /** In a user namespace: the overlay keeps its xattrs under user.overlay.* (kernel 5.11+). */
+  userxattr: boolean;
+}
+
+const PAGE_LIMIT = 4095;
+
+/** Options Docker sets when the module knows them: index=off so an upper can be reused with other lowers. */
+function featureOptions(userxattr: boolean): [string, string | null][] {
+  const params = '/sys/module/overlay/parameters';
+  const options: [string, string | null][] = [];
+  if (existsSync(`${params}/index`)) options.push(['index', 'off']);
+  // A diff read from upper is right only without redirects and metacopy (layer-commit relies on it); userxattr implies both off.
+  if (!userxattr && existsSync(`${params}/redirect_dir`)) options.push(['redirect_dir', 'off']);
+  if (!userxattr && existsSync(`${params}/metacopy`)) options.push(['metacopy', 'off']);
+  if (userxattr) options.push(['userxattr', null]);
+  return options;
+}
+
+function optionString(spec: OverlaySpec): string {
+  const parts = [`lowerdir=${spec.lowers.join(':')}`];
+  if (spec.upper) parts.push(`upperdir=${spec.upper}`, `workdir=${spec.work}`);
+  for (const [k, v] of featureOptions(spec.userxattr)) parts.push(v === null ? k : `${k}=${v}`);
+  return parts.join(',');
+}
+
+/** Names with these characters would be misread inside the option string (overlayfs.rst: escape with "\\"). */
+function escapeLower(path: string): string {
+  return path.replace(/([\\:,])/g, '\\$1');
+}
+
+export function mountOverlay(spec: OverlaySpec, steps: Steps): void {
+  const escaped = { ...spec, lowers: spec.lowers.map(escapeLower) };
+  // Overlay needs an upper or at least two lowers; one read-only layer is a read-only bind mount.
+  if (!spec.upper && spec.lowers.length === 1) {
+    steps.run(['mount', '--bind', '-o', 'ro', spec.lowers[0]!, spec.target]);
+    if (steps.mode.dryRun) return;
+    mount(spec.lowers[0]!, spec.target, null, MS_BIND, null);
+    mount(null, spec.target, null, MS_BIND | MS_REMOUNT | MS_RDONLY, null);
+    return;
+  }
+  const options = optionString(escaped);
+  if (options.length <= PAGE_LIMIT) {
+    steps.run(['mount', '-t', 'overlay', 'overlay', '-o', options, spec.target]);
+    if (!steps.mode.dryRun) mount('overlay', spec.target, 'overlay', 0, options);
+    return;
+  }
+  steps.note(`${spec.lowers.length} lower layers make a ${options.length}-byte option string, more than mount(2) takes: fsconfig lowerdir+ one by one (util-linux 2.39+: mount -o lowerdir+=…)`);
+  const pairs: [string, string | null][] = [
+    ...spec.lowers.map((l): [string, string] => ['lowerdir+', l]),
+    ...(spec.upper ? ([['upperdir', spec.upper], ['workdir', spec.work!]] as [string, string][]) : []),
+    ...featureOptions(spec.userxattr),
+  ];
+  steps.run(['mount', '-t', 'overlay', 'overlay', '-o', pairs.map(([k, v]) => (v === null ? k : `${k}=${v}`)).join(','), spec.target]);
+  if (!steps.mode.dryRun) mountWithFsconfig('overlay', spec.target, pairs);
+}
+
+/** Whether this process runs in a user namespace other than the initial one (uid_map is not the identity of all ids). */
+export function inUserNamespace(): boolean {
+  const map = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
+  return !(map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
+}
+
+/** Mount points, from /proc/self/mountinfo (field 5, with octal escapes for space, tab, newline and backslash). */
+export function mountPoints(): Set<string> {
+  const points = new Set<string>();
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const field = line.split(' ')[4];
+    if (field) points.add(field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8))));
+  }
+  return points;
+}
