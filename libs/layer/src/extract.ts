@@ -28,12 +28,20 @@ export interface ExtractOptions {
   overlayXattrPrefix: string;
   /** chown entries to their uid/gid (needs root, or a user namespace that maps them). */
   owners: boolean;
+  /**
+   * Create block and character devices. In a user namespace mknod(2) of a real
+   * device fails with EPERM; like moby's archive package there, skip them (and
+   * count them) rather than refuse the image.
+   */
+  devices: boolean;
 }
 
 export interface ExtractStats {
   entries: number;
   whiteouts: number;
   opaqueDirs: number;
+  /** Device nodes left out (devices: false). */
+  skippedDevices: number;
 }
 
 const WHITEOUT_PREFIX = '.wh.';
@@ -53,7 +61,7 @@ class Extractor {
   private readonly realDirs = new Set<string>(['']);
   /** Directory mtimes, set last: creating children changes them. */
   private readonly dirTimes: [string, Date][] = [];
-  readonly stats: ExtractStats = { entries: 0, whiteouts: 0, opaqueDirs: 0 };
+  readonly stats: ExtractStats = { entries: 0, whiteouts: 0, opaqueDirs: 0, skippedDevices: 0 };
 
   constructor(
     private readonly root: string,
@@ -177,6 +185,11 @@ class Extractor {
       case 'character-device':
       case 'block-device':
       case 'fifo': {
+        if (header.type !== 'fifo' && !this.options.devices) {
+          this.stats.skippedDevices++;
+          for await (const _ of body);
+          return;
+        }
         this.clear(rel, false);
         const kind = header.type === 'fifo' ? S_IFIFO : header.type === 'character-device' ? S_IFCHR : S_IFBLK;
         mknod(path, kind | 0o600, header.devmajor, header.devminor);

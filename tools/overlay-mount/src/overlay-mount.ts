@@ -98,8 +98,9 @@ async function unpackImage(image: ResolvedImage, layout: OciLayout, root: string
     }
     const item = inv.progress.item(`layer ${i + 1}/${image.manifest.layers.length} ${diffId.slice(7, 19)}`);
     try {
-      const result = await unpackLayer(layout, layer, diffId, layersDir, { overlayXattrPrefix: userxattr ? 'user.overlay.' : 'trusted.overlay.', owners: !userxattr });
-      item.finish(result.unpacked ? `unpacked (${result.stats?.entries} entries)` : 'already unpacked');
+      const result = await unpackLayer(layout, layer, diffId, layersDir, { overlayXattrPrefix: userxattr ? 'user.overlay.' : 'trusted.overlay.', owners: !userxattr, devices: !userxattr });
+      const skipped = result.stats?.skippedDevices ? `; ${result.stats.skippedDevices} device nodes left out, as a user namespace cannot create them` : '';
+      item.finish(result.unpacked ? `unpacked (${result.stats?.entries} entries${skipped})` : 'already unpacked');
       results.push(result);
     } catch (e) {
       if (e instanceof LayerError) throw new ToolError(e.message, 'the layer was refused and nothing of it kept');
