@@ -31,6 +31,10 @@ export function decompress(blob: Readable, compression: Compression): Readable {
   child.on('close', (code) => {
     if (code !== 0) out.destroy(new Error(`zstd -dc failed: ${stderr.trim() || `exit ${code}`}`));
   });
+  // A reader that gives up early (a refused entry) destroys `out`: stop zstd, or it blocks on its full pipe forever.
+  out.on('close', () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill();
+  });
   blob.on('error', (e) => {
     child.kill();
     out.destroy(e);

@@ -1,4 +1,4 @@
-import { closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeSync, chmodSync, chownSync } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, writeSync, chmodSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { mknod, S_IFBLK, S_IFCHR, S_IFIFO, setXattr } from '@cutaway/libc';
@@ -59,8 +59,8 @@ export function safeComponents(name: string, what = 'entry'): string[] {
 class Extractor {
   /** Directories known to be real directories of this layer (not symlinks): their children are safe to create. */
   private readonly realDirs = new Set<string>(['']);
-  /** Directory mtimes, set last: creating children changes them. */
-  private readonly dirTimes: [string, Date][] = [];
+  /** Directory mtimes by relative path, set last (creating children changes them); a later entry for the same directory wins. */
+  private readonly dirTimes = new Map<string, Date>();
   readonly stats: ExtractStats = { entries: 0, whiteouts: 0, opaqueDirs: 0, skippedDevices: 0 };
 
   constructor(
@@ -77,15 +77,15 @@ class Extractor {
    * creating missing ones (0755, as tar does); a symlink among them is an
    * attempt to write elsewhere.
    */
-  private parentOf(parts: string[], name: string): string {
+  private parentOf(parts: string[], what: string): string {
     let rel = '';
     for (const part of parts.slice(0, -1)) {
       rel = rel === '' ? part : `${rel}/${part}`;
       if (this.realDirs.has(rel)) continue;
       const st = lstatSync(this.abs(rel), { throwIfNoEntry: false });
       if (!st) mkdirSync(this.abs(rel), 0o755);
-      else if (st.isSymbolicLink()) throw new LayerError(`entry ${JSON.stringify(name)}: its parent ${rel} is a symlink in the layer (a write through it could land anywhere)`);
-      else if (!st.isDirectory()) throw new LayerError(`entry ${JSON.stringify(name)}: its parent ${rel} is not a directory`);
+      else if (st.isSymbolicLink()) throw new LayerError(`${what}: its parent ${rel} is a symlink in the layer (a write through it could land anywhere)`);
+      else if (!st.isDirectory()) throw new LayerError(`${what}: its parent ${rel} is not a directory`);
       this.realDirs.add(rel);
     }
     return rel;
@@ -100,13 +100,17 @@ class Extractor {
     if (st.isDirectory()) {
       rmSync(path, { recursive: true, force: true });
       for (const known of this.realDirs) if (known === rel || known.startsWith(`${rel}/`)) this.realDirs.delete(known);
+      // What replaces it may be a symlink: its old mtime must never be set through it (finish).
+      for (const known of this.dirTimes.keys()) if (known === rel || known.startsWith(`${rel}/`)) this.dirTimes.delete(known);
     } else unlinkSync(path);
     return false;
   }
 
   private xattrs(header: Header): [string, Buffer][] {
     const pax = (header.pax ?? {}) as Record<string, string>;
-    // PAX SCHILY.xattr.NAME records (GNU tar, Docker). tar-stream hands values over as strings (latin1 keeps the bytes).
+    // PAX SCHILY.xattr.NAME records (GNU tar, Docker). Their values are raw bytes — a security.capability with
+    // cap_setuid has bytes >= 0x80 — which tar-stream, as patched here (patches/tar-stream@3.2.2.patch), hands
+    // over as latin1 strings: latin1 gives the exact bytes back.
     return Object.entries(pax)
       .filter(([k]) => k.startsWith('SCHILY.xattr.'))
       .map(([k, v]) => [k.slice('SCHILY.xattr.'.length), Buffer.from(v, 'latin1')]);
@@ -124,7 +128,9 @@ class Extractor {
     }
 
     const rel = parts.join('/');
-    if (rel !== '') this.parentOf(parts, header.name);
+    // "." or "./" as anything but a directory would replace the layer's root itself (a symlink there redirects every later entry).
+    if (rel === '' && header.type !== 'directory') throw new LayerError(`entry ${JSON.stringify(header.name)}: a ${header.type} at the layer's root (only a directory can be there)`);
+    if (rel !== '') this.parentOf(parts, `entry ${JSON.stringify(header.name)}`);
     const path = this.abs(rel);
     const mode = header.mode & 0o7777;
     const uid = header.uid;
@@ -138,13 +144,13 @@ class Extractor {
         if (this.options.owners) chownSync(path, uid, gid);
         chmodSync(path, mode);
         this.setXattrs(path, header);
-        this.dirTimes.push([path, header.mtime]);
+        this.dirTimes.delete(rel);
+        this.dirTimes.set(rel, header.mtime);
         for await (const _ of body);
         return;
       }
       case 'file':
       case 'contiguous-file': {
-        if (rel === '') throw new LayerError(`entry ${JSON.stringify(header.name)}: a file at the layer's root`);
         this.clear(rel, false);
         // O_EXCL: the path was just cleared, so this never opens through a symlink.
         const fd = openSync(path, 'wx', 0o600);
@@ -171,7 +177,7 @@ class Extractor {
       }
       case 'link': {
         const target = safeComponents(header.linkname, `hardlink ${JSON.stringify(header.name)} to`);
-        this.parentOf(target, header.linkname);
+        this.parentOf(target, `hardlink ${JSON.stringify(header.name)} to ${JSON.stringify(header.linkname)}`);
         const targetPath = this.abs(target.join('/'));
         const st = lstatSync(targetPath, { throwIfNoEntry: false });
         if (!st) throw new LayerError(`hardlink ${JSON.stringify(header.name)}: its target ${header.linkname} is not in the layer`);
@@ -208,7 +214,7 @@ class Extractor {
   private whiteout(parts: string[], name: string): void {
     const base = parts[parts.length - 1]!;
     const dirParts = parts.slice(0, -1);
-    const dirRel = this.parentOf([...dirParts, ''], name);
+    const dirRel = this.parentOf([...dirParts, ''], `entry ${JSON.stringify(name)}`);
     if (base === OPAQUE) {
       // The directory's contents in lower layers are hidden; its own entries (before or after this one) stay.
       setXattr(this.abs(dirRel), `${this.options.overlayXattrPrefix}opaque`, 'y');
@@ -231,7 +237,8 @@ class Extractor {
   }
 
   finish(): void {
-    for (const [path, mtime] of this.dirTimes.reverse()) utimesSync(path, mtime, mtime);
+    // lutimes: never follows a symlink, whatever replaced a directory since.
+    for (const [rel, mtime] of this.dirTimes) if (lstatSync(this.abs(rel)).isDirectory()) lutimesSync(this.abs(rel), mtime, mtime);
   }
 }
 
@@ -241,8 +248,14 @@ export async function extractLayer(tar: Readable, dir: string, options: ExtractO
   const reader = tarExtract();
   tar.on('error', (e) => reader.destroy(e));
   tar.pipe(reader as unknown as NodeJS.WritableStream);
-  for await (const entry of reader) {
-    await extractor.entry(entry.header, entry as unknown as AsyncIterable<Buffer>);
+  try {
+    for await (const entry of reader) {
+      await extractor.entry(entry.header, entry as unknown as AsyncIterable<Buffer>);
+    }
+  } catch (e) {
+    // Stop the producer too: left paused, a zstd child blocks on its full pipe forever and keeps the process alive.
+    tar.destroy();
+    throw e;
   }
   extractor.finish();
   return extractor.stats;

@@ -4,7 +4,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import { withFileLock } from '@cutaway/libc';
-import { DigestingStream, parseDigest, type Descriptor, type Digest, type OciLayout } from '@cutaway/oci';
+import { DigestingStream, DigestMismatchError, parseDigest, type Descriptor, type Digest, type OciLayout } from '@cutaway/oci';
 import { blobCompression, decompress } from './decompress.ts';
 import { extractLayer, LayerError, type ExtractOptions, type ExtractStats } from './extract.ts';
 
@@ -45,7 +45,9 @@ export async function unpackLayer(layout: OciLayout, layer: Descriptor, diffId: 
       const tar = pipeline(decompress(layout.openBlob(layer.digest), blobCompression(layout.blobPath(layer.digest))), diff, () => {});
       const stats = await extractLayer(tar, temp, options).catch((e: Error) => {
         if (e instanceof LayerError) throw new LayerError(`layer ${layer.digest}: ${e.message}`);
-        throw new LayerError(`layer ${layer.digest}: ${e.message.replace(/^digest mismatch/, 'uncompressed content does not match its diff_id')}`);
+        // Only the diff_id check's own mismatch is about the diff_id; the blob's (openBlob's) is about the store.
+        if (e instanceof DigestMismatchError && e.expected.digest === diffId) throw new LayerError(`layer ${layer.digest}: uncompressed content does not match its diff_id: expected ${diffId}, got ${e.actual.digest}`);
+        throw new LayerError(`layer ${layer.digest}: ${e.message}`);
       });
       await rename(temp, path);
       return { diffId, path, unpacked: true, stats };

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { imageStoreDir, ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
 import { layerPath, LayerError, unpackLayer, type UnpackResult } from '@cutaway/layer';
 import { umount2 } from '@cutaway/libc';
@@ -47,6 +47,18 @@ const spec: ToolSpec = {
     'umount c1/merged',
   ],
 };
+
+/**
+ * A path with its symlinks resolved as far as it exists: /proc/self/mountinfo
+ * holds resolved mount points, so a root or target reached through a symlink
+ * must be compared in that form.
+ */
+function resolvedPath(path: string): string {
+  const absolute = resolve(path);
+  let existing = absolute;
+  while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+  return join(realpathSync(existing), relative(existing, absolute));
+}
 
 /** What overlay-mount records about a container's mount, so that --unmount NAME knows where it is. */
 interface MountRecord {
@@ -112,7 +124,7 @@ async function unpackImage(image: ResolvedImage, layout: OciLayout, root: string
 
 async function doMount(inv: Invocation): Promise<number> {
   const { options, positionals, steps, json } = inv;
-  const root = resolve(stateRoot(options.root));
+  const root = resolvedPath(stateRoot(options.root));
   const lowersGiven = (options.lower as string[]).map((l) => resolve(l));
   if (lowersGiven.length && positionals.length) throw new UsageError('give IMAGE or --lower directories, not both');
   if (!lowersGiven.length && positionals.length !== 1) throw new UsageError(positionals.length ? `one image at a time, got ${positionals.length}` : 'which image? (IMAGE or --lower DIR)');
@@ -122,7 +134,7 @@ async function doMount(inv: Invocation): Promise<number> {
   const readOnly = Boolean(options['read-only']);
   const name = typeof options.name === 'string' ? options.name : randomBytes(6).toString('hex');
   const dir = containerDir(root, name);
-  const target = typeof options.target === 'string' ? resolve(options.target) : join(dir, 'merged');
+  const target = typeof options.target === 'string' ? resolvedPath(options.target) : join(dir, 'merged');
   if (mountPoints().has(target)) throw new ToolError(`${target} is mounted already`, `overlay-mount --unmount ${typeof options.name === 'string' ? name : target}`);
   const userxattr = inUserNamespace();
 
@@ -173,17 +185,21 @@ async function containerOf(root: string, path: string): Promise<string | undefin
 }
 
 async function doUnmount({ options, steps }: Invocation): Promise<number> {
-  const root = resolve(stateRoot(options.root));
+  const root = resolvedPath(stateRoot(options.root));
   const what = options.unmount as string;
   let dir: string | undefined;
   let target: string;
   if (what.includes('/')) {
-    target = resolve(what);
+    target = resolvedPath(what);
     dir = await containerOf(root, target);
   } else {
     dir = containerDir(root, what);
     const record = await readFile(join(dir, RECORD), 'utf8').then((t) => JSON.parse(t) as MountRecord, () => undefined);
-    if (!record && !existsSync(dir)) throw new ToolError(`no container named ${what} in ${join(root, 'containers')}`);
+    if (!record && !existsSync(dir)) {
+      // Removing what is gone already is done: teardown is idempotent.
+      if (options.rm) return 0;
+      throw new ToolError(`no container named ${what} in ${join(root, 'containers')}`);
+    }
     target = record?.merged ?? join(dir, 'merged');
   }
   if (mountPoints().has(target)) {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Steps } from '@cutaway/cli';
-import { MS_BIND, MS_RDONLY, MS_REMOUNT, mount, mountWithFsconfig } from '@cutaway/libc';
+import { MS_BIND, MS_RDONLY, MS_REMOUNT, mount, mountWithFsconfig, umount2 } from '@cutaway/libc';
 
 /**
  * The overlay mount itself. lowerdir lists the top layer first
@@ -54,7 +54,13 @@ export function mountOverlay(spec: OverlaySpec, steps: Steps): void {
     steps.run(['mount', '--bind', '-o', 'ro', spec.lowers[0]!, spec.target]);
     if (steps.mode.dryRun) return;
     mount(spec.lowers[0]!, spec.target, null, MS_BIND, null);
-    mount(null, spec.target, null, MS_BIND | MS_REMOUNT | MS_RDONLY, null);
+    try {
+      mount(null, spec.target, null, MS_BIND | MS_REMOUNT | MS_RDONLY, null);
+    } catch (e) {
+      // Never leave a writable view of a shared layer behind.
+      umount2(spec.target);
+      throw e;
+    }
     return;
   }
   const options = optionString(escaped);
