@@ -11,6 +11,7 @@ packages=(
   docker-registry skopeo umoci apache2-utils
   busybox-static debootstrap libcap2-bin
   tar gzip zstd util-linux
+  time  # GNU time: bench/ reads peak memory (%M) with it
 )
 missing=()
 for p in "${packages[@]}"; do

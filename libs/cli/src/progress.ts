@@ -34,6 +34,11 @@ export class Progress {
     this.tty = !quiet && Boolean(stream.isTTY);
   }
 
+  /** Whether bars are drawn (stderr is a terminal and not -q): callers may skip counting bytes otherwise. */
+  get interactive(): boolean {
+    return this.tty;
+  }
+
   /** A one-line message about a step. */
   step(message: string): void {
     if (this.quiet) return;

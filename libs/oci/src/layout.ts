@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -129,9 +129,7 @@ export class OciLayout {
         const handle = await open(temp, 'wx', 0o644);
         try {
           const input = source instanceof Readable ? source : Readable.from([Buffer.from(source)]);
-          await pipeline(input, hasher, async (chunks: AsyncIterable<Buffer>) => {
-            for await (const chunk of chunks) await handle.write(chunk);
-          });
+          await pipeline(input, hasher, (chunks: AsyncIterable<Buffer>) => writeBatched(handle, chunks));
           await handle.sync();
         } finally {
           await handle.close();
@@ -179,15 +177,16 @@ export class OciLayout {
           const hasher = new DigestingStream(expected);
           const start = offset === have ? have : 0;
           const input = start > 0 ? concatStreams(createReadStream(partial, { end: start - 1 }), stream) : stream;
-          let written = 0;
-          await pipeline(input, hasher, async (chunks: AsyncIterable<Buffer>) => {
+          // The first `start` bytes are the partial file's own, read back only to hash them.
+          const fresh = async function* (chunks: AsyncIterable<Buffer>) {
+            let seen = 0;
             for await (const chunk of chunks) {
-              // The first `start` bytes are the partial file's own, read back only to hash them.
-              const fresh = written >= start ? chunk : chunk.subarray(Math.min(chunk.length, start - written));
-              written += chunk.length;
-              if (fresh.length) await handle.write(fresh);
+              const part = seen >= start ? chunk : chunk.subarray(Math.min(chunk.length, start - seen));
+              seen += chunk.length;
+              if (part.length) yield part;
             }
-          }).catch(async (e) => {
+          };
+          await pipeline(input, hasher, (chunks: AsyncIterable<Buffer>) => writeBatched(handle, fresh(chunks))).catch(async (e) => {
             // A wrong blob is not worth resuming; a dropped connection is.
             if (e instanceof OciError) await rm(partial, { force: true });
             throw e;
@@ -353,6 +352,34 @@ export class OciLayout {
   }
 }
 
+const WRITE_BATCH = 1 << 20;
+
+/**
+ * Writes a stream of chunks to a file in batches of about 1 MiB: one writev(2)
+ * per batch rather than a trip through libuv's thread pool for every 64 KiB
+ * network chunk (measured: a quarter of a pull's data-path time).
+ */
+async function writeBatched(handle: FileHandle, chunks: AsyncIterable<Buffer>): Promise<void> {
+  let batch: Buffer[] = [];
+  let size = 0;
+  const flush = async () => {
+    const { bytesWritten } = await handle.writev(batch);
+    if (bytesWritten !== size) throw new Error(`short write: ${bytesWritten} of ${size} bytes`);
+    batch = [];
+    size = 0;
+  };
+  try {
+    for await (const chunk of chunks) {
+      batch.push(chunk);
+      size += chunk.length;
+      if (size >= WRITE_BATCH) await flush();
+    }
+  } finally {
+    // Also when the source fails: what arrived is kept, for a resumed download to start after it.
+    if (size > 0) await flush();
+  }
+}
+
 /** One stream of `first`'s bytes then `second`'s. */
 function concatStreams(first: Readable, second: Readable): Readable {
   return Readable.from(
@@ -365,6 +392,7 @@ function concatStreams(first: Readable, second: Readable): Readable {
 
 /** Writes `path` only if it does not exist, atomically: link(2) of a complete temp file fails with EEXIST. */
 async function createIfAbsent(path: string, content: string): Promise<void> {
+  if (await stat(path).then(() => true, () => false)) return; // the common case: no temp file, no fsync
   const temp = tempPathBeside(path);
   await writeFileAtomic(temp, content);
   try {

@@ -1,4 +1,4 @@
-import { pipeline, Transform } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { ToolError, type Progress, type Steps } from '@cutaway/cli';
 import {
   digestOf,
@@ -120,7 +120,8 @@ async function pullBlob(opts: PullOptions, d: Descriptor, label: string): Promis
   if (opts.dryRun || !layout) return { ...summary, cached: false };
   const bar = progress.item(label, d.size);
   // pipeline, not pipe: a connection that drops must fail the store's write (and be resumed), not leave it waiting.
-  const body = (res: { body: NodeJS.ReadableStream }, offset: number) => pipeline(res.body, counting(bar.update, offset), () => {});
+  // Bytes are counted only for a bar someone sees.
+  const body = (res: { body: Readable }, offset: number): Readable => (progress.interactive ? pipeline(res.body, counting(bar.update, offset), () => {}) : res.body);
   for (let attempt = 1; ; attempt++) {
     let resumedFrom = 0;
     try {
