@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import { withFileLock } from '@cutaway/libc';
 import { DigestingStream, DigestMismatchError, parseDigest, type Descriptor, type Digest, type OciLayout } from '@cutaway/oci';
-import { blobCompression, decompress } from './decompress.ts';
+import { blobCompression, decompress } from './compression.ts';
 import { extractLayer, LayerError, type ExtractOptions, type ExtractStats } from './extract.ts';
 
 /**

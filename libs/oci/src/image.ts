@@ -2,6 +2,7 @@ import { checkImageConsistency, type ImageConfig } from './config.ts';
 import type { Descriptor } from './descriptor.ts';
 import { OciError } from './errors.ts';
 import type { OciLayout } from './layout.ts';
+import { formatReference, parseReference } from './reference.ts';
 import { isAttestation, type ImageIndex, type ImageManifest } from './manifest.ts';
 import { formatPlatform, hostPlatform, platformRank, type Platform } from './platform.ts';
 
@@ -59,4 +60,22 @@ export async function resolveNamedImage(layout: OciLayout, name: string, platfor
   const descriptor = await layout.resolve(name);
   if (!descriptor) throw new OciError(`no image named ${name} in ${layout.dir}`);
   return resolveImage(layout, descriptor, platform);
+}
+
+/**
+ * Finds an image by the name a user typed: as written in index.json first
+ * (a layout from elsewhere may use short names), then as Docker normalises
+ * it (`busybox` → docker.io/library/busybox:latest). Returns the name found.
+ */
+export async function findImage(layout: OciLayout, name: string, platform?: Platform): Promise<ResolvedImage & { name: string }> {
+  let normalised: string | undefined;
+  try {
+    normalised = formatReference(parseReference(name));
+  } catch {
+    normalised = undefined;
+  }
+  for (const candidate of normalised && normalised !== name ? [name, normalised] : [name]) {
+    if (await layout.resolve(candidate)) return { ...(await resolveNamedImage(layout, candidate, platform)), name: candidate };
+  }
+  throw new OciError(`no image named ${name} in ${layout.dir}`);
 }

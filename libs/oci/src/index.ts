@@ -10,3 +10,4 @@ export * from './layout.ts';
 export * from './image.ts';
 export { writeFileAtomic } from './atomic-file.ts';
 export type { JsonObject } from './json-fields.ts';
+export * from './config-change.ts';

@@ -5,7 +5,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { imageStoreDir, ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
 import { layerPath, LayerError, unpackLayer, type UnpackResult } from '@cutaway/layer';
 import { umount2 } from '@cutaway/libc';
-import { formatReference, hostPlatform, OciLayout, parsePlatform, parseReference, resolveNamedImage, writeFileAtomic, type ResolvedImage } from '@cutaway/oci';
+import { findImage, hostPlatform, OciLayout, parsePlatform, writeFileAtomic, type ResolvedImage } from '@cutaway/oci';
 import pkg from '../package.json' with { type: 'json' };
 import { inUserNamespace, mountOverlay, mountPoints, type OverlaySpec } from './overlay.ts';
 
@@ -77,23 +77,6 @@ function containerDir(root: string, name: string): string {
   return join(root, 'containers', name);
 }
 
-/** The image: looked up as written, then by its normalised reference (`busybox` → docker.io/library/busybox:latest). */
-async function findImage(layout: OciLayout, name: string, options: Invocation['options']): Promise<ResolvedImage & { name: string }> {
-  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : hostPlatform();
-  for (const candidate of [name, ...(tryNormalise(name) ?? [])]) {
-    if (await layout.resolve(candidate)) return { ...(await resolveNamedImage(layout, candidate, platform)), name: candidate };
-  }
-  throw new ToolError(`no image named ${name} in ${layout.dir}`, `oci-pull ${name}`);
-}
-
-function tryNormalise(name: string): string[] | undefined {
-  try {
-    return [formatReference(parseReference(name))];
-  } catch {
-    return undefined;
-  }
-}
-
 async function unpackImage(image: ResolvedImage, layout: OciLayout, root: string, inv: Invocation, userxattr: boolean): Promise<UnpackResult[]> {
   const layersDir = join(root, 'layers');
   const results: UnpackResult[] = [];
@@ -146,7 +129,10 @@ async function doMount(inv: Invocation): Promise<number> {
     const layout = await OciLayout.open(layoutDir).catch((e: Error) => {
       throw new ToolError(e.message, 'pull an image first: oci-pull IMAGE');
     });
-    image = await findImage(layout, positionals[0]!, options);
+    const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : hostPlatform();
+    image = await findImage(layout, positionals[0]!, platform).catch((e: Error) => {
+      throw new ToolError(e.message, `oci-pull ${positionals[0]}`);
+    });
     layers = await unpackImage(image, layout, root, inv, userxattr);
     lowers = layers.map((l) => l.path).reverse();
   }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, createGzip } from 'node:zlib';
 import { sniffCompression, type Compression } from '@cutaway/oci';
 
 /** A blob's compression, from its first bytes (media types are sometimes wrong). */
@@ -23,24 +23,40 @@ export function blobCompression(path: string): Compression {
 export function decompress(blob: Readable, compression: Compression): Readable {
   if (compression === 'none') return blob;
   if (compression === 'gzip') return pipeline(blob, createGunzip(), () => {});
-  const child = spawn('zstd', ['-dc', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  return throughZstd(blob, ['-dc', '-q']);
+}
+
+/** `input` through Debian's zstd with these arguments, its failures reported on the output stream. */
+function throughZstd(input: Readable, args: string[]): Readable {
+  const child = spawn('zstd', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const out = new PassThrough();
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d));
   child.on('error', (e) => out.destroy(new Error(`zstd: ${e.message} (is Debian's zstd installed?)`)));
   child.on('close', (code) => {
-    if (code !== 0) out.destroy(new Error(`zstd -dc failed: ${stderr.trim() || `exit ${code}`}`));
+    if (code !== 0) out.destroy(new Error(`zstd ${args.join(' ')} failed: ${stderr.trim() || `exit ${code}`}`));
   });
   // A reader that gives up early (a refused entry) destroys `out`: stop zstd, or it blocks on its full pipe forever.
   out.on('close', () => {
     if (child.exitCode === null && child.signalCode === null) child.kill();
   });
-  blob.on('error', (e) => {
+  input.on('error', (e) => {
     child.kill();
     out.destroy(e);
   });
-  blob.pipe(child.stdin);
+  input.pipe(child.stdin);
   child.stdin.on('error', () => {}); // zstd exiting early is reported by its exit status
   child.stdout.pipe(out);
   return out;
+}
+
+/**
+ * A compressed stream of `tar`. gzip through zlib, with no name and no time in
+ * its header (gzip -n), so the same tar gives the same blob; zstd through
+ * Debian's `zstd`, level 3 (its default), on every core.
+ */
+export function compress(tar: Readable, compression: Compression, gzipLevel = 6): Readable {
+  if (compression === 'none') return tar;
+  if (compression === 'gzip') return pipeline(tar, createGzip({ level: gzipLevel }), () => {});
+  return throughZstd(tar, ['-q', '-c', '-3', '-T0']);
 }

@@ -1,0 +1,150 @@
+import type { ContainerConfig } from './config.ts';
+import { OciError } from './errors.ts';
+
+/**
+ * Dockerfile instructions that change only the image config, as
+ * `docker commit --change` takes them (and as `docker build` applies its
+ * metadata instructions): CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME,
+ * WORKDIR, STOPSIGNAL, SHELL. Shell forms run through the image's SHELL
+ * (default ["/bin/sh", "-c"]), as Docker does.
+ */
+
+/** Splits `a=1 "b c"=2 d='e f'` into words, honouring quotes and backslash escapes. */
+export function splitWords(text: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  let quote: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote) {
+      if (c === quote) quote = undefined;
+      else if (c === '\\' && quote === '"' && i + 1 < text.length) word += text[++i];
+      else word += c;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      inWord = true;
+    } else if (c === '\\' && i + 1 < text.length) {
+      word += text[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (quote) throw new OciError(`unterminated ${quote} in ${JSON.stringify(text)}`);
+  if (inWord) words.push(word);
+  return words;
+}
+
+/** `["a", "b"]` (exec form) if the argument is a JSON array of strings, else undefined (shell form). */
+function execForm(arg: string): string[] | undefined {
+  if (!arg.startsWith('[')) return undefined;
+  try {
+    const value = JSON.parse(arg) as unknown;
+    if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value;
+  } catch {
+    // not JSON: Docker takes it as a shell command, so do we
+  }
+  return undefined;
+}
+
+/** KEY=VALUE pairs (or the legacy `KEY VALUE` form with a single pair). */
+function pairs(instruction: string, arg: string): [string, string][] {
+  const words = splitWords(arg);
+  if (!words.length) throw new OciError(`${instruction} needs KEY=VALUE`);
+  if (!words[0]!.includes('=')) {
+    const space = arg.search(/\s/);
+    if (space < 0) throw new OciError(`${instruction} ${arg}: needs a value (${instruction} KEY=VALUE)`);
+    return [[arg.slice(0, space), splitWords(arg.slice(space + 1)).join(' ')]];
+  }
+  return words.map((w) => {
+    const eq = w.indexOf('=');
+    if (eq <= 0) throw new OciError(`${instruction} ${arg}: ${JSON.stringify(w)} is not KEY=VALUE`);
+    return [w.slice(0, eq), w.slice(eq + 1)];
+  });
+}
+
+/** Replaces or adds NAME=VALUE in an Env list, keeping its order. */
+export function setEnv(env: string[], name: string, value: string): string[] {
+  const entry = `${name}=${value}`;
+  const i = env.findIndex((e) => e === name || e.startsWith(`${name}=`));
+  return i >= 0 ? env.map((e, j) => (j === i ? entry : e)) : [...env, entry];
+}
+
+/** Applies one instruction, e.g. `CMD ["./app"]`, to a copy of the config. */
+export function applyConfigChange(config: ContainerConfig, change: string): ContainerConfig {
+  const match = /^\s*([A-Za-z]+)(?:\s+([\s\S]*))?$/.exec(change);
+  if (!match) throw new OciError(`invalid change ${JSON.stringify(change)}: want INSTRUCTION ARGUMENTS, e.g. 'CMD ["./app"]'`);
+  const instruction = match[1]!.toUpperCase();
+  const arg = (match[2] ?? '').trim();
+  const next: ContainerConfig = { ...config };
+  const shell = (next.Shell as string[] | undefined) ?? ['/bin/sh', '-c'];
+  const command = () => execForm(arg) ?? (arg ? [...shell, arg] : []);
+  const needArg = () => {
+    if (!arg) throw new OciError(`${instruction} needs an argument`);
+  };
+  switch (instruction) {
+    case 'CMD':
+      needArg();
+      next.Cmd = command();
+      break;
+    case 'ENTRYPOINT':
+      needArg();
+      next.Entrypoint = command();
+      break;
+    case 'ENV':
+      for (const [k, v] of pairs(instruction, arg)) next.Env = setEnv(next.Env ?? [], k, v);
+      break;
+    case 'LABEL':
+      next.Labels = { ...(next.Labels ?? {}), ...Object.fromEntries(pairs(instruction, arg)) };
+      break;
+    case 'EXPOSE': {
+      needArg();
+      const ports = { ...(next.ExposedPorts ?? {}) };
+      for (const word of splitWords(arg)) {
+        const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(word);
+        if (!m) throw new OciError(`EXPOSE ${word}: want PORT[/tcp|udp|sctp] or a range PORT-PORT`);
+        const from = Number(m[1]);
+        const to = Number(m[2] ?? m[1]);
+        if (from < 1 || to > 65535 || to < from) throw new OciError(`EXPOSE ${word}: ports are 1-65535`);
+        for (let p = from; p <= to; p++) ports[`${p}/${(m[3] ?? 'tcp').toLowerCase()}`] = {};
+      }
+      next.ExposedPorts = ports;
+      break;
+    }
+    case 'USER':
+      needArg();
+      next.User = arg;
+      break;
+    case 'WORKDIR':
+      needArg();
+      // A relative WORKDIR is relative to the previous one (Dockerfile reference).
+      next.WorkingDir = arg.startsWith('/') ? arg : `${(next.WorkingDir ?? '/').replace(/\/$/, '')}/${arg}`;
+      break;
+    case 'VOLUME': {
+      needArg();
+      const volumes = { ...(next.Volumes ?? {}) };
+      for (const v of execForm(arg) ?? splitWords(arg)) volumes[v] = {};
+      next.Volumes = volumes;
+      break;
+    }
+    case 'STOPSIGNAL':
+      needArg();
+      next.StopSignal = arg;
+      break;
+    case 'SHELL': {
+      const form = execForm(arg);
+      if (!form?.length) throw new OciError('SHELL takes the JSON form, e.g. SHELL ["/bin/bash", "-c"]');
+      next.Shell = form;
+      break;
+    }
+    default:
+      throw new OciError(`${instruction} cannot be applied to an image config (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL, SHELL can)`);
+  }
+  return next;
+}

@@ -1,0 +1,191 @@
+import { createWriteStream, existsSync, statSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { imageStoreDir, ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
+import { compress, createLayerTar, LayerError, type LayerSource } from '@cutaway/layer';
+import { findImage, formatReference, hostPlatform, OciLayout, parsePlatform, parseReference, type Compression } from '@cutaway/oci';
+import pkg from '../package.json' with { type: 'json' };
+import { commitImage, scratchImage, storeLayer, type LayerResult } from './commit.ts';
+
+const spec: ToolSpec = {
+  name: 'layer-commit',
+  version: pkg.version,
+  synopsis: ['[options] UPPER|CONTAINER --tag NEW [--image BASE]', '[options] --diff PARENT DIR --tag NEW --image BASE', '[options] --empty --change INSTRUCTION… --image BASE --tag NEW', '[options] UPPER -o FILE|-'],
+  description: [
+    "Turns a directory's changes into an OCI layer and a new image, as docker commit does (and as every",
+    'RUN of docker build is snapshotted): an overlay upper directory (or a container made by overlay-mount,',
+    'by name) becomes a layer tar — 0:0 character devices as .wh. whiteouts, opaque directories with',
+    '.wh..wh..opq — with entries in sorted order and, with SOURCE_DATE_EPOCH, times clamped to it; the base',
+    "image's config gains its diff_id and a history entry; a new manifest is tagged NEW. Prints its digest.",
+  ].join('\n'),
+  options: [
+    { name: 'tag', short: 't', type: 'string', arg: 'NEW', help: 'name of the new image in the store' },
+    { name: 'image', type: 'string', arg: 'BASE', help: "the image the layer goes on (default: the container's image; 'scratch' for none)" },
+    { name: 'change', short: 'c', type: 'list', arg: 'INSTRUCTION', help: 'apply a Dockerfile instruction to the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR (repeat)' },
+    { name: 'created-by', type: 'string', arg: 'TEXT', help: "the history entry's created_by (default: layer-commit DIR)" },
+    { name: 'message', short: 'm', type: 'string', arg: 'TEXT', help: "the history entry's comment" },
+    { name: 'author', short: 'a', type: 'string', arg: 'NAME', help: 'the history entry and image author' },
+    { name: 'empty', type: 'boolean', help: 'no layer: only a history entry (empty_layer) and the config changes' },
+    { name: 'diff', type: 'string', arg: 'PARENT', help: 'DIR is a plain directory: the layer is what differs from PARENT (no overlay upper needed)' },
+    { name: 'compression', type: 'string', arg: 'gzip|zstd|none', help: 'layer compression (default gzip; with -o, none unless given)' },
+    { name: 'output', short: 'o', type: 'string', arg: 'FILE|-', help: 'write the layer tar here (- for stdout) instead of making an image' },
+    { name: 'platform', type: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'which image of BASE, when it is an index' },
+    { name: 'layout', type: 'string', arg: 'DIR', help: 'use this OCI layout instead of the store' },
+    ROOT_OPTION,
+  ],
+  examples: [
+    'layer-commit c1 --tag myapp:1                              # a container overlay-mount made',
+    "layer-commit c1 -t myapp:2 -c 'CMD [\"./app\"]' -c 'ENV MODE=prod' -c 'EXPOSE 8080'",
+    'SOURCE_DATE_EPOCH=0 layer-commit ./upper --image debian:bookworm -t repro:1',
+    'layer-commit --diff ./before ./after --image scratch -t files:1',
+    'layer-commit --empty --image busybox -t busybox:labelled -c "LABEL team=infra"',
+    'layer-commit ./upper -o - | tar tvf -',
+  ],
+  classic: [
+    'tar --create --sort=name --numeric-owner --xattrs --mtime=@$SOURCE_DATE_EPOCH --clamp-mtime -C upper . | tee layer.tar | sha256sum   # diff_id',
+    'gzip -n < layer.tar > layer.tar.gz && sha256sum layer.tar.gz                                                      # digest',
+    "jq '.rootfs.diff_ids += [\"sha256:…\"] | .history += [{\"created_by\": \"…\"}]' config.json > new-config.json",
+    'docker commit -c \'CMD ["./app"]\' c1 myapp:1',
+  ],
+};
+
+const COMPRESSIONS: Compression[] = ['gzip', 'zstd', 'none'];
+
+/** overlay-mount's record of a container: where its upper is and which image it came from. */
+interface MountRecord {
+  upper?: string;
+  image?: string;
+}
+
+/** A container name (overlay-mount's) or a directory: the directory to commit, and the container's image if any. */
+async function source(root: string, what: string): Promise<{ dir: string; image?: string }> {
+  const record = !what.includes('/') ? join(root, 'containers', what, 'overlay.json') : undefined;
+  if (record && existsSync(record)) {
+    const mount = JSON.parse(await readFile(record, 'utf8')) as MountRecord;
+    if (!mount.upper) throw new ToolError(`container ${what} was mounted read-only: it has no changes to commit`);
+    return { dir: mount.upper, ...(mount.image && { image: mount.image }) };
+  }
+  const dir = resolve(what);
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch (e) {
+    throw new ToolError(`${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, record ? `no container named ${what} either` : undefined);
+  }
+  if (!isDir) throw new ToolError(`${dir}: not a directory`);
+  return { dir };
+}
+
+function sourceDateEpoch(): number | undefined {
+  const text = process.env.SOURCE_DATE_EPOCH;
+  if (text === undefined || text === '') return undefined;
+  if (!/^\d+$/.test(text)) throw new UsageError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+function compressionOption(value: unknown): Compression | undefined {
+  if (value === undefined) return undefined;
+  if (!COMPRESSIONS.includes(value as Compression)) throw new UsageError(`--compression must be gzip, zstd or none, got ${JSON.stringify(value)}`);
+  return value as Compression;
+}
+
+async function main({ options, positionals, steps, progress, json }: Invocation): Promise<number> {
+  const root = stateRoot(options.root);
+  const empty = Boolean(options.empty);
+  const diffParent = typeof options.diff === 'string' ? resolve(options.diff) : undefined;
+  if (empty && positionals.length) throw new UsageError('--empty takes no directory');
+  if (!empty && positionals.length !== 1) throw new UsageError(positionals.length ? `one directory at a time, got ${positionals.length}` : 'commit what? (UPPER, a container name, or --empty)');
+  const epoch = sourceDateEpoch();
+  const compressionGiven = compressionOption(options.compression);
+  const changes = options.change as string[];
+  const from = empty ? undefined : await source(root, positionals[0]!);
+  if (diffParent && !statSync(diffParent, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--diff ${diffParent}: not a directory`);
+  const layerSource: LayerSource = diffParent ? { kind: 'diff', parent: diffParent } : { kind: 'upper' };
+
+  // -o: the layer tar alone, to a file or a pipe; no image.
+  if (typeof options.output === 'string') {
+    if (!from) throw new UsageError('-o writes a layer: give a directory, not --empty');
+    const output = options.output;
+    steps.run(`tar --create --sort=name --numeric-owner --xattrs --xattrs-include='*' -C ${from.dir} . > ${output === '-' ? '/dev/stdout' : output}`);
+    if (steps.mode.dryRun) {
+      process.stdout.write(steps.toScript());
+      return 0;
+    }
+    const { stream, done } = createLayerTar(from.dir, { source: layerSource, ...(epoch !== undefined && { sourceDateEpoch: epoch }) });
+    const out = output === '-' ? process.stdout : createWriteStream(output);
+    try {
+      await Promise.all([pipeline(compress(stream, compressionGiven ?? 'none'), out), done]);
+    } catch (e) {
+      if (output !== '-') await rm(output, { force: true });
+      throw e instanceof LayerError ? new ToolError(e.message) : e;
+    }
+    return 0;
+  }
+
+  if (typeof options.tag !== 'string') throw new UsageError('name the new image: --tag NEW (or write the layer with -o FILE)');
+  const tag = formatReference(parseReference(options.tag));
+  const baseName = typeof options.image === 'string' ? options.image : from?.image;
+  if (!baseName) throw new UsageError("on which image? --image BASE ('scratch' for none)");
+  const compression = compressionGiven ?? 'gzip';
+  const layoutDir = typeof options.layout === 'string' ? options.layout : imageStoreDir(root);
+  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : hostPlatform();
+
+  const layout = baseName === 'scratch' && !existsSync(join(layoutDir, 'oci-layout')) && !steps.mode.dryRun ? await OciLayout.create(layoutDir) : await OciLayout.open(layoutDir).catch((e: Error) => {
+    throw new ToolError(e.message, 'pull or build the base image first');
+  });
+  const base = baseName === 'scratch' ? scratchImage() : await findImage(layout, baseName, platform).catch((e: Error) => {
+    throw new ToolError(e.message, `oci-pull ${baseName}`);
+  });
+
+  const createdBy = typeof options['created-by'] === 'string' ? options['created-by'] : empty ? `layer-commit --empty ${changes.join(' ')}`.trim() : `layer-commit ${positionals[0]}`;
+  const created = new Date((epoch ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
+  const history = {
+    created,
+    created_by: createdBy,
+    ...(typeof options.author === 'string' && { author: options.author }),
+    ...(typeof options.message === 'string' && { comment: options.message }),
+  };
+
+  if (steps.mode.dryRun) {
+    if (from) {
+      steps.note(`the layer: ${from.dir}${diffParent ? ` against ${diffParent}` : ' (an overlay upper: its 0:0 devices become .wh. files, opaque dirs get .wh..wh..opq — GNU tar does not do that part)'}`);
+      steps.run(`tar --create --sort=name --numeric-owner --xattrs --xattrs-include='*'${epoch !== undefined ? ` --mtime=@${epoch} --clamp-mtime` : ''} -C ${from.dir} . > layer.tar`);
+      steps.run(`DIFF_ID=sha256:$(sha256sum < layer.tar | cut -d' ' -f1)`);
+      steps.run(compression === 'gzip' ? 'gzip -n < layer.tar > layer.blob' : compression === 'zstd' ? 'zstd -q -c < layer.tar > layer.blob' : 'cp layer.tar layer.blob');
+      steps.run(`DIGEST=sha256:$(sha256sum < layer.blob | cut -d' ' -f1); cp layer.blob ${layout.dir}/blobs/sha256/\${DIGEST#sha256:}`);
+    }
+    steps.run(`jq --arg diff "$DIFF_ID" --arg by ${JSON.stringify(createdBy)} '.rootfs.diff_ids += [$diff] | .history += [{"created": "${created}", "created_by": $by${from ? '' : ', "empty_layer": true'}}]' base-config.json > config.json`);
+    steps.run(`jq --arg digest "$DIGEST" --argjson size "$(stat -c %s layer.blob)" '.layers += [{"mediaType": "${from ? 'application/vnd.oci.image.layer.v1.tar' : ''}", "digest": $digest, "size": $size}]' base-manifest.json > manifest.json`);
+    steps.note(`then store config.json and manifest.json under their sha256 and add ${tag} to index.json`);
+    process.stdout.write(steps.toScript());
+    return 0;
+  }
+
+  const { descriptor, layer } = await layout.withLease(async () => {
+    let layerResult: LayerResult | undefined;
+    if (from) {
+      const item = progress.item('layer');
+      layerResult = await storeLayer(layout, from.dir, layerSource, compression, epoch);
+      item.finish(`${layerResult.stats.entries} entries, ${layerResult.descriptor.size} bytes (${layerResult.descriptor.digest.slice(7, 19)})`);
+    }
+    const manifest = await commitImage(layout, base, { ...(layerResult && { layer: layerResult }), history, changes });
+    await layout.addRef(tag, manifest);
+    return { descriptor: manifest, layer: layerResult };
+  });
+
+  if (json) {
+    process.stdout.write(
+      `${JSON.stringify({
+        tag,
+        digest: descriptor.digest,
+        base: baseName,
+        ...(layer && { layer: { digest: layer.descriptor.digest, diffId: layer.diffId, size: layer.descriptor.size, mediaType: layer.descriptor.mediaType, ...layer.stats } }),
+      })}\n`,
+    );
+  } else process.stdout.write(`${descriptor.digest}\n`);
+  progress.step(`${tag}: committed (${descriptor.digest})`);
+  return 0;
+}
+
+await runTool(spec, main);
