@@ -4,6 +4,8 @@ import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import { sniffCompression, type Compression } from '@cutaway/oci';
 
+const ZLIB_CHUNK = 256 << 10;
+
 /** A blob's compression, from its first bytes (media types are sometimes wrong). */
 export function blobCompression(path: string): Compression {
   const fd = openSync(path, 'r');
@@ -22,7 +24,8 @@ export function blobCompression(path: string): Compression {
  */
 export function decompress(blob: Readable, compression: Compression): Readable {
   if (compression === 'none') return blob;
-  if (compression === 'gzip') return pipeline(blob, createGunzip(), () => {});
+  // zlib's default 16 KiB output chunks cost a thread-pool round trip each: 256 KiB cut unpacking by ~30% (bench/unpack.ts).
+  if (compression === 'gzip') return pipeline(blob, createGunzip({ chunkSize: ZLIB_CHUNK }), () => {});
   return throughZstd(blob, ['-dc', '-q']);
 }
 
@@ -57,6 +60,6 @@ function throughZstd(input: Readable, args: string[]): Readable {
  */
 export function compress(tar: Readable, compression: Compression, gzipLevel = 6): Readable {
   if (compression === 'none') return tar;
-  if (compression === 'gzip') return pipeline(tar, createGzip({ level: gzipLevel }), () => {});
+  if (compression === 'gzip') return pipeline(tar, createGzip({ level: gzipLevel, chunkSize: ZLIB_CHUNK }), () => {});
   return throughZstd(tar, ['-q', '-c', '-3', '-T0']);
 }
