@@ -112,7 +112,8 @@ class Extractor {
     // cap_setuid has bytes >= 0x80 — which tar-stream, as patched here (patches/tar-stream@3.2.2.patch), hands
     // over as latin1 strings: latin1 gives the exact bytes back.
     return Object.entries(pax)
-      .filter(([k]) => k.startsWith('SCHILY.xattr.'))
+      // A layer says "deleted" and "opaque" with .wh. files only; overlay xattrs of its own (a redirect, say) would steer the mount.
+      .filter(([k]) => k.startsWith('SCHILY.xattr.') && !/^SCHILY\.xattr\.(trusted|user)\.overlay\./.test(k))
       .map(([k, v]) => [k.slice('SCHILY.xattr.'.length), Buffer.from(v, 'latin1')]);
   }
 

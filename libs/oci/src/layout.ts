@@ -3,6 +3,7 @@ import { link, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { pipeline as pipelineCallback } from 'node:stream';
 import { lockFile, withFileLock, type FileLock } from '@cutaway/libc';
 import { syncDir, tempPathBeside, writeFileAtomic } from './atomic-file.ts';
 import { parseImageConfig, type ImageConfig } from './config.ts';
@@ -229,10 +230,9 @@ export class OciLayout {
 
   /** Streams a blob; the stream fails at its end if the content does not match the digest. */
   openBlob(digest: Digest): Readable {
-    const hasher = new DigestingStream({ digest });
     const file = createReadStream(this.blobPath(digest));
-    file.on('error', (e) => hasher.destroy(new OciError(`blob ${digest} is not readable in ${this.dir}: ${e.message}`)));
-    return file.pipe(hasher);
+    // pipeline: a reader that stops early closes the file too.
+    return pipelineCallback(file, new DigestingStream({ digest }), () => {});
   }
 
   async readManifestDocument(descriptor: Pick<Descriptor, 'digest'> & { mediaType?: string }): Promise<ManifestDocument> {

@@ -1,5 +1,5 @@
 import { imageStoreDir, ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
-import { formatReference, hostPlatform, OciLayout, parsePlatform, parseReference } from '@cutaway/oci';
+import { formatReference, hostPlatform, OciLayout, parsePlatform } from '@cutaway/oci';
 import pkg from '../package.json' with { type: 'json' };
 import { jobsOption, REGISTRY_OPTIONS, registryClient } from './common.ts';
 import { copyImage } from './copy.ts';
