@@ -1,0 +1,84 @@
+import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ToolError, type Steps } from '@cutaway/cli';
+import { makeDirs, type Cgroup, type Controller } from './hierarchy.ts';
+import { cpuWeightOfShares, ioWeightOfBlkioWeight, type Limits } from './limits.ts';
+
+/**
+ * The writes that set the limits, for each version. v1 files are the kernel's
+ * cgroup-v1 names (Documentation/admin-guide/cgroup-v1/*); v2 ones are
+ * cgroup-v2.rst's, with the conversions runc and crun make between them.
+ */
+export function limitWrites(cg: Cgroup, limits: Limits): [Controller, string, string][] {
+  const w: [Controller, string, string][] = [];
+  const v2 = cg.version === 'v2';
+  if (limits.memory !== undefined) w.push(['memory', v2 ? 'memory.max' : 'memory.limit_in_bytes', String(limits.memory)]);
+  if (limits.memorySwap !== undefined && limits.memory !== undefined) {
+    // v1 limits memory+swap together; v2's memory.swap.max is the swap alone.
+    if (v2) w.push(['memory', 'memory.swap.max', limits.memorySwap === -1 ? 'max' : String(limits.memorySwap - limits.memory)]);
+    else w.push(['memory', 'memory.memsw.limit_in_bytes', String(limits.memorySwap)]);
+  }
+  if (limits.memoryReservation !== undefined) w.push(['memory', v2 ? 'memory.low' : 'memory.soft_limit_in_bytes', String(limits.memoryReservation)]);
+  if (limits.cpuQuota !== undefined && limits.cpuPeriod !== undefined) {
+    if (v2) w.push(['cpu', 'cpu.max', `${limits.cpuQuota} ${limits.cpuPeriod}`]);
+    else w.push(['cpu', 'cpu.cfs_period_us', String(limits.cpuPeriod)], ['cpu', 'cpu.cfs_quota_us', String(limits.cpuQuota)]);
+  }
+  if (limits.cpuShares !== undefined) w.push(v2 ? ['cpu', 'cpu.weight', String(cpuWeightOfShares(limits.cpuShares))] : ['cpu', 'cpu.shares', String(limits.cpuShares)]);
+  if (limits.cpusetCpus !== undefined) w.push(['cpuset', 'cpuset.cpus', limits.cpusetCpus]);
+  if (limits.cpusetMems !== undefined) w.push(['cpuset', 'cpuset.mems', limits.cpusetMems]);
+  if (limits.pidsLimit !== undefined) w.push(['pids', 'pids.max', limits.pidsLimit === -1 ? 'max' : String(limits.pidsLimit)]);
+  if (limits.blkioWeight !== undefined) {
+    if (v2) w.push(['blkio', 'io.weight', `default ${ioWeightOfBlkioWeight(limits.blkioWeight)}`]);
+    // Kernels with BFQ name it blkio.bfq.weight; CFQ's blkio.weight is gone since 5.0.
+    else w.push(['blkio', existsSync(join(cg.dir('blkio'), 'blkio.weight')) ? 'blkio.weight' : 'blkio.bfq.weight', String(limits.blkioWeight)]);
+  }
+  for (const [list, v1file, v2key] of [
+    [limits.deviceReadBps, 'blkio.throttle.read_bps_device', 'rbps'],
+    [limits.deviceWriteBps, 'blkio.throttle.write_bps_device', 'wbps'],
+  ] as const) {
+    for (const d of list ?? []) w.push(['blkio', v2 ? 'io.max' : v1file, v2 ? `${d.major}:${d.minor} ${v2key}=${d.bytesPerSecond}` : `${d.major}:${d.minor} ${d.bytesPerSecond}`]);
+  }
+  return w;
+}
+
+/** The controllers a cgroup needs in v2's subtree_control: the limited ones, and memory, cpu and pids for stats. */
+function v2Controllers(limits: Limits): string[] {
+  const wanted = new Set(['memory', 'cpu', 'pids']);
+  if (limits.cpusetCpus || limits.cpusetMems) wanted.add('cpuset');
+  if (limits.blkioWeight !== undefined || limits.deviceReadBps || limits.deviceWriteBps) wanted.add('io');
+  return [...wanted];
+}
+
+/**
+ * Creates the cgroup with its limits. On v2 the controllers are enabled in
+ * the parent's cgroup.subtree_control first (cgroup-v2.rst "Enabling and
+ * Disabling"); on v1 a cpuset cgroup starts with empty cpus and mems, and
+ * takes no task until they are set, so it inherits its parent's. Any failure
+ * removes what was made.
+ */
+export function createCgroup(cg: Cgroup, limits: Limits, steps: Steps): void {
+  if (cg.exists()) throw new ToolError(`cgroup ${cg.name} exists already (${cg.path})`, `cg-limit rm ${cg.name}, or choose another name`);
+  const made: string[] = [];
+  try {
+    if (cg.version === 'v2') {
+      const dir = cg.path;
+      const line = v2Controllers(limits).map((c) => `+${c}`).join(' ');
+      steps.run(`echo '${line}' > ${join(dirname(dir), 'cgroup.subtree_control')}`);
+      if (!steps.mode.dryRun) writeFileSync(join(dirname(dir), 'cgroup.subtree_control'), line);
+      made.push(...makeDirs(dir, steps));
+    } else {
+      for (const path of cg.paths) made.push(...makeDirs(path, steps));
+      const cpuset = cg.dirs.get('cpuset');
+      if (cpuset) {
+        for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+          steps.run(`cat ${join(dirname(cpuset), file)} > ${join(cpuset, file)}`);
+          if (!steps.mode.dryRun) writeFileSync(join(cpuset, file), readFileSync(join(dirname(cpuset), file), 'utf8').trim());
+        }
+      }
+    }
+    for (const [controller, file, value] of limitWrites(cg, limits)) cg.write(controller, file, value);
+  } catch (e) {
+    if (!steps.mode.dryRun) for (const dir of made.reverse()) rmdirSync(dir);
+    throw e;
+  }
+}

@@ -1,0 +1,252 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { constants as osConstants } from 'node:os';
+import { runTool, ToolError, UsageError, type Invocation, type OptionValues, type ToolSpec } from '@cutaway/cli';
+import { execvp } from '@cutaway/libc';
+import pkg from '../package.json' with { type: 'json' };
+import { createCgroup, limitWrites } from './apply.ts';
+import { cgroupFor, findHierarchies, listCgroups, type Cgroup } from './hierarchy.ts';
+import { parseLimits, type LimitOptions, type Limits, type Machine } from './limits.ts';
+import { formatStats, readStats } from './stats.ts';
+
+const spec: ToolSpec = {
+  name: 'cg-limit',
+  version: pkg.version,
+  synopsis: [
+    'create NAME [limits]',
+    'exec NAME -- CMD [ARG…]',
+    'run [limits] -- CMD [ARG…]',
+    'attach NAME PID',
+    'stats NAME',
+    'ls',
+    'rm [--force] NAME',
+  ],
+  description: [
+    'Cgroups with the limits docker run sets (-m, --cpus, --pids-limit, …), on cgroup v2 or on v1 hierarchies,',
+    'found in /proc/self/mountinfo. create makes one and prints its path; exec moves itself in and becomes the',
+    'command (execve: nothing left waiting); run makes a transient one, runs the command in it, reports what it',
+    'used (like /usr/bin/time -v, for a cgroup) and exits with its status (137 after an OOM kill); rm removes one.',
+    'Cgroups live under <hierarchy>/cw/NAME.',
+  ].join('\n'),
+  options: [
+    { name: 'memory', short: 'm', type: 'string', arg: 'BYTES', help: 'memory limit, e.g. 256m (at least 6m)' },
+    { name: 'memory-swap', type: 'string', arg: 'BYTES', help: 'memory plus swap; -1 for unlimited swap' },
+    { name: 'memory-reservation', type: 'string', arg: 'BYTES', help: 'soft limit (v1 soft_limit_in_bytes, v2 memory.low)' },
+    { name: 'cpus', type: 'string', arg: 'N', help: 'CPUs, e.g. 1.5 (CFS quota over a 100 ms period)' },
+    { name: 'cpu-shares', type: 'string', arg: 'N', help: 'relative weight, 2-262144 (v2: converted to cpu.weight)' },
+    { name: 'cpuset-cpus', type: 'string', arg: 'LIST', help: 'CPUs allowed, e.g. 0-1' },
+    { name: 'cpuset-mems', type: 'string', arg: 'LIST', help: 'memory nodes allowed' },
+    { name: 'pids-limit', type: 'string', arg: 'N', help: 'most processes at once (-1 or 0: no limit)' },
+    { name: 'blkio-weight', type: 'string', arg: 'N', help: 'block I/O weight, 10-1000 (v2: io.weight)' },
+    { name: 'device-read-bps', type: 'list', arg: 'DEV:RATE', help: 'read rate limit for a device, e.g. /dev/vda:1mb (repeat)' },
+    { name: 'device-write-bps', type: 'list', arg: 'DEV:RATE', help: 'write rate limit for a device (repeat)' },
+    { name: 'force', short: 'f', type: 'boolean', help: 'rm: kill what is still running in it first' },
+  ],
+  examples: [
+    'cg-limit run -m 32m -- python3 -c "x = bytearray(100 << 20)"     # exit 137: OOM-killed',
+    'cg-limit run --cpus 0.5 -- sh -c "while :; do :; done" & sleep 2; kill %1',
+    'path=$(cg-limit create web -m 256m --cpus 1.5 --pids-limit 100)',
+    'cg-limit exec web -- nginx -g "daemon off;"                     # nginx runs in the cgroup, no cg-limit process left',
+    'cg-limit stats --json web | jq .memory.peakBytes',
+    'cg-limit rm --force web',
+    'cg-limit --dry-run create db -m 1g --cpus 2                      # the mkdir and echo commands',
+  ],
+  classic: [
+    'mkdir /sys/fs/cgroup/cw/web                                     # v2; on v1 one directory per hierarchy',
+    "echo '+memory +cpu +pids' > /sys/fs/cgroup/cw/cgroup.subtree_control",
+    'echo 268435456 > /sys/fs/cgroup/cw/web/memory.max                # v1: memory/cw/web/memory.limit_in_bytes',
+    "echo '150000 100000' > /sys/fs/cgroup/cw/web/cpu.max             # v1: cpu.cfs_quota_us and cpu.cfs_period_us",
+    'echo 100 > /sys/fs/cgroup/cw/web/pids.max',
+    'echo $$ > /sys/fs/cgroup/cw/web/cgroup.procs && exec nginx',
+    'cgcreate -g memory,cpu,pids:cw/web; cgexec -g memory,cpu,pids:cw/web nginx; cgdelete -g memory,cpu,pids:cw/web',
+  ],
+  command: true,
+};
+
+const LIMIT_KEYS: (keyof LimitOptions)[] = ['memory', 'memory-swap', 'memory-reservation', 'cpus', 'cpu-shares', 'cpuset-cpus', 'cpuset-mems', 'pids-limit', 'blkio-weight', 'device-read-bps', 'device-write-bps'];
+
+function listOf(text: string | undefined): Set<number> {
+  const set = new Set<number>();
+  for (const part of (text ?? '').trim().split(',')) {
+    if (!part) continue;
+    const [a, b] = part.split('-').map(Number) as [number, number | undefined];
+    for (let i = a; i <= (b ?? a); i++) set.add(i);
+  }
+  return set;
+}
+
+function machine(): Machine {
+  const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined);
+  const online = listOf(read('/sys/devices/system/cpu/online'));
+  return {
+    cpus: online.size ? online : new Set(cpus().map((_, i) => i)),
+    mems: listOf(read('/sys/devices/system/node/online') ?? '0'),
+    blockDevice: (path) => {
+      try {
+        const st = statSync(path);
+        if (!st.isBlockDevice()) return undefined;
+        const dev = BigInt(st.rdev);
+        return { major: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn)), minor: Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn)) };
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}
+
+function limitsFrom(options: OptionValues): Limits {
+  const given = Object.fromEntries(LIMIT_KEYS.filter((k) => options[k] !== undefined && !(Array.isArray(options[k]) && !(options[k] as string[]).length)).map((k) => [k, options[k]])) as LimitOptions;
+  return parseLimits(given, machine());
+}
+
+function noLimits(options: OptionValues, verb: string): void {
+  const given = LIMIT_KEYS.filter((k) => options[k] !== undefined && !(Array.isArray(options[k]) && !(options[k] as string[]).length));
+  if (given.length) throw new UsageError(`${verb} takes no limits (--${given[0]}); set them with create or run`);
+}
+
+/** Kills everything in the cgroup: cgroup.kill where the kernel has it (5.14+, v2), else SIGKILL to each pid until none is left. */
+async function killAll(cg: Cgroup, steps: Invocation['steps']): Promise<void> {
+  const killFile = join(cg.path, 'cgroup.kill');
+  if (cg.version === 'v2' && existsSync(killFile)) cg.write('memory', 'cgroup.kill', '1');
+  for (let round = 0; round < 100; round++) {
+    const pids = cg.pids();
+    if (!pids.length) return;
+    for (const pid of pids) {
+      steps.run(['kill', '-KILL', String(pid)]);
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new ToolError(`cgroup ${cg.name}: processes keep appearing; cannot empty it`);
+}
+
+function existing(name: string, inv: Invocation): Cgroup {
+  const cg = cgroupFor(name, findHierarchies(), inv.steps);
+  if (!cg.exists() && !inv.steps.mode.dryRun) throw new ToolError(`no cgroup named ${name}`, 'cg-limit ls lists them');
+  return cg;
+}
+
+async function run(inv: Invocation): Promise<number> {
+  const { command, steps, json } = inv;
+  if (!command.length) throw new UsageError('run what? cg-limit run [limits] -- CMD [ARG…]');
+  const limits = limitsFrom(inv.options);
+  const cg = cgroupFor(`run-${process.pid}`, findHierarchies(), steps);
+  createCgroup(cg, limits, steps);
+  if (steps.mode.dryRun) {
+    steps.run(`sh -c '${cg.paths.map((p) => `echo $$ > ${join(p, 'cgroup.procs')}`).join('; ')}; exec "$@"' sh ${command.join(' ')}`);
+    for (const p of cg.paths) steps.run(['rmdir', p]);
+    process.stdout.write(steps.toScript());
+    return 0;
+  }
+  try {
+    // The child joins the cgroup itself before it execs the command, so the command starts inside it.
+    const join1 = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+    const child = spawn('/bin/sh', ['-c', join1, 'cg-limit', ...cg.paths.map((p) => join(p, 'cgroup.procs')), '--', ...command], { stdio: 'inherit' });
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) process.on(s, forward);
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('exit', (c, s) => resolve([c, s]));
+    });
+    const stats = readStats(cg);
+    const oomKilled = signal === 'SIGKILL' && (stats.memory.oomKills ?? 0) > 0;
+    if (json) process.stdout.write(`${JSON.stringify({ ...stats, exitCode: code, signal, oomKilled })}\n`);
+    else inv.progress.step(formatStats(stats).trimEnd());
+    if (oomKilled) process.stderr.write(`cg-limit: the command was killed by the OOM killer: it reached the memory limit of ${stats.memory.limitBytes} bytes\n`);
+    return code ?? 128 + (signal ? osConstants.signals[signal] : 0);
+  } finally {
+    await killAll(cg, steps);
+    cg.remove();
+  }
+}
+
+async function main(inv: Invocation): Promise<number> {
+  const { positionals, options, steps, json } = inv;
+  const [verb, ...args] = positionals;
+  const want = (n: number, usage: string) => {
+    if (args.length !== n) throw new UsageError(`usage: cg-limit ${verb} ${usage}`);
+  };
+  if (verb !== 'rm' && options.force) throw new UsageError('--force goes with rm');
+  if (inv.command.length && verb !== 'exec' && verb !== 'run') throw new UsageError(`${verb} takes no command after --`);
+  switch (verb) {
+    case 'create': {
+      want(1, 'NAME [limits]');
+      const limits = limitsFrom(options);
+      const cg = cgroupFor(args[0]!, findHierarchies(), steps);
+      createCgroup(cg, limits, steps);
+      if (steps.mode.dryRun) process.stdout.write(steps.toScript());
+      else if (json) process.stdout.write(`${JSON.stringify({ name: cg.name, version: cg.version, path: cg.path, paths: cg.paths, writes: limitWrites(cg, limits) })}\n`);
+      else process.stdout.write(`${cg.path}\n`);
+      return 0;
+    }
+    case 'exec': {
+      want(1, 'NAME -- CMD [ARG…]');
+      noLimits(options, 'exec');
+      if (!inv.command.length) throw new UsageError('exec what? cg-limit exec NAME -- CMD [ARG…]');
+      const cg = existing(args[0]!, inv);
+      cg.attach(process.pid);
+      steps.run(['exec', ...inv.command]);
+      if (steps.mode.dryRun) {
+        process.stdout.write(steps.toScript());
+        return 0;
+      }
+      try {
+        execvp(inv.command[0]!, inv.command);
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        // Docker's statuses: 127 not found, 126 found but not executable.
+        throw new ToolError(`${inv.command[0]}: ${code === 'ENOENT' ? 'command not found' : (code ?? (e as Error).message)}`, undefined, code === 'ENOENT' ? 127 : 126);
+      }
+    }
+    case 'run':
+      want(0, '[limits] -- CMD [ARG…]');
+      return run(inv);
+    case 'attach': {
+      want(2, 'NAME PID');
+      noLimits(options, 'attach');
+      if (!/^\d+$/.test(args[1]!)) throw new UsageError(`attach: ${JSON.stringify(args[1])} is not a pid`);
+      existing(args[0]!, inv).attach(Number(args[1]));
+      if (steps.mode.dryRun) process.stdout.write(steps.toScript());
+      return 0;
+    }
+    case 'stats': {
+      want(1, 'NAME');
+      const stats = readStats(existing(args[0]!, inv));
+      process.stdout.write(json ? `${JSON.stringify(stats)}\n` : formatStats(stats));
+      return 0;
+    }
+    case 'ls': {
+      want(0, '');
+      const h = findHierarchies();
+      const all = listCgroups(h).map((name) => readStats(cgroupFor(name, h, steps)));
+      if (json) process.stdout.write(`${JSON.stringify(all)}\n`);
+      else for (const s of all) process.stdout.write(`${s.name}\t${s.version}\t${s.pids.current ?? 0} pids\t${((s.memory.currentBytes ?? 0) / 1048576).toFixed(1)} MiB\t${s.path}\n`);
+      return 0;
+    }
+    case 'rm': {
+      want(1, '[--force] NAME');
+      noLimits(options, 'rm');
+      const cg = cgroupFor(args[0]!, findHierarchies(), steps);
+      // Removing what is gone already is done: teardown is idempotent.
+      if (!cg.exists()) return 0;
+      const left = cg.pids();
+      if (left.length && !options.force) throw new ToolError(`cgroup ${cg.name} still has ${left.length} process${left.length > 1 ? 'es' : ''} (${left.slice(0, 5).join(' ')})`, `cg-limit rm --force ${cg.name} kills them`);
+      if (options.force) await killAll(cg, steps);
+      cg.remove();
+      if (steps.mode.dryRun) process.stdout.write(steps.toScript());
+      return 0;
+    }
+    case undefined:
+      throw new UsageError('which command? create, exec, run, attach, stats, ls or rm');
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(verb)}: create, exec, run, attach, stats, ls or rm`);
+  }
+}
+
+await runTool(spec, main);

@@ -1,0 +1,149 @@
+import { availableParallelism } from 'node:os';
+import { UsageError } from '@cutaway/cli';
+
+/**
+ * Docker's resource flags, parsed and checked as `docker run` checks them
+ * (daemon/daemon_unix.go verifyPlatformContainerResources): units, ranges,
+ * and the pairs that must agree.
+ */
+export interface Limits {
+  memory?: number;
+  /** memory + swap, bytes; -1 for unlimited swap. */
+  memorySwap?: number;
+  memoryReservation?: number;
+  /** CFS quota per period, microseconds. */
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  cpuShares?: number;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  /** -1 for unlimited. */
+  pidsLimit?: number;
+  blkioWeight?: number;
+  deviceReadBps?: DeviceRate[];
+  deviceWriteBps?: DeviceRate[];
+}
+
+export interface DeviceRate {
+  path: string;
+  major: number;
+  minor: number;
+  bytesPerSecond: number;
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+/** Docker refuses less: "Minimum memory limit allowed is 6MB". */
+const MIN_MEMORY = 6 * 1024 * 1024;
+export const CPU_PERIOD = 100_000;
+
+/** `32m`, `1.5g`, `512k`, `1048576`: bytes, with Docker's binary units (units.RAMInBytes). */
+export function parseBytes(text: string, option: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
+  if (!m) throw new UsageError(`${option} ${JSON.stringify(text)}: want a size such as 64m, 1.5g or 1048576`);
+  return Math.floor(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
+}
+
+function integer(text: string, option: string, min: number, max: number): number {
+  if (!/^-?\d+$/.test(text.trim())) throw new UsageError(`${option} ${JSON.stringify(text)}: want a whole number`);
+  const n = Number(text);
+  if (n < min || n > max) throw new UsageError(`${option} ${n}: out of range (${min} to ${max})`);
+  return n;
+}
+
+/** `0-3,5`: a list of CPUs or memory nodes, each of which must exist (given as the allowed set). */
+function cpuList(text: string, option: string, allowed: Set<number>): string {
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(text)) throw new UsageError(`${option} ${JSON.stringify(text)}: want a list such as 0-2,4`);
+  for (const part of text.split(',')) {
+    const [a, b] = part.split('-').map(Number) as [number, number | undefined];
+    for (let i = a; i <= (b ?? a); i++) if (!allowed.has(i)) throw new UsageError(`${option} ${text}: ${i} is not available here (have ${[...allowed].join(',')})`);
+    if (b !== undefined && b < a) throw new UsageError(`${option} ${text}: ${part} is backwards`);
+  }
+  return text;
+}
+
+function deviceRate(text: string, option: string, devices: (path: string) => { major: number; minor: number } | undefined): DeviceRate {
+  const colon = text.lastIndexOf(':');
+  if (colon <= 0) throw new UsageError(`${option} ${JSON.stringify(text)}: want DEVICE:RATE, e.g. /dev/sda:1mb`);
+  const path = text.slice(0, colon);
+  const dev = devices(path);
+  if (!dev) throw new UsageError(`${option} ${path}: not a block device`);
+  return { path, ...dev, bytesPerSecond: parseBytes(text.slice(colon + 1), option) };
+}
+
+export interface LimitOptions {
+  memory?: string;
+  'memory-swap'?: string;
+  'memory-reservation'?: string;
+  cpus?: string;
+  'cpu-shares'?: string;
+  'cpuset-cpus'?: string;
+  'cpuset-mems'?: string;
+  'pids-limit'?: string;
+  'blkio-weight'?: string;
+  'device-read-bps'?: string[];
+  'device-write-bps'?: string[];
+}
+
+export interface Machine {
+  cpus: Set<number>;
+  mems: Set<number>;
+  blockDevice: (path: string) => { major: number; minor: number } | undefined;
+}
+
+/** Everything checked before anything is created: a bad value changes nothing. */
+export function parseLimits(o: LimitOptions, machine: Machine): Limits {
+  const limits: Limits = {};
+  if (o.memory !== undefined) {
+    limits.memory = parseBytes(o.memory, '--memory');
+    if (limits.memory < MIN_MEMORY) throw new UsageError(`--memory ${o.memory}: the minimum is 6m (Docker's too)`);
+  }
+  if (o['memory-swap'] !== undefined) {
+    limits.memorySwap = o['memory-swap'].trim() === '-1' ? -1 : parseBytes(o['memory-swap'], '--memory-swap');
+    if (limits.memory === undefined) throw new UsageError('--memory-swap needs --memory as well (it is memory plus swap)');
+    if (limits.memorySwap !== -1 && limits.memorySwap < limits.memory) throw new UsageError(`--memory-swap ${o['memory-swap']} is less than --memory: it counts memory plus swap`);
+  }
+  if (o['memory-reservation'] !== undefined) {
+    limits.memoryReservation = parseBytes(o['memory-reservation'], '--memory-reservation');
+    if (limits.memory !== undefined && limits.memoryReservation > limits.memory) throw new UsageError('--memory-reservation must be less than --memory');
+  }
+  if (o.cpus !== undefined) {
+    const cpus = Number(o.cpus);
+    const max = availableParallelism();
+    if (!/^\d*\.?\d+$/.test(o.cpus) || !(cpus > 0)) throw new UsageError(`--cpus ${JSON.stringify(o.cpus)}: want a positive number such as 0.5 or 1.5`);
+    if (cpus > max) throw new UsageError(`--cpus ${o.cpus}: this machine has ${max}`);
+    limits.cpuPeriod = CPU_PERIOD;
+    limits.cpuQuota = Math.round(cpus * CPU_PERIOD);
+    // The kernel's smallest quota is 1 ms.
+    if (limits.cpuQuota < 1000) throw new UsageError(`--cpus ${o.cpus}: the least is 0.01`);
+  }
+  if (o['cpu-shares'] !== undefined) limits.cpuShares = integer(o['cpu-shares'], '--cpu-shares', 2, 262144);
+  if (o['cpuset-cpus'] !== undefined) limits.cpusetCpus = cpuList(o['cpuset-cpus'], '--cpuset-cpus', machine.cpus);
+  if (o['cpuset-mems'] !== undefined) limits.cpusetMems = cpuList(o['cpuset-mems'], '--cpuset-mems', machine.mems);
+  if (o['pids-limit'] !== undefined) {
+    const n = integer(o['pids-limit'], '--pids-limit', -1, 4194304);
+    // Docker: 0 and -1 both mean no limit.
+    limits.pidsLimit = n <= 0 ? -1 : n;
+  }
+  if (o['blkio-weight'] !== undefined) limits.blkioWeight = integer(o['blkio-weight'], '--blkio-weight', 10, 1000);
+  if (o['device-read-bps']?.length) limits.deviceReadBps = o['device-read-bps'].map((t) => deviceRate(t, '--device-read-bps', machine.blockDevice));
+  if (o['device-write-bps']?.length) limits.deviceWriteBps = o['device-write-bps'].map((t) => deviceRate(t, '--device-write-bps', machine.blockDevice));
+  return limits;
+}
+
+/**
+ * cpu.shares (v1, 2..262144) → cpu.weight (v2, 1..10000), the curve runc and
+ * crun use since 2024 (opencontainers/cgroups utils.go ConvertCPUSharesToCgroupV2Value):
+ * a quadratic in log2 that maps 2 → 1, 1024 → 100 and 262144 → 10000.
+ */
+export function cpuWeightOfShares(shares: number): number {
+  if (shares <= 2) return 1;
+  if (shares >= 262144) return 10000;
+  const l = Math.log2(shares);
+  const exponent = (l * l + 125 * l) / 612 - 7 / 34;
+  return Math.ceil(10 ** exponent);
+}
+
+/** blkio.weight (v1, 10..1000) → io.weight (v2, 1..10000), linear as runc does (ConvertBlkIOToIOWeightValue). */
+export function ioWeightOfBlkioWeight(weight: number): number {
+  return 1 + Math.floor(((weight - 10) * 9999) / 990);
+}
