@@ -19,9 +19,10 @@ import { LayerError } from './extract.ts';
  *   type, mode, owner, size, mtime, device, link target or xattrs (the stat
  *   comparison Docker's naive diff makes), and a whiteout for what is gone.
  *
- * Reproducible: entries in byte order of their names, parents before
- * children; times in whole seconds, clamped to SOURCE_DATE_EPOCH when given;
- * no user or group names; hardlinks within the layer as tar hardlinks.
+ * Reproducible: in each directory its whiteouts first, then the other
+ * entries, each in byte order of their names; parents before children;
+ * times in whole seconds, clamped to SOURCE_DATE_EPOCH when given; no user
+ * or group names; hardlinks within the layer as tar hardlinks.
  */
 
 export type LayerSource = { kind: 'upper' } | { kind: 'diff'; parent: string };
@@ -81,10 +82,15 @@ function overlayXattr(xattrs: Map<string, Buffer>, name: string): string | undef
 
 const isWhiteoutDevice = (st: Stats) => st.isCharacterDevice() && st.rdev === 0;
 
-/** The name an entry will have in the tar: whiteouts sort as `.wh.NAME`, so they come before their siblings (layer.md asks so). */
+/**
+ * A directory's entries in tar order: its whiteouts first (layer.md: they
+ * "SHOULD appear before sibling directory entries"), then everything else;
+ * each group in byte order of the name it has in the tar (`.wh.NAME` for a
+ * whiteout). Byte order alone would not do: `.bashrc` or `-x` sort before `.wh.`.
+ */
 function tarOrder<T extends { name: string; whiteout: boolean }>(entries: T[]): T[] {
   const key = (e: T) => (e.whiteout ? `.wh.${e.name}` : e.name);
-  return entries.sort((a, b) => byBytes(key(a), key(b)));
+  return entries.sort((a, b) => Number(b.whiteout) - Number(a.whiteout) || byBytes(key(a), key(b)));
 }
 
 /** Everything in an overlay upper directory, in order, with whiteouts and opaque marks recognised. */

@@ -65,6 +65,22 @@ export interface ImageChange {
 }
 
 /**
+ * The base's container config with the --change instructions applied. Called
+ * before anything is stored too, so that a bad instruction changes nothing.
+ */
+export function applyChanges(base: Pick<ResolvedImage, 'config'>, changes: string[]): ImageConfig['config'] {
+  let container = base.config.config ?? {};
+  for (const instruction of changes) {
+    try {
+      container = applyConfigChange(container, instruction);
+    } catch (e) {
+      throw new ToolError(`--change ${JSON.stringify(instruction)}: ${(e as Error).message}`);
+    }
+  }
+  return container;
+}
+
+/**
  * The new image: the base's config with the layer's diff_id appended, a
  * history entry (empty_layer when there is no layer) and the --change
  * instructions applied; a new OCI manifest with the base's layers and the new
@@ -72,18 +88,12 @@ export interface ImageChange {
  * history and diff_ids stay aligned (as Docker keeps them).
  */
 export async function commitImage(layout: OciLayout, base: Pick<ResolvedImage, 'config'> & { manifest: { layers: Descriptor[] } }, change: ImageChange): Promise<Descriptor> {
-  let container = base.config.config ?? {};
-  for (const instruction of change.changes) {
-    try {
-      container = applyConfigChange(container, instruction);
-    } catch (e) {
-      throw new ToolError(`--change ${JSON.stringify(instruction)}: ${(e as Error).message}`);
-    }
-  }
+  const container = applyChanges(base, change.changes);
   const baseHistory = base.config.history ?? base.config.rootfs.diff_ids.map((): HistoryEntry => ({ created_by: 'base layer (no history in the base image)' }));
   const config: ImageConfig = {
     ...base.config,
     ...(change.history.created && { created: change.history.created }),
+    ...(change.history.author && { author: change.history.author }),
     config: container,
     rootfs: { type: 'layers', diff_ids: [...base.config.rootfs.diff_ids, ...(change.layer ? [change.layer.diffId] : [])] },
     history: [...baseHistory, { ...change.history, ...(!change.layer && { empty_layer: true }) }],

@@ -4,9 +4,9 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { imageStoreDir, ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
 import { compress, createLayerTar, LayerError, type LayerSource } from '@cutaway/layer';
-import { findImage, formatReference, hostPlatform, OciLayout, parsePlatform, parseReference, type Compression } from '@cutaway/oci';
+import { findImage, formatReference, hostPlatform, OciLayout, ociLayerMediaType, parsePlatform, parseReference, type Compression } from '@cutaway/oci';
 import pkg from '../package.json' with { type: 'json' };
-import { commitImage, scratchImage, storeLayer, type LayerResult } from './commit.ts';
+import { applyChanges, commitImage, scratchImage, storeLayer, type LayerResult } from './commit.ts';
 
 const spec: ToolSpec = {
   name: 'layer-commit',
@@ -99,6 +99,8 @@ async function main({ options, positionals, steps, progress, json }: Invocation)
   const epoch = sourceDateEpoch();
   const compressionGiven = compressionOption(options.compression);
   const changes = options.change as string[];
+  // A bad --change is refused before anything is read or stored (no instruction's validity depends on the base).
+  applyChanges(scratchImage(), changes);
   const from = empty ? undefined : await source(root, positionals[0]!);
   if (diffParent && !statSync(diffParent, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--diff ${diffParent}: not a directory`);
   const layerSource: LayerSource = diffParent ? { kind: 'diff', parent: diffParent } : { kind: 'upper' };
@@ -131,10 +133,12 @@ async function main({ options, positionals, steps, progress, json }: Invocation)
   const layoutDir = typeof options.layout === 'string' ? options.layout : imageStoreDir(root);
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : hostPlatform();
 
-  const layout = baseName === 'scratch' && !existsSync(join(layoutDir, 'oci-layout')) && !steps.mode.dryRun ? await OciLayout.create(layoutDir) : await OciLayout.open(layoutDir).catch((e: Error) => {
+  // scratch needs no store yet: it is created on commit (and only named in a --dry-run script).
+  const newStore = baseName === 'scratch' && !existsSync(join(layoutDir, 'oci-layout'));
+  const layout = newStore && steps.mode.dryRun ? undefined : newStore ? await OciLayout.create(layoutDir) : await OciLayout.open(layoutDir).catch((e: Error) => {
     throw new ToolError(e.message, 'pull or build the base image first');
   });
-  const base = baseName === 'scratch' ? scratchImage() : await findImage(layout, baseName, platform).catch((e: Error) => {
+  const base = baseName === 'scratch' ? scratchImage() : await findImage(layout!, baseName, platform).catch((e: Error) => {
     throw new ToolError(e.message, `oci-pull ${baseName}`);
   });
 
@@ -153,24 +157,29 @@ async function main({ options, positionals, steps, progress, json }: Invocation)
       steps.run(`tar --create --sort=name --numeric-owner --xattrs --xattrs-include='*'${epoch !== undefined ? ` --mtime=@${epoch} --clamp-mtime` : ''} -C ${from.dir} . > layer.tar`);
       steps.run(`DIFF_ID=sha256:$(sha256sum < layer.tar | cut -d' ' -f1)`);
       steps.run(compression === 'gzip' ? 'gzip -n < layer.tar > layer.blob' : compression === 'zstd' ? 'zstd -q -c < layer.tar > layer.blob' : 'cp layer.tar layer.blob');
-      steps.run(`DIGEST=sha256:$(sha256sum < layer.blob | cut -d' ' -f1); cp layer.blob ${layout.dir}/blobs/sha256/\${DIGEST#sha256:}`);
+      steps.run(`DIGEST=sha256:$(sha256sum < layer.blob | cut -d' ' -f1); cp layer.blob ${layout?.dir ?? layoutDir}/blobs/sha256/\${DIGEST#sha256:}`);
+      steps.run(`jq --arg diff "$DIFF_ID" --arg by ${JSON.stringify(createdBy)} '.rootfs.diff_ids += [$diff] | .history += [{"created": "${created}", "created_by": $by}]' base-config.json > config.json`);
+      steps.run(`jq --arg digest "$DIGEST" --argjson size "$(stat -c %s layer.blob)" '.layers += [{"mediaType": "${ociLayerMediaType(compression)}", "digest": $digest, "size": $size}]' base-manifest.json > manifest.json`);
+    } else {
+      // --empty: a history entry and the config changes, no diff_id and no layer.
+      steps.run(`jq --arg by ${JSON.stringify(createdBy)} '.history += [{"created": "${created}", "created_by": $by, "empty_layer": true}]' base-config.json > config.json`);
+      steps.run('cp base-manifest.json manifest.json');
     }
-    steps.run(`jq --arg diff "$DIFF_ID" --arg by ${JSON.stringify(createdBy)} '.rootfs.diff_ids += [$diff] | .history += [{"created": "${created}", "created_by": $by${from ? '' : ', "empty_layer": true'}}]' base-config.json > config.json`);
-    steps.run(`jq --arg digest "$DIGEST" --argjson size "$(stat -c %s layer.blob)" '.layers += [{"mediaType": "${from ? 'application/vnd.oci.image.layer.v1.tar' : ''}", "digest": $digest, "size": $size}]' base-manifest.json > manifest.json`);
     steps.note(`then store config.json and manifest.json under their sha256 and add ${tag} to index.json`);
     process.stdout.write(steps.toScript());
     return 0;
   }
 
-  const { descriptor, layer } = await layout.withLease(async () => {
+  const store = layout!; // undefined only for a --dry-run on scratch, which has returned
+  const { descriptor, layer } = await store.withLease(async () => {
     let layerResult: LayerResult | undefined;
     if (from) {
       const item = progress.item('layer');
-      layerResult = await storeLayer(layout, from.dir, layerSource, compression, epoch);
+      layerResult = await storeLayer(store, from.dir, layerSource, compression, epoch);
       item.finish(`${layerResult.stats.entries} entries, ${layerResult.descriptor.size} bytes (${layerResult.descriptor.digest.slice(7, 19)})`);
     }
-    const manifest = await commitImage(layout, base, { ...(layerResult && { layer: layerResult }), history, changes });
-    await layout.addRef(tag, manifest);
+    const manifest = await commitImage(store, base, { ...(layerResult && { layer: layerResult }), history, changes });
+    await store.addRef(tag, manifest);
     return { descriptor: manifest, layer: layerResult };
   });
 
