@@ -12,6 +12,7 @@ packages=(
   busybox-static debootstrap libcap2-bin
   tar gzip zstd util-linux
   time  # GNU time: bench/ reads peak memory (%M) with it
+  cgroup-tools  # cgcreate/cgset/cgexec/cgdelete: bench/cgroup.ts's reference for cg-limit
 )
 missing=()
 for p in "${packages[@]}"; do
