@@ -38,8 +38,12 @@ async function buildTool(dir: string): Promise<string[]> {
       target: 'node20',
       format: 'esm',
       external: NATIVE,
-      // ESM output has no `require`; bundled CommonJS dependencies need one.
-      banner: { js: "#!/usr/bin/env node\nimport { createRequire as __cwCreateRequire } from 'node:module'; const require = __cwCreateRequire(import.meta.url);" },
+      // The shebang keeps Node from parsing NODE_EXTRA_CA_CERTS at every start (~70-90 ms where it names the
+      // whole system bundle, as on our machines); the one tool that speaks TLS reads the file itself, from
+      // CUTAWAY_EXTRA_CA_CERTS. ESM output has no `require`; bundled CommonJS dependencies need one.
+      banner: {
+        js: "#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS CUTAWAY_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node\nimport { createRequire as __cwCreateRequire } from 'node:module'; const require = __cwCreateRequire(import.meta.url);",
+      },
       sourcemap: 'linked',
       logLevel: 'warning',
     });

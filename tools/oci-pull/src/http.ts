@@ -34,10 +34,15 @@ const agents = new Map<string, http.Agent>();
 
 const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
-/** Node's bundled roots, the system's bundle (Debian's ca-certificates), and any extra CA. */
+/**
+ * Node's bundled roots, the system's bundle (Debian's ca-certificates), the
+ * file NODE_EXTRA_CA_CERTS names (the built tools' shebang hands it over as
+ * CUTAWAY_EXTRA_CA_CERTS, so that Node does not parse it at every start), and
+ * --ca-cert. An agent's `ca` replaces Node's default list, so all are listed.
+ */
 function trustedCAs(extra?: Buffer): string[] {
-  const system = existsSync(SYSTEM_CA_BUNDLE) ? [readFileSync(SYSTEM_CA_BUNDLE, 'utf8')] : [];
-  return [...tls.rootCertificates, ...system, ...(extra ? [extra.toString()] : [])];
+  const files = [SYSTEM_CA_BUNDLE, process.env.CUTAWAY_EXTRA_CA_CERTS, process.env.NODE_EXTRA_CA_CERTS].filter((f): f is string => Boolean(f) && existsSync(f!));
+  return [...tls.rootCertificates, ...[...new Set(files)].map((f) => readFileSync(f, 'utf8')), ...(extra ? [extra.toString()] : [])];
 }
 
 function agentFor(url: URL, ca?: Buffer): http.Agent {
