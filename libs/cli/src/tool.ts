@@ -85,7 +85,19 @@ export function parseInvocation(spec: ToolSpec, argv: string[]): Omit<Invocation
   const own = terminator >= 0 ? argv.slice(0, terminator) : argv;
   const command = terminator >= 0 ? argv.slice(terminator + 1) : [];
   if (terminator >= 0 && !spec.command) throw new UsageError(`unexpected arguments after --: ${command.join(' ')}`);
-  const parsed = minimist(own, {
+  // An option that takes a value takes the next word even when it is a negative number
+  // (`--pids-limit -1`, as docker run reads it); minimist would read that as another option.
+  const longNameOf = new Map(all.filter((o) => o.type !== 'boolean').flatMap((o) => [[`--${o.name}`, o.name], ...(o.short ? [[`-${o.short}`, o.name] as const] : [])]));
+  const joined: string[] = [];
+  for (let i = 0; i < own.length; i++) {
+    const name = longNameOf.get(own[i]!);
+    const next = own[i + 1];
+    if (name !== undefined && next !== undefined && /^-\d/.test(next)) {
+      joined.push(`--${name}=${next}`);
+      i++;
+    } else joined.push(own[i]!);
+  }
+  const parsed = minimist(joined, {
     boolean: all.filter((o) => o.type === 'boolean').map((o) => o.name),
     string: all.filter((o) => o.type !== 'boolean').map((o) => o.name),
     alias: Object.fromEntries(all.filter((o) => o.short).map((o) => [o.short!, o.name])),

@@ -27,6 +27,13 @@ describe('parseInvocation', () => {
     expect(inv.command).toEqual(['sh', '-c', 'echo --memory']);
   });
 
+  it('takes a negative number as the value of an option that needs one, as docker run does', () => {
+    expect(parseInvocation(spec, ['--memory', '-1']).options.memory).toBe('-1');
+    expect(parseInvocation(spec, ['-m', '-1', 'ref']).options.memory).toBe('-1');
+    expect(parseInvocation(spec, ['-e', '-2']).options.env).toEqual(['-2']);
+    expect(() => parseInvocation(spec, ['--read-only', '-1'])).toThrow('unknown option -1');
+  });
+
   it('gives an empty list for a list option not given', () => {
     expect(parseInvocation(spec, []).options.env).toEqual([]);
   });

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
-import { runTool, ToolError, UsageError, type Invocation, type OptionValues, type ToolSpec } from '@cutaway/cli';
+import { runTool, shellCommand, ToolError, UsageError, type Invocation, type OptionValues, type ToolSpec } from '@cutaway/cli';
 import { execvp } from '@cutaway/libc';
 import pkg from '../package.json' with { type: 'json' };
 import { createCgroup, limitWrites } from './apply.ts';
@@ -139,8 +139,10 @@ async function run(inv: Invocation): Promise<number> {
   const cg = cgroupFor(`run-${process.pid}`, findHierarchies(), steps);
   createCgroup(cg, limits, steps);
   if (steps.mode.dryRun) {
-    steps.run(`sh -c '${cg.paths.map((p) => `echo $$ > ${join(p, 'cgroup.procs')}`).join('; ')}; exec "$@"' sh ${command.join(' ')}`);
+    // The status is kept so that a failing command (set -e) still gets its cgroup removed.
+    steps.run(`sh -c '${cg.paths.map((p) => `echo $$ > ${join(p, 'cgroup.procs')}`).join('; ')}; exec "$@"' sh ${shellCommand(command)} && status=0 || status=$?`);
     for (const p of cg.paths) steps.run(['rmdir', p]);
+    steps.run('exit $status');
     process.stdout.write(steps.toScript());
     return 0;
   }
@@ -155,10 +157,14 @@ async function run(inv: Invocation): Promise<number> {
       child.on('exit', (c, s) => resolve([c, s]));
     });
     const stats = readStats(cg);
-    const oomKilled = signal === 'SIGKILL' && (stats.memory.oomKills ?? 0) > 0;
+    // As Docker's OOMKilled: any process of the cgroup killed by the OOM killer, not only the command itself.
+    const oomKilled = (stats.memory.oomKills ?? 0) > 0;
     if (json) process.stdout.write(`${JSON.stringify({ ...stats, exitCode: code, signal, oomKilled })}\n`);
     else inv.progress.step(formatStats(stats).trimEnd());
-    if (oomKilled) process.stderr.write(`cg-limit: the command was killed by the OOM killer: it reached the memory limit of ${stats.memory.limitBytes} bytes\n`);
+    if (oomKilled) {
+      const who = signal === 'SIGKILL' ? 'the command was' : `${stats.memory.oomKills} process${stats.memory.oomKills === 1 ? ' was' : 'es were'}`;
+      process.stderr.write(`cg-limit: ${who} killed by the OOM killer: the cgroup reached its memory limit of ${stats.memory.limitBytes} bytes\n`);
+    }
     return code ?? 128 + (signal ? osConstants.signals[signal] : 0);
   } finally {
     await killAll(cg, steps);

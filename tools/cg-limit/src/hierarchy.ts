@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ToolError, type Steps } from '@cutaway/cli';
+import { ToolError, UsageError, type Steps } from '@cutaway/cli';
 
 /**
  * Where each controller lives, read from /proc/self/mountinfo: the cgroup v2
@@ -157,7 +157,7 @@ const CONTROLLERS_USED: Controller[] = ['memory', 'cpu', 'cpuacct', 'pids', 'cpu
 
 /** The cgroup called `name` under cutaway's parent, on v2 if the unified hierarchy has memory, cpu and pids, else on v1. */
 export function cgroupFor(name: string, h: Hierarchies, steps: Steps): Cgroup {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name)) throw new ToolError(`invalid cgroup name ${JSON.stringify(name)}: letters, digits, "_", "." and "-"`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name)) throw new UsageError(`invalid cgroup name ${JSON.stringify(name)}: letters, digits, "_", "." and "-"`);
   const dirs = new Map<Controller, string>();
   const v2 = h.unified && ['memory', 'cpu', 'pids'].every((c) => h.unifiedControllers.has(c));
   if (v2) {
