@@ -13,6 +13,9 @@ packages=(
   tar gzip zstd util-linux
   time  # GNU time: bench/ reads peak memory (%M) with it
   cgroup-tools  # cgcreate/cgset/cgexec/cgdelete: bench/cgroup.ts's reference for cg-limit
+  # test/vm/cgroup2-vm.ts: a cgroup-v2-only guest (Debian's kernel, busybox-static
+  # initramfs) for cg-limit's tests; xz unpacks the kernel for a faster PVH boot
+  qemu-system-x86 linux-image-amd64 xz-utils
 )
 missing=()
 for p in "${packages[@]}"; do

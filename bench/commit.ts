@@ -1,0 +1,678 @@
+/**
+ * layer-commit against umoci repack, side by side: the same change, 10,000
+ * new files and 200 MB on top of the busybox fixture, committed by each into a
+ * new image (gzip layer), turn about, on a tmpfs.
+ *
+ *   pnpm exec tsx bench/commit.ts [--runs N]      (default 5; as root, after scripts/setup.sh)
+ *
+ * The change: `app/dNNN/` (100 directories), each with 99 small files of
+ * 1–8 KiB (text: words from a seeded vocabulary) and one `blob.bin` of
+ * ~1.55 MB (64 KiB blocks, random and text in turn): 10,000 files, exactly
+ * 200,000,000 bytes, the same bytes on every run (a seeded PRNG and AES-CTR),
+ * all owned by root, 0644, one fixed mtime.
+ *
+ * The base: the busybox fixture (`buildBusyboxImage`, test/fixtures/images.ts),
+ * built once into an OCI layout and tagged `base`. The same change, prepared
+ * both ways (untimed):
+ *
+ * - for layer-commit, an overlay upper directory holding exactly those files;
+ * - for umoci, `umoci unpack --image LAYOUT:base BUNDLE`, then the same files
+ *   copied (`cp -a`) into BUNDLE/rootfs: umoci finds them by walking the rootfs
+ *   against the mtree manifest it wrote at unpack.
+ *
+ * Measured, N times each, interleaved, the order rotated every round (so the
+ * drift of a noisy machine and whatever one run leaves behind land on every
+ * tool). Each run starts from a fresh copy of the base layout (and, for umoci,
+ * of the bundle); the copies are not timed, so no blob is there already:
+ *
+ * - `layer-commit -q UPPER --image base --tag new` with CUTAWAY_ROOT a fresh
+ *   root whose images/ is the base layout (gzip, the default);
+ * - `umoci repack --image LAYOUT:new BUNDLE`;
+ * - `layer-commit … --compression none` and `… --compression zstd`;
+ * - `tar --create --sort=name -C UPPER . | gzip -n > /dev/null` in one
+ *   `bash -o pipefail -c`: the floor (no hashing, nothing stored);
+ * - `layer-commit --version`: Node's startup, the floor under every
+ *   layer-commit row.
+ *
+ * Everything happens on a tmpfs (size 3g) mounted at a fresh
+ * /tmp/cw-bench-commit-XXXXXX, in a private mount namespace (the script runs
+ * itself again under `unshare --mount --propagation private`): nothing is
+ * visible outside, and the mount goes away with the run even if it is
+ * SIGKILLed. On a normal exit, an error, Ctrl-C or SIGTERM it is unmounted
+ * and the directory removed all the same.
+ *
+ * Wall-clock time is process.hrtime around the child; peak memory and CPU are
+ * GNU time's %M and %U+%S (see measure()). `sync` runs before every timed
+ * command. Medians, not means. One untimed warm-up round goes first, which
+ * also checks that layer-commit's and umoci's layers hold the same files
+ * (paths and sizes of the regular files).
+ *
+ * Prints a markdown table and writes it, with the date and the machine, to
+ * bench/results/commit.md.
+ */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { createCipheriv, createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { cpus, release } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { findImage, OciLayout, resolveNamedImage, type Descriptor } from '@cutaway/oci';
+import { buildBusyboxImage, run } from '../test/fixtures/images.ts';
+
+const REPO_DIR = resolve(import.meta.dirname, '..');
+const LAYER_COMMIT = join(REPO_DIR, 'bin', 'layer-commit');
+const GNU_TIME = '/usr/bin/time';
+const RESULTS = join(REPO_DIR, 'bench', 'results', 'commit.md');
+const BASE_NAME = 'base';
+const NEW_NAME = 'new';
+const TMPFS_SIZE = '3g';
+/** Set in the re-executed run, inside its own mount namespace. */
+const NS_MARK = 'CUTAWAY_BENCH_COMMIT_NS';
+
+/** The change. */
+const DIRS = 100;
+const SMALL_PER_DIR = 99;
+const SMALL_MIN = 1024;
+const SMALL_MAX = 8192;
+const TOTAL_BYTES = 200_000_000;
+const LARGE_JITTER = 64 * 1024;
+const BLOCK = 64 * 1024;
+const SEED = 0x5eed_c0de;
+const FILE_MTIME = 1_600_000_000; // 2020-09-13T12:26:40Z
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, help: { type: 'boolean', short: 'h' } } });
+if (values.help) {
+  process.stdout.write('Usage: pnpm exec tsx bench/commit.ts [--runs N]\n\nlayer-commit against umoci repack: 10,000 files, 200 MB on the busybox fixture, on a tmpfs; see bench/README.md.\n');
+  process.exit(0);
+}
+const runs = Number(values.runs);
+if (!Number.isInteger(runs) || runs < 1) {
+  process.stderr.write(`bench: --runs wants a whole number ≥ 1, got ${values.runs}\n`);
+  process.exit(2);
+}
+const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
+
+// ─── Into a private mount namespace ──────────────────────────────────────────
+
+/**
+ * Runs this same script again under `unshare --mount --propagation private`
+ * (unshare execs it: one process, no fork) and exits with its status. Signals
+ * are passed on to it; we only wait for the child's cleanup.
+ */
+async function reexecInNamespace(): Promise<never> {
+  const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, [NS_MARK]: '1' },
+  });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    // Passed on, also SIGINT: a kill aimed at us alone must reach the child. A terminal's Ctrl-C reaches it
+    // twice then (it is in our process group), and it ignores the second while it cleans up.
+    process.on(signal, () => child.kill(signal));
+  }
+  const code = await new Promise<number>((res) => {
+    child.on('error', (e) => {
+      process.stderr.write(`bench: unshare: ${e.message}\n`);
+      res(1);
+    });
+    child.on('exit', (c, s) => res(c ?? (s === 'SIGINT' ? 130 : 143)));
+  });
+  process.exit(code);
+}
+
+if (process.env[NS_MARK] !== '1') {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench: error: run as root (a tmpfs mount; umoci keeps owners only as root)\n');
+    process.exit(1);
+  }
+  await reexecInNamespace();
+}
+
+/** The environment as we were started, for the measured commands (main() points TMPDIR at the tmpfs). */
+const ORIGINAL_ENV = { ...process.env };
+delete ORIGINAL_ENV[NS_MARK];
+
+// ─── Cleanup, also on failure and Ctrl-C ─────────────────────────────────────
+
+const cleanups: (() => Promise<unknown>)[] = [];
+/**
+ * The children working on the tmpfs right now (the measured command, cp, umoci unpack, tar --list), each in a
+ * process group of its own: one kill reaches the tool behind /usr/bin/time or a pipeline, and the cleanup waits
+ * for them to be gone before it unmounts, so the tmpfs is not busy.
+ */
+const live = new Map<number, Promise<void>>();
+let cleaning: Promise<void> | undefined;
+
+function cleanup(): Promise<void> {
+  return (cleaning ??= (async () => {
+    for (const group of live.keys()) {
+      try {
+        process.kill(-group, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.race([Promise.all(live.values()), new Promise((r) => setTimeout(r, 5000).unref())]);
+    for (const step of cleanups.reverse()) await step().catch((e: Error) => process.stderr.write(`bench: cleanup: ${e.message}\n`));
+  })());
+}
+
+/** Starts `cmd args` in a process group of its own, known to the cleanup until it has exited. */
+function start(cmd: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): ChildProcessByStdio<null, Readable, Readable> {
+  if (cleaning) throw new Error('cleaning up');
+  const child = spawn(cmd, args, { env: options.env ?? ORIGINAL_ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  if (child.pid !== undefined) {
+    const pid = child.pid;
+    live.set(pid, new Promise<void>((r) => child.on('close', () => r())).then(() => void live.delete(pid)));
+  }
+  return child;
+}
+
+/** Runs a command that works on the tmpfs (tracked, see start()); its stdout, or an error with its stderr. */
+function exec(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const child = start(cmd, args);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d).slice(-4000)));
+    child.on('error', reject);
+    child.on('close', (code, signal) => (code === 0 ? resolvePromise(stdout) : reject(new Error(`${[cmd, ...args].join(' ')}: ${signal ?? `exit ${code}`}\n${stderr.trim()}`))));
+  });
+}
+
+// `on`, not `once`: pnpm and tsx pass a Ctrl-C on as a second signal, which must not end us half-way through the cleanup.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    if (cleaning) return;
+    process.stderr.write(`\nbench: ${signal}, cleaning up\n`);
+    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  });
+}
+
+/** Mount points at or under `dir` (mountinfo field 5, octal escapes undone), deepest first. */
+async function mountsUnder(dir: string): Promise<string[]> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  return info
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((p): p is string => p !== undefined)
+    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((p) => p === dir || p.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Unmounts everything at or under `dir`, deepest first; a busy one is detached (umount --lazy) rather than left. */
+async function unmountAll(dir: string): Promise<void> {
+  for (const point of await mountsUnder(dir)) {
+    // Busy for a moment after an interruption (our own rm of a run's directory may still hold it open): retry, then detach.
+    for (let attempt = 1; ; attempt++) {
+      const error = await run('umount', [point]).then(() => undefined, (e: Error) => e);
+      if (!error) break;
+      if (attempt < 10) {
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
+      log(`${error.message.split('\n')[0]}; detaching it (umount --lazy)`);
+      await run('umount', ['--lazy', point]);
+      break;
+    }
+  }
+  const left = await mountsUnder(dir);
+  if (left.length) throw new Error(`still mounted: ${left.join(', ')}`);
+}
+
+// ─── Measuring one command ───────────────────────────────────────────────────
+
+interface Sample {
+  /** Wall clock, ms: process.hrtime from spawn to exit. */
+  wallMs: number;
+  /** Peak resident set, KiB (GNU time %M). */
+  maxRssKiB: number;
+  /** CPU time, s (GNU time %U + %S). */
+  cpuS: number;
+  stdout: string;
+}
+
+let workDir = '';
+
+/**
+ * Runs `cmd args` under GNU time and returns its wall time, peak RSS and CPU.
+ *
+ * %M is ru_maxrss from wait4(2): the high-water mark of the measured process —
+ * on Linux the larger of its own and that of the largest descendant it reaped,
+ * never a sum. layer-commit is one process (bin/layer-commit → `env node`,
+ * which execs node in the same pid) except with --compression zstd, where it
+ * also runs Debian's `zstd` (the larger of the two is reported); umoci is one
+ * Go process; for the tar | gzip row it is the largest of bash, tar and gzip.
+ * %U+%S covers the measured process and every descendant it waited for.
+ * /usr/bin/time's own fork+exec (~1 ms) is inside every wall time alike.
+ */
+async function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sample> {
+  const timeFile = join(workDir, 'time.out');
+  await run('sync', []);
+  return new Promise((resolvePromise, reject) => {
+    const began = process.hrtime.bigint();
+    let end = began;
+    const child = start(GNU_TIME, ['-f', '%M %U %S', '-o', timeFile, cmd, ...args], { env: { ...ORIGINAL_ENV, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d).slice(-4000)));
+    child.on('exit', () => (end = process.hrtime.bigint()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code !== 0) {
+        reject(new Error(`${[cmd, ...args].join(' ')}: ${signal ?? `exit ${code}`}\n${stderr.trim()}`));
+        return;
+      }
+      readFile(timeFile, 'utf8').then((text) => {
+        const [rss, user, sys] = text.trim().split('\n').pop()!.split(' ').map(Number);
+        if (![rss, user, sys].every((n) => Number.isFinite(n))) throw new Error(`unexpected GNU time output: ${text}`);
+        resolvePromise({ wallMs: Number(end - began) / 1e6, maxRssKiB: rss!, cpuS: user! + sys!, stdout });
+      }, reject);
+    });
+  });
+}
+
+// ─── The change: 10,000 files, 200 MB, the same bytes every time ─────────────
+
+/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Text-like bytes: words of 2–10 lowercase letters from a seeded 4,096-word
+ * vocabulary, the common ones more likely (index ∝ r²), a newline every 8–15
+ * words. gzip -6 leaves about 42% of it (source code gives 20–35%: this is a little harder).
+ */
+function textMaker(seed: number): (size: number) => Buffer {
+  const rand = prng(seed);
+  const words: Buffer[] = [];
+  for (let i = 0; i < 4096; i++) {
+    const length = 2 + Math.floor(rand() * 9);
+    let w = '';
+    for (let j = 0; j < length; j++) w += String.fromCharCode(97 + Math.floor(rand() * 26));
+    words.push(Buffer.from(`${w} `, 'latin1'));
+  }
+  return (size) => {
+    const out = Buffer.allocUnsafe(size);
+    let at = 0;
+    let untilNewline = 8 + Math.floor(rand() * 8);
+    while (at < size) {
+      const r = rand();
+      const word = words[Math.floor(r * r * words.length)]!;
+      at += word.copy(out, at);
+      if (--untilNewline === 0 && at > 0) {
+        out[at - 1] = 0x0a;
+        untilNewline = 8 + Math.floor(rand() * 8);
+      }
+    }
+    return out;
+  };
+}
+
+/** `size` incompressible bytes: AES-256-CTR of zeros, the key from the seed and `which`. */
+function randomBytesFor(seed: number, which: string, size: number): Buffer {
+  const key = createHash('sha256').update(`${seed}:${which}`).digest();
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  return Buffer.concat([cipher.update(Buffer.alloc(size)), cipher.final()]);
+}
+
+interface Change {
+  files: number;
+  bytes: number;
+  small: number;
+  smallBytes: number;
+  large: number;
+  largeBytes: number;
+}
+
+/**
+ * Writes the change under `root`: root/app/dNNN/fNN.txt (99 small) and
+ * root/app/dNNN/blob.bin (1 large) for NNN in 000–099. Small sizes are uniform
+ * in 1–8 KiB; the large files share the rest of TOTAL_BYTES, ±64 KiB each.
+ * Every file 0644, every directory 0755, all with mtime FILE_MTIME.
+ */
+function writeChange(root: string): Change {
+  const rand = prng(SEED);
+  const text = textMaker(SEED ^ 0x1234_5678);
+  const smallSizes = Array.from({ length: DIRS * SMALL_PER_DIR }, () => SMALL_MIN + Math.floor(rand() * (SMALL_MAX - SMALL_MIN + 1)));
+  const smallBytes = smallSizes.reduce((a, b) => a + b, 0);
+  const largeBytes = TOTAL_BYTES - smallBytes;
+  const largeSizes = Array.from({ length: DIRS }, () => Math.floor(largeBytes / DIRS) + Math.floor((rand() * 2 - 1) * LARGE_JITTER));
+  largeSizes[DIRS - 1]! += largeBytes - largeSizes.reduce((a, b) => a + b, 0);
+  const app = join(root, 'app');
+  const dirs = [root, app];
+  mkdirSync(app, { recursive: true });
+  for (let d = 0; d < DIRS; d++) {
+    const dir = join(app, `d${String(d).padStart(3, '0')}`);
+    mkdirSync(dir);
+    dirs.push(dir);
+    const write = (name: string, data: Buffer) => {
+      const path = join(dir, name);
+      writeFileSync(path, data, { mode: 0o644 });
+      chmodSync(path, 0o644); // whatever the umask
+      utimesSync(path, FILE_MTIME, FILE_MTIME);
+    };
+    for (let f = 0; f < SMALL_PER_DIR; f++) {
+      const size = smallSizes[d * SMALL_PER_DIR + f]!;
+      // A header line that makes every file differ, then text.
+      const head = Buffer.from(`# app/d${d}/f${f} ${size} bytes\n`, 'latin1');
+      write(`f${String(f).padStart(2, '0')}.txt`, Buffer.concat([head, text(size)]).subarray(0, size));
+    }
+    // Like a binary or an asset: 64 KiB blocks, random and text in turn (about 71% of it survives gzip -6: the random half not at all).
+    const size = largeSizes[d]!;
+    const blocks: Buffer[] = [];
+    for (let at = 0, i = 0; at < size; at += BLOCK, i++) {
+      const n = Math.min(BLOCK, size - at);
+      blocks.push(i % 2 === 0 ? randomBytesFor(SEED, `${d}:${i}`, n) : text(n));
+    }
+    write('blob.bin', Buffer.concat(blocks));
+  }
+  for (const dir of dirs.reverse()) {
+    chmodSync(dir, 0o755);
+    utimesSync(dir, FILE_MTIME, FILE_MTIME);
+  }
+  return { files: DIRS * (SMALL_PER_DIR + 1), bytes: TOTAL_BYTES, small: DIRS * SMALL_PER_DIR, smallBytes, large: DIRS, largeBytes };
+}
+
+// ─── Checking what the tools made ────────────────────────────────────────────
+
+/** The new image's top layer in `layout`, found by the name the tool tagged. */
+async function topLayer(layout: OciLayout, name: string, findLikeLayerCommit: boolean): Promise<Descriptor> {
+  const image = findLikeLayerCommit ? await findImage(layout, name) : await resolveNamedImage(layout, name);
+  const layer = image.manifest.layers.at(-1);
+  if (!layer) throw new Error(`${name} in ${layout.dir} has no layers`);
+  return layer;
+}
+
+/** Regular files in a layer blob (path → size), via GNU tar's listing; and how many entries it has. */
+async function layerFiles(blob: string, compression: 'gzip' | 'zstd' | 'none'): Promise<{ entries: number; files: Map<string, number> }> {
+  const filter = compression === 'gzip' ? ['-z'] : compression === 'zstd' ? ['--zstd'] : [];
+  const listing = await exec('tar', ['--list', '--verbose', '--numeric-owner', ...filter, '-f', blob]);
+  const files = new Map<string, number>();
+  let entries = 0;
+  for (const line of listing.split('\n')) {
+    if (!line) continue;
+    entries++;
+    const m = /^(\S)\S*\s+\S+\s+(\d+)\s+\S+\s+\S+\s+(.*)$/.exec(line);
+    if (!m) throw new Error(`unexpected tar listing line: ${line}`);
+    if (m[1] === '-') files.set(m[3]!.replace(/^\.\//, ''), Number(m[2]));
+  }
+  return { entries, files };
+}
+
+function sameFiles(a: Map<string, number>, b: Map<string, number>): string | undefined {
+  if (a.size !== b.size) return `${a.size} files against ${b.size}`;
+  for (const [path, size] of a) {
+    if (!b.has(path)) return `${path} only in one`;
+    if (b.get(path) !== size) return `${path}: ${size} bytes against ${b.get(path)}`;
+  }
+  return undefined;
+}
+
+// ─── Statistics and the table ────────────────────────────────────────────────
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+interface Row {
+  label: string;
+  samples: Sample[];
+}
+
+const seconds = (ms: number) => (ms / 1000).toFixed(3);
+const mib = (kib: number) => (kib / 1024).toFixed(1);
+const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
+
+function table(rows: Row[]): string {
+  const lines = [
+    '| measurement | median s | min s | max s | peak RSS median MiB | peak RSS max MiB | CPU (user+sys) median s |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const { label, samples } of rows) {
+    const wall = samples.map((s) => s.wallMs);
+    const rss = samples.map((s) => s.maxRssKiB);
+    lines.push(
+      `| ${label} | ${seconds(median(wall))} | ${seconds(Math.min(...wall))} | ${seconds(Math.max(...wall))} | ${mib(median(rss))} | ${mib(Math.max(...rss))} | ${median(samples.map((s) => s.cpuS)).toFixed(2)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+// ─── Main ────────────────────────────────────────────────────────────────────
+
+type Tool = 'layer-commit' | 'umoci' | 'layer-commit none' | 'layer-commit zstd' | 'tar | gzip' | 'startup';
+const TOOLS: Tool[] = ['layer-commit', 'umoci', 'layer-commit none', 'layer-commit zstd', 'tar | gzip', 'startup'];
+const LABELS: Record<Tool, string> = {
+  'layer-commit': 'commit — layer-commit (gzip)',
+  umoci: 'commit — umoci repack',
+  'layer-commit none': 'commit — layer-commit --compression none',
+  'layer-commit zstd': 'commit — layer-commit --compression zstd',
+  'tar | gzip': 'floor — tar --sort=name \\| gzip -n > /dev/null',
+  startup: 'startup — layer-commit --version',
+};
+const COMPRESSION: Partial<Record<Tool, 'gzip' | 'zstd' | 'none'>> = { 'layer-commit': 'gzip', umoci: 'gzip', 'layer-commit none': 'none', 'layer-commit zstd': 'zstd' };
+
+const loadAverage = async () => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+
+async function main(): Promise<void> {
+  const loadAtStart = await loadAverage();
+  for (const cmd of [GNU_TIME, '/usr/bin/umoci', '/usr/bin/tar', '/usr/bin/gzip', '/usr/bin/zstd', '/usr/bin/bash', '/usr/bin/unshare']) {
+    await stat(cmd).catch(() => {
+      throw new Error(`${cmd} not found: run scripts/setup.sh (packages time, umoci, tar, gzip, zstd)`);
+    });
+  }
+
+  // Which source is measured, noted as it is built: the commit, and whether libs/ or tools/layer-commit (what the
+  // build bundles) differed from it.
+  const commit = await run('git', ['-C', REPO_DIR, 'rev-parse', '--short', 'HEAD']).then((t) => t.trim(), () => 'unknown');
+  const dirty = await run('git', ['-C', REPO_DIR, 'status', '--porcelain', '--untracked-files=no', '--', 'libs', 'tools/layer-commit']).then((t) => t.trim() !== '', () => false);
+  // The figures are for the source in the tree: build layer-commit, as `pnpm run build` does (esbuild, seconds).
+  await run(process.execPath, ['--import', 'tsx', join(REPO_DIR, 'scripts/build.ts'), join(REPO_DIR, 'tools/layer-commit')], { cwd: REPO_DIR });
+
+  // mkdtemp in /tmp whatever TMPDIR says: the tmpfs goes on top of it.
+  workDir = await mkdtemp('/tmp/cw-bench-commit-');
+  cleanups.push(() => rmdir(workDir)); // runs last: empty once the tmpfs is gone
+  await run('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE},mode=0755`, 'cw-bench-commit', workDir]);
+  cleanups.push(() => unmountAll(workDir));
+  log(`tmpfs (${TMPFS_SIZE}) at ${workDir}`);
+  // The fixture stages the image under os.tmpdir(): on the tmpfs too. The measured tools get the original TMPDIR.
+  process.env.TMPDIR = workDir;
+
+  log('building the busybox fixture image (the base)');
+  const baseLayout = join(workDir, 'base-layout');
+  await buildBusyboxImage(await OciLayout.create(baseLayout), BASE_NAME);
+  const base = await resolveNamedImage(await OciLayout.open(baseLayout), BASE_NAME);
+  const baseBytes = base.manifest.layers.reduce((s, l) => s + l.size, 0);
+
+  log('writing the change: 10,000 files, 200 MB (seeded)');
+  const upper = join(workDir, 'upper');
+  const change = writeChange(upper);
+
+  log('umoci unpack of the base, and the same files into its rootfs');
+  const bundleTemplate = join(workDir, 'bundle-template');
+  await exec('umoci', ['unpack', '--image', `${baseLayout}:${BASE_NAME}`, bundleTemplate]);
+  await exec('cp', ['-a', '--', join(upper, 'app'), join(bundleTemplate, 'rootfs', 'app')]);
+
+  let serial = 0;
+  const fresh = (prefix: string) => join(workDir, `${prefix}-${++serial}`);
+
+  interface Prepared {
+    cmd: string;
+    args: string[];
+    env?: NodeJS.ProcessEnv;
+    /** The new layer (for the check), once the command has run. */
+    layer?: () => Promise<string>;
+    check: (s: Sample) => void;
+    done: () => Promise<unknown>;
+  }
+  const digestLine = (tool: string) => (s: Sample) => {
+    if (!/^sha256:[0-9a-f]{64}$/.test(s.stdout.trim())) throw new Error(`${tool} printed ${JSON.stringify(s.stdout.trim())}, not a digest`);
+  };
+  const layerCommit = (compression: 'gzip' | 'zstd' | 'none') => async (): Promise<Prepared> => {
+    const root = fresh(`lc-${compression}`);
+    await mkdir(root);
+    await exec('cp', ['-a', '--', baseLayout, join(root, 'images')]);
+    return {
+      cmd: LAYER_COMMIT,
+      args: ['-q', upper, '--image', BASE_NAME, '--tag', NEW_NAME, ...(compression === 'gzip' ? [] : ['--compression', compression])],
+      env: { CUTAWAY_ROOT: root },
+      layer: async () => {
+        const layout = await OciLayout.open(join(root, 'images'));
+        return layout.blobPath((await topLayer(layout, NEW_NAME, true)).digest);
+      },
+      check: digestLine('layer-commit'),
+      done: () => rm(root, { recursive: true, force: true }),
+    };
+  };
+  const prepare: Record<Tool, () => Promise<Prepared>> = {
+    'layer-commit': layerCommit('gzip'),
+    'layer-commit none': layerCommit('none'),
+    'layer-commit zstd': layerCommit('zstd'),
+    umoci: async () => {
+      const dir = fresh('umoci');
+      await mkdir(dir);
+      const layoutDir = join(dir, 'layout');
+      const bundle = join(dir, 'bundle');
+      await exec('cp', ['-a', '--', baseLayout, layoutDir]);
+      await exec('cp', ['-a', '--', bundleTemplate, bundle]);
+      return {
+        cmd: 'umoci',
+        args: ['repack', '--image', `${layoutDir}:${NEW_NAME}`, bundle],
+        layer: async () => {
+          const layout = await OciLayout.open(layoutDir);
+          return layout.blobPath((await topLayer(layout, NEW_NAME, false)).digest);
+        },
+        check: () => {},
+        done: () => rm(dir, { recursive: true, force: true }),
+      };
+    },
+    'tar | gzip': async () => ({
+      cmd: 'bash',
+      args: ['-e', '-o', 'pipefail', '-c', `tar --create --sort=name -C '${upper}' . | gzip -n > /dev/null`],
+      check: () => {},
+      done: async () => {},
+    }),
+    startup: async () => ({
+      cmd: LAYER_COMMIT,
+      args: ['--version'],
+      check: (s) => {
+        if (!s.stdout.trim()) throw new Error('layer-commit --version printed nothing');
+      },
+      done: async () => {},
+    }),
+  };
+
+  const samples: Record<Tool, Sample[]> = Object.fromEntries(TOOLS.map((t) => [t, []])) as unknown as Record<Tool, Sample[]>;
+  const layerInfo = new Map<Tool, { size: number; entries: number; files: Map<string, number> }>();
+
+  const once = async (tool: Tool, inspect: boolean): Promise<Sample> => {
+    const p = await prepare[tool]();
+    try {
+      const sample = await measure(p.cmd, p.args, p.env);
+      p.check(sample);
+      if (inspect && p.layer) {
+        const blob = await p.layer();
+        layerInfo.set(tool, { size: (await stat(blob)).size, ...(await layerFiles(blob, COMPRESSION[tool]!)) });
+      }
+      return sample;
+    } finally {
+      await p.done();
+    }
+  };
+
+  log('warm-up round (not counted; checks that the layers hold the same files)');
+  for (const tool of TOOLS) await once(tool, true);
+  const reference = layerInfo.get('umoci')!;
+  for (const [tool, info] of layerInfo) {
+    const diff = sameFiles(info.files, reference.files);
+    if (diff) throw new Error(`${tool}'s layer and umoci's differ: ${diff}`);
+    if (info.files.size !== change.files) throw new Error(`${tool}'s layer has ${info.files.size} regular files, want ${change.files}`);
+  }
+  const layersLine = [...layerInfo].map(([t, i]) => `${t} ${i.entries} entries, ${mb(i.size)} MB`).join('; ');
+  log(`layers: ${layersLine}`);
+
+  for (let round = 0; round < runs; round++) {
+    const order = TOOLS.map((_, i) => TOOLS[(i + round) % TOOLS.length]!);
+    for (const tool of order) samples[tool].push(await once(tool, false));
+    log(`round ${round + 1}/${runs} (${order.join(', ')}): ${TOOLS.map((t) => `${t} ${seconds(samples[t].at(-1)!.wallMs)} s`).join(', ')}`);
+  }
+
+  const med = (t: Tool) => median(samples[t].map((x) => x.wallMs));
+  const ratio = med('layer-commit') / med('umoci');
+  const mark = (ok: boolean) => (ok ? 'met' : '**missed**');
+  const rows: Row[] = TOOLS.map((t) => ({ label: LABELS[t], samples: samples[t] }));
+  const sizes = (['layer-commit', 'umoci', 'layer-commit zstd', 'layer-commit none'] as Tool[]).map((t) => `${t} ${mb(layerInfo.get(t)!.size)} MB (${layerInfo.get(t)!.entries} entries)`).join(', ');
+  const report = [
+    `The change: ${change.files.toLocaleString('en')} new files, ${mb(change.bytes)} MB (${change.small.toLocaleString('en')} text files of 1–8 KiB, ${mb(change.smallBytes)} MB; ${change.large} files of ~${mb(change.largeBytes / change.large)} MB, half random and half text, ${mb(change.largeBytes)} MB) in ${DIRS} directories under /app, on the busybox fixture (${base.manifest.layers.length} layer, ${mb(baseBytes)} MB gzip).`,
+    `The new layers: ${sizes}.`,
+    `Everything on a tmpfs. ${runs} runs of each, interleaved (order rotated every round), after one warm-up round; wall-clock times; every run into a fresh copy of the base layout.`,
+    '',
+    table(rows),
+    '',
+    `- commit, ratio of medians layer-commit (gzip) / umoci repack: **${ratio.toFixed(2)}** (target ≤ 1.00: ${mark(ratio <= 1)})`,
+    `- layer-commit (gzip) / tar | gzip floor: **${(med('layer-commit') / med('tar | gzip')).toFixed(2)}**; --compression none / umoci: **${(med('layer-commit none') / med('umoci')).toFixed(2)}**; --compression zstd / umoci: **${(med('layer-commit zstd') / med('umoci')).toFixed(2)}**`,
+  ].join('\n');
+  process.stdout.write(`\n${report}\n`);
+
+  const version = async (cmd: string, args: string[]) => (await run(cmd, args)).split('\n')[0]!.trim();
+  const machine = [
+    `nproc ${(await run('nproc', [])).trim()} (${cpus()[0]?.model ?? 'unknown'})`,
+    `Linux ${release()}`,
+    `Node ${process.version}`,
+    await version('umoci', ['--version']),
+    await version('tar', ['--version']),
+    await version('gzip', ['--version']),
+    `zstd ${/v[\d.]+/.exec(await run('zstd', ['--version']))?.[0] ?? '?'}`,
+  ].join(', ');
+  const load = `${loadAtStart} at the start, ${await loadAverage()} at the end (on 2 cores, above 2 means runs waited for a CPU)`;
+  const doc = [
+    '# layer-commit against umoci repack',
+    '',
+    `Written by \`pnpm exec tsx bench/commit.ts --runs ${runs}\` on ${new Date().toISOString()}, built from commit ${commit}${dirty ? ' (with uncommitted changes in libs/ or tools/layer-commit)' : ''}.`,
+    '',
+    `Machine: ${machine}. Load average (1, 5, 15 min): ${load}. NODE_EXTRA_CA_CERTS ${ORIGINAL_ENV.NODE_EXTRA_CA_CERTS ? 'set' : 'unset'}.`,
+    '',
+    'Commands, each under `/usr/bin/time -f "%M %U %S"`, all paths on a tmpfs:',
+    '',
+    '- `layer-commit -q UPPER --image base --tag new` with `CUTAWAY_ROOT` fresh, its `images/` a copy of the base layout (untimed copy); also with `--compression none` and `--compression zstd`',
+    '- `umoci repack --image LAYOUT:new BUNDLE`, LAYOUT a fresh copy of the base layout and BUNDLE a fresh copy of `umoci unpack --image LAYOUT:base` with the same files added to its rootfs (untimed copies)',
+    "- `bash -e -o pipefail -c \"tar --create --sort=name -C UPPER . | gzip -n > /dev/null\"`",
+    '- `layer-commit --version`',
+    '',
+    report,
+    '',
+    'Every sample, in run order (s):',
+    '',
+    ...rows.map(({ label, samples: s }) => `- ${label}: ${s.map((x) => seconds(x.wallMs)).join(' ')}`),
+    '',
+  ].join('\n');
+  await mkdir(join(REPO_DIR, 'bench', 'results'), { recursive: true });
+  await writeFile(RESULTS, doc);
+  log(`written to ${relative(process.cwd(), RESULTS) || RESULTS}`);
+}
+
+try {
+  await main();
+} catch (e) {
+  // After a signal, what fails is only what the cleanup cut short.
+  if (!cleaning) process.stderr.write(`bench: error: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
+process.exit();
