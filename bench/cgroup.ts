@@ -54,16 +54,17 @@
  * Prints a markdown table and writes it, with the date and the machine, to
  * bench/results/cgroup.md.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
-import { cpus, release } from 'node:os';
-import { join, relative, resolve } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { readFile, rmdir } from 'node:fs/promises';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as h from './harness.ts';
+import { cleanups, log, median, REPO_DIR } from './harness.ts';
 
 const execFileAsync = promisify(execFile);
 
-const REPO_DIR = resolve(import.meta.dirname, '..');
 const CG_LIMIT = join(REPO_DIR, 'bin', 'cg-limit');
 const RESULTS = join(REPO_DIR, 'bench', 'results', 'cgroup.md');
 const LIMIT_ARGS = ['-m', '64m', '--cpus', '0.5', '--pids-limit', '100'];
@@ -73,17 +74,7 @@ const CPU_PERIOD = 100_000;
 const PIDS_MAX = 100;
 const CONTROLLERS = ['memory', 'cpu', 'pids'] as const;
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '11' }, help: { type: 'boolean', short: 'h' } } });
-if (values.help) {
-  process.stdout.write('Usage: pnpm exec tsx bench/cgroup.ts [--runs N]\n\ncg-limit against cgroup-tools and a mkdir/echo shell script: create a cgroup with limits, run /bin/true in it, remove it. See bench/README.md.\n');
-  process.exit(0);
-}
-const runs = Number(values.runs);
-if (!Number.isInteger(runs) || runs < 1) {
-  process.stderr.write(`bench: --runs wants a whole number ≥ 1, got ${values.runs}\n`);
-  process.exit(2);
-}
-const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
+const runs = h.parseRuns('cgroup', 11, 'cg-limit against cgroup-tools and a mkdir/echo shell script: create a cgroup with limits, run /bin/true in it, remove it. See bench/README.md.');
 
 async function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
   try {
@@ -127,11 +118,6 @@ function dirsOf(cgName: string): string[] {
 
 /** Every cgroup name (with cw-) this run may have made. */
 const named = new Set<string>();
-/** The process group of the sequence being timed (spawned detached, so one kill reaches all of it). */
-let runningGroup: number | undefined;
-let running: Promise<unknown> | undefined;
-let cleaning: Promise<void> | undefined;
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Empties (SIGKILL to what is left in it: only this run's processes can be) and removes one cgroup, in every hierarchy. */
@@ -161,34 +147,18 @@ async function removeCgroup(cgName: string): Promise<string[]> {
   return dirs;
 }
 
-function cleanup(): Promise<void> {
-  return (cleaning ??= (async () => {
-    if (runningGroup !== undefined) {
-      try {
-        process.kill(-runningGroup, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      await running?.catch(() => undefined);
-    }
-    for (const cgName of named) {
-      const removed = await removeCgroup(cgName).catch((e: Error) => {
-        process.stderr.write(`bench: cleanup: ${e.message}\n`);
-        return [];
-      });
-      if (removed.length) log(`cleanup: removed ${removed.join(' ')}`);
-    }
-  })());
-}
-
-// `on`, not `once`: pnpm and tsx pass a Ctrl-C on as a second signal, which must not end us half-way through the cleanup.
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    if (cleaning) return;
-    process.stderr.write(`\nbench: ${signal}, cleaning up\n`);
-    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  });
-}
+// The sequence being timed runs in a process group of its own (h.start), which the cleanup kills and waits for
+// before it removes the cgroups.
+cleanups.push(async () => {
+  for (const cgName of named) {
+    const removed = await removeCgroup(cgName).catch((e: Error) => {
+      process.stderr.write(`bench: cleanup: ${e.message}\n`);
+      return [];
+    });
+    if (removed.length) log(`cleanup: removed ${removed.join(' ')}`);
+  }
+});
+h.cleanUpOnSignals();
 
 // ─── Timing one sequence ─────────────────────────────────────────────────────
 
@@ -207,11 +177,10 @@ delete ENV_NO_CA.NODE_EXTRA_CA_CERTS;
 
 /** Runs `sh -ec script` in its own process group; `onSpawn` gets its pid (sh's, or, when the script starts with exec, the command's). */
 function timeScript(script: string, env: NodeJS.ProcessEnv, onSpawn?: (pid: number) => void): Promise<Sample> {
-  const p = new Promise<Sample>((resolvePromise, reject) => {
+  return new Promise<Sample>((resolvePromise, reject) => {
     const start = process.hrtime.bigint();
     let end = start;
-    const child = spawn('/bin/sh', ['-ec', script], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    runningGroup = child.pid;
+    const child = h.start('/bin/sh', ['-ec', script], env);
     if (child.pid !== undefined) onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';
@@ -228,22 +197,13 @@ function timeScript(script: string, env: NodeJS.ProcessEnv, onSpawn?: (pid: numb
     child.on('exit', () => (end = process.hrtime.bigint()));
     child.on('error', reject);
     child.on('close', (code, signal) => {
-      runningGroup = undefined;
       if (code !== 0) reject(new Error(`sh -ec ${q(script)}: ${signal ?? `exit ${code}`}\n${stderr.trim()}`));
       else resolvePromise({ ms: Number(end - start) / 1e6, stdout, stderrLines });
     });
   });
-  running = p;
-  return p;
 }
 
-// ─── Statistics and the table ────────────────────────────────────────────────
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
+// ─── Statistics ──────────────────────────────────────────────────────────────
 
 const ms = (x: number) => x.toFixed(1);
 const ratio = (x: number) => (x >= 10 ? x.toFixed(1) : x.toFixed(2));
@@ -261,7 +221,7 @@ async function main(): Promise<void> {
   const v1 = (c: (typeof CONTROLLERS)[number]) => mounts.v1.get(c)!;
 
   // The figures are for the source in the tree: build cg-limit, as the tests do (esbuild, under a second).
-  await run(process.execPath, ['--import', 'tsx', join(REPO_DIR, 'scripts/build.ts'), join(REPO_DIR, 'tools/cg-limit')]);
+  await h.buildTool('cg-limit');
 
   let serial = 0;
   const freshName = () => `bench-${process.pid}-${++serial}`;
@@ -292,7 +252,8 @@ async function main(): Promise<void> {
   // cg-limit's own steps as a shell script, from --dry-run; its cgroup is cw-run-PID, renamed per run.
   const dryRun = await run(CG_LIMIT, ['--dry-run', 'run', ...LIMIT_ARGS, '--', '/bin/true']);
   // The command is the last word of its `sh -c '…' sh /bin/true` line (quoted or not).
-  const DRY_RUN_COMMAND = / sh (?:\/bin\/true|'\/bin\/true')$/m;
+  // The command ends its line, or comes before the status capture that lets the script's rmdir lines run.
+  const DRY_RUN_COMMAND = / sh (?:\/bin\/true|'\/bin\/true')(?=$| && status=0 \|\| status=\$\?$)/m;
   if (!/cw-run-\d+/.test(dryRun) || !DRY_RUN_COMMAND.test(dryRun)) throw new Error(`cg-limit --dry-run run printed no cw-run-PID, or no "sh /bin/true" line:\n${dryRun}`);
 
   interface Sequence {
@@ -397,18 +358,17 @@ async function main(): Promise<void> {
     return sample;
   };
 
-  const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  const loadBefore = loadavg();
+  const loadBefore = await h.loadAverage();
   log(`warm-up round (not counted; checks that each command ran in the cgroup with the limits and that the cgroup is gone after); load average ${loadBefore}`);
   for (const seq of sequences) await runOnce(seq, true);
 
   const samples = new Map<Sequence, Sample[]>(sequences.map((s) => [s, []]));
   for (let round = 0; round < runs; round++) {
-    const order = sequences.map((_, i) => sequences[(i + round) % sequences.length]!);
+    const order = h.rotated(sequences, round);
     for (const seq of order) samples.get(seq)!.push(await runOnce(seq, false));
     log(`round ${round + 1}/${runs}: ${sequences.map((s) => `${s.short} ${ms(samples.get(s)!.at(-1)!.ms)}`).join(', ')} ms`);
   }
-  const loadAfter = loadavg();
+  const loadAfter = await h.loadAverage();
 
   const med = (s: Sequence) => median(samples.get(s)!.map((x) => x.ms));
   const [cgl3, cglRun, tools, shell, dry, version, node, harness] = sequences as [Sequence, Sequence, Sequence, Sequence, Sequence, Sequence, Sequence, Sequence];
@@ -467,15 +427,15 @@ async function main(): Promise<void> {
 
   const tryRun = (cmd: string, args: string[]) => run(cmd, args).then((t) => t.trim(), () => 'unknown');
   const machine = [
-    `nproc ${(await run('nproc', [])).trim()} (${cpus()[0]?.model ?? 'unknown'})`,
+    `nproc ${await h.nproc()} (${h.cpuModel()})`,
     `Linux ${release()}`,
     `Node ${(await run('node', ['--version'])).trim()}`,
     `cgroup-tools ${await tryRun('dpkg-query', ['-W', '-f=${Version}', 'cgroup-tools'])}`,
     `dash ${await tryRun('dpkg-query', ['-W', '-f=${Version}', 'dash'])} as /bin/sh`,
   ].join(', ');
   const hierarchies = [...mounts.v1.entries()].filter(([c]) => ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'blkio'].includes(c)).map(([c, p]) => `${c} ${p}`).join(', ');
-  const commit = await tryRun('git', ['-C', REPO_DIR, 'rev-parse', '--short', 'HEAD']);
-  const dirty = await run('git', ['-C', REPO_DIR, 'status', '--porcelain', '--untracked-files=no', '--', 'libs', 'tools/cg-limit']).then((t) => t.trim() !== '', () => false);
+  const commit = (await h.gitCommit()) ?? 'unknown';
+  const dirty = await h.gitDirty(['libs', 'tools/cg-limit']);
   const doc = [
     '# cg-limit against cgroup-tools and a shell script: create a cgroup with limits, run /bin/true in it, remove it',
     '',
@@ -492,26 +452,9 @@ async function main(): Promise<void> {
     `- cgroup-tools: \`cgcreate -g memory,cpu,pids:NAME\`; \`cgset -r memory.limit_in_bytes=${MEMORY_BYTES} -r cpu.cfs_quota_us=${CPU_QUOTA} -r cpu.cfs_period_us=${CPU_PERIOD} -r pids.max=${PIDS_MAX} NAME\`; \`cgexec -g memory,cpu,pids:NAME /bin/true\`; ${oneCgdelete ? '`cgdelete -g memory,cpu,pids:NAME`' : '`cgdelete -g memory:NAME`; `cgdelete -g cpu:NAME`; `cgdelete -g pids:NAME`'}`,
     "- sh: `mkdir` of the three directories; four `echo`s; `sh -c 'echo $$ > …/cgroup.procs (×3); exec \"$@\"' sh /bin/true`; `rmdir` of the three",
     '- sh, cg-limit\'s steps: the script `cg-limit --dry-run run … -- /bin/true` prints (6 hierarchies, cpuset.cpus/mems copied with `cat`)',
-    '',
-    report,
-    '',
-    'Every sample, in run order (ms):',
-    '',
-    ...sequences.map((s) => `- ${s.label}: ${samples.get(s)!.map((x) => ms(x.ms)).join(' ')}`),
-    '',
-  ].join('\n');
-  await mkdir(join(REPO_DIR, 'bench', 'results'), { recursive: true });
-  await writeFile(RESULTS, doc);
-  log(`written to ${relative(process.cwd(), RESULTS) || RESULTS}`);
+  ];
+  const everySample = ['Every sample, in run order (ms):', '', ...sequences.map((s) => `- ${s.label}: ${samples.get(s)!.map((x) => ms(x.ms)).join(' ')}`)];
+  await h.writeResults(RESULTS, doc, report, everySample);
 }
 
-try {
-  await main();
-} catch (e) {
-  // After a signal, what fails is only what the cleanup cut short.
-  if (!cleaning) process.stderr.write(`bench: error: ${(e as Error).message}\n`);
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
-process.exit();
+await h.finish(main);

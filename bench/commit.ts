@@ -50,20 +50,17 @@
  * Prints a markdown table and writes it, with the date and the machine, to
  * bench/results/commit.md.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
-import { cpus, release } from 'node:os';
-import { join, relative, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
-import { parseArgs } from 'node:util';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { release } from 'node:os';
+import { join } from 'node:path';
 import { findImage, OciLayout, resolveNamedImage, type Descriptor } from '@cutaway/oci';
 import { buildBusyboxImage, run } from '../test/fixtures/images.ts';
+import * as h from './harness.ts';
+import { GNU_TIME, loadAverage, log, mark, mb, median, REPO_DIR, seconds, table, type Row, type Sample } from './harness.ts';
 
-const REPO_DIR = resolve(import.meta.dirname, '..');
 const LAYER_COMMIT = join(REPO_DIR, 'bin', 'layer-commit');
-const GNU_TIME = '/usr/bin/time';
 const RESULTS = join(REPO_DIR, 'bench', 'results', 'commit.md');
 const BASE_NAME = 'base';
 const NEW_NAME = 'new';
@@ -82,163 +79,31 @@ const BLOCK = 64 * 1024;
 const SEED = 0x5eed_c0de;
 const FILE_MTIME = 1_600_000_000; // 2020-09-13T12:26:40Z
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, help: { type: 'boolean', short: 'h' } } });
-if (values.help) {
-  process.stdout.write('Usage: pnpm exec tsx bench/commit.ts [--runs N]\n\nlayer-commit against umoci repack: 10,000 files, 200 MB on the busybox fixture, on a tmpfs; see bench/README.md.\n');
-  process.exit(0);
-}
-const runs = Number(values.runs);
-if (!Number.isInteger(runs) || runs < 1) {
-  process.stderr.write(`bench: --runs wants a whole number ≥ 1, got ${values.runs}\n`);
-  process.exit(2);
-}
-const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
+const runs = h.parseRuns('commit', 5, 'layer-commit against umoci repack: 10,000 files, 200 MB on the busybox fixture, on a tmpfs; see bench/README.md.');
 
 // ─── Into a private mount namespace ──────────────────────────────────────────
 
 /**
- * Runs this same script again under `unshare --mount --propagation private`
- * (unshare execs it: one process, no fork) and exits with its status. Signals
- * are passed on to it; we only wait for the child's cleanup.
+ * The run is re-executed under `unshare --mount --propagation private` (h.inMountNamespace); here, the
+ * environment as we were started, for the measured commands (main() points TMPDIR at the tmpfs).
  */
-async function reexecInNamespace(): Promise<never> {
-  const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, [NS_MARK]: '1' },
-  });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    // Passed on, also SIGINT: a kill aimed at us alone must reach the child. A terminal's Ctrl-C reaches it
-    // twice then (it is in our process group), and it ignores the second while it cleans up.
-    process.on(signal, () => child.kill(signal));
-  }
-  const code = await new Promise<number>((res) => {
-    child.on('error', (e) => {
-      process.stderr.write(`bench: unshare: ${e.message}\n`);
-      res(1);
-    });
-    child.on('exit', (c, s) => res(c ?? (s === 'SIGINT' ? 130 : 143)));
-  });
-  process.exit(code);
-}
-
-if (process.env[NS_MARK] !== '1') {
-  if (process.getuid?.() !== 0) {
-    process.stderr.write('bench: error: run as root (a tmpfs mount; umoci keeps owners only as root)\n');
-    process.exit(1);
-  }
-  await reexecInNamespace();
-}
-
-/** The environment as we were started, for the measured commands (main() points TMPDIR at the tmpfs). */
-const ORIGINAL_ENV = { ...process.env };
-delete ORIGINAL_ENV[NS_MARK];
+const ORIGINAL_ENV = await h.inMountNamespace(NS_MARK, 'a tmpfs mount; umoci keeps owners only as root');
 
 // ─── Cleanup, also on failure and Ctrl-C ─────────────────────────────────────
 
-const cleanups: (() => Promise<unknown>)[] = [];
-/**
- * The children working on the tmpfs right now (the measured command, cp, umoci unpack, tar --list), each in a
- * process group of its own: one kill reaches the tool behind /usr/bin/time or a pipeline, and the cleanup waits
- * for them to be gone before it unmounts, so the tmpfs is not busy.
- */
-const live = new Map<number, Promise<void>>();
-let cleaning: Promise<void> | undefined;
+// The children working on the tmpfs (the measured command, cp, umoci unpack, tar --list) are tracked by the
+// harness, so the cleanup kills them and waits for them to be gone before it unmounts.
+h.cleanUpOnSignals();
 
-function cleanup(): Promise<void> {
-  return (cleaning ??= (async () => {
-    for (const group of live.keys()) {
-      try {
-        process.kill(-group, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await Promise.race([Promise.all(live.values()), new Promise((r) => setTimeout(r, 5000).unref())]);
-    for (const step of cleanups.reverse()) await step().catch((e: Error) => process.stderr.write(`bench: cleanup: ${e.message}\n`));
-  })());
-}
-
-/** Starts `cmd args` in a process group of its own, known to the cleanup until it has exited. */
-function start(cmd: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): ChildProcessByStdio<null, Readable, Readable> {
-  if (cleaning) throw new Error('cleaning up');
-  const child = spawn(cmd, args, { env: options.env ?? ORIGINAL_ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  if (child.pid !== undefined) {
-    const pid = child.pid;
-    live.set(pid, new Promise<void>((r) => child.on('close', () => r())).then(() => void live.delete(pid)));
-  }
-  return child;
-}
-
-/** Runs a command that works on the tmpfs (tracked, see start()); its stdout, or an error with its stderr. */
-function exec(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const child = start(cmd, args);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d).slice(-4000)));
-    child.on('error', reject);
-    child.on('close', (code, signal) => (code === 0 ? resolvePromise(stdout) : reject(new Error(`${[cmd, ...args].join(' ')}: ${signal ?? `exit ${code}`}\n${stderr.trim()}`))));
-  });
-}
-
-// `on`, not `once`: pnpm and tsx pass a Ctrl-C on as a second signal, which must not end us half-way through the cleanup.
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    if (cleaning) return;
-    process.stderr.write(`\nbench: ${signal}, cleaning up\n`);
-    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  });
-}
-
-/** Mount points at or under `dir` (mountinfo field 5, octal escapes undone), deepest first. */
-async function mountsUnder(dir: string): Promise<string[]> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
-  return info
-    .split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((p): p is string => p !== undefined)
-    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .filter((p) => p === dir || p.startsWith(`${dir}/`))
-    .sort((a, b) => b.length - a.length);
-}
-
-/** Unmounts everything at or under `dir`, deepest first; a busy one is detached (umount --lazy) rather than left. */
-async function unmountAll(dir: string): Promise<void> {
-  for (const point of await mountsUnder(dir)) {
-    // Busy for a moment after an interruption (our own rm of a run's directory may still hold it open): retry, then detach.
-    for (let attempt = 1; ; attempt++) {
-      const error = await run('umount', [point]).then(() => undefined, (e: Error) => e);
-      if (!error) break;
-      if (attempt < 10) {
-        await new Promise((r) => setTimeout(r, 200));
-        continue;
-      }
-      log(`${error.message.split('\n')[0]}; detaching it (umount --lazy)`);
-      await run('umount', ['--lazy', point]);
-      break;
-    }
-  }
-  const left = await mountsUnder(dir);
-  if (left.length) throw new Error(`still mounted: ${left.join(', ')}`);
-}
+/** Runs a command that works on the tmpfs (tracked, see h.start()) in the original environment; its stdout. */
+const exec = (cmd: string, args: string[]) => h.exec(cmd, args, ORIGINAL_ENV);
 
 // ─── Measuring one command ───────────────────────────────────────────────────
-
-interface Sample {
-  /** Wall clock, ms: process.hrtime from spawn to exit. */
-  wallMs: number;
-  /** Peak resident set, KiB (GNU time %M). */
-  maxRssKiB: number;
-  /** CPU time, s (GNU time %U + %S). */
-  cpuS: number;
-  stdout: string;
-}
 
 let workDir = '';
 
 /**
- * Runs `cmd args` under GNU time and returns its wall time, peak RSS and CPU.
+ * Runs `cmd args` under GNU time (h.measure) and returns its wall time, peak RSS and CPU.
  *
  * %M is ru_maxrss from wait4(2): the high-water mark of the measured process —
  * on Linux the larger of its own and that of the largest descendant it reaped,
@@ -249,32 +114,7 @@ let workDir = '';
  * %U+%S covers the measured process and every descendant it waited for.
  * /usr/bin/time's own fork+exec (~1 ms) is inside every wall time alike.
  */
-async function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sample> {
-  const timeFile = join(workDir, 'time.out');
-  await run('sync', []);
-  return new Promise((resolvePromise, reject) => {
-    const began = process.hrtime.bigint();
-    let end = began;
-    const child = start(GNU_TIME, ['-f', '%M %U %S', '-o', timeFile, cmd, ...args], { env: { ...ORIGINAL_ENV, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d).slice(-4000)));
-    child.on('exit', () => (end = process.hrtime.bigint()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (code !== 0) {
-        reject(new Error(`${[cmd, ...args].join(' ')}: ${signal ?? `exit ${code}`}\n${stderr.trim()}`));
-        return;
-      }
-      readFile(timeFile, 'utf8').then((text) => {
-        const [rss, user, sys] = text.trim().split('\n').pop()!.split(' ').map(Number);
-        if (![rss, user, sys].every((n) => Number.isFinite(n))) throw new Error(`unexpected GNU time output: ${text}`);
-        resolvePromise({ wallMs: Number(end - began) / 1e6, maxRssKiB: rss!, cpuS: user! + sys!, stdout });
-      }, reject);
-    });
-  });
-}
+const measure = (cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sample> => h.measure(workDir, cmd, args, { ...ORIGINAL_ENV, ...env });
 
 // ─── The change: 10,000 files, 200 MB, the same bytes every time ─────────────
 
@@ -421,38 +261,6 @@ function sameFiles(a: Map<string, number>, b: Map<string, number>): string | und
   return undefined;
 }
 
-// ─── Statistics and the table ────────────────────────────────────────────────
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-interface Row {
-  label: string;
-  samples: Sample[];
-}
-
-const seconds = (ms: number) => (ms / 1000).toFixed(3);
-const mib = (kib: number) => (kib / 1024).toFixed(1);
-const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
-
-function table(rows: Row[]): string {
-  const lines = [
-    '| measurement | median s | min s | max s | peak RSS median MiB | peak RSS max MiB | CPU (user+sys) median s |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-  ];
-  for (const { label, samples } of rows) {
-    const wall = samples.map((s) => s.wallMs);
-    const rss = samples.map((s) => s.maxRssKiB);
-    lines.push(
-      `| ${label} | ${seconds(median(wall))} | ${seconds(Math.min(...wall))} | ${seconds(Math.max(...wall))} | ${mib(median(rss))} | ${mib(Math.max(...rss))} | ${median(samples.map((s) => s.cpuS)).toFixed(2)} |`,
-    );
-  }
-  return lines.join('\n');
-}
-
 // ─── Main ────────────────────────────────────────────────────────────────────
 
 type Tool = 'layer-commit' | 'umoci' | 'layer-commit none' | 'layer-commit zstd' | 'tar | gzip' | 'startup';
@@ -467,8 +275,6 @@ const LABELS: Record<Tool, string> = {
 };
 const COMPRESSION: Partial<Record<Tool, 'gzip' | 'zstd' | 'none'>> = { 'layer-commit': 'gzip', umoci: 'gzip', 'layer-commit none': 'none', 'layer-commit zstd': 'zstd' };
 
-const loadAverage = async () => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
-
 async function main(): Promise<void> {
   const loadAtStart = await loadAverage();
   for (const cmd of [GNU_TIME, '/usr/bin/umoci', '/usr/bin/tar', '/usr/bin/gzip', '/usr/bin/zstd', '/usr/bin/bash', '/usr/bin/unshare']) {
@@ -479,19 +285,13 @@ async function main(): Promise<void> {
 
   // Which source is measured, noted as it is built: the commit, and whether libs/ or tools/layer-commit (what the
   // build bundles) differed from it.
-  const commit = await run('git', ['-C', REPO_DIR, 'rev-parse', '--short', 'HEAD']).then((t) => t.trim(), () => 'unknown');
-  const dirty = await run('git', ['-C', REPO_DIR, 'status', '--porcelain', '--untracked-files=no', '--', 'libs', 'tools/layer-commit']).then((t) => t.trim() !== '', () => false);
+  const commit = (await h.gitCommit()) ?? 'unknown';
+  const dirty = await h.gitDirty(['libs', 'tools/layer-commit']);
   // The figures are for the source in the tree: build layer-commit, as `pnpm run build` does (esbuild, seconds).
-  await run(process.execPath, ['--import', 'tsx', join(REPO_DIR, 'scripts/build.ts'), join(REPO_DIR, 'tools/layer-commit')], { cwd: REPO_DIR });
+  await h.buildTool('layer-commit');
 
-  // mkdtemp in /tmp whatever TMPDIR says: the tmpfs goes on top of it.
-  workDir = await mkdtemp('/tmp/cw-bench-commit-');
-  cleanups.push(() => rmdir(workDir)); // runs last: empty once the tmpfs is gone
-  await run('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE},mode=0755`, 'cw-bench-commit', workDir]);
-  cleanups.push(() => unmountAll(workDir));
-  log(`tmpfs (${TMPFS_SIZE}) at ${workDir}`);
   // The fixture stages the image under os.tmpdir(): on the tmpfs too. The measured tools get the original TMPDIR.
-  process.env.TMPDIR = workDir;
+  workDir = await h.tmpfsWorkDir('cw-bench-commit', TMPFS_SIZE);
 
   log('building the busybox fixture image (the base)');
   const baseLayout = join(workDir, 'base-layout');
@@ -607,14 +407,13 @@ async function main(): Promise<void> {
   log(`layers: ${layersLine}`);
 
   for (let round = 0; round < runs; round++) {
-    const order = TOOLS.map((_, i) => TOOLS[(i + round) % TOOLS.length]!);
+    const order = h.rotated(TOOLS, round);
     for (const tool of order) samples[tool].push(await once(tool, false));
     log(`round ${round + 1}/${runs} (${order.join(', ')}): ${TOOLS.map((t) => `${t} ${seconds(samples[t].at(-1)!.wallMs)} s`).join(', ')}`);
   }
 
   const med = (t: Tool) => median(samples[t].map((x) => x.wallMs));
   const ratio = med('layer-commit') / med('umoci');
-  const mark = (ok: boolean) => (ok ? 'met' : '**missed**');
   const rows: Row[] = TOOLS.map((t) => ({ label: LABELS[t], samples: samples[t] }));
   const sizes = (['layer-commit', 'umoci', 'layer-commit zstd', 'layer-commit none'] as Tool[]).map((t) => `${t} ${mb(layerInfo.get(t)!.size)} MB (${layerInfo.get(t)!.entries} entries)`).join(', ');
   const report = [
@@ -629,9 +428,9 @@ async function main(): Promise<void> {
   ].join('\n');
   process.stdout.write(`\n${report}\n`);
 
-  const version = async (cmd: string, args: string[]) => (await run(cmd, args)).split('\n')[0]!.trim();
+  const version = h.firstLine;
   const machine = [
-    `nproc ${(await run('nproc', [])).trim()} (${cpus()[0]?.model ?? 'unknown'})`,
+    `nproc ${await h.nproc()} (${h.cpuModel()})`,
     `Linux ${release()}`,
     `Node ${process.version}`,
     await version('umoci', ['--version']),
@@ -653,26 +452,8 @@ async function main(): Promise<void> {
     '- `umoci repack --image LAYOUT:new BUNDLE`, LAYOUT a fresh copy of the base layout and BUNDLE a fresh copy of `umoci unpack --image LAYOUT:base` with the same files added to its rootfs (untimed copies)',
     "- `bash -e -o pipefail -c \"tar --create --sort=name -C UPPER . | gzip -n > /dev/null\"`",
     '- `layer-commit --version`',
-    '',
-    report,
-    '',
-    'Every sample, in run order (s):',
-    '',
-    ...rows.map(({ label, samples: s }) => `- ${label}: ${s.map((x) => seconds(x.wallMs)).join(' ')}`),
-    '',
-  ].join('\n');
-  await mkdir(join(REPO_DIR, 'bench', 'results'), { recursive: true });
-  await writeFile(RESULTS, doc);
-  log(`written to ${relative(process.cwd(), RESULTS) || RESULTS}`);
+  ];
+  await h.writeResults(RESULTS, doc, report, h.sampleList(rows));
 }
 
-try {
-  await main();
-} catch (e) {
-  // After a signal, what fails is only what the cleanup cut short.
-  if (!cleaning) process.stderr.write(`bench: error: ${(e as Error).message}\n`);
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
-process.exit();
+await h.finish(main);

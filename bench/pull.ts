@@ -31,19 +31,17 @@
  * bench/results/pull.md. Everything it starts or creates (registry, temp
  * dirs, a running child) is removed on the way out, also on failure or Ctrl-C.
  */
-import { spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { cpus, release, tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { MediaType, OciLayout, type Descriptor, type ImageConfig, type ImageManifest } from '@cutaway/oci';
 import { buildDebianImage, putLayer, run, Stage } from '../test/fixtures/images.ts';
 import { startRegistry, type TestRegistry } from '../test/fixtures/registry.ts';
+import * as h from './harness.ts';
+import { cleanups, GNU_TIME, log, mark, mb, median, REPO_DIR, seconds, table, type Row, type Sample } from './harness.ts';
 
-const REPO_DIR = resolve(import.meta.dirname, '..');
 const OCI_PULL = join(REPO_DIR, 'bin', 'oci-pull');
-const GNU_TIME = '/usr/bin/time';
 const RESULTS = join(REPO_DIR, 'bench', 'results', 'pull.md');
 /** The environment as we were started, for the measured commands (main() points TMPDIR at its work dir). */
 const ORIGINAL_ENV = { ...process.env };
@@ -58,47 +56,12 @@ const LOCAL_NAME = 'bench';
 
 // ─── Cleanup, also on failure and Ctrl-C ─────────────────────────────────────
 
-const cleanups: (() => Promise<unknown>)[] = [];
-/** The process group of the command being measured (its own group, so one kill reaches the tool behind /usr/bin/time). */
-let runningGroup: number | undefined;
-let cleaning: Promise<void> | undefined;
-
-function cleanup(): Promise<void> {
-  return (cleaning ??= (async () => {
-    if (runningGroup !== undefined) {
-      try {
-        process.kill(-runningGroup, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    for (const step of cleanups.reverse()) await step().catch((e: Error) => process.stderr.write(`bench: cleanup: ${e.message}\n`));
-  })());
-}
-
-// `on`, not `once`: pnpm and tsx pass a Ctrl-C on as a second signal, which must not end us half-way through the cleanup.
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    if (cleaning) return;
-    process.stderr.write(`\nbench: ${signal}, cleaning up\n`);
-    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  });
-}
+h.cleanUpOnSignals();
 
 // ─── Measuring one command ───────────────────────────────────────────────────
 
-interface Sample {
-  /** Wall clock, ms: process.hrtime from spawn to exit. */
-  wallMs: number;
-  /** Peak resident set, KiB (GNU time %M). */
-  maxRssKiB: number;
-  /** CPU time, s (GNU time %U + %S). */
-  cpuS: number;
-  stdout: string;
-}
-
 /**
- * Runs `cmd args` under GNU time and returns its wall time, peak RSS and CPU.
+ * Runs `cmd args` under GNU time (h.measure) and returns its wall time, peak RSS and CPU.
  *
  * %M is ru_maxrss from wait4(2): the high-water mark of the resident set of
  * the measured process — on Linux, the larger of its own and that of the
@@ -108,39 +71,7 @@ interface Sample {
  * is exactly the tool's own peak. /usr/bin/time's own fork+exec (~1 ms) is
  * inside the wall time of both alike.
  */
-async function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Sample> {
-  const timeFile = join(workDir, 'time.out');
-  await run('sync', []);
-  return new Promise((resolvePromise, reject) => {
-    const start = process.hrtime.bigint();
-    let end = start;
-    const child = spawn(GNU_TIME, ['-f', '%M %U %S', '-o', timeFile, cmd, ...args], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    runningGroup = child.pid;
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d).slice(-4000)));
-    child.on('exit', () => (end = process.hrtime.bigint()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      runningGroup = undefined;
-      if (code !== 0) {
-        reject(new Error(`${[cmd, ...args].join(' ')}: ${signal ?? `exit ${code}`}\n${stderr.trim()}`));
-        return;
-      }
-      readFile(timeFile, 'utf8').then((text) => {
-        // GNU time writes "Command exited with non-zero status" first when it did; we got here with 0.
-        const [rss, user, sys] = text.trim().split('\n').pop()!.split(' ').map(Number);
-        if (![rss, user, sys].every((n) => Number.isFinite(n))) throw new Error(`unexpected GNU time output: ${text}`);
-        resolvePromise({ wallMs: Number(end - start) / 1e6, maxRssKiB: rss!, cpuS: user! + sys!, stdout });
-      }, reject);
-    });
-  });
-}
+const measure = (cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Sample> => h.measure(workDir, cmd, args, env);
 
 // ─── The image ───────────────────────────────────────────────────────────────
 
@@ -217,51 +148,13 @@ async function remoteDigest(registry: TestRegistry): Promise<string> {
   return `sha256:${createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')}`;
 }
 
-// ─── Statistics and the table ────────────────────────────────────────────────
+// ─── The table ───────────────────────────────────────────────────────────────
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-interface Row {
-  label: string;
-  samples: Sample[];
-}
-
-const seconds = (ms: number) => (ms / 1000).toFixed(3);
-const mib = (kib: number) => (kib / 1024).toFixed(1);
-const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 const fmtSize = (bytes: number) => (bytes >= 1e6 ? `${mb(bytes)} MB` : `${(bytes / 1e3).toFixed(1)} kB`);
-
-function table(rows: Row[]): string {
-  const lines = [
-    '| measurement | median s | min s | max s | peak RSS median MiB | peak RSS max MiB | CPU (user+sys) median s |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-  ];
-  for (const { label, samples } of rows) {
-    const wall = samples.map((s) => s.wallMs);
-    const rss = samples.map((s) => s.maxRssKiB);
-    lines.push(
-      `| ${label} | ${seconds(median(wall))} | ${seconds(Math.min(...wall))} | ${seconds(Math.max(...wall))} | ${mib(median(rss))} | ${mib(Math.max(...rss))} | ${median(samples.map((s) => s.cpuS)).toFixed(2)} |`,
-    );
-  }
-  return lines.join('\n');
-}
 
 // ─── Main ────────────────────────────────────────────────────────────────────
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' }, help: { type: 'boolean', short: 'h' } } });
-if (values.help) {
-  process.stdout.write('Usage: pnpm exec tsx bench/pull.ts [--runs N]\n\noci-pull against skopeo copy on a ~100 MB, 3-layer image from a local registry; see bench/README.md.\n');
-  process.exit(0);
-}
-const runs = Number(values.runs);
-if (!Number.isInteger(runs) || runs < 1) {
-  process.stderr.write(`bench: --runs wants a whole number ≥ 1, got ${values.runs}\n`);
-  process.exit(2);
-}
+const runs = h.parseRuns('pull', 7, 'oci-pull against skopeo copy on a ~100 MB, 3-layer image from a local registry; see bench/README.md.');
 
 let workDir = '';
 
@@ -272,10 +165,9 @@ async function main(): Promise<void> {
       throw new Error(`${cmd} not found: run scripts/setup.sh (packages time, skopeo, docker-registry)`);
     });
   }
-  const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
 
   // The figures are for the source in the tree: build oci-pull, as the tests do (esbuild, under a second).
-  await run(process.execPath, ['--import', 'tsx', join(REPO_DIR, 'scripts/build.ts'), join(REPO_DIR, 'tools/oci-pull')], { cwd: REPO_DIR });
+  await h.buildTool('oci-pull');
 
   workDir = await mkdtemp(join(tmpdir(), 'cutaway-bench-pull-'));
   cleanups.push(() => rm(workDir, { recursive: true, force: true }));
@@ -370,7 +262,7 @@ async function main(): Promise<void> {
   for (const v of variants) await pullTwice(v, false);
 
   for (let round = 0; round < runs; round++) {
-    const order = round % 2 === 0 ? variants : [...variants].reverse();
+    const order = h.flipped(variants, round);
     for (const v of order) await pullTwice(v, true);
     for (const v of order) v.startup.push(await measure(v.version.cmd, ['--version'], v.version.env));
     const last = (v: Variant) => `${v.name} ${seconds(v.cold.at(-1)!.wallMs)} s / ${seconds(v.cached.at(-1)!.wallMs)} s`;
@@ -382,7 +274,6 @@ async function main(): Promise<void> {
   const cachedRatio = ratio(ours.cached, skopeo.cached);
   const peak = Math.max(...[...ours.cold, ...ours.cached].map((s) => s.maxRssKiB)) / 1024;
   const cachedMedian = median(ours.cached.map((s) => s.wallMs)) / 1000;
-  const mark = (ok: boolean) => (ok ? 'met' : '**missed**');
 
   const rows: Row[] = [
     ...variants.map((v) => ({ label: `cold pull — ${v.name}`, samples: v.cold })),
@@ -408,7 +299,7 @@ async function main(): Promise<void> {
 
   const skopeoVersion = (await run('skopeo', ['--version'])).trim();
   const source = await sourceVersion();
-  const machine = `${cpus().length} CPUs (nproc ${(await run('nproc', [])).trim()}, ${cpus()[0]?.model ?? 'unknown'}), Linux ${release()}, Node ${process.version}, ${skopeoVersion}`;
+  const machine = `${cpus().length} CPUs (nproc ${await h.nproc()}, ${h.cpuModel()}), Linux ${release()}, Node ${process.version}, ${skopeoVersion}`;
   const doc = [
     '# oci-pull against skopeo copy',
     '',
@@ -421,30 +312,18 @@ async function main(): Promise<void> {
     'Commands: `oci-pull -q REF` (CUTAWAY_ROOT a fresh dir) and `skopeo copy --quiet --src-tls-verify=false docker://REF oci:DIR:TAG` (DIR fresh), each under `/usr/bin/time -f %M`.',
     '',
     `Environment: NODE_EXTRA_CA_CERTS ${ORIGINAL_ENV.NODE_EXTRA_CA_CERTS ? `= ${ORIGINAL_ENV.NODE_EXTRA_CA_CERTS}` : 'unset'}, NODE_OPTIONS ${ORIGINAL_ENV.NODE_OPTIONS ? `= ${ORIGINAL_ENV.NODE_OPTIONS}` : 'unset'}.`,
-    '',
-    report,
-    '',
-    'Every sample, in run order (s):',
-    '',
-    ...rows.map(({ label, samples }) => `- ${label}: ${samples.map((x) => seconds(x.wallMs)).join(' ')}`),
-    '',
-  ].join('\n');
-  await mkdir(join(REPO_DIR, 'bench', 'results'), { recursive: true });
-  await writeFile(RESULTS, doc);
-  log(`written to ${relative(process.cwd(), RESULTS) || RESULTS}`);
+  ];
+  await h.writeResults(RESULTS, doc, report, h.sampleList(rows));
 }
 
 /** The commit measured, and whether what oci-pull is built from differs from it (read-only git). */
 async function sourceVersion(): Promise<string> {
-  try {
-    const commit = (await run('git', ['-C', REPO_DIR, 'rev-parse', '--short', 'HEAD'])).trim();
-    // What bin/oci-pull is bundled from.
-    const paths = ['tools/oci-pull/src', 'libs/oci/src', 'libs/cli/src', 'libs/libc/src'];
-    const changed = (await run('git', ['-C', REPO_DIR, 'status', '--porcelain', '--', ...paths])).trim();
-    return `commit ${commit}${changed ? `, with uncommitted changes in ${paths.join(', ')}` : ''}`;
-  } catch {
-    return 'not a git checkout';
-  }
+  const commit = await h.gitCommit();
+  if (commit === undefined) return 'not a git checkout';
+  // What bin/oci-pull is bundled from.
+  const paths = ['tools/oci-pull/src', 'libs/oci/src', 'libs/cli/src', 'libs/libc/src'];
+  const changed = await h.gitDirty(paths, true);
+  return `commit ${commit}${changed ? `, with uncommitted changes in ${paths.join(', ')}` : ''}`;
 }
 
 /** The layout has `name` → `digest`, and every blob of that manifest. */
@@ -460,14 +339,5 @@ async function checkLayout(dir: string, name: string, digest: string): Promise<v
   }
 }
 
-try {
-  await main();
-} catch (e) {
-  // After a signal, what fails is only what the cleanup cut short.
-  if (!cleaning) process.stderr.write(`bench: error: ${(e as Error).message}\n`);
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
-// Idle keep-alive sockets (the manifest fetch) must not hold the process open.
-process.exit();
+await h.finish(main);
+

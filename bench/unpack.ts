@@ -43,145 +43,42 @@
  * Prints a markdown table and writes it, with the date and the machine, to
  * bench/results/unpack.md.
  */
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, lstat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, lstat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { cpus, release } from 'node:os';
-import { join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { OciLayout, parseDigest, resolveNamedImage, type Digest } from '@cutaway/oci';
 import { buildDebianImage, run } from '../test/fixtures/images.ts';
+import * as h from './harness.ts';
+import { GNU_TIME, log, mark, mb, median, mountsUnder, REPO_DIR, seconds, table, unmountAll, type Row, type Sample } from './harness.ts';
 
-const REPO_DIR = resolve(import.meta.dirname, '..');
 const OVERLAY_MOUNT = join(REPO_DIR, 'bin', 'overlay-mount');
-const GNU_TIME = '/usr/bin/time';
 const RESULTS = join(REPO_DIR, 'bench', 'results', 'unpack.md');
 const IMAGE_NAME = 'bench';
 const TMPFS_SIZE = '2g';
 /** Set in the re-executed run, inside its own mount namespace. */
 const NS_MARK = 'CUTAWAY_BENCH_UNPACK_NS';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' }, help: { type: 'boolean', short: 'h' } } });
-if (values.help) {
-  process.stdout.write('Usage: pnpm exec tsx bench/unpack.ts [--runs N]\n\noverlay-mount against umoci unpack and GNU tar on the Debian fixture, on a tmpfs; see bench/README.md.\n');
-  process.exit(0);
-}
-const runs = Number(values.runs);
-if (!Number.isInteger(runs) || runs < 1) {
-  process.stderr.write(`bench: --runs wants a whole number ≥ 1, got ${values.runs}\n`);
-  process.exit(2);
-}
-const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
+const runs = h.parseRuns('unpack', 7, 'overlay-mount against umoci unpack and GNU tar on the Debian fixture, on a tmpfs; see bench/README.md.');
 
 // ─── Into a private mount namespace ──────────────────────────────────────────
 
 /**
- * Runs this same script again under `unshare --mount --propagation private`
- * (unshare execs it: one process, no fork) and exits with its status. Ctrl-C
- * reaches both of us (one process group); we only wait for the child's cleanup.
+ * The run is re-executed under `unshare --mount --propagation private` (h.inMountNamespace); here, the
+ * environment as we were started, for the measured commands (main() points TMPDIR at the tmpfs).
  */
-async function reexecInNamespace(): Promise<never> {
-  const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, [NS_MARK]: '1' },
-  });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(signal, () => {
-      // A terminal's Ctrl-C reached the child already; a kill aimed at us alone is passed on.
-      if (signal !== 'SIGINT') child.kill(signal);
-    });
-  }
-  const code = await new Promise<number>((res) => {
-    child.on('error', (e) => {
-      process.stderr.write(`bench: unshare: ${e.message}\n`);
-      res(1);
-    });
-    child.on('exit', (c, s) => res(c ?? (s === 'SIGINT' ? 130 : 143)));
-  });
-  process.exit(code);
-}
-
-if (process.env[NS_MARK] !== '1') {
-  if (process.getuid?.() !== 0) {
-    process.stderr.write('bench: error: run as root (tmpfs and overlay mounts; the Debian layer keeps its owners)\n');
-    process.exit(1);
-  }
-  await reexecInNamespace();
-}
-
-/** The environment as we were started, for the measured commands (main() points TMPDIR at the tmpfs). */
-const ORIGINAL_ENV = { ...process.env };
-delete ORIGINAL_ENV[NS_MARK];
+const ORIGINAL_ENV = await h.inMountNamespace(NS_MARK, 'tmpfs and overlay mounts; the Debian layer keeps its owners');
 
 // ─── Cleanup, also on failure and Ctrl-C ─────────────────────────────────────
 
-const cleanups: (() => Promise<unknown>)[] = [];
-/** The process group of the command being measured (its own group, so one kill reaches the tool behind /usr/bin/time). */
-let runningGroup: number | undefined;
-let cleaning: Promise<void> | undefined;
-
-function cleanup(): Promise<void> {
-  return (cleaning ??= (async () => {
-    if (runningGroup !== undefined) {
-      try {
-        process.kill(-runningGroup, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    for (const step of cleanups.reverse()) await step().catch((e: Error) => process.stderr.write(`bench: cleanup: ${e.message}\n`));
-  })());
-}
-
-// `on`, not `once`: pnpm and tsx pass a Ctrl-C on as a second signal, which must not end us half-way through the cleanup.
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    if (cleaning) return;
-    process.stderr.write(`\nbench: ${signal}, cleaning up\n`);
-    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  });
-}
-
-/** Mount points at or under `dir` (mountinfo field 5, octal escapes undone), deepest first. */
-async function mountsUnder(dir: string): Promise<string[]> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
-  return info
-    .split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((p): p is string => p !== undefined)
-    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .filter((p) => p === dir || p.startsWith(`${dir}/`))
-    .sort((a, b) => b.length - a.length);
-}
-
-/** Unmounts everything at or under `dir`, deepest first; a busy one is detached (umount --lazy) rather than left. */
-async function unmountAll(dir: string): Promise<void> {
-  for (const point of await mountsUnder(dir)) {
-    await run('umount', [point]).catch(async (e: Error) => {
-      log(`${e.message.split('\n')[0]}; detaching it (umount --lazy)`);
-      await run('umount', ['--lazy', point]);
-    });
-  }
-  const left = await mountsUnder(dir);
-  if (left.length) throw new Error(`still mounted: ${left.join(', ')}`);
-}
+h.cleanUpOnSignals();
 
 // ─── Measuring one command ───────────────────────────────────────────────────
-
-interface Sample {
-  /** Wall clock, ms: process.hrtime from spawn to exit. */
-  wallMs: number;
-  /** Peak resident set, KiB (GNU time %M). */
-  maxRssKiB: number;
-  /** CPU time, s (GNU time %U + %S). */
-  cpuS: number;
-  stdout: string;
-}
 
 let workDir = '';
 
 /**
- * Runs `cmd args` under GNU time and returns its wall time, peak RSS and CPU.
+ * Runs `cmd args` under GNU time (h.measure) and returns its wall time, peak RSS and CPU.
  *
  * %M is ru_maxrss from wait4(2): the high-water mark of the measured process —
  * on Linux the larger of its own and that of the largest descendant it reaped,
@@ -192,38 +89,7 @@ let workDir = '';
  * %U+%S likewise covers the measured process and every descendant it waited for.
  * /usr/bin/time's own fork+exec (~1 ms) is inside every wall time alike.
  */
-async function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sample> {
-  const timeFile = join(workDir, 'time.out');
-  await run('sync', []);
-  return new Promise((resolvePromise, reject) => {
-    const start = process.hrtime.bigint();
-    let end = start;
-    const child = spawn(GNU_TIME, ['-f', '%M %U %S', '-o', timeFile, cmd, ...args], {
-      env: { ...ORIGINAL_ENV, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    runningGroup = child.pid;
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d).slice(-4000)));
-    child.on('exit', () => (end = process.hrtime.bigint()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      runningGroup = undefined;
-      if (code !== 0) {
-        reject(new Error(`${[cmd, ...args].join(' ')}: ${signal ?? `exit ${code}`}\n${stderr.trim()}`));
-        return;
-      }
-      readFile(timeFile, 'utf8').then((text) => {
-        const [rss, user, sys] = text.trim().split('\n').pop()!.split(' ').map(Number);
-        if (![rss, user, sys].every((n) => Number.isFinite(n))) throw new Error(`unexpected GNU time output: ${text}`);
-        resolvePromise({ wallMs: Number(end - start) / 1e6, maxRssKiB: rss!, cpuS: user! + sys!, stdout });
-      }, reject);
-    });
-  });
-}
+const measure = (cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sample> => h.measure(workDir, cmd, args, { ...ORIGINAL_ENV, ...env });
 
 // ─── Trees ───────────────────────────────────────────────────────────────────
 
@@ -259,38 +125,6 @@ function overlayFeatureOptions(): string[] {
   ];
 }
 
-// ─── Statistics and the table ────────────────────────────────────────────────
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-interface Row {
-  label: string;
-  samples: Sample[];
-}
-
-const seconds = (ms: number) => (ms / 1000).toFixed(3);
-const mib = (kib: number) => (kib / 1024).toFixed(1);
-const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
-
-function table(rows: Row[]): string {
-  const lines = [
-    '| measurement | median s | min s | max s | peak RSS median MiB | peak RSS max MiB | CPU (user+sys) median s |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-  ];
-  for (const { label, samples } of rows) {
-    const wall = samples.map((s) => s.wallMs);
-    const rss = samples.map((s) => s.maxRssKiB);
-    lines.push(
-      `| ${label} | ${seconds(median(wall))} | ${seconds(Math.min(...wall))} | ${seconds(Math.max(...wall))} | ${mib(median(rss))} | ${mib(Math.max(...rss))} | ${median(samples.map((s) => s.cpuS)).toFixed(2)} |`,
-    );
-  }
-  return lines.join('\n');
-}
-
 // ─── Main ────────────────────────────────────────────────────────────────────
 
 async function main(): Promise<void> {
@@ -301,16 +135,10 @@ async function main(): Promise<void> {
   }
 
   // The figures are for the source in the tree: build overlay-mount, as the tests do (esbuild, under a second).
-  await run(process.execPath, ['--import', 'tsx', join(REPO_DIR, 'scripts/build.ts'), join(REPO_DIR, 'tools/overlay-mount')], { cwd: REPO_DIR });
+  await h.buildTool('overlay-mount');
 
-  // mkdtemp in /tmp whatever TMPDIR says: the tmpfs goes on top of it.
-  workDir = await mkdtemp('/tmp/cw-bench-unpack-');
-  cleanups.push(() => rmdir(workDir)); // runs last: empty once the tmpfs is gone
-  await run('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE},mode=0755`, 'cw-bench-unpack', workDir]);
-  cleanups.push(() => unmountAll(workDir));
-  log(`tmpfs (${TMPFS_SIZE}) at ${workDir}`);
   // The fixture stages the image under os.tmpdir(): on the tmpfs too, and gone with it. The measured tools get the original TMPDIR.
-  process.env.TMPDIR = workDir;
+  workDir = await h.tmpfsWorkDir('cw-bench-unpack', TMPFS_SIZE);
 
   log('building the Debian fixture image (debootstrap rootfs from /var/cache/cutaway-test)');
   const layoutDir = join(workDir, 'layout');
@@ -425,7 +253,7 @@ async function main(): Promise<void> {
   };
   const mountRound = async (round: number, record: boolean) => {
     const pair = [overlayMountWarm, plainOverlay];
-    for (const step of round % 2 === 0 ? pair : pair.reverse()) await step(record);
+    for (const step of h.flipped(pair, round)) await step(record);
     const startup = await measure(OVERLAY_MOUNT, ['--version']);
     if (record) mountOnly.startup.push(startup);
   };
@@ -443,7 +271,7 @@ async function main(): Promise<void> {
   }
 
   for (let round = 0; round < runs; round++) {
-    const order = names.map((_, i) => names[(i + round) % names.length]!);
+    const order = h.rotated(names, round);
     for (const tool of order) unpacked[tool].push(await unpackOnce(tool));
     await mountRound(round, true);
     const last = (t: Unpacker) => `${t} ${seconds(unpacked[t].at(-1)!.wallMs)} s`;
@@ -454,7 +282,6 @@ async function main(): Promise<void> {
   const vsUmoci = med(unpacked['overlay-mount']) / med(unpacked.umoci);
   const vsTar = med(unpacked['overlay-mount']) / med(unpacked['GNU tar']);
   const warmVsPlain = med(mountOnly.omMount) / med(mountOnly.plainMount);
-  const mark = (ok: boolean) => (ok ? 'met' : '**missed**');
 
   const rows: Row[] = [
     { label: 'unpack — overlay-mount (cold: unpack + mount)', samples: unpacked['overlay-mount'] },
@@ -478,9 +305,9 @@ async function main(): Promise<void> {
   ].join('\n');
   process.stdout.write(`\n${report}\n`);
 
-  const version = async (cmd: string, args: string[]) => (await run(cmd, args)).split('\n')[0]!.trim();
+  const version = h.firstLine;
   const machine = [
-    `${cpus().length} CPUs (nproc ${(await run('nproc', [])).trim()}, ${cpus()[0]?.model ?? 'unknown'})`,
+    `${cpus().length} CPUs (nproc ${await h.nproc()}, ${h.cpuModel()})`,
     `Linux ${release()}`,
     `Node ${process.version}`,
     await version('umoci', ['--version']),
@@ -488,8 +315,8 @@ async function main(): Promise<void> {
     await version('gzip', ['--version']),
   ].join(', ');
   // Which source was measured: the commit, and whether libs/ or tools/ (what the build bundles) differed from it.
-  const commit = await run('git', ['-C', REPO_DIR, 'rev-parse', '--short', 'HEAD']).then((t) => t.trim(), () => 'unknown');
-  const dirty = await run('git', ['-C', REPO_DIR, 'status', '--porcelain', '--untracked-files=no', '--', 'libs', 'tools']).then((t) => t.trim() !== '', () => false);
+  const commit = (await h.gitCommit()) ?? 'unknown';
+  const dirty = await h.gitDirty(['libs', 'tools']);
   const doc = [
     '# overlay-mount unpack against umoci unpack and GNU tar',
     '',
@@ -504,26 +331,8 @@ async function main(): Promise<void> {
     "- `bash -e -o pipefail -c \"gzip -dc BLOB | tar -x --xattrs --xattrs-include='*' --numeric-owner -C DIR\"`, DIR fresh",
     '- mount only, in a store with the layer unpacked: `overlay-mount --layout LAYOUT bench --name wK`, then `overlay-mount --unmount wK --rm`;',
     `  \`mount -t overlay overlay -o lowerdir=LAYER,upperdir=…,workdir=…${features.length ? `,${features.join(',')}` : ''} DIR\`, then \`umount DIR\``,
-    '',
-    report,
-    '',
-    'Every sample, in run order (s):',
-    '',
-    ...rows.map(({ label, samples }) => `- ${label}: ${samples.map((x) => seconds(x.wallMs)).join(' ')}`),
-    '',
-  ].join('\n');
-  await mkdir(join(REPO_DIR, 'bench', 'results'), { recursive: true });
-  await writeFile(RESULTS, doc);
-  log(`written to ${relative(process.cwd(), RESULTS) || RESULTS}`);
+  ];
+  await h.writeResults(RESULTS, doc, report, h.sampleList(rows));
 }
 
-try {
-  await main();
-} catch (e) {
-  // After a signal, what fails is only what the cleanup cut short.
-  if (!cleaning) process.stderr.write(`bench: error: ${(e as Error).message}\n`);
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
-process.exit();
+await h.finish(main);

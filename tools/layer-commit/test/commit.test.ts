@@ -22,7 +22,7 @@ import { appendFile, chmod, chown, link, lstat, lutimes, mkdir, mkdtemp, readdir
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setXattr } from '@cutaway/libc';
 import type { Descriptor, ImageConfig, ImageManifest } from '@cutaway/oci';
 import { OciLayout } from '@cutaway/oci';
@@ -43,6 +43,7 @@ import {
   type BuiltLayersImage,
   type TreeEntry,
 } from '../../../test/fixtures/images.ts';
+import { detachLeftovers, isMounted, trackMounts } from '../../../test/fixtures/mounts.ts';
 import { startRegistry } from '../../../test/fixtures/registry.ts';
 
 let work: string;
@@ -60,25 +61,8 @@ const EPOCH = 1_700_000_000; // 2023-11-14T22:13:20Z
 
 // ─── Mount bookkeeping ───────────────────────────────────────────────────────
 
-/** Mount points the tests made; afterEach detaches any still mounted (with whatever else is mounted under work). */
-const made = new Set<string>();
-
-function mountTable(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((p): p is string => p !== undefined)
-    .map((p) => p.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));
-}
-
-/** Mount points at or under `dir`, deepest first. */
-function mountsUnder(dir: string): string[] {
-  return mountTable()
-    .filter((p) => p === dir || p.startsWith(`${dir}/`))
-    .sort((a, b) => b.length - a.length);
-}
-
-const isMounted = (path: string) => mountTable().includes(path);
+/** Mount points the tests made; afterEach detaches any still mounted (with whatever else is mounted under work), then asserts nothing is left under work. */
+const made = trackMounts(() => work);
 
 /** Lines of /proc/mounts for overlays that are ours: mounted under work, or with upper/lower dirs under it. */
 function ourOverlays(): string[] {
@@ -89,26 +73,6 @@ function ourOverlays(): string[] {
     .filter((line) => line.includes(work));
 }
 
-async function detachLeftovers(): Promise<string[]> {
-  const leftovers = new Set<string>();
-  for (let round = 0; round < 10; round++) {
-    const points = [...new Set([...[...made].filter(isMounted), ...(work ? mountsUnder(work) : [])])];
-    if (points.length === 0) break;
-    for (const p of points) {
-      leftovers.add(p);
-      await run('umount', ['-l', p]).catch(() => undefined);
-    }
-  }
-  made.clear();
-  return [...leftovers];
-}
-
-afterEach(async () => {
-  const leftovers = await detachLeftovers();
-  if (leftovers.length) console.warn(`detached mounts a test left behind: ${leftovers.join(', ')}`);
-  expect(work ? mountsUnder(work) : []).toEqual([]);
-});
-
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'cw-commit-test-'));
   layout = await OciLayout.create(join(work, 'layout'));
@@ -117,7 +81,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await detachLeftovers();
+  await detachLeftovers(made, work);
   const overlays = ourOverlays();
   if (work) await removeTree(work);
   expect(overlays).toEqual([]);

@@ -11,13 +11,13 @@
  * asserts that nothing is.
  */
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getXattr, listXattrs } from '@cutaway/libc';
 import { OciLayout, type Digest } from '@cutaway/oci';
 import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { detachLeftovers, isMounted, mountsUnder, mountTable, trackMounts } from '../../../test/fixtures/mounts.ts';
 import {
   BUSYBOX_EXPECTED,
   BUSYBOX_REF,
@@ -54,48 +54,8 @@ interface Root {
 
 // ─── Mount bookkeeping ───────────────────────────────────────────────────────
 
-/** Mount points the tests asked for; afterEach detaches any still mounted (with whatever else is mounted under work). */
-const made = new Set<string>();
-
-function mountTable(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((p): p is string => p !== undefined)
-    .map((p) => p.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));
-}
-
-/** Mount points at or under `dir` (one per mount: a path mounted twice appears twice), deepest first. */
-function mountsUnder(dir: string): string[] {
-  return mountTable()
-    .filter((p) => p === dir || p.startsWith(`${dir}/`))
-    .sort((a, b) => b.length - a.length);
-}
-
-function isMounted(path: string): boolean {
-  return mountTable().includes(path);
-}
-
-async function detachLeftovers(): Promise<string[]> {
-  const leftovers = new Set<string>();
-  // A path can be mounted more than once (stacked): detach until nothing is left, with a bound.
-  for (let round = 0; round < 10; round++) {
-    const points = [...new Set([...[...made].filter(isMounted), ...(work ? mountsUnder(work) : [])])];
-    if (points.length === 0) break;
-    for (const p of points) {
-      leftovers.add(p);
-      await run('umount', ['-l', p]).catch(() => undefined);
-    }
-  }
-  made.clear();
-  return [...leftovers];
-}
-
-afterEach(async () => {
-  const leftovers = await detachLeftovers();
-  if (leftovers.length) console.warn(`detached mounts a test left behind: ${leftovers.join(', ')}`);
-  expect(work ? mountsUnder(work) : []).toEqual([]);
-});
+/** Mount points the tests asked for; afterEach detaches any still mounted (with whatever else is mounted under work), then asserts nothing is left under work. */
+const made = trackMounts(() => work);
 
 // ─── Running the tool ────────────────────────────────────────────────────────
 
@@ -169,7 +129,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await detachLeftovers();
+  await detachLeftovers(made, work);
   if (work) await removeTree(work);
   expect(work ? mountsUnder(work) : []).toEqual([]);
 });
