@@ -1,7 +1,7 @@
 import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { getXattr, listXattrs } from '@cutaway/libc';
+import { deviceNumbers, getXattr, listXattrs } from '@cutaway/libc';
 import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 import { LayerError } from './extract.ts';
 
@@ -41,7 +41,7 @@ export interface CreateStats {
 }
 
 type Item =
-  | { kind: 'entry'; rel: string; path: string; st: Stats }
+  | { kind: 'entry'; rel: string; path: string; st: Stats; /** read already while walking an upper */ xattrs?: Map<string, Buffer> }
   | { kind: 'whiteout'; rel: string; st?: Stats }
   | { kind: 'opaque'; rel: string; st: Stats };
 
@@ -114,7 +114,7 @@ function upperItems(root: string, rel: string, out: Item[]): void {
       out.push({ kind: 'whiteout', rel: childRel, st });
       continue;
     }
-    out.push({ kind: 'entry', rel: childRel, path, st });
+    out.push({ kind: 'entry', rel: childRel, path, st, xattrs });
     if (st.isDirectory()) {
       if (overlayXattr(xattrs, 'opaque') === 'y') out.push({ kind: 'opaque', rel: childRel, st });
       upperItems(root, childRel, out);
@@ -175,15 +175,6 @@ function diffItems(newRoot: string, oldRoot: string, rel: string, out: Item[]): 
   return any;
 }
 
-/** glibc's major()/minor() for Linux's dev_t (sys/sysmacros.h). */
-function deviceNumbers(rdev: number): { devmajor: number; devminor: number } {
-  const dev = BigInt(rdev);
-  return {
-    devmajor: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn)),
-    devminor: Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn)),
-  };
-}
-
 class Packer {
   readonly stats: CreateStats = { entries: 0, whiteouts: 0, opaqueDirs: 0, hardlinks: 0 };
   private readonly firstLink = new Map<string, string>();
@@ -228,7 +219,7 @@ class Packer {
       return;
     }
     const { st, path } = item;
-    const xattrs = [...xattrsOf(path)].filter(([name]) => !DROPPED_XATTR(name));
+    const xattrs = [...(item.xattrs ?? xattrsOf(path))].filter(([name]) => !DROPPED_XATTR(name));
     const header: Header = {
       ...base0,
       name: item.rel,
@@ -247,7 +238,8 @@ class Packer {
     if (st.isSymbolicLink()) return this.add({ ...header, type: 'symlink', linkname: readlinkSync(path) });
     if (st.isFIFO()) return this.add({ ...header, type: 'fifo' });
     if (st.isCharacterDevice() || st.isBlockDevice()) {
-      return this.add({ ...header, type: st.isCharacterDevice() ? 'character-device' : 'block-device', ...deviceNumbers(st.rdev) });
+      const { major, minor } = deviceNumbers(st.rdev);
+      return this.add({ ...header, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor });
     }
     if (st.isSocket()) return; // a socket cannot be carried in a tar (layer.md lists no such type)
     if (st.nlink > 1) {

@@ -14,6 +14,12 @@ export function makedev(major: number, minor: number): bigint {
   return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
 }
 
+/** glibc's major()/minor(): the two numbers of a dev_t (a stat's rdev). */
+export function deviceNumbers(rdev: number | bigint): { major: number; minor: number } {
+  const dev = BigInt(rdev);
+  return { major: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn)), minor: Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn)) };
+}
+
 export function mknod(path: string, mode: number, major = 0, minor = 0): void {
   check(mknodFn(path, mode, makedev(major, minor)), 'mknod', path);
 }

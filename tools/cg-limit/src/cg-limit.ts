@@ -4,7 +4,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { runTool, shellCommand, ToolError, UsageError, type Invocation, type OptionValues, type ToolSpec } from '@cutaway/cli';
-import { execvp } from '@cutaway/libc';
+import { deviceNumbers, execvp } from '@cutaway/libc';
 import pkg from '../package.json' with { type: 'json' };
 import { createCgroup, limitWrites } from './apply.ts';
 import { cgroupFor, findHierarchies, listCgroups, type Cgroup } from './hierarchy.ts';
@@ -87,8 +87,7 @@ function machine(): Machine {
       try {
         const st = statSync(path);
         if (!st.isBlockDevice()) return undefined;
-        const dev = BigInt(st.rdev);
-        return { major: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn)), minor: Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn)) };
+        return deviceNumbers(st.rdev);
       } catch {
         return undefined;
       }
