@@ -2,16 +2,20 @@
  * Builds every tool into a runnable command: tools/<name>/src/<bin>.ts (or
  * src/main.ts) is bundled with its libs by esbuild into
  * tools/<name>/dist/<bin>.js, so a tool starts without compiling TypeScript,
- * and bin/<bin> at the top of the repository links to it.
+ * and bin/<bin> at the top of the repository links to it. A tool with
+ * src/<bin>.c (ns-exec) is that C program, compiled, plus src/<bin>-plan.ts.
  *
  *   tsx scripts/build.ts [TOOL_DIR…]     (default: every tools/* with a bin)
  */
 import { chmod, mkdir, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { build } from 'esbuild';
 
 const repo = resolve(import.meta.dirname, '..');
+const run = promisify(execFile);
 
 /** Native addons load their .node files at run time: they stay outside the bundle. */
 const NATIVE = ['koffi'];
@@ -23,35 +27,57 @@ async function toolDirs(args: string[]): Promise<string[]> {
   return (await readdir(tools)).map((name) => join(tools, name)).filter((dir) => existsSync(join(dir, 'package.json')));
 }
 
+/** One TypeScript entry and its libs → one ESM file that starts without compiling anything. */
+async function bundle(entry: string, outfile: string): Promise<void> {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    external: NATIVE,
+    // The shebang keeps Node from parsing NODE_EXTRA_CA_CERTS at every start (~70-90 ms where it names the
+    // whole system bundle, as on our machines); the one tool that speaks TLS reads the file itself, from
+    // CUTAWAY_EXTRA_CA_CERTS. ESM output has no `require`; bundled CommonJS dependencies need one.
+    banner: {
+      js: "#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS CUTAWAY_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node\nimport { createRequire as __cwCreateRequire } from 'node:module'; const require = __cwCreateRequire(import.meta.url);",
+    },
+    sourcemap: 'linked',
+    logLevel: 'warning',
+  });
+  await chmod(outfile, 0o755);
+}
+
+/** A tool's C program (ns-exec's: namespaces must exist before Node starts), with every warning an error. */
+async function compileC(source: string, outfile: string): Promise<void> {
+  await mkdir(dirname(outfile), { recursive: true });
+  await run('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', outfile, source]);
+}
+
+/** bin/<name> → the built command. */
+async function link(bin: string, outfile: string): Promise<void> {
+  const path = join(repo, 'bin', bin);
+  await mkdir(join(repo, 'bin'), { recursive: true });
+  await rm(path, { force: true });
+  await symlink(relative(join(repo, 'bin'), outfile), path);
+}
+
 async function buildTool(dir: string): Promise<string[]> {
   const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { bin?: Record<string, string> };
   const built: string[] = [];
   for (const [bin, target] of Object.entries(pkg.bin ?? {})) {
-    const own = join(dir, 'src', `${bin}.ts`);
-    const entry = existsSync(own) ? own : join(dir, 'src', 'main.ts');
     const outfile = join(dir, target);
-    await build({
-      entryPoints: [entry],
-      outfile,
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'esm',
-      external: NATIVE,
-      // The shebang keeps Node from parsing NODE_EXTRA_CA_CERTS at every start (~70-90 ms where it names the
-      // whole system bundle, as on our machines); the one tool that speaks TLS reads the file itself, from
-      // CUTAWAY_EXTRA_CA_CERTS. ESM output has no `require`; bundled CommonJS dependencies need one.
-      banner: {
-        js: "#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS CUTAWAY_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node\nimport { createRequire as __cwCreateRequire } from 'node:module'; const require = __cwCreateRequire(import.meta.url);",
-      },
-      sourcemap: 'linked',
-      logLevel: 'warning',
-    });
-    await chmod(outfile, 0o755);
-    const link = join(repo, 'bin', bin);
-    await mkdir(join(repo, 'bin'), { recursive: true });
-    await rm(link, { force: true });
-    await symlink(relative(join(repo, 'bin'), outfile), link);
+    const native = join(dir, 'src', `${bin}.c`);
+    if (existsSync(native)) {
+      // The command is the C program; what it plans with is src/<bin>-plan.ts, beside it in dist/.
+      await compileC(native, outfile);
+      await bundle(join(dir, 'src', `${bin}-plan.ts`), join(dirname(outfile), `${bin}-plan.js`));
+    } else {
+      const own = join(dir, 'src', `${bin}.ts`);
+      await bundle(existsSync(own) ? own : join(dir, 'src', 'main.ts'), outfile);
+    }
+    await link(bin, outfile);
     built.push(bin);
   }
   return built;

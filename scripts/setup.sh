@@ -11,6 +11,9 @@ packages=(
   docker-registry skopeo umoci apache2-utils
   busybox-static debootstrap libcap2-bin
   tar gzip zstd util-linux
+  # ns-exec: its C half is compiled at build time; runc is the reference it is compared with;
+  # uidmap gives newuidmap/newgidmap for rootless runs with /etc/subuid ranges
+  gcc libc6-dev runc uidmap
   time  # GNU time: bench/ reads peak memory (%M) with it
   cgroup-tools  # cgcreate/cgset/cgexec/cgdelete: bench/cgroup.ts's reference for cg-limit
   # test/vm/cgroup2-vm.ts: a cgroup-v2-only guest (Debian's kernel, busybox-static

@@ -28,6 +28,11 @@ export interface ToolSpec {
   classic: string[];
   /** Whether the tool takes `-- CMD [ARG…]` after its own arguments (chain-loading). */
   command?: boolean;
+  /**
+   * The status of every error of the tool's own, usage errors included, where
+   * 1 and 2 could be mistaken for its command's: docker run's 125 for ns-exec.
+   */
+  errorStatus?: number;
 }
 
 /** The options every tool has (DESIGN.md, the command-line contract). */
@@ -155,6 +160,7 @@ export async function runTool(spec: ToolSpec, main: (inv: Invocation) => Promise
     status = (await main({ options, positionals, command, progress, steps, json: Boolean(options.json) })) ?? 0;
   } catch (e) {
     status = reportError(spec.name, e, debug);
+    if (spec.errorStatus !== undefined) status = spec.errorStatus;
   }
   // Let stdout drain before exiting (a pipe may be slower than we are).
   await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));

@@ -10,18 +10,8 @@ const umount2Fn = libc.func('int umount2(const char *target, int flags)');
 const syscall = libc.func('long syscall(long number, ...)');
 const closeFn = libc.func('int close(int fd)');
 
-export const MS_RDONLY = 0x1;
-export const MS_NOSUID = 0x2;
-export const MS_NODEV = 0x4;
-export const MS_NOEXEC = 0x8;
-export const MS_REMOUNT = 0x20;
-export const MS_BIND = 0x1000;
-export const MS_MOVE = 0x2000;
-export const MS_REC = 0x4000;
-export const MS_PRIVATE = 1 << 18;
-export const MS_SLAVE = 1 << 19;
 
-export const MNT_DETACH = 0x2;
+export { MNT_DETACH, MS_BIND, MS_MOVE, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE } from './mount-flags.ts';
 
 /** Syscall numbers of the new mount API: the same on x86_64 and arm64 (they postdate the 5.1 unification). */
 const SYS = { move_mount: 429, fsopen: 430, fsconfig: 431, fsmount: 432 } as const;

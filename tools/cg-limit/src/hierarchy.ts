@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ToolError, UsageError, type Steps } from '@cutaway/cli';
+import { readMountinfo } from '@cutaway/libc/mountinfo';
 
 /**
  * Where each controller lives, read from /proc/self/mountinfo: the cgroup v2
@@ -21,24 +22,15 @@ export interface Hierarchies {
   v1: Map<string, string>;
 }
 
-function unescapeMount(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
-}
-
-export function findHierarchies(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): Hierarchies {
+export function findHierarchies(mountinfo?: string): Hierarchies {
   const result: Hierarchies = { unifiedControllers: new Set(), v1: new Map() };
-  for (const line of mountinfo.split('\n')) {
-    // proc(5): ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL…] - FSTYPE SOURCE SUPEROPTIONS
-    const [left, right] = line.split(' - ');
-    if (!left || !right) continue;
-    const mountPoint = unescapeMount(left.split(' ')[4] ?? '');
-    const [fstype, , superOptions = ''] = right.split(' ');
+  for (const { mountPoint, fstype, superOptions } of readMountinfo(mountinfo)) {
     if (fstype === 'cgroup2' && !result.unified) {
       result.unified = mountPoint;
       const controllers = join(mountPoint, 'cgroup.controllers');
       if (existsSync(controllers)) for (const c of readFileSync(controllers, 'utf8').trim().split(/\s+/)) if (c) result.unifiedControllers.add(c);
     } else if (fstype === 'cgroup') {
-      for (const option of superOptions.split(',')) if (!result.v1.has(option) && ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio'].includes(option)) result.v1.set(option, mountPoint);
+      for (const option of superOptions) if (!result.v1.has(option) && ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio'].includes(option)) result.v1.set(option, mountPoint);
     }
   }
   return result;

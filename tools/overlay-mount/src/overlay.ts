@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Steps } from '@cutaway/cli';
 import { MS_BIND, MS_RDONLY, MS_REMOUNT, mount, mountWithFsconfig, umount2 } from '@cutaway/libc';
+import { readMountinfo } from '@cutaway/libc/mountinfo';
 
 /**
  * The overlay mount itself. lowerdir lists the top layer first
@@ -85,12 +86,7 @@ export function inUserNamespace(): boolean {
   return !(map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
 }
 
-/** Mount points, from /proc/self/mountinfo (field 5, with octal escapes for space, tab, newline and backslash). */
+/** Mount points, from /proc/self/mountinfo. */
 export function mountPoints(): Set<string> {
-  const points = new Set<string>();
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const field = line.split(' ')[4];
-    if (field) points.add(field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8))));
-  }
-  return points;
+  return new Set(readMountinfo().map((m) => m.mountPoint));
 }

@@ -1,0 +1,271 @@
+import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { posix } from 'node:path';
+import { ToolError, UsageError } from '@cutaway/cli';
+import { MS_BIND, MS_NOATIME, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_STRICTATIME } from '@cutaway/libc/mount-flags';
+import { readMountinfo } from '@cutaway/libc/mountinfo';
+import type { Plan } from './plan.ts';
+import { resolveInRoot } from './rootfs.ts';
+
+/** How the container's filesystem is put together: a rootfs and what the options ask for. */
+export interface FilesystemSetup {
+  rootfs: string;
+  rootless: boolean;
+  privileged: boolean;
+  readOnly: boolean;
+  /** A network namespace of its own (new, or joined with --netns): sysfs shows it. */
+  ownNetwork: boolean;
+  /** Whether gid 5 (tty) exists inside, for devpts' gid=5. */
+  ttyGroupMapped: boolean;
+  binds: Bind[];
+  tmpfs: TmpfsMount[];
+  workdir: string;
+  terminal: boolean;
+}
+
+export interface Bind {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+export interface TmpfsMount {
+  target: string;
+  options: string[];
+}
+
+const FLAG_WORDS: Record<string, number> = {
+  ro: MS_RDONLY, rw: 0, nosuid: MS_NOSUID, nodev: MS_NODEV, noexec: MS_NOEXEC,
+  strictatime: MS_STRICTATIME, relatime: MS_RELATIME, noatime: MS_NOATIME,
+};
+
+/** mount(8)'s split of `-o`: flag words become MS_* bits, the rest is the filesystem's data string. */
+function splitOptions(options: readonly string[]): { flags: number; data: string } {
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of options) if (o in FLAG_WORDS) flags |= FLAG_WORDS[o]!;
+  else data.push(o);
+  return { flags, data: data.join(',') };
+}
+
+/** Docker's masked paths (moby daemon/pkg/oci/defaults.go): hidden behind /dev/null or an empty read-only tmpfs. */
+function maskedPaths(): string[] {
+  const paths = ['/proc/acpi', '/proc/asound', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/sched_debug',
+    '/proc/scsi', '/proc/timer_list', '/proc/timer_stats', '/sys/devices/virtual/powercap', '/sys/firmware'];
+  const cpus = '/sys/devices/system/cpu';
+  if (existsSync(cpus)) for (const cpu of readdirSync(cpus)) if (/^cpu\d+$/.test(cpu)) paths.push(`${cpus}/${cpu}/thermal_throttle`);
+  // The container's /proc and /sys show the same kernel as ours: what is missing here is missing there.
+  return paths.filter((p) => existsSync(p));
+}
+
+const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+/** The nodes every container's /dev has (runc's AllowedDevices): char devices, mode 0666. */
+const DEVICES: [string, number, number][] = [['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0]];
+const S_IFCHR = 0o020000;
+
+/** Docker's sysctls for a container with a network of its own (moby WithCommonOptions). */
+const NETWORK_SYSCTLS: [string, string][] = [['net.ipv4.ping_group_range', '0 2147483647'], ['net.ipv4.ip_unprivileged_port_start', '0']];
+
+/** Every device node of the host's /dev, for --privileged (Docker gives a privileged container the host's devices). */
+function hostDevices(dir = '/dev'): { path: string; mode: number; rdev: number }[] {
+  const found: { path: string; mode: number; rdev: number }[] = [];
+  for (const name of readdirSync(dir)) {
+    const path = posix.join(dir, name);
+    if (['/dev/pts', '/dev/shm', '/dev/mqueue', '/dev/console', '/dev/ptmx'].includes(path)) continue;
+    const st = lstatSync(path);
+    if (st.isDirectory()) found.push(...hostDevices(path));
+    else if (st.isCharacterDevice() || st.isBlockDevice()) found.push({ path: path.slice('/dev'.length), mode: st.mode, rdev: st.rdev });
+  }
+  return found;
+}
+
+export class FilesystemPlanner {
+  private readonly root: string;
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly setup: FilesystemSetup,
+  ) {
+    this.root = setup.rootfs;
+  }
+
+  /** A path of the container as the host sees it before pivot_root. */
+  private at(path: string): string {
+    return posix.join(this.root, path);
+  }
+
+  private mkdir(path: string): void {
+    if (!existsSync(path)) this.plan.step('mkdir', ['mkdir', '-p', path], path, 0o755);
+  }
+
+  private mount(type: string, source: string, target: string, options: readonly string[]): void {
+    const { flags, data } = splitOptions(options);
+    this.plan.step('mount', ['mount', '-t', type, source, target, ...(options.length ? ['-o', options.join(',')] : [])], source, target, type, flags, data);
+  }
+
+  private bind(source: string, target: string, readOnly: boolean): void {
+    this.plan.step('mount', ['mount', '--rbind', source, target], source, target, '', MS_BIND | MS_REC, '');
+    if (readOnly) this.plan.step('remount-ro', ['mount', '-o', 'remount,bind,ro', target], target);
+  }
+
+  /** Everything from the private mount table to the exec'd command's root: the order runc uses. */
+  build(): void {
+    const { plan, setup } = this;
+    plan.step('mount', 'mount --make-rprivate /', '', '/', '', MS_REC | MS_PRIVATE, '');
+    // pivot_root(2) needs the new root to be a mount point.
+    this.bind(this.root, this.root, false);
+    this.mkdir(this.at('/proc'));
+    this.mount('proc', 'proc', this.at('/proc'), ['nosuid', 'noexec', 'nodev']);
+    this.mkdir(this.at('/dev'));
+    this.mount('tmpfs', 'tmpfs', this.at('/dev'), ['nosuid', 'strictatime', 'mode=755', 'size=65536k']);
+    this.devices();
+    this.mkdir(this.at('/sys'));
+    if (setup.rootless && !setup.ownNetwork) {
+      // sysfs can only be mounted by the owner of the network namespace (runc's rootless spec binds it instead).
+      this.bind('/sys', this.at('/sys'), true);
+    } else {
+      this.mount('sysfs', 'sysfs', this.at('/sys'), ['nosuid', 'noexec', 'nodev', setup.privileged ? 'rw' : 'ro']);
+      this.cgroups();
+    }
+    if (setup.ownNetwork && !setup.rootless)
+      for (const [key, value] of NETWORK_SYSCTLS)
+        plan.step('write', `sysctl -w ${key}='${value}'`, this.at(`/proc/sys/${key.replaceAll('.', '/')}`), value);
+    for (const b of setup.binds) this.userBind(b);
+    for (const t of setup.tmpfs) {
+      const target = this.target(t.target);
+      this.mkdir(target);
+      this.mount('tmpfs', 'tmpfs', target, t.options);
+    }
+    const workdir = resolveInRoot(this.root, setup.workdir);
+    this.mkdir(workdir);
+    if (!setup.privileged) {
+      for (const p of maskedPaths())
+        plan.step('mask', statSync(p).isDirectory() ? ['mount', '-t', 'tmpfs', '-o', 'ro', 'tmpfs', this.at(p)] : ['mount', '--bind', this.at('/dev/null'), this.at(p)], this.at(p), this.at('/dev/null'));
+      for (const p of READONLY_PATHS.filter((r) => existsSync(r)))
+        plan.step('readonly', `mount --bind ${this.at(p)} ${this.at(p)} && mount -o remount,bind,ro ${this.at(p)}`, this.at(p));
+    }
+    if (setup.terminal)
+      plan.step('pty', `# a terminal of ${this.at('/dev/pts')} becomes stdin, stdout, stderr and /dev/console, in a new session (what script(1) does)`, this.at('/dev/pts/ptmx'), this.at('/dev/console'));
+    plan.step('pivot', `cd ${this.root} && pivot_root . . && umount -l . && cd /`, this.root);
+    if (setup.readOnly) plan.step('remount-ro', 'mount -o remount,bind,ro /', '/');
+  }
+
+  /** /dev: a tmpfs with devpts, shm, mqueue, the usual nodes and symlinks (runc's setupDevSymlinks, setupPtmx). */
+  private devices(): void {
+    const { plan, setup } = this;
+    const dev = (name: string) => this.at(`/dev/${name}`);
+    for (const dir of ['pts', 'shm', 'mqueue']) plan.step('mkdir', ['mkdir', dev(dir)], dev(dir), 0o755);
+    this.mount('devpts', 'devpts', dev('pts'), ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', ...(setup.ttyGroupMapped ? ['gid=5'] : [])]);
+    this.mount('tmpfs', 'shm', dev('shm'), ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k']);
+    this.mount('mqueue', 'mqueue', dev('mqueue'), ['nosuid', 'noexec', 'nodev']);
+    const nodes = DEVICES.map(([name, major, minor]) => ({ path: `/${name}`, mode: S_IFCHR | 0o666, rdev: major * 256 + minor }));
+    if (setup.privileged && !setup.rootless) nodes.push(...hostDevices().filter((d) => !nodes.some((n) => n.path === d.path)));
+    for (const n of nodes) {
+      const major = Math.floor(n.rdev / 256) & 0xfff;
+      const minor = (n.rdev & 0xff) | ((n.rdev >> 12) & 0xfff00);
+      const path = dev(n.path.slice(1));
+      if (posix.dirname(n.path) !== '/') plan.step('mkdir', ['mkdir', '-p', posix.dirname(path)], posix.dirname(path), 0o755);
+      if (setup.rootless) {
+        // mknod(2) is refused in a user namespace: the host's node is bound over an empty file instead.
+        plan.step('touch', ['touch', path], path);
+        plan.step('mount', ['mount', '--bind', `/dev${n.path}`, path], `/dev${n.path}`, path, '', MS_BIND, '');
+      } else {
+        const type = (n.mode & 0o170000) === S_IFCHR ? 'c' : 'b';
+        plan.step('mknod', ['mknod', '-m', (n.mode & 0o7777).toString(8), path, type, String(major), String(minor)], path, n.mode, major, minor);
+      }
+    }
+    const links: [string, string][] = [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2'], ['ptmx', 'pts/ptmx']];
+    if (existsSync('/proc/kcore')) links.push(['core', '/proc/kcore']);
+    for (const [name, target] of links) plan.step('symlink', ['ln', '-s', target, dev(name)], target, dev(name));
+  }
+
+  /**
+   * /sys/fs/cgroup as seen from a new cgroup namespace. On a cgroup v2 host one
+   * cgroup2 mount; on v1 and hybrid hosts a tmpfs holding each v1 hierarchy,
+   * mounted afresh (rooted at the namespace's cgroup), and a symlink per
+   * controller of a co-mounted one (cpu -> cpu,cpuacct) — what runc does with a
+   * cgroup namespace; it leaves the hybrid v2 mount out, and so does this.
+   */
+  private cgroups(): void {
+    const { setup } = this;
+    const target = this.at('/sys/fs/cgroup');
+    const access = setup.privileged ? 'rw' : 'ro';
+    const mounts = readMountinfo();
+    if (setup.rootless) {
+      this.bind('/sys/fs/cgroup', target, !setup.privileged);
+      return;
+    }
+    if (mounts.some((m) => m.mountPoint === '/sys/fs/cgroup' && m.fstype === 'cgroup2')) {
+      this.mount('cgroup2', 'cgroup', target, [access, 'nosuid', 'noexec', 'nodev']);
+      return;
+    }
+    this.mount('tmpfs', 'tmpfs', target, ['nosuid', 'noexec', 'nodev', 'mode=755']);
+    for (const m of mounts.filter((e) => e.fstype === 'cgroup' && posix.dirname(e.mountPoint) === '/sys/fs/cgroup')) {
+      const name = posix.basename(m.mountPoint);
+      const dir = posix.join(target, name);
+      this.plan.step('mkdir', ['mkdir', dir], dir, 0o555);
+      const controllers = m.superOptions.filter((o) => o !== 'rw' && o !== 'ro');
+      this.mount('cgroup', name === 'systemd' ? 'systemd' : 'cgroup', dir, [access, 'nosuid', 'noexec', 'nodev', ...controllers]);
+      if (name.includes(',')) for (const c of name.split(',')) this.plan.step('symlink', ['ln', '-s', name, posix.join(target, c)], name, posix.join(target, c));
+    }
+    if (!setup.privileged) this.plan.step('remount-ro', ['mount', '-o', 'remount,ro', target], target);
+  }
+
+  /**
+   * A mount target inside the container: symlinks of the rootfs are followed
+   * inside it; under /proc, /dev and /sys, which ns-exec mounts afresh, the
+   * path is taken as written.
+   */
+  private target(path: string): string {
+    if (!path.startsWith('/')) throw new UsageError(`mount target ${JSON.stringify(path)} must be an absolute path`);
+    const normal = posix.normalize(path);
+    if (normal === '/') throw new UsageError('cannot mount over the container\'s /');
+    if (/^\/(proc|dev|sys)(\/|$)/.test(normal)) return this.at(normal);
+    return resolveInRoot(this.root, normal);
+  }
+
+  /** -v SRC:DST[:ro]: a recursive bind; a missing source directory is created, as docker run does. */
+  private userBind(b: Bind): void {
+    const target = this.target(b.target);
+    let isFile = false;
+    if (existsSync(b.source)) isFile = !statSync(b.source).isDirectory();
+    else this.plan.step('mkdir', ['mkdir', '-p', b.source], b.source, 0o755);
+    if (isFile) {
+      this.mkdir(posix.dirname(target));
+      if (!existsSync(target)) this.plan.step('touch', ['touch', target], target);
+    } else this.mkdir(target);
+    this.bind(b.source, target, b.readOnly);
+  }
+}
+
+/** `-v SRC:DST[:ro|rw]`, with Docker's spelling; SELinux labels (z, Z) have no meaning here and are accepted. */
+export function parseBind(spec: string): Bind {
+  const [source = '', target, mode = 'rw', extra] = spec.split(':');
+  if (!target || extra !== undefined) throw new UsageError(`invalid volume ${JSON.stringify(spec)}: expected SRC:DST[:ro]`);
+  if (!source.startsWith('/')) throw new UsageError(`invalid volume ${JSON.stringify(spec)}: the source must be an absolute host path (named volumes are cutaway run's)`);
+  const modes = mode.split(',');
+  for (const m of modes) if (!['ro', 'rw', 'z', 'Z'].includes(m)) throw new UsageError(`invalid volume ${JSON.stringify(spec)}: unknown mode ${m}`);
+  return { source: posix.normalize(source), target, readOnly: modes.includes('ro') };
+}
+
+/** `--tmpfs DST[:OPTIONS]`; Docker's defaults are noexec, nosuid, nodev. */
+export function parseTmpfs(spec: string): TmpfsMount {
+  const colon = spec.indexOf(':');
+  const target = colon < 0 ? spec : spec.slice(0, colon);
+  const options = colon < 0 ? [] : spec.slice(colon + 1).split(',').filter(Boolean);
+  if (!target) throw new UsageError(`invalid tmpfs ${JSON.stringify(spec)}: expected DST[:OPTIONS]`);
+  const defaults = ['noexec', 'nosuid', 'nodev'].filter((d) => !options.some((o) => o === d || o === d.replace(/^no/, '')));
+  return { target, options: [...defaults, ...options.filter((o) => !['exec', 'suid', 'dev'].includes(o))] };
+}
+
+/** The rootfs, checked: a directory, by its real path (mount targets are computed under it). */
+export function checkRootfs(path: string): string {
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch {
+    throw new ToolError(`rootfs ${path}: no such directory`);
+  }
+  if (!statSync(real).isDirectory()) throw new ToolError(`rootfs ${path}: not a directory`);
+  return real;
+}

@@ -1,0 +1,701 @@
+/*
+ * ns-exec: the part of ns-exec that runs without Node.
+ *
+ * Node is multithreaded, and namespaces do not mix with threads
+ * (unshare(CLONE_NEWUSER) fails, CLONE_NEWNS moves one thread, CLONE_NEWPID
+ * affects only children: DESIGN.md). So the work is split the way runc splits
+ * it between its C nsexec and its Go: this program starts first, runs the
+ * TypeScript planner (ns-exec-plan.js) once as a child, and reads from it a
+ * plan: a list of steps, each with the shell command that does the same (what
+ * --trace prints). Node has exited before any namespace exists. Every decision
+ * (which namespaces, which mounts, which user, which capabilities) is the
+ * planner's; this file only carries the steps out, in order:
+ *
+ *   ns-exec ──fork──► node ns-exec-plan.js ARGS   (writes the plan to fd 3, exits)
+ *      │ steps before `clone` (join a netns, a cgroup)
+ *      │ clone(CLONE_NEWPID|NEWNS|…) ──► child = PID 1 of the new pid namespace:
+ *      │                                 mounts, pivot_root, hostname, identity,
+ *      │                                 capabilities, execve(CMD)
+ *      └ stays as the parent (like `unshare --fork`): writes uid/gid maps for a
+ *        user namespace, forwards signals, relays a terminal (-t), and exits
+ *        with the command's status (128+N after signal N).
+ *
+ * The plan is a sequence of NUL-terminated strings: an opcode, its trace
+ * text, then a fixed number of arguments per opcode (lists carry a count).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <net/if.h>
+#include <linux/capability.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define STATUS_FAILED 125 /* DESIGN.md: ns-exec itself failed */
+
+static int trace_fd = -1; /* a copy of stderr for --trace; -1 when off */
+static char *plan;
+static size_t plan_len, plan_pos;
+/* In the child until execve: failures go to the parent through this pipe (close-on-exec). */
+static int error_fd = -1;
+
+static volatile pid_t child_pid;
+
+/* Reports a failure as `ns-exec: error: …` and ends with `status` (in the parent, taking the child down with it). */
+static void __attribute__((noreturn, format(printf, 2, 3))) fail(int status, const char *fmt, ...) {
+  char msg[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= sizeof msg) n = sizeof msg - 1;
+  if (error_fd >= 0) {
+    unsigned char code = (unsigned char)status;
+    if (write(error_fd, &code, 1) == 1 && write(error_fd, msg, (size_t)n) < 0) { /* the parent reads what arrived */ }
+    _exit(status);
+  }
+  if (child_pid > 0) kill(child_pid, SIGKILL);
+  dprintf(2, "ns-exec: error: %s\n", msg);
+  exit(status);
+}
+
+/* ---- reading the plan ---------------------------------------------------- */
+
+static const char *next_str(void) {
+  if (plan_pos >= plan_len) fail(STATUS_FAILED, "the plan from ns-exec-plan.js ended early");
+  const char *s = plan + plan_pos;
+  plan_pos += strlen(s) + 1;
+  return s;
+}
+
+static long long next_num(void) {
+  const char *s = next_str();
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 0);
+  if (errno || *s == '\0' || *end) fail(STATUS_FAILED, "bad number in the plan: %s", s);
+  return v;
+}
+
+/* An empty string stands for NULL (mount(2)'s unused source, type or data). */
+static const char *next_opt(void) {
+  const char *s = next_str();
+  return *s ? s : NULL;
+}
+
+/* A counted list, NULL-terminated: argv, envp. */
+static char **next_list(void) {
+  long long n = next_num();
+  char **list = calloc((size_t)n + 1, sizeof *list);
+  if (!list) fail(STATUS_FAILED, "out of memory");
+  for (long long i = 0; i < n; i++) list[i] = (char *)next_str();
+  return list;
+}
+
+static void show(const char *text) {
+  if (trace_fd >= 0 && *text) dprintf(trace_fd, "+ %s\n", text);
+}
+
+/* ---- running the planner ------------------------------------------------- */
+
+/* The planner sits beside this binary: dist/ns-exec and dist/ns-exec-plan.js. */
+static void planner_path(char *out, size_t size) {
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n < 0) fail(STATUS_FAILED, "readlink /proc/self/exe: %s", strerror(errno));
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  if (slash) *slash = '\0';
+  if ((size_t)snprintf(out, size, "%s/ns-exec-plan.js", self) >= size) fail(STATUS_FAILED, "path too long: %s", self);
+}
+
+/* Node may leave the open file descriptions of stdio non-blocking; the command shares them. */
+static void stdio_blocking(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK)) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  }
+}
+
+static void read_plan(int argc, char **argv) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) fail(STATUS_FAILED, "pipe: %s", strerror(errno));
+  char script[PATH_MAX];
+  planner_path(script, sizeof script);
+  pid_t pid = fork();
+  if (pid < 0) fail(STATUS_FAILED, "fork: %s", strerror(errno));
+  if (pid == 0) {
+    if (dup2(fds[1], 3) < 0) _exit(STATUS_FAILED);
+    int null = open("/dev/null", O_RDONLY);
+    if (null >= 0) dup2(null, 0);
+    /* Parsing NODE_EXTRA_CA_CERTS costs 70-90 ms at Node's start where it names the system bundle; the planner speaks no TLS. */
+    unsetenv("NODE_EXTRA_CA_CERTS");
+    char **args = calloc((size_t)argc + 3, sizeof *args);
+    if (!args) _exit(STATUS_FAILED);
+    args[0] = "node";
+    args[1] = script;
+    for (int i = 1; i < argc; i++) args[i + 1] = argv[i];
+    execvp("node", args);
+    dprintf(2, "ns-exec: error: cannot run node: %s\n", strerror(errno));
+    _exit(STATUS_FAILED);
+  }
+  close(fds[1]);
+  size_t cap = 1 << 16;
+  plan = malloc(cap);
+  for (;;) {
+    if (plan_len == cap && !(plan = realloc(plan, cap *= 2))) fail(STATUS_FAILED, "out of memory");
+    ssize_t n = read(fds[0], plan + plan_len, cap - plan_len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail(STATUS_FAILED, "reading the plan: %s", strerror(errno));
+    if (n == 0) break;
+    plan_len += (size_t)n;
+  }
+  close(fds[0]);
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) fail(STATUS_FAILED, "waitpid: %s", strerror(errno));
+  stdio_blocking();
+  /* The planner printed help, a version, a dry-run script or an error itself: its status is ours. */
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : STATUS_FAILED;
+  if (code != 0 || plan_len == 0) exit(code);
+}
+
+/* ---- steps ---------------------------------------------------------------- */
+
+static void write_file(const char *path, const char *data) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) fail(STATUS_FAILED, "open %s: %s", path, strerror(errno));
+  if (write(fd, data, strlen(data)) < 0) fail(STATUS_FAILED, "write %s: %s", path, strerror(errno));
+  close(fd);
+}
+
+static void mkdir_p(const char *path, mode_t mode) {
+  char buf[PATH_MAX];
+  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) fail(STATUS_FAILED, "path too long: %s", path);
+  for (char *p = buf + 1;; p++) {
+    if (*p == '/' || *p == '\0') {
+      char c = *p;
+      *p = '\0';
+      if (mkdir(buf, mode) < 0 && errno != EEXIST) fail(STATUS_FAILED, "mkdir %s: %s", buf, strerror(errno));
+      if (!c) break;
+      *p = c;
+    }
+  }
+}
+
+static void do_mount(const char *src, const char *target, const char *type, unsigned long flags, const char *data) {
+  if (mount(src, target, type, flags, data) < 0)
+    fail(STATUS_FAILED, "mount %s on %s%s%s: %s", src ? src : type ? type : "(none)", target, type ? " type " : "", type ? type : "", strerror(errno));
+}
+
+/*
+ * Remounting a bind mount read-only must repeat the flags the kernel locked
+ * on it (nosuid, nodev, noexec, atime flags): in a user namespace the remount
+ * is refused otherwise (mount(2) EPERM). statvfs(3) reports them.
+ */
+static void remount_ro(const char *target) {
+  struct statvfs st;
+  if (statvfs(target, &st) < 0) fail(STATUS_FAILED, "statvfs %s: %s", target, strerror(errno));
+  unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+  if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
+  if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
+  if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+  if (st.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+  if (st.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+  if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+  do_mount(NULL, target, NULL, flags, NULL);
+}
+
+/* pivot_root(2)'s documented sequence: the old root is stacked under the new one, then detached. */
+static void pivot(const char *root) {
+  if (chdir(root) < 0) fail(STATUS_FAILED, "chdir %s: %s", root, strerror(errno));
+  if (syscall(SYS_pivot_root, ".", ".") < 0) fail(STATUS_FAILED, "pivot_root %s: %s", root, strerror(errno));
+  /* Keep unmount events of the old root from propagating anywhere (runc does the same). */
+  do_mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL);
+  if (umount2(".", MNT_DETACH) < 0) fail(STATUS_FAILED, "umount the old root: %s", strerror(errno));
+  if (chdir("/") < 0) fail(STATUS_FAILED, "chdir /: %s", strerror(errno));
+}
+
+/* A new network namespace has only `lo`, and it is down; runc and Docker bring it up (SIOCSIFFLAGS, netdevice(7)). */
+static void loopback_up(void) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) fail(STATUS_FAILED, "read the flags of lo: %s", strerror(errno));
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) fail(STATUS_FAILED, "bring lo up: %s", strerror(errno));
+  close(fd);
+}
+
+/* A path masked as Docker masks it: an empty read-only tmpfs over a directory, /dev/null over a file. */
+static void mask(const char *path, const char *dev_null) {
+  struct stat st;
+  if (lstat(path, &st) < 0) {
+    if (errno == ENOENT) return;
+    fail(STATUS_FAILED, "stat %s: %s", path, strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) do_mount("tmpfs", path, "tmpfs", MS_RDONLY, NULL);
+  else do_mount(dev_null, path, NULL, MS_BIND, NULL);
+}
+
+static void readonly_path(const char *path) {
+  if (access(path, F_OK) < 0) {
+    if (errno == ENOENT) return;
+    fail(STATUS_FAILED, "access %s: %s", path, strerror(errno));
+  }
+  do_mount(path, path, NULL, MS_BIND | MS_REC, NULL);
+  remount_ro(path);
+}
+
+static void touch(const char *path) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0 && errno != EISDIR) fail(STATUS_FAILED, "create %s: %s", path, strerror(errno));
+  if (fd >= 0) close(fd);
+}
+
+/* ---- terminal (-t) -------------------------------------------------------- */
+
+static int tty_socket[2] = {-1, -1};
+
+/*
+ * The child opens a terminal in the container's own devpts instance, makes it
+ * the controlling terminal of a new session, binds it to /dev/console (as
+ * runc does) and sends the master to the parent (SCM_RIGHTS), which relays it.
+ */
+static void setup_pty(const char *ptmx, const char *console) {
+  int master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) fail(STATUS_FAILED, "open %s: %s", ptmx, strerror(errno));
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) fail(STATUS_FAILED, "unlock the terminal: %s", strerror(errno));
+  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+  if (slave < 0) fail(STATUS_FAILED, "open the terminal's peer: %s", strerror(errno));
+  char proc_path[64];
+  snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", slave);
+  touch(console);
+  do_mount(proc_path, console, NULL, MS_BIND, NULL);
+  if (setsid() < 0) fail(STATUS_FAILED, "setsid: %s", strerror(errno));
+  if (ioctl(slave, TIOCSCTTY, 0) < 0) fail(STATUS_FAILED, "make the terminal controlling: %s", strerror(errno));
+  for (int fd = 0; fd <= 2; fd++)
+    if (dup2(slave, fd) < 0) fail(STATUS_FAILED, "dup2: %s", strerror(errno));
+  if (slave > 2) close(slave);
+  char byte = 0;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
+  if (sendmsg(tty_socket[1], &msg, 0) < 0) fail(STATUS_FAILED, "send the terminal: %s", strerror(errno));
+  close(master);
+  close(tty_socket[1]);
+}
+
+static int receive_pty(void) {
+  char byte;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } control;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  ssize_t n;
+  while ((n = recvmsg(tty_socket[0], &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {}
+  struct cmsghdr *cmsg = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+  if (!cmsg || cmsg->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
+  return fd;
+}
+
+/* ---- the command ---------------------------------------------------------- */
+
+/* Dropping from the bounding set takes CAP_SETPCAP: it happens while still root, before the identity changes. */
+static void drop_bounding(uint64_t bounding) {
+  for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+    if (!(bounding >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+      fail(STATUS_FAILED, "drop capability %d from the bounding set: %s", cap, strerror(errno));
+}
+
+static void set_capabilities(uint64_t effective, uint64_t permitted) {
+  struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2] = {
+      {.effective = (uint32_t)effective, .permitted = (uint32_t)permitted, .inheritable = 0},
+      {.effective = (uint32_t)(effective >> 32), .permitted = (uint32_t)(permitted >> 32), .inheritable = 0},
+  };
+  if (syscall(SYS_capset, &header, data) < 0) fail(STATUS_FAILED, "capset: %s", strerror(errno));
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+    fail(STATUS_FAILED, "clear ambient capabilities: %s", strerror(errno));
+}
+
+static void reset_signals(void) {
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
+ * execve with the container's PATH (execvp would search ns-exec's own), with
+ * docker run's statuses and messages: 127 not found, 126 not executable.
+ */
+static void __attribute__((noreturn)) exec_command(char **argv, char **envp, const char *path) {
+  const char *file = argv[0];
+  if (strchr(file, '/')) {
+    execve(file, argv, envp);
+    int e = errno;
+    fail(e == ENOENT || e == ENOTDIR ? 127 : 126, "exec: \"%s\": %s", file, strerror(e));
+  }
+  int denied = 0;
+  for (const char *dir = path;; ) {
+    const char *end = strchrnul(dir, ':');
+    char candidate[PATH_MAX];
+    int len = (int)(end - dir);
+    snprintf(candidate, sizeof candidate, "%.*s%s%s", len, len ? dir : ".", "/", file);
+    execve(candidate, argv, envp);
+    if (errno == EACCES) denied = 1;
+    else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP && errno != ENAMETOOLONG)
+      fail(126, "exec: \"%s\": %s", candidate, strerror(errno));
+    if (!*end) break;
+    dir = end + 1;
+  }
+  if (denied) fail(126, "exec: \"%s\": permission denied", file);
+  fail(127, "exec: \"%s\": executable file not found in $PATH", file);
+}
+
+/* runc's order (standard_init_linux.go): no_new_privs, bounding set, keep caps across setuid, identity, final caps. */
+static void __attribute__((noreturn)) run_command(void) {
+  const char *cwd = next_str();
+  uid_t uid = (uid_t)next_num();
+  gid_t gid = (gid_t)next_num();
+  long long ngroups = next_num();
+  gid_t *groups = calloc((size_t)ngroups + 1, sizeof *groups);
+  for (long long i = 0; i < ngroups; i++) groups[i] = (gid_t)next_num();
+  uint64_t bounding = (uint64_t)next_num(), effective = (uint64_t)next_num(), permitted = (uint64_t)next_num();
+  int no_new_privs = (int)next_num();
+  const char *path = next_str();
+  char **envp = next_list();
+  char **argv = next_list();
+
+  if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(STATUS_FAILED, "no_new_privs: %s", strerror(errno));
+  drop_bounding(bounding);
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail(STATUS_FAILED, "keepcaps: %s", strerror(errno));
+  /* A user namespace with setgroups denied (a rootless single-id map) refuses even an empty list. */
+  if (setgroups((size_t)ngroups, groups) < 0 && !(errno == EPERM && ngroups == 0))
+    fail(STATUS_FAILED, "setgroups: %s", strerror(errno));
+  if (setresgid(gid, gid, gid) < 0) fail(STATUS_FAILED, "setgid %u: %s", gid, strerror(errno));
+  if (setresuid(uid, uid, uid) < 0) fail(STATUS_FAILED, "setuid %u: %s", uid, strerror(errno));
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) fail(STATUS_FAILED, "keepcaps: %s", strerror(errno));
+  set_capabilities(effective, permitted);
+  if (chdir(cwd) < 0) fail(STATUS_FAILED, "chdir to the working directory %s: %s", cwd, strerror(errno));
+  reset_signals();
+  /* Only stdio reaches the command, as under docker run: every other inherited fd closes at execve. */
+  syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  exec_command(argv, envp, path);
+}
+
+static void child_steps(void) {
+  for (;;) {
+    const char *op = next_str();
+    const char *text = next_str();
+    show(text);
+    if (!strcmp(op, "mount")) {
+      const char *src = next_opt(), *target = next_str(), *type = next_opt();
+      unsigned long flags = (unsigned long)next_num();
+      do_mount(src, target, type, flags, next_opt());
+    } else if (!strcmp(op, "remount-ro")) remount_ro(next_str());
+    else if (!strcmp(op, "mkdir")) {
+      const char *path = next_str();
+      mkdir_p(path, (mode_t)next_num());
+    } else if (!strcmp(op, "touch")) touch(next_str());
+    else if (!strcmp(op, "mknod")) {
+      const char *path = next_str();
+      mode_t mode = (mode_t)next_num();
+      unsigned major = (unsigned)next_num(), minor = (unsigned)next_num();
+      if (mknod(path, mode, makedev(major, minor)) < 0) fail(STATUS_FAILED, "mknod %s: %s", path, strerror(errno));
+      /* mknod(2) applies the umask; the mode is meant exactly. */
+      if (chmod(path, mode & 07777) < 0) fail(STATUS_FAILED, "chmod %s: %s", path, strerror(errno));
+    } else if (!strcmp(op, "symlink")) {
+      const char *target = next_str(), *path = next_str();
+      if (symlink(target, path) < 0 && errno != EEXIST) fail(STATUS_FAILED, "symlink %s: %s", path, strerror(errno));
+    } else if (!strcmp(op, "mask")) {
+      const char *path = next_str();
+      mask(path, next_str());
+    } else if (!strcmp(op, "write")) {
+      const char *path = next_str();
+      write_file(path, next_str());
+    } else if (!strcmp(op, "lo-up")) loopback_up();
+    else if (!strcmp(op, "readonly")) readonly_path(next_str());
+    else if (!strcmp(op, "pty")) {
+      const char *ptmx = next_str();
+      setup_pty(ptmx, next_str());
+    } else if (!strcmp(op, "pivot")) pivot(next_str());
+    else if (!strcmp(op, "hostname")) {
+      const char *name = next_str();
+      if (sethostname(name, strlen(name)) < 0) fail(STATUS_FAILED, "sethostname %s: %s", name, strerror(errno));
+    } else if (!strcmp(op, "exec")) run_command();
+    else fail(STATUS_FAILED, "unknown step in the plan: %s", op);
+  }
+}
+
+/* ---- the parent ----------------------------------------------------------- */
+
+static volatile sig_atomic_t winch;
+
+/*
+ * Forwards what was sent to ns-exec (kill, docker stop's SIGTERM) to the
+ * command. Signals the kernel generated from a terminal (SI_KERNEL: ^C, ^\,
+ * hangup) already reached the command, which shares the foreground process
+ * group; forwarding them would deliver them twice.
+ */
+static void forward(int sig, siginfo_t *info, void *context) {
+  (void)context;
+  if (sig == SIGWINCH) winch = 1;
+  else if (child_pid > 0 && info->si_code != SI_KERNEL) kill(child_pid, sig);
+}
+
+static void write_map(pid_t pid, const char *kind, const char *how, const char *data) {
+  char path[64];
+  if (!strcmp(how, "file")) {
+    if (!strcmp(kind, "gid_map")) {
+      snprintf(path, sizeof path, "/proc/%d/setgroups", pid);
+      write_file(path, "deny");
+    }
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, kind);
+    write_file(path, data);
+    return;
+  }
+  /* newuidmap/newgidmap PID INSIDE OUTSIDE COUNT…: the setuid helpers that grant /etc/subuid ranges. */
+  char *words[64];
+  int n = 0;
+  char pidstr[16];
+  snprintf(pidstr, sizeof pidstr, "%d", pid);
+  words[n++] = (char *)how;
+  words[n++] = pidstr;
+  char *copy = strdup(data);
+  for (char *w = strtok(copy, " "); w && n < 63; w = strtok(NULL, " ")) words[n++] = w;
+  words[n] = NULL;
+  pid_t helper = fork();
+  if (helper == 0) {
+    execvp(how, words);
+    dprintf(2, "ns-exec: error: %s: %s\n", how, strerror(errno));
+    _exit(127);
+  }
+  int status;
+  while (waitpid(helper, &status, 0) < 0 && errno == EINTR) {}
+  if (helper < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) fail(STATUS_FAILED, "%s %s failed", how, data);
+  free(copy);
+}
+
+static void write_pid_file(const char *path, pid_t pid) {
+  char tmp[PATH_MAX], text[32];
+  snprintf(tmp, sizeof tmp, "%s.tmp%d", path, getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail(STATUS_FAILED, "write the pid file %s: %s", path, strerror(errno));
+  int n = snprintf(text, sizeof text, "%d", pid);
+  if (write(fd, text, (size_t)n) != n || close(fd) < 0 || rename(tmp, path) < 0)
+    fail(STATUS_FAILED, "write the pid file %s: %s", path, strerror(errno));
+}
+
+/* The oom_kill counter of memory.events (v2) or memory.oom_control (v1); -1 when unknown. */
+static long long oom_kills(const char *file) {
+  if (!*file) return -1;
+  FILE *f = fopen(file, "re");
+  if (!f) return -1;
+  char line[256];
+  long long count = -1;
+  while (fgets(line, sizeof line, f))
+    if (!strncmp(line, "oom_kill ", 9)) count = strtoll(line + 9, NULL, 10);
+  fclose(f);
+  return count;
+}
+
+static void copy_winsize(int master) {
+  struct winsize ws;
+  if (ioctl(0, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+}
+
+static int write_all(int fd, const char *buf, ssize_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, buf, (size_t)n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return -1;
+    buf += w;
+    n -= w;
+  }
+  return 0;
+}
+
+/* docker run -t: the terminal in raw mode, bytes both ways until the command's side hangs up. */
+static void relay_terminal(int master) {
+  struct termios saved;
+  int raw = isatty(0) && tcgetattr(0, &saved) == 0;
+  if (raw) {
+    struct termios t = saved;
+    cfmakeraw(&t);
+    tcsetattr(0, TCSANOW, &t);
+  }
+  copy_winsize(master);
+  struct pollfd fds[2] = {{.fd = master, .events = POLLIN}, {.fd = 0, .events = POLLIN}};
+  char buf[16384];
+  for (;;) {
+    if (winch) {
+      winch = 0;
+      copy_winsize(master);
+    }
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[0].revents) {
+      ssize_t n = read(master, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0 || write_all(1, buf, n) < 0) break; /* EIO: every slave fd closed */
+    }
+    if (fds[1].revents) {
+      ssize_t n = read(0, buf, sizeof buf);
+      if (n <= 0) fds[1].fd = -1; /* stdin ended: stop reading it, keep relaying output */
+      else if (write_all(master, buf, n) < 0) break;
+    }
+  }
+  if (raw) tcsetattr(0, TCSANOW, &saved);
+}
+
+static void __attribute__((noreturn)) supervise(pid_t pid, int errors, int sync_fd, const char *uid_how, const char *uid_map,
+                                                const char *gid_how, const char *gid_map, const char *pid_file, int tty,
+                                                const char *oom_file) {
+  child_pid = pid;
+  if (*uid_how) {
+    write_map(pid, "uid_map", uid_how, uid_map);
+    write_map(pid, "gid_map", gid_how, gid_map);
+  }
+  if (sync_fd >= 0) {
+    if (write(sync_fd, "", 1) != 1) fail(STATUS_FAILED, "release the container: %s", strerror(errno));
+    close(sync_fd);
+  }
+  int master = tty ? receive_pty() : -1;
+  /* The error pipe closes at execve: EOF alone means the command started. */
+  unsigned char report[4097];
+  ssize_t got = 0, n;
+  while ((n = read(errors, report + got, sizeof report - 1 - (size_t)got)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    got += n;
+  }
+  close(errors);
+  long long ooms_before = oom_kills(oom_file);
+  int status;
+  if (got > 0) {
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    report[got] = '\0';
+    dprintf(2, "ns-exec: error: %s\n", (char *)report + 1);
+    exit(report[0]);
+  }
+  if (*pid_file) write_pid_file(pid_file, pid);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  if (master >= 0) relay_terminal(master);
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) fail(STATUS_FAILED, "waitpid: %s", strerror(errno));
+  if (WIFEXITED(status)) exit(WEXITSTATUS(status));
+  int sig = WTERMSIG(status);
+  long long ooms_after = oom_kills(oom_file);
+  if (sig == SIGKILL && ooms_before >= 0 && ooms_after > ooms_before)
+    dprintf(2, "ns-exec: the command was killed by the kernel's OOM killer: its cgroup reached its memory limit\n");
+  exit(128 + sig);
+}
+
+int main(int argc, char **argv) {
+  read_plan(argc, argv);
+  const char *uid_how = "", *uid_map = "", *gid_how = "", *gid_map = "", *pid_file = "", *oom_file = "";
+  int tty = 0;
+  for (;;) {
+    const char *op = next_str();
+    const char *text = next_str();
+    if (!strcmp(op, "trace")) {
+      /* A copy, so that the child's trace still reaches ns-exec's stderr once its own is a terminal (-t). */
+      trace_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+      continue;
+    }
+    show(text);
+    if (!strcmp(op, "write")) {
+      const char *path = next_str();
+      write_file(path, next_str());
+    } else if (!strcmp(op, "setns")) {
+      const char *path = next_str();
+      int type = (int)next_num();
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || setns(fd, type) < 0) fail(STATUS_FAILED, "join the namespace %s: %s", path, strerror(errno));
+      close(fd);
+    } else if (!strcmp(op, "uidmap")) {
+      uid_how = next_str();
+      uid_map = next_str();
+    } else if (!strcmp(op, "gidmap")) {
+      gid_how = next_str();
+      gid_map = next_str();
+    } else if (!strcmp(op, "pidfile")) pid_file = next_str();
+    else if (!strcmp(op, "oom")) oom_file = next_str();
+    else if (!strcmp(op, "tty")) tty = 1;
+    else if (!strcmp(op, "clone")) break;
+    else fail(STATUS_FAILED, "unknown step in the plan: %s", op);
+  }
+  unsigned long flags = (unsigned long)next_num();
+
+  int errors[2], sync[2] = {-1, -1};
+  if (pipe2(errors, O_CLOEXEC) < 0) fail(STATUS_FAILED, "pipe: %s", strerror(errno));
+  if (*uid_how && pipe2(sync, O_CLOEXEC) < 0) fail(STATUS_FAILED, "pipe: %s", strerror(errno));
+  if (tty && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tty_socket) < 0) fail(STATUS_FAILED, "socketpair: %s", strerror(errno));
+
+  /* Signals wait until the child's pid is known; the handlers are in place before anything can be sent. */
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, NULL);
+  struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO};
+  sigfillset(&sa.sa_mask);
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD) sigaction(sig, &sa, NULL);
+
+  /* A fork-like clone: the child continues here on a copy of our stack, as PID 1 of the new pid namespace. */
+  pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+  if (pid < 0) fail(STATUS_FAILED, "clone (new namespaces): %s", strerror(errno));
+  if (pid == 0) {
+    error_fd = errors[1];
+    close(errors[0]);
+    if (tty) close(tty_socket[0]);
+    if (sync[0] >= 0) {
+      close(sync[1]);
+      char byte;
+      /* Until the parent has written the uid and gid maps, this process has no identity in its namespace. */
+      if (read(sync[0], &byte, 1) != 1) fail(STATUS_FAILED, "the parent did not map the user namespace");
+      close(sync[0]);
+    }
+    reset_signals();
+    child_steps();
+  }
+  close(errors[1]);
+  if (sync[0] >= 0) close(sync[0]);
+  if (tty) close(tty_socket[1]);
+  supervise(pid, errors[0], sync[1], uid_how, uid_map, gid_how, gid_map, pid_file, tty, oom_file);
+}

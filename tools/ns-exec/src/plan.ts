@@ -1,0 +1,72 @@
+/**
+ * The plan ns-exec-plan.js hands to the ns-exec binary (src/ns-exec.c): the
+ * steps before the new namespaces exist (host side), the namespaces to clone,
+ * and the steps inside them up to execve (container side). Each step carries
+ * the shell command that does the same: --trace prints it as the step runs,
+ * --dry-run prints them all as one script.
+ *
+ * Wire format (read by ns-exec.c): NUL-terminated strings; per step the
+ * opcode, its shell text, then its arguments; a list argument is its length
+ * followed by its items; numbers in decimal or 0x hex.
+ */
+import { shellCommand } from '@cutaway/cli';
+
+export type Arg = string | number | bigint | readonly string[];
+
+export interface Step {
+  op: string;
+  text: string;
+  args: Arg[];
+}
+
+function encodeArg(arg: Arg): string[] {
+  if (typeof arg === 'number') return [String(arg)];
+  if (typeof arg === 'bigint') return [`0x${arg.toString(16)}`];
+  if (typeof arg === 'string') return [arg];
+  return [String(arg.length), ...arg];
+}
+
+export class Plan {
+  readonly host: Step[] = [];
+  readonly container: Step[] = [];
+  /** clone(2) flags for the new namespaces, and the unshare(1) options that make the same ones. */
+  cloneFlags = 0;
+  unshare: string[] = [];
+  /** Words run before unshare in the script (nsenter into a namespace to join). */
+  enter: string[] = [];
+
+  /** A step ns-exec takes before the namespaces exist. */
+  hostStep(op: string, text: string | readonly string[], ...args: Arg[]): void {
+    this.host.push({ op, text: typeof text === 'string' ? text : shellCommand(text), args });
+  }
+
+  /** A step taken inside the new namespaces, as PID 1 before execve. */
+  step(op: string, text: string | readonly string[], ...args: Arg[]): void {
+    this.container.push({ op, text: typeof text === 'string' ? text : shellCommand(text), args });
+  }
+
+  encode(trace: boolean): Buffer {
+    const words: string[] = trace ? ['trace', ''] : [];
+    for (const s of this.host) words.push(s.op, s.text, ...s.args.flatMap(encodeArg));
+    words.push('clone', this.unshareCommand(), String(this.cloneFlags));
+    for (const s of this.container) words.push(s.op, s.text, ...s.args.flatMap(encodeArg));
+    for (const w of words) if (w.includes('\0')) throw new Error(`a NUL byte cannot be passed: ${JSON.stringify(w)}`);
+    return Buffer.from(words.map((w) => `${w}\0`).join(''));
+  }
+
+  unshareCommand(): string {
+    return shellCommand(['unshare', ...this.unshare]);
+  }
+
+  /** The same work as a shell script: host steps, then the container's steps run by `sh` inside unshare(1). */
+  script(): string {
+    const lines = ['#!/bin/sh', 'set -eu'];
+    // Joining a namespace is `nsenter` before unshare, and uid maps are unshare's --map-* options.
+    for (const s of this.host) if (s.text && !['setns', 'uidmap', 'gidmap'].includes(s.op)) lines.push(s.text);
+    lines.push("container_setup=$(cat <<'CW_SETUP'");
+    for (const s of this.container) lines.push(s.text);
+    lines.push('CW_SETUP', ')');
+    lines.push(`exec ${[...(this.enter.length ? [shellCommand(this.enter)] : []), this.unshareCommand()].join(' ')} sh -euc "$container_setup"`, '');
+    return lines.join('\n');
+  }
+}
