@@ -129,7 +129,7 @@ export class FilesystemPlanner {
     }
     if (setup.ownNetwork && !setup.rootless)
       for (const [key, value] of NETWORK_SYSCTLS)
-        plan.step('write', `sysctl -w ${key}='${value}'`, this.at(`/proc/sys/${key.replaceAll('.', '/')}`), value);
+        plan.step('write', `sysctl -qw ${key}='${value}'`, this.at(`/proc/sys/${key.replaceAll('.', '/')}`), value);
     for (const b of setup.binds) this.userBind(b);
     for (const t of setup.tmpfs) {
       const target = this.target(t.target);

@@ -191,6 +191,9 @@ function buildPlan(inv: Invocation): Plan {
   return plan;
 }
 
+// The ns-exec binary puts `--` before its arguments (see ns-exec.c): Node keeps it in argv.
+const args = process.argv[2] === '--' ? process.argv.slice(3) : process.argv.slice(2);
+
 await runTool(spec, async (inv) => {
   const plan = buildPlan(inv);
   if (inv.steps.mode.dryRun) {
@@ -207,4 +210,4 @@ await runTool(spec, async (inv) => {
     throw new ToolError(`cannot hand the plan to ns-exec: ${(e as Error).message}`, 'run the ns-exec binary, not ns-exec-plan.js');
   }
   return 0;
-});
+}, args);

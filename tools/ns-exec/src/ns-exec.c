@@ -150,11 +150,13 @@ static void read_plan(int argc, char **argv) {
     if (null >= 0) dup2(null, 0);
     /* Parsing NODE_EXTRA_CA_CERTS costs 70-90 ms at Node's start where it names the system bundle; the planner speaks no TLS. */
     unsetenv("NODE_EXTRA_CA_CERTS");
-    char **args = calloc((size_t)argc + 3, sizeof *args);
+    char **args = calloc((size_t)argc + 4, sizeof *args);
     if (!args) _exit(STATUS_FAILED);
     args[0] = "node";
     args[1] = script;
-    for (int i = 1; i < argc; i++) args[i + 1] = argv[i];
+    /* Node 20 reads `--env-file` anywhere on its command line, even after the script, unless a `--` comes first. */
+    args[2] = "--";
+    for (int i = 1; i < argc; i++) args[i + 2] = argv[i];
     execvp("node", args);
     dprintf(2, "ns-exec: error: cannot run node: %s\n", strerror(errno));
     _exit(STATUS_FAILED);
