@@ -1,0 +1,321 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
+import pkg from '../package.json' with { type: 'json' };
+import { contains, formatIPv4, overlaps, parseIPv4, parseSubnet, subnetSize, type Subnet } from './cidr.ts';
+import { deleteTable, networkElements, portElements, tableCommands, tableExists } from './firewall.ts';
+import { allocatePorts } from './ports.ts';
+import { exec, Runner } from './runner.ts';
+import { checkName, DEFAULT_NETWORK, NetworkStore, newNetwork, vethName, type Endpoint, type NetworkRecord } from './store.ts';
+
+const spec: ToolSpec = {
+  name: 'netbridge',
+  version: pkg.version,
+  synopsis: [
+    'up NAME [--network NET] [-p HOST:CTR[/tcp|udp]]… [--ip ADDR] [--netns PATH | --pid PID]',
+    'down NAME',
+    'network create NET --subnet CIDR [--gateway IP]',
+    'network ls | inspect NET… | rm NET…',
+  ],
+  description: [
+    "Docker's bridge network as its own tool. up gives a network namespace (/run/netns/NAME, made unless --netns",
+    'or --pid names one) an eth0 on the network: a veth pair whose host end is on the bridge, an address leased',
+    'from the subnet, lo up, a default route through the bridge, NAT out, and the published ports in (reachable',
+    "at the host's addresses and at 127.0.0.1). It prints the namespace's path. down undoes all of it. Networks",
+    'live in $CUTAWAY_ROOT/networks; the default one, "bridge" (cw0, 172.30.0.0/16), exists without being created.',
+    'Every packet rule is in the nftables table ip cw.',
+  ].join('\n'),
+  options: [
+    { name: 'network', type: 'string', arg: 'NET', help: 'up: the network to join (default: bridge)' },
+    { name: 'publish', short: 'p', type: 'list', arg: 'HOST:CTR[/PROTO]', help: 'up: publish a port; CTR alone picks a free host port (repeat)' },
+    { name: 'ip', type: 'string', arg: 'ADDR', help: 'up: this address instead of the next free one' },
+    { name: 'netns', type: 'string', arg: 'PATH', help: 'up: configure this existing network namespace' },
+    { name: 'pid', type: 'string', arg: 'PID', help: "up: configure this process's network namespace" },
+    { name: 'ip-forward', type: 'boolean', help: 'up: set net.ipv4.ip_forward=1, as Docker does, so endpoints reach other networks' },
+    { name: 'subnet', type: 'string', arg: 'CIDR', help: 'network create: the subnet, e.g. 10.89.0.0/24' },
+    { name: 'gateway', type: 'string', arg: 'IP', help: "network create: the bridge's address (default: the subnet's first)" },
+    ROOT_OPTION,
+  ],
+  examples: [
+    'ns=$(netbridge up web -p 8080:80)                       # /run/netns/web, eth0 172.30.0.2',
+    'ns-exec --netns "$ns" --rootfs R -- httpd -f -p 80 &  curl http://127.0.0.1:8080/',
+    'netbridge up --json db --network backend | jq .ip',
+    'netbridge network create backend --subnet 10.89.0.0/24',
+    'netbridge --dry-run up web -p 8080:80                   # the ip, sysctl and nft commands',
+    'netbridge down web',
+  ],
+  classic: [
+    'ip netns add web',
+    'ip link add cw0 type bridge; ip addr add 172.30.0.1/16 dev cw0; ip link set cw0 up',
+    'ip link add cwv… type veth peer name eth0 netns web; ip link set cwv… master cw0 up',
+    'ip -n web addr add 172.30.0.2/16 dev eth0; ip -n web link set eth0 up; ip -n web route add default via 172.30.0.1',
+    "nft 'add rule ip cw postrouting ip saddr 172.30.0.0/16 oifname != cw0 masquerade'",
+    "nft 'add rule ip cw prerouting fib daddr type local tcp dport 8080 dnat to 172.30.0.2:80'",
+  ],
+};
+
+/** Host routes as `ip -4 -j route` lists them, less cutaway's own bridges. */
+async function hostRoutes(): Promise<{ subnet: Subnet; dev: string }[]> {
+  const routes = JSON.parse(await exec('ip', ['-4', '-j', 'route', 'show', 'table', 'all'])) as { dst: string; dev?: string; type?: string }[];
+  return routes
+    .filter((r) => r.dst !== 'default' && (r.type === undefined || r.type === 'unicast') && !r.dev?.startsWith('cw'))
+    .flatMap((r) => {
+      const [addr = '', prefix = '32'] = r.dst.split('/');
+      const ip = parseIPv4(addr);
+      return ip === undefined ? [] : [{ subnet: { network: ip, prefix: Number(prefix) }, dev: r.dev ?? '' }];
+    });
+}
+
+/** A subnet must not overlap a host route (the host would lose that network) or another cutaway network. */
+async function checkSubnetFree(subnet: Subnet, text: string, others: NetworkRecord[]): Promise<void> {
+  for (const r of await hostRoutes())
+    if (overlaps(subnet, r.subnet)) throw new ToolError(`subnet ${text} overlaps the host's route to ${formatIPv4(r.subnet.network)}/${r.subnet.prefix} (dev ${r.dev})`, 'pick a subnet the host does not use');
+  for (const n of others) if (overlaps(subnet, parseSubnet(n.subnet))) throw new ToolError(`subnet ${text} overlaps network ${n.name} (${n.subnet})`);
+}
+
+/** The lowest free address of the subnet, or the one asked for, checked. */
+function leaseAddress(network: NetworkRecord, wanted: string | undefined): number {
+  const subnet = parseSubnet(network.subnet);
+  const gateway = parseIPv4(network.gateway)!;
+  const used = new Set(Object.values(network.endpoints).map((e) => parseIPv4(e.ip)!));
+  const first = subnet.network + 1;
+  const last = subnet.network + subnetSize(subnet) - 2; // the last address is the broadcast
+  if (wanted !== undefined) {
+    const ip = parseIPv4(wanted);
+    if (ip === undefined) throw new UsageError(`invalid address ${JSON.stringify(wanted)}`);
+    if (!contains(subnet, ip) || ip < first || ip > last) throw new ToolError(`address ${wanted} is not a host address of ${network.name}'s subnet ${network.subnet}`);
+    if (ip === gateway) throw new ToolError(`address ${wanted} is ${network.name}'s gateway`);
+    if (used.has(ip)) throw new ToolError(`address ${wanted} is already leased on ${network.name}`);
+    return ip;
+  }
+  for (let ip = first; ip <= last; ip++) if (ip !== gateway && !used.has(ip)) return ip;
+  throw new ToolError(`network ${network.name} has no free address left in ${network.subnet}`);
+}
+
+/** Docker's MAC for an address: 02:42 (locally administered) and the four bytes of the IPv4 address. */
+function macOf(ip: number): string {
+  return ['02', '42', ...formatIPv4(ip).split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+}
+
+function bridgeExists(bridge: string): boolean {
+  return existsSync(`/sys/class/net/${bridge}`);
+}
+
+/** The bridge with its gateway address, forwarding on, and loopback sources allowed out (for ports published at 127.0.0.1). */
+async function bridgeUp(run: Runner, network: NetworkRecord): Promise<void> {
+  const prefix = parseSubnet(network.subnet).prefix;
+  await run.ip([
+    ['link', 'add', network.bridge, 'type', 'bridge'],
+    ['addr', 'add', `${network.gateway}/${prefix}`, 'dev', network.bridge],
+    ['link', 'set', network.bridge, 'up'],
+  ]);
+  await run.sysctl(`net.ipv4.conf.${network.bridge}.forwarding`, '1');
+  await run.sysctl(`net.ipv4.conf.${network.bridge}.route_localnet`, '1');
+}
+
+interface UpResult {
+  name: string;
+  network: string;
+  netns: string;
+  ip: string;
+  prefix: number;
+  gateway: string;
+  mac: string;
+  bridge: string;
+  veth: string;
+  ports: Endpoint['ports'];
+}
+
+async function up(inv: Invocation, store: NetworkStore, run: Runner): Promise<UpResult> {
+  const o = inv.options;
+  const [name, ...extra] = inv.positionals.slice(1);
+  if (!name || extra.length) throw new UsageError('up takes one NAME: netbridge up NAME [--network NET] [-p HOST:CTR]…');
+  checkName(name, 'endpoint');
+  if (o.netns !== undefined && o.pid !== undefined) throw new UsageError('--netns and --pid exclude each other');
+  if (o.pid !== undefined && !/^\d+$/.test(String(o.pid))) throw new UsageError(`--pid ${o.pid}: not a process id`);
+  const netns = typeof o.netns === 'string' ? o.netns : o.pid !== undefined ? `/proc/${o.pid}/ns/net` : `/run/netns/${name}`;
+  const makeNetns = o.netns === undefined && o.pid === undefined;
+  const networkName = typeof o.network === 'string' ? o.network : DEFAULT_NETWORK;
+
+  return store.locked(async () => {
+    const networks = store.list();
+    const network = networks.find((n) => n.name === networkName);
+    if (!network) throw new ToolError(`network ${networkName} not found`, 'netbridge network ls lists them');
+    const holder = networks.find((n) => n.endpoints[name]);
+    if (holder) throw new ToolError(`endpoint ${name} already exists on network ${holder.name}`, `netbridge down ${name} removes it`);
+    if (makeNetns && existsSync(netns)) throw new ToolError(`network namespace ${name} exists already`, `netbridge up ${name} --netns ${netns} configures it`);
+    if (!makeNetns && !existsSync(netns)) throw new ToolError(`${o.pid !== undefined ? `process ${o.pid}` : netns}: no such network namespace`);
+    const firstUse = !bridgeExists(network.bridge);
+    if (firstUse) await checkSubnetFree(parseSubnet(network.subnet), network.subnet, networks.filter((n) => n !== network && bridgeExists(n.bridge)));
+    const ip = leaseAddress(network, typeof o.ip === 'string' ? o.ip : undefined);
+    const ports = await allocatePorts((o.publish as string[] | undefined) ?? [], networks);
+    const prefix = parseSubnet(network.subnet).prefix;
+    const endpoint: Endpoint = { name, ip: formatIPv4(ip), mac: macOf(ip), netns, madeNetns: makeNetns, veth: vethName(network, name), ports };
+
+    // The lease is written first: a run killed half-way leaves a record that `down` cleans up from.
+    network.endpoints[name] = endpoint;
+    if (!run.dryRun) await store.write(network);
+    try {
+      if (makeNetns) await run.ip([['netns', 'add', name]]);
+      if (firstUse) await bridgeUp(run, network);
+      await run.ip([
+        ['link', 'add', endpoint.veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns],
+        ['link', 'set', endpoint.veth, 'master', network.bridge],
+        ['link', 'set', endpoint.veth, 'up'],
+      ]);
+      await run.ip([
+        ['link', 'set', 'lo', 'up'],
+        ['link', 'set', 'eth0', 'address', endpoint.mac],
+        ['addr', 'add', `${endpoint.ip}/${prefix}`, 'dev', 'eth0'],
+        ['link', 'set', 'eth0', 'up'],
+        ['route', 'add', 'default', 'via', network.gateway],
+      ], netns);
+      if (o['ip-forward']) await run.sysctl('net.ipv4.ip_forward', '1');
+      await run.nft([...(run.dryRun || !(await tableExists()) ? tableCommands() : []), ...networkElements('add', network), ...portElements('add', endpoint.ip, ports)]);
+    } catch (e) {
+      await teardown(run, store, network, endpoint);
+      throw e;
+    }
+    if (!run.dryRun && readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() === '0')
+      process.stderr.write(`netbridge: note: net.ipv4.ip_forward is 0: ${name} reaches this host and cutaway's networks, not other networks (--ip-forward sets it, as Docker does)\n`);
+    return { name, network: network.name, netns, ip: endpoint.ip, prefix, gateway: network.gateway, mac: endpoint.mac, bridge: network.bridge, veth: endpoint.veth, ports };
+  });
+}
+
+/**
+ * Removes an endpoint and whatever it leaves unused, each step harmless when
+ * its object is gone already: its port elements, its veth (the pair goes with
+ * it), its netns if up made it, its lease; the bridge and the network's
+ * elements with the network's last endpoint; the table with the last endpoint
+ * of all.
+ */
+async function teardown(run: Runner, store: NetworkStore, network: NetworkRecord, endpoint: Endpoint): Promise<void> {
+  const hasTable = run.dryRun || (await tableExists());
+  if (hasTable && endpoint.ports.length) await run.nft(portElements('delete', endpoint.ip, endpoint.ports)).catch(() => {});
+  if (run.dryRun || existsSync(`/sys/class/net/${endpoint.veth}`)) await run.tryIp(['link', 'del', endpoint.veth]);
+  if (endpoint.madeNetns && (run.dryRun || existsSync(endpoint.netns))) await run.tryIp(['netns', 'del', endpoint.name]);
+  delete network.endpoints[endpoint.name];
+  const remaining = store.list().filter((n) => n.name !== network.name).concat(network);
+  if (!Object.keys(network.endpoints).length) {
+    if (run.dryRun || bridgeExists(network.bridge)) await run.tryIp(['link', 'del', network.bridge]);
+    if (hasTable) await run.nft(networkElements('delete', network)).catch(() => {});
+  }
+  if (hasTable && remaining.every((n) => !Object.keys(n.endpoints).length)) await run.nft([deleteTable()]).catch(() => {});
+  if (!run.dryRun) {
+    // The default network leaves no file behind once nothing uses it: it exists without one.
+    if (network.name === DEFAULT_NETWORK && !Object.keys(network.endpoints).length) store.remove(network.name);
+    else await store.write(network);
+  }
+}
+
+async function down(inv: Invocation, store: NetworkStore, run: Runner): Promise<string> {
+  const [name, ...extra] = inv.positionals.slice(1);
+  if (!name || extra.length) throw new UsageError('down takes one NAME: netbridge down NAME');
+  return store.locked(async () => {
+    const found = store.findEndpoint(name);
+    if (!found) throw new ToolError(`no endpoint named ${name}`, 'netbridge network inspect NET lists a network\'s endpoints');
+    await teardown(run, store, found.network, found.endpoint);
+    return name;
+  });
+}
+
+async function networkCommand(inv: Invocation, store: NetworkStore, run: Runner, print: (text: string) => void): Promise<void> {
+  const [, verb, ...names] = inv.positionals;
+  const o = inv.options;
+  switch (verb) {
+    case 'create': {
+      const [name, ...extra] = names;
+      if (!name || extra.length) throw new UsageError('network create takes one NET: netbridge network create NET --subnet CIDR');
+      checkName(name, 'network');
+      if (typeof o.subnet !== 'string') throw new UsageError('network create needs --subnet CIDR');
+      const subnet = parseSubnet(o.subnet);
+      let gateway: number | undefined;
+      if (typeof o.gateway === 'string') {
+        gateway = parseIPv4(o.gateway);
+        const last = subnet.network + subnetSize(subnet) - 1;
+        if (gateway === undefined) throw new UsageError(`invalid gateway ${JSON.stringify(o.gateway)}`);
+        if (!contains(subnet, gateway) || gateway === subnet.network || gateway === last) throw new ToolError(`gateway ${o.gateway} is not a host address of ${o.subnet}`);
+      }
+      const record = await store.locked(async () => {
+        const networks = store.list();
+        if (networks.some((n) => n.name === name)) throw new ToolError(`network with name ${name} already exists`);
+        await checkSubnetFree(subnet, o.subnet as string, networks);
+        const created = newNetwork(name, subnet, gateway);
+        inv.steps.note(`network ${name}: ${created.subnet}, gateway ${created.gateway}, bridge ${created.bridge} (made when the first endpoint joins)`);
+        if (!run.dryRun) await store.write(created);
+        return created;
+      });
+      print(inv.json ? `${JSON.stringify(inspectOf(record))}\n` : `${record.id}\n`);
+      return;
+    }
+    case 'ls': {
+      const networks = store.list();
+      if (inv.json) print(`${JSON.stringify(networks.map(inspectOf))}\n`);
+      else {
+        const rows = [['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET', 'ENDPOINTS'], ...networks.map((n) => [n.id.slice(0, 12), n.name, 'bridge', 'local', n.subnet, String(Object.keys(n.endpoints).length)])];
+        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)) + 3);
+        print(`${rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c)).join('')).join('\n')}\n`);
+      }
+      return;
+    }
+    case 'inspect': {
+      if (!names.length) throw new UsageError('network inspect takes NET…');
+      const records = names.map((n) => {
+        const record = store.read(n);
+        if (!record) throw new ToolError(`network ${n} not found`);
+        return record;
+      });
+      print(`${JSON.stringify(records.map(inspectOf), null, 2)}\n`);
+      return;
+    }
+    case 'rm': {
+      if (!names.length) throw new UsageError('network rm takes NET…');
+      await store.locked(async () => {
+        for (const name of names) {
+          const record = store.read(name);
+          if (!record) throw new ToolError(`network ${name} not found`);
+          if (name === DEFAULT_NETWORK) throw new ToolError(`${name} is a pre-defined network and cannot be removed`);
+          const used = Object.keys(record.endpoints);
+          if (used.length) throw new ToolError(`network ${name} has active endpoints (${used.join(', ')})`, `netbridge down ${used[0]} first`);
+          inv.steps.note(`remove network ${name}`);
+          if (!run.dryRun) store.remove(name);
+        }
+      });
+      print(`${names.join('\n')}\n`);
+      return;
+    }
+    default:
+      throw new UsageError(`network takes create, ls, inspect or rm${verb ? `, not ${verb}` : ''}`);
+  }
+}
+
+/** `docker network inspect`'s shape, for the fields that mean something here. */
+function inspectOf(n: NetworkRecord) {
+  const prefix = n.subnet.split('/')[1];
+  return {
+    Name: n.name,
+    Id: n.id,
+    Created: n.created,
+    Scope: 'local',
+    Driver: 'bridge',
+    IPAM: { Driver: 'default', Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
+    Options: { 'com.docker.network.bridge.name': n.bridge },
+    Containers: Object.fromEntries(Object.values(n.endpoints).map((e) => [e.name, { Name: e.name, MacAddress: e.mac, IPv4Address: `${e.ip}/${prefix}`, NetNS: e.netns, Veth: e.veth, Ports: e.ports }])),
+  };
+}
+
+await runTool(spec, async (inv) => {
+  const store = new NetworkStore(stateRoot(inv.options.root));
+  const run = new Runner(inv.steps);
+  const verb = inv.positionals[0];
+  let output = '';
+  if (verb === 'network') await networkCommand(inv, store, run, (text) => (output += text));
+  else if (verb === 'up') {
+    const result = await up(inv, store, run);
+    output = inv.json ? `${JSON.stringify(result)}\n` : `${result.netns}\n`;
+  } else if (verb === 'down') {
+    const name = await down(inv, store, run);
+    output = inv.json ? `${JSON.stringify({ name })}\n` : '';
+  } else throw new UsageError(verb ? `unknown command ${verb}: up, down or network` : 'what? netbridge up NAME | down NAME | network …');
+  // --dry-run: the commands are the output; nothing was made, so there is no handle to print.
+  process.stdout.write(run.dryRun ? inv.steps.toScript() : output);
+});
