@@ -56,8 +56,8 @@ export function exec(command: string, args: string[], input = ''): Promise<strin
     const child = spawn(command, args, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d));
     child.on('error', (e) => reject(new ToolError(`${command}: ${e.message}`)));
     child.on('close', (code) => {
       if (code === 0) resolve(stdout);

@@ -1,0 +1,345 @@
+/**
+ * netbridge on this machine's kernel: real bridges, veth pairs, network
+ * namespaces and nft rules, traffic between them checked with busybox's
+ * httpd and wget. The "outside" network that NAT is tested against is one
+ * more namespace, joined to the host by a veth pair of the test's own.
+ *
+ * Every kernel object is named cw…: endpoints cwt<pid>-n (their namespaces
+ * too), networks cwtest-<pid>-n with bridges cw-<id>, the outside namespace
+ * cwtout-<pid> and its veth cwto<pid>. afterEach takes every endpoint down
+ * (netbridge down, then ip by hand if that failed), removes the test's
+ * networks and checks that no interface, namespace, route or nft table of
+ * the test is left.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { removeTree } from '../../../test/fixtures/images.ts';
+import { busyboxRootfs } from '../../../test/fixtures/rootfs.ts';
+
+let work: string;
+let root: string;
+let www: string;
+let busybox: string;
+let counter = 0;
+const endpoints = new Set<string>();
+const networks = new Set<string>();
+const servers: ChildProcess[] = [];
+
+function nb(args: string[]): Promise<CommandResult> {
+  return runCommand('netbridge', args, { env: { CUTAWAY_ROOT: root } });
+}
+
+function sh(command: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(command, args, { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function endpointName(): string {
+  const name = `cwt${process.pid}-${++counter}`;
+  endpoints.add(name);
+  return name;
+}
+
+/** A network of the test's own, on a /24 of 10.201.0.0/16 that no other test uses. */
+async function testNetwork(): Promise<{ name: string; subnet: string; gateway: string }> {
+  const name = `cwtest-${process.pid}-${++counter}`;
+  const third = (process.pid + counter) % 250;
+  const subnet = `10.201.${third}.0/24`;
+  const made = await nb(['network', 'create', name, '--subnet', subnet]);
+  expect(made.stderr).toBe('');
+  networks.add(name);
+  return { name, subnet, gateway: `10.201.${third}.1` };
+}
+
+async function up(args: string[]): Promise<{ name: string; ip: string; netns: string; gateway: string; bridge: string; veth: string; mac: string; ports: unknown[] }> {
+  const out = await nb(['up', '--json', ...args]);
+  expect(out.stderr.replace(/^netbridge: note: net.ipv4.ip_forward.*\n/m, '')).toBe('');
+  expect(out.code).toBe(0);
+  return JSON.parse(out.stdout);
+}
+
+/** busybox httpd in a namespace, serving `www` (and its cgi-bin) on port 80. */
+function serveIn(netns: string): void {
+  const server = spawn('ip', ['netns', 'exec', netns, 'busybox', 'httpd', '-f', '-p', '80', '-h', www], { stdio: 'ignore' });
+  servers.push(server);
+}
+
+/**
+ * wget from inside a namespace (or from the host without one); retries while a server starts. Asynchronous:
+ * a server of this process (listenOnHost) must keep answering meanwhile.
+ */
+async function fetchFrom(netns: string | undefined, url: string): Promise<string> {
+  const wget = ['wget', '-q', '-O', '-', url];
+  let last = '';
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const r = netns ? await runCommand('/usr/sbin/ip', ['netns', 'exec', netns, 'busybox', ...wget]) : await runCommand('/bin/busybox', wget);
+    if (r.code === 0) return r.stdout;
+    last = r.stderr;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`wget ${url}${netns ? ` in ${netns}` : ''}: ${last}`);
+}
+
+function links(): string[] {
+  return sh('ip', ['-o', 'link', 'show']).stdout.split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '').filter(Boolean);
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'cw-netbridge-'));
+  chmodSync(work, 0o755);
+  root = join(work, 'root');
+  www = join(work, 'www');
+  mkdirSync(join(www, 'cgi-bin'), { recursive: true });
+  writeFileSync(join(www, 'index.html'), 'hello from the bridge\n');
+  // A CGI that answers with the client's address: what NAT made of the source.
+  // httpd listens on IPv6 too and writes an IPv4 client as [::ffff:A.B.C.D]: the CGI prints A.B.C.D.
+  writeFileSync(join(www, 'cgi-bin', 'addr'), '#!/bin/busybox sh\necho "Content-Type: text/plain"\necho\necho "$REMOTE_ADDR" | sed "s/^\\[::ffff://; s/\\]$//"\n');
+  chmodSync(join(www, 'cgi-bin', 'addr'), 0o755);
+  busybox = await busyboxRootfs(work);
+});
+
+afterEach(async () => {
+  for (const s of servers.splice(0)) s.kill('SIGKILL');
+  for (const name of endpoints) {
+    await nb(['down', name]);
+    if (existsSync(`/run/netns/${name}`)) sh('ip', ['netns', 'del', name]);
+  }
+  endpoints.clear();
+  for (const name of networks) await nb(['network', 'rm', name]);
+  networks.clear();
+  const ours = links().filter((l) => /^(cw0|cw-|cwv)/.test(l));
+  expect(ours).toEqual([]);
+  expect(sh('ip', ['netns', 'list']).stdout).not.toMatch(/cwt\d/);
+  expect(sh('nft', ['list', 'tables']).stdout).not.toContain('table ip cw\n');
+});
+
+afterAll(async () => {
+  await removeTree(work);
+});
+
+describe('endpoints on a bridge', () => {
+  it('gives each endpoint eth0 with an address, lo up and a default route; two endpoints talk over TCP; each reaches its gateway', async () => {
+    const net = await testNetwork();
+    const a = await up([endpointName(), '--network', net.name]);
+    const b = await up([endpointName(), '--network', net.name]);
+    expect(a.netns).toBe(`/run/netns/${a.name}`);
+    expect(a.ip).toBe(net.gateway.replace(/\.1$/, '.2'));
+    expect(b.ip).toBe(net.gateway.replace(/\.1$/, '.3'));
+    expect(a.mac).toMatch(/^02:42:0a:c9:[0-9a-f]{2}:02$/);
+    const inside = sh('ip', ['-n', a.name, '-o', 'addr', 'show']).stdout;
+    expect(inside).toMatch(new RegExp(`eth0\\s+inet ${a.ip.replace(/\./g, '\\.')}/24`));
+    expect(inside).toMatch(/lo\s+inet 127\.0\.0\.1\/8/);
+    expect(sh('ip', ['-n', a.name, 'route']).stdout).toContain(`default via ${net.gateway} dev eth0`);
+    serveIn(a.name);
+    expect(await fetchFrom(b.name, `http://${a.ip}/`)).toBe('hello from the bridge\n');
+    // The gateway is the host's side of the bridge: a server on the host answers there.
+    const server = await listenOnHost(net.gateway);
+    try {
+      expect(await fetchFrom(a.name, `http://${net.gateway}:${(server.address() as { port: number }).port}/`)).toBe('host\n');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('publishes ports: HOST:CTR answers at 127.0.0.1 and at the bridge address', async () => {
+    const net = await testNetwork();
+    const hostPort = 20000 + (process.pid % 10000);
+    const a = await up([endpointName(), '--network', net.name, '-p', `${hostPort}:80`]);
+    expect(a.ports).toEqual([{ protocol: 'tcp', hostPort, containerPort: 80 }]);
+    serveIn(a.name);
+    expect(await fetchFrom(undefined, `http://127.0.0.1:${hostPort}/`)).toBe('hello from the bridge\n');
+    expect(await fetchFrom(undefined, `http://${net.gateway}:${hostPort}/`)).toBe('hello from the bridge\n');
+    // The container sees a request from 127.0.0.1 come from the bridge (masqueraded), so it can answer it.
+    expect(await fetchFrom(undefined, `http://127.0.0.1:${hostPort}/cgi-bin/addr`)).toBe(`${net.gateway}\n`);
+  });
+
+  it('NATs traffic out: a host on another network sees it come from the host address', async () => {
+    const net = await testNetwork();
+    const a = await up([endpointName(), '--network', net.name]);
+    // The outside network: a namespace behind a veth pair of the test's own, 10.202.x.0/24.
+    const outside = `cwtout-${process.pid}`;
+    const hostEnd = `cwto${process.pid}`.slice(0, 15);
+    const third = process.pid % 250;
+    const hostAddr = `10.202.${third}.1`;
+    const outsideAddr = `10.202.${third}.2`;
+    try {
+      expect(sh('ip', ['netns', 'add', outside]).status).toBe(0);
+      for (const cmd of [
+        ['link', 'add', hostEnd, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', outside],
+        ['addr', 'add', `${hostAddr}/24`, 'dev', hostEnd],
+        ['link', 'set', hostEnd, 'up'],
+        ['-n', outside, 'addr', 'add', `${outsideAddr}/24`, 'dev', 'eth0'],
+        ['-n', outside, 'link', 'set', 'eth0', 'up'],
+        ['-n', outside, 'link', 'set', 'lo', 'up'],
+      ]) expect(sh('ip', cmd).stderr).toBe('');
+      // Replies arrive on the test's veth and are forwarded back to the bridge: forwarding on that one interface only.
+      writeFileSync(`/proc/sys/net/ipv4/conf/${hostEnd}/forwarding`, '1');
+      serveIn(outside);
+      expect(await fetchFrom(a.name, `http://${outsideAddr}/cgi-bin/addr`)).toBe(`${hostAddr}\n`);
+    } finally {
+      servers.splice(0).forEach((s) => s.kill('SIGKILL'));
+      sh('ip', ['link', 'del', hostEnd]);
+      sh('ip', ['netns', 'del', outside]);
+    }
+  });
+
+  it('configures an existing namespace with --netns or --pid, and down leaves that namespace', async () => {
+    const name = endpointName();
+    expect(sh('ip', ['netns', 'add', name]).status).toBe(0);
+    const a = await up(['cwt-existing', '--netns', `/run/netns/${name}`]);
+    endpoints.add('cwt-existing');
+    expect(a.netns).toBe(`/run/netns/${name}`);
+    expect(sh('ip', ['-n', name, '-o', 'addr', 'show', 'eth0']).stdout).toContain(a.ip);
+    expect((await nb(['down', 'cwt-existing'])).code).toBe(0);
+    expect(existsSync(`/run/netns/${name}`)).toBe(true);
+    expect(sh('ip', ['-n', name, 'link', 'show', 'eth0']).status).not.toBe(0);
+    sh('ip', ['netns', 'del', name]);
+
+    const sleeper = spawn('unshare', ['--net', 'sleep', '30'], { stdio: 'ignore' });
+    servers.push(sleeper);
+    while (readFileSync(`/proc/${sleeper.pid}/cmdline`, 'utf8').startsWith('unshare')) await new Promise((r) => setTimeout(r, 10));
+    const byPid = await up(['cwt-pid', '--pid', String(sleeper.pid)]);
+    endpoints.add('cwt-pid');
+    expect(byPid.netns).toBe(`/proc/${sleeper.pid}/ns/net`);
+    expect(sh('nsenter', [`--net=/proc/${sleeper.pid}/ns/net`, 'ip', '-o', 'addr', 'show', 'eth0']).stdout).toContain(byPid.ip);
+  });
+
+  it('down leaves no interface, namespace, rule, route or lease behind', async () => {
+    const net = await testNetwork();
+    const a = await up([endpointName(), '--network', net.name, '-p', `${21000 + (process.pid % 10000)}:80`]);
+    expect(links()).toEqual(expect.arrayContaining([a.bridge, a.veth]));
+    expect(sh('nft', ['list', 'map', 'ip', 'cw', 'tcp-ports']).stdout).toContain(`: ${a.ip} . 80`);
+    const down = await nb(['down', a.name]);
+    expect(down.code).toBe(0);
+    endpoints.delete(a.name);
+    expect(links()).not.toContain(a.veth);
+    expect(links()).not.toContain(a.bridge);
+    expect(existsSync(a.netns)).toBe(false);
+    expect(sh('ip', ['route']).stdout).not.toContain(net.subnet);
+    expect(sh('nft', ['list', 'tables']).stdout).not.toContain('table ip cw\n');
+    const inspect = JSON.parse((await nb(['network', 'inspect', net.name])).stdout);
+    expect(inspect[0].Containers).toEqual({});
+    expect((await nb(['down', a.name])).stderr).toMatch(/^netbridge: error: no endpoint named/);
+  });
+
+  it('gives twenty concurrent ups twenty distinct addresses', async () => {
+    const net = await testNetwork();
+    const names = Array.from({ length: 20 }, () => endpointName());
+    const results = await Promise.all(names.map((n) => nb(['up', '--json', n, '--network', net.name])));
+    for (const r of results) expect(r.code).toBe(0);
+    const ips = results.map((r) => JSON.parse(r.stdout).ip as string);
+    expect(new Set(ips).size).toBe(20);
+    const downs = await Promise.all(names.map((n) => nb(['down', n])));
+    for (const d of downs) expect(d.code).toBe(0);
+    names.forEach((n) => endpoints.delete(n));
+  });
+
+  it('the default network exists without being created, and its bridge goes with its last endpoint', async () => {
+    const ls = await nb(['network', 'ls']);
+    expect(ls.stdout).toMatch(/^\S+\s+bridge\s+bridge\s+local\s+172\.30\.0\.0\/16\s+0$/m);
+    const a = await up([endpointName()]);
+    expect(a.bridge).toBe('cw0');
+    expect(a.ip).toBe('172.30.0.2');
+    expect((await nb(['network', 'rm', 'bridge'])).stderr).toMatch(/bridge is a pre-defined network and cannot be removed/);
+  });
+
+  it('ns-exec --netns runs a container that reaches a server on the bridge', async () => {
+    const net = await testNetwork();
+    const server = await up([endpointName(), '--network', net.name]);
+    const client = await up([endpointName(), '--network', net.name]);
+    serveIn(server.name);
+    await fetchFrom(client.name, `http://${server.ip}/`);
+    const out = await runCommand('ns-exec', ['--netns', client.netns, '--rootfs', busybox, '--', 'wget', '-q', '-O', '-', `http://${server.ip}/`]);
+    expect(out.stderr).toBe('');
+    expect(out.stdout).toBe('hello from the bridge\n');
+  });
+});
+
+async function listenOnHost(address: string): Promise<Server> {
+  const server = createServer((socket) => socket.end('HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhost\n'));
+  await new Promise<void>((resolve) => server.listen(0, address, () => resolve()));
+  return server;
+}
+
+describe('networks', () => {
+  it('create, ls, inspect; rm is refused while an endpoint uses the network', async () => {
+    const net = await testNetwork();
+    const inspect = JSON.parse((await nb(['network', 'inspect', net.name])).stdout);
+    expect(inspect[0]).toMatchObject({ Name: net.name, Driver: 'bridge', IPAM: { Config: [{ Subnet: net.subnet, Gateway: net.gateway }] } });
+    expect((await nb(['network', 'ls'])).stdout).toContain(net.name);
+    const a = await up([endpointName(), '--network', net.name]);
+    const refused = await nb(['network', 'rm', net.name]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(new RegExp(`^netbridge: error: network ${net.name} has active endpoints \\(${a.name}\\)`));
+  });
+});
+
+describe('bad input: a clear error, nothing created', () => {
+  async function nothingMade(run: () => Promise<CommandResult>, message: RegExp, code = 1): Promise<void> {
+    const before = { links: links(), netns: sh('ip', ['netns', 'list']).stdout, nft: sh('nft', ['list', 'ruleset']).stdout, routes: sh('ip', ['route']).stdout };
+    const out = await run();
+    expect(out.stderr).toMatch(message);
+    expect(out.stderr.trim().split('\n').filter((l) => l.startsWith('netbridge: error:'))).toHaveLength(1);
+    expect(out.code).toBe(code);
+    expect({ links: links(), netns: sh('ip', ['netns', 'list']).stdout, nft: sh('nft', ['list', 'ruleset']).stdout, routes: sh('ip', ['route']).stdout }).toEqual(before);
+  }
+
+  it('a port in use on the host', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', () => resolve()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      await nothingMade(() => nb(['up', endpointName(), '-p', `${port}:80`]), new RegExp(`port ${port}/tcp is already in use on this host`));
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a port published by another endpoint', async () => {
+    const net = await testNetwork();
+    const port = 22000 + (process.pid % 10000);
+    await up([endpointName(), '--network', net.name, '-p', `${port}:80`]);
+    await nothingMade(() => nb(['up', endpointName(), '--network', net.name, '-p', `${port}:8080`]), new RegExp(`port ${port}/tcp is already allocated`));
+  });
+
+  it('bad CIDRs, an overlapping subnet, a bad port mapping, a missing network', async () => {
+    await nothingMade(() => nb(['network', 'create', 'cwtest-bad', '--subnet', '10.0.0.0/33']), /invalid subnet "10.0.0.0\/33"/, 2);
+    await nothingMade(() => nb(['network', 'create', 'cwtest-bad', '--subnet', '10.203.0.1/24']), /has host bits set; the network is 10.203.0.0\/24/, 2);
+    await nothingMade(() => nb(['network', 'create', 'cwtest-bad', '--subnet', 'banana']), /invalid subnet "banana"/, 2);
+    // The host's own network (eth0's route) may not be taken.
+    const hostRoute = sh('ip', ['-4', 'route', 'show', 'scope', 'link']).stdout.split('\n').find((l) => /^\d/.test(l) && !l.includes(' cw'))!.split(' ')[0]!;
+    await nothingMade(() => nb(['network', 'create', 'cwtest-bad', '--subnet', hostRoute]), /overlaps the host's route/);
+    const net = await testNetwork();
+    await nothingMade(() => nb(['network', 'create', 'cwtest-bad', '--subnet', net.subnet.replace(/\/24$/, '/25')]), new RegExp(`overlaps network ${net.name}`));
+    await nothingMade(() => nb(['up', endpointName(), '-p', '80:99999']), /invalid port mapping "80:99999"/, 2);
+    await nothingMade(() => nb(['up', endpointName(), '--network', 'cwtest-none']), /network cwtest-none not found/);
+    await nothingMade(() => nb(['up', endpointName(), '--netns', '/run/netns/cwt-missing']), /no such network namespace/);
+    expect(existsSync(join(root, 'networks', 'cwtest-bad.json'))).toBe(false);
+  });
+});
+
+describe('--dry-run and --trace', () => {
+  it('--dry-run prints the ip, sysctl and nft commands and makes nothing', async () => {
+    const name = endpointName();
+    const out = await nb(['--dry-run', 'up', name, '-p', '8080:80']);
+    expect(out.code).toBe(0);
+    for (const line of [`ip netns add ${name}`, 'ip link add cw0 type bridge', `ip link add cwv`, `ip -n ${name} route add default via 172.30.0.1`, 'sysctl -qw net.ipv4.conf.cw0.forwarding=1', "nft 'add element ip cw tcp-ports { 8080 : 172.30.0.2 . 80 }'"])
+      expect(out.stdout).toContain(line);
+    expect(existsSync(`/run/netns/${name}`)).toBe(false);
+    expect(existsSync(join(root, 'networks', 'bridge.json'))).toBe(false);
+  });
+
+  it('--trace shows each command as it runs', async () => {
+    const net = await testNetwork();
+    const name = endpointName();
+    const out = await runCommand('netbridge', ['--trace', 'up', name, '--network', net.name], { env: { CUTAWAY_ROOT: root } });
+    expect(out.stdout).toBe(`/run/netns/${name}\n`);
+    expect(out.stderr).toContain(`+ ip netns add ${name}`);
+    expect(out.stderr).toMatch(/^\+ ip link add cw-[0-9a-f]{12} type bridge$/m);
+  });
+});
