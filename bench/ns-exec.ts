@@ -32,19 +32,23 @@
  * and ends the container with a SIGKILL to the pid in F (both tools then exit
  * 137).
  *
- * Everything lives in a fresh temp dir: the rootfs (test/fixtures/rootfs.ts),
- * the runc bundles, runc's state (`runc --root`, nothing in /run/runc). On an
- * error, Ctrl-C or SIGTERM the running command's process group is killed,
- * every container in that state dir is `runc delete -f`ed, and the dir is
- * removed. bin/ns-exec is used as built (built first only if missing).
+ * Everything lives on a tmpfs (256m) at a fresh /tmp/cw-bench-ns-exec-XXXXXX,
+ * mounted in a private mount namespace the run is re-executed in: the rootfs
+ * (test/fixtures/rootfs.ts), the runc bundles, runc's state (`runc --root`:
+ * nothing in /run/runc). On an error, Ctrl-C or SIGTERM the running command's
+ * process group is killed, every container in that state dir is `runc delete
+ * -f`ed, any cgroup cwbench-PID-* runc left is removed, the tmpfs unmounted
+ * and the directory removed. bin/ns-exec is used as
+ * built (built first only if missing).
  *
  * Prints a markdown table and writes it, with the date and the machine, to
  * bench/results/ns-exec.md.
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { release, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { release } from 'node:os';
+import { join, posix } from 'node:path';
+import { readMountinfo } from '@cutaway/libc/mountinfo';
 import { run } from '../test/fixtures/images.ts';
 import { busyboxRootfs } from '../test/fixtures/rootfs.ts';
 import * as h from './harness.ts';
@@ -59,14 +63,25 @@ const TRUE = ['/bin/true'];
 /** The warm-up round's command: PID 1 of a new pid namespace prints 1. */
 const PROBE = ['/bin/sh', '-c', 'echo $$'];
 const SLEEP = ['/bin/sleep', '5'];
+const TMPFS_SIZE = '256m';
+/** Set in the re-executed run, inside its own mount namespace. */
+const NS_MARK = 'CUTAWAY_BENCH_NS_EXEC_NS';
 
 const runs = h.parseRuns('ns-exec', 20, 'ns-exec against runc run, unshare + chroot and node -e 0: /bin/true in the busybox rootfs, start to exit; and what ns-exec keeps resident while a container runs. See bench/README.md.');
+/**
+ * The run is re-executed under `unshare --mount --propagation private` (h.inMountNamespace), so that the tmpfs
+ * holding the rootfs, the bundles and runc's state is invisible outside and goes with the run; here, the
+ * environment as we were started, for the measured commands.
+ */
+const ENV = await h.inMountNamespace(NS_MARK, 'ns-exec, runc and unshare make namespaces; a tmpfs mount');
 h.cleanUpOnSignals();
 
-const ENV = { ...process.env };
-const ENV_NO_CA = { ...process.env };
+const ENV_NO_CA = { ...ENV };
 delete ENV_NO_CA.NODE_EXTRA_CA_CERTS;
-const caSet = Boolean(process.env.NODE_EXTRA_CA_CERTS);
+const caSet = Boolean(ENV.NODE_EXTRA_CA_CERTS);
+
+/** runc's container ids: cwbench-PID-K. */
+const RUNC_PREFIX = `cwbench-${process.pid}-`;
 
 const ms = (x: number) => x.toFixed(1);
 const ratio = (x: number) => x.toFixed(2);
@@ -80,6 +95,44 @@ interface Sequence {
   argv: (command: string[]) => string[];
   env?: NodeJS.ProcessEnv;
   container?: boolean;
+}
+
+// ─── runc's cgroups ──────────────────────────────────────────────────────────
+
+/**
+ * The cgroups of this run's runc containers that exist: runc names a container's cgroup after its id, below
+ * runc's own cgroup, in every hierarchy. `runc delete -f` removes them; only a runc killed while it was creating
+ * a container (before its state was written) leaves them.
+ */
+function runcCgroups(): string[] {
+  const mounts = readMountinfo().filter((m) => m.fstype === 'cgroup' || m.fstype === 'cgroup2');
+  return readFileSync('/proc/self/cgroup', 'utf8').split('\n').flatMap((line) => {
+    const [, controllers, path] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
+    if (controllers === undefined || path === undefined) return [];
+    const mount = controllers
+      ? mounts.find((m) => m.fstype === 'cgroup' && controllers.split(',').every((c) => m.superOptions.includes(c)))
+      : mounts.find((m) => m.fstype === 'cgroup2');
+    if (!mount) return [];
+    const dir = join(mount.mountPoint, posix.relative(mount.root, path));
+    return existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(RUNC_PREFIX)).map((n) => join(dir, n)) : [];
+  });
+}
+
+/** Removes a cgroup directory, SIGKILLing what is left in it (only a container of ours can be). */
+async function removeCgroup(dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const code = await rmdir(dir).then(() => 'ENOENT', (e: NodeJS.ErrnoException) => e.code);
+    if (code === 'ENOENT') return;
+    if (code !== 'EBUSY' || attempt >= 50) throw new Error(`rmdir ${dir}: ${code}`);
+    for (const pid of (await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    await sleep(20);
+  }
 }
 
 // ─── The memory of a running container ───────────────────────────────────────
@@ -137,7 +190,7 @@ function isNode(pid: number, comm: string): boolean {
  * the spawned process's VmRSS and VmHWM and its descendants, then SIGKILLs the container's pid; the tool must exit 137.
  */
 async function residentWhileRunning(argv: string[], pidFile: string): Promise<Resident> {
-  const child = h.start(argv[0]!, argv.slice(1));
+  const child = h.start(argv[0]!, argv.slice(1), ENV);
   let stderr = '';
   child.stdout.resume();
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d).slice(-4000)));
@@ -175,7 +228,6 @@ async function residentWhileRunning(argv: string[], pidFile: string): Promise<Re
 // ─── Main ────────────────────────────────────────────────────────────────────
 
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('run as root: ns-exec, runc and unshare make namespaces');
   const built = existsSync(NS_EXEC) && existsSync(PLANNER);
   if (!built) {
     log('bin/ns-exec is missing: building it');
@@ -183,13 +235,15 @@ async function main(): Promise<void> {
   }
   const builtAt = statSync(NS_EXEC).mtime.toISOString();
 
-  const work = await mkdtemp(join(tmpdir(), 'cw-bench-ns-exec-'));
-  cleanups.push(async () => {
-    await h.unmountAll(work); // nothing should be mounted there: a leak would show here, and rm must not cross it
-    await rm(work, { recursive: true, force: true });
-  });
+  // The fixture stages the image under os.tmpdir(): on the tmpfs too. The cleanup unmounts it (and whatever a
+  // tool might have leaked under it) and removes the directory.
+  const work = await h.tmpfsWorkDir('cw-bench-ns-exec', TMPFS_SIZE);
   const state = join(work, 'runc-state');
-  // Runs before the removal (cleanups run last pushed first): every container left in our state dir.
+  // Cleanups run last pushed first: this runs after the `runc delete -f` below, and both before the unmount.
+  cleanups.push(async () => {
+    for (const dir of runcCgroups()) await removeCgroup(dir).then(() => log(`cleanup: removed ${dir}`));
+  });
+  // Every container left in our state dir.
   cleanups.push(async () => {
     const left = (await run('runc', ['--root', state, 'list', '-q']).catch(() => '')).split('\n').filter(Boolean);
     for (const id of left) await run('runc', ['--root', state, 'delete', '-f', id]).then(() => log(`cleanup: runc delete -f ${id}`));
@@ -197,6 +251,7 @@ async function main(): Promise<void> {
 
   log('unpacking the busybox fixture rootfs');
   const rootfs = await busyboxRootfs(work);
+  if (h.isCleaning()) return; // interrupted meanwhile: write nothing more where the tmpfs was
 
   // One runc bundle per command, all on the same rootfs.
   const bundles = new Map<string, string>();
@@ -212,7 +267,7 @@ async function main(): Promise<void> {
     bundles.set(command.join(' '), dir);
   }
   let serial = 0;
-  const runcRun = (command: readonly string[], extra: string[] = []) => ['runc', '--root', state, 'run', ...extra, '--bundle', bundles.get(command.join(' '))!, `cwbench-${process.pid}-${++serial}`];
+  const runcRun = (command: readonly string[], extra: string[] = []) => ['runc', '--root', state, 'run', ...extra, '--bundle', bundles.get(command.join(' '))!, `${RUNC_PREFIX}${++serial}`];
 
   const nsExec: Sequence = { label: 'ns-exec --rootfs R -- /bin/true', short: 'ns-exec', container: true, argv: (c) => [NS_EXEC, '--rootfs', rootfs, '--', ...c] };
   const runc: Sequence = { label: 'runc run (runc spec bundle, /bin/true)', short: 'runc', container: true, argv: (c) => runcRun(c) };
@@ -258,6 +313,8 @@ async function main(): Promise<void> {
   const loadAfter = await h.loadAverage();
   const left = (await run('runc', ['--root', state, 'list', '-q'])).trim();
   if (left) throw new Error(`runc left containers: ${left}`);
+  const cgroupsLeft = runcCgroups();
+  if (cgroupsLeft.length) throw new Error(`runc left cgroups: ${cgroupsLeft.join(' ')}`);
 
   // ─── The report ──────────────────────────────────────────────────────────
   const wall = (s: Sequence) => samples.get(s)!.map((x) => x.wallMs);
@@ -284,7 +341,7 @@ async function main(): Promise<void> {
     ...(caSet ? [`- against node -e 0 as it is (NODE_EXTRA_CA_CERTS=${process.env.NODE_EXTRA_CA_CERTS}, ${ms(med(node))} ms): ${ratio(med(nsExec) / med(node))}×.`] : []),
     `- ns-exec / runc run: ${ratio(med(nsExec) / med(runc))}; ns-exec / unshare + chroot: ${ratio(med(nsExec) / med(unshare))}.`,
     `- breakdown (differences of medians): Node's start ${ms(med(baseline))} ms; loading and running the planner ${ms(med(planner) - med(baseline))} ms more (the planner alone: ${ms(med(planner))} ms, ${((med(planner) / med(nsExec)) * 100).toFixed(0)}% of ns-exec); the C side (fork of the planner, clone, mounts, pivot_root, exec, wait) ${ms(med(nsExec) - med(planner))} ms, where unshare + chroot takes ${ms(med(unshare))} ms in all and the harness floor is ${ms(med(floor))} ms.`,
-    `- peak RSS is GNU time's %M: the largest of the process and each descendant it reaped, so ns-exec's row shows its planner (Node), and runc's its \`runc init\`.`,
+    `- peak RSS is GNU time's %M: the largest of the process and each descendant it reaped, so ns-exec's row is its planner's (Node's) peak, and runc's the larger of runc's and its \`runc init\`'s.`,
     `- while the container runs, ns-exec's parent process is ${nodeSeen ? '**not** free of Node: a node process is among its descendants' : 'alone with the container: no node process among its descendants'} (${resident.nsExec.length} runs).`,
   ];
   const report = [
@@ -322,7 +379,7 @@ async function main(): Promise<void> {
     '',
     `Machine: ${machine}. Load average ${loadBefore} before, ${loadAfter} after. NODE_EXTRA_CA_CERTS ${caSet ? `was set (${process.env.NODE_EXTRA_CA_CERTS})` : 'was not set'}.`,
     '',
-    "Rootfs: the busybox fixture image (test/fixtures/rootfs.ts), unpacked in a temp dir; runc's bundle: `runc spec`, process.terminal false, args [\"/bin/true\"], root.path the same directory, root.readonly false.",
+    "Rootfs: the busybox fixture image (test/fixtures/rootfs.ts), unpacked on a tmpfs in a private mount namespace; runc's bundle: `runc spec`, process.terminal false, args [\"/bin/true\"], root.path the same directory, root.readonly false.",
   ];
   const everySample = ['Every sample, in run order (ms):', '', ...sequences.map((s) => `- ${s.label}: ${wall(s).map(ms).join(' ')}`)];
   await h.writeResults(RESULTS, doc, report, everySample);

@@ -105,15 +105,22 @@ export class FilesystemPlanner {
 
   private bind(source: string, target: string, readOnly: boolean): void {
     this.plan.step('mount', ['mount', '--rbind', source, target], source, target, '', MS_BIND | MS_REC, '');
-    if (readOnly) this.plan.step('remount-ro', ['mount', '-o', 'remount,bind,ro', target], target);
+    if (readOnly) this.remount(target, 'ro');
+  }
+
+  /** A bind remount adding `ro` or `nodev` (ns-exec.c keeps the flags the mount has). */
+  private remount(target: string, option: 'ro' | 'nodev'): void {
+    this.plan.step('remount', ['mount', '-o', `remount,bind,${option}`, target], target, option === 'ro' ? MS_RDONLY : MS_NODEV);
   }
 
   /** Everything from the private mount table to the exec'd command's root: the order runc uses. */
   build(): void {
     const { plan, setup } = this;
     plan.step('mount', 'mount --make-rprivate /', '', '/', '', MS_REC | MS_PRIVATE, '');
-    // pivot_root(2) needs the new root to be a mount point.
+    // pivot_root(2) needs the new root to be a mount point. nodev: a device node in the image opens nothing
+    // (Docker's devices cgroup allows only its default nodes; see ns-exec.c's device filter).
     this.bind(this.root, this.root, false);
+    if (!setup.privileged) this.remount(this.root, 'nodev');
     this.mkdir(this.at('/proc'));
     this.mount('proc', 'proc', this.at('/proc'), ['nosuid', 'noexec', 'nodev']);
     this.mkdir(this.at('/dev'));
@@ -147,7 +154,7 @@ export class FilesystemPlanner {
     if (setup.terminal)
       plan.step('pty', `# a terminal of ${this.at('/dev/pts')} becomes stdin, stdout, stderr and /dev/console, in a new session (what script(1) does)`, this.at('/dev/pts/ptmx'), this.at('/dev/console'));
     plan.step('pivot', `cd ${this.root} && pivot_root . . && umount -l . && cd /`, this.root);
-    if (setup.readOnly) plan.step('remount-ro', 'mount -o remount,bind,ro /', '/');
+    if (setup.readOnly) this.remount('/', 'ro');
   }
 
   /** /dev: a tmpfs with devpts, shm, mqueue, the usual nodes and symlinks (runc's setupDevSymlinks, setupPtmx). */
@@ -208,7 +215,7 @@ export class FilesystemPlanner {
       this.mount('cgroup', name === 'systemd' ? 'systemd' : 'cgroup', dir, [access, 'nosuid', 'noexec', 'nodev', ...controllers]);
       if (name.includes(',')) for (const c of name.split(',')) this.plan.step('symlink', ['ln', '-s', name, posix.join(target, c)], name, posix.join(target, c));
     }
-    if (!setup.privileged) this.plan.step('remount-ro', ['mount', '-o', 'remount,ro', target], target);
+    if (!setup.privileged) this.remount(target, 'ro');
   }
 
   /**

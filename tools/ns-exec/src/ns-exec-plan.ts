@@ -186,6 +186,7 @@ function buildPlan(inv: Invocation): Plan {
     'setpriv', `--reuid=${identity.uid}`, `--regid=${identity.gid}`, groups ? `--groups=${groups}` : '--clear-groups',
     `--bounding-set=${setprivCaps(caps)}`, '--inh-caps=-all', ...(noNewPrivileges ? ['--no-new-privs'] : []), '--', 'env', '-i', ...env, ...inv.command,
   ];
+  if (!privileged) plan.step('forbid-device-nodes', '# seccomp: mknod of a character or block device fails with EPERM (what Docker\'s devices cgroup keeps from use)');
   plan.step('exec', `cd ${shellCommand([workdir])} && exec ${shellCommand(exec)}`,
     workdir, identity.uid, identity.gid, identity.groups.length, ...identity.groups, caps, effective, effective, noNewPrivileges ? 1 : 0, path, env, inv.command);
   return plan;

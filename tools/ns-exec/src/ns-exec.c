@@ -28,6 +28,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
@@ -35,6 +38,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,14 +215,15 @@ static void do_mount(const char *src, const char *target, const char *type, unsi
 }
 
 /*
- * Remounting a bind mount read-only must repeat the flags the kernel locked
- * on it (nosuid, nodev, noexec, atime flags): in a user namespace the remount
- * is refused otherwise (mount(2) EPERM). statvfs(3) reports them.
+ * Remounting a bind mount (read-only, nodev) must repeat the flags the kernel
+ * locked on it (nosuid, nodev, noexec, atime flags): in a user namespace the
+ * remount is refused otherwise (mount(2) EPERM). statvfs(3) reports them.
  */
-static void remount_ro(const char *target) {
+static void remount(const char *target, unsigned long extra) {
   struct statvfs st;
   if (statvfs(target, &st) < 0) fail(STATUS_FAILED, "statvfs %s: %s", target, strerror(errno));
-  unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+  unsigned long flags = MS_REMOUNT | MS_BIND | extra;
+  if (st.f_flag & ST_RDONLY) flags |= MS_RDONLY;
   if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
   if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
   if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
@@ -226,6 +231,58 @@ static void remount_ro(const char *target) {
   if (st.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
   if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
   do_mount(NULL, target, NULL, flags, NULL);
+}
+
+/*
+ * Docker keeps a container from using the host's devices with a devices
+ * cgroup (only the default nodes may be opened). ns-exec's equivalent: the
+ * rootfs is mounted nodev (the plan's step), and this seccomp filter refuses
+ * mknod(2)/mknodat(2) of character and block devices with EPERM, so no new
+ * node can appear in /dev either. FIFOs, sockets and files are still made.
+ * seccomp(2), "Pitfalls": the architecture is checked first, and calls of the
+ * 32-bit ABI (another audit arch; x32 sets a bit in the number) are covered.
+ */
+#if defined(__x86_64__)
+#define NATIVE_ARCH AUDIT_ARCH_X86_64
+#define NATIVE_MKNOD __NR_mknod
+#define COMPAT_MKNOD 14    /* i386 */
+#define COMPAT_MKNODAT 297 /* i386 */
+#elif defined(__aarch64__)
+#define NATIVE_ARCH AUDIT_ARCH_AARCH64
+#define NATIVE_MKNOD 0xffffffffU /* arm64 has mknodat only */
+#define COMPAT_MKNOD 14          /* arm */
+#define COMPAT_MKNODAT 324       /* arm */
+#else
+#error "ns-exec's device filter knows x86_64 and aarch64"
+#endif
+#define ARG_LOW(n) (offsetof(struct seccomp_data, args[n]) + (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? 4 : 0))
+
+static void forbid_device_nodes(void) {
+  struct sock_filter filter[] = {
+      /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+      /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 0, 12),
+      /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      /* 3 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, ~0x40000000U),
+      /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mknodat, 0, 2),
+      /* 5 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(2)),
+      /* 6 */ BPF_JUMP(BPF_JMP | BPF_JA, 2, 0, 0),
+      /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_MKNOD, 0, 4),
+      /* 8 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(1)),
+      /* 9 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, S_IFMT),
+      /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, S_IFCHR, 2, 0),
+      /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, S_IFBLK, 1, 0),
+      /* 12 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      /* 13 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      /* 14: another ABI: its mknod and mknodat are refused whatever they make */
+      /* 14 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      /* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, COMPAT_MKNOD, 2, 0),
+      /* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, COMPAT_MKNODAT, 1, 0),
+      /* 17 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      /* 18 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+  };
+  struct sock_fprog prog = {.len = sizeof filter / sizeof filter[0], .filter = filter};
+  /* Without no_new_privs this takes CAP_SYS_ADMIN, which PID 1 still has at this step. */
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) fail(STATUS_FAILED, "seccomp (device nodes): %s", strerror(errno));
 }
 
 /* pivot_root(2)'s documented sequence: the old root is stacked under the new one, then detached. */
@@ -267,7 +324,7 @@ static void readonly_path(const char *path) {
     fail(STATUS_FAILED, "access %s: %s", path, strerror(errno));
   }
   do_mount(path, path, NULL, MS_BIND | MS_REC, NULL);
-  remount_ro(path);
+  remount(path, MS_RDONLY);
 }
 
 static void touch(const char *path) {
@@ -411,6 +468,9 @@ static void __attribute__((noreturn)) run_command(void) {
   if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) fail(STATUS_FAILED, "keepcaps: %s", strerror(errno));
   set_capabilities(effective, permitted);
   if (chdir(cwd) < 0) fail(STATUS_FAILED, "chdir to the working directory %s: %s", cwd, strerror(errno));
+  /* What runc does for every container: a umask of 022, and a session of its own (-t made one already). */
+  umask(022);
+  if (getsid(0) != getpid() && setsid() < 0) fail(STATUS_FAILED, "setsid: %s", strerror(errno));
   reset_signals();
   /* Only stdio reaches the command, as under docker run: every other inherited fd closes at execve. */
   syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
@@ -426,7 +486,10 @@ static void child_steps(void) {
       const char *src = next_opt(), *target = next_str(), *type = next_opt();
       unsigned long flags = (unsigned long)next_num();
       do_mount(src, target, type, flags, next_opt());
-    } else if (!strcmp(op, "remount-ro")) remount_ro(next_str());
+    } else if (!strcmp(op, "remount")) {
+      const char *target = next_str();
+      remount(target, (unsigned long)next_num());
+    } else if (!strcmp(op, "forbid-device-nodes")) forbid_device_nodes();
     else if (!strcmp(op, "mkdir")) {
       const char *path = next_str();
       mkdir_p(path, (mode_t)next_num());
@@ -466,15 +529,13 @@ static void child_steps(void) {
 static volatile sig_atomic_t winch;
 
 /*
- * Forwards what was sent to ns-exec (kill, docker stop's SIGTERM) to the
- * command. Signals the kernel generated from a terminal (SI_KERNEL: ^C, ^\,
- * hangup) already reached the command, which shares the foreground process
- * group; forwarding them would deliver them twice.
+ * Forwards what is sent to ns-exec (kill, docker stop's SIGTERM, a terminal's
+ * ^C) to the command, which leads a session of its own and so gets nothing
+ * from ns-exec's terminal directly. SIGWINCH resizes the relayed terminal.
  */
-static void forward(int sig, siginfo_t *info, void *context) {
-  (void)context;
+static void forward(int sig) {
   if (sig == SIGWINCH) winch = 1;
-  else if (child_pid > 0 && info->si_code != SI_KERNEL) kill(child_pid, sig);
+  else if (child_pid > 0) kill(child_pid, sig);
 }
 
 static void write_map(pid_t pid, const char *kind, const char *how, const char *data) {
@@ -674,7 +735,7 @@ int main(int argc, char **argv) {
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, NULL);
-  struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO};
+  struct sigaction sa = {.sa_handler = forward};
   sigfillset(&sa.sa_mask);
   for (int sig = 1; sig < NSIG; sig++)
     if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD) sigaction(sig, &sa, NULL);

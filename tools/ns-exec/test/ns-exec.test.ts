@@ -79,13 +79,16 @@ afterEach(async () => {
 
 describe('the container', () => {
   it('runs the command as PID 1 of its own pid namespace; ps sees only the container', async () => {
-    const out = await inBusybox('echo $$; sleep 10 & ps -o pid,comm; true');
+    const out = await inBusybox('echo $$; sleep 10 & until [ "$(cat /proc/$!/comm)" = sleep ]; do :; done; ps -o pid,comm; true');
     expect(out.stderr).toBe('');
     expect(out.code).toBe(0);
     const [pid, header, ...procs] = out.stdout.trim().split('\n');
     expect(pid).toBe('1');
     expect(header).toMatch(/PID\s+COMMAND/);
-    expect(procs.map((l) => l.trim().split(/\s+/))).toEqual([['1', 'sh'], ['2', 'sleep'], ['3', 'ps']]);
+    // Only the container's processes: its shell as 1, the sleep and ps (their pids depend on the subshells the wait took).
+    const rows = procs.map((l) => l.trim().split(/\s+/));
+    expect(rows.map((r) => r[1])).toEqual(['sh', 'sleep', 'ps']);
+    expect(rows[0]![0]).toBe('1');
   });
 
   it('sets the hostname: --hostname, else 12 hex digits like a container id; HOSTNAME matches', async () => {
@@ -187,6 +190,21 @@ describe('privileges', () => {
     const privileged = await inBusybox('grep CapEff /proc/1/status; grep -c " /proc/keys " /proc/self/mountinfo; ls /dev | grep -c "^loop" || true', ['--privileged']);
     expect(field(privileged.stdout, 'CapEff')).toBe(own);
     expect(privileged.stdout.split('\n')[1]).toBe('0');
+  });
+
+  it('keeps host devices out of use: no device node can be made (FIFOs can), the rootfs is nodev; --privileged lifts it', async () => {
+    const out = await inBusybox('mknod /tmp/cw-disk b 7 0 2>&1; echo "block=$?"; mknod /tmp/cw-char c 1 3 2>&1; echo "char=$?"; mknod /tmp/cw-fifo p; echo "fifo=$?"; rm -f /tmp/cw-fifo; grep -E "^Seccomp:" /proc/1/status');
+    expect(out.stdout).toContain('mknod: /tmp/cw-disk: Operation not permitted\nblock=1');
+    expect(out.stdout).toContain('char=1');
+    expect(out.stdout).toContain('fifo=0');
+    expect(out.stdout).toContain('Seccomp:\t2');
+    const privileged = await inBusybox('mknod /tmp/cw-null c 1 3 && cat /tmp/cw-null && echo made; rm -f /tmp/cw-null', ['--privileged']);
+    expect(privileged.stdout).toBe('made\n');
+  });
+
+  it('starts the command in a session of its own with a umask of 022, whatever the caller had', async () => {
+    const out = await runCommand('/bin/sh', ['-c', `umask 077; exec ${toolPath('ns-exec')} --rootfs ${busybox} -- /bin/sh -c 'umask; cut -d" " -f5,6 /proc/1/stat'`]);
+    expect(out.stdout).toBe('0022\n1 1\n');
   });
 
   it('--security-opt no-new-privileges sets no_new_privs', async () => {
