@@ -25,13 +25,24 @@ export class Progress {
   private readonly items: { label: string; total?: number; done: number; status?: string }[] = [];
   private drawn = 0;
   private lastDraw = 0;
-  private readonly tty: boolean;
+  private ttyKnown?: boolean;
 
+  /**
+   * Nothing of stderr is touched until it is needed: making process.stderr loads node:tty, net and
+   * stream, ~9 ms that a tool printing nothing (ns-exec's planner) need not spend.
+   */
   constructor(
     private readonly quiet: boolean,
-    private readonly stream: NodeJS.WriteStream = process.stderr,
-  ) {
-    this.tty = !quiet && Boolean(stream.isTTY);
+    private readonly output?: NodeJS.WriteStream,
+  ) {}
+
+  private get stream(): NodeJS.WriteStream {
+    return this.output ?? process.stderr;
+  }
+
+  private get tty(): boolean {
+    this.ttyKnown ??= !this.quiet && Boolean(this.stream.isTTY);
+    return this.ttyKnown;
   }
 
   /** Whether bars are drawn (stderr is a terminal and not -q): callers may skip counting bytes otherwise. */

@@ -1,4 +1,3 @@
-import minimist from 'minimist';
 import { ToolError, UsageError } from './errors.ts';
 import { Progress } from './progress.ts';
 import { Steps } from './trace.ts';
@@ -90,45 +89,56 @@ export function parseInvocation(spec: ToolSpec, argv: string[]): Omit<Invocation
   const own = terminator >= 0 ? argv.slice(0, terminator) : argv;
   const command = terminator >= 0 ? argv.slice(terminator + 1) : [];
   if (terminator >= 0 && !spec.command) throw new UsageError(`unexpected arguments after --: ${command.join(' ')}`);
-  // An option that takes a value takes the next word even when it is a negative number
-  // (`--pids-limit -1`, as docker run reads it); minimist would read that as another option.
-  const longNameOf = new Map(all.filter((o) => o.type !== 'boolean').flatMap((o) => [[`--${o.name}`, o.name], ...(o.short ? [[`-${o.short}`, o.name] as const] : [])]));
-  const joined: string[] = [];
-  for (let i = 0; i < own.length; i++) {
-    const name = longNameOf.get(own[i]!);
+  const byLong = new Map(all.map((o) => [o.name, o]));
+  const byShort = new Map(all.filter((o) => o.short).map((o) => [o.short!, o]));
+  const values = new Map<OptionSpec, string[]>();
+  const positionals: string[] = [];
+  const give = (o: OptionSpec, value: string) => {
+    if (o.type !== 'boolean' && value === '') throw new UsageError(`option --${o.name} needs a value${o.arg ? ` (${o.arg})` : ''}`);
+    values.set(o, [...(values.get(o) ?? []), value]);
+  };
+  // A value is the next word, even one that looks like a negative number (`--pids-limit -1`, as docker run reads it).
+  const nextValue = (i: number, o: OptionSpec): string => {
     const next = own[i + 1];
-    if (name !== undefined && next !== undefined && /^-\d/.test(next)) {
-      joined.push(`--${name}=${next}`);
-      i++;
-    } else joined.push(own[i]!);
+    if (next === undefined || (next.startsWith('-') && next !== '-' && !/^-\d/.test(next))) throw new UsageError(`option --${o.name} needs a value${o.arg ? ` (${o.arg})` : ''}`);
+    return next;
+  };
+  for (let i = 0; i < own.length; i++) {
+    const word = own[i]!;
+    if (word.startsWith('--')) {
+      // --name, --name=value
+      const eq = word.indexOf('=');
+      const name = eq < 0 ? word.slice(2) : word.slice(2, eq);
+      const o = byLong.get(name);
+      if (!o) throw new UsageError(`unknown option --${name}`);
+      if (o.type === 'boolean') give(o, eq < 0 ? 'true' : word.slice(eq + 1));
+      else if (eq >= 0) give(o, word.slice(eq + 1));
+      else give(o, nextValue(i++, o));
+    } else if (word.startsWith('-') && word !== '-') {
+      // getopt's short options: -it (two switches), -e K=V, -eK=V, -p8080:80
+      for (let j = 1; j < word.length; j++) {
+        const o = byShort.get(word[j]!);
+        if (!o) throw new UsageError(`unknown option -${word[j]}`);
+        if (o.type === 'boolean') {
+          give(o, 'true');
+          continue;
+        }
+        give(o, j + 1 < word.length ? word.slice(j + 1) : nextValue(i++, o));
+        break;
+      }
+    } else positionals.push(word);
   }
-  const parsed = minimist(joined, {
-    boolean: all.filter((o) => o.type === 'boolean').map((o) => o.name),
-    string: all.filter((o) => o.type !== 'boolean').map((o) => o.name),
-    alias: Object.fromEntries(all.filter((o) => o.short).map((o) => [o.short!, o.name])),
-    unknown: (arg) => {
-      if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option ${arg.split('=')[0]}`);
-      return true;
-    },
-  });
   const options: OptionValues = {};
   for (const o of all) {
-    const value = parsed[o.name] as unknown;
-    if (o.type === 'boolean') {
-      options[o.name] = Boolean(value);
-      continue;
+    const given = values.get(o);
+    if (o.type === 'boolean') options[o.name] = given !== undefined && given.at(-1) !== 'false';
+    else if (o.type === 'list') options[o.name] = given ?? [];
+    else if (given !== undefined) {
+      if (given.length > 1) throw new UsageError(`option --${o.name} given more than once`);
+      options[o.name] = given[0];
     }
-    if (value === undefined) {
-      if (o.type === 'list') options[o.name] = [];
-      continue;
-    }
-    const values = (Array.isArray(value) ? value : [value]).map(String);
-    // minimist gives "" for a value-less `--name` at the end or before another option.
-    if (values.includes('')) throw new UsageError(`option --${o.name} needs a value${o.arg ? ` (${o.arg})` : ''}`);
-    if (o.type === 'string' && values.length > 1) throw new UsageError(`option --${o.name} given more than once`);
-    options[o.name] = o.type === 'list' ? values : values[0];
   }
-  return { options, positionals: parsed._.map(String), command };
+  return { options, positionals, command };
 }
 
 function envFlag(name: string): boolean {

@@ -9,10 +9,15 @@ import { shellCommand } from './shell.ts';
 export class Steps {
   private readonly script: string[] = [];
 
+  /** stderr is only made when a step is traced (see Progress: making it costs ~9 ms). */
   constructor(
     readonly mode: { trace: boolean; dryRun: boolean },
-    private readonly stderr: NodeJS.WritableStream = process.stderr,
+    private readonly output?: NodeJS.WritableStream,
   ) {}
+
+  private get stderr(): NodeJS.WritableStream {
+    return this.output ?? process.stderr;
+  }
 
   /** Records a step given as a command line (words) or as shell text. */
   run(step: readonly string[] | string): void {

@@ -2,7 +2,7 @@ import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node
 import { posix } from 'node:path';
 import { ToolError, UsageError } from '@cutaway/cli';
 import { MS_BIND, MS_NOATIME, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_STRICTATIME } from '@cutaway/libc/mount-flags';
-import { readMountinfo } from '@cutaway/libc/mountinfo';
+import type { MountEntry } from '@cutaway/libc/mountinfo';
 import type { Plan } from './plan.ts';
 import { resolveInRoot } from './rootfs.ts';
 
@@ -84,6 +84,8 @@ export class FilesystemPlanner {
 
   constructor(
     private readonly plan: Plan,
+    /** The host's mount table (readMountinfo), for its cgroup hierarchies. */
+    private readonly hostMounts: MountEntry[],
     private readonly setup: FilesystemSetup,
   ) {
     this.root = setup.rootfs;
@@ -197,7 +199,7 @@ export class FilesystemPlanner {
     const { setup } = this;
     const target = this.at('/sys/fs/cgroup');
     const access = setup.privileged ? 'rw' : 'ro';
-    const mounts = readMountinfo();
+    const mounts = this.hostMounts;
     if (setup.rootless) {
       this.bind('/sys/fs/cgroup', target, !setup.privileged);
       return;

@@ -6,8 +6,7 @@
  * are printed from here; the binary exits with this process's status when it
  * writes no plan.
  */
-import { existsSync, readFileSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
 import { hostname as hostHostname } from 'node:os';
 import { posix } from 'node:path';
 import { runTool, shellCommand, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
@@ -73,6 +72,11 @@ const spec: ToolSpec = {
   ],
 };
 
+/** A container-id-like hostname: 12 hex digits. Math.random is enough for a name (node:crypto alone takes ~3 ms to load). */
+function randomHostname(): string {
+  return Array.from({ length: 12 }, () => Math.floor(Math.random() * 16).toString(16)).join('');
+}
+
 const CLONE = { NEWNS: 0x20000, NEWCGROUP: 0x02000000, NEWUTS: 0x04000000, NEWIPC: 0x08000000, NEWUSER: 0x10000000, NEWPID: 0x20000000, NEWNET: 0x40000000 };
 
 /** `--cgroup PATH|NAME` → cgroup directories: a path as given, a name as cg-limit's cw-NAME in every hierarchy that has it. */
@@ -134,7 +138,7 @@ function buildPlan(inv: Invocation): Plan {
   const tmpfs = list('tmpfs').map(parseTmpfs);
   const { noNewPrivileges } = securityOptions(list('security-opt'));
   const privileged = Boolean(o.privileged);
-  const hostname = typeof o.hostname === 'string' ? o.hostname : net === 'host' ? hostHostname() : randomBytes(6).toString('hex');
+  const hostname = typeof o.hostname === 'string' ? o.hostname : net === 'host' ? hostHostname() : randomHostname();
   if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(hostname)) throw new UsageError(`invalid hostname ${JSON.stringify(hostname)}`);
 
   const rootfs = checkRootfs(o.rootfs);
@@ -174,7 +178,7 @@ function buildPlan(inv: Invocation): Plan {
   plan.unshare = ['--fork', '--pid', '--mount', '--uts', '--ipc', '--cgroup', ...(net === 'host' || netns ? [] : ['--net']), ...(mapping?.unshare ?? []), '--propagation', 'unchanged'];
   plan.step('hostname', ['hostname', hostname], hostname);
   if (plan.cloneFlags & CLONE.NEWNET) plan.step('lo-up', 'ip link set lo up');
-  new FilesystemPlanner(plan, {
+  new FilesystemPlanner(plan, mounts, {
     rootfs, rootless, privileged, readOnly: Boolean(o['read-only']), ownNetwork,
     ttyGroupMapped: !mapping || mapping.gidCount > 5, binds, tmpfs, workdir, terminal: tty,
   }).build();
@@ -192,23 +196,28 @@ function buildPlan(inv: Invocation): Plan {
   return plan;
 }
 
-// The ns-exec binary puts `--` before its arguments (see ns-exec.c): Node keeps it in argv.
-const args = process.argv[2] === '--' ? process.argv.slice(3) : process.argv.slice(2);
+function plan(args: string[]): Promise<never> {
+  return runTool(spec, async (inv) => {
+    const plan = buildPlan(inv);
+    if (inv.steps.mode.dryRun) {
+      process.stdout.write(plan.script());
+      return 0;
+    }
+    if (inv.json) {
+      process.stdout.write(`${JSON.stringify({ namespaces: plan.unshare, cloneFlags: plan.cloneFlags, host: plan.host, container: plan.container }, (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
+      return 0;
+    }
+    try {
+      writeSync(3, plan.encode(inv.steps.mode.trace));
+      closeSync(3);
+    } catch (e) {
+      throw new ToolError(`cannot hand the plan to ns-exec: ${(e as Error).message}`, 'run the ns-exec binary, not its planner');
+    }
+    // ns-exec goes on as soon as fd 3 closes, while Node tears itself down (~7 ms): nothing more may touch stdio.
+    process.exit(0);
+  }, args);
+}
 
-await runTool(spec, async (inv) => {
-  const plan = buildPlan(inv);
-  if (inv.steps.mode.dryRun) {
-    process.stdout.write(plan.script());
-    return 0;
-  }
-  if (inv.json) {
-    process.stdout.write(`${JSON.stringify({ namespaces: plan.unshare, cloneFlags: plan.cloneFlags, host: plan.host, container: plan.container }, (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
-    return 0;
-  }
-  try {
-    writeSync(3, plan.encode(inv.steps.mode.trace));
-  } catch (e) {
-    throw new ToolError(`cannot hand the plan to ns-exec: ${(e as Error).message}`, 'run the ns-exec binary, not ns-exec-plan.js');
-  }
-  return 0;
-}, args);
+// ns-exec runs `node ns-exec-plan.cjs -- ARGS`: the `--` keeps Node 20 from reading an `--env-file` among
+// ARGS as its own option, and stays in argv.
+void plan(process.argv[2] === '--' ? process.argv.slice(3) : process.argv.slice(2));

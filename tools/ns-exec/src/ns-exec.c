@@ -5,13 +5,13 @@
  * (unshare(CLONE_NEWUSER) fails, CLONE_NEWNS moves one thread, CLONE_NEWPID
  * affects only children: DESIGN.md). So the work is split the way runc splits
  * it between its C nsexec and its Go: this program starts first, runs the
- * TypeScript planner (ns-exec-plan.js) once as a child, and reads from it a
+ * TypeScript planner (ns-exec-plan.ts, bundled as dist/ns-exec-plan.cjs) once as a child, and reads from it a
  * plan: a list of steps, each with the shell command that does the same (what
  * --trace prints). Node has exited before any namespace exists. Every decision
  * (which namespaces, which mounts, which user, which capabilities) is the
  * planner's; this file only carries the steps out, in order:
  *
- *   ns-exec ──fork──► node ns-exec-plan.js ARGS   (writes the plan to fd 3, exits)
+ *   ns-exec ──fork──► node ns-exec-plan.cjs -- ARGS   (writes the plan to fd 3, exits)
  *      │ steps before `clone` (join a netns, a cgroup)
  *      │ clone(CLONE_NEWPID|NEWNS|…) ──► child = PID 1 of the new pid namespace:
  *      │                                 mounts, pivot_root, hostname, identity,
@@ -58,6 +58,7 @@
 #define STATUS_FAILED 125 /* DESIGN.md: ns-exec itself failed */
 
 static int trace_fd = -1; /* a copy of stderr for --trace; -1 when off */
+static pid_t planner_pid;  /* Node, exiting while the container is made; reaped once the command runs */
 static char *plan;
 static size_t plan_len, plan_pos;
 /* In the child until execve: failures go to the parent through this pipe (close-on-exec). */
@@ -86,7 +87,7 @@ static void __attribute__((noreturn, format(printf, 2, 3))) fail(int status, con
 /* ---- reading the plan ---------------------------------------------------- */
 
 static const char *next_str(void) {
-  if (plan_pos >= plan_len) fail(STATUS_FAILED, "the plan from ns-exec-plan.js ended early");
+  if (plan_pos >= plan_len) fail(STATUS_FAILED, "the plan from the planner ended early");
   const char *s = plan + plan_pos;
   plan_pos += strlen(s) + 1;
   return s;
@@ -122,7 +123,7 @@ static void show(const char *text) {
 
 /* ---- running the planner ------------------------------------------------- */
 
-/* The planner sits beside this binary: dist/ns-exec and dist/ns-exec-plan.js. */
+/* The planner sits beside this binary: dist/ns-exec and dist/ns-exec-plan.cjs. */
 static void planner_path(char *out, size_t size) {
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -130,7 +131,7 @@ static void planner_path(char *out, size_t size) {
   self[n] = '\0';
   char *slash = strrchr(self, '/');
   if (slash) *slash = '\0';
-  if ((size_t)snprintf(out, size, "%s/ns-exec-plan.js", self) >= size) fail(STATUS_FAILED, "path too long: %s", self);
+  if ((size_t)snprintf(out, size, "%s/ns-exec-plan.cjs", self) >= size) fail(STATUS_FAILED, "path too long: %s", self);
 }
 
 /* Node may leave the open file descriptions of stdio non-blocking; the command shares them. */
@@ -154,13 +155,14 @@ static void read_plan(int argc, char **argv) {
     if (null >= 0) dup2(null, 0);
     /* Parsing NODE_EXTRA_CA_CERTS costs 70-90 ms at Node's start where it names the system bundle; the planner speaks no TLS. */
     unsetenv("NODE_EXTRA_CA_CERTS");
+    /* node SCRIPT -- ARGS: Node 20 reads `--env-file` anywhere on its command line, even after the script, unless a `--` comes first. */
     char **args = calloc((size_t)argc + 4, sizeof *args);
     if (!args) _exit(STATUS_FAILED);
-    args[0] = "node";
-    args[1] = script;
-    /* Node 20 reads `--env-file` anywhere on its command line, even after the script, unless a `--` comes first. */
-    args[2] = "--";
-    for (int i = 1; i < argc; i++) args[i + 2] = argv[i];
+    int n = 0;
+    args[n++] = "node";
+    args[n++] = script;
+    args[n++] = "--";
+    for (int i = 1; i < argc; i++) args[n++] = argv[i];
     execvp("node", args);
     dprintf(2, "ns-exec: error: cannot run node: %s\n", strerror(errno));
     _exit(STATUS_FAILED);
@@ -177,13 +179,23 @@ static void read_plan(int argc, char **argv) {
     plan_len += (size_t)n;
   }
   close(fds[0]);
+  /* A complete plan ends with the step `end`: go on while Node exits (it is reaped once the command runs). */
+  static const char end_mark[] = "end\0";
+  if (plan_len >= sizeof end_mark && !memcmp(plan + plan_len - sizeof end_mark, end_mark, sizeof end_mark)) {
+    plan_len -= sizeof end_mark;
+    planner_pid = pid;
+    stdio_blocking();
+    return;
+  }
   int status;
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) fail(STATUS_FAILED, "waitpid: %s", strerror(errno));
   stdio_blocking();
-  /* The planner printed help, a version, a dry-run script or an error itself: its status is ours. */
-  int code = WIFEXITED(status) ? WEXITSTATUS(status) : STATUS_FAILED;
-  if (code != 0 || plan_len == 0) exit(code);
+  /* No plan: the planner printed help, a version, a dry-run script or an error itself; its status is ours. */
+  if (!WIFEXITED(status)) fail(STATUS_FAILED, "the planner was killed by signal %d", WTERMSIG(status));
+  /* No plan: the planner printed help, a version, a dry-run script or an error itself; its status is ours. */
+  if (WEXITSTATUS(status) != 0 || plan_len == 0) exit(WEXITSTATUS(status));
+  fail(STATUS_FAILED, "the planner's plan has no end");
 }
 
 /* ---- steps ---------------------------------------------------------------- */
@@ -472,6 +484,8 @@ static void __attribute__((noreturn)) run_command(void) {
   umask(022);
   if (getsid(0) != getpid() && setsid() < 0) fail(STATUS_FAILED, "setsid: %s", strerror(errno));
   reset_signals();
+  /* Node shared these open file descriptions while it planned, and may have left them non-blocking. */
+  stdio_blocking();
   /* Only stdio reaches the command, as under docker run: every other inherited fd closes at execve. */
   syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
   exec_command(argv, envp, path);
@@ -667,6 +681,7 @@ static void __attribute__((noreturn)) supervise(pid_t pid, int errors, int sync_
     got += n;
   }
   close(errors);
+  if (planner_pid > 0) while (waitpid(planner_pid, NULL, 0) < 0 && errno == EINTR) {}
   long long ooms_before = oom_kills(oom_file);
   int status;
   if (got > 0) {

@@ -1,5 +1,5 @@
 /**
- * The plan ns-exec-plan.js hands to the ns-exec binary (src/ns-exec.c): the
+ * The plan ns-exec-plan.ts hands to the ns-exec binary (src/ns-exec.c): the
  * steps before the new namespaces exist (host side), the namespaces to clone,
  * and the steps inside them up to execve (container side). Each step carries
  * the shell command that does the same: --trace prints it as the step runs,
@@ -7,7 +7,8 @@
  *
  * Wire format (read by ns-exec.c): NUL-terminated strings; per step the
  * opcode, its shell text, then its arguments; a list argument is its length
- * followed by its items; numbers in decimal or 0x hex.
+ * followed by its items; numbers in decimal or 0x hex. The last step is
+ * `end`: a plan without it (the planner died half-way) is not carried out.
  */
 import { shellCommand } from '@cutaway/cli';
 
@@ -50,6 +51,8 @@ export class Plan {
     for (const s of this.host) words.push(s.op, s.text, ...s.args.flatMap(encodeArg));
     words.push('clone', this.unshareCommand(), String(this.cloneFlags));
     for (const s of this.container) words.push(s.op, s.text, ...s.args.flatMap(encodeArg));
+    // The end mark: ns-exec starts on a complete plan without waiting for Node to exit.
+    words.push('end', '');
     for (const w of words) if (w.includes('\0')) throw new Error(`a NUL byte cannot be passed: ${JSON.stringify(w)}`);
     return Buffer.from(words.map((w) => `${w}\0`).join(''));
   }
