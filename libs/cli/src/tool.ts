@@ -141,6 +141,30 @@ export function parseInvocation(spec: ToolSpec, argv: string[]): Omit<Invocation
   return { options, positionals, command };
 }
 
+/**
+ * docker run's shape, `[OPTIONS] IMAGE [COMMAND] [ARG…]`: the options end at
+ * the first word that is neither an option nor an option's value, and what
+ * follows it is the command, options of its own included.
+ */
+export function splitAtFirstPositional(spec: ToolSpec, argv: string[]): { own: string[]; rest: string[] } {
+  const all = [...spec.options, ...COMMON_OPTIONS];
+  const longTakesValue = new Set(all.filter((o) => o.type !== 'boolean').map((o) => `--${o.name}`));
+  const shortTakesValue = new Set(all.filter((o) => o.type !== 'boolean' && o.short).map((o) => o.short!));
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word === '--') return { own: argv.slice(0, i), rest: argv.slice(i + 1) };
+    if (!word.startsWith('-') || word === '-') return { own: argv.slice(0, i), rest: argv.slice(i) };
+    if (word.startsWith('--')) {
+      if (!word.includes('=') && longTakesValue.has(word)) i++;
+      continue;
+    }
+    // getopt: in `-it` both are switches; in `-eK=V` the rest is e's value; in `-te K=V` the value is the next word.
+    const valueAt = [...word.slice(1)].findIndex((c) => shortTakesValue.has(c));
+    if (valueAt === word.length - 2) i++;
+  }
+  return { own: argv, rest: [] };
+}
+
 function envFlag(name: string): boolean {
   const v = process.env[name];
   return v !== undefined && v !== '' && v !== '0';

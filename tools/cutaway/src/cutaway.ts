@@ -1,0 +1,30 @@
+/**
+ * cutaway: docker build and docker run (and, later, Docker's other everyday
+ * commands), as scripts that compose cutaway's tools. Each subcommand is its
+ * own module; this file dispatches.
+ */
+import { reportError, runTool, splitAtFirstPositional, stateRoot, UsageError } from '@cutaway/cli';
+import { monitor, run, runSpec } from './run.ts';
+import { traceTools } from './tools.ts';
+
+const [verb, ...args] = process.argv.slice(2);
+
+async function main(): Promise<never> {
+  switch (verb) {
+    case 'run': {
+      const { own, rest } = splitAtFirstPositional(runSpec, args);
+      return runTool(runSpec, async (inv) => {
+        traceTools(inv.steps.mode.trace);
+        return run(inv, rest);
+      }, own);
+    }
+    case '__monitor': {
+      const status = await monitor(stateRoot(undefined), args[0]!).catch((e: unknown) => reportError('cutaway', e, false));
+      process.exit(status);
+    }
+    default:
+      process.exit(reportError('cutaway', new UsageError(verb ? `unknown command ${verb}: build or run` : 'cutaway build|run …'), false));
+  }
+}
+
+await main();

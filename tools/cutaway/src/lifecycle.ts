@@ -1,0 +1,116 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { ToolError } from '@cutaway/cli';
+import type { ContainerConfigRecord, ContainerStore } from './containers.ts';
+import { tool, toolEnv, tryTool } from './tools.ts';
+
+/**
+ * What `docker start` does for a container whose config is written: the
+ * rootfs (overlay-mount), the cgroup (cg-limit), the network (netbridge),
+ * the generated /etc files, and the ns-exec command line; and what it takes
+ * down again. Each step is a tool run as a command.
+ */
+
+/** Docker's /etc/hosts for a container (libnetwork etchosts): the fixed block, then its own address. */
+function hostsFile(config: ContainerConfigRecord): string {
+  if (config.network?.mode === 'host') return readFileSync('/etc/hosts', 'utf8');
+  const fixed = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::0\tip6-localnet', 'ff00::0\tip6-mcastprefix', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters'];
+  return [...fixed, ...(config.network?.ip ? [`${config.network.ip}\t${config.hostname}`] : []), ''].join('\n');
+}
+
+/**
+ * The host's resolv.conf, as Docker copies it: on a network of its own a
+ * nameserver on the host's loopback cannot be reached from the container, so
+ * those lines go, and with none left Docker's fallback (Google's) is used.
+ */
+function resolvConf(config: ContainerConfigRecord): string {
+  const host = existsSync('/etc/resolv.conf') ? readFileSync('/etc/resolv.conf', 'utf8') : '';
+  if (config.network?.mode === 'host') return host;
+  const lines = host.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1\s*$)/.test(l));
+  if (!lines.some((l) => /^\s*nameserver\s/.test(l))) lines.push('nameserver 8.8.8.8', 'nameserver 8.8.4.4');
+  return `${lines.filter((l, i) => l || i < lines.length - 1).join('\n')}\n`;
+}
+
+/** Everything the container needs before its process starts; returns ns-exec's arguments. Undone by teardown on failure. */
+export async function prepare(store: ContainerStore, config: ContainerConfigRecord, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const id12 = config.id.slice(0, 12);
+  try {
+    const merged = await tool('overlay-mount', ['-q', config.image, '--name', config.id], env);
+    const netOptions: string[] = [];
+    if (config.network?.mode === 'bridge') {
+      const up = JSON.parse(await tool('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env)) as { netns: string; ip: string };
+      config.network.endpoint = id12;
+      config.network.ip = up.ip;
+      netOptions.push('--netns', up.netns);
+    } else netOptions.push('--net', config.network?.mode ?? 'none');
+    writeFileSync(store.path(config.id, 'hostname'), `${config.hostname}\n`);
+    writeFileSync(store.path(config.id, 'hosts'), hostsFile(config));
+    writeFileSync(store.path(config.id, 'resolv.conf'), resolvConf(config));
+    await store.writeConfig(config);
+    return [
+      '--rootfs', merged, '--hostname', config.hostname, '--pid-file', store.path(config.id, 'pid'),
+      '-v', `${store.path(config.id, 'hostname')}:/etc/hostname`, '-v', `${store.path(config.id, 'hosts')}:/etc/hosts`, '-v', `${store.path(config.id, 'resolv.conf')}:/etc/resolv.conf`,
+      ...netOptions, ...(config.cgroup ? ['--cgroup', config.cgroup] : []), ...config.nsExecOptions, '--', ...config.command,
+    ];
+  } catch (e) {
+    await teardown(store, config, env, false);
+    throw e;
+  }
+}
+
+/** Takes down what prepare made, each step harmless when done already; with `remove`, the container's directory too. */
+export async function teardown(store: ContainerStore, config: ContainerConfigRecord, env: NodeJS.ProcessEnv, remove: boolean): Promise<void> {
+  if (config.network?.endpoint) await tryTool('netbridge', ['down', config.network.endpoint], env);
+  await tryTool('overlay-mount', ['--unmount', config.id, ...(remove ? ['--rm'] : [])], env);
+  if (remove) {
+    if (config.cgroup) await tryTool('cg-limit', ['rm', '--force', config.cgroup], env);
+    rmSync(store.path(config.id), { recursive: true, force: true });
+  }
+}
+
+/** One line of Docker's json-file log. */
+function logLine(stream: 'stdout' | 'stderr', text: string): string {
+  return `${JSON.stringify({ log: text, stream, time: new Date().toISOString() })}\n`;
+}
+
+/**
+ * Runs ns-exec and waits: the container's output goes to `out`/`err` (when
+ * given) and, line by line, to containers/<id>/log. With a terminal (-t) the
+ * terminal is ns-exec's own and nothing is logged. Signals to this process
+ * are passed on. Returns docker run's exit status.
+ */
+export async function runProcess(
+  store: ContainerStore,
+  config: ContainerConfigRecord,
+  nsExecArgs: string[],
+  io: { stdin: 'inherit' | 'ignore'; out?: NodeJS.WritableStream; err?: NodeJS.WritableStream },
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  const log = createWriteStream(store.path(config.id, 'log'), { flags: 'a' });
+  const terminal = config.tty && io.out !== undefined;
+  const child = spawn('ns-exec', nsExecArgs, { env: toolEnv(env), stdio: [io.stdin, terminal ? 'inherit' : 'pipe', terminal ? 'inherit' : 'pipe'] });
+  for (const [name, stream, sink] of [['stdout', child.stdout, io.out], ['stderr', child.stderr, io.err]] as const) {
+    stream?.on('data', (chunk: Buffer) => {
+      sink?.write(chunk);
+      log.write(logLine(name, chunk.toString()));
+    });
+  }
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+  for (const s of signals) process.on(s, forward);
+  const startedAt = new Date().toISOString();
+  const pidFile = store.path(config.id, 'pid');
+  const started = (async () => {
+    for (let i = 0; i < 500 && child.exitCode === null && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 10));
+    if (existsSync(pidFile)) await store.writeState(config.id, { status: 'running', pid: Number(readFileSync(pidFile, 'utf8')), startedAt });
+  })();
+  const code = await new Promise<number>((resolve, reject) => {
+    child.on('error', (e) => reject(new ToolError(`ns-exec: ${e.message}`)));
+    child.on('close', (status, signal) => resolve(status ?? 128 + (signal ? 15 : 0)));
+  });
+  await started;
+  for (const s of signals) process.off(s, forward);
+  await new Promise<void>((resolve) => log.end(() => resolve()));
+  if (existsSync(store.path(config.id))) await store.writeState(config.id, { status: 'exited', exitCode: code, startedAt, finishedAt: new Date().toISOString() });
+  return code;
+}

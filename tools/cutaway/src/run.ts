@@ -1,0 +1,153 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
+import type { ContainerConfig } from '@cutaway/oci';
+import { ContainerStore, type ContainerConfigRecord } from './containers.ts';
+import { imageFor } from './image.ts';
+import { prepare, runProcess, teardown } from './lifecycle.ts';
+import { randomName } from './names.ts';
+import { tool } from './tools.ts';
+
+export const runSpec: ToolSpec = {
+  name: 'cutaway run',
+  version: '0.1.0',
+  synopsis: ['[options] IMAGE [COMMAND] [ARG…]'],
+  description: [
+    'docker run, from the tools: oci-pull (when the image is missing), overlay-mount, cg-limit (with -m,',
+    '--cpus or --pids-limit), netbridge (the bridge network and -p), ns-exec. The image config becomes the',
+    'process as under Docker (Entrypoint + Cmd, Env, WorkingDir, User). The container gets a 64-hex id and a',
+    'name; its state is in $CUTAWAY_ROOT/containers/<id>. Exits with the command\'s status (125: cutaway failed).',
+  ].join('\n'),
+  errorStatus: 125,
+  options: [
+    { name: 'rm', type: 'boolean', help: 'remove the container when it exits' },
+    { name: 'detach', short: 'd', type: 'boolean', help: 'run in the background and print the container id' },
+    { name: 'name', type: 'string', arg: 'NAME', help: 'the container\'s name (default: a random adjective_noun)' },
+    { name: 'interactive', short: 'i', type: 'boolean', help: 'keep stdin attached' },
+    { name: 'tty', short: 't', type: 'boolean', help: 'give the command a terminal' },
+    { name: 'env', short: 'e', type: 'list', arg: 'K=V', help: 'set a variable (repeat)' },
+    { name: 'env-file', type: 'list', arg: 'FILE', help: 'read variables from a file (repeat)' },
+    { name: 'publish', short: 'p', type: 'list', arg: 'HOST:CTR', help: 'publish a port (repeat)' },
+    { name: 'volume', short: 'v', type: 'list', arg: 'SRC:DST[:ro]', help: 'a bind mount (SRC a host path) or a named volume (repeat)' },
+    { name: 'tmpfs', type: 'list', arg: 'DST', help: 'a tmpfs (repeat)' },
+    { name: 'memory', short: 'm', type: 'string', arg: 'BYTES', help: 'memory limit' },
+    { name: 'cpus', type: 'string', arg: 'N', help: 'CPU limit' },
+    { name: 'pids-limit', type: 'string', arg: 'N', help: 'process limit' },
+    { name: 'network', type: 'string', arg: 'NET', help: 'bridge (default), host, none, or a netbridge network' },
+    { name: 'workdir', short: 'w', type: 'string', arg: 'DIR', help: 'working directory' },
+    { name: 'user', short: 'u', type: 'string', arg: 'USER[:GROUP]', help: 'user' },
+    { name: 'hostname', type: 'string', arg: 'NAME', help: 'hostname (default: the id\'s first 12 digits)' },
+    { name: 'read-only', type: 'boolean', help: 'read-only rootfs' },
+    { name: 'entrypoint', type: 'string', arg: 'CMD', help: 'replace the image\'s Entrypoint (its Cmd is dropped too)' },
+    ROOT_OPTION,
+  ],
+  examples: ['cutaway run --rm busybox echo hello', 'cutaway run -d --name web -p 8080:80 busybox httpd -f -p 80', 'cutaway run --rm -it -m 64m debian bash'],
+  classic: ['docker run', 'podman run'],
+  command: true,
+};
+
+/** Docker's rule (docs "ENTRYPOINT"/"CMD"): Entrypoint, then the command given or else the image's Cmd; --entrypoint drops the image's Cmd. */
+export function processArgs(image: ContainerConfig | undefined, entrypoint: string | undefined, command: string[]): string[] {
+  const entry = entrypoint !== undefined ? (entrypoint === '' ? [] : [entrypoint]) : (image?.Entrypoint ?? []);
+  const cmd = command.length ? command : entrypoint !== undefined ? [] : (image?.Cmd ?? []);
+  const argv = [...entry, ...cmd];
+  if (!argv.length) throw new ToolError('no command specified');
+  return argv;
+}
+
+/** -v: SRC an absolute path binds it; a name is a named volume, volumes/NAME/_data, made on first use. */
+function volumeOption(root: string, spec: string): string {
+  const [source = '', ...rest] = spec.split(':');
+  if (!rest.length) throw new UsageError(`invalid volume ${JSON.stringify(spec)}: expected SRC:DST[:ro]`);
+  if (isAbsolute(source)) return spec;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]+$/.test(source)) throw new UsageError(`invalid volume name ${JSON.stringify(source)}`);
+  const data = join(root, 'volumes', source, '_data');
+  mkdirSync(data, { recursive: true });
+  return [data, ...rest].join(':');
+}
+
+export async function run(inv: Invocation, rest: string[]): Promise<number> {
+  const o = inv.options;
+  const [ref, ...command] = rest;
+  if (!ref) throw new UsageError('"cutaway run" requires at least 1 argument: IMAGE');
+  const root = stateRoot(o.root);
+  const env = { CUTAWAY_ROOT: root };
+  const list = (name: string) => (o[name] as string[] | undefined) ?? [];
+  const store = new ContainerStore(root);
+  const name = typeof o.name === 'string' ? o.name : randomName(store.names());
+  if (store.names().has(name)) throw new ToolError(`the container name "/${name}" is already in use`);
+  const image = await imageFor(root, ref, env);
+  const c = image.config.config;
+  const argv = processArgs(c, typeof o.entrypoint === 'string' ? o.entrypoint : undefined, command);
+  const networkOption = typeof o.network === 'string' ? o.network : 'bridge';
+  if (list('publish').length && (networkOption === 'host' || networkOption === 'none')) throw new UsageError(`published ports need a bridge network, not --network ${networkOption}`);
+
+  const id = store.create();
+  const limits = [['-m', o.memory], ['--cpus', o.cpus], ['--pids-limit', o['pids-limit']]].filter(([, v]) => typeof v === 'string') as [string, string][];
+  const config: ContainerConfigRecord = {
+    id,
+    name,
+    image: image.name,
+    imageDigest: image.descriptor.digest,
+    created: new Date().toISOString(),
+    command: argv,
+    hostname: typeof o.hostname === 'string' ? o.hostname : id.slice(0, 12),
+    nsExecOptions: [
+      ...(c?.Env ?? []).flatMap((e) => ['-e', e]),
+      ...list('env-file').flatMap((f) => ['--env-file', f]),
+      ...list('env').flatMap((e) => ['-e', e]),
+      ...(typeof o.workdir === 'string' ? ['-w', o.workdir] : c?.WorkingDir ? ['-w', c.WorkingDir] : []),
+      ...(typeof o.user === 'string' ? ['-u', o.user] : c?.User ? ['-u', c.User] : []),
+      ...list('volume').flatMap((v) => ['-v', volumeOption(root, v)]),
+      ...list('tmpfs').flatMap((t) => ['--tmpfs', t]),
+      ...(o['read-only'] ? ['--read-only'] : []),
+      ...(o.tty ? ['-t'] : []),
+    ],
+    network: ['host', 'none'].includes(networkOption) ? { mode: networkOption as 'host' | 'none', ports: [] } : { mode: 'bridge', ...(networkOption !== 'bridge' && { name: networkOption }), ports: list('publish') },
+    autoRemove: Boolean(o.rm),
+    tty: Boolean(o.tty),
+    interactive: Boolean(o.interactive),
+  };
+  try {
+    if (limits.length) {
+      await tool('cg-limit', ['create', id.slice(0, 12), ...limits.flat()], env);
+      config.cgroup = id.slice(0, 12);
+    }
+    await store.writeConfig(config);
+  } catch (e) {
+    await teardown(store, config, env, true);
+    throw e;
+  }
+  const nsExecArgs = await prepare(store, config, env).catch(async (e: unknown) => {
+    await teardown(store, config, env, true);
+    throw e;
+  });
+
+  if (o.detach) {
+    // The monitor (this script again, detached) runs ns-exec, logs, records the exit status and tidies up.
+    writeFileSync(store.path(id, 'start.json'), JSON.stringify(nsExecArgs));
+    const monitor = spawn(process.execPath, [process.argv[1]!, '__monitor', id], {
+      env: { ...process.env, CUTAWAY_ROOT: root },
+      detached: true,
+      stdio: ['ignore', openSync('/dev/null', 'w'), openSync(store.path(id, 'monitor.err'), 'a')],
+    });
+    monitor.unref();
+    process.stdout.write(`${id}\n`);
+    return 0;
+  }
+  const code = await runProcess(store, config, nsExecArgs, { stdin: o.interactive ? 'inherit' : 'ignore', out: process.stdout, err: process.stderr }, env);
+  await teardown(store, config, env, config.autoRemove);
+  return code;
+}
+
+/** `cutaway __monitor ID`: a detached container's keeper, the role containerd-shim plays. */
+export async function monitor(root: string, id: string): Promise<number> {
+  const store = new ContainerStore(root);
+  const config = store.config(id);
+  const env = { CUTAWAY_ROOT: root };
+  const nsExecArgs = JSON.parse(readFileSync(store.path(id, 'start.json'), 'utf8')) as string[];
+  const code = await runProcess(store, config, nsExecArgs, { stdin: 'ignore' }, env);
+  await teardown(store, config, env, config.autoRemove);
+  return code;
+}

@@ -1,0 +1,39 @@
+import { dirname, join } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { $, type ProcessOutput } from 'zx/core';
+import { ToolError } from '@cutaway/cli';
+
+/**
+ * cutaway's scripts call the tools as commands, as a user's own script would:
+ * by name, from the repository's bin/ (put first on PATH for them), output
+ * captured, a failure turned into the tool's own one-line error.
+ */
+const BIN = join(dirname(realpathSync(process.argv[1]!)), '..', '..', '..', 'bin');
+
+export const toolEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ ...process.env, ...extra, PATH: `${BIN}:${process.env.PATH ?? ''}` });
+
+/** Shown on stderr before each tool runs, with --trace (`+ overlay-mount …`, as set -x). */
+let tracing = false;
+export function traceTools(on: boolean): void {
+  tracing = on;
+}
+
+/** Runs a tool, returns its stdout trimmed; its error line becomes ours. */
+export async function tool(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  if (tracing) process.stderr.write(`+ ${[name, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')}\n`);
+  const out: ProcessOutput = await $({ env: toolEnv(env), quiet: true, nothrow: true })`${name} ${args}`;
+  if (out.exitCode !== 0) {
+    const message = out.stderr.trim().split('\n').filter((l) => !l.startsWith('Try ')).at(-1) ?? `${name} failed`;
+    throw new ToolError(message.replace(new RegExp(`^${name}: error: `), `${name}: `));
+  }
+  return out.stdout.trim();
+}
+
+/** A tool run for its effect on something that may be gone already (teardown): its failure is ignored. */
+export async function tryTool(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> {
+  try {
+    await tool(name, args, env);
+  } catch {
+    // already gone
+  }
+}
