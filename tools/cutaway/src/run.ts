@@ -83,6 +83,18 @@ export async function run(inv: Invocation, rest: string[]): Promise<number> {
   const networkOption = typeof o.network === 'string' ? o.network : 'bridge';
   if (list('publish').length && (networkOption === 'host' || networkOption === 'none')) throw new UsageError(`published ports need a bridge network, not --network ${networkOption}`);
 
+  // Everything that can be refused is checked before the container exists.
+  const nsExecOptions = [
+    ...(c?.Env ?? []).flatMap((e) => ['-e', e]),
+    ...list('env-file').flatMap((f) => ['--env-file', f]),
+    ...list('env').flatMap((e) => ['-e', e]),
+    ...(typeof o.workdir === 'string' ? ['-w', o.workdir] : c?.WorkingDir ? ['-w', c.WorkingDir] : []),
+    ...(typeof o.user === 'string' ? ['-u', o.user] : c?.User ? ['-u', c.User] : []),
+    ...list('volume').flatMap((v) => ['-v', volumeOption(root, v)]),
+    ...list('tmpfs').flatMap((t) => ['--tmpfs', t]),
+    ...(o['read-only'] ? ['--read-only'] : []),
+    ...(o.tty ? ['-t'] : []),
+  ];
   const id = store.create();
   const limits = [['-m', o.memory], ['--cpus', o.cpus], ['--pids-limit', o['pids-limit']]].filter(([, v]) => typeof v === 'string') as [string, string][];
   const config: ContainerConfigRecord = {
@@ -93,17 +105,7 @@ export async function run(inv: Invocation, rest: string[]): Promise<number> {
     created: new Date().toISOString(),
     command: argv,
     hostname: typeof o.hostname === 'string' ? o.hostname : id.slice(0, 12),
-    nsExecOptions: [
-      ...(c?.Env ?? []).flatMap((e) => ['-e', e]),
-      ...list('env-file').flatMap((f) => ['--env-file', f]),
-      ...list('env').flatMap((e) => ['-e', e]),
-      ...(typeof o.workdir === 'string' ? ['-w', o.workdir] : c?.WorkingDir ? ['-w', c.WorkingDir] : []),
-      ...(typeof o.user === 'string' ? ['-u', o.user] : c?.User ? ['-u', c.User] : []),
-      ...list('volume').flatMap((v) => ['-v', volumeOption(root, v)]),
-      ...list('tmpfs').flatMap((t) => ['--tmpfs', t]),
-      ...(o['read-only'] ? ['--read-only'] : []),
-      ...(o.tty ? ['-t'] : []),
-    ],
+    nsExecOptions,
     network: ['host', 'none'].includes(networkOption) ? { mode: networkOption as 'host' | 'none', ports: [] } : { mode: 'bridge', ...(networkOption !== 'bridge' && { name: networkOption }), ports: list('publish') },
     autoRemove: Boolean(o.rm),
     tty: Boolean(o.tty),
@@ -115,6 +117,7 @@ export async function run(inv: Invocation, rest: string[]): Promise<number> {
       config.cgroup = id.slice(0, 12);
     }
     await store.writeConfig(config);
+    await store.writeState(id, { status: 'created' });
   } catch (e) {
     await teardown(store, config, env, true);
     throw e;

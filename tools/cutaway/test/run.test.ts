@@ -1,0 +1,165 @@
+/**
+ * cutaway run end to end, with the real tools underneath: images built by
+ * the fixtures straight into a temporary store, overlay mounts, namespaces,
+ * cgroups (cg-limit) and the bridge network (netbridge). What is checked is
+ * what `docker run` promises: the image config becomes the process, options
+ * apply, the exit status is the command's, `--rm` leaves nothing, `-d` keeps
+ * running and records how it ended.
+ *
+ * afterEach kills every container process still running (by the pid ns-exec
+ * wrote), takes down what a container made (netbridge down, overlay-mount
+ * --unmount --rm, cg-limit rm) and checks that the host's mount table, links
+ * and namespaces are as before.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { OciLayout } from '@cutaway/oci';
+import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { BUSYBOX_REF, buildBusyboxImage, removeTree } from '../../../test/fixtures/images.ts';
+
+let work: string;
+let root: string;
+let before: { mounts: string; links: string };
+
+function cutaway(args: string[], input?: string): Promise<CommandResult> {
+  return runCommand('cutaway', args, { env: { CUTAWAY_ROOT: root }, ...(input !== undefined && { input }) });
+}
+
+function hostState() {
+  const links = readFileSync('/proc/net/dev', 'utf8').split('\n').filter((l) => /^\s*cw/.test(l)).join('\n');
+  return { mounts: readFileSync('/proc/self/mountinfo', 'utf8'), links };
+}
+
+/** An image made from busybox by layer-commit --empty --change, as `docker commit -c` would. */
+async function imageWith(tag: string, changes: string[]): Promise<void> {
+  const out = await runCommand('layer-commit', ['-q', '--empty', ...changes.flatMap((c) => ['--change', c]), '--image', BUSYBOX_REF, '--tag', tag], { env: { CUTAWAY_ROOT: root } });
+  expect(out.stderr).toBe('');
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'cw-run-'));
+  root = join(work, 'root');
+  await buildBusyboxImage(await OciLayout.create(join(root, 'images')));
+});
+
+beforeEach(() => {
+  before = hostState();
+});
+
+afterEach(async () => {
+  const containers = join(root, 'containers');
+  for (const id of existsSync(containers) ? readdirSync(containers) : []) {
+    const pidFile = join(containers, id, 'pid');
+    if (existsSync(pidFile)) {
+      try {
+        process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+      } catch {
+        // exited already
+      }
+    }
+  }
+  // Give the monitors of detached containers a moment to record the exit and tidy up.
+  await new Promise((r) => setTimeout(r, 300));
+  for (const id of existsSync(containers) ? readdirSync(containers) : []) {
+    await runCommand('netbridge', ['down', id.slice(0, 12)], { env: { CUTAWAY_ROOT: root } });
+    await runCommand('overlay-mount', ['--unmount', id, '--rm'], { env: { CUTAWAY_ROOT: root } });
+    await runCommand('cg-limit', ['rm', '--force', id.slice(0, 12)]);
+    await removeTree(join(containers, id));
+  }
+  expect(hostState()).toEqual(before);
+});
+
+afterAll(async () => {
+  await removeTree(work);
+});
+
+describe('cutaway run', () => {
+  it('runs the command in the image and exits with its status; --rm leaves nothing behind', async () => {
+    const out = await cutaway(['run', '--rm', BUSYBOX_REF, 'sh', '-c', 'echo hello; exit 3']);
+    expect(out.stdout).toBe('hello\n');
+    expect(out.code).toBe(3);
+    expect(readdirSync(join(root, 'containers'))).toEqual([]);
+  });
+
+  it("runs the image's Cmd, with stdin attached by -i", async () => {
+    const out = await cutaway(['run', '--rm', '-i', BUSYBOX_REF], 'echo from-stdin; echo $$\n');
+    expect(out.stdout).toBe('from-stdin\n1\n');
+  });
+
+  it("applies Docker's Entrypoint and Cmd rules", async () => {
+    await imageWith('cw-ep:1', ['ENTRYPOINT ["echo", "entry"]', 'CMD ["default"]']);
+    expect((await cutaway(['run', '--rm', 'cw-ep:1'])).stdout).toBe('entry default\n');
+    expect((await cutaway(['run', '--rm', 'cw-ep:1', 'given'])).stdout).toBe('entry given\n');
+    // --entrypoint replaces the Entrypoint and drops the image's Cmd.
+    expect((await cutaway(['run', '--rm', '--entrypoint', 'hostname', 'cw-ep:1'])).stdout).toMatch(/^[0-9a-f]{12}\n$/);
+  });
+
+  it("takes Env, WorkingDir and User from the image; -e, -w and -u override them", async () => {
+    await imageWith('cw-cfg:1', ['ENV GREETING=hello FROM_IMAGE=yes', 'WORKDIR /home/app', 'USER app']);
+    const out = await cutaway(['run', '--rm', 'cw-cfg:1', 'sh', '-c', 'echo $GREETING $FROM_IMAGE; pwd; id -un']);
+    expect(out.stdout).toBe('hello yes\n/home/app\napp\n');
+    const overridden = await cutaway(['run', '--rm', '-e', 'GREETING=hi', '-w', '/tmp', '-u', 'root', 'cw-cfg:1', 'sh', '-c', 'echo $GREETING $FROM_IMAGE; pwd; id -un']);
+    expect(overridden.stdout).toBe('hi yes\n/tmp\nroot\n');
+  });
+
+  it('keeps an exited container without --rm: its config, state with the exit status, and log', async () => {
+    const out = await cutaway(['run', '--name', 'cw-kept', BUSYBOX_REF, 'sh', '-c', 'echo to-log; echo err-log >&2; exit 5']);
+    expect(out.code).toBe(5);
+    const [id] = readdirSync(join(root, 'containers'));
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const dir = join(root, 'containers', id!);
+    expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))).toMatchObject({ id, name: 'cw-kept', image: BUSYBOX_REF });
+    expect(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'))).toMatchObject({ status: 'exited', exitCode: 5 });
+    const log = readFileSync(join(dir, 'log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { log: string; stream: string });
+    expect(log.map((l) => [l.stream, l.log])).toEqual(expect.arrayContaining([['stdout', 'to-log\n'], ['stderr', 'err-log\n']]));
+    expect((await cutaway(['run', '--name', 'cw-kept', BUSYBOX_REF, 'true'])).stderr).toMatch(/the container name "\/cw-kept" is already in use/);
+  });
+
+  it('publishes a port of a detached container; its hostname is its id and /etc/hosts names its address', async () => {
+    const out = await cutaway(['run', '-d', '-p', `${23000 + (process.pid % 10000)}:80`, BUSYBOX_REF, 'sh', '-c', 'mkdir -p /www && hostname > /www/index.html && cat /etc/hosts >> /www/index.html && exec httpd -f -p 80 -h /www']);
+    expect(out.code).toBe(0);
+    const id = out.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    let page = '';
+    for (let i = 0; i < 50 && !page; i++) {
+      const r = await runCommand('/bin/busybox', ['wget', '-q', '-O', '-', `http://127.0.0.1:${23000 + (process.pid % 10000)}/`]);
+      page = r.code === 0 ? r.stdout : '';
+      if (!page) await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(page.split('\n')[0]).toBe(id.slice(0, 12));
+    expect(page).toMatch(new RegExp(`^172\\.30\\.\\d+\\.\\d+\\t${id.slice(0, 12)}$`, 'm'));
+    const pid = Number(readFileSync(join(root, 'containers', id, 'pid'), 'utf8'));
+    process.kill(pid, 'SIGKILL');
+    const state = () => JSON.parse(readFileSync(join(root, 'containers', id, 'state.json'), 'utf8')) as { status: string };
+    for (let i = 0; i < 100 && state().status !== 'exited'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(state()).toMatchObject({ status: 'exited', exitCode: 137 });
+  });
+
+  it('holds a memory limit: an allocation beyond -m is OOM-killed, 137', async () => {
+    const out = await cutaway(['run', '--rm', '-m', '16m', '--network', 'none', BUSYBOX_REF, 'sort', '/dev/zero']);
+    expect(out.code).toBe(137);
+    expect(out.stderr).toMatch(/OOM killer/);
+  });
+
+  it('keeps a named volume across containers', async () => {
+    await cutaway(['run', '--rm', '-v', 'cwdata:/data', BUSYBOX_REF, 'sh', '-c', 'echo kept > /data/file']);
+    expect(readFileSync(join(root, 'volumes', 'cwdata', '_data', 'file'), 'utf8')).toBe('kept\n');
+    expect((await cutaway(['run', '--rm', '-v', 'cwdata:/data:ro', BUSYBOX_REF, 'cat', '/data/file'])).stdout).toBe('kept\n');
+  });
+
+  it('bad input: a missing image, no command, a bad volume — one line, 125, nothing left', async () => {
+    writeFileSync(join(work, 'marker'), '');
+    const missing = await cutaway(['run', '--rm', 'cw-no-such-image:1', 'true']);
+    expect(missing.code).toBe(125);
+    expect(missing.stderr.trim().split('\n').at(-1)).toMatch(/^cutaway run: error: /);
+    await imageWith('cw-nocmd:1', ['CMD []']);
+    const noCommand = await cutaway(['run', '--rm', 'cw-nocmd:1']);
+    expect(noCommand.stderr).toMatch(/no command specified/);
+    expect(noCommand.code).toBe(125);
+    const badVolume = await cutaway(['run', '--rm', '-v', 'nocolon', BUSYBOX_REF, 'true']);
+    expect(badVolume.code).toBe(125);
+    expect(readdirSync(join(root, 'containers'))).toEqual([]);
+  });
+});
