@@ -14,6 +14,8 @@ packages=(
   # ns-exec: its C half is compiled at build time; runc is the reference it is compared with;
   # uidmap gives newuidmap/newgidmap for rootless runs with /etc/subuid ranges
   gcc libc6-dev runc uidmap
+  # netbridge: ip and nft; bench/netbridge.ts compares it with the CNI bridge and portmap plugins (iptables)
+  iproute2 nftables containernetworking-plugins iptables
   time  # GNU time: bench/ reads peak memory (%M) with it
   cgroup-tools  # cgcreate/cgset/cgexec/cgdelete: bench/cgroup.ts's reference for cg-limit
   # test/vm/cgroup2-vm.ts: a cgroup-v2-only guest (Debian's kernel, busybox-static

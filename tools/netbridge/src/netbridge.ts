@@ -53,11 +53,11 @@ const spec: ToolSpec = {
   ],
 };
 
-/** Host routes as `ip -4 -j route` lists them, less cutaway's own bridges. */
-async function hostRoutes(): Promise<{ subnet: Subnet; dev: string }[]> {
+/** Host routes as `ip -4 -j route` lists them, less those of cutaway's own bridges (`ours`). */
+async function hostRoutes(ours: Set<string>): Promise<{ subnet: Subnet; dev: string }[]> {
   const routes = JSON.parse(await exec('ip', ['-4', '-j', 'route', 'show', 'table', 'all'])) as { dst: string; dev?: string; type?: string }[];
   return routes
-    .filter((r) => r.dst !== 'default' && (r.type === undefined || r.type === 'unicast') && !r.dev?.startsWith('cw'))
+    .filter((r) => r.dst !== 'default' && (r.type === undefined || r.type === 'unicast') && !(r.dev && ours.has(r.dev)))
     .flatMap((r) => {
       const [addr = '', prefix = '32'] = r.dst.split('/');
       const ip = parseIPv4(addr);
@@ -66,8 +66,8 @@ async function hostRoutes(): Promise<{ subnet: Subnet; dev: string }[]> {
 }
 
 /** A subnet must not overlap a host route (the host would lose that network) or another cutaway network. */
-async function checkSubnetFree(subnet: Subnet, text: string, others: NetworkRecord[]): Promise<void> {
-  for (const r of await hostRoutes())
+async function checkSubnetFree(subnet: Subnet, text: string, others: NetworkRecord[], ours: Set<string>): Promise<void> {
+  for (const r of await hostRoutes(ours))
     if (overlaps(subnet, r.subnet)) throw new ToolError(`subnet ${text} overlaps the host's route to ${formatIPv4(r.subnet.network)}/${r.subnet.prefix} (dev ${r.dev})`, 'pick a subnet the host does not use');
   for (const n of others) if (overlaps(subnet, parseSubnet(n.subnet))) throw new ToolError(`subnet ${text} overlaps network ${n.name} (${n.subnet})`);
 }
@@ -96,8 +96,17 @@ function macOf(ip: number): string {
   return ['02', '42', ...formatIPv4(ip).split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
 }
 
+/**
+ * The interfaces of this process's network namespace. /proc/self/net is the
+ * reader's namespace; /sys/class/net would be the one whoever mounted sysfs
+ * was in (under `nsenter --net` without a new sysfs, the host's).
+ */
+function interfaces(): Set<string> {
+  return new Set(readFileSync('/proc/self/net/dev', 'utf8').split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter(Boolean));
+}
+
 function bridgeExists(bridge: string): boolean {
-  return existsSync(`/sys/class/net/${bridge}`);
+  return interfaces().has(bridge);
 }
 
 /** The bridge with its gateway address, forwarding on, and loopback sources allowed out (for ports published at 127.0.0.1). */
@@ -145,7 +154,7 @@ async function up(inv: Invocation, store: NetworkStore, run: Runner): Promise<Up
     if (makeNetns && existsSync(netns)) throw new ToolError(`network namespace ${name} exists already`, `netbridge up ${name} --netns ${netns} configures it`);
     if (!makeNetns && !existsSync(netns)) throw new ToolError(`${o.pid !== undefined ? `process ${o.pid}` : netns}: no such network namespace`);
     const firstUse = !bridgeExists(network.bridge);
-    if (firstUse) await checkSubnetFree(parseSubnet(network.subnet), network.subnet, networks.filter((n) => n !== network && bridgeExists(n.bridge)));
+    if (firstUse) await checkSubnetFree(parseSubnet(network.subnet), network.subnet, networks.filter((n) => n !== network && bridgeExists(n.bridge)), new Set(networks.map((n) => n.bridge)));
     const ip = leaseAddress(network, typeof o.ip === 'string' ? o.ip : undefined);
     const ports = await allocatePorts((o.publish as string[] | undefined) ?? [], networks);
     const prefix = parseSubnet(network.subnet).prefix;
@@ -191,15 +200,17 @@ async function up(inv: Invocation, store: NetworkStore, run: Runner): Promise<Up
 async function teardown(run: Runner, store: NetworkStore, network: NetworkRecord, endpoint: Endpoint): Promise<void> {
   const hasTable = run.dryRun || (await tableExists());
   if (hasTable && endpoint.ports.length) await run.nft(portElements('delete', endpoint.ip, endpoint.ports)).catch(() => {});
-  if (run.dryRun || existsSync(`/sys/class/net/${endpoint.veth}`)) await run.tryIp(['link', 'del', endpoint.veth]);
+  if (run.dryRun || interfaces().has(endpoint.veth)) await run.tryIp(['link', 'del', endpoint.veth]);
   if (endpoint.madeNetns && (run.dryRun || existsSync(endpoint.netns))) await run.tryIp(['netns', 'del', endpoint.name]);
   delete network.endpoints[endpoint.name];
   const remaining = store.list().filter((n) => n.name !== network.name).concat(network);
+  const lastOfAll = remaining.every((n) => !Object.keys(n.endpoints).length);
   if (!Object.keys(network.endpoints).length) {
     if (run.dryRun || bridgeExists(network.bridge)) await run.tryIp(['link', 'del', network.bridge]);
-    if (hasTable) await run.nft(networkElements('delete', network)).catch(() => {});
+    // The table goes as a whole with the last endpoint of all; its elements need no deleting first.
+    if (hasTable && !lastOfAll) await run.nft(networkElements('delete', network)).catch(() => {});
   }
-  if (hasTable && remaining.every((n) => !Object.keys(n.endpoints).length)) await run.nft([deleteTable()]).catch(() => {});
+  if (hasTable && lastOfAll) await run.nft([deleteTable()]).catch(() => {});
   if (!run.dryRun) {
     // The default network leaves no file behind once nothing uses it: it exists without one.
     if (network.name === DEFAULT_NETWORK && !Object.keys(network.endpoints).length) store.remove(network.name);
@@ -238,7 +249,7 @@ async function networkCommand(inv: Invocation, store: NetworkStore, run: Runner,
       const record = await store.locked(async () => {
         const networks = store.list();
         if (networks.some((n) => n.name === name)) throw new ToolError(`network with name ${name} already exists`);
-        await checkSubnetFree(subnet, o.subnet as string, networks);
+        await checkSubnetFree(subnet, o.subnet as string, networks, new Set(networks.map((n) => n.bridge)));
         const created = newNetwork(name, subnet, gateway);
         inv.steps.note(`network ${name}: ${created.subnet}, gateway ${created.gateway}, bridge ${created.bridge} (made when the first endpoint joins)`);
         if (!run.dryRun) await store.write(created);
