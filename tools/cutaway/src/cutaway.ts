@@ -4,6 +4,7 @@
  * own module; this file dispatches.
  */
 import { reportError, runTool, splitAtFirstPositional, stateRoot, UsageError } from '@cutaway/cli';
+import { build, buildSpec } from './build.ts';
 import { monitor, run, runSpec } from './run.ts';
 import { traceTools } from './tools.ts';
 
@@ -18,6 +19,11 @@ async function main(): Promise<never> {
         return run(inv, rest);
       }, own);
     }
+    case 'build':
+      return runTool(buildSpec, async (inv) => {
+        traceTools(inv.steps.mode.trace);
+        return build(inv);
+      }, args);
     case '__monitor': {
       const status = await monitor(stateRoot(undefined), args[0]!).catch((e: unknown) => reportError('cutaway', e, false));
       process.exit(status);

@@ -1,0 +1,341 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, posix, resolve } from 'node:path';
+import { imageStoreDir, ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
+import {
+  commandArgv, exposedPorts, matchSources, parseDockerfile, resolveBase, resolveGlobalArgs, StageScope,
+  type AddInstruction, type CopyInstruction, type Instruction, type Stage,
+} from '@cutaway/dockerfile';
+import { findImage, formatReference, OciLayout, parseReference, type ContainerConfig } from '@cutaway/oci';
+import { contentHash, listContext } from './context.ts';
+import { imageFor } from './image.ts';
+import { tool, toolEnv, tryTool } from './tools.ts';
+
+export const buildSpec: ToolSpec = {
+  name: 'cutaway build',
+  version: '0.1.0',
+  synopsis: ['[-t TAG]… [-f Dockerfile] [--build-arg K=V]… [--no-cache] CONTEXT'],
+  description: [
+    'docker build, from the tools. Each RUN runs in a temporary container (overlay-mount, netbridge, ns-exec with',
+    "the image's env, workdir and user) whose upper directory becomes a layer (layer-commit); COPY and ADD make a",
+    'layer of the context files; metadata instructions add an empty history entry and change the config',
+    '(layer-commit --empty --change). A step whose parent and instruction (and copied files) are unchanged is',
+    'taken from the cache. The log goes to stderr; stdout gets the image digest.',
+  ].join('\n'),
+  options: [
+    { name: 'tag', short: 't', type: 'list', arg: 'NAME[:TAG]', help: 'name the image (repeat)' },
+    { name: 'file', short: 'f', type: 'string', arg: 'FILE', help: 'the Dockerfile (default CONTEXT/Dockerfile)' },
+    { name: 'build-arg', type: 'list', arg: 'K=V', help: 'set a build-time variable (repeat)' },
+    { name: 'no-cache', type: 'boolean', help: 'run every step' },
+    ROOT_OPTION,
+  ],
+  examples: ['cutaway build -t hello:1 examples/hello', 'cutaway build --build-arg VERSION=2 -f Dockerfile.dev .'],
+  classic: ['docker build', 'buildah bud'],
+};
+
+const CACHE_REPOSITORY = 'localhost/cutaway-cache';
+
+function say(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+const short = (digest: string) => digest.replace(/^sha256:/, '').slice(0, 12);
+
+/** Where a stage is: its current image (undefined: scratch, nothing yet), digest, config, variables. */
+interface StageState {
+  image?: string;
+  digest: string;
+  config: ContainerConfig;
+  scope: StageScope;
+}
+
+class Builder {
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly stages: StageState[] = [];
+  private readonly contextPaths: string[];
+  private layout!: OciLayout;
+
+  constructor(
+    private readonly root: string,
+    private readonly context: string,
+    private readonly noCache: boolean,
+  ) {
+    this.env = { CUTAWAY_ROOT: root };
+    this.contextPaths = listContext(context);
+  }
+
+  async open(): Promise<void> {
+    mkdirSync(imageStoreDir(this.root), { recursive: true });
+    this.layout = existsSync(join(imageStoreDir(this.root), 'oci-layout')) ? await OciLayout.open(imageStoreDir(this.root)) : await OciLayout.create(imageStoreDir(this.root));
+  }
+
+  /**
+   * One image-making step: taken from the cache when its key (parent, the
+   * instruction as substituted, and what else it depends on) was built
+   * before, made by `produce` otherwise. The result is tagged in the store
+   * as localhost/cutaway-cache:<key>, which is the cache.
+   */
+  private async step(state: StageState, keyParts: unknown[], produce: (tag: string) => Promise<void>): Promise<void> {
+    const key = createHash('sha256').update(JSON.stringify([state.digest, ...keyParts])).digest('hex');
+    const tag = `${CACHE_REPOSITORY}:${key}`;
+    if (!this.noCache && (await this.layout.resolve(tag))) say(' ---> Using cache');
+    else await produce(tag);
+    const image = await findImage(this.layout, tag);
+    state.image = tag;
+    state.digest = image.descriptor.digest;
+    state.config = image.config.config ?? {};
+    say(` ---> ${short(state.digest)}`);
+  }
+
+  /** A metadata instruction: no layer, a history entry, the config changed (docker commit -c). */
+  private async metadata(state: StageState, change: string): Promise<void> {
+    await this.step(state, [change], (tag) =>
+      tool('layer-commit', ['-q', '--empty', '--change', change, '--image', state.image ?? 'scratch', '--tag', tag, '--created-by', `/bin/sh -c #(nop) ${change}`], this.env).then(() => undefined),
+    );
+  }
+
+  async stage(stage: Stage, globalArgs: Map<string, string>, buildArgs: Record<string, string>, total: number, counter: { step: number }): Promise<void> {
+    const base = resolveBase(this.dockerfile, stage, globalArgs);
+    say(`Step ${++counter.step}/${total} : ${stage.from.original}`);
+    let state: StageState;
+    if (base.stage) {
+      const parent = this.stages[base.stage.index]!;
+      state = { ...parent, config: { ...parent.config }, scope: new StageScope(this.dockerfile, { globalArgs, buildArgs, parent: parent.scope }) };
+    } else if (base.image === 'scratch') {
+      state = { digest: 'scratch', config: {}, scope: new StageScope(this.dockerfile, { globalArgs, buildArgs }) };
+    } else {
+      const image = await imageFor(this.root, base.image, this.env);
+      const config = image.config.config ?? {};
+      state = { image: image.name, digest: image.descriptor.digest, config, scope: new StageScope(this.dockerfile, { globalArgs, buildArgs, imageEnv: config.Env ?? [], imageShell: (config.Shell as string[] | undefined) ?? [] }) };
+    }
+    say(` ---> ${state.digest === 'scratch' ? 'scratch' : short(state.digest)}`);
+    for (const raw of stage.instructions) {
+      say(`Step ${++counter.step}/${total} : ${raw.original}`);
+      await this.instruction(state, state.scope.apply(raw));
+    }
+    this.stages[stage.index] = state;
+  }
+
+  dockerfile!: ReturnType<typeof parseDockerfile>;
+
+  private async instruction(state: StageState, ins: Instruction): Promise<void> {
+    const scope = state.scope;
+    switch (ins.keyword) {
+      case 'ARG':
+        return; // a variable of the build only: nothing in the image (scope.apply recorded it)
+      case 'RUN':
+        return this.run(state, commandArgv(ins, scope.shell));
+      case 'COPY':
+      case 'ADD':
+        return this.copy(state, ins);
+      case 'CMD':
+      case 'ENTRYPOINT':
+        return this.metadata(state, `${ins.keyword} ${JSON.stringify(commandArgv(ins, scope.shell))}`);
+      case 'ENV':
+        return this.metadata(state, `ENV ${ins.pairs.map((p) => `${p.key}=${JSON.stringify(p.value)}`).join(' ')}`);
+      case 'LABEL':
+        return this.metadata(state, `LABEL ${ins.pairs.map((p) => `${JSON.stringify(p.key)}=${JSON.stringify(p.value)}`).join(' ')}`);
+      case 'WORKDIR': {
+        // Relative to the WORKDIR before, as Docker resolves it; the directory is made by the next RUN (ns-exec -w) or by COPY.
+        const dir = posix.resolve(state.config.WorkingDir || '/', ins.path);
+        return this.metadata(state, `WORKDIR ${dir}`);
+      }
+      case 'EXPOSE':
+        return this.metadata(state, `EXPOSE ${exposedPorts(ins.ports).join(' ')}`);
+      case 'USER':
+        return this.metadata(state, `USER ${ins.user}`);
+      case 'VOLUME':
+        return this.metadata(state, `VOLUME ${JSON.stringify(ins.paths)}`);
+      case 'SHELL':
+        return this.metadata(state, `SHELL ${JSON.stringify(ins.shell)}`);
+      case 'STOPSIGNAL':
+        return this.metadata(state, `STOPSIGNAL ${ins.signal}`);
+      default:
+        throw new ToolError(`${ins.keyword} is not supported by cutaway build (line ${ins.line})`);
+    }
+  }
+
+  /** RUN: a temporary container on the bridge network; its upper directory becomes the layer. */
+  private async run(state: StageState, argv: string[]): Promise<void> {
+    const args = [...state.scope.vars].filter(([k]) => !state.scope.env.has(k));
+    // Docker's created_by for a RUN with build args: `|N K=V… /bin/sh -c …`.
+    const createdBy = `${args.length ? `|${args.length} ${args.map(([k, v]) => `${k}=${v}`).join(' ')} ` : ''}${argv.join(' ')}`;
+    await this.step(state, ['RUN', argv, args], async (tag) => {
+      if (!state.image) throw new ToolError('RUN needs a base image with a shell: FROM scratch has none');
+      const name = `cwbuild-${randomBytes(5).toString('hex')}`;
+      say(` ---> Running in ${name}`);
+      let netns: string | undefined;
+      try {
+        const merged = await tool('overlay-mount', ['-q', state.image, '--name', name], this.env);
+        netns = await tool('netbridge', ['up', name], this.env);
+        const env = [...state.scope.vars].map(([k, v]) => `${k}=${v}`);
+        const code = await new Promise<number>((resolvePromise, reject) => {
+          const child = spawn('ns-exec', [
+            '--rootfs', merged, '--netns', netns!, '--hostname', name,
+            ...env.flatMap((e) => ['-e', e]),
+            ...(state.config.WorkingDir ? ['-w', state.config.WorkingDir] : []),
+            ...(state.config.User ? ['-u', state.config.User] : []),
+            '--', ...argv,
+          ], { env: toolEnv(this.env), stdio: ['ignore', 'inherit', 'inherit'] });
+          child.on('error', reject);
+          child.on('close', (status) => resolvePromise(status ?? 1));
+        });
+        if (code !== 0) throw new ToolError(`The command '${argv.join(' ')}' returned a non-zero code: ${code}`, undefined, code);
+        await tool('layer-commit', ['-q', name, '--image', state.image, '--tag', tag, '--created-by', createdBy], this.env);
+      } finally {
+        if (netns) await tryTool('netbridge', ['down', name], this.env);
+        await tryTool('overlay-mount', ['--unmount', name, '--rm'], this.env);
+      }
+    });
+  }
+
+  /**
+   * COPY and ADD: the sources (context paths, or paths of another stage or
+   * image with --from) are copied into an empty directory at their
+   * destination, which layer-commit turns into the layer. A directory source
+   * copies its contents; a local tar archive given to ADD is extracted.
+   */
+  private async copy(state: StageState, ins: CopyInstruction | AddInstruction): Promise<void> {
+    const from = ins.keyword === 'COPY' ? ins.from : undefined;
+    const workdir = state.config.WorkingDir || '/';
+    const dest = ins.dest.startsWith('/') ? ins.dest : posix.join(workdir, ins.dest) + (ins.dest.endsWith('/') ? '/' : '');
+    const [uid, gid] = ownerOf(ins.chown);
+    const mounted: string[] = [];
+    try {
+      let sourceRoot = this.context;
+      let paths = this.contextPaths;
+      if (from !== undefined) {
+        const stage = this.dockerfile.stages.find((s) => s.name === from.toLowerCase() || String(s.index) === from);
+        const image = stage ? this.stages[stage.index]?.image : (await imageFor(this.root, from, this.env)).name;
+        if (!image) throw new ToolError(`COPY --from=${from}: that stage has no image`);
+        const name = `cwbuild-${randomBytes(5).toString('hex')}`;
+        sourceRoot = await tool('overlay-mount', ['-q', '--read-only', image, '--name', name], this.env);
+        mounted.push(name);
+        paths = ins.sources.map((s) => (existsSync(join(sourceRoot, s)) && statSync(join(sourceRoot, s)).isDirectory() ? `${posix.normalize(s).replace(/^\/+/, '')}/` : posix.normalize(s).replace(/^\/+/, '')));
+      }
+      const matches = ins.sources.flatMap((source) => {
+        const found = matchSources(paths, source);
+        if (!found.length) throw new ToolError(`${ins.keyword} failed: file not found in build context or excluded by .dockerignore: stat ${source}: file does not exist`);
+        return found;
+      });
+      const intoDir = dest.endsWith('/') || matches.length > 1 || matches.some((m) => m.endsWith('/'));
+      const files = matches.flatMap((m) => (m.endsWith('/') ? paths.filter((p) => p.startsWith(m === './' ? '' : m)) : [m])).filter((p) => !p.endsWith('/'));
+      const keyParts = [ins.keyword, ins.sources, dest, ins.chown ?? '', from === undefined ? contentHash(sourceRoot, files) : `${from}:${this.stageDigest(from)}`];
+      await this.step(state, keyParts, async (tag) => {
+        const staging = mkdtempSync(join(tmpdir(), 'cw-copy-'));
+        try {
+          for (const m of matches) {
+            const source = join(sourceRoot, m);
+            if (m.endsWith('/')) {
+              // A directory copies its contents: from the context, only what .dockerignore lets through.
+              const prefix = m === './' ? '' : m;
+              if (from !== undefined) copyTree(source, join(staging, dest), uid, gid, true);
+              else {
+                copyTree(source, join(staging, dest), uid, gid, false);
+                for (const p of paths.filter((q) => q.startsWith(prefix) && q !== prefix)) copyTree(join(sourceRoot, p), join(staging, dest, p.slice(prefix.length)), uid, gid, false);
+              }
+            } else if (ins.keyword === 'ADD' && isArchive(source)) {
+              mkdirSync(join(staging, dest), { recursive: true });
+              await tool('tar', ['-x', '-f', source, '-C', join(staging, dest)]);
+            } else copyTree(source, join(staging, intoDir ? posix.join(dest, posix.basename(m)) : dest), uid, gid, false);
+          }
+          const created = `/bin/sh -c #(nop) ${ins.keyword} ${ins.sources.join(' ')} in ${dest}`;
+          await tool('layer-commit', ['-q', staging, '--image', state.image ?? 'scratch', '--tag', tag, '--created-by', created], this.env);
+        } finally {
+          rmSync(staging, { recursive: true, force: true });
+        }
+      });
+    } finally {
+      for (const name of mounted) await tryTool('overlay-mount', ['--unmount', name, '--rm'], this.env);
+    }
+  }
+
+  private stageDigest(from: string): string {
+    const stage = this.dockerfile.stages.find((s) => s.name === from.toLowerCase() || String(s.index) === from);
+    return stage ? (this.stages[stage.index]?.digest ?? '') : from;
+  }
+
+  /** The last stage's image, tagged with every -t. */
+  async finish(tags: string[]): Promise<string> {
+    const last = this.stages.at(-1)!;
+    if (!last.image) throw new ToolError('the build made no image (FROM scratch and nothing else)');
+    const image = await findImage(this.layout, last.image);
+    for (const t of tags) await this.layout.addRef(t, image.descriptor);
+    say(`Successfully built ${short(image.descriptor.digest)}`);
+    for (const t of tags) say(`Successfully tagged ${t}`);
+    return image.descriptor.digest;
+  }
+}
+
+/** `-t hello` is docker.io/library/hello:latest, as Docker names it (so `cutaway run hello` finds it). */
+function normaliseTag(tag: string): string {
+  try {
+    return formatReference(parseReference(tag));
+  } catch {
+    throw new UsageError(`invalid tag ${JSON.stringify(tag)}: invalid reference format`);
+  }
+}
+
+/** --chown=UID[:GID], numeric (names would need the image's /etc/passwd: not yet). */
+function ownerOf(chown: string | undefined): [number, number] {
+  if (!chown) return [0, 0];
+  const [u = '', g = u] = chown.split(':');
+  if (!/^\d+$/.test(u) || !/^\d+$/.test(g)) throw new ToolError(`--chown=${chown}: only numeric ids are supported`);
+  return [Number(u), Number(g)];
+}
+
+/** gzip, bzip2, xz or a tar header: what ADD extracts (Docker's archive detection). */
+function isArchive(path: string): boolean {
+  const head = Buffer.alloc(512);
+  const fd = readFileSync(path).subarray(0, 512);
+  fd.copy(head);
+  return (head[0] === 0x1f && head[1] === 0x8b) || head.subarray(0, 3).toString() === 'BZh' || head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) || head.subarray(257, 262).toString() === 'ustar';
+}
+
+/** cp -a with a new owner: modes and mtimes kept, owned by uid:gid (COPY's default is root); a directory's contents only when `recursive`. */
+function copyTree(source: string, target: string, uid: number, gid: number, recursive: boolean): void {
+  const st = lstatSync(source);
+  mkdirSync(dirname(target), { recursive: true });
+  if (st.isDirectory()) {
+    mkdirSync(target, { recursive: true, mode: st.mode & 0o7777 });
+    if (recursive) for (const name of readdirSync(source)) copyTree(join(source, name), join(target, name), uid, gid, true);
+  } else if (st.isSymbolicLink()) {
+    rmSync(target, { force: true });
+    symlinkSync(readlinkSync(source), target);
+  } else copyFileSync(source, target);
+  if (!st.isSymbolicLink()) {
+    chownSync(target, uid, gid);
+    utimesSync(target, st.atime, st.mtime);
+  }
+}
+
+export async function build(inv: Invocation): Promise<number> {
+  const o = inv.options;
+  const [context, ...extra] = inv.positionals;
+  if (!context || extra.length) throw new UsageError('"cutaway build" requires exactly 1 argument: CONTEXT');
+  const contextDir = resolve(context);
+  if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) throw new ToolError(`unable to prepare context: path "${context}" not found`);
+  const file = typeof o.file === 'string' ? resolve(o.file) : join(contextDir, 'Dockerfile');
+  if (!existsSync(file)) throw new ToolError(`Cannot locate specified Dockerfile: ${basename(file)}`);
+  const buildArgs = Object.fromEntries(
+    ((o['build-arg'] as string[] | undefined) ?? []).flatMap((a) => {
+      const eq = a.indexOf('=');
+      if (eq >= 0) return [[a.slice(0, eq), a.slice(eq + 1)]];
+      return process.env[a] === undefined ? [] : [[a, process.env[a]!]];
+    }),
+  ) as Record<string, string>;
+  const tags = ((o.tag as string[] | undefined) ?? []).map(normaliseTag);
+  const root = stateRoot(o.root);
+  const builder = new Builder(root, contextDir, Boolean(o['no-cache']));
+  builder.dockerfile = parseDockerfile(readFileSync(file, 'utf8'), { file: basename(file) });
+  await builder.open();
+  const globalArgs = resolveGlobalArgs(builder.dockerfile, { buildArgs });
+  const total = builder.dockerfile.stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
+  const counter = { step: 0 };
+  for (const stage of builder.dockerfile.stages) await builder.stage(stage, globalArgs, buildArgs, total, counter);
+  const digest = await builder.finish(tags);
+  process.stdout.write(`${digest}\n`);
+  return 0;
+}
