@@ -1,7 +1,7 @@
 /**
  * Builds every tool into a runnable command: tools/<name>/src/<bin>.ts (or
  * src/main.ts) is bundled with its libs by esbuild into
- * tools/<name>/dist/<bin>.js, so a tool starts without compiling TypeScript,
+ * tools/<name>/dist/<bin>.cjs, so a tool starts without compiling TypeScript,
  * and bin/<bin> at the top of the repository links to it. A tool with
  * src/<bin>.c (ns-exec) is that C program, compiled, plus src/<bin>-plan.ts.
  *
@@ -27,31 +27,29 @@ async function toolDirs(args: string[]): Promise<string[]> {
   return (await readdir(tools)).map((name) => join(tools, name)).filter((dir) => existsSync(join(dir, 'package.json')));
 }
 
-/** One TypeScript entry and its libs → one file (an ESM command, or a CommonJS script) that starts without compiling anything. */
-async function bundle(entry: string, outfile: string, format: 'esm' | 'cjs' = 'esm'): Promise<void> {
+/**
+ * One TypeScript entry and its libs → one CommonJS file that starts without
+ * compiling anything. CommonJS, not ESM: Node's ESM loader adds ~7 ms to
+ * every start, and every tool start is on someone's hot path.
+ */
+async function bundle(entry: string, outfile: string): Promise<void> {
   await build({
     entryPoints: [entry],
     outfile,
     bundle: true,
     platform: 'node',
     target: 'node20',
-    format,
-    external: format === 'esm' ? NATIVE : [],
+    format: 'cjs',
+    external: NATIVE,
     // The shebang keeps Node from parsing NODE_EXTRA_CA_CERTS at every start (~70-90 ms where it names the
     // whole system bundle, as on our machines); the one tool that speaks TLS reads the file itself, from
-    // CUTAWAY_EXTRA_CA_CERTS. ESM output has no `require`; bundled CommonJS dependencies need one.
-    ...(format === 'esm' && {
-      banner: {
-        js: "#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS CUTAWAY_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node\nimport { createRequire as __cwCreateRequire } from 'node:module'; const require = __cwCreateRequire(import.meta.url);",
-      },
-    }),
+    // CUTAWAY_EXTRA_CA_CERTS.
+    banner: { js: '#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS CUTAWAY_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node' },
     sourcemap: 'linked',
     logLevel: 'warning',
   });
   await chmod(outfile, 0o755);
 }
-
-
 
 /** A tool's C program (ns-exec's: namespaces must exist before Node starts), with every warning an error. */
 async function compileC(source: string, outfile: string): Promise<void> {
@@ -74,10 +72,9 @@ async function buildTool(dir: string): Promise<string[]> {
     const outfile = join(dir, target);
     const native = join(dir, 'src', `${bin}.c`);
     if (existsSync(native)) {
-      // The command is the C program; what it plans with is src/<bin>-plan.ts, beside it in dist/, as
-      // CommonJS: Node's ESM loader would add ~7 ms to every container's start.
+      // The command is the C program; what it plans with is src/<bin>-plan.ts, beside it in dist/.
       await compileC(native, outfile);
-      await bundle(join(dir, 'src', `${bin}-plan.ts`), join(dirname(outfile), `${bin}-plan.cjs`), 'cjs');
+      await bundle(join(dir, 'src', `${bin}-plan.ts`), join(dirname(outfile), `${bin}-plan.cjs`));
     } else {
       const own = join(dir, 'src', `${bin}.ts`);
       await bundle(existsSync(own) ? own : join(dir, 'src', 'main.ts'), outfile);

@@ -254,4 +254,4 @@ async function main(inv: Invocation): Promise<number> {
   }
 }
 
-await runTool(spec, main);
+void runTool(spec, main);

@@ -33,4 +33,4 @@ async function main(): Promise<never> {
   }
 }
 
-await main();
+void main();

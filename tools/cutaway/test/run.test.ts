@@ -22,14 +22,20 @@ import { BUSYBOX_REF, buildBusyboxImage, removeTree } from '../../../test/fixtur
 let work: string;
 let root: string;
 let before: { mounts: string; links: string };
+/** A netbridge network of this file's own (the default one is another test file's), and its bridge. */
+let network: string;
+let bridge: string | undefined;
 
+/** cutaway run on this file's network (or as given), as a user would type it. */
 function cutaway(args: string[], input?: string): Promise<CommandResult> {
-  return runCommand('cutaway', args, { env: { CUTAWAY_ROOT: root }, ...(input !== undefined && { input }) });
+  const withNetwork = args[0] === 'run' && !args.includes('--network') ? ['run', '--network', network, ...args.slice(1)] : args;
+  return runCommand('cutaway', withNetwork, { env: { CUTAWAY_ROOT: root }, ...(input !== undefined && { input }) });
 }
 
+/** What this file's containers may leave on the host: mounts under its root, its network's bridge. Other test files run at the same time. */
 function hostState() {
-  const links = readFileSync('/proc/net/dev', 'utf8').split('\n').filter((l) => /^\s*cw/.test(l)).join('\n');
-  return { mounts: readFileSync('/proc/self/mountinfo', 'utf8'), links };
+  const links = readFileSync('/proc/net/dev', 'utf8').split('\n').filter((l) => bridge && l.trim().startsWith(`${bridge}:`)).join('\n');
+  return { mounts: readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(root)).join('\n'), links };
 }
 
 /** An image made from busybox by layer-commit --empty --change, as `docker commit -c` would. */
@@ -42,6 +48,10 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'cw-run-'));
   root = join(work, 'root');
   await buildBusyboxImage(await OciLayout.create(join(root, 'images')));
+  network = `cwtest-run-${process.pid}`;
+  const made = await runCommand('netbridge', ['network', 'create', network, '--subnet', `10.205.${process.pid % 250}.0/24`, '--json'], { env: { CUTAWAY_ROOT: root } });
+  expect(made.stderr).toBe('');
+  bridge = (JSON.parse(made.stdout) as { Options: Record<string, string> }).Options['com.docker.network.bridge.name'];
 });
 
 beforeEach(() => {
@@ -72,6 +82,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
+  await runCommand('netbridge', ['network', 'rm', network], { env: { CUTAWAY_ROOT: root } });
   await removeTree(work);
 });
 
@@ -129,7 +140,7 @@ describe('cutaway run', () => {
       if (!page) await new Promise((res) => setTimeout(res, 100));
     }
     expect(page.split('\n')[0]).toBe(id.slice(0, 12));
-    expect(page).toMatch(new RegExp(`^172\\.30\\.\\d+\\.\\d+\\t${id.slice(0, 12)}$`, 'm'));
+    expect(page).toMatch(new RegExp(`^10\\.205\\.\\d+\\.\\d+\\t${id.slice(0, 12)}$`, 'm'));
     const pid = Number(readFileSync(join(root, 'containers', id, 'pid'), 'utf8'));
     process.kill(pid, 'SIGKILL');
     const state = () => JSON.parse(readFileSync(join(root, 'containers', id, 'state.json'), 'utf8')) as { status: string };

@@ -197,4 +197,4 @@ async function main({ options, positionals, steps, progress, json }: Invocation)
   return 0;
 }
 
-await runTool(spec, main);
+void runTool(spec, main);

@@ -50,6 +50,20 @@ export async function tableExists(): Promise<boolean> {
   }
 }
 
+/**
+ * The bridges the table serves, as the kernel has them: another state root
+ * (CUTAWAY_ROOT) may share the table, so whether it is still needed is asked
+ * of the kernel, not of this root's records. Undefined: there is no table.
+ */
+export async function tableBridges(): Promise<string[] | undefined> {
+  try {
+    const listing = JSON.parse(await exec('nft', ['-j', 'list', 'set', 'ip', TABLE, 'bridges'])) as { nftables: { set?: { elem?: string[] } }[] };
+    return listing.nftables.find((e) => e.set)?.set?.elem ?? [];
+  } catch {
+    return undefined;
+  }
+}
+
 export function networkElements(verb: 'add' | 'delete', network: NetworkRecord): string[] {
   return [`${verb} element ip ${TABLE} bridges { "${network.bridge}" }`, `${verb} element ip ${TABLE} subnets { ${network.subnet} }`];
 }

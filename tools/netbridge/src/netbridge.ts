@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
 import pkg from '../package.json' with { type: 'json' };
 import { contains, formatIPv4, overlaps, parseIPv4, parseSubnet, subnetSize, type Subnet } from './cidr.ts';
-import { deleteTable, networkElements, portElements, tableCommands, tableExists } from './firewall.ts';
+import { deleteTable, networkElements, portElements, tableBridges, tableCommands, tableExists } from './firewall.ts';
 import { allocatePorts } from './ports.ts';
 import { exec, Runner } from './runner.ts';
 import { checkName, DEFAULT_NETWORK, NetworkStore, newNetwork, vethName, type Endpoint, type NetworkRecord } from './store.ts';
@@ -194,23 +194,22 @@ async function up(inv: Invocation, store: NetworkStore, run: Runner): Promise<Up
  * Removes an endpoint and whatever it leaves unused, each step harmless when
  * its object is gone already: its port elements, its veth (the pair goes with
  * it), its netns if up made it, its lease; the bridge and the network's
- * elements with the network's last endpoint; the table with the last endpoint
- * of all.
+ * elements with the network's last endpoint; the table once no bridge is
+ * left in it.
  */
 async function teardown(run: Runner, store: NetworkStore, network: NetworkRecord, endpoint: Endpoint): Promise<void> {
-  const hasTable = run.dryRun || (await tableExists());
+  const bridges = run.dryRun ? [] : await tableBridges();
+  const hasTable = run.dryRun || bridges !== undefined;
   if (hasTable && endpoint.ports.length) await run.nft(portElements('delete', endpoint.ip, endpoint.ports)).catch(() => {});
   if (run.dryRun || interfaces().has(endpoint.veth)) await run.tryIp(['link', 'del', endpoint.veth]);
   if (endpoint.madeNetns && (run.dryRun || existsSync(endpoint.netns))) await run.tryIp(['netns', 'del', endpoint.name]);
   delete network.endpoints[endpoint.name];
-  const remaining = store.list().filter((n) => n.name !== network.name).concat(network);
-  const lastOfAll = remaining.every((n) => !Object.keys(n.endpoints).length);
   if (!Object.keys(network.endpoints).length) {
     if (run.dryRun || bridgeExists(network.bridge)) await run.tryIp(['link', 'del', network.bridge]);
-    // The table goes as a whole with the last endpoint of all; its elements need no deleting first.
-    if (hasTable && !lastOfAll) await run.nft(networkElements('delete', network)).catch(() => {});
+    // The table goes as a whole once no bridge is left in it; its elements need no deleting first.
+    const others = (bridges ?? []).filter((b) => b !== network.bridge);
+    if (hasTable) await run.nft(others.length ? networkElements('delete', network) : [deleteTable()]).catch(() => {});
   }
-  if (hasTable && lastOfAll) await run.nft([deleteTable()]).catch(() => {});
   if (!run.dryRun) {
     // The default network leaves no file behind once nothing uses it: it exists without one.
     if (network.name === DEFAULT_NETWORK && !Object.keys(network.endpoints).length) store.remove(network.name);
@@ -314,7 +313,7 @@ function inspectOf(n: NetworkRecord) {
   };
 }
 
-await runTool(spec, async (inv) => {
+void runTool(spec, async (inv) => {
   const store = new NetworkStore(stateRoot(inv.options.root));
   const run = new Runner(inv.steps);
   const verb = inv.positionals[0];

@@ -60,4 +60,4 @@ async function main({ options, positionals, progress, steps, json }: Invocation)
   return 0;
 }
 
-await runTool(spec, main);
+void runTool(spec, main);

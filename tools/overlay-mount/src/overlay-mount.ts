@@ -208,7 +208,7 @@ async function doUnmount({ options, steps }: Invocation): Promise<number> {
   return 0;
 }
 
-await runTool(spec, (inv) => {
+void runTool(spec, (inv) => {
   if (typeof inv.options.unmount === 'string') {
     if (inv.positionals.length || (inv.options.lower as string[]).length) throw new UsageError('--unmount takes only the name or path to unmount');
     return doUnmount(inv);
