@@ -16,6 +16,8 @@ packages=(
   gcc libc6-dev runc uidmap
   # netbridge: ip and nft; bench/netbridge.ts compares it with the CNI bridge and portmap plugins (iptables)
   iproute2 nftables containernetworking-plugins iptables
+  # cutaway build is compared with buildah bud in its tests; bench/cutaway.ts times podman run too
+  buildah podman
   time  # GNU time: bench/ reads peak memory (%M) with it
   cgroup-tools  # cgcreate/cgset/cgexec/cgdelete: bench/cgroup.ts's reference for cg-limit
   # test/vm/cgroup2-vm.ts: a cgroup-v2-only guest (Debian's kernel, busybox-static
