@@ -76,6 +76,21 @@ export function setEnv(env: string[], name: string, value: string): string[] {
   return i >= 0 ? env.map((e, j) => (j === i ? entry : e)) : [...env, entry];
 }
 
+/**
+ * Applies instructions in order, as one `docker commit --change …` or one
+ * build stage does: an ENTRYPOINT resets the Cmd unless a CMD came before it.
+ */
+export function applyConfigChanges(config: ContainerConfig, changes: readonly string[]): ContainerConfig {
+  let next = config;
+  let cmd: ContainerConfig['Cmd'] | undefined;
+  for (const change of changes) {
+    next = applyConfigChange(next, change);
+    if (/^\s*cmd\b/i.test(change)) cmd = next.Cmd;
+    else if (/^\s*entrypoint\b/i.test(change) && cmd !== undefined) next = { ...next, Cmd: cmd };
+  }
+  return next;
+}
+
 /** Applies one instruction, e.g. `CMD ["./app"]`, to a copy of the config. */
 export function applyConfigChange(config: ContainerConfig, change: string): ContainerConfig {
   const match = /^\s*([A-Za-z]+)(?:\s+([\s\S]*))?$/.exec(change);
@@ -96,6 +111,9 @@ export function applyConfigChange(config: ContainerConfig, change: string): Cont
     case 'ENTRYPOINT':
       needArg();
       next.Entrypoint = command();
+      // The Dockerfile reference, "Understand how CMD and ENTRYPOINT interact": a new ENTRYPOINT resets the
+      // CMD the image had, not one given among the same changes (applyConfigChanges; Docker's cmdSet).
+      next.Cmd = null;
       break;
     case 'ENV':
       for (const [k, v] of pairs(instruction, arg)) next.Env = setEnv(next.Env ?? [], k, v);

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, posix, resolve } from 'node:path';
+import { basename, join, posix, resolve } from 'node:path';
 import { imageStoreDir, ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
 import {
   commandArgv, exposedPorts, matchSources, parseDockerfile, resolveBase, resolveGlobalArgs, StageScope,
@@ -10,6 +10,7 @@ import {
 } from '@cutaway/dockerfile';
 import { findImage, formatReference, OciLayout, parseReference, type ContainerConfig } from '@cutaway/oci';
 import { contentHash, listContext } from './context.ts';
+import { isArchive, StagingTree, type Owner } from './staging.ts';
 import { imageFor } from './image.ts';
 import { tool, toolEnv, tryTool } from './tools.ts';
 
@@ -29,6 +30,7 @@ export const buildSpec: ToolSpec = {
     { name: 'file', short: 'f', type: 'string', arg: 'FILE', help: 'the Dockerfile (default CONTEXT/Dockerfile)' },
     { name: 'build-arg', type: 'list', arg: 'K=V', help: 'set a build-time variable (repeat)' },
     { name: 'no-cache', type: 'boolean', help: 'run every step' },
+    { name: 'network', type: 'string', arg: 'NET', help: "RUN's network: bridge (default), a netbridge network, host or none" },
     ROOT_OPTION,
   ],
   examples: ['cutaway build -t hello:1 examples/hello', 'cutaway build --build-arg VERSION=2 -f Dockerfile.dev .'],
@@ -49,6 +51,8 @@ interface StageState {
   digest: string;
   config: ContainerConfig;
   scope: StageScope;
+  /** Whether this stage has a CMD of its own: an ENTRYPOINT after it keeps it (Docker's cmdSet). */
+  cmdSet?: boolean;
 }
 
 class Builder {
@@ -61,6 +65,8 @@ class Builder {
     private readonly root: string,
     private readonly context: string,
     private readonly noCache: boolean,
+    /** RUN's network: a netbridge network, or host or none. */
+    private readonly network: string,
   ) {
     this.env = { CUTAWAY_ROOT: root };
     this.contextPaths = listContext(context);
@@ -90,9 +96,9 @@ class Builder {
   }
 
   /** A metadata instruction: no layer, a history entry, the config changed (docker commit -c). */
-  private async metadata(state: StageState, change: string): Promise<void> {
-    await this.step(state, [change], (tag) =>
-      tool('layer-commit', ['-q', '--empty', '--change', change, '--image', state.image ?? 'scratch', '--tag', tag, '--created-by', `/bin/sh -c #(nop) ${change}`], this.env).then(() => undefined),
+  private async metadata(state: StageState, change: string, before: string[] = []): Promise<void> {
+    await this.step(state, [...before, change], (tag) =>
+      tool('layer-commit', ['-q', '--empty', ...[...before, change].flatMap((c) => ['--change', c]), '--image', state.image ?? 'scratch', '--tag', tag, '--created-by', `/bin/sh -c #(nop) ${change}`], this.env).then(() => undefined),
     );
   }
 
@@ -131,8 +137,13 @@ class Builder {
       case 'ADD':
         return this.copy(state, ins);
       case 'CMD':
-      case 'ENTRYPOINT':
-        return this.metadata(state, `${ins.keyword} ${JSON.stringify(commandArgv(ins, scope.shell))}`);
+        state.cmdSet = true;
+        return this.metadata(state, `CMD ${JSON.stringify(commandArgv(ins, scope.shell))}`);
+      case 'ENTRYPOINT': {
+        // ENTRYPOINT resets the base image's CMD, not one this stage set before it: that CMD goes first again.
+        const before = state.cmdSet && state.config.Cmd ? [`CMD ${JSON.stringify(state.config.Cmd)}`] : [];
+        return this.metadata(state, `ENTRYPOINT ${JSON.stringify(commandArgv(ins, scope.shell))}`, before);
+      }
       case 'ENV':
         return this.metadata(state, `ENV ${ins.pairs.map((p) => `${p.key}=${JSON.stringify(p.value)}`).join(' ')}`);
       case 'LABEL':
@@ -169,16 +180,17 @@ class Builder {
       let netns: string | undefined;
       try {
         const merged = await tool('overlay-mount', ['-q', state.image, '--name', name], this.env);
-        netns = await tool('netbridge', ['up', name], this.env);
+        const ownNetwork = !['host', 'none'].includes(this.network);
+        if (ownNetwork) netns = await tool('netbridge', ['up', name, '--network', this.network], this.env);
         const env = [...state.scope.vars].map(([k, v]) => `${k}=${v}`);
         const code = await new Promise<number>((resolvePromise, reject) => {
           const child = spawn('ns-exec', [
-            '--rootfs', merged, '--netns', netns!, '--hostname', name,
+            '--rootfs', merged, ...(netns ? ['--netns', netns] : ['--net', this.network]), '--hostname', name,
             ...env.flatMap((e) => ['-e', e]),
             ...(state.config.WorkingDir ? ['-w', state.config.WorkingDir] : []),
             ...(state.config.User ? ['-u', state.config.User] : []),
             '--', ...argv,
-          ], { env: toolEnv(this.env), stdio: ['ignore', 'inherit', 'inherit'] });
+          ], { env: toolEnv(this.env), stdio: ['ignore', 2, 2] }); // the command's output is the build's log: stderr
           child.on('error', reject);
           child.on('close', (status) => resolvePromise(status ?? 1));
         });
@@ -201,8 +213,14 @@ class Builder {
     const from = ins.keyword === 'COPY' ? ins.from : undefined;
     const workdir = state.config.WorkingDir || '/';
     const dest = ins.dest.startsWith('/') ? ins.dest : posix.join(workdir, ins.dest) + (ins.dest.endsWith('/') ? '/' : '');
-    const [uid, gid] = ownerOf(ins.chown);
+    // --chown's owner; else root for the context, and what the files have for --from (as Docker keeps it).
+    const owner: Owner = ins.chown ? ownerOf(ins.chown) : from !== undefined ? 'keep' : [0, 0];
     const mounted: string[] = [];
+    const mount = async (image: string) => {
+      const name = `cwbuild-${randomBytes(5).toString('hex')}`;
+      mounted.push(name);
+      return tool('overlay-mount', ['-q', '--read-only', image, '--name', name], this.env);
+    };
     try {
       let sourceRoot = this.context;
       let paths = this.contextPaths;
@@ -210,9 +228,7 @@ class Builder {
         const stage = this.dockerfile.stages.find((s) => s.name === from.toLowerCase() || String(s.index) === from);
         const image = stage ? this.stages[stage.index]?.image : (await imageFor(this.root, from, this.env)).name;
         if (!image) throw new ToolError(`COPY --from=${from}: that stage has no image`);
-        const name = `cwbuild-${randomBytes(5).toString('hex')}`;
-        sourceRoot = await tool('overlay-mount', ['-q', '--read-only', image, '--name', name], this.env);
-        mounted.push(name);
+        sourceRoot = await mount(image);
         paths = ins.sources.map((s) => (existsSync(join(sourceRoot, s)) && statSync(join(sourceRoot, s)).isDirectory() ? `${posix.normalize(s).replace(/^\/+/, '')}/` : posix.normalize(s).replace(/^\/+/, '')));
       }
       const matches = ins.sources.flatMap((source) => {
@@ -226,21 +242,22 @@ class Builder {
       await this.step(state, keyParts, async (tag) => {
         const staging = mkdtempSync(join(tmpdir(), 'cw-copy-'));
         try {
+          // The image as it is, for the directories on the way to the destination that it has already.
+          const tree = new StagingTree(staging, owner, state.image ? await mount(state.image) : undefined);
+          const destDir = intoDir ? dest : posix.dirname(dest);
+          tree.ensureDir(destDir);
           for (const m of matches) {
             const source = join(sourceRoot, m);
             if (m.endsWith('/')) {
               // A directory copies its contents: from the context, only what .dockerignore lets through.
               const prefix = m === './' ? '' : m;
-              if (from !== undefined) copyTree(source, join(staging, dest), uid, gid, true);
-              else {
-                copyTree(source, join(staging, dest), uid, gid, false);
-                for (const p of paths.filter((q) => q.startsWith(prefix) && q !== prefix)) copyTree(join(sourceRoot, p), join(staging, dest, p.slice(prefix.length)), uid, gid, false);
-              }
+              if (from !== undefined) for (const name of readdirSync(source)) tree.tree(join(source, name), posix.join(dest, name));
+              else for (const p of paths.filter((q) => q.startsWith(prefix) && q !== prefix)) tree.entry(join(sourceRoot, p), posix.join(dest, p.slice(prefix.length).replace(/\/$/, '')));
             } else if (ins.keyword === 'ADD' && isArchive(source)) {
-              mkdirSync(join(staging, dest), { recursive: true });
-              await tool('tar', ['-x', '-f', source, '-C', join(staging, dest)]);
-            } else copyTree(source, join(staging, intoDir ? posix.join(dest, posix.basename(m)) : dest), uid, gid, false);
+              await tool('tar', ['-x', '-f', source, '-C', join(staging, destDir)]);
+            } else tree.entry(source, intoDir ? posix.join(dest, posix.basename(m)) : dest);
           }
+          tree.finish();
           const created = `/bin/sh -c #(nop) ${ins.keyword} ${ins.sources.join(' ')} in ${dest}`;
           await tool('layer-commit', ['-q', staging, '--image', state.image ?? 'scratch', '--tag', tag, '--created-by', created], this.env);
         } finally {
@@ -286,31 +303,6 @@ function ownerOf(chown: string | undefined): [number, number] {
   return [Number(u), Number(g)];
 }
 
-/** gzip, bzip2, xz or a tar header: what ADD extracts (Docker's archive detection). */
-function isArchive(path: string): boolean {
-  const head = Buffer.alloc(512);
-  const fd = readFileSync(path).subarray(0, 512);
-  fd.copy(head);
-  return (head[0] === 0x1f && head[1] === 0x8b) || head.subarray(0, 3).toString() === 'BZh' || head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) || head.subarray(257, 262).toString() === 'ustar';
-}
-
-/** cp -a with a new owner: modes and mtimes kept, owned by uid:gid (COPY's default is root); a directory's contents only when `recursive`. */
-function copyTree(source: string, target: string, uid: number, gid: number, recursive: boolean): void {
-  const st = lstatSync(source);
-  mkdirSync(dirname(target), { recursive: true });
-  if (st.isDirectory()) {
-    mkdirSync(target, { recursive: true, mode: st.mode & 0o7777 });
-    if (recursive) for (const name of readdirSync(source)) copyTree(join(source, name), join(target, name), uid, gid, true);
-  } else if (st.isSymbolicLink()) {
-    rmSync(target, { force: true });
-    symlinkSync(readlinkSync(source), target);
-  } else copyFileSync(source, target);
-  if (!st.isSymbolicLink()) {
-    chownSync(target, uid, gid);
-    utimesSync(target, st.atime, st.mtime);
-  }
-}
-
 export async function build(inv: Invocation): Promise<number> {
   const o = inv.options;
   const [context, ...extra] = inv.positionals;
@@ -328,7 +320,7 @@ export async function build(inv: Invocation): Promise<number> {
   ) as Record<string, string>;
   const tags = ((o.tag as string[] | undefined) ?? []).map(normaliseTag);
   const root = stateRoot(o.root);
-  const builder = new Builder(root, contextDir, Boolean(o['no-cache']));
+  const builder = new Builder(root, contextDir, Boolean(o['no-cache']), typeof o.network === 'string' ? o.network : 'bridge');
   builder.dockerfile = parseDockerfile(readFileSync(file, 'utf8'), { file: basename(file) });
   await builder.open();
   const globalArgs = resolveGlobalArgs(builder.dockerfile, { buildArgs });

@@ -3,6 +3,7 @@ import { ToolError } from '@cutaway/cli';
 import { compress, createLayerTar, LayerError, type CreateStats, type LayerSource } from '@cutaway/layer';
 import {
   applyConfigChange,
+  applyConfigChanges,
   DigestingStream,
   hostPlatform,
   MediaType,
@@ -69,15 +70,16 @@ export interface ImageChange {
  * before anything is stored too, so that a bad instruction changes nothing.
  */
 export function applyChanges(base: Pick<ResolvedImage, 'config'>, changes: string[]): ImageConfig['config'] {
-  let container = base.config.config ?? {};
+  const container = base.config.config ?? {};
+  // Each checked alone first, so that the error names the instruction; then applied together (CMD before ENTRYPOINT stays).
   for (const instruction of changes) {
     try {
-      container = applyConfigChange(container, instruction);
+      applyConfigChange(container, instruction);
     } catch (e) {
       throw new ToolError(`--change ${JSON.stringify(instruction)}: ${(e as Error).message}`);
     }
   }
-  return container;
+  return applyConfigChanges(container, changes);
 }
 
 /**

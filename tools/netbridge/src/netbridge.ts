@@ -105,6 +105,13 @@ function interfaces(): Set<string> {
   return new Set(readFileSync('/proc/self/net/dev', 'utf8').split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter(Boolean));
 }
 
+/** The interfaces enslaved to a bridge (`ip link show master BRIDGE`); none when it does not exist. */
+async function bridgePorts(bridge: string): Promise<string[]> {
+  if (!bridgeExists(bridge)) return [];
+  const links = JSON.parse(await exec('ip', ['-j', 'link', 'show', 'master', bridge])) as { ifname: string }[];
+  return links.map((l) => l.ifname);
+}
+
 function bridgeExists(bridge: string): boolean {
   return interfaces().has(bridge);
 }
@@ -204,7 +211,8 @@ async function teardown(run: Runner, store: NetworkStore, network: NetworkRecord
   if (run.dryRun || interfaces().has(endpoint.veth)) await run.tryIp(['link', 'del', endpoint.veth]);
   if (endpoint.madeNetns && (run.dryRun || existsSync(endpoint.netns))) await run.tryIp(['netns', 'del', endpoint.name]);
   delete network.endpoints[endpoint.name];
-  if (!Object.keys(network.endpoints).length) {
+  // The bridge goes with the network's last endpoint, unless the kernel says another state root's endpoints are on it.
+  if (!Object.keys(network.endpoints).length && (run.dryRun || !(await bridgePorts(network.bridge)).length)) {
     if (run.dryRun || bridgeExists(network.bridge)) await run.tryIp(['link', 'del', network.bridge]);
     // The table goes as a whole once no bridge is left in it; its elements need no deleting first.
     const others = (bridges ?? []).filter((b) => b !== network.bridge);

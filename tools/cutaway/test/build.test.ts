@@ -1,0 +1,649 @@
+/**
+ * cutaway build end to end, with the real tools underneath (overlay-mount,
+ * netbridge, ns-exec, layer-commit) and the busybox fixture image as the base,
+ * in a temporary store. What is checked is what `docker build` promises: the
+ * step log on stderr and the digest on stdout, the tag in the store, the image
+ * config each instruction makes, the files COPY, ADD and RUN put in the image
+ * (seen by `cutaway run`), the build cache, a failing RUN that stops the build
+ * and leaves nothing behind, one-line errors for bad input. Then the same
+ * Dockerfiles are built by buildah (Debian's 1.28, its storage in a temporary
+ * directory) and the two images are compared.
+ *
+ * afterEach takes down whatever a build left (a cwbuild-* container's network
+ * endpoint and overlay) and checks that the mounts under the work directory,
+ * the veths and network namespaces of cwbuild-* containers are as before
+ * (none: other test files' networks come and go meanwhile, see hostState).
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { findImage, OciLayout, type ImageConfig } from '@cutaway/oci';
+import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { BUSYBOX_REF, buildBusyboxImage, DEFAULT_PATH, diffSnapshots, removeTree, run, snapshotTree, type TreeEntry } from '../../../test/fixtures/images.ts';
+import { mountsUnder } from '../../../test/fixtures/mounts.ts';
+
+const HELLO = fileURLToPath(new URL('../../../examples/hello/', import.meta.url)).replace(/\/$/, '');
+/** Every file of the generated contexts gets this mtime, so copies can be compared to the second. */
+const CONTEXT_MTIME = 1_600_000_000; // 2020-09-13T12:26:40Z
+
+let work: string;
+let root: string;
+let before: HostState;
+
+function cutaway(args: string[], options: { root?: string } = {}): Promise<CommandResult> {
+  return runCommand('cutaway', args, { env: { CUTAWAY_ROOT: options.root ?? root } });
+}
+
+interface HostState {
+  mounts: string[];
+  links: string[];
+  netns: string[];
+}
+
+/**
+ * What a build may leave on the host: mounts under the work directory, the
+ * network namespaces of its RUN containers (cwbuild-*) and the host ends of
+ * their veth pairs (cwv…, whose peer is in such a namespace). The default
+ * network's bridge (cw0) is not compared: other test files use that network
+ * at the same time, as they do networks of their own (cw-…).
+ */
+async function hostState(): Promise<HostState> {
+  const mounts = mountsUnder(work);
+  const links = (await run('ip', ['-o', 'link']))
+    .split('\n')
+    .filter((l) => / link-netns cwbuild-/.test(l))
+    .map((l) => l.split(': ')[1]?.split('@')[0] ?? '')
+    .sort();
+  const netns = (await run('ip', ['netns', 'list']))
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((n) => n.startsWith('cwbuild-'))
+    .sort();
+  return { mounts, links, netns };
+}
+
+/** cutaway build's temporary containers (RUN, COPY --from) that are still in the store. */
+function buildContainers(storeRoot = root): string[] {
+  const dir = join(storeRoot, 'containers');
+  return existsSync(dir) ? readdirSync(dir).filter((d) => d.startsWith('cwbuild-')) : [];
+}
+
+interface StepLog {
+  n: number;
+  total: number;
+  /** The instruction as the log shows it. */
+  text: string;
+  keyword: string;
+  /** The lines after the Step line, up to the next one. */
+  lines: string[];
+  cached: boolean;
+}
+
+/** The log of `cutaway build` (stderr), step by step. */
+function stepsOf(stderr: string): StepLog[] {
+  const steps: StepLog[] = [];
+  for (const line of stderr.split('\n')) {
+    const m = /^Step (\d+)\/(\d+) : (.*)$/.exec(line);
+    if (m) steps.push({ n: Number(m[1]), total: Number(m[2]), text: m[3]!, keyword: m[3]!.split(' ')[0]!.toUpperCase(), lines: [], cached: false });
+    else if (line.startsWith('Successfully ')) break;
+    else if (steps.length && line) {
+      steps.at(-1)!.lines.push(line);
+      if (line === ' ---> Using cache') steps.at(-1)!.cached = true;
+    }
+  }
+  return steps;
+}
+
+/** The steps that make an image (and so can come from the cache): all but FROM and ARG. */
+const imageSteps = (steps: StepLog[]) => steps.filter((s) => s.keyword !== 'FROM' && s.keyword !== 'ARG');
+
+async function imageConfig(layoutDir: string, name: string): Promise<{ config: ImageConfig; layers: number }> {
+  const image = await findImage(await OciLayout.open(layoutDir), name);
+  return { config: image.config, layers: image.manifest.layers.length };
+}
+
+/** One container of the image: `sh -c SCRIPT` as the image's user, in its WorkingDir, with its Env. */
+async function inImage(image: string, script: string): Promise<string> {
+  const out = await cutaway(['run', '--rm', '--network', 'none', '--entrypoint', 'sh', image, '-c', script]);
+  expect(out.stderr).toBe('');
+  expect(out.code).toBe(0);
+  return out.stdout;
+}
+
+/** A file of the context, with the fixed mtime. */
+function contextFile(dir: string, path: string, content: string, mode = 0o644): void {
+  mkdirSync(dirname(join(dir, path)), { recursive: true });
+  writeFileSync(join(dir, path), content);
+  chmodSync(join(dir, path), mode);
+}
+
+/** Every entry under `dir` (itself included) gets CONTEXT_MTIME, directories last so that nothing touches them again. */
+function fixMtimes(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (lstatSync(path).isDirectory()) fixMtimes(path);
+    else utimesSync(path, CONTEXT_MTIME, CONTEXT_MTIME);
+  }
+  utimesSync(dir, CONTEXT_MTIME, CONTEXT_MTIME);
+}
+
+/**
+ * A Dockerfile with every instruction cutaway build supports: global ARGs
+ * (one used by FROM, one re-declared in a stage), FROM … AS, ARG after FROM,
+ * ENV in both forms, LABEL, WORKDIR absolute then relative, COPY with a glob,
+ * a directory, --chown and several files, ADD of a local .tar.gz (extracted),
+ * RUN in exec form (in the builder stage) and shell form, SHELL and a RUN
+ * through it, USER and a RUN as that user, EXPOSE, VOLUME, STOPSIGNAL, CMD,
+ * ENTRYPOINT, and COPY --from the first stage.
+ */
+const ALL_DOCKERFILE = `ARG BASE=${BUSYBOX_REF}
+ARG GREETING_ARG=from-global
+FROM $BASE AS builder
+ARG VERSION=1.2
+WORKDIR /build
+RUN ["/bin/sh", "-c", "mkdir -p out/nested && echo artifact $VERSION > out/artifact.txt && echo nested > out/nested/n.txt && chown 1000:1000 out/nested/n.txt"]
+
+FROM $BASE AS final
+ARG GREETING_ARG
+ARG VERSION=2.0
+ENV APP_VERSION=$VERSION GREETING="hello $GREETING_ARG"
+ENV LEGACY_FORM legacy value with spaces
+LABEL org.example.title="all instructions" org.example.version=$VERSION
+WORKDIR /srv
+WORKDIR app
+COPY *.txt texts/
+COPY tree/ tree/
+COPY --chown=1000:1000 owned.txt owned/
+COPY myshell.sh entry.sh ./
+ADD bundle.tar.gz /opt/
+COPY --from=builder /build/out/ built/
+RUN echo "shell form: $GREETING $APP_VERSION in $(pwd) as $(id -u)" > run-shell.txt
+SHELL ["/bin/sh", "/srv/app/myshell.sh"]
+RUN echo "custom shell: $VIA_CUSTOM_SHELL" > shelled.txt
+USER app
+RUN id -un > /home/app/whoami.txt
+EXPOSE 8080 53/udp
+VOLUME ["/data"]
+STOPSIGNAL SIGQUIT
+CMD ["--flag"]
+ENTRYPOINT ["/bin/sh", "/srv/app/entry.sh"]
+`;
+
+/** The context for ALL_DOCKERFILE: text files, a tree, a file to --chown, two scripts, a .tar.gz (one member owned by 1000). */
+async function writeAllContext(dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  contextFile(dir, 'Dockerfile', ALL_DOCKERFILE);
+  contextFile(dir, 'a.txt', 'alpha\n');
+  contextFile(dir, 'b.txt', 'beta\n');
+  contextFile(dir, 'c.md', 'not a .txt: the glob leaves it out\n');
+  contextFile(dir, 'owned.txt', 'owned\n');
+  contextFile(dir, 'tree/top.txt', 'top\n');
+  contextFile(dir, 'tree/sub/inner.txt', 'inner\n');
+  // The SHELL: marks what it runs, so that a RUN shows it went through it.
+  contextFile(dir, 'myshell.sh', '#!/bin/sh\nexport VIA_CUSTOM_SHELL=yes\nexec /bin/sh -c "$1"\n', 0o755);
+  contextFile(dir, 'entry.sh', '#!/bin/sh\necho "entry: $*"\n', 0o755);
+  const bundle = mkdtempSync(join(work, 'cw-bundle-'));
+  contextFile(bundle, 'bundle/x.txt', 'x\n');
+  contextFile(bundle, 'bundle/inner/z.txt', 'z\n', 0o600);
+  chownSync(join(bundle, 'bundle/inner/z.txt'), 1000, 1000);
+  fixMtimes(bundle);
+  await run('tar', ['--create', '--gzip', '--numeric-owner', '--file', join(dir, 'bundle.tar.gz'), '--directory', bundle, 'bundle']);
+  await removeTree(bundle);
+  fixMtimes(dir);
+}
+
+const ALL_ENV = [DEFAULT_PATH, 'APP_VERSION=2.0', 'GREETING=hello from-global', 'LEGACY_FORM=legacy value with spaces'];
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'cw-build-'));
+  root = join(work, 'root');
+  await buildBusyboxImage(await OciLayout.create(join(root, 'images')));
+  await writeAllContext(join(work, 'all'));
+});
+
+beforeEach(async () => {
+  before = await hostState();
+});
+
+afterEach(async () => {
+  // A build that failed half-way may have left its temporary container: take it down as cutaway build would have.
+  for (const name of buildContainers()) {
+    await runCommand('netbridge', ['down', name], { env: { CUTAWAY_ROOT: root } });
+    await runCommand('overlay-mount', ['--unmount', name, '--rm'], { env: { CUTAWAY_ROOT: root } });
+    await removeTree(join(root, 'containers', name));
+  }
+  expect(await hostState()).toEqual(before);
+});
+
+afterAll(async () => {
+  if (work) await removeTree(work);
+});
+
+describe('cutaway build', () => {
+  it('builds examples/hello: the step log on stderr, the digest on stdout, the tag in the store; the image runs the demo', async () => {
+    const out = await cutaway(['build', '-t', 'cwhello', HELLO]);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    const digest = out.stdout.trim();
+    const steps = stepsOf(out.stderr);
+    expect(steps.map((s) => `${s.n}/${s.total} ${s.keyword}`)).toEqual(
+      ['FROM', 'WORKDIR', 'COPY', 'COPY', 'ARG', 'RUN', 'ENV', 'LABEL', 'EXPOSE', 'USER', 'CMD'].map((k, i) => `${i + 1}/11 ${k}`),
+    );
+    expect(steps[0]!.text).toBe('FROM $BASE');
+    expect(steps[2]!.text).toBe('COPY greet.sh message.txt ./');
+    expect(steps[10]!.text).toBe('CMD ["sh", "/app/greet.sh"]');
+    // Each step but ARG ends with the id of the image it made (the base's for FROM); RUN names its temporary container.
+    for (const s of steps.filter((s) => s.keyword !== 'ARG')) expect(s.lines.filter((l) => l.startsWith(' ---> ')).at(-1), s.text).toMatch(/^ ---> [0-9a-f]{12}$/);
+    expect(steps[5]!.lines.some((l) => /^ ---> Running in cwbuild-[0-9a-f]{10}$/.test(l))).toBe(true);
+    expect(out.stderr).toContain(`Successfully built ${digest.slice(7, 19)}\nSuccessfully tagged docker.io/library/cwhello:latest\n`);
+
+    const layout = await OciLayout.open(join(root, 'images'));
+    expect((await layout.resolve('docker.io/library/cwhello:latest'))?.digest).toBe(digest);
+    const { config } = await imageConfig(join(root, 'images'), 'cwhello');
+    expect(config.config).toMatchObject({
+      Env: [DEFAULT_PATH, 'GREETING=Hello from a container that cutaway built', 'APP_HOME=/app'],
+      Cmd: ['sh', '/app/greet.sh'],
+      WorkingDir: '/app',
+      User: 'app',
+      ExposedPorts: { '8080/tcp': {} },
+      Labels: { 'org.opencontainers.image.title': 'cutaway demo' },
+    });
+
+    const demo = await cutaway(['run', '--rm', 'cwhello']);
+    expect(demo.code).toBe(0);
+    expect(demo.stdout).toMatch(
+      new RegExp(
+        [
+          '^Hello from a container that cutaway built',
+          'I am app on [0-9a-f]{12}, in /app',
+          "Each step of docker build and docker run, done by a small tool you can run alone\\.",
+          'primes made at build time: 2 3 5 7 11 13 17 19 23 29 31 37 41 43 47 ?',
+          'built with LIMIT=50',
+          // .dockerignore keeps data/scratch.tmp out of the context, so COPY data/ does not see it.
+          'data files: one\\.txt two\\.txt ?\n$',
+        ].join('\n'),
+      ),
+    );
+  });
+
+  it('--build-arg changes what RUN sees; the steps before it come from the cache', async () => {
+    await cutaway(['build', HELLO]);
+    const out = await cutaway(['build', '--build-arg', 'LIMIT=20', '-t', 'cwhello:20', HELLO]);
+    expect(out.code).toBe(0);
+    const steps = imageSteps(stepsOf(out.stderr));
+    expect(steps.map((s) => [s.keyword, s.cached])).toEqual([
+      ['WORKDIR', true], ['COPY', true], ['COPY', true], ['RUN', false], ['ENV', false], ['LABEL', false], ['EXPOSE', false], ['USER', false], ['CMD', false],
+    ]);
+    const demo = await cutaway(['run', '--rm', 'cwhello:20']);
+    expect(demo.stdout).toContain('primes made at build time: 2 3 5 7 11 13 17 19 \nbuilt with LIMIT=20\n');
+  });
+
+  it('builds a Dockerfile with every supported instruction: the image config and the files', async () => {
+    const out = await cutaway(['build', '-t', 'cwall:1', join(work, 'all')]);
+    expect(out.stderr.split('\n').filter((l) => l.startsWith('cutaway build: error'))).toEqual([]);
+    expect(out.code).toBe(0);
+    const steps = stepsOf(out.stderr);
+    expect(steps.map((s) => s.n)).toEqual(Array.from({ length: 28 }, (_, i) => i + 1));
+    expect(steps.every((s) => s.total === 28)).toBe(true);
+    // The global ARGs are not steps; each FROM is.
+    expect(steps.filter((s) => s.keyword === 'FROM').map((s) => s.text)).toEqual(['FROM $BASE AS builder', 'FROM $BASE AS final']);
+
+    const { config, layers } = await imageConfig(join(root, 'images'), 'cwall:1');
+    const c = config.config!;
+    expect(c.Env).toEqual(ALL_ENV);
+    expect(c.Cmd).toEqual(['--flag']);
+    expect(c.Entrypoint).toEqual(['/bin/sh', '/srv/app/entry.sh']);
+    expect(c.WorkingDir).toBe('/srv/app');
+    expect(c.User).toBe('app');
+    expect(c.ExposedPorts).toEqual({ '8080/tcp': {}, '53/udp': {} });
+    expect(c.Volumes).toEqual({ '/data': {} });
+    expect(c.Labels).toEqual({ 'org.example.title': 'all instructions', 'org.example.version': '2.0' });
+    expect(c.StopSignal).toBe('SIGQUIT');
+    expect(c.Shell).toEqual(['/bin/sh', '/srv/app/myshell.sh']);
+    // busybox, 4 COPY, ADD, COPY --from, 3 RUN; the metadata instructions are history entries without a layer.
+    expect(layers).toBe(10);
+    const history = config.history ?? [];
+    expect(history.filter((h) => !h.empty_layer)).toHaveLength(10);
+    expect(history.filter((h) => h.empty_layer)).toHaveLength(12);
+    expect(history.filter((h) => !h.empty_layer && !h.created_by?.includes('#(nop)')).map((h) => h.created_by)).toEqual([
+      'cutaway fixture: /bin/busybox (busybox-static) with a link per applet, /etc/passwd, /etc/group, /tmp, /root, /home/app',
+      // Docker's form: the build args the RUN saw, then the command under the SHELL of the moment.
+      '|2 GREETING_ARG=from-global VERSION=2.0 /bin/sh -c echo "shell form: $GREETING $APP_VERSION in $(pwd) as $(id -u)" > run-shell.txt',
+      '|2 GREETING_ARG=from-global VERSION=2.0 /bin/sh /srv/app/myshell.sh echo "custom shell: $VIA_CUSTOM_SHELL" > shelled.txt',
+      '|2 GREETING_ARG=from-global VERSION=2.0 /bin/sh /srv/app/myshell.sh id -un > /home/app/whoami.txt',
+    ]);
+
+    // The image's Entrypoint and Cmd; its Env, as a process sees it.
+    expect((await cutaway(['run', '--rm', '--network', 'none', 'cwall:1'])).stdout).toBe('entry: --flag\n');
+    const env = (await cutaway(['run', '--rm', '--network', 'none', '--entrypoint', 'env', 'cwall:1'])).stdout.split('\n');
+    expect(env).toEqual(expect.arrayContaining(ALL_ENV));
+    // ARGs are the build's only.
+    expect(env.some((e) => e.startsWith('VERSION=') || e.startsWith('GREETING_ARG='))).toBe(false);
+
+    const listing = await inImage(
+      'cwall:1',
+      'echo "pwd=$(pwd) user=$(id -un)"; find /srv/app /opt/bundle /home/app/whoami.txt | sort | while read p; do stat -c "%n %F %u:%g %a" "$p"; done',
+    );
+    expect(listing.split('\n')).toEqual([
+      'pwd=/srv/app user=app',
+      '/home/app/whoami.txt regular file 1000:1000 644',
+      // ADD extracted the archive, owners and modes as the archive has them.
+      '/opt/bundle directory 0:0 755',
+      '/opt/bundle/inner directory 0:0 755',
+      '/opt/bundle/inner/z.txt regular file 1000:1000 600',
+      '/opt/bundle/x.txt regular file 0:0 644',
+      '/srv/app directory 0:0 755',
+      // COPY --from copies the contents of the stage's /build/out/.
+      '/srv/app/built directory 0:0 755',
+      '/srv/app/built/artifact.txt regular file 0:0 644',
+      '/srv/app/built/nested directory 0:0 755',
+      // COPY --from keeps the owner the file has in the stage (1000:1000), as Docker and buildah do.
+      '/srv/app/built/nested/n.txt regular file 1000:1000 644',
+      '/srv/app/entry.sh regular file 0:0 755',
+      '/srv/app/myshell.sh regular file 0:0 755',
+      // COPY --chown gives the directory it creates the owner too, as Docker and buildah do.
+      '/srv/app/owned directory 1000:1000 755',
+      '/srv/app/owned/owned.txt regular file 1000:1000 644',
+      '/srv/app/run-shell.txt regular file 0:0 644',
+      '/srv/app/shelled.txt regular file 0:0 644',
+      // The glob: the .txt files at the top of the context (c.md and tree/*.txt are not matched).
+      '/srv/app/texts directory 0:0 755',
+      '/srv/app/texts/a.txt regular file 0:0 644',
+      '/srv/app/texts/b.txt regular file 0:0 644',
+      '/srv/app/texts/owned.txt regular file 0:0 644',
+      // A directory source copies its contents.
+      '/srv/app/tree directory 0:0 755',
+      '/srv/app/tree/sub directory 0:0 755',
+      '/srv/app/tree/sub/inner.txt regular file 0:0 644',
+      '/srv/app/tree/top.txt regular file 0:0 644',
+      '',
+    ]);
+    const contents = await inImage('cwall:1', 'for f in built/artifact.txt run-shell.txt shelled.txt texts/a.txt tree/sub/inner.txt /opt/bundle/inner/z.txt /home/app/whoami.txt; do echo "$f: $(cat $f)"; done');
+    expect(contents).toBe(
+      [
+        // The exec-form RUN of the builder stage saw its ARG.
+        'built/artifact.txt: artifact 1.2',
+        // The shell-form RUN: ENV (substituted with the ARGs), WORKDIR /srv then app, root before USER.
+        'run-shell.txt: shell form: hello from-global 2.0 in /srv/app as 0',
+        // The RUN after SHELL went through myshell.sh.
+        'shelled.txt: custom shell: yes',
+        'texts/a.txt: alpha',
+        'tree/sub/inner.txt: inner',
+        '/opt/bundle/inner/z.txt: z',
+        // The RUN after USER ran as app.
+        '/home/app/whoami.txt: app',
+        '',
+      ].join('\n'),
+    );
+    // COPY keeps the files' mtimes.
+    expect(await inImage('cwall:1', 'stat -c "%n %Y" texts/a.txt tree/top.txt owned/owned.txt')).toBe(
+      `texts/a.txt ${CONTEXT_MTIME}\ntree/top.txt ${CONTEXT_MTIME}\nowned/owned.txt ${CONTEXT_MTIME}\n`,
+    );
+  });
+
+  it('takes unchanged steps from the cache; a changed file reruns its COPY and every step after it', async () => {
+    const context = join(work, 'cw-cache');
+    await writeAllContext(context);
+    const first = await cutaway(['build', context]);
+    expect(first.code).toBe(0);
+    const second = await cutaway(['build', context]);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toBe(first.stdout);
+    const cachedSteps = imageSteps(stepsOf(second.stderr));
+    expect(cachedSteps).toHaveLength(23);
+    expect(cachedSteps.filter((s) => !s.cached).map((s) => s.text)).toEqual([]);
+    expect(second.stderr).not.toContain('Running in');
+
+    // One file of `COPY tree/ tree/` changes (same size, other bytes: the content counts, not just the size).
+    writeFileSync(join(context, 'tree/top.txt'), 'TOP\n');
+    const third = await cutaway(['build', '-t', 'cwcache:changed', context]);
+    expect(third.code).toBe(0);
+    expect(third.stdout).not.toBe(first.stdout);
+    const steps = imageSteps(stepsOf(third.stderr));
+    const changed = steps.findIndex((s) => s.text === 'COPY tree/ tree/');
+    expect(changed).toBeGreaterThan(0);
+    expect(steps.slice(0, changed).filter((s) => !s.cached).map((s) => s.text)).toEqual([]);
+    expect(steps.slice(changed).filter((s) => s.cached).map((s) => s.text)).toEqual([]);
+    expect(steps.slice(changed).filter((s) => s.keyword === 'RUN').every((s) => s.lines.some((l) => l.startsWith(' ---> Running in cwbuild-')))).toBe(true);
+    expect(await inImage('cwcache:changed', 'cat tree/top.txt texts/a.txt')).toBe('TOP\nalpha\n');
+  });
+
+  it('stops at a failing RUN with its exit status, and leaves no container, mount, link or namespace behind', async () => {
+    const context = join(work, 'cw-fail');
+    mkdirSync(context);
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${BUSYBOX_REF}\nRUN echo before > /before.txt\nRUN exit 3\nRUN echo never > /never.txt\n`);
+    const out = await cutaway(['build', '-t', 'cwfail', context]);
+    expect(out.code).toBe(3);
+    expect(out.stderr.trim().split('\n').at(-1)).toBe("cutaway build: error: The command '/bin/sh -c exit 3' returned a non-zero code: 3");
+    expect(out.stdout).toBe('');
+    const steps = stepsOf(out.stderr);
+    expect(steps.map((s) => s.text)).toEqual([`FROM ${BUSYBOX_REF}`, 'RUN echo before > /before.txt', 'RUN exit 3']);
+    const container = /Running in (cwbuild-[0-9a-f]+)/.exec(steps[2]!.lines.join('\n'))?.[1];
+    expect(container).toBeDefined();
+
+    // Taken down by cutaway build itself (afterEach would tidy up after it, so look before it does).
+    expect(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(root))).toEqual([]);
+    expect(buildContainers()).toEqual([]);
+    expect(existsSync(join(root, 'containers', container!))).toBe(false);
+    expect(existsSync(join('/run/netns', container!))).toBe(false);
+    expect(await hostState()).toEqual(before);
+    // Not tagged.
+    expect(await (await OciLayout.open(join(root, 'images'))).resolve('docker.io/library/cwfail:latest')).toBeUndefined();
+  });
+
+  it('bad input: a missing context, a missing Dockerfile, an unknown instruction, an invalid tag — one line, non-zero, nothing made', async () => {
+    const fresh = join(work, 'cw-fresh-root');
+    const noDockerfile = join(work, 'cw-no-dockerfile');
+    mkdirSync(noDockerfile);
+    const unknown = join(work, 'cw-unknown');
+    mkdirSync(unknown);
+    writeFileSync(join(unknown, 'Dockerfile'), `FROM ${BUSYBOX_REF}\nRUN true\nFROOB something\n`);
+    const cases: [string[], number, RegExp][] = [
+      [['build', join(work, 'cw-missing')], 1, /^cutaway build: error: unable to prepare context: path ".*cw-missing" not found$/],
+      [['build', noDockerfile], 1, /^cutaway build: error: Cannot locate specified Dockerfile: Dockerfile$/],
+      [['build', '-f', join(noDockerfile, 'Other.dockerfile'), noDockerfile], 1, /^cutaway build: error: Cannot locate specified Dockerfile: Other\.dockerfile$/],
+      [['build', unknown], 1, /^cutaway build: error: Dockerfile:3: unknown instruction: FROOB/],
+      [['build', '-t', 'Not:A:Tag', unknown], 2, /^cutaway build: error: invalid tag "Not:A:Tag": invalid reference format$/],
+      [['build', '-t', 'UPPER', unknown], 2, /^cutaway build: error: invalid tag "UPPER": invalid reference format$/],
+    ];
+    for (const [args, code, message] of cases) {
+      const out = await cutaway(args, { root: fresh });
+      const lines = out.stderr.trim().split('\n');
+      expect(lines[0], args.join(' ')).toMatch(message);
+      // A usage error (exit 2) adds the CLI's usual pointer to --help, nothing else.
+      expect(lines.slice(1), args.join(' ')).toEqual(code === 2 ? ["Try 'cutaway build --help' for more information."] : []);
+      expect(out.code, args.join(' ')).toBe(code);
+      expect(out.stdout).toBe('');
+    }
+    expect(existsSync(fresh)).toBe(false);
+    expect(readdirSync(noDockerfile)).toEqual([]);
+    expect(readdirSync(unknown)).toEqual(['Dockerfile']);
+  });
+});
+
+describe('Docker\'s rules that once went wrong', () => {
+  it('ENTRYPOINT resets the Cmd of the base image', async () => {
+    const context = join(work, 'cw-entrypoint');
+    mkdirSync(context);
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${BUSYBOX_REF}\nENTRYPOINT ["echo", "entry"]\n`);
+    expect((await cutaway(['build', '-t', 'cwentry', context])).code).toBe(0);
+    const { config } = await imageConfig(join(root, 'images'), 'cwentry');
+    // Docker (and buildah) reset an inherited Cmd when ENTRYPOINT is set (a CMD of the same stage stays).
+    expect(config.config?.Cmd ?? null).toBeNull();
+    expect((await cutaway(['run', '--rm', '--network', 'none', 'cwentry'])).stdout).toBe('entry\n');
+  });
+
+  it("a RUN's output goes to the log on stderr; stdout has only the digest", async () => {
+    const context = join(work, 'cw-run-output');
+    mkdirSync(context);
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${BUSYBOX_REF}\nRUN echo from-run\n`);
+    const out = await cutaway(['build', '--no-cache', context]);
+    expect(out.code).toBe(0);
+    // `id=$(cutaway build .)` composes: the log is on stderr.
+    expect(out.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect(out.stderr).toMatch(/^from-run$/m);
+  });
+});
+
+// ─── Compared with buildah ───────────────────────────────────────────────────
+
+/** A command's path on PATH (runCommand takes a bare name for one of bin/'s tools). */
+function which(cmd: string): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const UNSHARE = which('unshare');
+const haveBuildah = Boolean(UNSHARE) && ['buildah', 'skopeo', 'umoci'].every((cmd) => which(cmd) !== undefined);
+
+describe.skipIf(!haveBuildah)('compared with buildah bud', () => {
+  let storage: string;
+  let varLibContainers: boolean;
+
+  /**
+   * buildah or skopeo with their storage in the work directory, in a mount
+   * namespace of their own: with a tmpfs over /var/lib/containers, where
+   * containers/image keeps a blob-info cache when run as root whatever
+   * --root says (over /var/lib if it does not exist, so as not to create it);
+   * the mounts of buildah's chroot isolation end with that namespace.
+   */
+  async function contained(cmd: 'buildah' | 'skopeo', args: string[]): Promise<CommandResult> {
+    const global = cmd === 'buildah' ? ['--root', join(storage, 'root'), '--runroot', join(storage, 'runroot'), '--storage-driver', 'vfs'] : [];
+    const out = await runCommand(
+      UNSHARE!,
+      ['--mount', '--propagation', 'private', 'sh', '-c', 'if [ -d /var/lib/containers ]; then mount -t tmpfs cw-buildah /var/lib/containers; else mount -t tmpfs cw-buildah /var/lib; fi && exec "$@"', 'sh', cmd, ...global, ...args],
+      { env: { TMPDIR: join(storage, 'tmp') } },
+    );
+    if (out.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${out.code}: ${out.stderr.trim().split('\n').slice(-5).join('\n')}`);
+    return out;
+  }
+
+  const storageRef = (name: string) => `containers-storage:[vfs@${join(storage, 'root')}+${join(storage, 'runroot')}]${name}`;
+
+  interface Built {
+    config: ImageConfig;
+    layers: number;
+    rootfs: string;
+  }
+
+  /** The same Dockerfile built by both: cutaway's image and buildah's (exported to an OCI layout), each unpacked by umoci. */
+  async function buildBoth(name: string, context: string): Promise<{ ours: Built; theirs: Built; shell: unknown }> {
+    const ours = await cutaway(['build', '-t', name, context]);
+    expect(ours.code).toBe(0);
+    // --format docker: in the OCI format buildah 1.28 ignores SHELL ("not supported for OCI image format"), and RUN would not go through it.
+    await contained('buildah', ['bud', '--format', 'docker', '--layers', '--isolation', 'chroot', '-t', name, '-f', join(context, 'Dockerfile'), context]);
+    const exported = join(storage, 'oci');
+    await contained('skopeo', ['copy', '--quiet', storageRef(`localhost/${name}:latest`), `oci:${exported}:${name}`]);
+    // skopeo's conversion to OCI drops the Docker-only Shell; buildah's own record has it.
+    const inspected = JSON.parse((await contained('buildah', ['inspect', '--type', 'image', name])).stdout) as { Docker: { config: { Shell?: unknown } } };
+    const unpacked = join(work, 'cw-unpacked', name);
+    mkdirSync(unpacked, { recursive: true });
+    await run('umoci', ['unpack', '--image', `${join(root, 'images')}:docker.io/library/${name}:latest`, join(unpacked, 'cutaway')]);
+    await run('umoci', ['unpack', '--image', `${exported}:${name}`, join(unpacked, 'buildah')]);
+    return {
+      ours: { ...(await imageConfig(join(root, 'images'), name)), rootfs: join(unpacked, 'cutaway', 'rootfs') },
+      theirs: { ...(await imageConfig(exported, name)), rootfs: join(unpacked, 'buildah', 'rootfs') },
+      shell: inspected.Docker.config.Shell,
+    };
+  }
+
+  /** What differs between the two root filesystems: type, mode, owner, content, link target (not mtimes, see below). */
+  async function treeDiff(ours: string, theirs: string): Promise<string[]> {
+    const snap = (dir: string) => snapshotTree(dir, { mtime: () => false });
+    const show = (e: TreeEntry | undefined) => (e ? `${e.type} ${e.mode} ${e.uid}:${e.gid}${e.sha256 ? ` ${e.sha256.slice(0, 8)}` : ''}` : 'absent');
+    return diffSnapshots(await snap(ours), await snap(theirs)).map((d) => `${d.path}: cutaway ${show(d.actual)}, buildah ${show(d.expected)}`);
+  }
+
+  /**
+   * buildah's RUN in chroot isolation bind-mounts /etc/hostname, /etc/hosts
+   * and /etc/resolv.conf over files it creates empty, and makes /run; those
+   * stay in its RUN layer. Docker leaves them out of the layer, as cutaway does.
+   */
+  const BUILDAH_RUN_LEFTOVERS = [
+    'etc/hostname: cutaway absent, buildah file 0755 0:0 e3b0c442',
+    'etc/hosts: cutaway absent, buildah file 0755 0:0 e3b0c442',
+    'etc/resolv.conf: cutaway absent, buildah file 0755 0:0 e3b0c442',
+    'run: cutaway absent, buildah dir 0755 0:0',
+  ];
+
+  /** Config fields both must agree on. */
+  const compared = (c: ImageConfig) => {
+    const { Env, Cmd, Entrypoint, WorkingDir, User, ExposedPorts, Volumes, StopSignal } = c.config ?? {};
+    return { Env, Cmd, Entrypoint, WorkingDir, User, ExposedPorts, Volumes, StopSignal };
+  };
+
+  function compareHistory(ours: ImageConfig, theirs: ImageConfig, layers: number): void {
+    const history = (c: ImageConfig) => c.history ?? [];
+    // One history entry with a layer per layer, in both.
+    expect(history(ours).filter((h) => !h.empty_layer)).toHaveLength(layers);
+    expect(history(theirs).filter((h) => !h.empty_layer)).toHaveLength(layers);
+    // buildah also records each ARG as an empty entry ("#(nop) ARG NAME…"); otherwise the same metadata entries.
+    expect(history(theirs).filter((h) => h.empty_layer && !h.created_by?.startsWith('/bin/sh -c #(nop) ARG ')).length).toBe(history(ours).filter((h) => h.empty_layer).length);
+  }
+
+  beforeAll(async () => {
+    storage = join(work, 'cw-buildah');
+    mkdirSync(join(storage, 'tmp'), { recursive: true });
+    varLibContainers = existsSync('/var/lib/containers/storage');
+    await contained('skopeo', ['copy', '--quiet', `oci:${join(root, 'images')}:${BUSYBOX_REF}`, storageRef(BUSYBOX_REF)]);
+  });
+
+  afterAll(async () => {
+    if (!storage) return;
+    await contained('buildah', ['rm', '--all']).catch(() => undefined);
+    await contained('buildah', ['rmi', '--all', '--force']).catch(() => undefined);
+    expect(mountsUnder(storage)).toEqual([]);
+    await removeTree(storage);
+    expect(existsSync(storage)).toBe(false);
+    // buildah's storage went to the work directory only.
+    expect(existsSync('/var/lib/containers/storage')).toBe(varLibContainers);
+  });
+
+  it('examples/hello: the same files, config and layers', async () => {
+    const { ours, theirs } = await buildBoth('cwhello', HELLO);
+    expect(compared(ours.config)).toEqual(compared(theirs.config));
+    // buildah adds its own label.
+    expect(theirs.config.config?.Labels).toEqual({ ...ours.config.config?.Labels, 'io.buildah.version': expect.any(String) });
+    expect(ours.layers).toBe(4);
+    expect(theirs.layers).toBe(ours.layers);
+    compareHistory(ours.config, theirs.config, ours.layers);
+    expect(await treeDiff(ours.rootfs, theirs.rootfs)).toEqual(BUILDAH_RUN_LEFTOVERS);
+    expect(readdirSync(join(ours.rootfs, 'app/data'))).toEqual(['one.txt', 'two.txt']);
+  });
+
+  it('every instruction: the same config and layers; the files differ only where listed', async () => {
+    const { ours, theirs, shell } = await buildBoth('cwall', join(work, 'all'));
+    expect(compared(ours.config)).toEqual(compared(theirs.config));
+    expect(compared(ours.config).Env).toEqual(ALL_ENV);
+    expect(theirs.config.config?.Labels).toEqual({ ...ours.config.config?.Labels, 'io.buildah.version': expect.any(String) });
+    expect(ours.config.config?.Shell).toEqual(shell);
+    expect(ours.layers).toBe(10);
+    expect(theirs.layers).toBe(ours.layers);
+    compareHistory(ours.config, theirs.config, ours.layers);
+    // A RUN's created_by is the same text (build args, then the argv), except that buildah always writes
+    // "/bin/sh -c" there, even for a RUN that went through SHELL (both images show it did: shelled.txt).
+    const runs = (c: ImageConfig) => (c.history ?? []).filter((h) => h.created_by?.startsWith('|')).map((h) => h.created_by);
+    expect(runs(theirs.config)).toEqual(runs(ours.config).map((r) => r?.replace('/bin/sh /srv/app/myshell.sh ', '/bin/sh -c ')));
+
+    expect(await treeDiff(ours.rootfs, theirs.rootfs)).toEqual([
+      ...BUILDAH_RUN_LEFTOVERS,
+    ]);
+    // (The trees have the same content everywhere else: shelled.txt shows that in both the RUN after SHELL went through myshell.sh.)
+    expect(readFileSync(join(ours.rootfs, 'srv/app/shelled.txt'), 'utf8')).toBe('custom shell: yes\n');
+    expect(readFileSync(join(theirs.rootfs, 'srv/app/shelled.txt'), 'utf8')).toBe('custom shell: yes\n');
+
+    // mtimes: COPY keeps a file's own, and a directory's below the copied one, in both.
+    for (const path of ['srv/app/texts/a.txt', 'srv/app/tree/top.txt', 'srv/app/tree/sub/inner.txt', 'srv/app/owned/owned.txt', 'opt/bundle/x.txt']) {
+      expect([path, lstatSync(join(ours.rootfs, path)).mtimeMs / 1000]).toEqual([path, CONTEXT_MTIME]);
+      expect([path, lstatSync(join(theirs.rootfs, path)).mtimeMs / 1000]).toEqual([path, CONTEXT_MTIME]);
+    }
+    expect(lstatSync(join(theirs.rootfs, 'srv/app/tree/sub')).mtimeMs / 1000).toBe(CONTEXT_MTIME);
+    expect(lstatSync(join(ours.rootfs, 'srv/app/tree/sub')).mtimeMs / 1000).toBe(CONTEXT_MTIME);
+  });
+});
