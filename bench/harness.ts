@@ -6,7 +6,8 @@
  * markdown table, and what is noted about the machine and the source.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { readlinkSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -168,19 +169,21 @@ export async function measure(dir: string, cmd: string, args: string[], env: Nod
 
 /**
  * Unless `mark` is set in the environment: checks that we are root (else exits 1 with `rootReason`), runs this
- * same script again under `unshare --mount --propagation private` (unshare execs it: one process, no fork) with
- * `mark` set, and exits with its status. Signals are passed on to it; we only wait for the child's cleanup.
- * Returns, in the re-executed run, the environment as we were started, without `mark`.
+ * same script again under `unshare NAMESPACES --propagation private` (unshare execs it: one process, no fork)
+ * with `mark` set, and exits with its status. Signals are passed on to it; we only wait for the child's cleanup.
+ * The re-executed run finds, in `${mark}_FROM`, the network and mount namespaces it was started from. Returns,
+ * in the re-executed run, the environment as we were started, without those two.
  */
-export async function inMountNamespace(mark: string, rootReason: string): Promise<NodeJS.ProcessEnv> {
+async function reexecIn(mark: string, rootReason: string, namespaces: string[]): Promise<NodeJS.ProcessEnv> {
+  const from = `${mark}_FROM`;
   if (process.env[mark] !== '1') {
     if (process.getuid?.() !== 0) {
       process.stderr.write(`bench: error: run as root (${rootReason})\n`);
       process.exit(1);
     }
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    const child = spawn('unshare', [...namespaces, '--propagation', 'private', '--', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
       stdio: 'inherit',
-      env: { ...process.env, [mark]: '1' },
+      env: { ...process.env, [mark]: '1', [from]: `${readlinkSync('/proc/self/ns/net')} ${readlinkSync('/proc/self/ns/mnt')}` },
     });
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       // Passed on, also SIGINT: a kill aimed at us alone must reach the child. A terminal's Ctrl-C reaches it
@@ -198,6 +201,27 @@ export async function inMountNamespace(mark: string, rootReason: string): Promis
   }
   const env = { ...process.env };
   delete env[mark];
+  delete env[from];
+  return env;
+}
+
+/** The run in a mount namespace of its own: its mounts vanish with it (see reexecIn). */
+export function inMountNamespace(mark: string, rootReason: string): Promise<NodeJS.ProcessEnv> {
+  return reexecIn(mark, rootReason, ['--mount']);
+}
+
+/**
+ * The run in a network and a mount namespace of its own, which stand for the host: bridges, veths, network
+ * namespaces, nft and iptables rules made there vanish with it, and the real host's are never touched. Checks
+ * it really is elsewhere, brings lo up and mounts a sysfs of this network namespace (what /sys/class/net shows).
+ */
+export async function inThrowawayHost(mark: string, rootReason: string, log: (text: string) => void): Promise<NodeJS.ProcessEnv> {
+  const [hostNet = '', hostMnt = ''] = (process.env[`${mark}_FROM`] ?? '').split(' ');
+  const env = await reexecIn(mark, rootReason, ['--net', '--mount']);
+  const ours = readlinkSync('/proc/self/ns/net');
+  if (!hostNet || ours === hostNet) throw new Error(`refusing to run: this process is in the host's network namespace (${ours})`);
+  if (!hostMnt || readlinkSync('/proc/self/ns/mnt') === hostMnt) throw new Error("refusing to run: this process is in the host's mount namespace");
+  log(`a throwaway network namespace stands for the host: ${ours} (the host's is ${hostNet})`);
   return env;
 }
 
@@ -304,6 +328,27 @@ export const flipped = <T>(list: readonly T[], round: number): T[] => (round % 2
 // ─── The machine and the source ──────────────────────────────────────────────
 
 export const nproc = async () => (await run('nproc', [])).trim();
+
+/** The first line of a tool's version output, or `unknown`. */
+export const versionOf = async (cmd: string, args: string[]) => (await run(cmd, args).catch(() => 'unknown')).split('\n')[0]!.trim();
+
+/** Removes a cgroup tree, deepest first, SIGKILLing what is left in it (only processes a bench started can be). */
+export async function removeCgroup(dir: string): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (entry.isDirectory()) await removeCgroup(join(dir, entry.name));
+  for (let attempt = 0; ; attempt++) {
+    const code = await rmdir(dir).then(() => 'ENOENT', (e: NodeJS.ErrnoException) => e.code);
+    if (code === 'ENOENT') return;
+    if (code !== 'EBUSY' || attempt >= 50) throw new Error(`rmdir ${dir}: ${code}`);
+    for (const pid of (await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 export const cpuModel = () => cpus()[0]?.model ?? 'unknown';
 /** The first line of `cmd args` (a --version). */
 export const firstLine = async (cmd: string, args: string[]) => (await run(cmd, args)).split('\n')[0]!.trim();

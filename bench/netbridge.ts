@@ -37,9 +37,8 @@
  *
  * Prints a markdown table and writes it, with the date and the machine, to bench/results/netbridge.md.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import { release } from 'node:os';
@@ -56,8 +55,6 @@ const PLUGINS = ['bridge', 'portmap', 'host-local'];
 const TMPFS_SIZE = '64m';
 /** Set in the re-executed run, inside its own network and mount namespaces. */
 const NS_MARK = 'CUTAWAY_BENCH_NETBRIDGE_NS';
-/** Set with it: the network and mount namespaces of the run that re-executed itself. */
-const HOST_NS = 'CUTAWAY_BENCH_NETBRIDGE_HOST_NS';
 
 const HOST_PORT = 8080;
 const CONTAINER_PORT = 80;
@@ -75,41 +72,7 @@ const runs = h.parseRuns(
   'netbridge up + down of one endpoint with one published port, against the CNI bridge + portmap plugins (host-local IPAM) ADD + DEL in a fresh network namespace; in a throwaway network namespace. See bench/README.md.',
 );
 
-/**
- * Unless NS_MARK is set: checks that we are root, runs this same script again under `unshare --net --mount
- * --propagation private` (unshare execs it) with NS_MARK set, and exits with its status, passing signals on.
- * h.inMountNamespace, with a network namespace as well: nothing the tools do to interfaces, routes, sysctls,
- * nftables or iptables reaches the host's.
- */
-async function inThrowawayHost(): Promise<NodeJS.ProcessEnv> {
-  if (process.env[NS_MARK] !== '1') {
-    if (process.getuid?.() !== 0) {
-      process.stderr.write('bench: error: run as root (bridges, veths, network namespaces, nftables and iptables rules, in a namespace of their own)\n');
-      process.exit(1);
-    }
-    const child = spawn('unshare', ['--net', '--mount', '--propagation', 'private', '--', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-      stdio: 'inherit',
-      // The namespaces we were started in, for the re-executed run to check it is in others (pid 1's may not be readable).
-      env: { ...process.env, [NS_MARK]: '1', [HOST_NS]: `${readlinkSync('/proc/self/ns/net')} ${readlinkSync('/proc/self/ns/mnt')}` },
-    });
-    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
-    const code = await new Promise<number>((res) => {
-      child.on('error', (e) => {
-        process.stderr.write(`bench: unshare: ${e.message}\n`);
-        res(1);
-      });
-      child.on('exit', (c, s) => res(c ?? (s === 'SIGINT' ? 130 : 143)));
-    });
-    process.exit(code);
-  }
-  const env = { ...process.env };
-  delete env[NS_MARK];
-  delete env[HOST_NS];
-  return env;
-}
-
-const [HOST_NETNS = '', HOST_MNTNS = ''] = (process.env[HOST_NS] ?? '').split(' ');
-const ENV = await inThrowawayHost();
+const ENV = await h.inThrowawayHost(NS_MARK, 'bridges, veths, network namespaces, nftables and iptables rules, in a namespace of their own', log);
 h.cleanUpOnSignals();
 
 /** The Node floor is taken as bin/netbridge's shebang runs node: with NODE_EXTRA_CA_CERTS unset. */
@@ -131,10 +94,6 @@ const links = () => readdirSync('/sys/class/net').sort();
 
 /** Mounts that make this network namespace a host of its own; undone (and their netns deleted) on the way out. */
 async function setUpHost(): Promise<void> {
-  const ours = readlinkSync('/proc/self/ns/net');
-  if (!HOST_NETNS || ours === HOST_NETNS) throw new Error(`refusing to run: this process is in the host's network namespace (${ours})`);
-  if (!HOST_MNTNS || readlinkSync('/proc/self/ns/mnt') === HOST_MNTNS) throw new Error("refusing to run: this process is in the host's mount namespace");
-  log(`a throwaway network namespace stands for the host: ${ours} (the host's is ${HOST_NETNS})`);
   await run('ip', ['link', 'set', 'lo', 'up']);
   await run('mount', ['-t', 'sysfs', '-o', 'nosuid,nodev,noexec', 'cwbench-sysfs', '/sys']);
   cleanups.push(() => run('umount', ['/sys']));
@@ -539,7 +498,7 @@ async function main(): Promise<void> {
   ].join('\n');
   process.stdout.write(`\n${report}\n`);
 
-  const version = async (cmd: string, args: string[]) => (await run(cmd, args).catch(() => 'unknown')).split('\n')[0]!.trim();
+  const version = h.versionOf;
   const machine = [
     `nproc ${await h.nproc()} (${h.cpuModel()})`,
     `Linux ${release()}`,

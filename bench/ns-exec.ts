@@ -10,7 +10,7 @@
  * from the spawn to the exit, peak RSS, CPU; `sync` first):
  *
  * - `ns-exec --rootfs R -- /bin/true` (bin/ns-exec: the C launcher, which
- *   runs `node ns-exec-plan.js` once, NODE_EXTRA_CA_CERTS unset, then clones);
+ *   runs `node ns-exec-plan.cjs -- ARGS` once, NODE_EXTRA_CA_CERTS unset, then clones);
  * - `runc --root STATE run --bundle B cwbench-PID-K`, B a `runc spec` bundle
  *   with process.terminal false, args ["/bin/true"], root.path R (absolute)
  *   and root.readonly false (ns-exec's rootfs is writable too);
@@ -18,7 +18,7 @@
  * - `node -e 0` as it is, and with NODE_EXTRA_CA_CERTS unset (where it is
  *   set: Node then reads the whole CA bundle at start, ~70-90 ms); the latter
  *   is the baseline of the ratios and of the target (ns-exec ≤ 1.25×);
- * - the planner alone: `node ns-exec-plan.js --dry-run --rootfs R -- /bin/true`,
+ * - the planner alone: `node ns-exec-plan.cjs -- --dry-run --rootfs R -- /bin/true`,
  *   NODE_EXTRA_CA_CERTS unset as ns-exec runs it: the planner's share;
  * - `/bin/true`: the harness's own floor (spawn, GNU time, exit).
  *
@@ -45,7 +45,7 @@
  * bench/results/ns-exec.md.
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join, posix } from 'node:path';
 import { readMountinfo } from '@cutaway/libc/mountinfo';
@@ -55,7 +55,7 @@ import * as h from './harness.ts';
 import { cleanups, log, median, REPO_DIR, type Sample } from './harness.ts';
 
 const NS_EXEC = join(REPO_DIR, 'bin', 'ns-exec');
-const PLANNER = join(REPO_DIR, 'tools', 'ns-exec', 'dist', 'ns-exec-plan.js');
+const PLANNER = join(REPO_DIR, 'tools', 'ns-exec', 'dist', 'ns-exec-plan.cjs');
 const RESULTS = join(REPO_DIR, 'bench', 'results', 'ns-exec.md');
 const TARGET = 1.25;
 const MEMORY_ROUNDS = 3;
@@ -118,22 +118,6 @@ function runcCgroups(): string[] {
   });
 }
 
-/** Removes a cgroup directory, SIGKILLing what is left in it (only a container of ours can be). */
-async function removeCgroup(dir: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const code = await rmdir(dir).then(() => 'ENOENT', (e: NodeJS.ErrnoException) => e.code);
-    if (code === 'ENOENT') return;
-    if (code !== 'EBUSY' || attempt >= 50) throw new Error(`rmdir ${dir}: ${code}`);
-    for (const pid of (await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n').filter(Boolean)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-    await sleep(20);
-  }
-}
 
 // ─── The memory of a running container ───────────────────────────────────────
 
@@ -241,7 +225,7 @@ async function main(): Promise<void> {
   const state = join(work, 'runc-state');
   // Cleanups run last pushed first: this runs after the `runc delete -f` below, and both before the unmount.
   cleanups.push(async () => {
-    for (const dir of runcCgroups()) await removeCgroup(dir).then(() => log(`cleanup: removed ${dir}`));
+    for (const dir of runcCgroups()) await h.removeCgroup(dir).then(() => log(`cleanup: removed ${dir}`));
   });
   // Every container left in our state dir.
   cleanups.push(async () => {
@@ -275,10 +259,10 @@ async function main(): Promise<void> {
   const node: Sequence = { label: 'node -e 0', short: 'node', argv: () => ['node', '-e', '0'] };
   const nodeNoCa: Sequence = { label: 'node -e 0, NODE_EXTRA_CA_CERTS unset', short: 'node no CA', env: ENV_NO_CA, argv: () => ['node', '-e', '0'] };
   const planner: Sequence = {
-    label: 'the planner alone: node ns-exec-plan.js --dry-run --rootfs R -- /bin/true, NODE_EXTRA_CA_CERTS unset',
+    label: 'the planner alone: node ns-exec-plan.cjs -- --dry-run --rootfs R -- /bin/true, NODE_EXTRA_CA_CERTS unset',
     short: 'planner',
     env: ENV_NO_CA,
-    argv: (c) => ['node', PLANNER, '--dry-run', '--rootfs', rootfs, '--', ...c],
+    argv: (c) => ['node', PLANNER, '--', '--dry-run', '--rootfs', rootfs, '--', ...c],
   };
   const floor: Sequence = { label: 'floor: /bin/true (the harness)', short: 'true', argv: () => TRUE };
   const sequences = [nsExec, runc, unshare, ...(caSet ? [node] : []), nodeNoCa, planner, floor];

@@ -12,7 +12,7 @@ import { findImage, formatReference, OciLayout, parseReference, type ContainerCo
 import { contentHash, listContext } from './context.ts';
 import { isArchive, StagingTree, type Owner } from './staging.ts';
 import { imageFor } from './image.ts';
-import { tool, toolEnv, tryTool } from './tools.ts';
+import { tool, toolEnv, traceCommand, tryTool } from './tools.ts';
 
 export const buildSpec: ToolSpec = {
   name: 'cutaway build',
@@ -39,8 +39,10 @@ export const buildSpec: ToolSpec = {
 
 const CACHE_REPOSITORY = 'localhost/cutaway-cache';
 
+/** The build log (stderr); `-q` silences it, RUN's output included, as docker build -q does. */
+let quiet = false;
 function say(text: string): void {
-  process.stderr.write(`${text}\n`);
+  if (!quiet) process.stderr.write(`${text}\n`);
 }
 
 const short = (digest: string) => digest.replace(/^sha256:/, '').slice(0, 12);
@@ -184,13 +186,16 @@ class Builder {
         if (ownNetwork) netns = await tool('netbridge', ['up', name, '--network', this.network], this.env);
         const env = [...state.scope.vars].map(([k, v]) => `${k}=${v}`);
         const code = await new Promise<number>((resolvePromise, reject) => {
-          const child = spawn('ns-exec', [
+          const nsExecArgs = [
             '--rootfs', merged, ...(netns ? ['--netns', netns] : ['--net', this.network]), '--hostname', name,
             ...env.flatMap((e) => ['-e', e]),
             ...(state.config.WorkingDir ? ['-w', state.config.WorkingDir] : []),
             ...(state.config.User ? ['-u', state.config.User] : []),
             '--', ...argv,
-          ], { env: toolEnv(this.env), stdio: ['ignore', 2, 2] }); // the command's output is the build's log: stderr
+          ];
+          traceCommand('ns-exec', nsExecArgs);
+          // The command's output is the build's log: stderr (nothing with -q).
+          const child = spawn('ns-exec', nsExecArgs, { env: toolEnv(this.env), stdio: ['ignore', quiet ? 'ignore' : 2, quiet ? 'ignore' : 2] });
           child.on('error', reject);
           child.on('close', (status) => resolvePromise(status ?? 1));
         });
@@ -212,7 +217,8 @@ class Builder {
   private async copy(state: StageState, ins: CopyInstruction | AddInstruction): Promise<void> {
     const from = ins.keyword === 'COPY' ? ins.from : undefined;
     const workdir = state.config.WorkingDir || '/';
-    const dest = ins.dest.startsWith('/') ? ins.dest : posix.join(workdir, ins.dest) + (ins.dest.endsWith('/') ? '/' : '');
+    // posix.join keeps a trailing slash: `COPY a b ./` means the directory /app/.
+    const dest = ins.dest.startsWith('/') ? ins.dest : posix.join(workdir, ins.dest);
     // --chown's owner; else root for the context, and what the files have for --from (as Docker keeps it).
     const owner: Owner = ins.chown ? ownerOf(ins.chown) : from !== undefined ? 'keep' : [0, 0];
     const mounted: string[] = [];
@@ -318,6 +324,7 @@ export async function build(inv: Invocation): Promise<number> {
       return process.env[a] === undefined ? [] : [[a, process.env[a]!]];
     }),
   ) as Record<string, string>;
+  quiet = Boolean(o.quiet);
   const tags = ((o.tag as string[] | undefined) ?? []).map(normaliseTag);
   const root = stateRoot(o.root);
   const builder = new Builder(root, contextDir, Boolean(o['no-cache']), typeof o.network === 'string' ? o.network : 'bridge');

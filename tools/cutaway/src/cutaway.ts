@@ -8,7 +8,11 @@ import { build, buildSpec } from './build.ts';
 import { monitor, run, runSpec } from './run.ts';
 import { traceTools } from './tools.ts';
 
-const [verb, ...args] = process.argv.slice(2);
+// `cutaway --trace run …` as well as `cutaway run --trace …`: the verb is the first word that is one.
+const argv = process.argv.slice(2);
+const at = argv.findIndex((a) => ['build', 'run', '__monitor'].includes(a));
+const verb = at >= 0 ? argv[at] : argv.find((a) => !a.startsWith('-'));
+const args = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : [];
 
 async function main(): Promise<never> {
   switch (verb) {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { ToolError } from '@cutaway/cli';
 import type { ContainerConfigRecord, ContainerStore } from './containers.ts';
-import { tool, toolEnv, tryTool } from './tools.ts';
+import { tool, toolEnv, traceCommand, tryTool } from './tools.ts';
 
 /**
  * What `docker start` does for a container whose config is written: the
@@ -88,6 +88,7 @@ export async function runProcess(
 ): Promise<number> {
   const log = createWriteStream(store.path(config.id, 'log'), { flags: 'a' });
   const terminal = config.tty && io.out !== undefined;
+  traceCommand('ns-exec', nsExecArgs);
   const child = spawn('ns-exec', nsExecArgs, { env: toolEnv(env), stdio: [io.stdin, terminal ? 'inherit' : 'pipe', terminal ? 'inherit' : 'pipe'] });
   for (const [name, stream, sink] of [['stdout', child.stdout, io.out], ['stderr', child.stderr, io.err]] as const) {
     stream?.on('data', (chunk: Buffer) => {

@@ -1,7 +1,7 @@
 import { dirname, join } from 'node:path';
 import { realpathSync } from 'node:fs';
 import { $, type ProcessOutput } from 'zx/core';
-import { ToolError } from '@cutaway/cli';
+import { shellCommand, ToolError } from '@cutaway/cli';
 
 /**
  * cutaway's scripts call the tools as commands, as a user's own script would:
@@ -18,9 +18,14 @@ export function traceTools(on: boolean): void {
   tracing = on;
 }
 
+/** With --trace: the command on stderr before it runs. */
+export function traceCommand(name: string, args: string[]): void {
+  if (tracing) process.stderr.write(`+ ${shellCommand([name, ...args])}\n`);
+}
+
 /** Runs a tool, returns its stdout trimmed; its error line becomes ours. */
 export async function tool(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  if (tracing) process.stderr.write(`+ ${[name, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')}\n`);
+  traceCommand(name, args);
   const out: ProcessOutput = await $({ env: toolEnv(env), quiet: true, nothrow: true })`${name} ${args}`;
   if (out.exitCode !== 0) {
     const message = out.stderr.trim().split('\n').filter((l) => !l.startsWith('Try ')).at(-1) ?? `${name} failed`;
