@@ -48,7 +48,7 @@ import * as h from './harness.ts';
 import { cleanups, log, median, REPO_DIR, type Sample } from './harness.ts';
 
 const NETBRIDGE = join(REPO_DIR, 'bin', 'netbridge');
-const NETBRIDGE_JS = join(REPO_DIR, 'tools', 'netbridge', 'dist', 'netbridge.js');
+const NETBRIDGE_JS = join(REPO_DIR, 'tools', 'netbridge', 'dist', 'netbridge.cjs');
 const RESULTS = join(REPO_DIR, 'bench', 'results', 'netbridge.md');
 const CNI_PATH = '/usr/lib/cni';
 const PLUGINS = ['bridge', 'portmap', 'host-local'];
