@@ -16,7 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OciLayout } from '@cutaway/oci';
-import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { spawn } from 'node:child_process';
+import { runCommand, toolPath, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { BUSYBOX_REF, buildBusyboxImage, removeTree } from '../../../test/fixtures/images.ts';
 
 let work: string;
@@ -146,6 +147,20 @@ describe('cutaway run', () => {
     const state = () => JSON.parse(readFileSync(join(root, 'containers', id, 'state.json'), 'utf8')) as { status: string };
     for (let i = 0; i < 100 && state().status !== 'exited'; i++) await new Promise((r) => setTimeout(r, 50));
     expect(state()).toMatchObject({ status: 'exited', exitCode: 137 });
+  });
+
+  it('gives the command a terminal with -t', async () => {
+    // script(1) gives cutaway a terminal; its stdin stays open (at EOF script would type a NUL into it).
+    const script = spawn('/usr/bin/script', ['-qec', `${toolPath('cutaway')} run --rm -t --network none ${BUSYBOX_REF} sh -c 'tty; test -t 0 && test -t 1 && echo both-ttys; echo $TERM'`, '/dev/null'], {
+      env: { ...process.env, CUTAWAY_ROOT: root },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let output = '';
+    script.stdout.on('data', (d: Buffer) => (output += d));
+    const code = await new Promise<number | null>((resolve) => script.on('exit', (c) => resolve(c)));
+    script.stdin.destroy();
+    expect(code).toBe(0);
+    expect(output.replace(/\r/g, '')).toMatch(/^\/dev\/pts\/0\nboth-ttys\nxterm$/m);
   });
 
   it('holds a memory limit: an allocation beyond -m is OOM-killed, 137', async () => {

@@ -238,6 +238,20 @@ describe('endpoints on a bridge', () => {
     expect((await nb(['down', a.name])).stderr).toMatch(/^netbridge: error: no endpoint named/);
   });
 
+  it('takes the address asked for with --ip, and refuses one leased already or outside the subnet', async () => {
+    const net = await testNetwork();
+    const wanted = net.gateway.replace(/\.1$/, '.77');
+    const a = await up([endpointName(), '--network', net.name, '--ip', wanted]);
+    expect(a.ip).toBe(wanted);
+    expect(sh('ip', ['-n', a.name, '-o', '-4', 'addr', 'show', 'eth0']).stdout).toContain(`${wanted}/24`);
+    const taken = await nb(['up', endpointName(), '--network', net.name, '--ip', wanted]);
+    expect(taken.stderr).toMatch(new RegExp(`^netbridge: error: address ${wanted.replace(/\./g, '\\.')} is already leased on ${net.name}$`, 'm'));
+    const outside = await nb(['up', endpointName(), '--network', net.name, '--ip', '192.0.2.200']);
+    expect(outside.stderr).toMatch(/is not a host address of/);
+    const gateway = await nb(['up', endpointName(), '--network', net.name, '--ip', net.gateway]);
+    expect(gateway.stderr).toMatch(/is .*'s gateway/);
+  });
+
   it('gives twenty concurrent ups twenty distinct addresses', async () => {
     const net = await testNetwork();
     const names = Array.from({ length: 20 }, () => endpointName());
