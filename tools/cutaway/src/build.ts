@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, posix, resolve } from 'node:path';
 import { imageStoreDir, ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
 import {
-  commandArgv, exposedPorts, matchSources, parseDockerfile, resolveBase, resolveGlobalArgs, StageScope,
+  commandArgv, exposedPorts, findStage, matchSources, parseDockerfile, resolveBase, resolveGlobalArgs, StageScope,
   type AddInstruction, type CopyInstruction, type Instruction, type Stage,
 } from '@cutaway/dockerfile';
 import { findImage, formatReference, OciLayout, parseReference, type ContainerConfig } from '@cutaway/oci';
@@ -45,10 +45,18 @@ function say(text: string): void {
   if (!quiet) process.stderr.write(`${text}\n`);
 }
 
+/**
+ * A value as `--change` reads it (libs/oci config-change splitWords): in double quotes, with only `"` and `\`
+ * escaped, so tabs and newlines arrive as they are (JSON's \n would come back as a plain n).
+ */
+const quote = (value: string) => `"${value.replace(/["\\]/g, '\\$&')}"`;
+
 const short = (digest: string) => digest.replace(/^sha256:/, '').slice(0, 12);
 
 /** Where a stage is: its current image (undefined: scratch, nothing yet), digest, config, variables. */
 interface StageState {
+  /** The stage's place in the Dockerfile. */
+  index: number;
   image?: string;
   digest: string;
   config: ContainerConfig;
@@ -110,13 +118,14 @@ class Builder {
     let state: StageState;
     if (base.stage) {
       const parent = this.stages[base.stage.index]!;
-      state = { ...parent, config: { ...parent.config }, scope: new StageScope(this.dockerfile, { globalArgs, buildArgs, parent: parent.scope }) };
+      // A new stage starts with the parent's image and variables, but no CMD of its own yet (BuildKit's cmdSet).
+      state = { ...parent, index: stage.index, config: { ...parent.config }, cmdSet: false, scope: new StageScope(this.dockerfile, { globalArgs, buildArgs, parent: parent.scope }) };
     } else if (base.image === 'scratch') {
-      state = { digest: 'scratch', config: {}, scope: new StageScope(this.dockerfile, { globalArgs, buildArgs }) };
+      state = { index: stage.index, digest: 'scratch', config: {}, scope: new StageScope(this.dockerfile, { globalArgs, buildArgs }) };
     } else {
       const image = await imageFor(this.root, base.image, this.env);
       const config = image.config.config ?? {};
-      state = { image: image.name, digest: image.descriptor.digest, config, scope: new StageScope(this.dockerfile, { globalArgs, buildArgs, imageEnv: config.Env ?? [], imageShell: (config.Shell as string[] | undefined) ?? [] }) };
+      state = { index: stage.index, image: image.name, digest: image.descriptor.digest, config, scope: new StageScope(this.dockerfile, { globalArgs, buildArgs, imageEnv: config.Env ?? [], imageShell: (config.Shell as string[] | undefined) ?? [] }) };
     }
     say(` ---> ${state.digest === 'scratch' ? 'scratch' : short(state.digest)}`);
     for (const raw of stage.instructions) {
@@ -147,9 +156,9 @@ class Builder {
         return this.metadata(state, `ENTRYPOINT ${JSON.stringify(commandArgv(ins, scope.shell))}`, before);
       }
       case 'ENV':
-        return this.metadata(state, `ENV ${ins.pairs.map((p) => `${p.key}=${JSON.stringify(p.value)}`).join(' ')}`);
+        return this.metadata(state, `ENV ${ins.pairs.map((p) => `${p.key}=${quote(p.value)}`).join(' ')}`);
       case 'LABEL':
-        return this.metadata(state, `LABEL ${ins.pairs.map((p) => `${JSON.stringify(p.key)}=${JSON.stringify(p.value)}`).join(' ')}`);
+        return this.metadata(state, `LABEL ${ins.pairs.map((p) => `${quote(p.key)}=${quote(p.value)}`).join(' ')}`);
       case 'WORKDIR': {
         // Relative to the WORKDIR before, as Docker resolves it; the directory is made by the next RUN (ns-exec -w) or by COPY.
         const dir = posix.resolve(state.config.WorkingDir || '/', ins.path);
@@ -221,63 +230,70 @@ class Builder {
     const dest = ins.dest.startsWith('/') ? ins.dest : posix.join(workdir, ins.dest);
     // --chown's owner; else root for the context, and what the files have for --from (as Docker keeps it).
     const owner: Owner = ins.chown ? ownerOf(ins.chown) : from !== undefined ? 'keep' : [0, 0];
-    const mounted: string[] = [];
-    const mount = async (image: string) => {
-      const name = `cwbuild-${randomBytes(5).toString('hex')}`;
-      mounted.push(name);
-      return tool('overlay-mount', ['-q', '--read-only', image, '--name', name], this.env);
-    };
-    try {
-      let sourceRoot = this.context;
-      let paths = this.contextPaths;
-      if (from !== undefined) {
-        const stage = this.dockerfile.stages.find((s) => s.name === from.toLowerCase() || String(s.index) === from);
-        const image = stage ? this.stages[stage.index]?.image : (await imageFor(this.root, from, this.env)).name;
-        if (!image) throw new ToolError(`COPY --from=${from}: that stage has no image`);
-        sourceRoot = await mount(image);
-        paths = ins.sources.map((s) => (existsSync(join(sourceRoot, s)) && statSync(join(sourceRoot, s)).isDirectory() ? `${posix.normalize(s).replace(/^\/+/, '')}/` : posix.normalize(s).replace(/^\/+/, '')));
-      }
-      const matches = ins.sources.flatMap((source) => {
+    const matchesIn = (paths: readonly string[]) =>
+      ins.sources.flatMap((source) => {
         const found = matchSources(paths, source);
         if (!found.length) throw new ToolError(`${ins.keyword} failed: file not found in build context or excluded by .dockerignore: stat ${source}: file does not exist`);
         return found;
       });
-      const intoDir = dest.endsWith('/') || matches.length > 1 || matches.some((m) => m.endsWith('/'));
-      const files = matches.flatMap((m) => (m.endsWith('/') ? paths.filter((p) => p.startsWith(m === './' ? '' : m)) : [m])).filter((p) => !p.endsWith('/'));
-      const keyParts = [ins.keyword, ins.sources, dest, ins.chown ?? '', from === undefined ? contentHash(sourceRoot, files) : `${from}:${this.stageDigest(from)}`];
-      await this.step(state, keyParts, async (tag) => {
-        const staging = mkdtempSync(join(tmpdir(), 'cw-copy-'));
-        try {
-          // The image as it is, for the directories on the way to the destination that it has already.
-          const tree = new StagingTree(staging, owner, state.image ? await mount(state.image) : undefined);
-          const destDir = intoDir ? dest : posix.dirname(dest);
-          tree.ensureDir(destDir);
-          for (const m of matches) {
-            const source = join(sourceRoot, m);
-            if (m.endsWith('/')) {
-              // A directory copies its contents: from the context, only what .dockerignore lets through.
-              const prefix = m === './' ? '' : m;
-              if (from !== undefined) for (const name of readdirSync(source)) tree.tree(join(source, name), posix.join(dest, name));
-              else for (const p of paths.filter((q) => q.startsWith(prefix) && q !== prefix)) tree.entry(join(sourceRoot, p), posix.join(dest, p.slice(prefix.length).replace(/\/$/, '')));
-            } else if (ins.keyword === 'ADD' && isArchive(source)) {
-              await tool('tar', ['-x', '-f', source, '-C', join(staging, destDir)]);
-            } else tree.entry(source, intoDir ? posix.join(dest, posix.basename(m)) : dest);
-          }
-          tree.finish();
-          const created = `/bin/sh -c #(nop) ${ins.keyword} ${ins.sources.join(' ')} in ${dest}`;
-          await tool('layer-commit', ['-q', staging, '--image', state.image ?? 'scratch', '--tag', tag, '--created-by', created], this.env);
-        } finally {
-          rmSync(staging, { recursive: true, force: true });
+    // --from: an earlier stage or an image, known by its digest (the cache key); mounted only when the step runs.
+    const source = from === undefined ? undefined : await this.copySource(from, state.index);
+    const contextMatches = source ? [] : matchesIn(this.contextPaths);
+    const files = contextMatches.flatMap((m) => (m.endsWith('/') ? this.contextPaths.filter((p) => p.startsWith(m === './' ? '' : m)) : [m])).filter((p) => !p.endsWith('/'));
+    const keyParts = [ins.keyword, ins.sources, dest, ins.chown ?? '', source ? source.digest : contentHash(this.context, files)];
+    await this.step(state, keyParts, async (tag) => {
+      const mounted: string[] = [];
+      const mount = async (image: string) => {
+        const name = `cwbuild-${randomBytes(5).toString('hex')}`;
+        mounted.push(name);
+        return tool('overlay-mount', ['-q', '--read-only', image, '--name', name], this.env);
+      };
+      const staging = mkdtempSync(join(tmpdir(), 'cw-copy-'));
+      try {
+        let sourceRoot = this.context;
+        let paths = this.contextPaths;
+        let matches = contextMatches;
+        if (source) {
+          sourceRoot = await mount(source.image);
+          paths = ins.sources.map((s) => (existsSync(join(sourceRoot, s)) && statSync(join(sourceRoot, s)).isDirectory() ? `${posix.normalize(s).replace(/^\/+/, '')}/` : posix.normalize(s).replace(/^\/+/, '')));
+          matches = matchesIn(paths);
         }
-      });
-    } finally {
-      for (const name of mounted) await tryTool('overlay-mount', ['--unmount', name, '--rm'], this.env);
-    }
+        const intoDir = dest.endsWith('/') || matches.length > 1 || matches.some((m) => m.endsWith('/'));
+        // The image as it is, for the directories on the way to the destination that it has already.
+        const tree = new StagingTree(staging, owner, state.image ? await mount(state.image) : undefined);
+        const destDir = intoDir ? dest : posix.dirname(dest);
+        tree.ensureDir(destDir);
+        for (const m of matches) {
+          const path = join(sourceRoot, m);
+          if (m.endsWith('/')) {
+            // A directory copies its contents: from the context, only what .dockerignore lets through.
+            const prefix = m === './' ? '' : m;
+            if (source) for (const name of readdirSync(path)) tree.tree(join(path, name), posix.join(dest, name));
+            else for (const p of paths.filter((q) => q.startsWith(prefix) && q !== prefix)) tree.entry(join(sourceRoot, p), posix.join(dest, p.slice(prefix.length).replace(/\/$/, '')));
+          } else if (ins.keyword === 'ADD' && isArchive(path)) {
+            await tool('tar', ['-x', '-f', path, '-C', join(staging, destDir)]);
+          } else tree.entry(path, intoDir ? posix.join(dest, posix.basename(m)) : dest);
+        }
+        tree.finish();
+        const created = `/bin/sh -c #(nop) ${ins.keyword} ${ins.sources.join(' ')} in ${dest}`;
+        await tool('layer-commit', ['-q', staging, '--image', state.image ?? 'scratch', '--tag', tag, '--created-by', created], this.env);
+      } finally {
+        rmSync(staging, { recursive: true, force: true });
+        for (const name of mounted) await tryTool('overlay-mount', ['--unmount', name, '--rm'], this.env);
+      }
+    });
   }
 
-  private stageDigest(from: string): string {
-    const stage = this.dockerfile.stages.find((s) => s.name === from.toLowerCase() || String(s.index) === from);
-    return stage ? (this.stages[stage.index]?.digest ?? '') : from;
+  /** COPY --from's source: an earlier stage (by name or index) or an image (pulled if missing), with its digest. */
+  private async copySource(from: string, current: number): Promise<{ image: string; digest: string }> {
+    const stage = findStage(this.dockerfile, from, current);
+    if (stage) {
+      const built = this.stages[stage.index];
+      if (!built?.image) throw new ToolError(`COPY --from=${from}: that stage has no image`);
+      return { image: built.image, digest: built.digest };
+    }
+    const image = await imageFor(this.root, from, this.env);
+    return { image: image.name, digest: image.descriptor.digest };
   }
 
   /** The last stage's image, tagged with every -t. */

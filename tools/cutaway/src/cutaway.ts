@@ -3,7 +3,7 @@
  * commands), as scripts that compose cutaway's tools. Each subcommand is its
  * own module; this file dispatches.
  */
-import { reportError, runTool, splitAtFirstPositional, stateRoot, UsageError } from '@cutaway/cli';
+import { reportError, runTool, splitAtFirstPositional, stateRoot, UsageError, type Invocation } from '@cutaway/cli';
 import { build, buildSpec } from './build.ts';
 import { monitor, run, runSpec } from './run.ts';
 import { traceTools } from './tools.ts';
@@ -14,17 +14,25 @@ const at = argv.findIndex((a) => ['build', 'run', '__monitor'].includes(a));
 const verb = at >= 0 ? argv[at] : argv.find((a) => !a.startsWith('-'));
 const args = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : [];
 
+/** --dry-run and --json come with every tool's options; cutaway's scripts do not have them yet, and must not run anything as if they did. */
+function refuseUnsupported(inv: Invocation): void {
+  if (inv.steps.mode.dryRun) throw new UsageError(`--dry-run is not supported by cutaway ${verb}: the tools' own --dry-run show each step`);
+  if (inv.json) throw new UsageError(`--json is not supported by cutaway ${verb}`);
+}
+
 async function main(): Promise<never> {
   switch (verb) {
     case 'run': {
       const { own, rest } = splitAtFirstPositional(runSpec, args);
       return runTool(runSpec, async (inv) => {
+        refuseUnsupported(inv);
         traceTools(inv.steps.mode.trace);
         return run(inv, rest);
       }, own);
     }
     case 'build':
       return runTool(buildSpec, async (inv) => {
+        refuseUnsupported(inv);
         traceTools(inv.steps.mode.trace);
         return build(inv);
       }, args);

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { createWriteStream, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { ToolError } from '@cutaway/cli';
 import type { ContainerConfigRecord, ContainerStore } from './containers.ts';
@@ -31,31 +32,26 @@ function resolvConf(config: ContainerConfigRecord): string {
   return `${lines.filter((l, i) => l || i < lines.length - 1).join('\n')}\n`;
 }
 
-/** Everything the container needs before its process starts; returns ns-exec's arguments. Undone by teardown on failure. */
+/** Everything the container needs before its process starts; returns ns-exec's arguments. The caller tears down on failure. */
 export async function prepare(store: ContainerStore, config: ContainerConfigRecord, env: NodeJS.ProcessEnv): Promise<string[]> {
   const id12 = config.id.slice(0, 12);
-  try {
-    const merged = await tool('overlay-mount', ['-q', config.image, '--name', config.id], env);
-    const netOptions: string[] = [];
-    if (config.network?.mode === 'bridge') {
-      const up = JSON.parse(await tool('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env)) as { netns: string; ip: string };
-      config.network.endpoint = id12;
-      config.network.ip = up.ip;
-      netOptions.push('--netns', up.netns);
-    } else netOptions.push('--net', config.network?.mode ?? 'none');
-    writeFileSync(store.path(config.id, 'hostname'), `${config.hostname}\n`);
-    writeFileSync(store.path(config.id, 'hosts'), hostsFile(config));
-    writeFileSync(store.path(config.id, 'resolv.conf'), resolvConf(config));
-    await store.writeConfig(config);
-    return [
-      '--rootfs', merged, '--hostname', config.hostname, '--pid-file', store.path(config.id, 'pid'),
-      '-v', `${store.path(config.id, 'hostname')}:/etc/hostname`, '-v', `${store.path(config.id, 'hosts')}:/etc/hosts`, '-v', `${store.path(config.id, 'resolv.conf')}:/etc/resolv.conf`,
-      ...netOptions, ...(config.cgroup ? ['--cgroup', config.cgroup] : []), ...config.nsExecOptions, '--', ...config.command,
-    ];
-  } catch (e) {
-    await teardown(store, config, env, false);
-    throw e;
-  }
+  const merged = await tool('overlay-mount', ['-q', config.image, '--name', config.id], env);
+  const netOptions: string[] = [];
+  if (config.network?.mode === 'bridge') {
+    const up = JSON.parse(await tool('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env)) as { netns: string; ip: string };
+    config.network.endpoint = id12;
+    config.network.ip = up.ip;
+    netOptions.push('--netns', up.netns);
+  } else netOptions.push('--net', config.network?.mode ?? 'none');
+  writeFileSync(store.path(config.id, 'hostname'), `${config.hostname}\n`);
+  writeFileSync(store.path(config.id, 'hosts'), hostsFile(config));
+  writeFileSync(store.path(config.id, 'resolv.conf'), resolvConf(config));
+  await store.writeConfig(config);
+  return [
+    '--rootfs', merged, '--hostname', config.hostname, '--pid-file', store.path(config.id, 'pid'),
+    '-v', `${store.path(config.id, 'hostname')}:/etc/hostname`, '-v', `${store.path(config.id, 'hosts')}:/etc/hosts`, '-v', `${store.path(config.id, 'resolv.conf')}:/etc/resolv.conf`,
+    ...netOptions, ...(config.cgroup ? ['--cgroup', config.cgroup] : []), ...config.nsExecOptions, '--', ...config.command,
+  ];
 }
 
 /** Takes down what prepare made, each step harmless when done already; with `remove`, the container's directory too. */
@@ -107,7 +103,7 @@ export async function runProcess(
   })();
   const code = await new Promise<number>((resolve, reject) => {
     child.on('error', (e) => reject(new ToolError(`ns-exec: ${e.message}`)));
-    child.on('close', (status, signal) => resolve(status ?? 128 + (signal ? 15 : 0)));
+    child.on('close', (status, signal) => resolve(status ?? 128 + (signal ? osConstants.signals[signal] : 0)));
   });
   await started;
   for (const s of signals) process.off(s, forward);

@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 
 /** Who copied files belong to: a fixed uid:gid (--chown, or root for the context), or their own ('keep', COPY --from). */
@@ -95,7 +95,12 @@ function lstatOrUndefined(path: string): Stats | undefined {
 /** gzip, bzip2, xz or a tar header: what ADD extracts (Docker's archive detection). */
 export function isArchive(path: string): boolean {
   const head = Buffer.alloc(512);
-  readFileSync(path).subarray(0, 512).copy(head);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, 512, 0);
+  } finally {
+    closeSync(fd);
+  }
   return (
     (head[0] === 0x1f && head[1] === 0x8b) ||
     head.subarray(0, 3).toString() === 'BZh' ||

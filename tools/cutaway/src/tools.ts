@@ -10,7 +10,16 @@ import { shellCommand, ToolError } from '@cutaway/cli';
  */
 const BIN = join(dirname(realpathSync(process.argv[1]!)), '..', '..', '..', 'bin');
 
-export const toolEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ ...process.env, ...extra, PATH: `${BIN}:${process.env.PATH ?? ''}` });
+/**
+ * The environment a tool runs with. Each tool's shebang moves NODE_EXTRA_CA_CERTS to CUTAWAY_EXTRA_CA_CERTS
+ * (scripts/build.ts), so it is given back here: the next tool's shebang moves it again, and a registry
+ * with a private CA works through cutaway as it does for oci-pull alone.
+ */
+export const toolEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, PATH: `${BIN}:${process.env.PATH ?? ''}` };
+  if (env.CUTAWAY_EXTRA_CA_CERTS) env.NODE_EXTRA_CA_CERTS = env.CUTAWAY_EXTRA_CA_CERTS;
+  return env;
+};
 
 /** Shown on stderr before each tool runs, with --trace (`+ overlay-mount …`, as set -x). */
 let tracing = false;

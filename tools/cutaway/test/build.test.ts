@@ -476,6 +476,18 @@ describe('Docker\'s rules that once went wrong', () => {
     expect((await cutaway(['run', '--rm', '--network', 'none', 'cwentry'])).stdout).toBe('entry\n');
   });
 
+  it('a new stage has no CMD of its own: its ENTRYPOINT resets the one it inherits; ENV keeps tabs and newlines', async () => {
+    const context = join(work, 'cw-stages');
+    mkdirSync(context);
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${BUSYBOX_REF} AS base\nCMD ["from-base"]\nFROM base\nARG V\nENV X=$V\nENTRYPOINT ["echo"]\n`);
+    const out = await cutaway(['build', '--network', 'none', '--build-arg', 'V=a\tb\nc', '-t', 'cwstages', context]);
+    expect(out.stderr.split('\n').at(-2)).toMatch(/^Successfully tagged/);
+    const { config } = await imageConfig(join(root, 'images'), 'cwstages');
+    expect(config.config?.Cmd ?? null).toBeNull();
+    expect(config.config?.Entrypoint).toEqual(['echo']);
+    expect(config.config?.Env).toContain('X=a\tb\nc');
+  });
+
   it("a RUN's output goes to the log on stderr; stdout has only the digest", async () => {
     const context = join(work, 'cw-run-output');
     mkdirSync(context);

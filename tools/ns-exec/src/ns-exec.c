@@ -191,7 +191,6 @@ static void read_plan(int argc, char **argv) {
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) fail(STATUS_FAILED, "waitpid: %s", strerror(errno));
   stdio_blocking();
-  /* No plan: the planner printed help, a version, a dry-run script or an error itself; its status is ours. */
   if (!WIFEXITED(status)) fail(STATUS_FAILED, "the planner was killed by signal %d", WTERMSIG(status));
   /* No plan: the planner printed help, a version, a dry-run script or an error itself; its status is ours. */
   if (WEXITSTATUS(status) != 0 || plan_len == 0) exit(WEXITSTATUS(status));
@@ -574,6 +573,7 @@ static void write_map(pid_t pid, const char *kind, const char *how, const char *
   for (char *w = strtok(copy, " "); w && n < 63; w = strtok(NULL, " ")) words[n++] = w;
   words[n] = NULL;
   pid_t helper = fork();
+  if (helper < 0) fail(STATUS_FAILED, "fork for %s: %s", how, strerror(errno));
   if (helper == 0) {
     execvp(how, words);
     dprintf(2, "ns-exec: error: %s: %s\n", how, strerror(errno));
@@ -581,7 +581,7 @@ static void write_map(pid_t pid, const char *kind, const char *how, const char *
   }
   int status;
   while (waitpid(helper, &status, 0) < 0 && errno == EINTR) {}
-  if (helper < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) fail(STATUS_FAILED, "%s %s failed", how, data);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fail(STATUS_FAILED, "%s %s failed", how, data);
   free(copy);
 }
 
