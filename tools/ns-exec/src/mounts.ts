@@ -2,6 +2,7 @@ import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node
 import { posix } from 'node:path';
 import { ToolError, UsageError } from '@cutaway/cli';
 import { MS_BIND, MS_NOATIME, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_STRICTATIME } from '@cutaway/libc/mount-flags';
+import { deviceNumbers, S_IFCHR } from '@cutaway/libc/dev';
 import type { MountEntry } from '@cutaway/libc/mountinfo';
 import type { Plan } from './plan.ts';
 import { resolveInRoot } from './rootfs.ts';
@@ -61,20 +62,19 @@ const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/pro
 
 /** The nodes every container's /dev has (runc's AllowedDevices): char devices, mode 0666. */
 const DEVICES: [string, number, number][] = [['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0]];
-const S_IFCHR = 0o020000;
 
 /** Docker's sysctls for a container with a network of its own (moby WithCommonOptions). */
 const NETWORK_SYSCTLS: [string, string][] = [['net.ipv4.ping_group_range', '0 2147483647'], ['net.ipv4.ip_unprivileged_port_start', '0']];
 
 /** Every device node of the host's /dev, for --privileged (Docker gives a privileged container the host's devices). */
-function hostDevices(dir = '/dev'): { path: string; mode: number; rdev: number }[] {
-  const found: { path: string; mode: number; rdev: number }[] = [];
+function hostDevices(dir = '/dev'): { path: string; mode: number; major: number; minor: number }[] {
+  const found: { path: string; mode: number; major: number; minor: number }[] = [];
   for (const name of readdirSync(dir)) {
     const path = posix.join(dir, name);
     if (['/dev/pts', '/dev/shm', '/dev/mqueue', '/dev/console', '/dev/ptmx'].includes(path)) continue;
     const st = lstatSync(path);
     if (st.isDirectory()) found.push(...hostDevices(path));
-    else if (st.isCharacterDevice() || st.isBlockDevice()) found.push({ path: path.slice('/dev'.length), mode: st.mode, rdev: st.rdev });
+    else if (st.isCharacterDevice() || st.isBlockDevice()) found.push({ path: path.slice('/dev'.length), mode: st.mode, ...deviceNumbers(st.rdev) });
   }
   return found;
 }
@@ -167,11 +167,9 @@ export class FilesystemPlanner {
     this.mount('devpts', 'devpts', dev('pts'), ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', ...(setup.ttyGroupMapped ? ['gid=5'] : [])]);
     this.mount('tmpfs', 'shm', dev('shm'), ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k']);
     this.mount('mqueue', 'mqueue', dev('mqueue'), ['nosuid', 'noexec', 'nodev']);
-    const nodes = DEVICES.map(([name, major, minor]) => ({ path: `/${name}`, mode: S_IFCHR | 0o666, rdev: major * 256 + minor }));
+    const nodes = DEVICES.map(([name, major, minor]) => ({ path: `/${name}`, mode: S_IFCHR | 0o666, major, minor }));
     if (setup.privileged && !setup.rootless) nodes.push(...hostDevices().filter((d) => !nodes.some((n) => n.path === d.path)));
     for (const n of nodes) {
-      const major = Math.floor(n.rdev / 256) & 0xfff;
-      const minor = (n.rdev & 0xff) | ((n.rdev >> 12) & 0xfff00);
       const path = dev(n.path.slice(1));
       if (posix.dirname(n.path) !== '/') plan.step('mkdir', ['mkdir', '-p', posix.dirname(path)], posix.dirname(path), 0o755);
       if (setup.rootless) {
@@ -180,7 +178,7 @@ export class FilesystemPlanner {
         plan.step('mount', ['mount', '--bind', `/dev${n.path}`, path], `/dev${n.path}`, path, '', MS_BIND, '');
       } else {
         const type = (n.mode & 0o170000) === S_IFCHR ? 'c' : 'b';
-        plan.step('mknod', ['mknod', '-m', (n.mode & 0o7777).toString(8), path, type, String(major), String(minor)], path, n.mode, major, minor);
+        plan.step('mknod', ['mknod', '-m', (n.mode & 0o7777).toString(8), path, type, String(n.major), String(n.minor)], path, n.mode, n.major, n.minor);
       }
     }
     const links: [string, string][] = [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2'], ['ptmx', 'pts/ptmx']];
