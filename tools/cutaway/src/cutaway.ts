@@ -5,12 +5,13 @@
  */
 import { reportError, runTool, splitAtFirstPositional, stateRoot, UsageError, type Invocation } from '@cutaway/cli';
 import { build, buildSpec } from './build.ts';
+import { containerCommand, containerSpecs } from './container-commands.ts';
 import { monitor, run, runSpec } from './run.ts';
 import { traceTools } from './tools.ts';
 
 // `cutaway --trace run …` as well as `cutaway run --trace …`: the verb is the first word that is one.
 const argv = process.argv.slice(2);
-const at = argv.findIndex((a) => ['build', 'run', '__monitor'].includes(a));
+const at = argv.findIndex((a) => ['build', 'run', '__monitor', ...Object.keys(containerSpecs)].includes(a));
 const verb = at >= 0 ? argv[at] : argv.find((a) => !a.startsWith('-'));
 const args = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : [];
 
@@ -40,8 +41,16 @@ async function main(): Promise<never> {
       const status = await monitor(stateRoot(undefined), args[0]!).catch((e: unknown) => reportError('cutaway', e, false));
       process.exit(status);
     }
-    default:
-      process.exit(reportError('cutaway', new UsageError(verb ? `unknown command ${verb}: build or run` : 'cutaway build|run …'), false));
+    default: {
+      const containerSpec = verb ? containerSpecs[verb] : undefined;
+      if (containerSpec)
+        return runTool(containerSpec, async (inv) => {
+          refuseUnsupported(inv);
+          return containerCommand(verb!, inv);
+        }, args);
+      const verbs = ['build', 'run', ...Object.keys(containerSpecs)].join(', ');
+      process.exit(reportError('cutaway', new UsageError(verb ? `unknown command ${verb}: ${verbs}` : `cutaway COMMAND …: ${verbs}`), false));
+    }
   }
 }
 

@@ -1,0 +1,143 @@
+/**
+ * Docker's commands on existing containers (ps, logs, inspect, port, wait,
+ * kill, stop, rm), on real detached containers made by cutaway run: busybox
+ * httpd serving a published port on a network of this file's own. Cleanup
+ * as in run.test.ts: every container process killed by its pid, everything
+ * it made taken down, nothing left under the root or of its network.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { OciLayout } from '@cutaway/oci';
+import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { BUSYBOX_REF, buildBusyboxImage, removeTree } from '../../../test/fixtures/images.ts';
+
+let work: string;
+let root: string;
+let network: string;
+const port = 24000 + (process.pid % 10000);
+
+function cutaway(args: string[]): Promise<CommandResult> {
+  return runCommand('cutaway', args, { env: { CUTAWAY_ROOT: root } });
+}
+
+/** A detached web server: busybox httpd, logging each request (-v) to stderr. */
+async function webServer(name: string): Promise<string> {
+  const out = await cutaway(['run', '-d', '--name', name, '--network', network, '-p', `${port}:80`, BUSYBOX_REF, 'sh', '-c', 'mkdir -p /www && echo hello > /www/index.html && exec httpd -f -v -p 80 -h /www']);
+  expect(out.stderr).toBe('');
+  return out.stdout.trim();
+}
+
+async function fetchPage(): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    const r = await runCommand('/bin/busybox', ['wget', '-q', '-O', '-', `http://127.0.0.1:${port}/`]);
+    if (r.code === 0) return r.stdout;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`no answer on port ${port}`);
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'cw-containers-'));
+  root = join(work, 'root');
+  await buildBusyboxImage(await OciLayout.create(join(root, 'images')));
+  network = `cwtest-ctr-${process.pid}`;
+  const made = await runCommand('netbridge', ['network', 'create', network, '--subnet', `10.207.${process.pid % 250}.0/24`], { env: { CUTAWAY_ROOT: root } });
+  expect(made.stderr).toBe('');
+});
+
+afterEach(async () => {
+  const containers = join(root, 'containers');
+  for (const id of existsSync(containers) ? readdirSync(containers) : []) {
+    const pid = join(containers, id, 'pid');
+    if (existsSync(pid)) {
+      try {
+        process.kill(Number(readFileSync(pid, 'utf8')), 'SIGKILL');
+      } catch {
+        // exited already
+      }
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    await runCommand('netbridge', ['down', id.slice(0, 12)], { env: { CUTAWAY_ROOT: root } });
+    await runCommand('overlay-mount', ['--unmount', id, '--rm'], { env: { CUTAWAY_ROOT: root } });
+    await removeTree(join(containers, id));
+  }
+  expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(root);
+});
+
+afterAll(async () => {
+  await runCommand('netbridge', ['network', 'rm', network], { env: { CUTAWAY_ROOT: root } });
+  await removeTree(work);
+});
+
+describe('ps, logs, inspect, port, stop, wait, rm', () => {
+  it('follows a detached server through its life, by name and by id prefix', async () => {
+    const id = await webServer('cw-web');
+    expect(await fetchPage()).toBe('hello\n');
+
+    const ps = await cutaway(['ps']);
+    expect(ps.stdout).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+cutaway\\.test/busybox:latest\\s+"sh -c mkdir -p /www…"\\s+.* ago\\s+Up .*0\\.0\\.0\\.0:${port}->80/tcp\\s+cw-web$`, 'm'));
+    expect((await cutaway(['ps', '-q'])).stdout).toBe(`${id.slice(0, 12)}\n`);
+    expect((await cutaway(['port', 'cw-web'])).stdout).toBe(`80/tcp -> 0.0.0.0:${port}\n`);
+
+    // The request shows in the log (httpd -v writes it to stderr), by id prefix.
+    const logs = await cutaway(['logs', '-t', id.slice(0, 6)]);
+    expect(logs.stderr).toMatch(/^\S+Z \S+: response:200$/m);
+
+    const inspect = JSON.parse((await cutaway(['inspect', 'cw-web'])).stdout) as { Id: string; Name: string; State: { Running: boolean; Pid: number }; NetworkSettings: { IPAddress: string; Ports: Record<string, unknown> } }[];
+    expect(inspect[0]).toMatchObject({ Id: id, Name: '/cw-web', State: { Running: true } });
+    expect(readFileSync(`/proc/${inspect[0]!.State.Pid}/cmdline`, 'utf8')).toContain('httpd');
+    expect(inspect[0]!.NetworkSettings.IPAddress).toMatch(/^10\.207\./);
+    expect(inspect[0]!.NetworkSettings.Ports).toEqual({ '80/tcp': [{ HostIp: '0.0.0.0', HostPort: String(port) }] });
+
+    // rm refuses a running container.
+    const refused = await cutaway(['rm', 'cw-web']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/container is running/);
+
+    // httpd as PID 1 has no SIGTERM handler: stop kills it after the timeout, as docker stop does.
+    const began = Date.now();
+    expect((await cutaway(['stop', '-t', '1', 'cw-web'])).stdout).toBe('cw-web\n');
+    expect(Date.now() - began).toBeLessThan(8000);
+    expect((await cutaway(['wait', 'cw-web'])).stdout).toBe('137\n');
+    expect((await cutaway(['ps'])).stdout.trim().split('\n')).toHaveLength(1);
+    expect((await cutaway(['ps', '-a'])).stdout).toMatch(/Exited \(137\) .* ago/);
+
+    expect((await cutaway(['rm', 'cw-web'])).stdout).toBe('cw-web\n');
+    expect((await cutaway(['ps', '-a', '-q'])).stdout).toBe('');
+    expect(existsSync(join(root, 'containers', id))).toBe(false);
+  });
+
+  it('kill sends a signal PID 1 handles; rm -f takes a running container down', async () => {
+    const out = await cutaway(['run', '-d', '--name', 'cw-trap', '--network', 'none', BUSYBOX_REF, 'sh', '-c', 'trap "exit 9" USR1; while :; do sleep 0.1; done']);
+    const id = out.stdout.trim();
+    for (let i = 0; i < 50 && !existsSync(join(root, 'containers', id, 'pid')); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await cutaway(['kill', '-s', 'USR1', 'cw-trap'])).stdout).toBe('cw-trap\n');
+    expect((await cutaway(['wait', id])).stdout).toBe('9\n');
+
+    await webServer('cw-forced');
+    await fetchPage();
+    expect((await cutaway(['rm', '-f', 'cw-forced'])).stdout).toBe('cw-forced\n');
+    expect((await cutaway(['ps', '-a'])).stdout).not.toContain('cw-forced');
+  });
+
+  it('bad input: an unknown container, an ambiguous prefix, no name — Docker-like one-line errors, nothing changed', async () => {
+    const unknown = await cutaway(['inspect', 'cw-nothing']);
+    expect(unknown.stderr).toBe('cutaway inspect: error: No such container: cw-nothing\n');
+    expect(unknown.code).toBe(1);
+    await cutaway(['run', '--name', 'cw-one', '--network', 'none', BUSYBOX_REF, 'true']);
+    await cutaway(['run', '--name', 'cw-two', '--network', 'none', BUSYBOX_REF, 'true']);
+    // An empty prefix is the prefix of both ids.
+    const ambiguous = await cutaway(['rm', '']);
+    expect(ambiguous.stderr).toBe('cutaway rm: error: multiple IDs found with provided prefix: \n');
+    expect(ambiguous.code).toBe(1);
+    const before = (await cutaway(['ps', '-a', '-q'])).stdout;
+    expect(before.trim().split('\n')).toHaveLength(2);
+    expect((await cutaway(['stop'])).stderr).toMatch(/requires at least 1 argument/);
+    // One bad name among good ones: nothing is removed.
+    expect((await cutaway(['rm', 'cw-one', 'cw-nothing'])).stderr).toMatch(/No such container: cw-nothing/);
+    expect((await cutaway(['ps', '-a', '-q'])).stdout).toBe(before);
+  });
+});
