@@ -2,7 +2,8 @@ import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type OptionSpec, type ToolSpec } from '@cutaway/cli';
 import { ContainerStore, type ContainerConfigRecord, type ContainerState } from './containers.ts';
-import { teardown } from './lifecycle.ts';
+import { prepare, startMonitor, teardown } from './lifecycle.ts';
+import { tryTool } from './tools.ts';
 
 /**
  * Docker's commands on containers that exist: ps, logs, inspect, wait,
@@ -30,6 +31,8 @@ export const containerSpecs: Record<string, ToolSpec> = {
   port: spec('port', 'CONTAINER', "A container's published ports."),
   kill: spec('kill', '[-s SIGNAL] CONTAINER…', "Send a signal (default SIGKILL) to containers' PID 1.", [{ name: 'signal', short: 's', type: 'string', arg: 'SIG', help: 'the signal, by name or number' }]),
   stop: spec('stop', '[-t SECONDS] CONTAINER…', 'SIGTERM to PID 1, then SIGKILL after the timeout (default 10 s).', [{ name: 'time', short: 't', type: 'string', arg: 'SECONDS', help: 'how long to wait before SIGKILL' }]),
+  start: spec('start', 'CONTAINER…', "Start stopped containers again, in the background: mounts, network and cgroup recreated from their config."),
+  restart: spec('restart', '[-t SECONDS] CONTAINER…', 'stop, then start.', [{ name: 'time', short: 't', type: 'string', arg: 'SECONDS', help: 'how long stop waits before SIGKILL' }]),
   rm: spec('rm', '[-f] [-v] CONTAINER…', 'Remove containers: their mounts, network endpoint, cgroup and directory. A running one needs -f.', [
     { name: 'force', short: 'f', type: 'boolean', help: 'kill a running container first' },
     { name: 'volumes', short: 'v', type: 'boolean', help: 'anonymous volumes too (cutaway makes none)' },
@@ -63,7 +66,7 @@ function ago(iso: string | undefined): string {
 
 function statusText(state: ContainerState): string {
   if (state.status === 'running') return `Up ${ago(state.startedAt)}`;
-  if (state.status === 'exited') return `Exited (${state.exitCode ?? 0}) ${ago(state.finishedAt)} ago`;
+  if (state.status === 'exited') return `Exited (${state.exitCode ?? 0})${state.finishedAt ? ` ${ago(state.finishedAt)} ago` : ''}`;
   return 'Created';
 }
 
@@ -177,6 +180,26 @@ function mountsOf(c: ContainerConfigRecord): { Type: string; Source: string; Des
   return mounts;
 }
 
+/**
+ * docker start: what a container had is made again from config.json — a stale network endpoint (left by a
+ * reboot) taken down first, the overlay mounted on the upper it had, the endpoint, the /etc files — and a
+ * monitor runs it.
+ */
+async function start(store: ContainerStore, id: string, root: string): Promise<void> {
+  if (currentState(store, id).status === 'running') return;
+  const env = { CUTAWAY_ROOT: root };
+  const config = store.config(id);
+  if (config.network?.mode === 'bridge') await tryTool('netbridge', ['down', id.slice(0, 12)], env);
+  await tryTool('overlay-mount', ['--unmount', id], env);
+  const nsExecArgs = await prepare(store, config, env).catch(async (e: unknown) => {
+    await teardown(store, config, env, false);
+    throw e;
+  });
+  await store.writeState(id, { status: 'created' });
+  startMonitor(store, id, nsExecArgs, root);
+  for (let i = 0; i < 200 && currentState(store, id).status === 'created'; i++) await new Promise((r) => setTimeout(r, 25));
+}
+
 async function waitFor(store: ContainerStore, id: string): Promise<number> {
   for (;;) {
     if (!existsSync(store.path(id, 'state.json'))) return 0;
@@ -246,6 +269,17 @@ export async function containerCommand(verb: string, inv: Invocation): Promise<n
       if (!Number.isFinite(seconds) || seconds < 0) throw new UsageError(`--time ${inv.options.time}: want seconds`);
       for (const [i, id] of ids.entries()) {
         await stop(store, id, seconds);
+        process.stdout.write(`${names[i]}\n`);
+      }
+      return 0;
+    }
+    case 'start':
+    case 'restart': {
+      const seconds = typeof inv.options.time === 'string' ? Number(inv.options.time) : 10;
+      if (!Number.isFinite(seconds) || seconds < 0) throw new UsageError(`--time ${inv.options.time}: want seconds`);
+      for (const [i, id] of ids.entries()) {
+        if (verb === 'restart') await stop(store, id, seconds);
+        await start(store, id, stateRoot(inv.options.root));
         process.stdout.write(`${names[i]}\n`);
       }
       return 0;

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import { createWriteStream, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { ToolError } from '@cutaway/cli';
 import type { ContainerConfigRecord, ContainerStore } from './containers.ts';
 import { tool, toolEnv, traceCommand, tryTool } from './tools.ts';
@@ -84,6 +84,8 @@ export async function runProcess(
 ): Promise<number> {
   const log = createWriteStream(store.path(config.id, 'log'), { flags: 'a' });
   const terminal = config.tty && io.out !== undefined;
+  // A pid file from an earlier run (docker start after an exit or a reboot) names a process that is gone.
+  rmSync(store.path(config.id, 'pid'), { force: true });
   traceCommand('ns-exec', nsExecArgs);
   const child = spawn('ns-exec', nsExecArgs, { env: toolEnv(env), stdio: [io.stdin, terminal ? 'inherit' : 'pipe', terminal ? 'inherit' : 'pipe'] });
   for (const [name, stream, sink] of [['stdout', child.stdout, io.out], ['stderr', child.stderr, io.err]] as const) {
@@ -110,4 +112,20 @@ export async function runProcess(
   await new Promise<void>((resolve) => log.end(() => resolve()));
   if (existsSync(store.path(config.id))) await store.writeState(config.id, { status: 'exited', exitCode: code, startedAt, finishedAt: new Date().toISOString() });
   return code;
+}
+
+/**
+ * A detached container's keeper (`cutaway __monitor ID`: this script again, in a session of its own, the role
+ * containerd-shim plays): it runs ns-exec with the arguments in start.json, logs, records the exit status and
+ * tidies up. Its pid goes to monitor.pid.
+ */
+export function startMonitor(store: ContainerStore, id: string, nsExecArgs: string[], root: string): void {
+  writeFileSync(store.path(id, 'start.json'), JSON.stringify(nsExecArgs));
+  const monitor = spawn(process.execPath, [process.argv[1]!, '__monitor', id], {
+    env: { ...process.env, CUTAWAY_ROOT: root },
+    detached: true,
+    stdio: ['ignore', openSync('/dev/null', 'w'), openSync(store.path(id, 'monitor.err'), 'a')],
+  });
+  writeFileSync(store.path(id, 'monitor.pid'), String(monitor.pid));
+  monitor.unref();
 }

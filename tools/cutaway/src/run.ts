@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
 import type { ContainerConfig } from '@cutaway/oci';
 import { ContainerStore, type ContainerConfigRecord } from './containers.ts';
 import { imageFor } from './image.ts';
-import { prepare, runProcess, teardown } from './lifecycle.ts';
+import { prepare, runProcess, startMonitor, teardown } from './lifecycle.ts';
 import { randomName } from './names.ts';
 import { tool } from './tools.ts';
 
@@ -128,14 +127,7 @@ export async function run(inv: Invocation, rest: string[]): Promise<number> {
   });
 
   if (o.detach) {
-    // The monitor (this script again, detached) runs ns-exec, logs, records the exit status and tidies up.
-    writeFileSync(store.path(id, 'start.json'), JSON.stringify(nsExecArgs));
-    const monitor = spawn(process.execPath, [process.argv[1]!, '__monitor', id], {
-      env: { ...process.env, CUTAWAY_ROOT: root },
-      detached: true,
-      stdio: ['ignore', openSync('/dev/null', 'w'), openSync(store.path(id, 'monitor.err'), 'a')],
-    });
-    monitor.unref();
+    startMonitor(store, id, nsExecArgs, root);
     process.stdout.write(`${id}\n`);
     return 0;
   }

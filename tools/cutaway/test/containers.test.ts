@@ -71,7 +71,7 @@ afterAll(async () => {
   await removeTree(work);
 });
 
-describe('ps, logs, inspect, port, stop, wait, rm', () => {
+describe('ps, logs, inspect, port, stop, wait, kill, start, restart, rm', () => {
   it('follows a detached server through its life, by name and by id prefix', async () => {
     const id = await webServer('cw-web');
     expect(await fetchPage()).toBe('hello\n');
@@ -121,6 +121,28 @@ describe('ps, logs, inspect, port, stop, wait, rm', () => {
     await fetchPage();
     expect((await cutaway(['rm', '-f', 'cw-forced'])).stdout).toBe('cw-forced\n');
     expect((await cutaway(['ps', '-a'])).stdout).not.toContain('cw-forced');
+  });
+
+  it('survives a simulated reboot: ps -a lists it as exited, start brings it back on the same port; restart gives it a new PID 1', async () => {
+    const id = await webServer('cw-reboot');
+    expect(await fetchPage()).toBe('hello\n');
+    const dir = join(root, 'containers', id);
+    // The reboot: every process of the container gone (its monitor first, so nothing tidies up), its mounts dropped.
+    process.kill(Number(readFileSync(join(dir, 'monitor.pid'), 'utf8')), 'SIGKILL');
+    process.kill(Number(readFileSync(join(dir, 'pid'), 'utf8')), 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await runCommand('/bin/umount', ['--lazy', join(dir, 'merged')])).code).toBe(0);
+    expect((await cutaway(['ps', '-a'])).stdout).toMatch(/Exited \(137\) .*cw-reboot$/m);
+
+    expect((await cutaway(['start', 'cw-reboot'])).stdout).toBe('cw-reboot\n');
+    expect((await cutaway(['ps'])).stdout).toMatch(/Up .*cw-reboot$/m);
+    expect(await fetchPage()).toBe('hello\n');
+
+    const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+    expect((await cutaway(['restart', '-t', '1', 'cw-reboot'])).stdout).toBe('cw-reboot\n');
+    expect(Number(readFileSync(join(dir, 'pid'), 'utf8'))).not.toBe(pid);
+    expect(await fetchPage()).toBe('hello\n');
+    expect((await cutaway(['rm', '-f', 'cw-reboot'])).stdout).toBe('cw-reboot\n');
   });
 
   it('bad input: an unknown container, an ambiguous prefix, no name — Docker-like one-line errors, nothing changed', async () => {
