@@ -75,7 +75,8 @@ export async function findImage(layout: OciLayout, name: string, platform?: Plat
     normalised = undefined;
   }
   for (const candidate of normalised && normalised !== name ? [name, normalised] : [name]) {
-    if (await layout.resolve(candidate)) return { ...(await resolveNamedImage(layout, candidate, platform)), name: candidate };
+    const descriptor = await layout.resolve(candidate);
+    if (descriptor) return { ...(await resolveImage(layout, descriptor, platform)), name: candidate };
   }
   throw new OciError(`no image named ${name} in ${layout.dir}`);
 }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, posix, resolve } from 'node:path';
 import { imageStoreDir, ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
@@ -83,8 +83,8 @@ class Builder {
   }
 
   async open(): Promise<void> {
-    mkdirSync(imageStoreDir(this.root), { recursive: true });
-    this.layout = existsSync(join(imageStoreDir(this.root), 'oci-layout')) ? await OciLayout.open(imageStoreDir(this.root)) : await OciLayout.create(imageStoreDir(this.root));
+    // create opens the store when it is there already.
+    this.layout = await OciLayout.create(imageStoreDir(this.root));
   }
 
   /**
