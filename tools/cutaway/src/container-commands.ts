@@ -41,20 +41,38 @@ export const containerSpecs: Record<string, ToolSpec> = {
 
 /** Whether the container's PID 1 is alive (a process left after a reboot is not: its pid file is stale then). */
 function alive(state: ContainerState): boolean {
-  if (state.status !== 'running' || !state.pid) return false;
+  return state.status === 'running' && state.pid !== undefined && pidAlive(state.pid);
+}
+
+/** A signal to a pid that may have just exited (its monitor has not recorded it yet): ESRCH is no error then. */
+function signalPid(pid: number, sig: number | NodeJS.Signals): void {
   try {
-    process.kill(state.pid, 0);
-    return true;
+    process.kill(pid, sig);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+  }
+}
+
+/** Whether a process runs: a zombie (killed, not yet reaped by whoever adopted it) does not. proc(5) stat's state. */
+function pidAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
 }
 
-/** The state as it really is: "running" with no process behind it is an exit nobody recorded (a reboot, a killed monitor). */
+/**
+ * The state as it really is: "running" with no process behind it is an exit nobody will record (a reboot, a
+ * killed monitor), unless the container's monitor still lives: then it is about to write the real exit code.
+ */
 function currentState(store: ContainerStore, id: string): ContainerState {
   const state = store.state(id);
-  if (state.status === 'running' && !alive(state)) return { ...state, status: 'exited', exitCode: state.exitCode ?? 137 };
-  return state;
+  if (state.status !== 'running' || alive(state)) return state;
+  const monitorFile = store.path(id, 'monitor.pid');
+  if (existsSync(monitorFile) && pidAlive(Number(readFileSync(monitorFile, 'utf8')))) return state;
+  return { ...state, status: 'exited', exitCode: state.exitCode ?? 137 };
 }
 
 function ago(iso: string | undefined): string {
@@ -219,16 +237,16 @@ function signalNumber(name: string): number {
 function signal(store: ContainerStore, id: string, sig: number): void {
   const s = currentState(store, id);
   if (s.status !== 'running') throw new ToolError(`container ${store.config(id).name} is not running`);
-  process.kill(s.pid!, sig);
+  signalPid(s.pid!, sig);
 }
 
 async function stop(store: ContainerStore, id: string, seconds: number): Promise<void> {
   const s = currentState(store, id);
   if (s.status !== 'running') return;
-  process.kill(s.pid!, 'SIGTERM');
+  signalPid(s.pid!, 'SIGTERM');
   const deadline = Date.now() + seconds * 1000;
   while (Date.now() < deadline && currentState(store, id).status === 'running') await new Promise((r) => setTimeout(r, 50));
-  if (currentState(store, id).status === 'running') process.kill(s.pid!, 'SIGKILL');
+  if (currentState(store, id).status === 'running') signalPid(s.pid!, 'SIGKILL');
   await waitFor(store, id);
 }
 

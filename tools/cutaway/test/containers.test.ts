@@ -130,9 +130,14 @@ describe('ps, logs, inspect, port, stop, wait, kill, start, restart, rm', () => 
     // The reboot: every process of the container gone (its monitor first, so nothing tidies up), its mounts dropped.
     process.kill(Number(readFileSync(join(dir, 'monitor.pid'), 'utf8')), 'SIGKILL');
     process.kill(Number(readFileSync(join(dir, 'pid'), 'utf8')), 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 200));
     expect((await runCommand('/bin/umount', ['--lazy', join(dir, 'merged')])).code).toBe(0);
-    expect((await cutaway(['ps', '-a'])).stdout).toMatch(/Exited \(137\) .*cw-reboot$/m);
+    // The processes take a moment to be gone (ns-exec's parent reaps PID 1, then exits itself).
+    let listing = '';
+    for (let i = 0; i < 40 && !/Exited/.test(listing); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      listing = (await cutaway(['ps', '-a'])).stdout;
+    }
+    expect(listing).toMatch(/Exited \(137\) .*cw-reboot$/m);
 
     expect((await cutaway(['start', 'cw-reboot'])).stdout).toBe('cw-reboot\n');
     expect((await cutaway(['ps'])).stdout).toMatch(/Up .*cw-reboot$/m);
