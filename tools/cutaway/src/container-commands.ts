@@ -69,7 +69,10 @@ function pidAlive(pid: number): boolean {
  */
 function currentState(store: ContainerStore, id: string): ContainerState {
   const state = store.state(id);
-  if (state.status !== 'running' || alive(state)) return state;
+  // Started but not yet recorded as running (ns-exec wrote its pid file, the monitor had not read it yet).
+  const pidFile = store.path(id, 'pid');
+  const started = state.status === 'created' && existsSync(pidFile);
+  if (!(state.status === 'running' || started) || alive({ ...state, status: 'running', pid: state.pid ?? Number(readFileSync(pidFile, 'utf8')) })) return state;
   const monitorFile = store.path(id, 'monitor.pid');
   if (existsSync(monitorFile) && pidAlive(Number(readFileSync(monitorFile, 'utf8')))) return state;
   return { ...state, status: 'exited', exitCode: state.exitCode ?? 137 };

@@ -126,6 +126,8 @@ describe('ps, logs, inspect, port, stop, wait, kill, start, restart, rm', () => 
   it('survives a simulated reboot: ps -a lists it as exited, start brings it back on the same port; restart gives it a new PID 1', async () => {
     const id = await webServer('cw-reboot');
     expect(await fetchPage()).toBe('hello\n');
+    // A running container, as recorded: the monitor has seen its PID 1.
+    for (let i = 0; i < 40 && !/Up .*cw-reboot/.test((await cutaway(['ps'])).stdout); i++) await new Promise((r) => setTimeout(r, 50));
     const dir = join(root, 'containers', id);
     // The reboot: every process of the container gone (its monitor first, so nothing tidies up), its mounts dropped.
     process.kill(Number(readFileSync(join(dir, 'monitor.pid'), 'utf8')), 'SIGKILL');
