@@ -29,7 +29,8 @@ export function limitWrites(cg: Cgroup, limits: Limits): [Controller, string, st
   if (limits.pidsLimit !== undefined) w.push(['pids', 'pids.max', limits.pidsLimit === -1 ? 'max' : String(limits.pidsLimit)]);
   if (limits.blkioWeight !== undefined) {
     if (v2) w.push(['blkio', 'io.weight', `default ${ioWeightOfBlkioWeight(limits.blkioWeight)}`]);
-    // Kernels with BFQ name it blkio.bfq.weight; CFQ's blkio.weight is gone since 5.0.
+    // Kernels with BFQ name it blkio.bfq.weight; CFQ's blkio.weight is gone since 5.0. Without the bfq scheduler
+    // loaded there is neither, and the write says so (Docker drops the weight with a warning then).
     else w.push(['blkio', existsSync(join(cg.dir('blkio'), 'blkio.weight')) ? 'blkio.weight' : 'blkio.bfq.weight', String(limits.blkioWeight)]);
   }
   for (const [list, v1file, v2key] of [

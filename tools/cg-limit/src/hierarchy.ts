@@ -72,7 +72,8 @@ export class Cgroup {
     this.steps.run(`echo ${value.includes(' ') ? `'${value}'` : value} > ${path}`);
     if (this.steps.mode.dryRun) return;
     try {
-      writeFileSync(path, value);
+      // r+: a control the kernel lacks is ENOENT, not the EACCES of trying to create a file in cgroupfs.
+      writeFileSync(path, value, { flag: 'r+' });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       throw new ToolError(`writing ${value} to ${path}: ${code ?? (e as Error).message}`, code === 'ENOENT' ? 'this kernel does not offer that control' : undefined);

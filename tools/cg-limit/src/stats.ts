@@ -8,6 +8,8 @@ export interface CgroupStats {
   memory: { currentBytes?: number; peakBytes?: number; limitBytes?: number; oomKills?: number };
   cpu: { usageUsec?: number; userUsec?: number; systemUsec?: number; periods?: number; throttledPeriods?: number; throttledUsec?: number };
   pids: { current?: number; limit?: number; refusedForks?: number };
+  /** Bytes read from and written to block devices (docker stats' BLOCK I/O). */
+  io: { readBytes?: number; writeBytes?: number };
 }
 
 const num = (text: string | undefined): number | undefined => (text === undefined || text === 'max' || text === '' || !/^\d+$/.test(text) ? undefined : Number(text));
@@ -17,6 +19,26 @@ const limitOrNone = (value: number | undefined) => (value !== undefined && value
 
 /** USER_HZ, the unit of cpuacct.stat (sysconf(_SC_CLK_TCK) is 100 on Linux). */
 const TICK_USEC = 10_000;
+
+/**
+ * Block I/O summed over devices: v2 io.stat lines `MAJ:MIN rbytes=N wbytes=N …` (cgroup-v2.rst, "IO Interface
+ * Files"); v1 blkio.throttle.io_service_bytes lines `MAJ:MIN Read N` (blkio-controller.rst), counted at the
+ * throttling layer, so for every device whatever its scheduler.
+ */
+function ioBytes(cg: Cgroup): CgroupStats['io'] {
+  const text = cg.version === 'v2' ? cg.read('io', 'io.stat') : cg.read('blkio', 'blkio.throttle.io_service_bytes');
+  if (text === undefined) return {};
+  let readBytes = 0;
+  let writeBytes = 0;
+  for (const line of text.split('\n')) {
+    const v2 = /\brbytes=(\d+) wbytes=(\d+)/.exec(line);
+    const v1 = /^\d+:\d+ (Read|Write) (\d+)$/.exec(line);
+    if (v2) [readBytes, writeBytes] = [readBytes + Number(v2[1]), writeBytes + Number(v2[2])];
+    else if (v1?.[1] === 'Read') readBytes += Number(v1[2]);
+    else if (v1) writeBytes += Number(v1[2]);
+  }
+  return { readBytes, writeBytes };
+}
 
 export function readStats(cg: Cgroup): CgroupStats {
   const base = { name: cg.name, version: cg.version, path: cg.path };
@@ -28,6 +50,7 @@ export function readStats(cg: Cgroup): CgroupStats {
       memory: { currentBytes: num(cg.read('memory', 'memory.current')), peakBytes: num(cg.read('memory', 'memory.peak')), limitBytes: num(cg.read('memory', 'memory.max')), oomKills: events.get('oom_kill') },
       cpu: { usageUsec: cpu.get('usage_usec'), userUsec: cpu.get('user_usec'), systemUsec: cpu.get('system_usec'), periods: cpu.get('nr_periods'), throttledPeriods: cpu.get('nr_throttled'), throttledUsec: cpu.get('throttled_usec') },
       pids: { current: num(cg.read('pids', 'pids.current')), limit: num(cg.read('pids', 'pids.max')), refusedForks: cg.readKeyed('pids', 'pids.events').get('max') },
+      io: ioBytes(cg),
     };
   }
   const cpu = cg.readKeyed('cpu', 'cpu.stat');
@@ -51,6 +74,7 @@ export function readStats(cg: Cgroup): CgroupStats {
       ...(throttledNs !== undefined && { throttledUsec: Math.round(throttledNs / 1000) }),
     },
     pids: { current: num(cg.read('pids', 'pids.current')), limit: num(cg.read('pids', 'pids.max')), refusedForks: cg.readKeyed('pids', 'pids.events').get('max') },
+    io: ioBytes(cg),
   };
 }
 
@@ -69,6 +93,7 @@ export function formatStats(s: CgroupStats): string {
     `  memory: peak ${mib(s.memory.peakBytes)}, now ${mib(s.memory.currentBytes)}, limit ${s.memory.limitBytes === undefined ? 'none' : mib(s.memory.limitBytes)}, OOM kills ${s.memory.oomKills ?? '-'}`,
     `  cpu: ${seconds(s.cpu.usageUsec)} (user ${seconds(s.cpu.userUsec)}, system ${seconds(s.cpu.systemUsec)}), throttled ${s.cpu.throttledPeriods ?? '-'} of ${s.cpu.periods ?? '-'} periods for ${seconds(s.cpu.throttledUsec)}`,
     `  pids: now ${s.pids.current ?? '-'}, limit ${s.pids.limit ?? 'none'}, forks refused ${s.pids.refusedForks ?? '-'}`,
+    `  block I/O: read ${mib(s.io.readBytes)}, written ${mib(s.io.writeBytes)}`,
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -2,8 +2,10 @@ import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type OptionSpec, type ToolSpec } from '@cutaway/cli';
 import { ContainerStore, type ContainerConfigRecord, type ContainerState } from './containers.ts';
+import { currentState } from './container-state.ts';
+import { ago, table } from './format.ts';
 import { prepare, startMonitor, teardown } from './lifecycle.ts';
-import { tryTool } from './tools.ts';
+import type { Command } from './command.ts';
 
 /**
  * Docker's commands on containers that exist: ps, logs, inspect, wait,
@@ -16,7 +18,7 @@ function spec(name: string, synopsis: string, description: string, options: Opti
   return { name: `cutaway ${name}`, version: '0.1.0', synopsis: [synopsis], description, options: [...options, ROOT_OPTION], examples: [], classic: [`docker ${name}`] };
 }
 
-export const containerSpecs: Record<string, ToolSpec> = {
+const containerSpecs: Record<string, ToolSpec> = {
   // -q (only the ids) is the common --quiet.
   ps: spec('ps', '[-a] [-q]', 'List containers: the running ones, or all with -a; -q prints only their ids.', [
     { name: 'all', short: 'a', type: 'boolean', help: 'all containers, not only running ones' },
@@ -39,11 +41,6 @@ export const containerSpecs: Record<string, ToolSpec> = {
   ]),
 };
 
-/** Whether the container's PID 1 is alive (a process left after a reboot is not: its pid file is stale then). */
-function alive(state: ContainerState): boolean {
-  return state.status === 'running' && state.pid !== undefined && pidAlive(state.pid);
-}
-
 /** A signal to a pid that may have just exited (its monitor has not recorded it yet): ESRCH is no error then. */
 function signalPid(pid: number, sig: number | NodeJS.Signals): void {
   try {
@@ -53,37 +50,6 @@ function signalPid(pid: number, sig: number | NodeJS.Signals): void {
   }
 }
 
-/** Whether a process runs: a zombie (killed, not yet reaped by whoever adopted it) does not. proc(5) stat's state. */
-function pidAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The state as it really is: "running" with no process behind it is an exit nobody will record (a reboot, a
- * killed monitor), unless the container's monitor still lives: then it is about to write the real exit code.
- */
-function currentState(store: ContainerStore, id: string): ContainerState {
-  const state = store.state(id);
-  // Started but not yet recorded as running (ns-exec wrote its pid file, the monitor had not read it yet).
-  const pidFile = store.path(id, 'pid');
-  const started = state.status === 'created' && existsSync(pidFile);
-  if (!(state.status === 'running' || started) || alive({ ...state, status: 'running', pid: state.pid ?? Number(readFileSync(pidFile, 'utf8')) })) return state;
-  const monitorFile = store.path(id, 'monitor.pid');
-  if (existsSync(monitorFile) && pidAlive(Number(readFileSync(monitorFile, 'utf8')))) return state;
-  return { ...state, status: 'exited', exitCode: state.exitCode ?? 137 };
-}
-
-function ago(iso: string | undefined): string {
-  if (!iso) return '';
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  const [n, unit] = s < 60 ? [s, 'second'] : s < 3600 ? [Math.round(s / 60), 'minute'] : s < 86400 ? [Math.round(s / 3600), 'hour'] : [Math.round(s / 86400), 'day'];
-  return n === 1 && unit === 'hour' ? 'About an hour' : `${n} ${unit}${n === 1 ? '' : 's'}`;
-}
 
 function statusText(state: ContainerState): string {
   if (state.status === 'running') return `Up ${ago(state.startedAt)}`;
@@ -100,10 +66,6 @@ function portsText(config: ContainerConfigRecord): string[] {
   });
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)) + 3);
-  return `${rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c)).join('').trimEnd()).join('\n')}\n`;
-}
 
 function ps(store: ContainerStore, inv: Invocation): void {
   const rows = store
@@ -183,7 +145,7 @@ function inspect(store: ContainerStore, id: string): unknown {
     HostsPath: store.path(id, 'hosts'),
     ResolvConfPath: store.path(id, 'resolv.conf'),
     LogPath: store.path(id, 'log'),
-    HostConfig: { AutoRemove: c.autoRemove, NetworkMode: c.network?.name ?? c.network?.mode ?? 'none', CgroupParent: c.cgroup ?? '' },
+    HostConfig: { AutoRemove: c.autoRemove, NetworkMode: c.network?.name ?? c.network?.mode ?? 'none', CgroupParent: c.cgroup },
     Mounts: mountsOf(c),
     Config: { Hostname: c.hostname, Image: c.image, Cmd: c.command, Tty: c.tty, OpenStdin: c.interactive },
     NetworkSettings: { IPAddress: c.network?.ip ?? '', Ports: Object.fromEntries(portsText(c).map((p) => { const [host, ctr] = p.split('->'); return [ctr, [{ HostIp: '0.0.0.0', HostPort: host!.split(':')[1] }]]; })) },
@@ -202,23 +164,21 @@ function mountsOf(c: ContainerConfigRecord): { Type: string; Source: string; Des
 }
 
 /**
- * docker start: what a container had is made again from config.json — a stale network endpoint (left by a
- * reboot) taken down first, the overlay mounted on the upper it had, the endpoint, the /etc files — and a
- * monitor runs it.
+ * docker start: what a container had is made again from config.json — what a reboot may have left (a stale
+ * network endpoint, a cgroup) taken down first, the overlay mounted on the upper it had, the cgroup, the
+ * endpoint, the /etc files — and a monitor runs it.
  */
 async function start(store: ContainerStore, id: string, root: string): Promise<void> {
   if (currentState(store, id).status === 'running') return;
   const env = { CUTAWAY_ROOT: root };
   const config = store.config(id);
-  if (config.network?.mode === 'bridge') await tryTool('netbridge', ['down', id.slice(0, 12)], env);
-  await tryTool('overlay-mount', ['--unmount', id], env);
+  await teardown(store, config, env, false);
   const nsExecArgs = await prepare(store, config, env).catch(async (e: unknown) => {
     await teardown(store, config, env, false);
     throw e;
   });
   await store.writeState(id, { status: 'created' });
-  startMonitor(store, id, nsExecArgs, root);
-  for (let i = 0; i < 200 && currentState(store, id).status === 'created'; i++) await new Promise((r) => setTimeout(r, 25));
+  await startMonitor(store, id, nsExecArgs, root);
 }
 
 async function waitFor(store: ContainerStore, id: string): Promise<number> {
@@ -237,10 +197,11 @@ function signalNumber(name: string): number {
   return n;
 }
 
-function signal(store: ContainerStore, id: string, sig: number): void {
+/** The running container's PID 1, as the host sees it. */
+export function runningPid(store: ContainerStore, id: string): number {
   const s = currentState(store, id);
   if (s.status !== 'running') throw new ToolError(`container ${store.config(id).name} is not running`);
-  signalPid(s.pid!, sig);
+  return s.pid!;
 }
 
 async function stop(store: ContainerStore, id: string, seconds: number): Promise<void> {
@@ -253,7 +214,7 @@ async function stop(store: ContainerStore, id: string, seconds: number): Promise
   await waitFor(store, id);
 }
 
-export async function containerCommand(verb: string, inv: Invocation): Promise<number> {
+async function containerCommand(verb: string, inv: Invocation): Promise<number> {
   const store = new ContainerStore(stateRoot(inv.options.root));
   const env = { CUTAWAY_ROOT: stateRoot(inv.options.root) };
   const names = inv.positionals;
@@ -280,7 +241,7 @@ export async function containerCommand(verb: string, inv: Invocation): Promise<n
     case 'kill': {
       const sig = signalNumber(typeof inv.options.signal === 'string' ? inv.options.signal : 'KILL');
       for (const [i, id] of ids.entries()) {
-        signal(store, id, sig);
+        signalPid(runningPid(store, id), sig);
         process.stdout.write(`${names[i]}\n`);
       }
       return 0;
@@ -320,3 +281,7 @@ export async function containerCommand(verb: string, inv: Invocation): Promise<n
       throw new UsageError(`unknown command ${verb}`);
   }
 }
+
+export const containerCommands: Record<string, Command> = Object.fromEntries(
+  Object.entries(containerSpecs).map(([verb, spec]) => [verb, { spec, run: (inv: Invocation) => containerCommand(verb, inv) }]),
+);

@@ -21,8 +21,10 @@ export interface ContainerConfigRecord {
   hostname: string;
   /** ns-exec's options, as decided by `cutaway run` (everything but --rootfs and the command). */
   nsExecOptions: string[];
+  /** Its cgroup (cg-limit's NAME, made while it runs, as Docker makes one per container) and cg-limit's limit options. */
+  cgroup: string;
+  limits: string[];
   /** What was made for it, to take down again. */
-  cgroup?: string;
   network?: { mode: 'bridge' | 'host' | 'none'; name?: string; endpoint?: string; ip?: string; ports: string[] };
   autoRemove: boolean;
   tty: boolean;

@@ -5,13 +5,20 @@
  */
 import { reportError, runTool, splitAtFirstPositional, stateRoot, UsageError, type Invocation } from '@cutaway/cli';
 import { build, buildSpec } from './build.ts';
-import { containerCommand, containerSpecs } from './container-commands.ts';
+import type { Command } from './command.ts';
+import { containerCommands } from './container-commands.ts';
+import { execCommand } from './exec.ts';
+import { imageCommands } from './image-commands.ts';
+import { objectCommands } from './object-commands.ts';
+import { statsCommand } from './stats.ts';
+import { topCommand } from './top.ts';
 import { monitor, run, runSpec } from './run.ts';
 import { traceTools } from './tools.ts';
 
 // `cutaway --trace run …` as well as `cutaway run --trace …`: the verb is the first word that is one.
+const commands: Record<string, Command> = { ...containerCommands, exec: execCommand, top: topCommand, stats: statsCommand, ...imageCommands, ...objectCommands };
 const argv = process.argv.slice(2);
-const at = argv.findIndex((a) => ['build', 'run', '__monitor', ...Object.keys(containerSpecs)].includes(a));
+const at = argv.findIndex((a) => ['build', 'run', '__monitor', ...Object.keys(commands)].includes(a));
 const verb = at >= 0 ? argv[at] : argv.find((a) => !a.startsWith('-'));
 const args = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : [];
 
@@ -42,13 +49,16 @@ async function main(): Promise<never> {
       process.exit(status);
     }
     default: {
-      const containerSpec = verb ? containerSpecs[verb] : undefined;
-      if (containerSpec)
-        return runTool(containerSpec, async (inv) => {
+      const command = verb ? commands[verb] : undefined;
+      if (command) {
+        const { own, rest } = command.takesCommand ? splitAtFirstPositional(command.spec, args) : { own: args, rest: [] };
+        return runTool(command.spec, async (inv) => {
           refuseUnsupported(inv);
-          return containerCommand(verb!, inv);
-        }, args);
-      const verbs = ['build', 'run', ...Object.keys(containerSpecs)].join(', ');
+          traceTools(inv.steps.mode.trace);
+          return command.run(inv, rest);
+        }, own);
+      }
+      const verbs = ['build', 'run', ...Object.keys(commands)].join(', ');
       process.exit(reportError('cutaway', new UsageError(verb ? `unknown command ${verb}: ${verbs}` : `cutaway COMMAND …: ${verbs}`), false));
     }
   }

@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
 import { createWriteStream, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { ToolError } from '@cutaway/cli';
+import { currentState } from './container-state.ts';
 import type { ContainerConfigRecord, ContainerStore } from './containers.ts';
-import { tool, toolEnv, traceCommand, tryTool } from './tools.ts';
+import { tool, toolEnv, traceCommand, tryTool, waitPassingSignals } from './tools.ts';
 
 /**
  * What `docker start` does for a container whose config is written: the
@@ -35,7 +34,11 @@ function resolvConf(config: ContainerConfigRecord): string {
 /** Everything the container needs before its process starts; returns ns-exec's arguments. The caller tears down on failure. */
 export async function prepare(store: ContainerStore, config: ContainerConfigRecord, env: NodeJS.ProcessEnv): Promise<string[]> {
   const id12 = config.id.slice(0, 12);
-  const merged = await tool('overlay-mount', ['-q', config.image, '--name', config.id], env);
+  // Independent steps, run side by side: each tool is a Node start of its own.
+  const [merged] = await Promise.all([
+    tool('overlay-mount', ['-q', config.image, '--name', config.id], env),
+    tool('cg-limit', ['create', config.cgroup, ...config.limits], env),
+  ]);
   const netOptions: string[] = [];
   if (config.network?.mode === 'bridge') {
     const up = JSON.parse(await tool('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env)) as { netns: string; ip: string };
@@ -50,18 +53,21 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
   return [
     '--rootfs', merged, '--hostname', config.hostname, '--pid-file', store.path(config.id, 'pid'),
     '-v', `${store.path(config.id, 'hostname')}:/etc/hostname`, '-v', `${store.path(config.id, 'hosts')}:/etc/hosts`, '-v', `${store.path(config.id, 'resolv.conf')}:/etc/resolv.conf`,
-    ...netOptions, ...(config.cgroup ? ['--cgroup', config.cgroup] : []), ...config.nsExecOptions, '--', ...config.command,
+    ...netOptions, '--cgroup', config.cgroup, ...config.nsExecOptions, '--', ...config.command,
   ];
 }
 
-/** Takes down what prepare made, each step harmless when done already; with `remove`, the container's directory too. */
+/**
+ * Takes down what prepare made, side by side, each step harmless when done already (the cgroup goes when the
+ * container stops, as under Docker); with `remove`, the container's directory too.
+ */
 export async function teardown(store: ContainerStore, config: ContainerConfigRecord, env: NodeJS.ProcessEnv, remove: boolean): Promise<void> {
-  if (config.network?.endpoint) await tryTool('netbridge', ['down', config.network.endpoint], env);
-  await tryTool('overlay-mount', ['--unmount', config.id, ...(remove ? ['--rm'] : [])], env);
-  if (remove) {
-    if (config.cgroup) await tryTool('cg-limit', ['rm', '--force', config.cgroup], env);
-    rmSync(store.path(config.id), { recursive: true, force: true });
-  }
+  await Promise.all([
+    config.network?.endpoint ? tryTool('netbridge', ['down', config.network.endpoint], env) : undefined,
+    tryTool('overlay-mount', ['--unmount', config.id, ...(remove ? ['--rm'] : [])], env),
+    tryTool('cg-limit', ['rm', '--force', config.cgroup], env),
+  ]);
+  if (remove) rmSync(store.path(config.id), { recursive: true, force: true });
 }
 
 /** One line of Docker's json-file log. */
@@ -94,21 +100,14 @@ export async function runProcess(
       log.write(logLine(name, chunk.toString()));
     });
   }
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
-  for (const s of signals) process.on(s, forward);
   const startedAt = new Date().toISOString();
   const pidFile = store.path(config.id, 'pid');
   const started = (async () => {
     for (let i = 0; i < 500 && child.exitCode === null && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 10));
     if (existsSync(pidFile)) await store.writeState(config.id, { status: 'running', pid: Number(readFileSync(pidFile, 'utf8')), startedAt });
   })();
-  const code = await new Promise<number>((resolve, reject) => {
-    child.on('error', (e) => reject(new ToolError(`ns-exec: ${e.message}`)));
-    child.on('close', (status, signal) => resolve(status ?? 128 + (signal ? osConstants.signals[signal] : 0)));
-  });
+  const code = await waitPassingSignals(child, 'ns-exec');
   await started;
-  for (const s of signals) process.off(s, forward);
   await new Promise<void>((resolve) => log.end(() => resolve()));
   if (existsSync(store.path(config.id))) await store.writeState(config.id, { status: 'exited', exitCode: code, startedAt, finishedAt: new Date().toISOString() });
   return code;
@@ -117,9 +116,10 @@ export async function runProcess(
 /**
  * A detached container's keeper (`cutaway __monitor ID`: this script again, in a session of its own, the role
  * containerd-shim plays): it runs ns-exec with the arguments in start.json, logs, records the exit status and
- * tidies up. Its pid goes to monitor.pid.
+ * tidies up. Its pid goes to monitor.pid. Returns once the container runs (or has ended already), as docker
+ * run -d and docker start do.
  */
-export function startMonitor(store: ContainerStore, id: string, nsExecArgs: string[], root: string): void {
+export async function startMonitor(store: ContainerStore, id: string, nsExecArgs: string[], root: string): Promise<void> {
   writeFileSync(store.path(id, 'start.json'), JSON.stringify(nsExecArgs));
   const monitor = spawn(process.execPath, [process.argv[1]!, '__monitor', id], {
     env: { ...process.env, CUTAWAY_ROOT: root },
@@ -128,4 +128,5 @@ export function startMonitor(store: ContainerStore, id: string, nsExecArgs: stri
   });
   writeFileSync(store.path(id, 'monitor.pid'), String(monitor.pid));
   monitor.unref();
+  for (let i = 0; i < 400 && currentState(store, id).status === 'created'; i++) await new Promise((r) => setTimeout(r, 10));
 }

@@ -6,7 +6,6 @@ import { ContainerStore, type ContainerConfigRecord } from './containers.ts';
 import { imageFor } from './image.ts';
 import { prepare, runProcess, startMonitor, teardown } from './lifecycle.ts';
 import { randomName } from './names.ts';
-import { tool } from './tools.ts';
 
 export const runSpec: ToolSpec = {
   name: 'cutaway run',
@@ -105,16 +104,14 @@ export async function run(inv: Invocation, rest: string[]): Promise<number> {
     command: argv,
     hostname: typeof o.hostname === 'string' ? o.hostname : id.slice(0, 12),
     nsExecOptions,
+    cgroup: id.slice(0, 12),
+    limits: limits.flat(),
     network: ['host', 'none'].includes(networkOption) ? { mode: networkOption as 'host' | 'none', ports: [] } : { mode: 'bridge', ...(networkOption !== 'bridge' && { name: networkOption }), ports: list('publish') },
     autoRemove: Boolean(o.rm),
     tty: Boolean(o.tty),
     interactive: Boolean(o.interactive),
   };
   try {
-    if (limits.length) {
-      await tool('cg-limit', ['create', id.slice(0, 12), ...limits.flat()], env);
-      config.cgroup = id.slice(0, 12);
-    }
     await store.writeConfig(config);
     await store.writeState(id, { status: 'created' });
   } catch (e) {
@@ -127,7 +124,7 @@ export async function run(inv: Invocation, rest: string[]): Promise<number> {
   });
 
   if (o.detach) {
-    startMonitor(store, id, nsExecArgs, root);
+    await startMonitor(store, id, nsExecArgs, root);
     process.stdout.write(`${id}\n`);
     return 0;
   }

@@ -1,3 +1,5 @@
+import type { ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { realpathSync } from 'node:fs';
 import { $, type ProcessOutput } from 'zx/core';
@@ -49,5 +51,23 @@ export async function tryTool(name: string, args: string[], env: NodeJS.ProcessE
     await tool(name, args, env);
   } catch {
     // already gone
+  }
+}
+
+/**
+ * Waits for a command run in the foreground (ns-exec for run, exec), passing on the signals this process gets
+ * (kill, docker stop's SIGTERM): its status, 128+N after signal N, as a shell reports it.
+ */
+export async function waitPassingSignals(child: ChildProcess, name: string): Promise<number> {
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+  for (const s of signals) process.on(s, forward);
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      child.on('error', (e) => reject(new ToolError(`${name}: ${e.message}`)));
+      child.on('close', (status, signal) => resolve(status ?? 128 + (signal ? osConstants.signals[signal] : 0)));
+    });
+  } finally {
+    for (const s of signals) process.off(s, forward);
   }
 }

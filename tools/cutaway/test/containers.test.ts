@@ -61,6 +61,7 @@ afterEach(async () => {
     await new Promise((r) => setTimeout(r, 300));
     await runCommand('netbridge', ['down', id.slice(0, 12)], { env: { CUTAWAY_ROOT: root } });
     await runCommand('overlay-mount', ['--unmount', id, '--rm'], { env: { CUTAWAY_ROOT: root } });
+    await runCommand('cg-limit', ['rm', '--force', id.slice(0, 12)]);
     await removeTree(join(containers, id));
   }
   expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(root);
@@ -150,6 +151,52 @@ describe('ps, logs, inspect, port, stop, wait, kill, start, restart, rm', () => 
     expect(Number(readFileSync(join(dir, 'pid'), 'utf8'))).not.toBe(pid);
     expect(await fetchPage()).toBe('hello\n');
     expect((await cutaway(['rm', '-f', 'cw-reboot'])).stdout).toBe('cw-reboot\n');
+  });
+
+  it('exec sees the same processes, files, hostname and environment as the container, with its status; top and stats show it from the host', async () => {
+    const id = await webServer('cw-exec');
+    expect(await fetchPage()).toBe('hello\n');
+    const inside = await cutaway(['exec', 'cw-exec', 'sh', '-c', 'hostname; cat /www/index.html; ps -o pid,comm; echo "$HOSTNAME $PATH"; pwd; id -u']);
+    expect(inside.stderr).toBe('');
+    const [hostname, page, , pid1, ...rest] = inside.stdout.trim().split('\n');
+    expect(hostname).toBe(id.slice(0, 12));
+    expect(page).toBe('hello');
+    expect(pid1).toMatch(/^\s*1 httpd$/);
+    expect(rest.slice(-3)).toEqual([`${id.slice(0, 12)} /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, '/', '0']);
+
+    // A file written by exec is the container's: the server serves it.
+    expect((await cutaway(['exec', 'cw-exec', 'sh', '-c', 'echo written > /www/index.html'])).code).toBe(0);
+    expect(await fetchPage()).toBe('written\n');
+    // -e, -w, -u, stdin with -i, and the command's status.
+    const options = await runCommand('cutaway', ['exec', '-i', '-e', 'GREETING=hi', '-w', '/www', '-u', 'nobody', 'cw-exec', 'sh', '-c', 'read line; echo "$line $GREETING $(pwd) $(id -un)"; exit 3'], { env: { CUTAWAY_ROOT: root }, input: 'from-stdin\n' });
+    expect(options.stdout).toBe('from-stdin hi /www nobody\n');
+    expect(options.code).toBe(3);
+    expect((await cutaway(['exec', 'cw-exec', 'nosuch'])).code).toBe(127);
+    // The exec'd process is in the container's cgroup: the container counts it.
+    const cgroup = (await cutaway(['exec', 'cw-exec', 'cat', '/proc/self/cgroup'])).stdout;
+    expect(cgroup.split('\n').filter(Boolean).every((l) => l.endsWith(':/'))).toBe(true);
+
+    const pid = (JSON.parse((await cutaway(['inspect', 'cw-exec'])).stdout) as { State: { Pid: number } }[])[0]!.State.Pid;
+    const top = (await cutaway(['top', 'cw-exec'])).stdout.trim().split('\n');
+    expect(top[0]).toMatch(/^UID\s+PID\s+PPID/);
+    expect(top.slice(1)).toHaveLength(1);
+    expect(top[1]).toMatch(new RegExp(`^root\\s+${pid}\\s+.*httpd -f -v -p 80 -h /www$`));
+    const custom = (await cutaway(['top', 'cw-exec', '-o', 'pid,comm'])).stdout.trim().split('\n').map((l) => l.trim().split(/\s+/));
+    expect(custom).toEqual([['PID', 'COMMAND'], [String(pid), 'httpd']]);
+
+    const stats = (await cutaway(['stats', '--no-stream'])).stdout.trim().split('\n');
+    expect(stats[0]).toMatch(/^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/);
+    // One process (ns-exec's waiting parent is not counted), memory used, bytes through the veth (the requests).
+    expect(stats[1]).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+cw-exec\\s+\\d+\\.\\d\\d%\\s+[\\d.]+[KM]iB / [\\d.]+[MG]iB\\s+\\d+\\.\\d\\d%\\s+[\\d.]+k?B / [\\d.]+k?B\\s+\\S+ / \\S+\\s+1$`));
+    expect(stats[1]).not.toMatch(/\s0B \/ 0B\s+\S+ \/ \S+\s+1$/);
+
+    // Not running: exec, top refuse with Docker's message.
+    await cutaway(['stop', '-t', '0', 'cw-exec']);
+    expect((await cutaway(['exec', 'cw-exec', 'true'])).stderr).toBe('cutaway exec: error: container cw-exec is not running\n');
+    expect((await cutaway(['top', 'cw-exec'])).stderr).toBe('cutaway top: error: container cw-exec is not running\n');
+    expect((await cutaway(['exec', 'cw-nothing', 'true'])).stderr).toBe('cutaway exec: error: No such container: cw-nothing\n');
+    expect((await cutaway(['exec', 'cw-exec'])).stderr).toMatch(/requires at least 2 arguments/);
+    await cutaway(['rm', 'cw-exec']);
   });
 
   it('bad input: an unknown container, an ambiguous prefix, no name — Docker-like one-line errors, nothing changed', async () => {

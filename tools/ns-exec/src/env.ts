@@ -32,16 +32,18 @@ function readEnvFile(path: string): string[] {
 
 /**
  * The command's environment, built as Docker builds it (CreateDaemonEnvironment):
- * PATH, HOSTNAME and, with a terminal, TERM first; --env-file and -e replace or
- * append by name; runc adds HOME from the user's passwd entry when it is unset.
- * Nothing comes from ns-exec's own environment unless named with `-e K`.
+ * PATH, HOSTNAME and, with a terminal, TERM first; then a base (under --enter the
+ * entered process's environment); --env-file and -e replace or append by name;
+ * runc adds HOME from the user's passwd entry when it is unset. Nothing comes
+ * from ns-exec's own environment unless named with `-e K`.
  */
-export function containerEnv(options: { env: string[]; envFiles: string[]; hostname: string; tty: boolean; home: string }): string[] {
+export function containerEnv(options: { base?: string[]; env: string[]; envFiles: string[]; hostname?: string; tty: boolean; home: string }): string[] {
   const vars = new Map<string, string>();
   const set = (entry: string) => vars.set(entry.slice(0, entry.indexOf('=')), entry);
   set(`PATH=${DEFAULT_PATH}`);
-  set(`HOSTNAME=${options.hostname}`);
+  if (options.hostname !== undefined) set(`HOSTNAME=${options.hostname}`);
   if (options.tty) set('TERM=xterm');
+  options.base?.forEach(set);
   for (const file of options.envFiles) readEnvFile(file).forEach(set);
   for (const word of options.env) {
     const entry = parseVariable(word, '');

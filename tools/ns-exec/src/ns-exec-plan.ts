@@ -6,23 +6,26 @@
  * are printed from here; the binary exits with this process's status when it
  * writes no plan.
  */
-import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, writeSync } from 'node:fs';
 import { hostname as hostHostname } from 'node:os';
 import { posix } from 'node:path';
-import { runTool, shellCommand, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
+import { runTool, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
 import { readMountinfo } from '@cutaway/libc/mountinfo';
 import pkg from '../package.json' with { type: 'json' };
-import { capabilitySet, ownBoundingSet, setprivCaps } from './caps.ts';
-import { containerEnv, envValue } from './env.ts';
+import { capabilitySet, ownBoundingSet } from './caps.ts';
+import { cgroupDirs, joinCgroups, oomCounter } from './cgroups.ts';
+import { buildEnterPlan } from './enter.ts';
+import { containerEnv } from './env.ts';
+import { addExecStep, securityOptions } from './exec-step.ts';
 import { rootlessMapping, type IdMapping } from './idmap.ts';
 import { checkRootfs, FilesystemPlanner, parseBind, parseTmpfs } from './mounts.ts';
-import { Plan } from './plan.ts';
+import { CLONE, Plan } from './plan.ts';
 import { resolveUser } from './user.ts';
 
 const spec: ToolSpec = {
   name: 'ns-exec',
   version: pkg.version,
-  synopsis: ['[options] --rootfs DIR -- CMD [ARG…]'],
+  synopsis: ['[options] --rootfs DIR -- CMD [ARG…]', '[-e K=V] [-w DIR] [-u USER] [-t] --enter PID -- CMD [ARG…]'],
   description: [
     'Runs a command in a container made from a rootfs directory, as docker run does after the image is',
     'mounted: new pid, mount, uts, ipc, net and cgroup namespaces (and a user namespace when run by a',
@@ -30,12 +33,14 @@ const spec: ToolSpec = {
     "nodes, devpts, shm and mqueue, Docker's masked and read-only paths, the hostname, the user, Docker's",
     'default capabilities, then execve. The command is PID 1 of its pid namespace; ns-exec waits for it,',
     "forwards the signals it gets, and exits with the command's status (125: ns-exec failed; 126: cannot be",
-    'executed; 127: not found; 128+N: killed by signal N).',
+    'executed; 127: not found; 128+N: killed by signal N). With --enter PID it runs a command in the running',
+    "container of that process instead, as docker exec does: its namespaces, cgroups, capabilities, environment.",
   ].join('\n'),
   command: true,
   errorStatus: 125,
   options: [
     { name: 'rootfs', type: 'string', arg: 'DIR', help: 'the container\'s root directory (overlay-mount\'s merged dir, an unpacked tarball, …)' },
+    { name: 'enter', type: 'string', arg: 'PID', help: 'run the command in the container of this process (its namespaces, cgroups, capabilities, environment, cwd, user)' },
     { name: 'hostname', type: 'string', arg: 'NAME', help: 'hostname inside (default: 12 random hex digits, like a container id)' },
     { name: 'env', short: 'e', type: 'list', arg: 'K=V', help: 'set a variable; -e K copies K from here (repeat)' },
     { name: 'env-file', type: 'list', arg: 'FILE', help: 'read K=V lines from a file (repeat)' },
@@ -61,6 +66,7 @@ const spec: ToolSpec = {
     'ns-exec --rootfs R --netns "$(netbridge up web -p 8080:80)" -- httpd -f -p 80',
     'cg-limit exec web -- ns-exec --rootfs R -- sh -c "cat /sys/fs/cgroup/memory/memory.limit_in_bytes"',
     'ns-exec --dry-run --rootfs R -- /bin/true                                           # the unshare/mount/pivot_root script',
+    'ns-exec --enter "$(cat web.pid)" -t -- sh                                           # a shell in the running container',
   ],
   classic: [
     'unshare --fork --pid --mount --uts --ipc --net --cgroup sh -c \'…\'',
@@ -69,57 +75,13 @@ const spec: ToolSpec = {
     'cd R && pivot_root . . && umount -l .',
     'hostname NAME',
     'setpriv --reuid U --regid G --bounding-set -all,+chown,… -- env -i PATH=… CMD',
+    'nsenter --target PID --pid --mount --uts --ipc --net --cgroup CMD   (--enter)',
   ],
 };
 
 /** A container-id-like hostname: 12 hex digits. Math.random is enough for a name (node:crypto alone takes ~3 ms to load). */
 function randomHostname(): string {
   return Array.from({ length: 12 }, () => Math.floor(Math.random() * 16).toString(16)).join('');
-}
-
-const CLONE = { NEWNS: 0x20000, NEWCGROUP: 0x02000000, NEWUTS: 0x04000000, NEWIPC: 0x08000000, NEWUSER: 0x10000000, NEWPID: 0x20000000, NEWNET: 0x40000000 };
-
-/** `--cgroup PATH|NAME` → cgroup directories: a path as given, a name as cg-limit's cw-NAME in every hierarchy that has it. */
-function cgroupDirs(values: string[], mounts: ReturnType<typeof readMountinfo>): string[] {
-  return values.flatMap((value) => {
-    if (value.includes('/')) {
-      if (!existsSync(posix.join(value, 'cgroup.procs'))) throw new ToolError(`--cgroup ${value}: not a cgroup directory (no cgroup.procs)`);
-      return [posix.resolve(value)];
-    }
-    const dirs = mounts.filter((m) => m.fstype === 'cgroup' || m.fstype === 'cgroup2').map((m) => posix.join(m.mountPoint, `cw-${value}`)).filter((d) => existsSync(d));
-    if (!dirs.length) throw new ToolError(`--cgroup ${value}: no such cgroup`, `cg-limit create ${value} makes one`);
-    return dirs;
-  });
-}
-
-/**
- * Where the kernel counts OOM kills of the command's memory cgroup (v2
- * memory.events, v1 memory.oom_control), so that a SIGKILL can be reported as
- * one: the joined cgroup, else the one ns-exec runs in.
- */
-function oomCounter(joined: string[], mounts: ReturnType<typeof readMountinfo>): string | undefined {
-  const memory = mounts.find((m) => m.fstype === 'cgroup' && m.superOptions.includes('memory'));
-  const unified = mounts.find((m) => m.fstype === 'cgroup2');
-  const candidates = joined.length
-    ? joined.flatMap((d) => [posix.join(d, 'memory.events'), posix.join(d, 'memory.oom_control')])
-    : readFileSync('/proc/self/cgroup', 'utf8').split('\n').flatMap((line) => {
-        const [, controllers, path] = line.split(':');
-        if (path === undefined) return [];
-        if (controllers === '' && unified) return [posix.join(unified.mountPoint, path, 'memory.events')];
-        if (controllers?.split(',').includes('memory') && memory) return [posix.join(memory.mountPoint, path, 'memory.oom_control')];
-        return [];
-      });
-  return candidates.find((f) => existsSync(f));
-}
-
-function securityOptions(values: string[]): { noNewPrivileges: boolean } {
-  let noNewPrivileges = false;
-  for (const v of values) {
-    const m = /^no-new-privileges(?:[:=](true|false))?$/.exec(v);
-    if (!m) throw new UsageError(`--security-opt ${v}: not supported (only no-new-privileges)`);
-    noNewPrivileges = m[1] !== 'false';
-  }
-  return { noNewPrivileges };
 }
 
 function buildPlan(inv: Invocation): Plan {
@@ -158,7 +120,7 @@ function buildPlan(inv: Invocation): Plan {
   if (netns && !existsSync(netns)) throw new ToolError(`--netns ${netns}: no such network namespace`);
 
   const plan = new Plan();
-  for (const dir of cgroups) plan.hostStep('write', `echo $$ > ${posix.join(dir, 'cgroup.procs')}`, posix.join(dir, 'cgroup.procs'), '0');
+  joinCgroups(plan, cgroups, mounts);
   if (netns) {
     plan.hostStep('setns', ['nsenter', `--net=${netns}`], netns, CLONE.NEWNET);
     plan.enter = ['nsenter', `--net=${netns}`];
@@ -183,28 +145,19 @@ function buildPlan(inv: Invocation): Plan {
     ttyGroupMapped: !mapping || mapping.gidCount > 5, binds, tmpfs, workdir, terminal: tty,
   }).build();
 
-  const path = envValue(env, 'PATH') ?? '';
-  const effective = identity.uid === 0 ? caps : 0n; // moby SetCapabilities: a non-root user gets the bounding set only
-  const groups = identity.groups.join(',');
-  const exec = [
-    'setpriv', `--reuid=${identity.uid}`, `--regid=${identity.gid}`, groups ? `--groups=${groups}` : '--clear-groups',
-    `--bounding-set=${setprivCaps(caps)}`, '--inh-caps=-all', ...(noNewPrivileges ? ['--no-new-privs'] : []), '--', 'env', '-i', ...env, ...inv.command,
-  ];
-  if (!privileged) plan.step('forbid-device-nodes', '# seccomp: mknod of a character or block device fails with EPERM (what Docker\'s devices cgroup keeps from use)');
-  plan.step('exec', `cd ${shellCommand([workdir])} && exec ${shellCommand(exec)}`,
-    workdir, identity.uid, identity.gid, identity.groups.length, ...identity.groups, caps, effective, effective, noNewPrivileges ? 1 : 0, path, env, inv.command);
+  addExecStep(plan, { workdir, identity, caps, noNewPrivileges, env, command: inv.command, forbidDeviceNodes: !privileged });
   return plan;
 }
 
 function plan(args: string[]): Promise<never> {
   return runTool(spec, async (inv) => {
-    const plan = buildPlan(inv);
+    const plan = inv.options.enter !== undefined ? buildEnterPlan(inv) : buildPlan(inv);
     if (inv.steps.mode.dryRun) {
       process.stdout.write(plan.script());
       return 0;
     }
     if (inv.json) {
-      process.stdout.write(`${JSON.stringify({ namespaces: plan.unshare, cloneFlags: plan.cloneFlags, host: plan.host, container: plan.container }, (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ launcher: plan.launcher(), cloneFlags: plan.cloneFlags, host: plan.host, container: plan.container }, (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
       return 0;
     }
     try {

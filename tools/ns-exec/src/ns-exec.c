@@ -344,6 +344,15 @@ static void touch(const char *path) {
   if (fd >= 0) close(fd);
 }
 
+/* setns(2) by path: /proc/PID/ns/TYPE or a bind mount of one (/run/netns/NAME). */
+static void join_namespace(void) {
+  const char *path = next_str();
+  int type = (int)next_num();
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || setns(fd, type) < 0) fail(STATUS_FAILED, "join the namespace %s: %s", path, strerror(errno));
+  close(fd);
+}
+
 /* ---- terminal (-t) -------------------------------------------------------- */
 
 static int tty_socket[2] = {-1, -1};
@@ -353,7 +362,7 @@ static int tty_socket[2] = {-1, -1};
  * the controlling terminal of a new session, binds it to /dev/console (as
  * runc does) and sends the master to the parent (SCM_RIGHTS), which relays it.
  */
-static void setup_pty(const char *ptmx, const char *console) {
+static void setup_pty(const char *ptmx, const char *console) { /* console NULL: none bound (an entered container has its own) */
   int master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0) fail(STATUS_FAILED, "open %s: %s", ptmx, strerror(errno));
   int unlock = 0;
@@ -362,8 +371,10 @@ static void setup_pty(const char *ptmx, const char *console) {
   if (slave < 0) fail(STATUS_FAILED, "open the terminal's peer: %s", strerror(errno));
   char proc_path[64];
   snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", slave);
-  touch(console);
-  do_mount(proc_path, console, NULL, MS_BIND, NULL);
+  if (console) {
+    touch(console);
+    do_mount(proc_path, console, NULL, MS_BIND, NULL);
+  }
   if (setsid() < 0) fail(STATUS_FAILED, "setsid: %s", strerror(errno));
   if (ioctl(slave, TIOCSCTTY, 0) < 0) fail(STATUS_FAILED, "make the terminal controlling: %s", strerror(errno));
   for (int fd = 0; fd <= 2; fd++)
@@ -527,8 +538,9 @@ static void child_steps(void) {
     else if (!strcmp(op, "readonly")) readonly_path(next_str());
     else if (!strcmp(op, "pty")) {
       const char *ptmx = next_str();
-      setup_pty(ptmx, next_str());
+      setup_pty(ptmx, next_opt());
     } else if (!strcmp(op, "pivot")) pivot(next_str());
+    else if (!strcmp(op, "setns")) join_namespace();
     else if (!strcmp(op, "hostname")) {
       const char *name = next_str();
       if (sethostname(name, strlen(name)) < 0) fail(STATUS_FAILED, "sethostname %s: %s", name, strerror(errno));
@@ -709,6 +721,7 @@ int main(int argc, char **argv) {
   read_plan(argc, argv);
   const char *uid_how = "", *uid_map = "", *gid_how = "", *gid_map = "", *pid_file = "", *oom_file = "";
   int tty = 0;
+  char **leave = NULL;
   for (;;) {
     const char *op = next_str();
     const char *text = next_str();
@@ -721,13 +734,8 @@ int main(int argc, char **argv) {
     if (!strcmp(op, "write")) {
       const char *path = next_str();
       write_file(path, next_str());
-    } else if (!strcmp(op, "setns")) {
-      const char *path = next_str();
-      int type = (int)next_num();
-      int fd = open(path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0 || setns(fd, type) < 0) fail(STATUS_FAILED, "join the namespace %s: %s", path, strerror(errno));
-      close(fd);
-    } else if (!strcmp(op, "uidmap")) {
+    } else if (!strcmp(op, "setns")) join_namespace();
+    else if (!strcmp(op, "uidmap")) {
       uid_how = next_str();
       uid_map = next_str();
     } else if (!strcmp(op, "gidmap")) {
@@ -736,6 +744,7 @@ int main(int argc, char **argv) {
     } else if (!strcmp(op, "pidfile")) pid_file = next_str();
     else if (!strcmp(op, "oom")) oom_file = next_str();
     else if (!strcmp(op, "tty")) tty = 1;
+    else if (!strcmp(op, "leave")) leave = next_list();
     else if (!strcmp(op, "clone")) break;
     else fail(STATUS_FAILED, "unknown step in the plan: %s", op);
   }
@@ -771,6 +780,14 @@ int main(int argc, char **argv) {
     }
     reset_signals();
     child_steps();
+  }
+  /* Back to ns-exec's own cgroups: the container's hold the command only. A failure leaves ns-exec counted there, no worse. */
+  for (char **path = leave; path && *path; path++) {
+    int fd = open(*path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      if (write(fd, "0", 1) < 0) { /* stays counted in the container's cgroup */ }
+      close(fd);
+    }
   }
   close(errors[1]);
   if (sync[0] >= 0) close(sync[0]);

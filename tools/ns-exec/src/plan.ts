@@ -14,6 +14,9 @@ import { shellCommand } from '@cutaway/cli';
 
 export type Arg = string | number | bigint | readonly string[];
 
+/** clone(2)/setns(2) namespace flags (linux/sched.h). */
+export const CLONE = { NEWNS: 0x20000, NEWCGROUP: 0x02000000, NEWUTS: 0x04000000, NEWIPC: 0x08000000, NEWUSER: 0x10000000, NEWPID: 0x20000000, NEWNET: 0x40000000 };
+
 export interface Step {
   op: string;
   text: string;
@@ -33,7 +36,7 @@ export class Plan {
   /** clone(2) flags for the new namespaces, and the unshare(1) options that make the same ones. */
   cloneFlags = 0;
   unshare: string[] = [];
-  /** Words run before unshare in the script (nsenter into a namespace to join). */
+  /** Words run before unshare in the script (nsenter into a namespace to join); alone, with no unshare, under --enter. */
   enter: string[] = [];
 
   /** A step ns-exec takes before the namespaces exist. */
@@ -49,7 +52,7 @@ export class Plan {
   encode(trace: boolean): Buffer {
     const words: string[] = trace ? ['trace', ''] : [];
     for (const s of this.host) words.push(s.op, s.text, ...s.args.flatMap(encodeArg));
-    words.push('clone', this.unshareCommand(), String(this.cloneFlags));
+    words.push('clone', shellCommand(this.launcher()), String(this.cloneFlags));
     for (const s of this.container) words.push(s.op, s.text, ...s.args.flatMap(encodeArg));
     // The end mark: ns-exec starts on a complete plan without waiting for Node to exit.
     words.push('end', '');
@@ -57,8 +60,9 @@ export class Plan {
     return Buffer.from(words.map((w) => `${w}\0`).join(''));
   }
 
-  unshareCommand(): string {
-    return shellCommand(['unshare', ...this.unshare]);
+  /** The command that stands for the clone step: unshare(1) for new namespaces, else nsenter(1) for joined ones. */
+  launcher(): string[] {
+    return this.unshare.length ? ['unshare', ...this.unshare] : this.enter;
   }
 
   /** The same work as a shell script: host steps, then the container's steps run by `sh` inside unshare(1). */
@@ -67,9 +71,10 @@ export class Plan {
     // Joining a namespace is `nsenter` before unshare, and uid maps are unshare's --map-* options.
     for (const s of this.host) if (s.text && !['setns', 'uidmap', 'gidmap'].includes(s.op)) lines.push(s.text);
     lines.push("container_setup=$(cat <<'CW_SETUP'");
-    for (const s of this.container) lines.push(s.text);
+    for (const s of this.container) if (s.text) lines.push(s.text);
     lines.push('CW_SETUP', ')');
-    lines.push(`exec ${[...(this.enter.length ? [shellCommand(this.enter)] : []), this.unshareCommand()].join(' ')} sh -euc "$container_setup"`, '');
+    const words = this.unshare.length ? [...this.enter, 'unshare', ...this.unshare] : this.enter;
+    lines.push(`exec ${shellCommand(words)} sh -euc "$container_setup"`, '');
     return lines.join('\n');
   }
 }

@@ -1,0 +1,63 @@
+import { spawn } from 'node:child_process';
+import { ROOT_OPTION, stateRoot, UsageError, type Invocation } from '@cutaway/cli';
+import type { Command } from './command.ts';
+import { runningPid } from './container-commands.ts';
+import { ContainerStore } from './containers.ts';
+import { toolEnv, traceCommand, waitPassingSignals } from './tools.ts';
+
+/**
+ * docker exec: `ns-exec --enter PID`, PID the container's PID 1. The new
+ * process joins its namespaces and cgroup and takes on its capabilities and
+ * environment; the working directory and user are the container's own
+ * (what run gave ns-exec) unless -w or -u say otherwise.
+ */
+export const execCommand: Command = {
+  spec: {
+    name: 'cutaway exec',
+    version: '0.1.0',
+    synopsis: ['[-d] [-i] [-t] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG…]'],
+    description: "Run a command in a running container, as docker exec: its namespaces, cgroup, capabilities and environment. Exits with the command's status.",
+    errorStatus: 125,
+    options: [
+      { name: 'detach', short: 'd', type: 'boolean', help: 'run it in the background' },
+      { name: 'interactive', short: 'i', type: 'boolean', help: 'keep stdin attached' },
+      { name: 'tty', short: 't', type: 'boolean', help: 'give the command a terminal' },
+      { name: 'env', short: 'e', type: 'list', arg: 'K=V', help: 'set a variable (repeat)' },
+      { name: 'env-file', type: 'list', arg: 'FILE', help: 'read variables from a file (repeat)' },
+      { name: 'workdir', short: 'w', type: 'string', arg: 'DIR', help: "working directory (default: the container's)" },
+      { name: 'user', short: 'u', type: 'string', arg: 'USER[:GROUP]', help: "user (default: the container's)" },
+      { name: 'privileged', type: 'boolean', help: 'every capability' },
+      ROOT_OPTION,
+    ],
+    examples: ['cutaway exec web ps', 'cutaway exec -it web sh', 'cutaway exec -u nobody -w /tmp -e X=1 web env'],
+    classic: ['docker exec', 'podman exec', 'nsenter --target PID --all'],
+  },
+  takesCommand: true,
+  async run(inv: Invocation, rest: string[]): Promise<number> {
+    const o = inv.options;
+    const [name, ...command] = rest;
+    if (!name || !command.length) throw new UsageError('"cutaway exec" requires at least 2 arguments: CONTAINER COMMAND [ARG…]');
+    const root = stateRoot(o.root);
+    const store = new ContainerStore(root);
+    const id = store.find(name);
+    const pid = runningPid(store, id);
+    const config = store.config(id);
+    // The container's own -w and -u, from the options run gave ns-exec (the last one counts, as there).
+    const ownOption = (flag: string) => config.nsExecOptions.filter((_, i, all) => all[i - 1] === flag).at(-1);
+    const list = (option: string) => (o[option] as string[] | undefined) ?? [];
+    const workdir = typeof o.workdir === 'string' ? o.workdir : (ownOption('-w') ?? '/');
+    const user = typeof o.user === 'string' ? o.user : ownOption('-u');
+    const args = [
+      '--enter', String(pid), ...(o.tty ? ['-t'] : []), ...(o.privileged ? ['--privileged'] : []),
+      ...list('env-file').flatMap((f) => ['--env-file', f]), ...list('env').flatMap((e) => ['-e', e]),
+      '-w', workdir, ...(user ? ['-u', user] : []), '--', ...command,
+    ];
+    traceCommand('ns-exec', args);
+    if (o.detach) {
+      spawn('ns-exec', args, { env: toolEnv({ CUTAWAY_ROOT: root }), detached: true, stdio: 'ignore' }).unref();
+      return 0;
+    }
+    const child = spawn('ns-exec', args, { env: toolEnv({ CUTAWAY_ROOT: root }), stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
+    return waitPassingSignals(child, 'ns-exec');
+  },
+};

@@ -1,0 +1,119 @@
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { posix } from 'node:path';
+import { ToolError, UsageError, type Invocation } from '@cutaway/cli';
+import { readMountinfo } from '@cutaway/libc/mountinfo';
+import { ownBoundingSet } from './caps.ts';
+import { cgroupsOf, joinCgroups, oomCounter } from './cgroups.ts';
+import { containerEnv } from './env.ts';
+import { addExecStep, securityOptions } from './exec-step.ts';
+import { CLONE, Plan } from './plan.ts';
+import { resolveUser, type Identity } from './user.ts';
+
+/**
+ * `ns-exec --enter PID`: what `runc exec` does for `docker exec`. A new
+ * process joins the namespaces and cgroups of a running container's process
+ * and takes on what that process was given: its capability bounding set,
+ * no_new_privs, the device-node filter (when it has a seccomp filter), its
+ * environment, working directory and user, unless -e, -w or -u say
+ * otherwise. Nothing is mounted: the container's mount namespace already
+ * holds its root.
+ */
+
+/** The options that make a container, which one being entered already has. */
+const MAKING_OPTIONS = ['rootfs', 'hostname', 'volume', 'tmpfs', 'read-only', 'net', 'netns', 'cgroup', 'cap-add', 'cap-drop'];
+
+/**
+ * The namespaces joined, in nsenter(1)'s order: the user namespace first (it grants the rights to join
+ * the others), the mount namespace last (setns(2) moves the root there, and /proc/PID/ns is read from the host's /proc).
+ */
+const NAMESPACES: { name: string; flag: number; nsenter: string }[] = [
+  { name: 'user', flag: CLONE.NEWUSER, nsenter: '--user' },
+  { name: 'pid', flag: CLONE.NEWPID, nsenter: '--pid' },
+  { name: 'ipc', flag: CLONE.NEWIPC, nsenter: '--ipc' },
+  { name: 'uts', flag: CLONE.NEWUTS, nsenter: '--uts' },
+  { name: 'net', flag: CLONE.NEWNET, nsenter: '--net' },
+  { name: 'cgroup', flag: CLONE.NEWCGROUP, nsenter: '--cgroup' },
+  { name: 'mnt', flag: CLONE.NEWNS, nsenter: '--mount' },
+];
+
+function sameFile(a: string, b: string): boolean {
+  const sa = statSync(a);
+  const sb = statSync(b);
+  return sa.ino === sb.ino && sa.dev === sb.dev;
+}
+
+/** proc(5) status fields: `Name:\tvalue`. */
+function statusFields(pid: number): Map<string, string> {
+  return new Map(readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
+}
+
+/** A host id as the target's user namespace sees it (user_namespaces(7): uid_map lines are INSIDE OUTSIDE COUNT). */
+function insideId(hostId: number, map: string): number {
+  for (const line of map.trim().split('\n')) {
+    const [inside, outside, count] = line.trim().split(/\s+/).map(Number) as [number, number, number];
+    if (hostId >= outside && hostId < outside + count) return inside + hostId - outside;
+  }
+  return 65534; // the overflow id, as the kernel shows an unmapped one
+}
+
+/** The user the target runs as, in its own namespace's ids; HOME from its passwd entry. */
+function targetIdentity(pid: number, root: string, status: Map<string, string>, userNamespace: boolean): Identity {
+  const ids = (field: string) => (status.get(field) ?? '').split(/\s+/).filter(Boolean).map(Number);
+  const uidMap = userNamespace ? readFileSync(`/proc/${pid}/uid_map`, 'utf8') : '';
+  const gidMap = userNamespace ? readFileSync(`/proc/${pid}/gid_map`, 'utf8') : '';
+  const inside = (id: number, map: string) => (userNamespace ? insideId(id, map) : id);
+  const uid = inside(ids('Uid')[0] ?? 0, uidMap);
+  const gid = inside(ids('Gid')[0] ?? 0, gidMap);
+  return { uid, gid, groups: ids('Groups').map((g) => inside(g, gidMap)), home: resolveUser(root, String(uid)).home };
+}
+
+export function buildEnterPlan(inv: Invocation): Plan {
+  const o = inv.options;
+  const target = String(o.enter);
+  if (!/^[1-9]\d*$/.test(target)) throw new UsageError(`--enter ${target}: expected a process id`);
+  const given = MAKING_OPTIONS.filter((name) => o[name] !== undefined && o[name] !== false && !(Array.isArray(o[name]) && !o[name].length));
+  if (given.length) throw new UsageError(`--${given[0]} cannot be used with --enter: the container exists already`);
+  if (!inv.command.length) throw new UsageError(`no command: ns-exec --enter ${target} -- CMD [ARG…]`);
+  if (inv.positionals.length) throw new UsageError(`unexpected arguments before --: ${inv.positionals.join(' ')}`);
+  const pid = Number(target);
+  const proc = `/proc/${pid}`;
+  let status: Map<string, string>;
+  try {
+    status = statusFields(pid);
+  } catch {
+    throw new ToolError(`--enter ${pid}: no such process`);
+  }
+  if (status.get('State')?.startsWith('Z')) throw new ToolError(`--enter ${pid}: the process has exited`);
+  const root = `${proc}/root`;
+  const joined = NAMESPACES.filter((ns) => !sameFile(`/proc/self/ns/${ns.name}`, `${proc}/ns/${ns.name}`));
+  const userNamespace = joined.some((ns) => ns.name === 'user');
+  const { noNewPrivileges } = securityOptions((o['security-opt'] as string[] | undefined) ?? []);
+  const privileged = Boolean(o.privileged);
+  const identity = typeof o.user === 'string' ? resolveUser(root, o.user) : targetIdentity(pid, root, status, userNamespace);
+  const tty = Boolean(o.tty);
+  // The target's environment is the base (what docker exec takes from the container's config); -e and --env-file change it.
+  const environ = readFileSync(`${proc}/environ`, 'utf8').split('\0').filter((e) => e.includes('='));
+  const env = containerEnv({ base: environ, env: (o.env as string[] | undefined) ?? [], envFiles: (o['env-file'] as string[] | undefined) ?? [], tty, home: identity.home });
+  const workdir = typeof o.workdir === 'string' ? o.workdir : readlinkSync(`${proc}/cwd`);
+  if (!workdir.startsWith('/')) throw new UsageError(`the working directory ${JSON.stringify(workdir)} is invalid: it needs to be an absolute path`);
+  const caps = privileged ? ownBoundingSet() : BigInt(`0x${status.get('CapBnd') ?? '0'}`);
+  const mounts = readMountinfo();
+  const cgroups = cgroupsOf(pid, mounts);
+
+  const plan = new Plan();
+  joinCgroups(plan, cgroups, mounts);
+  // The user and pid namespaces are joined by ns-exec itself: setns(2) of a pid namespace applies to the children made
+  // after it; the rest by the child, so that ns-exec keeps the host's mounts for its pid file.
+  const [ownSide, childSide] = [joined.filter((ns) => ns.name === 'user' || ns.name === 'pid'), joined.filter((ns) => ns.name !== 'user' && ns.name !== 'pid')];
+  for (const ns of ownSide) plan.hostStep('setns', '', `${proc}/ns/${ns.name}`, ns.flag);
+  if (typeof o['pid-file'] === 'string') plan.hostStep('pidfile', '', posix.resolve(o['pid-file']));
+  const oom = oomCounter(cgroups, mounts);
+  if (oom) plan.hostStep('oom', '', oom);
+  if (tty) plan.hostStep('tty', '');
+  plan.enter = ['nsenter', `--target=${pid}`, ...joined.map((ns) => ns.nsenter)];
+  for (const ns of childSide) plan.step('setns', '', `${proc}/ns/${ns.name}`, ns.flag);
+  if (tty) plan.step('pty', '# a new terminal of the container\'s /dev/pts becomes stdin, stdout and stderr, in a new session', '/dev/pts/ptmx', '');
+  // Seccomp 2 is filter mode (proc(5)): the container's process has ns-exec's device-node filter; so does the new one.
+  addExecStep(plan, { workdir, identity, caps, noNewPrivileges: noNewPrivileges || status.get('NoNewPrivs') === '1', env, command: inv.command, forbidDeviceNodes: !privileged && status.get('Seccomp') === '2' });
+  return plan;
+}
