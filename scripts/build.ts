@@ -2,8 +2,9 @@
  * Builds every tool into a runnable command: tools/<name>/src/<bin>.ts (or
  * src/main.ts) is bundled with its libs by esbuild into
  * tools/<name>/dist/<bin>.cjs, so a tool starts without compiling TypeScript,
- * and bin/<bin> at the top of the repository links to it. A tool with
- * src/<bin>.c (ns-exec) is that C program, compiled, plus src/<bin>-plan.ts.
+ * and bin/<bin> at the top of the repository links to it. A command with
+ * src/<bin>.c is that C program, compiled (ns-exec, cutaway-shim), plus
+ * src/<bin>-plan.ts bundled beside it where there is one (ns-exec's planner).
  *
  *   tsx scripts/build.ts [TOOL_DIR…]     (default: every tools/* with a bin)
  */
@@ -72,9 +73,10 @@ async function buildTool(dir: string): Promise<string[]> {
     const outfile = join(dir, target);
     const native = join(dir, 'src', `${bin}.c`);
     if (existsSync(native)) {
-      // The command is the C program; what it plans with is src/<bin>-plan.ts, beside it in dist/.
+      // The command is the C program; what it plans with, if anything, is src/<bin>-plan.ts, beside it in dist/.
       await compileC(native, outfile);
-      await bundle(join(dir, 'src', `${bin}-plan.ts`), join(dirname(outfile), `${bin}-plan.cjs`));
+      const planner = join(dir, 'src', `${bin}-plan.ts`);
+      if (existsSync(planner)) await bundle(planner, join(dirname(outfile), `${bin}-plan.cjs`));
     } else {
       const own = join(dir, 'src', `${bin}.ts`);
       await bundle(existsSync(own) ? own : join(dir, 'src', 'main.ts'), outfile);

@@ -12,13 +12,13 @@ import { imageCommands } from './image-commands.ts';
 import { objectCommands } from './object-commands.ts';
 import { statsCommand } from './stats.ts';
 import { topCommand } from './top.ts';
-import { monitor, run, runSpec } from './run.ts';
+import { run, runSpec, teardownExited } from './run.ts';
 import { traceTools } from './tools.ts';
 
 // `cutaway --trace run …` as well as `cutaway run --trace …`: the verb is the first word that is one.
 const commands: Record<string, Command> = { ...containerCommands, exec: execCommand, top: topCommand, stats: statsCommand, ...imageCommands, ...objectCommands };
 const argv = process.argv.slice(2);
-const at = argv.findIndex((a) => ['build', 'run', '__monitor', ...Object.keys(commands)].includes(a));
+const at = argv.findIndex((a) => ['build', 'run', '__teardown', ...Object.keys(commands)].includes(a));
 const verb = at >= 0 ? argv[at] : argv.find((a) => !a.startsWith('-'));
 const args = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : [];
 
@@ -44,8 +44,8 @@ async function main(): Promise<never> {
         traceTools(inv.steps.mode.trace);
         return build(inv);
       }, args);
-    case '__monitor': {
-      const status = await monitor(stateRoot(undefined), args[0]!).catch((e: unknown) => reportError('cutaway', e, false));
+    case '__teardown': {
+      const status = await teardownExited(stateRoot(undefined), args[0]!).catch((e: unknown) => reportError('cutaway', e, false));
       process.exit(status);
     }
     default: {

@@ -114,15 +114,17 @@ export async function runProcess(
 }
 
 /**
- * A detached container's keeper (`cutaway __monitor ID`: this script again, in a session of its own, the role
- * containerd-shim plays): it runs ns-exec with the arguments in start.json, logs, records the exit status and
- * tidies up. Its pid goes to monitor.pid. Returns once the container runs (or has ended already), as docker
- * run -d and docker start do.
+ * A detached container's keeper: cutaway-shim (cutaway-shim.c, the role containerd-shim plays), in a session
+ * of its own, runs ns-exec, logs its output, records the running and exited states and then becomes
+ * `cutaway __teardown ID`, which takes down what the container had. Its pid goes to monitor.pid. Returns once
+ * the container runs (or has ended already), as docker run -d and docker start do.
  */
 export async function startMonitor(store: ContainerStore, id: string, nsExecArgs: string[], root: string): Promise<void> {
-  writeFileSync(store.path(id, 'start.json'), JSON.stringify(nsExecArgs));
-  const monitor = spawn(process.execPath, [process.argv[1]!, '__monitor', id], {
-    env: { ...process.env, CUTAWAY_ROOT: root },
+  const after = [process.execPath, process.argv[1]!, '__teardown', id];
+  const args = [store.path(id), String(after.length), ...after, 'ns-exec', ...nsExecArgs];
+  traceCommand('cutaway-shim', args);
+  const monitor = spawn('cutaway-shim', args, {
+    env: toolEnv({ CUTAWAY_ROOT: root }),
     detached: true,
     stdio: ['ignore', openSync('/dev/null', 'w'), openSync(store.path(id, 'monitor.err'), 'a')],
   });

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
 import type { ContainerConfig } from '@cutaway/oci';
@@ -133,13 +133,10 @@ export async function run(inv: Invocation, rest: string[]): Promise<number> {
   return code;
 }
 
-/** `cutaway __monitor ID`: a detached container's keeper, the role containerd-shim plays. */
-export async function monitor(root: string, id: string): Promise<number> {
+/** `cutaway __teardown ID`: what cutaway-shim becomes once a detached container has exited. */
+export async function teardownExited(root: string, id: string): Promise<number> {
   const store = new ContainerStore(root);
   const config = store.config(id);
-  const env = { CUTAWAY_ROOT: root };
-  const nsExecArgs = JSON.parse(readFileSync(store.path(id, 'start.json'), 'utf8')) as string[];
-  const code = await runProcess(store, config, nsExecArgs, { stdin: 'ignore' }, env);
-  await teardown(store, config, env, config.autoRemove);
-  return code;
+  await teardown(store, config, { CUTAWAY_ROOT: root }, config.autoRemove);
+  return 0;
 }

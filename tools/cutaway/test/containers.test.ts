@@ -199,6 +199,34 @@ describe('ps, logs, inspect, port, stop, wait, kill, start, restart, rm', () => 
     await cutaway(['rm', 'cw-exec']);
   });
 
+  it('keeps a detached container with cutaway-shim, not Node: json-file log lines as Docker writes them, logs -f follows requests until the exit', async () => {
+    const id = await webServer('cw-shim');
+    const dir = join(root, 'containers', id);
+    const monitor = Number(readFileSync(join(dir, 'monitor.pid'), 'utf8'));
+    expect(readFileSync(`/proc/${monitor}/comm`, 'utf8')).toBe('cutaway-shim\n');
+    expect(Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${monitor}/status`, 'utf8'))![1])).toBeLessThan(8 * 1024);
+
+    // logs -f prints each request as httpd logs it, and ends when the container does.
+    const follow = runCommand('cutaway', ['logs', '-f', 'cw-shim'], { env: { CUTAWAY_ROOT: root } });
+    await fetchPage();
+    await fetchPage();
+    // Output that is not UTF-8, control characters and a last line without a newline.
+    await cutaway(['exec', 'cw-shim', 'sh', '-c', 'printf "bytes \\377 \\001 \\"q\\"\\nlast" > /proc/1/fd/1']);
+    await cutaway(['stop', '-t', '0', 'cw-shim']);
+    const followed = await follow;
+    expect(followed.stderr.match(/response:200/g)).toHaveLength(2);
+    const lines = readFileSync(join(dir, 'log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { log: string; stream: string; time: string });
+    for (const l of lines) expect(l.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+    expect(lines.filter((l) => l.stream === 'stdout').map((l) => l.log)).toEqual(['bytes \ufffd \u0001 "q"\n', 'last']);
+    expect(followed.stdout).toBe('bytes \ufffd \u0001 "q"\nlast');
+    // The keeper recorded the exit and took down what the container had: mounts, cgroup, endpoint.
+    expect((await cutaway(['wait', 'cw-shim'])).stdout).toBe('137\n');
+    for (let i = 0; i < 50 && existsSync(`/proc/${monitor}`); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(dir);
+    expect(existsSync(`/sys/fs/cgroup/pids/cw-${id.slice(0, 12)}`)).toBe(false);
+    await cutaway(['rm', 'cw-shim']);
+  });
+
   it('bad input: an unknown container, an ambiguous prefix, no name — Docker-like one-line errors, nothing changed', async () => {
     const unknown = await cutaway(['inspect', 'cw-nothing']);
     expect(unknown.stderr).toBe('cutaway inspect: error: No such container: cw-nothing\n');

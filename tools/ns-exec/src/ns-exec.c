@@ -16,9 +16,16 @@
  *      │ clone(CLONE_NEWPID|NEWNS|…) ──► child = PID 1 of the new pid namespace:
  *      │                                 mounts, pivot_root, hostname, identity,
  *      │                                 capabilities, execve(CMD)
+ *      │ back to its own cgroups (the container's count the container only)
  *      └ stays as the parent (like `unshare --fork`): writes uid/gid maps for a
  *        user namespace, forwards signals, relays a terminal (-t), and exits
  *        with the command's status (128+N after signal N).
+ *
+ * With --enter PID (docker exec) the same program joins a running
+ * container instead: the steps before the clone join its cgroups and its
+ * user and pid namespaces, the clone makes no namespace (a fork), and the
+ * child joins the others (setns, the mount namespace last) before identity,
+ * capabilities and execve.
  *
  * The plan is a sequence of NUL-terminated strings: an opcode, its trace
  * text, then a fixed number of arguments per opcode (lists carry a count).

@@ -1,0 +1,235 @@
+/*
+ * cutaway-shim: a detached container's keeper, the role containerd-shim plays
+ * for Docker. It stays while the container runs, so it is small C rather
+ * than a Node process (~1 MiB resident against ~40 MiB):
+ *
+ *   cutaway-shim DIR N AFTER… RUN…
+ *
+ * DIR is containers/<id>; RUN (everything after the N words of AFTER) is the
+ * container's command line, `ns-exec … -- CMD`. The shim runs it with stdin
+ * from /dev/null and its stdout and stderr into DIR/log, one JSON object per
+ * line in Docker's json-file format ({"log":…,"stream":…,"time":…});
+ * records DIR/state.json as running once ns-exec has written DIR/pid, and as
+ * exited with the status when it ends (128+N after signal N); then becomes
+ * AFTER (execvp, the same pid), which takes down what the container had.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *dir;
+static char started_at[40];
+
+static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("cutaway-shim: error: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(125);
+}
+
+/* RFC 3339 with nanoseconds, UTC: what Docker writes in its logs and state. */
+static void now(char *out, size_t size) {
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out + n, size - n, ".%09ldZ", ts.tv_nsec);
+}
+
+static void path_in_dir(char *out, const char *name) {
+  if (snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX) die("path too long: %s/%s", dir, name);
+}
+
+/* state.json replaced as a whole (rename(2) is atomic), as ContainerStore.writeState does; not when DIR is gone (rm). */
+static void write_state(const char *json) {
+  char path[PATH_MAX], tmp[PATH_MAX + 32];
+  path_in_dir(path, "state.json");
+  snprintf(tmp, sizeof tmp, "%s.shim%d", path, getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  ssize_t len = (ssize_t)strlen(json);
+  if (write(fd, json, (size_t)len) != len || close(fd) < 0 || rename(tmp, path) < 0) unlink(tmp);
+}
+
+/* ---- the json-file log ------------------------------------------------------ */
+
+static int log_fd;
+
+/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is not one (RFC 3629, section 4). */
+static size_t utf8_length(const unsigned char *s, size_t n) {
+  size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+  if (!len || len > n) return 0;
+  for (size_t i = 1; i < len; i++)
+    if ((s[i] & 0xc0) != 0x80) return 0;
+  if (len == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))) return 0; /* overlong, surrogate */
+  if (len == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))) return 0; /* overlong, > U+10FFFF */
+  return len;
+}
+
+/*
+ * One log entry. The text is a JSON string (RFC 8259, section 7): quote,
+ * backslash and control characters escaped; bytes that are not UTF-8 become
+ * U+FFFD, as Go's encoding/json writes them for Docker.
+ */
+static void log_entry(const char *stream, const unsigned char *text, size_t n) {
+  size_t cap = n * 6 + 128, len = 0;
+  char *out = malloc(cap);
+  if (!out) die("out of memory");
+  len += (size_t)snprintf(out, cap, "{\"log\":\"");
+  for (size_t i = 0; i < n;) {
+    unsigned char c = text[i];
+    size_t seq = utf8_length(text + i, n - i);
+    if (c == '"' || c == '\\') len += (size_t)snprintf(out + len, cap - len, "\\%c", c);
+    else if (c == '\n') len += (size_t)snprintf(out + len, cap - len, "\\n");
+    else if (c == '\r') len += (size_t)snprintf(out + len, cap - len, "\\r");
+    else if (c == '\t') len += (size_t)snprintf(out + len, cap - len, "\\t");
+    else if (c < 0x20 || c == 0x7f) len += (size_t)snprintf(out + len, cap - len, "\\u%04x", c);
+    else if (!seq) len += (size_t)snprintf(out + len, cap - len, "\xef\xbf\xbd");
+    else {
+      memcpy(out + len, text + i, seq);
+      len += seq;
+      i += seq;
+      continue;
+    }
+    i++;
+  }
+  char time[40];
+  now(time, sizeof time);
+  len += (size_t)snprintf(out + len, cap - len, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n", stream, time);
+  /* O_APPEND: one write per entry, so `cutaway logs -f` never reads half of one. */
+  if (write(log_fd, out, len) < 0) { /* a full disk loses log lines, not the container */ }
+  free(out);
+}
+
+/* What one stream has read and not logged yet: a line is logged when its newline arrives (or at 16 KiB, as Docker splits). */
+struct stream {
+  const char *name;
+  int fd;
+  unsigned char buf[16384];
+  size_t len;
+};
+
+static void drain(struct stream *s, int final) {
+  size_t start = 0;
+  for (size_t i = 0; i < s->len; i++)
+    if (s->buf[i] == '\n') {
+      log_entry(s->name, s->buf + start, i + 1 - start);
+      start = i + 1;
+    }
+  if (start == 0 && (s->len == sizeof s->buf || (final && s->len))) {
+    log_entry(s->name, s->buf, s->len);
+    start = s->len;
+  }
+  memmove(s->buf, s->buf + start, s->len - start);
+  s->len -= start;
+}
+
+/* Reads what is there; 0 at EOF. */
+static int pump(struct stream *s) {
+  ssize_t n = read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return 1;
+  if (n <= 0) {
+    drain(s, 1);
+    close(s->fd);
+    s->fd = -1;
+    return 0;
+  }
+  s->len += (size_t)n;
+  drain(s, 0);
+  return 1;
+}
+
+/* ---- running the container ----------------------------------------------- */
+
+/* Once ns-exec has written the pid file, its command runs: the state says so, with the pid. */
+static int record_running(void) {
+  char path[PATH_MAX], text[32], state[256];
+  path_in_dir(path, "pid");
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  snprintf(state, sizeof state, "{\"status\":\"running\",\"pid\":%ld,\"startedAt\":\"%s\"}\n", strtol(text, NULL, 10), started_at);
+  write_state(state);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) die("usage: cutaway-shim DIR N AFTER… RUN…");
+  dir = argv[1];
+  int after_count = atoi(argv[2]);
+  if (after_count < 1 || 3 + after_count >= argc) die("usage: cutaway-shim DIR N AFTER… RUN…");
+  char **after = argv + 3, **run = argv + 3 + after_count;
+
+  char path[PATH_MAX];
+  path_in_dir(path, "log");
+  log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (log_fd < 0) die("open %s: %s", path, strerror(errno));
+  /* A pid file from an earlier run (a start after an exit or a reboot) names a process that is gone. */
+  path_in_dir(path, "pid");
+  unlink(path);
+
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
+  now(started_at, sizeof started_at);
+  pid_t child = fork();
+  if (child < 0) die("fork: %s", strerror(errno));
+  if (child == 0) {
+    int null = open("/dev/null", O_RDONLY);
+    if (null < 0 || dup2(null, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) _exit(125);
+    execvp(run[0], run);
+    dprintf(2, "cutaway-shim: error: %s: %s\n", run[0], strerror(errno));
+    _exit(errno == ENOENT ? 127 : 126);
+  }
+  close(out[1]);
+  close(err[1]);
+  /* A signal sent to the shim (kill, a stop of the whole session) reaches the container's PID 1 through ns-exec. */
+  struct sigaction sa = {.sa_handler = SIG_IGN};
+  sigaction(SIGHUP, &sa, NULL);
+  sigaction(SIGPIPE, &sa, NULL);
+
+  static struct stream streams[2] = {{.name = "stdout"}, {.name = "stderr"}};
+  streams[0].fd = out[0];
+  streams[1].fd = err[0];
+  int running = 0;
+  while (streams[0].fd >= 0 || streams[1].fd >= 0) {
+    struct pollfd fds[2] = {{.fd = streams[0].fd, .events = POLLIN}, {.fd = streams[1].fd, .events = POLLIN}};
+    /* Until the pid file appears, look for it every 10 ms; then wait for output only. */
+    int ready = poll(fds, 2, running ? -1 : 10);
+    if (ready < 0 && errno != EINTR) die("poll: %s", strerror(errno));
+    if (!running) running = record_running();
+    for (int i = 0; i < 2 && ready > 0; i++)
+      if (fds[i].revents) pump(&streams[i]);
+  }
+  int status;
+  while (waitpid(child, &status, 0) < 0)
+    if (errno != EINTR) die("waitpid: %s", strerror(errno));
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  char finished_at[40], state[256];
+  now(finished_at, sizeof finished_at);
+  struct stat st;
+  if (stat(dir, &st) == 0) {
+    snprintf(state, sizeof state, "{\"status\":\"exited\",\"exitCode\":%d,\"startedAt\":\"%s\",\"finishedAt\":\"%s\"}\n", code, started_at, finished_at);
+    write_state(state);
+  }
+  after[after_count] = NULL;
+  execvp(after[0], after);
+  die("%s: %s", after[0], strerror(errno));
+}
