@@ -3,6 +3,7 @@ import { ROOT_OPTION, stateRoot, UsageError, type Invocation } from '@cutaway/cl
 import type { Command } from './command.ts';
 import { runningPid } from './container-commands.ts';
 import { ContainerStore } from './containers.ts';
+import { PROCESS_OPTIONS } from './options.ts';
 import { toolEnv, traceCommand, waitPassingSignals } from './tools.ts';
 
 /**
@@ -19,13 +20,13 @@ export const execCommand: Command = {
     description: "Run a command in a running container, as docker exec: its namespaces, cgroup, capabilities and environment. Exits with the command's status.",
     errorStatus: 125,
     options: [
-      { name: 'detach', short: 'd', type: 'boolean', help: 'run it in the background' },
-      { name: 'interactive', short: 'i', type: 'boolean', help: 'keep stdin attached' },
-      { name: 'tty', short: 't', type: 'boolean', help: 'give the command a terminal' },
-      { name: 'env', short: 'e', type: 'list', arg: 'K=V', help: 'set a variable (repeat)' },
-      { name: 'env-file', type: 'list', arg: 'FILE', help: 'read variables from a file (repeat)' },
-      { name: 'workdir', short: 'w', type: 'string', arg: 'DIR', help: "working directory (default: the container's)" },
-      { name: 'user', short: 'u', type: 'string', arg: 'USER[:GROUP]', help: "user (default: the container's)" },
+      PROCESS_OPTIONS.detach,
+      PROCESS_OPTIONS.interactive,
+      PROCESS_OPTIONS.tty,
+      PROCESS_OPTIONS.env,
+      PROCESS_OPTIONS.envFile,
+      { ...PROCESS_OPTIONS.workdir, help: "working directory (default: the container's)" },
+      { ...PROCESS_OPTIONS.user, help: "user (default: the container's)" },
       { name: 'privileged', type: 'boolean', help: 'every capability' },
       ROOT_OPTION,
     ],

@@ -6,6 +6,7 @@ import { ContainerStore, type ContainerConfigRecord } from './containers.ts';
 import { imageFor } from './image.ts';
 import { prepare, runProcess, startMonitor, teardown } from './lifecycle.ts';
 import { randomName } from './names.ts';
+import { PROCESS_OPTIONS } from './options.ts';
 
 export const runSpec: ToolSpec = {
   name: 'cutaway run',
@@ -20,12 +21,12 @@ export const runSpec: ToolSpec = {
   errorStatus: 125,
   options: [
     { name: 'rm', type: 'boolean', help: 'remove the container when it exits' },
-    { name: 'detach', short: 'd', type: 'boolean', help: 'run in the background and print the container id' },
+    { ...PROCESS_OPTIONS.detach, help: 'run in the background and print the container id' },
     { name: 'name', type: 'string', arg: 'NAME', help: 'the container\'s name (default: a random adjective_noun)' },
-    { name: 'interactive', short: 'i', type: 'boolean', help: 'keep stdin attached' },
-    { name: 'tty', short: 't', type: 'boolean', help: 'give the command a terminal' },
-    { name: 'env', short: 'e', type: 'list', arg: 'K=V', help: 'set a variable (repeat)' },
-    { name: 'env-file', type: 'list', arg: 'FILE', help: 'read variables from a file (repeat)' },
+    PROCESS_OPTIONS.interactive,
+    PROCESS_OPTIONS.tty,
+    PROCESS_OPTIONS.env,
+    PROCESS_OPTIONS.envFile,
     { name: 'publish', short: 'p', type: 'list', arg: 'HOST:CTR', help: 'publish a port (repeat)' },
     { name: 'volume', short: 'v', type: 'list', arg: 'SRC:DST[:ro]', help: 'a bind mount (SRC a host path) or a named volume (repeat)' },
     { name: 'tmpfs', type: 'list', arg: 'DST', help: 'a tmpfs (repeat)' },
@@ -33,8 +34,8 @@ export const runSpec: ToolSpec = {
     { name: 'cpus', type: 'string', arg: 'N', help: 'CPU limit' },
     { name: 'pids-limit', type: 'string', arg: 'N', help: 'process limit' },
     { name: 'network', type: 'string', arg: 'NET', help: 'bridge (default), host, none, or a netbridge network' },
-    { name: 'workdir', short: 'w', type: 'string', arg: 'DIR', help: 'working directory' },
-    { name: 'user', short: 'u', type: 'string', arg: 'USER[:GROUP]', help: 'user' },
+    PROCESS_OPTIONS.workdir,
+    PROCESS_OPTIONS.user,
     { name: 'hostname', type: 'string', arg: 'NAME', help: 'hostname (default: the id\'s first 12 digits)' },
     { name: 'read-only', type: 'boolean', help: 'read-only rootfs' },
     { name: 'entrypoint', type: 'string', arg: 'CMD', help: 'replace the image\'s Entrypoint (its Cmd is dropped too)' },
