@@ -57,3 +57,22 @@ export async function unpackLayer(layout: OciLayout, layer: Descriptor, diffId: 
     }
   });
 }
+
+/**
+ * Removes an unpacked layer (`docker rmi`, once no image has it and no
+ * container stacks it), under unpackLayer's lock: it is renamed aside first
+ * (atomic), so that whoever looks finds it whole or not at all, and then
+ * deleted. The lock file stays: unlinking a lock that another process may be
+ * waiting on would let two unpackers in at once. Returns whether it was there.
+ */
+export async function removeLayer(layersDir: string, diffId: Digest): Promise<boolean> {
+  const path = layerPath(layersDir, diffId);
+  if (!existsSync(path)) return false;
+  return withFileLock(`${path}.lock`, async () => {
+    if (!existsSync(path)) return false;
+    const aside = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    await rename(path, aside);
+    await rm(aside, { recursive: true, force: true });
+    return true;
+  });
+}

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { getXattr, listXattrs } from '@cutaway/libc';
 import { digestOf, MediaType, OciLayout, type Descriptor, type Digest } from '@cutaway/oci';
 import { CAP_NET_RAW_EP, run, snapshotTree, Stage, withTempDir, type SnapshotOptions, type TreeEntry } from '../../../test/fixtures/images.ts';
-import { extractLayer, LayerError, layerPath, unpackLayer, type ExtractOptions } from '../src/index.ts';
+import { extractLayer, LayerError, layerPath, removeLayer, unpackLayer, type ExtractOptions } from '../src/index.ts';
 
 // libs/layer against hostile layers (every refusal leaves a canary directory
 // and /etc/passwd exactly as they were, and unpackLayer leaves nothing behind),
@@ -538,6 +538,18 @@ describe('unpackLayer', () => {
       expect(second).toEqual({ diffId, path: first.path, unpacked: false });
     }),
   );
+
+  it('removeLayer takes an unpacked layer away whole, and is harmless when it is gone', () =>
+    withStagedLayer(async ({ work, tar, diffId }) => {
+      const { layout, descriptor } = await putLayerBlob(work, tar, MediaType.ociLayer);
+      const layersDir = join(work, 'layers');
+      await unpackLayer(layout, descriptor, diffId, layersDir, ROOT_OPTIONS);
+      expect(await removeLayer(layersDir, diffId)).toBe(true);
+      expect(await leftovers(layersDir)).toEqual([]);
+      expect(await removeLayer(layersDir, diffId)).toBe(false);
+      // Unpacked again afterwards, as a later mount does.
+      expect((await unpackLayer(layout, descriptor, diffId, layersDir, ROOT_OPTIONS)).unpacked).toBe(true);
+    }));
 
   it('a wrong diff_id: an error naming the diff_id, and nothing left', () =>
     withStagedLayer(async ({ work, tar }) => {

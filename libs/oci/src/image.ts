@@ -63,18 +63,27 @@ export async function resolveNamedImage(layout: OciLayout, name: string, platfor
 }
 
 /**
- * Finds an image by the name a user typed: as written in index.json first
- * (a layout from elsewhere may use short names), then as Docker normalises
- * it (`busybox` → docker.io/library/busybox:latest). Returns the name found.
+ * The names in index.json that a name a user typed may stand for, in the
+ * order to try them: as written (a layout from elsewhere may use short
+ * names), then as Docker normalises it (`busybox` → docker.io/library/busybox:latest).
  */
-export async function findImage(layout: OciLayout, name: string, platform?: Platform): Promise<ResolvedImage & { name: string }> {
+export function nameCandidates(name: string): string[] {
   let normalised: string | undefined;
   try {
     normalised = formatReference(parseReference(name));
   } catch {
     normalised = undefined;
   }
-  for (const candidate of normalised && normalised !== name ? [name, normalised] : [name]) {
+  return normalised && normalised !== name ? [name, normalised] : [name];
+}
+
+/**
+ * Finds an image by the name a user typed: as written in index.json first
+ * (a layout from elsewhere may use short names), then as Docker normalises
+ * it (`busybox` → docker.io/library/busybox:latest). Returns the name found.
+ */
+export async function findImage(layout: OciLayout, name: string, platform?: Platform): Promise<ResolvedImage & { name: string }> {
+  for (const candidate of nameCandidates(name)) {
     const descriptor = await layout.resolve(candidate);
     if (descriptor) return { ...(await resolveImage(layout, descriptor, platform)), name: candidate };
   }

@@ -8,6 +8,6 @@ export * from './manifest.ts';
 export * from './config.ts';
 export * from './layout.ts';
 export * from './image.ts';
-export { writeFileAtomic } from './atomic-file.ts';
+export { tempPathBeside, writeFileAtomic } from './atomic-file.ts';
 export type { JsonObject } from './json-fields.ts';
 export * from './config-change.ts';

@@ -294,37 +294,71 @@ export class OciLayout {
   }
 
   /**
+   * Removes every entry of index.json for this digest, named or not (`docker rmi` of an image: all its
+   * names at once); returns the names it had. The blobs stay until gc.
+   */
+  async removeManifest(digest: Digest): Promise<string[]> {
+    const names: string[] = [];
+    await this.updateIndex((manifests) =>
+      manifests.filter((d) => {
+        if (d.digest !== digest) return true;
+        const name = d.annotations?.[REF_NAME];
+        if (name !== undefined) names.push(name);
+        return false;
+      }),
+    );
+    return names;
+  }
+
+  /**
    * Removes every blob that index.json does not reach (through indexes,
    * manifests, configs, layers and subjects), and leftover temp files.
-   * Waits for running writers' leases; must not be called inside one.
+   * With `only`, just those of the given blobs that it does not reach, and no
+   * temp files (an image's own blobs, as `docker rmi` deletes them, and
+   * nothing of anyone else's). Waits for running writers' leases; must not be
+   * called inside one.
    */
-  async gc(): Promise<GcResult> {
+  async gc(options: { only?: Iterable<Digest> } = {}): Promise<GcResult> {
     if (this.leaseDepth > 0) throw new Error('OciLayout.gc called inside a lease of the same layout: it would wait for itself');
     return withFileLock(join(this.dir, PRIVATE_DIR, 'gc.lock'), async () => {
-      const reachable = await this.reachableDigests();
+      const reachable = await this.reachable();
+      const candidates = options.only ? [...new Set(options.only)].map((d): [Digest, string] => [d, this.blobPath(d)]) : await this.storedBlobs();
       const removed: GcResult['removed'] = [];
-      for (const algorithm of await readdir(join(this.dir, 'blobs'))) {
-        for (const encoded of await readdir(join(this.dir, 'blobs', algorithm))) {
-          const digest = `${algorithm}:${encoded}` as Digest;
-          if (reachable.has(digest)) continue;
-          const path = join(this.dir, 'blobs', algorithm, encoded);
-          const { size } = await stat(path);
-          await rm(path, { force: true });
-          removed.push({ digest, size });
-        }
+      for (const [digest, path] of candidates) {
+        if (reachable.has(digest)) continue;
+        const size = await stat(path).then((s) => s.size, () => undefined);
+        if (size === undefined) continue; // not stored (a foreign layer, a partial pull), or removed already
+        await rm(path, { force: true });
+        removed.push({ digest, size });
       }
-      for (const name of await readdir(join(this.dir, PRIVATE_DIR))) {
-        if (name.endsWith('.tmp') || name.endsWith('.partial')) await rm(join(this.dir, PRIVATE_DIR, name), { force: true });
+      if (!options.only) {
+        for (const name of await readdir(join(this.dir, PRIVATE_DIR))) {
+          if (name.endsWith('.tmp') || name.endsWith('.partial')) await rm(join(this.dir, PRIVATE_DIR, name), { force: true });
+        }
       }
       return { removed, freedBytes: removed.reduce((sum, r) => sum + r.size, 0) };
     });
   }
 
-  private async reachableDigests(): Promise<Set<Digest>> {
-    const seen = new Set<Digest>();
+  /** Every file under blobs/, with the digest its path names. */
+  private async storedBlobs(): Promise<[Digest, string][]> {
+    const blobs: [Digest, string][] = [];
+    for (const algorithm of await readdir(join(this.dir, 'blobs'))) {
+      for (const encoded of await readdir(join(this.dir, 'blobs', algorithm))) blobs.push([`${algorithm}:${encoded}` as Digest, join(this.dir, 'blobs', algorithm, encoded)]);
+    }
+    return blobs;
+  }
+
+  /**
+   * Everything reachable from `from` (default: every entry of index.json),
+   * through indexes, manifests, configs, layers and subjects, by digest, with
+   * the descriptor that first named it (so a caller can tell configs from layers).
+   */
+  async reachable(from?: Descriptor[]): Promise<Map<Digest, Descriptor>> {
+    const seen = new Map<Digest, Descriptor>();
     const visit = async (d: Descriptor): Promise<void> => {
       if (seen.has(d.digest)) return;
-      seen.add(d.digest);
+      seen.set(d.digest, d);
       if (!(await this.hasBlob(d.digest))) return; // a reference to a blob that is not here (a foreign layer, a partial pull)
       if (!INDEX_TYPES.includes(d.mediaType) && !MANIFEST_TYPES.includes(d.mediaType)) return;
       const doc = await this.readManifestDocument(d);
@@ -332,7 +366,7 @@ export class OciLayout {
       const subject = doc.kind === 'index' ? doc.index.subject : doc.manifest.subject;
       for (const child of subject ? [...children, subject] : children) await visit(child);
     };
-    for (const d of (await this.readIndex()).manifests) await visit(d);
+    for (const d of from ?? (await this.readIndex()).manifests) await visit(d);
     return seen;
   }
 

@@ -26,6 +26,8 @@ export const MEDIA_TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Z
 
 export const INDEX_TYPES: readonly string[] = [MediaType.ociIndex, MediaType.dockerManifestList];
 export const MANIFEST_TYPES: readonly string[] = [MediaType.ociManifest, MediaType.dockerManifest];
+/** An image config's types (an artifact's config may be anything else). */
+export const CONFIG_TYPES: readonly string[] = [MediaType.ociConfig, MediaType.dockerConfig];
 export const SCHEMA1_TYPES: readonly string[] = [MediaType.dockerManifestSchema1, MediaType.dockerManifestSchema1Signed];
 
 /**

@@ -200,6 +200,26 @@ describe('OciLayout', () => {
     expect((await resolveNamedImage(layout, 'kept:1', parsePlatform('linux/amd64'))).manifest.layers[0]?.digest).toBe(digestOf('shared'));
   });
 
+  it('removes an image by digest (every name at once), then only those of its blobs nothing else reaches', async () => {
+    const layout = await OciLayout.create(dir);
+    const kept = await putImage(layout, 'shared');
+    const dropped = await putImage(layout, 'shared', 'arm64');
+    await layout.addRef('kept:1', kept);
+    await layout.addRef('dropped:1', dropped);
+    await layout.addRef('dropped:2', dropped);
+    const stray = await layout.putBlob(Buffer.from('stray'));
+    const own = await layout.reachable([dropped]);
+    expect([...own.values()].map((d) => d.mediaType)).toEqual([MediaType.ociManifest, MediaType.ociConfig, MediaType.ociLayer]);
+
+    expect((await layout.removeManifest(dropped.digest)).sort()).toEqual(['dropped:1', 'dropped:2']);
+    expect((await layout.list()).map((e) => e.name)).toEqual(['kept:1']);
+    const result = await layout.gc({ only: own.keys() });
+    // Its manifest and config; the layer it shares stays, and so does a stray blob that was never its own.
+    expect(result.removed.map((r) => r.digest).sort()).toEqual([dropped.digest, [...own.keys()][1]].sort());
+    expect(await layout.hasBlob(digestOf('shared'))).toBe(true);
+    expect(await layout.hasBlob(stray.digest)).toBe(true);
+  });
+
   it('keeps gc waiting while a writer holds a lease', async () => {
     const writer = await OciLayout.create(dir);
     const collector = await OciLayout.open(dir);

@@ -37,7 +37,8 @@ export const buildSpec: ToolSpec = {
   classic: ['docker build', 'buildah bud'],
 };
 
-const CACHE_REPOSITORY = 'localhost/cutaway-cache';
+/** Where the build cache lives: each step's image, tagged CACHE_REPOSITORY:<key> (Docker's intermediate images). */
+export const CACHE_REPOSITORY = 'localhost/cutaway-cache';
 
 /** The build log (stderr); `-q` silences it, RUN's output included, as docker build -q does. */
 let quiet = false;

@@ -1,0 +1,130 @@
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { ToolError } from '@cutaway/cli';
+import { layerPath, removeLayer } from '@cutaway/layer';
+import { layerCompression, type Digest } from '@cutaway/oci';
+import { ContainerStore } from './containers.ts';
+import { familiarName, ImageStore, isIntermediate, repositoryOf, shortId, tags, type StoreImage } from './image-store.ts';
+
+/**
+ * docker rmi (moby daemon/images/image_delete.go), on the store's layout:
+ * a name is untagged; an image left without names a user gave is deleted —
+ * its entries in index.json (build-cache names too), then those of its blobs
+ * that no other image reaches, then its unpacked layers (layers/<alg>/<hex>)
+ * that no image left has and no container's overlay stacks. Its untagged
+ * parents from `cutaway build` (the build cache's step images) go with it, as
+ * Docker prunes untagged parents, unless --no-prune. Every argument is
+ * checked, conflicts included, before anything changes.
+ */
+
+interface ContainerUse {
+  id: string;
+  /** The image manifest it was made from. */
+  imageDigest: Digest;
+  running: boolean;
+}
+
+export interface RemoveOptions {
+  force: boolean;
+  prune: boolean;
+}
+
+type Step = { kind: 'untag'; name: string } | { kind: 'delete'; image: StoreImage };
+
+/** Docker's isSingleReference: at most one tag, and any digest references in the same repository. */
+function singleReference(names: string[]): boolean {
+  const tagged = names.filter((n) => !n.includes('@'));
+  return tagged.length <= 1 && new Set(names.map(repositoryOf)).size <= 1;
+}
+
+function containersOf(root: string): ContainerUse[] {
+  const store = new ContainerStore(root);
+  return store.ids().map((id) => ({ id, imageDigest: store.config(id).imageDigest as Digest, running: store.state(id).status === 'running' }));
+}
+
+/** The unpacked layers that containers' overlays stack, as overlay-mount records them (containers/NAME/overlay.json). */
+function stackedLayers(root: string): Set<string> {
+  const dir = join(root, 'containers');
+  const stacked = new Set<string>();
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    const record = join(dir, name, 'overlay.json');
+    if (!existsSync(record)) continue;
+    for (const lower of (JSON.parse(readFileSync(record, 'utf8')) as { lowers?: string[] }).lowers ?? []) stacked.add(lower);
+  }
+  return stacked;
+}
+
+/** Works out what removing `refs` takes, on the in-memory store; throws, having changed nothing, at the first refusal. */
+function plan(store: ImageStore, refs: string[], containers: ContainerUse[], options: RemoveOptions): Step[] {
+  const steps: Step[] = [];
+  const usedBy = (image: StoreImage) => containers.find((c) => image.blobs.has(c.imageDigest));
+  const remove = (image: StoreImage) => {
+    steps.push({ kind: 'delete', image });
+    store.drop(image);
+  };
+  for (const ref of refs) {
+    const { image, name } = store.find(ref);
+    const id = shortId(image.id);
+    if (name !== undefined) {
+      // A tag: its removal would leave a container's image without a name unless forced (or another tag remains).
+      const user = usedBy(image);
+      if (!options.force && user && singleReference(tags(image))) {
+        throw new ToolError(`conflict: unable to remove repository reference "${ref}" (must force) - container ${user.id.slice(0, 12)} is using its referenced image ${id}`);
+      }
+      steps.push({ kind: 'untag', name });
+      store.untag(image, name);
+      if (tags(image).length) continue;
+    } else {
+      // An ID: the image goes, with every name it has.
+      if (!options.force && !singleReference(tags(image))) throw new ToolError(`conflict: unable to delete ${id} (must be forced) - image is referenced in multiple repositories`);
+      const user = usedBy(image);
+      if (!options.force && user) throw new ToolError(`conflict: unable to delete ${id} (must be forced) - image is being used by ${user.running ? 'running' : 'stopped'} container ${user.id.slice(0, 12)}`);
+      if ((isIntermediate(image) || !image.names.length) && store.childrenOf(image).length) throw new ToolError(`conflict: unable to delete ${id} (cannot be forced) - image has dependent child images`);
+      for (const tag of tags(image)) {
+        steps.push({ kind: 'untag', name: tag });
+        store.untag(image, tag);
+      }
+    }
+    remove(image);
+    // Untagged parents: build-cache step images that nothing else descends from and no container uses.
+    for (let parent = store.parentOf(image); options.prune && parent && isIntermediate(parent) && !store.childrenOf(parent).length && !usedBy(parent); parent = store.parentOf(parent)) remove(parent);
+  }
+  return steps;
+}
+
+/** Carries out the plan; returns Docker's lines: Untagged: NAME, Deleted: IMAGE-ID, Deleted: LAYER. */
+async function apply(root: string, store: ImageStore, steps: Step[]): Promise<string[]> {
+  const lines: string[] = [];
+  const deleted: StoreImage[] = [];
+  for (const step of steps) {
+    if (step.kind === 'untag') {
+      await store.layout.removeRef(step.name);
+      lines.push(`Untagged: ${familiarName(step.name)}`);
+    } else {
+      await store.layout.removeManifest(step.image.descriptor.digest);
+      lines.push(`Deleted: ${step.image.id}`);
+      deleted.push(step.image);
+    }
+  }
+  if (!deleted.length) return lines;
+
+  // Blobs: only the deleted images' own, and of those only what no image left reaches (checked again under gc's lock).
+  const candidates = new Map(deleted.flatMap((image) => [...image.blobs]));
+  const { removed } = await store.layout.gc({ only: candidates.keys() });
+  for (const blob of removed) if (layerCompression(candidates.get(blob.digest)!.mediaType) !== undefined) lines.push(`Deleted: ${blob.digest}`);
+
+  // Unpacked layers: what the store now holds (read again: another command may have tagged meanwhile) and what containers stack stay.
+  const kept = new Set((await ImageStore.open(root)).images.flatMap((image) => [...image.diffIds]));
+  const stacked = stackedLayers(root);
+  const layersDir = join(realpathSync(root), 'layers');
+  for (const diffId of new Set(deleted.flatMap((image) => [...image.diffIds]))) {
+    if (!kept.has(diffId) && !stacked.has(layerPath(layersDir, diffId))) await removeLayer(layersDir, diffId);
+  }
+  return lines;
+}
+
+/** docker rmi IMAGE…: returns the lines to print. */
+export async function removeImages(root: string, refs: string[], options: RemoveOptions): Promise<string[]> {
+  const store = await ImageStore.open(root);
+  return apply(root, store, plan(store, refs, containersOf(root), options));
+}
