@@ -34,9 +34,13 @@ function resolvConf(config: ContainerConfigRecord): string {
 /** Everything the container needs before its process starts; returns ns-exec's arguments. The caller tears down on failure. */
 export async function prepare(store: ContainerStore, config: ContainerConfigRecord, env: NodeJS.ProcessEnv): Promise<string[]> {
   const id12 = config.id.slice(0, 12);
+  // A container made before is stacked again on the layers it had (overlay-mount's overlay.json), as Docker's
+  // layer chain does: its image may be untagged or removed since (rmi -f keeps the layers a container stacks).
+  const record = store.path(config.id, 'overlay.json');
+  const lowers = existsSync(record) ? (JSON.parse(readFileSync(record, 'utf8')) as { lowers: string[] }).lowers : undefined;
   // Independent steps, run side by side: each tool is a Node start of its own.
   const [merged] = await Promise.all([
-    tool('overlay-mount', ['-q', config.image, '--name', config.id], env),
+    tool('overlay-mount', ['-q', ...(lowers ? lowers.flatMap((l) => ['--lower', l]) : [config.image]), '--name', config.id], env),
     tool('cg-limit', ['create', config.cgroup, ...config.limits], env),
   ]);
   const netOptions: string[] = [];

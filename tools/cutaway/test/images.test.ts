@@ -208,6 +208,9 @@ describe('cutaway rmi', () => {
     expect(blobExists(root, three.layers[1]!)).toBe(false);
     // The container's overlay still stacks both layers.
     for (const d of three.diffIds) expect(existsSync(layerDir(root, d))).toBe(true);
+    // And it starts again on them, its image gone: the container is its layers, not the image's name.
+    expect(await ok(root, ['start', 'keep'])).toBe('keep\n');
+    expect(await ok(root, ['wait', 'keep'])).toBe('0\n');
     expect(await ok(root, ['rm', 'keep'])).toBe('keep\n');
   });
 });
