@@ -341,7 +341,7 @@ export class OciLayout {
   }
 
   /** Every file under blobs/, with the digest its path names. */
-  private async storedBlobs(): Promise<[Digest, string][]> {
+  async storedBlobs(): Promise<[Digest, string][]> {
     const blobs: [Digest, string][] = [];
     for (const algorithm of await readdir(join(this.dir, 'blobs'))) {
       for (const encoded of await readdir(join(this.dir, 'blobs', algorithm))) blobs.push([`${algorithm}:${encoded}` as Digest, join(this.dir, 'blobs', algorithm, encoded)]);

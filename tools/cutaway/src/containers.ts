@@ -25,7 +25,15 @@ export interface ContainerConfigRecord {
   cgroup: string;
   limits: string[];
   /** What was made for it, to take down again. */
-  network?: { mode: 'bridge' | 'host' | 'none'; name?: string; endpoint?: string; ip?: string; ports: string[] };
+  network?: {
+    mode: 'bridge' | 'host' | 'none';
+    name?: string;
+    endpoint?: string;
+    ip?: string;
+    ports: string[];
+    /** The networks `cutaway network connect` added (eth1, …), with their addresses while it runs. */
+    connected?: { name: string; ip?: string }[];
+  };
   autoRemove: boolean;
   tty: boolean;
   interactive: boolean;
@@ -92,4 +100,10 @@ export class ContainerStore {
     if (matches.length > 1) throw new ToolError(`multiple IDs found with provided prefix: ${nameOrId}`);
     throw new ToolError(`No such container: ${nameOrId}`);
   }
+}
+
+/** The unpacked layers a container's overlay stacks, as overlay-mount recorded them in DIR/overlay.json (undefined: never mounted). */
+export function overlayLowers(containerDir: string): string[] | undefined {
+  const record = join(containerDir, 'overlay.json');
+  return existsSync(record) ? ((JSON.parse(readFileSync(record, 'utf8')) as { lowers?: string[] }).lowers ?? []) : undefined;
 }

@@ -1,9 +1,9 @@
-import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { ToolError } from '@cutaway/cli';
 import { layerPath, removeLayer } from '@cutaway/layer';
 import { layerCompression, type Digest } from '@cutaway/oci';
-import { ContainerStore } from './containers.ts';
+import { ContainerStore, overlayLowers } from './containers.ts';
 import { familiarName, ImageStore, isIntermediate, repositoryOf, shortId, tags, type StoreImage } from './image-store.ts';
 
 /**
@@ -45,13 +45,7 @@ function containersOf(root: string): ContainerUse[] {
 /** The unpacked layers that containers' overlays stack, as overlay-mount records them (containers/NAME/overlay.json). */
 function stackedLayers(root: string): Set<string> {
   const dir = join(root, 'containers');
-  const stacked = new Set<string>();
-  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
-    const record = join(dir, name, 'overlay.json');
-    if (!existsSync(record)) continue;
-    for (const lower of (JSON.parse(readFileSync(record, 'utf8')) as { lowers?: string[] }).lowers ?? []) stacked.add(lower);
-  }
-  return stacked;
+  return new Set((existsSync(dir) ? readdirSync(dir) : []).flatMap((name) => overlayLowers(join(dir, name)) ?? []));
 }
 
 /** Works out what removing `refs` takes, on the in-memory store; throws, having changed nothing, at the first refusal. */

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { currentState } from './container-state.ts';
-import type { ContainerConfigRecord, ContainerStore } from './containers.ts';
+import { overlayLowers, type ContainerConfigRecord, type ContainerStore } from './containers.ts';
 import { tool, toolEnv, traceCommand, tryTool, waitPassingSignals } from './tools.ts';
 
 /**
@@ -36,8 +36,7 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
   const id12 = config.id.slice(0, 12);
   // A container made before is stacked again on the layers it had (overlay-mount's overlay.json), as Docker's
   // layer chain does: its image may be untagged or removed since (rmi -f keeps the layers a container stacks).
-  const record = store.path(config.id, 'overlay.json');
-  const lowers = existsSync(record) ? (JSON.parse(readFileSync(record, 'utf8')) as { lowers: string[] }).lowers : undefined;
+  const lowers = overlayLowers(store.path(config.id));
   // Independent steps, run side by side: each tool is a Node start of its own.
   const [merged] = await Promise.all([
     tool('overlay-mount', ['-q', ...(lowers ? lowers.flatMap((l) => ['--lower', l]) : [config.image]), '--name', config.id], env),
@@ -48,6 +47,9 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
     const up = JSON.parse(await tool('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env)) as { netns: string; ip: string };
     config.network.endpoint = id12;
     config.network.ip = up.ip;
+    // The networks connected since (eth1, …): netbridge adds each to the namespace the first `up` made.
+    for (const extra of config.network.connected ?? [])
+      extra.ip = (JSON.parse(await tool('netbridge', ['up', '--json', id12, '--network', extra.name], env)) as { ip: string }).ip;
     netOptions.push('--netns', up.netns);
   } else netOptions.push('--net', config.network?.mode ?? 'none');
   writeFileSync(store.path(config.id, 'hostname'), `${config.hostname}\n`);

@@ -1,5 +1,4 @@
-import { mkdirSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute } from 'node:path';
 import { ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
 import type { ContainerConfig } from '@cutaway/oci';
 import { ContainerStore, type ContainerConfigRecord } from './containers.ts';
@@ -7,6 +6,7 @@ import { imageFor } from './image.ts';
 import { prepare, runProcess, startMonitor, teardown } from './lifecycle.ts';
 import { randomName } from './names.ts';
 import { PROCESS_OPTIONS } from './options.ts';
+import { VolumeStore } from './volume-store.ts';
 
 export const runSpec: ToolSpec = {
   name: 'cutaway run',
@@ -60,10 +60,9 @@ function volumeOption(root: string, spec: string): string {
   const [source = '', ...rest] = spec.split(':');
   if (!rest.length) throw new UsageError(`invalid volume ${JSON.stringify(spec)}: expected SRC:DST[:ro]`);
   if (isAbsolute(source)) return spec;
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]+$/.test(source)) throw new UsageError(`invalid volume name ${JSON.stringify(source)}`);
-  const data = join(root, 'volumes', source, '_data');
-  mkdirSync(data, { recursive: true });
-  return [data, ...rest].join(':');
+  const volumes = new VolumeStore(root);
+  volumes.create(source);
+  return [volumes.mountpoint(source), ...rest].join(':');
 }
 
 export async function run(inv: Invocation, rest: string[]): Promise<number> {

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
 import pkg from '../package.json' with { type: 'json' };
-import { contains, formatIPv4, overlaps, parseIPv4, parseSubnet, subnetSize, type Subnet } from './cidr.ts';
+import { contains, formatIPv4, formatSubnet, overlaps, parseIPv4, parseSubnet, subnetSize, type Subnet } from './cidr.ts';
 import { deleteTable, networkElements, portElements, tableBridges, tableCommands, tableExists } from './firewall.ts';
 import { allocatePorts } from './ports.ts';
 import { exec, Runner } from './runner.ts';
@@ -12,26 +12,30 @@ const spec: ToolSpec = {
   version: pkg.version,
   synopsis: [
     'up NAME [--network NET] [-p HOST:CTR[/tcp|udp]]… [--ip ADDR] [--netns PATH | --pid PID]',
-    'down NAME',
-    'network create NET --subnet CIDR [--gateway IP]',
+    'up NAME --network NET2 [--ifname IF]      (one more interface in NAME\'s namespace)',
+    'down NAME [--network NET]',
+    'network create NET [--subnet CIDR [--gateway IP]]',
     'network ls | inspect NET… | rm NET…',
   ],
   description: [
     "Docker's bridge network as its own tool. up gives a network namespace (/run/netns/NAME, made unless --netns",
     'or --pid names one) an eth0 on the network: a veth pair whose host end is on the bridge, an address leased',
     'from the subnet, lo up, a default route through the bridge, NAT out, and the published ports in (reachable',
-    "at the host's addresses and at 127.0.0.1). It prints the namespace's path. down undoes all of it. Networks",
+    "at the host's addresses and at 127.0.0.1). It prints the namespace's path. up NAME again with another",
+    "--network adds an interface (eth1, …; no second default route) to NAME's namespace, as docker network",
+    'connect does. down undoes all of it, or with --network only that interface. Networks',
     'live in $CUTAWAY_ROOT/networks; the default one, "bridge" (cw0, 172.30.0.0/16), exists without being created.',
     'Every packet rule is in the nftables table ip cw.',
   ].join('\n'),
   options: [
-    { name: 'network', type: 'string', arg: 'NET', help: 'up: the network to join (default: bridge)' },
+    { name: 'network', type: 'string', arg: 'NET', help: 'up: the network to join (default: bridge); down: only the endpoint on NET' },
+    { name: 'ifname', type: 'string', arg: 'IF', help: "up: the interface's name inside (default: eth0, or the next free ethN of NAME's)" },
     { name: 'publish', short: 'p', type: 'list', arg: 'HOST:CTR[/PROTO]', help: 'up: publish a port; CTR alone picks a free host port (repeat)' },
     { name: 'ip', type: 'string', arg: 'ADDR', help: 'up: this address instead of the next free one' },
     { name: 'netns', type: 'string', arg: 'PATH', help: 'up: configure this existing network namespace' },
     { name: 'pid', type: 'string', arg: 'PID', help: "up: configure this process's network namespace" },
     { name: 'ip-forward', type: 'boolean', help: 'up: set net.ipv4.ip_forward=1, as Docker does, so endpoints reach other networks' },
-    { name: 'subnet', type: 'string', arg: 'CIDR', help: 'network create: the subnet, e.g. 10.89.0.0/24' },
+    { name: 'subnet', type: 'string', arg: 'CIDR', help: "network create: the subnet, e.g. 10.89.0.0/24 (default: a free one of Docker's default pools)" },
     { name: 'gateway', type: 'string', arg: 'IP', help: "network create: the bridge's address (default: the subnet's first)" },
     ROOT_OPTION,
   ],
@@ -39,6 +43,8 @@ const spec: ToolSpec = {
     'ns=$(netbridge up web -p 8080:80)                       # /run/netns/web, eth0 172.30.0.2',
     'ns-exec --netns "$ns" --rootfs R -- httpd -f -p 80 &  curl http://127.0.0.1:8080/',
     'netbridge up --json db --network backend | jq .ip',
+    'netbridge up web --network backend                    # web gets eth1 on backend too',
+    'netbridge down web --network backend                  # and loses it again',
     'netbridge network create backend --subnet 10.89.0.0/24',
     'netbridge --dry-run up web -p 8080:80                   # the ip, sysctl and nft commands',
     'netbridge down web',
@@ -65,11 +71,33 @@ async function hostRoutes(ours: Set<string>): Promise<{ subnet: Subnet; dev: str
     });
 }
 
-/** A subnet must not overlap a host route (the host would lose that network) or another cutaway network. */
-async function checkSubnetFree(subnet: Subnet, text: string, others: NetworkRecord[], ours: Set<string>): Promise<void> {
-  for (const r of await hostRoutes(ours))
-    if (overlaps(subnet, r.subnet)) throw new ToolError(`subnet ${text} overlaps the host's route to ${formatIPv4(r.subnet.network)}/${r.subnet.prefix} (dev ${r.dev})`, 'pick a subnet the host does not use');
-  for (const n of others) if (overlaps(subnet, parseSubnet(n.subnet))) throw new ToolError(`subnet ${text} overlaps network ${n.name} (${n.subnet})`);
+/** Why a subnet may not be used: it overlaps a host route (the host would lose that network) or another cutaway network. */
+function subnetConflict(subnet: Subnet, routes: { subnet: Subnet; dev: string }[], others: NetworkRecord[]): ToolError | undefined {
+  const text = formatSubnet(subnet);
+  const route = routes.find((r) => overlaps(subnet, r.subnet));
+  if (route) return new ToolError(`subnet ${text} overlaps the host's route to ${formatSubnet(route.subnet)} (dev ${route.dev})`, 'pick a subnet the host does not use');
+  const network = others.find((n) => overlaps(subnet, parseSubnet(n.subnet)));
+  return network && new ToolError(`subnet ${text} overlaps network ${network.name} (${network.subnet})`);
+}
+
+async function checkSubnetFree(subnet: Subnet, others: NetworkRecord[], ours: Set<string>): Promise<void> {
+  const conflict = subnetConflict(subnet, await hostRoutes(ours), others);
+  if (conflict) throw conflict;
+}
+
+/**
+ * docker network create without --subnet takes the first free subnet of the daemon's default address pools
+ * (dockerd --default-address-pool; libnetwork ipamutils): 172.17.0.0/16 to 172.31.0.0/16, then 192.168.0.0/16 in /20s.
+ */
+async function freeSubnet(others: NetworkRecord[], ours: Set<string>): Promise<Subnet> {
+  const pool: Subnet[] = [
+    ...Array.from({ length: 15 }, (_, i) => ({ network: parseIPv4(`172.${17 + i}.0.0`)!, prefix: 16 })),
+    ...Array.from({ length: 16 }, (_, i) => ({ network: parseIPv4(`192.168.${16 * i}.0`)!, prefix: 20 })),
+  ];
+  const routes = await hostRoutes(ours);
+  const free = pool.find((s) => !subnetConflict(s, routes, others));
+  if (!free) throw new ToolError('no free subnet left in the default pools (172.17-31.0.0/16, 192.168.0.0/16)', 'give one with --subnet CIDR');
+  return free;
 }
 
 /** The lowest free address of the subnet, or the one asked for, checked. */
@@ -132,6 +160,7 @@ interface UpResult {
   name: string;
   network: string;
   netns: string;
+  ifname: string;
   ip: string;
   prefix: number;
   gateway: string;
@@ -141,6 +170,21 @@ interface UpResult {
   ports: Endpoint['ports'];
 }
 
+/** Whether two paths are one network namespace: nsfs gives each namespace one inode, however it is reached (namespaces(7)). */
+function sameNamespace(a: string, b: string): boolean {
+  try {
+    const [x, y] = [statSync(a), statSync(b)];
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
+/** An interface name the kernel takes (dev_valid_name: at most IFNAMSIZ-1 = 15 bytes, no "/", ":" or blanks). */
+function checkIfname(ifname: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(ifname)) throw new UsageError(`invalid interface name ${JSON.stringify(ifname)}: letters, digits, "_", "." and "-", at most 15`);
+}
+
 async function up(inv: Invocation, store: NetworkStore, run: Runner): Promise<UpResult> {
   const o = inv.options;
   const [name, ...extra] = inv.positionals.slice(1);
@@ -148,24 +192,31 @@ async function up(inv: Invocation, store: NetworkStore, run: Runner): Promise<Up
   checkName(name, 'endpoint');
   if (o.netns !== undefined && o.pid !== undefined) throw new UsageError('--netns and --pid exclude each other');
   if (o.pid !== undefined && !/^\d+$/.test(String(o.pid))) throw new UsageError(`--pid ${o.pid}: not a process id`);
-  const netns = typeof o.netns === 'string' ? o.netns : o.pid !== undefined ? `/proc/${o.pid}/ns/net` : `/run/netns/${name}`;
-  const makeNetns = o.netns === undefined && o.pid === undefined;
+  if (typeof o.ifname === 'string') checkIfname(o.ifname);
+  const given = typeof o.netns === 'string' ? o.netns : o.pid !== undefined ? `/proc/${o.pid}/ns/net` : undefined;
   const networkName = typeof o.network === 'string' ? o.network : DEFAULT_NETWORK;
 
   return store.locked(async () => {
     const networks = store.list();
     const network = networks.find((n) => n.name === networkName);
     if (!network) throw new ToolError(`network ${networkName} not found`, 'netbridge network ls lists them');
-    const holder = networks.find((n) => n.endpoints[name]);
-    if (holder) throw new ToolError(`endpoint ${name} already exists on network ${holder.name}`, `netbridge down ${name} removes it`);
+    if (network.endpoints[name]) throw new ToolError(`endpoint ${name} already exists on network ${network.name}`, `netbridge down ${name} --network ${network.name} removes it`);
+    // The name on other networks: the same namespace's other interfaces (docker network connect), joined by this one.
+    const siblings = networks.flatMap((n) => (n.endpoints[name] ? [n.endpoints[name]] : []));
+    const netns = given ?? siblings[0]?.netns ?? `/run/netns/${name}`;
+    const makeNetns = given === undefined && !siblings.length;
     if (makeNetns && existsSync(netns)) throw new ToolError(`network namespace ${name} exists already`, `netbridge up ${name} --netns ${netns} configures it`);
     if (!makeNetns && !existsSync(netns)) throw new ToolError(`${o.pid !== undefined ? `process ${o.pid}` : netns}: no such network namespace`);
+    if (siblings.length && given !== undefined && !sameNamespace(given, siblings[0]!.netns)) throw new ToolError(`endpoint ${name} lives in the network namespace ${siblings[0]!.netns}, and ${given} is another one`);
+    const taken = new Set(siblings.map((s) => s.ifname));
+    const ifname = typeof o.ifname === 'string' ? o.ifname : `eth${[...Array(taken.size + 1).keys()].find((i) => !taken.has(`eth${i}`))}`;
+    if (taken.has(ifname)) throw new ToolError(`endpoint ${name} has an ${ifname} already`);
     const firstUse = !bridgeExists(network.bridge);
-    if (firstUse) await checkSubnetFree(parseSubnet(network.subnet), network.subnet, networks.filter((n) => n !== network && bridgeExists(n.bridge)), new Set(networks.map((n) => n.bridge)));
+    if (firstUse) await checkSubnetFree(parseSubnet(network.subnet), networks.filter((n) => n !== network && bridgeExists(n.bridge)), new Set(networks.map((n) => n.bridge)));
     const ip = leaseAddress(network, typeof o.ip === 'string' ? o.ip : undefined);
     const ports = await allocatePorts((o.publish as string[] | undefined) ?? [], networks);
     const prefix = parseSubnet(network.subnet).prefix;
-    const endpoint: Endpoint = { name, ip: formatIPv4(ip), mac: macOf(ip), netns, madeNetns: makeNetns, veth: vethName(network, name), ports };
+    const endpoint: Endpoint = { name, ifname, ip: formatIPv4(ip), mac: macOf(ip), netns, madeNetns: makeNetns, veth: vethName(network, name), ports };
 
     // The lease is written first: a run killed half-way leaves a record that `down` cleans up from.
     network.endpoints[name] = endpoint;
@@ -174,16 +225,17 @@ async function up(inv: Invocation, store: NetworkStore, run: Runner): Promise<Up
       if (makeNetns) await run.ip([['netns', 'add', name]]);
       if (firstUse) await bridgeUp(run, network);
       await run.ip([
-        ['link', 'add', endpoint.veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns],
+        ['link', 'add', endpoint.veth, 'type', 'veth', 'peer', 'name', ifname, 'netns', netns],
         ['link', 'set', endpoint.veth, 'master', network.bridge],
         ['link', 'set', endpoint.veth, 'up'],
       ]);
+      // One default route per namespace: the first interface's, as Docker's first network gives the gateway.
       await run.ip([
         ['link', 'set', 'lo', 'up'],
-        ['link', 'set', 'eth0', 'address', endpoint.mac],
-        ['addr', 'add', `${endpoint.ip}/${prefix}`, 'dev', 'eth0'],
-        ['link', 'set', 'eth0', 'up'],
-        ['route', 'add', 'default', 'via', network.gateway],
+        ['link', 'set', ifname, 'address', endpoint.mac],
+        ['addr', 'add', `${endpoint.ip}/${prefix}`, 'dev', ifname],
+        ['link', 'set', ifname, 'up'],
+        ...(siblings.length ? [] : [['route', 'add', 'default', 'via', network.gateway]]),
       ], netns);
       if (o['ip-forward']) await run.sysctl('net.ipv4.ip_forward', '1');
       await run.nft([...(run.dryRun || !(await tableExists()) ? tableCommands() : []), ...networkElements('add', network), ...portElements('add', endpoint.ip, ports)]);
@@ -193,7 +245,7 @@ async function up(inv: Invocation, store: NetworkStore, run: Runner): Promise<Up
     }
     if (!run.dryRun && readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() === '0')
       process.stderr.write(`netbridge: note: net.ipv4.ip_forward is 0: ${name} reaches this host and cutaway's networks, not other networks (--ip-forward sets it, as Docker does)\n`);
-    return { name, network: network.name, netns, ip: endpoint.ip, prefix, gateway: network.gateway, mac: endpoint.mac, bridge: network.bridge, veth: endpoint.veth, ports };
+    return { name, network: network.name, netns, ifname, ip: endpoint.ip, prefix, gateway: network.gateway, mac: endpoint.mac, bridge: network.bridge, veth: endpoint.veth, ports };
   });
 }
 
@@ -225,13 +277,28 @@ async function teardown(run: Runner, store: NetworkStore, network: NetworkRecord
   }
 }
 
+/**
+ * Takes NAME's endpoints down: all of them, or with --network the one on that network. The namespace `up` made
+ * lives as long as any of NAME's interfaces: when its maker goes first, a staying endpoint inherits it.
+ */
 async function down(inv: Invocation, store: NetworkStore, run: Runner): Promise<string> {
   const [name, ...extra] = inv.positionals.slice(1);
-  if (!name || extra.length) throw new UsageError('down takes one NAME: netbridge down NAME');
+  if (!name || extra.length) throw new UsageError('down takes one NAME: netbridge down NAME [--network NET]');
+  const only = typeof inv.options.network === 'string' ? inv.options.network : undefined;
   return store.locked(async () => {
-    const found = store.findEndpoint(name);
-    if (!found) throw new ToolError(`no endpoint named ${name}`, 'netbridge network inspect NET lists a network\'s endpoints');
-    await teardown(run, store, found.network, found.endpoint);
+    const all = store.findEndpoints(name);
+    const going = all.filter((f) => only === undefined || f.network.name === only);
+    if (!going.length) throw new ToolError(`no endpoint named ${name}${only === undefined ? '' : ` on network ${only}`}`, 'netbridge network inspect NET lists a network\'s endpoints');
+    const staying = all.filter((f) => !going.includes(f));
+    const maker = going.find((f) => f.endpoint.madeNetns);
+    if (maker && staying.length) {
+      maker.endpoint.madeNetns = false;
+      // The heir may know the namespace by another path (/proc/PID/ns/net): the one up made is the one to delete.
+      Object.assign(staying[0]!.endpoint, { madeNetns: true, netns: maker.endpoint.netns });
+      if (!run.dryRun) await store.write(staying[0]!.network);
+    }
+    // The namespace's maker last: its interfaces go before the namespace does.
+    for (const f of going.sort((a, b) => Number(a.endpoint.madeNetns) - Number(b.endpoint.madeNetns))) await teardown(run, store, f.network, f.endpoint);
     return name;
   });
 }
@@ -242,12 +309,12 @@ async function networkCommand(inv: Invocation, store: NetworkStore, run: Runner,
   switch (verb) {
     case 'create': {
       const [name, ...extra] = names;
-      if (!name || extra.length) throw new UsageError('network create takes one NET: netbridge network create NET --subnet CIDR');
+      if (!name || extra.length) throw new UsageError('network create takes one NET: netbridge network create NET [--subnet CIDR]');
       checkName(name, 'network');
-      if (typeof o.subnet !== 'string') throw new UsageError('network create needs --subnet CIDR');
-      const subnet = parseSubnet(o.subnet);
+      const subnet = typeof o.subnet === 'string' ? parseSubnet(o.subnet) : undefined;
       let gateway: number | undefined;
       if (typeof o.gateway === 'string') {
+        if (!subnet) throw new UsageError('--gateway needs --subnet');
         gateway = parseIPv4(o.gateway);
         const last = subnet.network + subnetSize(subnet) - 1;
         if (gateway === undefined) throw new UsageError(`invalid gateway ${JSON.stringify(o.gateway)}`);
@@ -256,8 +323,9 @@ async function networkCommand(inv: Invocation, store: NetworkStore, run: Runner,
       const record = await store.locked(async () => {
         const networks = store.list();
         if (networks.some((n) => n.name === name)) throw new ToolError(`network with name ${name} already exists`);
-        await checkSubnetFree(subnet, o.subnet as string, networks, new Set(networks.map((n) => n.bridge)));
-        const created = newNetwork(name, subnet, gateway);
+        const ours = new Set(networks.map((n) => n.bridge));
+        if (subnet) await checkSubnetFree(subnet, networks, ours);
+        const created = newNetwork(name, subnet ?? (await freeSubnet(networks, ours)), gateway);
         inv.steps.note(`network ${name}: ${created.subnet}, gateway ${created.gateway}, bridge ${created.bridge} (made when the first endpoint joins)`);
         if (!run.dryRun) await store.write(created);
         return created;
@@ -317,7 +385,7 @@ function inspectOf(n: NetworkRecord) {
     Driver: 'bridge',
     IPAM: { Driver: 'default', Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
     Options: { 'com.docker.network.bridge.name': n.bridge },
-    Containers: Object.fromEntries(Object.values(n.endpoints).map((e) => [e.name, { Name: e.name, MacAddress: e.mac, IPv4Address: `${e.ip}/${prefix}`, NetNS: e.netns, Veth: e.veth, Ports: e.ports }])),
+    Containers: Object.fromEntries(Object.values(n.endpoints).map((e) => [e.name, { Name: e.name, Interface: e.ifname, MacAddress: e.mac, IPv4Address: `${e.ip}/${prefix}`, NetNS: e.netns, Veth: e.veth, Ports: e.ports }])),
   };
 }
 

@@ -21,13 +21,15 @@ export interface PortMapping {
 
 export interface Endpoint {
   name: string;
+  /** Its interface inside the namespace: eth0, or eth1, … for the same name's later networks. */
+  ifname: string;
   ip: string;
   mac: string;
   /** The network namespace it lives in. */
   netns: string;
   /** Whether `up` made that namespace (then `down` removes it). */
   madeNetns: boolean;
-  /** The host end of the veth pair (the other end is eth0 inside). */
+  /** The host end of the veth pair (the other end is `ifname` inside). */
   veth: string;
   ports: PortMapping[];
 }
@@ -68,8 +70,9 @@ export function newNetwork(name: string, subnet: Subnet, gateway?: number): Netw
   };
 }
 
+/** The default network's id is fixed (a digest of its name), so that it does not change while it has no file. */
 export function defaultNetwork(): NetworkRecord {
-  return newNetwork(DEFAULT_NETWORK, parseSubnet(DEFAULT_SUBNET));
+  return { ...newNetwork(DEFAULT_NETWORK, parseSubnet(DEFAULT_SUBNET)), id: createHash('sha256').update(`cutaway network ${DEFAULT_NETWORK}`).digest('hex') };
 }
 
 /** The host end of an endpoint's veth pair: "cwv" and 12 hex digits, unique per network and endpoint. */
@@ -116,12 +119,8 @@ export class NetworkStore {
     rmSync(this.path(name), { force: true });
   }
 
-  /** The endpoint called `name`, in whichever network holds it. */
-  findEndpoint(name: string): { network: NetworkRecord; endpoint: Endpoint } | undefined {
-    for (const network of this.list()) {
-      const endpoint = network.endpoints[name];
-      if (endpoint) return { network, endpoint };
-    }
-    return undefined;
+  /** The endpoints called `name`, one per network that has one: a namespace's interfaces. */
+  findEndpoints(name: string): { network: NetworkRecord; endpoint: Endpoint }[] {
+    return this.list().flatMap((network) => (network.endpoints[name] ? [{ network, endpoint: network.endpoints[name] }] : []));
   }
 }

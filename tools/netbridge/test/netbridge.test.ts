@@ -59,7 +59,7 @@ async function testNetwork(): Promise<{ name: string; subnet: string; gateway: s
   return { name, subnet, gateway: `10.201.${third}.1` };
 }
 
-type UpResult = { name: string; ip: string; netns: string; gateway: string; bridge: string; veth: string; mac: string; ports: unknown[] };
+type UpResult = { name: string; ifname: string; ip: string; netns: string; gateway: string; bridge: string; veth: string; mac: string; ports: unknown[] };
 
 async function up(args: string[]): Promise<UpResult> {
   const out = await nb(['up', '--json', ...args]);
@@ -290,6 +290,99 @@ async function listenOnHost(address: string): Promise<Server> {
   await new Promise<void>((resolve) => server.listen(0, address, () => resolve()));
   return server;
 }
+
+describe('one namespace on several networks (docker network connect)', () => {
+  it('up NAME on a second network adds eth1 to the same namespace, without a second default route; down --network takes only it', async () => {
+    const [one, two] = [await testNetwork(), await testNetwork()];
+    const name = endpointName();
+    const first = await up([name, '--network', one.name]);
+    const second = await up([name, '--network', two.name]);
+    expect(first.ifname).toBe('eth0');
+    expect(second).toMatchObject({ ifname: 'eth1', netns: first.netns, ip: two.gateway.replace(/\.1$/, '.2') });
+    expect(sh('ip', ['-n', name, '-o', '-4', 'addr', 'show', 'eth1']).stdout).toContain(`inet ${second.ip}/24`);
+    expect(sh('ip', ['-n', name, 'route', 'show', 'default']).stdout.trim()).toBe(`default via ${one.gateway} dev eth0`);
+    // Through eth1: a server that is only on the second network.
+    const server = await up([endpointName(), '--network', two.name]);
+    serveIn(server.name);
+    expect(await fetchFrom(name, `http://${server.ip}/`)).toBe('hello from the bridge\n');
+    const inspect = JSON.parse((await nb(['network', 'inspect', two.name])).stdout);
+    expect(inspect[0].Containers[name]).toMatchObject({ Interface: 'eth1', IPv4Address: `${second.ip}/24` });
+
+    expect((await nb(['down', name, '--network', two.name])).code).toBe(0);
+    expect(sh('ip', ['-n', name, 'link', 'show', 'eth1']).status).not.toBe(0);
+    expect(sh('ip', ['-n', name, '-o', '-4', 'addr', 'show', 'eth0']).stdout).toContain(first.ip);
+    expect(links()).not.toContain(second.veth);
+    // The namespace up made outlives its first interface while another is in it.
+    await up([name, '--network', two.name]);
+    expect((await nb(['down', name, '--network', one.name])).code).toBe(0);
+    expect(existsSync(first.netns)).toBe(true);
+    expect(sh('ip', ['-n', name, '-o', '-4', 'addr', 'show', 'eth1']).stdout).toContain(second.ip);
+    expect((await nb(['down', name])).code).toBe(0);
+    expect(existsSync(first.netns)).toBe(false);
+    expect(JSON.parse((await nb(['network', 'inspect', one.name, two.name])).stdout).map((n: { Containers: object }) => Object.keys(n.Containers))).toEqual([[], [server.name]]);
+  });
+
+  it('--pid joins the namespace the name lives in; another namespace, the same network twice, a bad --ifname are refused', async () => {
+    const [one, two] = [await testNetwork(), await testNetwork()];
+    const name = endpointName();
+    const first = await up([name, '--network', one.name]);
+    // A process in the endpoint's namespace: --pid names the same namespace by another path.
+    const inside = spawn('ip', ['netns', 'exec', name, 'sleep', '30'], { stdio: 'ignore' });
+    servers.push(inside);
+    while (readFileSync(`/proc/${inside.pid}/cmdline`, 'utf8').startsWith('ip')) await new Promise((r) => setTimeout(r, 10));
+    const second = await up([name, '--network', two.name, '--pid', String(inside.pid), '--ifname', 'net1']);
+    expect(second).toMatchObject({ ifname: 'net1', netns: `/proc/${inside.pid}/ns/net` });
+    expect(sh('ip', ['-n', name, '-o', '-4', 'addr', 'show', 'net1']).stdout).toContain(second.ip);
+    // The first interface goes first: the namespace up made stays, and goes with the last one, whose --pid is gone by then.
+    expect((await nb(['down', name, '--network', one.name])).code).toBe(0);
+    expect(existsSync(first.netns)).toBe(true);
+    inside.kill('SIGKILL');
+    await new Promise((r) => inside.once('exit', r));
+    expect((await nb(['down', name])).code).toBe(0);
+    expect(existsSync(first.netns)).toBe(false);
+
+    const other = endpointName();
+    await up([other, '--network', one.name]);
+    const outside = spawn('unshare', ['--net', 'sleep', '30'], { stdio: 'ignore' });
+    servers.push(outside);
+    while (readFileSync(`/proc/${outside.pid}/cmdline`, 'utf8').startsWith('unshare')) await new Promise((r) => setTimeout(r, 10));
+    const refusals: [string[], RegExp, number][] = [
+      [['up', other, '--network', two.name, '--pid', String(outside.pid)], new RegExp(`^netbridge: error: endpoint ${other} lives in the network namespace /run/netns/${other}, and /proc/${outside.pid}/ns/net is another one$`, 'm'), 1],
+      [['up', other, '--network', one.name], new RegExp(`^netbridge: error: endpoint ${other} already exists on network ${one.name} \\(hint: `, 'm'), 1],
+      [['up', other, '--network', two.name, '--ifname', 'eth0'], new RegExp(`^netbridge: error: endpoint ${other} has an eth0 already$`, 'm'), 1],
+      [['up', other, '--network', two.name, '--ifname', 'a/b'], /^netbridge: error: invalid interface name "a\/b"/m, 2],
+      [['down', other, '--network', two.name], new RegExp(`^netbridge: error: no endpoint named ${other} on network ${two.name} \\(hint: `, 'm'), 1],
+    ];
+    // What a refusal could have made: an interface in either network's bridge or the namespaces, a lease.
+    const state = async () => {
+      const records = JSON.parse((await nb(['network', 'inspect', one.name, two.name])).stdout) as { Options: Record<string, string> }[];
+      const bridges = records.map((r) => r.Options['com.docker.network.bridge.name']!);
+      const names = (text: string) => text.split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter(Boolean);
+      const inside = [`/run/netns/${other}`, `/proc/${outside.pid}/ns/net`].map((ns) => sh('nsenter', [`--net=${ns}`, 'ip', '-o', '-4', 'addr']).stdout);
+      return { records, ports: bridges.map((b) => names(sh('ip', ['-o', 'link', 'show', 'master', b]).stdout)), inside };
+    };
+    for (const [args, message, code] of refusals) {
+      const before = await state();
+      const out = await nb(args);
+      expect(out.stderr).toMatch(message);
+      expect(out.code).toBe(code);
+      expect(await state()).toEqual(before);
+    }
+  });
+
+  it('network create without --subnet takes the first free subnet of Docker\'s default pools', async () => {
+    const name = `cwtest-${process.pid}-${++counter}`;
+    const made = await nb(['network', 'create', '--json', name]);
+    expect(made.code).toBe(0);
+    networks.add(name);
+    const subnet = JSON.parse(made.stdout).IPAM.Config[0].Subnet as string;
+    expect(subnet).toMatch(/^(172\.(1[7-9]|2\d|3[01])\.0\.0\/16|192\.168\.\d+\.0\/20)$/);
+    // Not one the host routes, nor the default network's 172.30.0.0/16.
+    expect(subnet).not.toBe('172.30.0.0/16');
+    expect(sh('ip', ['-4', 'route', 'show', 'match', subnet]).stdout).not.toContain(subnet.split('/')[0]);
+    expect((await nb(['network', 'create', name, '--gateway', '10.0.0.1'])).stderr).toMatch(/--gateway needs --subnet/);
+  });
+});
 
 describe('networks', () => {
   it('create, ls, inspect; rm is refused while an endpoint uses the network', async () => {
