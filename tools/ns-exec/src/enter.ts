@@ -85,14 +85,26 @@ export function buildEnterPlan(inv: Invocation): Plan {
   }
   if (status.get('State')?.startsWith('Z')) throw new ToolError(`--enter ${pid}: the process has exited`);
   const root = `${proc}/root`;
-  const joined = NAMESPACES.filter((ns) => !sameFile(`/proc/self/ns/${ns.name}`, `${proc}/ns/${ns.name}`));
+  let joined: typeof NAMESPACES;
+  try {
+    joined = NAMESPACES.filter((ns) => !sameFile(`/proc/self/ns/${ns.name}`, `${proc}/ns/${ns.name}`));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
+    throw new ToolError(`--enter ${pid}: permission denied (joining another user's container takes root)`);
+  }
   const userNamespace = joined.some((ns) => ns.name === 'user');
   const { noNewPrivileges } = securityOptions((o['security-opt'] as string[] | undefined) ?? []);
   const privileged = Boolean(o.privileged);
-  const identity = typeof o.user === 'string' ? resolveUser(root, o.user) : targetIdentity(pid, root, status, userNamespace);
+  const own = targetIdentity(pid, root, status, userNamespace);
+  const identity = typeof o.user === 'string' ? resolveUser(root, o.user) : own;
+  // A user namespace whose setgroups is "deny" (a rootless single-id map, user_namespaces(7)) refuses setgroups(2)
+  // even inside: the command gets no supplementary groups, as its PID 1 has none (and ns-exec drops its own first).
+  if (userNamespace && readFileSync(`${proc}/setgroups`, 'utf8').trim() === 'deny') identity.groups = [];
   const tty = Boolean(o.tty);
   // The target's environment is the base (what docker exec takes from the container's config); -e and --env-file change it.
-  const environ = readFileSync(`${proc}/environ`, 'utf8').split('\0').filter((e) => e.includes('='));
+  // What the runtime added for PID 1 goes (TERM for its -t, HOME for its user): the new command gets its own, as
+  // docker exec builds it (CreateDaemonEnvironment, then runc's HOME for the exec's user).
+  const environ = readFileSync(`${proc}/environ`, 'utf8').split('\0').filter((e) => e.includes('=') && e !== 'TERM=xterm' && e !== `HOME=${own.home}`);
   const env = containerEnv({ base: environ, env: (o.env as string[] | undefined) ?? [], envFiles: (o['env-file'] as string[] | undefined) ?? [], tty, home: identity.home });
   const workdir = typeof o.workdir === 'string' ? o.workdir : readlinkSync(`${proc}/cwd`);
   if (!workdir.startsWith('/')) throw new UsageError(`the working directory ${JSON.stringify(workdir)} is invalid: it needs to be an absolute path`);
@@ -105,6 +117,9 @@ export function buildEnterPlan(inv: Invocation): Plan {
   // The user and pid namespaces are joined by ns-exec itself: setns(2) of a pid namespace applies to the children made
   // after it; the rest by the child, so that ns-exec keeps the host's mounts for its pid file.
   const [ownSide, childSide] = [joined.filter((ns) => ns.name === 'user' || ns.name === 'pid'), joined.filter((ns) => ns.name !== 'user' && ns.name !== 'pid')];
+  // The caller's supplementary groups must not follow it in: in a namespace that denies setgroups(2) they could
+  // not be dropped there.
+  if (userNamespace) plan.hostStep('clear-groups', '');
   for (const ns of ownSide) plan.hostStep('setns', '', `${proc}/ns/${ns.name}`, ns.flag);
   if (typeof o['pid-file'] === 'string') plan.hostStep('pidfile', '', posix.resolve(o['pid-file']));
   const oom = oomCounter(cgroups, mounts);

@@ -8,15 +8,17 @@
  *
  * Everything a test creates is named cw…: network namespaces cwtest-<pid>-n,
  * cgroups through cg-limit as cwtest-<pid>-n. afterEach removes them, kills
- * the processes the test started (by pid), and checks that the host's mount
- * table is what it was before the test.
+ * the processes the test started (by pid: a running container's PID 1, which
+ * takes every process of its pid namespace with it, then the ns-exec processes,
+ * awaited), and checks that the host's mount table is what it was before the
+ * test.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runCommand, toolPath, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { runCommand, toolPath, waitFor, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { removeTree } from '../../../test/fixtures/images.ts';
 import { busyboxRootfs, debianRootfs } from '../../../test/fixtures/rootfs.ts';
 
@@ -51,13 +53,85 @@ function inBusybox(script: string, options: string[] = []): Promise<CommandResul
   return ns([...options, '--rootfs', busybox, '--', '/bin/sh', '-c', script]);
 }
 
+/** A `Name:\tvalue` line's value ('' when empty: the blanks stop at the line's end). */
 function field(status: string, name: string): string | undefined {
-  return new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1];
+  return new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1];
 }
 
 function uniqueName(): string {
   return `cwtest-${process.pid}-${++counter}`;
 }
+
+const hasExited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
+
+/** The pid ns-exec writes to --pid-file (renamed into place, so complete once it exists) when the command has started. */
+async function pidFromFile(pidFile: string, child: ChildProcess): Promise<number> {
+  await waitFor(`ns-exec to write ${pidFile}`, () => existsSync(pidFile) || hasExited(child));
+  if (!existsSync(pidFile)) throw new Error(`ns-exec exited with ${child.exitCode ?? child.signalCode} before it wrote ${pidFile}`);
+  return Number(readFileSync(pidFile, 'utf8'));
+}
+
+/** The parent pid (proc(5) stat field 4, after the parenthesized command name), or undefined once the process is gone. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A container made by ns-exec that keeps running: its PID 1 as the host sees it, the ns-exec waiting for it, what it printed. */
+interface Container {
+  pid: number;
+  ns: ChildProcess;
+  output(): string;
+  /** ns-exec's status once it and its output have ended. */
+  exited: Promise<number | null>;
+}
+const containers: Container[] = [];
+
+/**
+ * `ns-exec [options] --pid-file F --rootfs ROOTFS -- sh -c 'BEFORE; echo ready; AFTER'` in the background,
+ * returned once PID 1 has printed `ready` (so BEFORE is done); AFTER keeps it running (default: exec sleep).
+ * `as` is a command that runs ns-exec (setpriv, for a rootless container), `pidDir` where it can write its pid file.
+ */
+async function startContainer(spec: { options?: string[]; rootfs?: string; before?: string; after?: string; as?: string[]; pidDir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Container> {
+  const pidFile = join(spec.pidDir ?? work, `pid-${++counter}`);
+  const script = `${spec.before ?? ':'}; echo ready; ${spec.after ?? 'exec sleep 300'}`;
+  const [command, ...args] = [...(spec.as ?? []), toolPath('ns-exec'), '--pid-file', pidFile, ...(spec.options ?? []), '--rootfs', spec.rootfs ?? busybox, '--', '/bin/sh', '-c', script];
+  const child = spawn(command!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...spec.env } });
+  started.push(child);
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d));
+  child.stderr!.on('data', (d: Buffer) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const container: Container = { pid: await pidFromFile(pidFile, child), ns: child, output: () => output, exited };
+  containers.push(container);
+  // \r\n through a terminal (-t).
+  const ready = () => /^ready\r?$/m.test(output);
+  await waitFor('PID 1 to print ready', () => ready() || hasExited(child));
+  if (!ready()) throw new Error(`the container ended before it was ready: ${output}`);
+  return container;
+}
+
+/** `ns-exec [options] --enter PID -- CMD…`, to completion. */
+function enter(container: Container, command: string[], options: string[] = [], run: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CommandResult> {
+  return ns([...options, '--enter', String(container.pid), '--', ...command], run);
+}
+
+/** A copy of the busybox rootfs whose top directory nobody owns (root inside is nobody outside). */
+function rootlessRootfs(): string {
+  const rootfs = join(work, 'rootless-rootfs');
+  if (!existsSync(rootfs)) {
+    spawnSync('cp', ['-a', busybox, rootfs]);
+    chownSync(rootfs, NOBODY, NOBODY);
+  }
+  return rootfs;
+}
+
+/** `setpriv` to nobody, no groups: the rootless caller. */
+const AS_NOBODY = ['/usr/bin/setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--'];
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'cw-nsexec-'));
@@ -75,7 +149,14 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-  for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  // A PID 1 is killed only while its ns-exec still waits for it: then the pid cannot belong to another process yet.
+  for (const c of containers.splice(0)) if (!hasExited(c.ns) && parentOf(c.pid) === c.ns.pid) process.kill(c.pid, 'SIGKILL');
+  for (const child of started.splice(0)) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    if (hasExited(child)) continue;
+    child.kill('SIGKILL');
+    await exited;
+  }
   for (const name of netnsMade.splice(0)) spawnSync('ip', ['netns', 'del', name]);
   for (const name of cgroupsMade.splice(0)) await runCommand('cg-limit', ['rm', '--force', name]);
   // Whatever happened in the test, the host's mount table is as it was.
@@ -322,8 +403,7 @@ describe('the process', () => {
     const child = spawn(toolPath('ns-exec'), ['--pid-file', pidFile, '--rootfs', busybox, '--', 'sleep', '30'], { stdio: 'ignore' });
     started.push(child);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    while (!existsSync(pidFile)) await new Promise((r) => setTimeout(r, 10));
-    const pid = Number(readFileSync(pidFile, 'utf8'));
+    const pid = await pidFromFile(pidFile, child);
     expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toBe('sleep\u000030\u0000');
     process.kill(pid, 'SIGKILL');
     expect(await exited).toBe(137);
@@ -351,7 +431,7 @@ describe('the process', () => {
     const pidFile = join(work, `pid-${++counter}`);
     const child = spawn(toolPath('ns-exec'), ['--pid-file', pidFile, '--rootfs', busybox, '--', 'sleep', '30'], { stdio: 'ignore' });
     started.push(child);
-    while (!existsSync(pidFile)) await new Promise((r) => setTimeout(r, 10));
+    await pidFromFile(pidFile, child);
     const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
     expect(field(status, 'Name')).toBe('ns-exec');
     expect(field(status, 'Threads')).toBe('1');
@@ -363,19 +443,9 @@ describe('the process', () => {
 });
 
 describe('rootless', () => {
-  /** A copy of the busybox rootfs whose top directory nobody owns (root inside is nobody outside). */
-  function rootlessRootfs(): string {
-    const rootfs = join(work, 'rootless-rootfs');
-    if (!existsSync(rootfs)) {
-      spawnSync('cp', ['-a', busybox, rootfs]);
-      chownSync(rootfs, NOBODY, NOBODY);
-    }
-    return rootfs;
-  }
-
   it('runs as an unprivileged user in a user namespace of its own, the caller mapped to root', async () => {
     const rootfs = rootlessRootfs();
-    const out = await runCommand('/usr/bin/setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', toolPath('ns-exec'), '--rootfs', rootfs, '--', '/bin/sh', '-c',
+    const out = await runCommand(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), toolPath('ns-exec'), '--rootfs', rootfs, '--', '/bin/sh', '-c',
       'echo $$; id -u; cat /proc/self/uid_map; grep CapEff /proc/1/status; touch /owned && echo wrote-own; (echo x > /etc/passwd) 2>&1 || echo refused'], { env: { HOME: work } });
     expect(out.stderr).toBe('');
     expect(out.code).toBe(0);
@@ -393,7 +463,7 @@ describe('rootless', () => {
     const saved = ['/etc/subuid', '/etc/subgid'].map((f) => [f, existsSync(f) ? readFileSync(f, 'utf8') : undefined] as const);
     try {
       for (const [file, text] of saved) writeFileSync(file, `${text ?? ''}${NOBODY}:300000:65536\n`);
-      const out = await runCommand('/usr/bin/setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', toolPath('ns-exec'), '--rootfs', rootfs, '-u', 'app', '--', '/bin/sh', '-c',
+      const out = await runCommand(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), toolPath('ns-exec'), '--rootfs', rootfs, '-u', 'app', '--', '/bin/sh', '-c',
         'id; cat /proc/self/uid_map /proc/self/gid_map'], { env: { HOME: work } });
       expect(out.stderr).toBe('');
       const lines = out.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
@@ -474,6 +544,313 @@ describe('rootfs from overlay-mount', () => {
       expect(readFileSync(join(root, 'containers/cwtest/upper/greeting'), 'utf8')).toBe('hello\n');
     } finally {
       await runCommand('overlay-mount', ['--unmount', 'cwtest', '--rm'], { env });
+    }
+  });
+});
+
+describe('--enter: a command in a running container', () => {
+  /** What the kernel says of a process's privileges, as lines of /proc/PID/status. */
+  const privilegeLines = (status: string) => status.split('\n').filter((l) => /^(Uid|Gid|Groups|Cap\w+|NoNewPrivs|Seccomp|Seccomp_filters):/.test(l));
+
+  it("joins PID 1's namespaces: ps shows PID 1 and the new process (not 1), /proc/self/ns/* are PID 1's", async () => {
+    const c = await startContainer();
+    const ps = await enter(c, ['ps', '-o', 'pid,comm']);
+    expect(ps.stderr).toBe('');
+    expect(ps.code).toBe(0);
+    const rows = ps.stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+    expect(rows.map((r) => r[1])).toEqual(['sleep', 'ps']);
+    expect(rows[0]![0]).toBe('1');
+    expect(Number(rows[1]![0])).toBeGreaterThan(1);
+    const names = ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'uts'];
+    const ns = await enter(c, ['sh', '-c', `for n in ${names.join(' ')}; do readlink /proc/self/ns/$n; done`]);
+    expect(ns.stdout.trim().split('\n')).toEqual(names.map((n) => `${n}:[${statSync(`/proc/${c.pid}/ns/${n}`).ino}]`));
+  });
+
+  it("sees the container's hostname", async () => {
+    const c = await startContainer({ options: ['--hostname', 'cwbox'] });
+    const out = await enter(c, ['sh', '-c', 'hostname; cat /proc/sys/kernel/hostname; echo $HOSTNAME']);
+    expect(out.stdout).toBe('cwbox\ncwbox\ncwbox\n');
+  });
+
+  it("sees the container's files: what it writes PID 1 reads and the other way round, in a tmpfs only the container has", async () => {
+    const c = await startContainer({
+      options: ['--tmpfs', '/tmp'],
+      before: 'echo from-pid1 > /tmp/cw-pid1',
+      after: 'until [ -e /tmp/cw-exec ]; do sleep 0.05; done; cat /tmp/cw-exec; exec sleep 300',
+    });
+    const out = await enter(c, ['sh', '-c', 'cat /tmp/cw-pid1; echo from-exec > /tmp/cw-exec.part && mv /tmp/cw-exec.part /tmp/cw-exec']);
+    expect(out.stdout).toBe('from-pid1\n');
+    await waitFor('PID 1 to read the file', () => c.output().includes('from-exec\n'));
+    expect(existsSync(join(busybox, 'tmp/cw-exec'))).toBe(false);
+  });
+
+  it("is in PID 1's network namespace: the same addresses and interfaces (a netns from ip netns add)", async () => {
+    const name = uniqueName();
+    expect(spawnSync('ip', ['netns', 'add', name]).status).toBe(0);
+    netnsMade.push(name);
+    // Both ends of the pair live in the test's netns: nothing appears on the host, and they go with it.
+    for (const args of [['link', 'add', 'cw0', 'type', 'veth', 'peer', 'name', 'cw1'], ['addr', 'add', '10.213.0.1/24', 'dev', 'cw0'], ['link', 'set', 'cw0', 'up']])
+      expect(spawnSync('ip', ['-n', name, ...args]).status).toBe(0);
+    // The addresses, then the interfaces /proc/net/dev counts (right-aligned names, after two header lines).
+    const probe = 'ip -o addr; cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d " " | sort';
+    const c = await startContainer({ options: ['--netns', `/run/netns/${name}`], before: probe });
+    const out = await enter(c, ['sh', '-c', probe]);
+    expect(out.code).toBe(0);
+    expect(`${out.stdout}ready\n`).toBe(c.output());
+    expect(out.stdout).toMatch(/^\d+: cw0\s+inet 10\.213\.0\.1\/24 /m);
+    expect(out.stdout.trim().split('\n').slice(-3)).toEqual(['cw0', 'cw1', 'lo']);
+  });
+
+  const privileges: [string, string[], (status: string) => void][] = [
+    ["Docker's default set", [], (s) => expect(field(s, 'CapEff')).toBe(DOCKER_CAPS)],
+    ['--cap-drop chown --cap-drop net_raw', ['--cap-drop', 'chown', '--cap-drop', 'net_raw'], (s) => expect(field(s, 'CapEff')).toBe((0xa80425fbn & ~1n & ~(1n << 13n)).toString(16).padStart(16, '0'))],
+    ['--security-opt no-new-privileges', ['--security-opt', 'no-new-privileges'], (s) => expect(field(s, 'NoNewPrivs')).toBe('1')],
+    ['-u app (none effective)', ['-u', 'app'], (s) => expect([field(s, 'Uid'), field(s, 'Groups'), field(s, 'CapEff')]).toEqual(['1000\t1000\t1000\t1000', '1000 ', '0000000000000000'])],
+    ['--privileged (no device filter)', ['--privileged'], (s) => expect([field(s, 'CapEff'), field(s, 'Seccomp')]).toEqual([field(readFileSync('/proc/self/status', 'utf8'), 'CapBnd'), '0'])],
+  ];
+  for (const [what, options, check] of privileges) {
+    it(`has PID 1's identity, capabilities, NoNewPrivs and Seccomp when PID 1 has ${what}`, async () => {
+      const c = await startContainer({ options });
+      const out = await enter(c, ['cat', '/proc/self/status']);
+      expect(out.code).toBe(0);
+      expect(privilegeLines(out.stdout)).toEqual(privilegeLines(readFileSync(`/proc/${c.pid}/status`, 'utf8')));
+      check(out.stdout);
+    });
+  }
+
+  it('is held to what PID 1 was given: a dropped capability and the device filter stay in force', async () => {
+    const c = await startContainer({ options: ['--cap-drop', 'chown'] });
+    const out = await enter(c, ['sh', '-c', 'chown 1000 /tmp 2>/dev/null; echo "chown=$?"; mknod /tmp/cw-null c 1 3 2>/dev/null; echo "mknod=$?"']);
+    expect(out.stdout).toBe('chown=1\nmknod=1\n');
+  });
+
+  it("starts from PID 1's environment, working directory and user; -e, --env-file, -u and -w change them", async () => {
+    const c = await startContainer({ options: ['--hostname', 'cwenv', '-e', 'FROM_RUN=1', '-e', 'SHARED=run', '-w', '/tmp', '-u', 'nobody'] });
+    // The shell's own environment is what ns-exec handed it. `; true`: busybox sh execs its last command, and an
+    // environ file opened for the image execve replaced reads empty.
+    const probe = ['sh', '-c', 'id; pwd; tr "\\0" "\\n" < /proc/$$/environ; true'];
+    const base = await enter(c, probe);
+    const [id, cwd, ...env] = base.stdout.trim().split('\n');
+    expect(id).toBe('uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)');
+    expect(cwd).toBe('/tmp');
+    expect(env.sort()).toEqual(readFileSync(`/proc/${c.pid}/environ`, 'utf8').split('\0').filter(Boolean).sort());
+    expect(env).toEqual(expect.arrayContaining(['FROM_RUN=1', 'SHARED=run', 'HOSTNAME=cwenv']));
+
+    const envFile = join(work, `enter-${++counter}.env`);
+    writeFileSync(envFile, '# comment\nFROM_FILE=yes\nSHARED=file\n');
+    const changed = await enter(c, probe,
+      ['-u', 'app', '-w', '/home/app', '-e', 'GREETING=hi there', '-e', 'CW_PASSED', '--env-file', envFile, '-e', 'FROM_RUN=2'],
+      { env: { CW_PASSED: 'from-host', SECRET_HOST_VAR: 'x' } });
+    expect(changed.stderr).toBe('');
+    const [id2, cwd2, ...env2] = changed.stdout.trim().split('\n');
+    expect(id2).toBe('uid=1000(app) gid=1000(app) groups=1000(app)');
+    expect(cwd2).toBe('/home/app');
+    expect(env2).toEqual(expect.arrayContaining(['GREETING=hi there', 'CW_PASSED=from-host', 'FROM_FILE=yes', 'SHARED=file', 'FROM_RUN=2', 'HOSTNAME=cwenv']));
+    expect(env2.join('\n')).not.toMatch(/SECRET_HOST_VAR|FROM_RUN=1/);
+  });
+
+  it("with -u, HOME is that user's (from the container's passwd) unless -e sets it, as under docker exec -u", async () => {
+    // PID 1 runs as root: its HOME=/root is the one the runtime added (runc's setupUser; ns-exec's containerEnv), not
+    // part of the container's configuration. docker exec -u app starts from the configuration, and runc adds app's own.
+    const c = await startContainer();
+    expect(readFileSync(`/proc/${c.pid}/environ`, 'utf8').split('\0')).toContain('HOME=/root');
+    expect((await enter(c, ['sh', '-c', 'echo $HOME'], ['-u', 'app'])).stdout).toBe('/home/app\n');
+    expect((await enter(c, ['sh', '-c', 'echo $HOME'], ['-u', 'app', '-e', 'HOME=/data'])).stdout).toBe('/data\n');
+  });
+
+  it('without -t, no TERM, even when PID 1 has a terminal (its TERM=xterm came with its -t), as under docker exec', async () => {
+    const c = await startContainer({ options: ['-t'] });
+    expect(readFileSync(`/proc/${c.pid}/environ`, 'utf8').split('\0')).toContain('TERM=xterm');
+    expect((await enter(c, ['sh', '-c', 'echo "TERM=${TERM-unset}"'])).stdout).toBe('TERM=unset\n');
+    expect((await enter(c, ['sh', '-c', 'echo "TERM=${TERM-unset}"'], ['-e', 'TERM=vt100'])).stdout).toBe('TERM=vt100\n');
+  });
+
+  it('exits with the command status: 0, N, 126, 127; 125 for its own failures (a -w that does not exist)', async () => {
+    const c = await startContainer();
+    expect((await enter(c, ['true'])).code).toBe(0);
+    expect((await enter(c, ['sh', '-c', 'exit 3'])).code).toBe(3);
+    const notExecutable = await enter(c, ['/etc/passwd']);
+    expect(notExecutable.code).toBe(126);
+    expect(notExecutable.stderr).toBe('ns-exec: error: exec: "/etc/passwd": Permission denied\n');
+    const missing = await enter(c, ['no-such-command']);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toBe('ns-exec: error: exec: "no-such-command": executable file not found in $PATH\n');
+    // Unlike ns-exec --rootfs (and docker run), an exec does not create its working directory (nor does docker exec).
+    const noDir = await enter(c, ['true'], ['-w', '/cw-nonexistent']);
+    expect(noDir.code).toBe(125);
+    expect(noDir.stderr).toBe('ns-exec: error: chdir to the working directory /cw-nonexistent: No such file or directory\n');
+    expect(existsSync(join(busybox, 'cw-nonexistent'))).toBe(false);
+    expect(parentOf(c.pid)).toBe(c.ns.pid);
+  });
+
+  it("gives the command a terminal with -t: a pty of the container's devpts, TERM, typed input relayed", async () => {
+    const c = await startContainer();
+    // script(1) gives ns-exec a terminal; the line written to script's stdin is typed into it.
+    const script = spawn('/usr/bin/script', ['-qec', `${toolPath('ns-exec')} -t --enter ${c.pid} -- /bin/sh -c 'tty; test -t 0 && test -t 1 && echo both-ttys; echo $TERM; read line; echo "got:$line"'`, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    started.push(script);
+    let output = '';
+    script.stdout!.on('data', (d: Buffer) => (output += d));
+    const code = new Promise<number | null>((resolve) => script.on('exit', (status) => resolve(status)));
+    script.stdin!.write('typed\n');
+    expect(await code).toBe(0);
+    script.stdin!.destroy();
+    const text = output.replace(/\r/g, '');
+    expect(text).toMatch(/^\/dev\/pts\/\d+$/m);
+    expect(text).toContain('both-ttys\nxterm\n');
+    expect(text).toContain('got:typed\n');
+  });
+
+  it("joins the cg-limit cgroup PID 1 runs in (--cgroup NAME): cgroup.procs holds the new process, not the ns-exec that waits for it", async () => {
+    const name = uniqueName();
+    const created = await runCommand('cg-limit', ['create', name, '--pids-limit', '64', '--json']);
+    expect(created.stderr).toBe('');
+    cgroupsMade.push(name);
+    const dirs = (JSON.parse(created.stdout) as { paths: string[] }).paths;
+    const c = await startContainer({ options: ['--cgroup', name] });
+    const pidFile = join(work, `pid-${++counter}`);
+    const exec = spawn(toolPath('ns-exec'), ['--pid-file', pidFile, '--enter', String(c.pid), '--', 'sh', '-c', 'cat /proc/self/cgroup; exec sleep 300'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    started.push(exec);
+    let output = '';
+    exec.stdout!.on('data', (d: Buffer) => (output += d));
+    const pid = await pidFromFile(pidFile, exec);
+    expect(dirs.length).toBeGreaterThan(0);
+    for (const dir of dirs) {
+      const procs = readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim().split('\n').map(Number);
+      expect(procs, dir).toContain(c.pid);
+      expect(procs, dir).toContain(pid);
+      // ns-exec joined to fork the command there, then went back: the container's counters hold the container only.
+      expect(procs, dir).not.toContain(exec.pid);
+    }
+    expect(readFileSync(`/proc/${exec.pid}/cgroup`, 'utf8')).toBe(readFileSync('/proc/self/cgroup', 'utf8'));
+    // Inside, the container's cgroup namespace: every hierarchy is rooted at its cgroup.
+    await waitFor('the command to print its cgroups', () => output.includes('0::'));
+    expect(output.trim().split('\n').every((l) => l.endsWith(':/'))).toBe(true);
+  });
+
+  it("is held to the container's memory limit: an exec that outgrows it is OOM-killed, 137 with the message; PID 1 goes on", async () => {
+    const name = uniqueName();
+    expect((await runCommand('cg-limit', ['create', name, '-m', '32m'])).stderr).toBe('');
+    cgroupsMade.push(name);
+    const c = await startContainer({ options: ['--cgroup', name] });
+    // busybox sort holds its input in memory, and /dev/zero never ends a line.
+    const oom = await enter(c, ['sort', '/dev/zero']);
+    expect(oom.code).toBe(137);
+    expect(oom.stderr).toMatch(/killed by the kernel's OOM killer/);
+    expect(parentOf(c.pid)).toBe(c.ns.pid);
+  });
+
+  it('relays stdin to the command', async () => {
+    const c = await startContainer();
+    const out = await enter(c, ['sh', '-c', 'read first; echo "first:$first"; wc -c'], [], { input: `hello\n${'x'.repeat(200_000)}` });
+    expect(out.stdout.split('\n').map((l) => l.trim())).toEqual(['first:hello', '200000', '']);
+  });
+
+  it('forwards SIGTERM sent to ns-exec --enter to the command, whose trap runs; PID 1 goes on', async () => {
+    const c = await startContainer();
+    const child = spawn(toolPath('ns-exec'), ['--enter', String(c.pid), '--', '/bin/sh', '-c', 'trap "echo got-TERM; exit 7" TERM; echo ready; while :; do sleep 0.1; done'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    started.push(child);
+    let stdout = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await waitFor('the command to start', () => stdout.includes('ready'));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(7);
+    expect(stdout).toContain('got-TERM');
+    expect(parentOf(c.pid)).toBe(c.ns.pid);
+  });
+
+  it("ends with the container: when PID 1 dies, the kernel kills the command and ns-exec --enter exits 137", async () => {
+    const c = await startContainer();
+    const pidFile = join(work, `pid-${++counter}`);
+    const child = spawn(toolPath('ns-exec'), ['--pid-file', pidFile, '--enter', String(c.pid), '--', 'sleep', '300'], { stdio: 'ignore' });
+    started.push(child);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await pidFromFile(pidFile, child);
+    process.kill(c.pid, 'SIGKILL');
+    expect(await exited).toBe(137);
+    expect(await c.exited).toBe(137);
+  });
+
+  describe('a rootless container (made by nobody: a user namespace with a single-id map, where setgroups(2) is denied)', () => {
+    let c: Container;
+    beforeEach(async () => {
+      const pidDir = join(work, 'rootless-pids');
+      mkdirSync(pidDir, { recursive: true });
+      chmodSync(pidDir, 0o1777);
+      c = await startContainer({ as: AS_NOBODY, rootfs: rootlessRootfs(), pidDir, env: { HOME: work } });
+      expect(readFileSync(`/proc/${c.pid}/setgroups`, 'utf8')).toBe('deny\n');
+    });
+
+    it('is entered, user namespace too, by root and by its owner: root inside it', async () => {
+      const probe = ['sh', '-c', 'id -u; cat /proc/self/uid_map; readlink /proc/self/ns/user; grep CapEff /proc/self/status'];
+      const expected = ['0', `0 ${NOBODY} 1`, `user:[${statSync(`/proc/${c.pid}/ns/user`).ino}]`, `CapEff: ${DOCKER_CAPS}`];
+      const byRoot = await enter(c, probe);
+      expect(byRoot.stderr).toBe('');
+      expect(byRoot.stdout.trim().split('\n').map((l) => l.trim().replace(/\s+/g, ' '))).toEqual(expected);
+      const byOwner = await runCommand(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), toolPath('ns-exec'), '--enter', String(c.pid), '--', ...probe], { env: { HOME: work } });
+      expect(byOwner.stderr).toBe('');
+      expect(byOwner.stdout).toBe(byRoot.stdout);
+    });
+
+    it('runs -u 0 as its PID 1 runs: with no supplementary groups to set', async () => {
+      const out = await enter(c, ['id', '-u'], ['-u', '0']);
+      expect(out.stderr).toBe('');
+      expect(out.stdout).toBe('0\n');
+    });
+
+    it("does not hand the caller's supplementary groups (root's 0 and adm here) to the command: it has PID 1's (none)", async () => {
+      const pidFile = join(work, `pid-${++counter}`);
+      const exec = spawn('/usr/bin/setpriv', ['--groups=0,4', '--', toolPath('ns-exec'), '--pid-file', pidFile, '--enter', String(c.pid), '--', 'sleep', '300'], { stdio: 'ignore' });
+      started.push(exec);
+      const pid = await pidFromFile(pidFile, exec);
+      // As the host sees them: a group the container's user namespace cannot map still counts on the host.
+      expect(field(readFileSync(`/proc/${c.pid}/status`, 'utf8'), 'Groups')).toBe('');
+      expect(field(readFileSync(`/proc/${pid}/status`, 'utf8'), 'Groups')).toBe('');
+    });
+  });
+
+  it('--dry-run prints an nsenter/setpriv script that does the same (but for the seccomp filter); --trace shows the steps', async () => {
+    const c = await startContainer({ rootfs: debian, options: ['--hostname', 'cwdry', '-u', 'nobody', '-w', '/tmp'] });
+    const probe = ['sh', '-c', 'hostname; id; pwd; grep -E "^(CapEff|CapBnd|NoNewPrivs):" /proc/self/status'];
+    const dry = await enter(c, probe, ['--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain(`exec nsenter --target=${c.pid} --pid --ipc --uts --net --cgroup --mount sh -euc`);
+    expect(dry.stdout).toContain('cd /tmp && exec setpriv --reuid=65534 --regid=65534 --groups=65534');
+    const ran = await runCommand('/bin/sh', ['-c', dry.stdout]);
+    expect(ran.stderr).toBe('');
+    const real = await enter(c, probe);
+    expect(real.stdout).toBe(`cwdry\nuid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n/tmp\nCapEff:\t0000000000000000\nCapBnd:\t${DOCKER_CAPS}\nNoNewPrivs:\t0\n`);
+    expect(ran.stdout).toBe(real.stdout);
+
+    const traced = await enter(c, ['hostname'], ['--trace']);
+    expect(traced.stdout).toBe('cwdry\n');
+    const steps = traced.stderr.split('\n').filter(Boolean);
+    expect(steps.every((l) => l.startsWith('+ '))).toBe(true);
+    expect(steps[0]).toBe(`+ nsenter --target=${c.pid} --pid --ipc --uts --net --cgroup --mount`);
+    expect(steps.at(-1)).toMatch(/^\+ cd \/tmp && exec setpriv .* -- env -i .* hostname$/);
+  });
+
+  describe('bad input', () => {
+    const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')); // pids go up to pid_max - 1
+    const cases: [string, (pid: string) => string[], (pid: string) => RegExp][] = [
+      ['a non-number', () => ['--enter', 'abc', '--', 'true'], () => /^ns-exec: error: --enter abc: expected a process id$/m],
+      ['a pid that does not exist', () => ['--enter', String(pidMax), '--', 'true'], () => new RegExp(`^ns-exec: error: --enter ${pidMax}: no such process$`, 'm')],
+      ['--rootfs', (pid) => ['--enter', pid, '--rootfs', busybox, '--', 'true'], () => /^ns-exec: error: --rootfs cannot be used with --enter: the container exists already$/m],
+      ['--cap-drop', (pid) => ['--cap-drop', 'ALL', '--enter', pid, '--', 'true'], () => /^ns-exec: error: --cap-drop cannot be used with --enter/m],
+      ['no command', (pid) => ['--enter', pid], (pid) => new RegExp(`^ns-exec: error: no command: ns-exec --enter ${pid} -- CMD`, 'm')],
+    ];
+    for (const [what, args, message] of cases) {
+      it(`${what}: one clear line, exit 125, nothing started in the container`, async () => {
+        const c = await startContainer();
+        const pid = String(c.pid);
+        const out = await ns(args(pid));
+        expect(out.code).toBe(125);
+        expect(out.stderr).toMatch(message(pid));
+        expect(out.stderr.split('\n').filter((l) => l.startsWith('ns-exec: error:'))).toHaveLength(1);
+        expect(out.stdout).toBe('');
+        const ps = await enter(c, ['ps', '-o', 'comm']);
+        expect(ps.stdout.trim().split('\n').slice(1)).toEqual(['sleep', 'ps']);
+      });
     }
   });
 });

@@ -35,18 +35,22 @@
  * - Cgroup: runc creates linux.cgroupsPath (/cw-runc-<tag> here, Docker's /docker/<id>) in every hierarchy and runs the
  *   command there; ns-exec leaves it in its caller's cgroups (--cgroup joins one). Inside, both show `/` (cgroupns).
  *
+ * Then `ns-exec --enter` against `runc exec`, in one running runc container:
+ * the same probe through both, compared the same way; the differences of exec
+ * are listed, and asserted, where that part begins.
+ *
  * Every runc container gets a temporary --root state directory under the work
  * directory (nothing in /run/runc), `runc delete --force` in a finally, and a
  * check that its cgroup directories are gone (removed, and reported, if not).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCommand, toolPath, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { runCommand, toolPath, waitFor, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { removeTree, run } from '../../../test/fixtures/images.ts';
 import { trackMounts } from '../../../test/fixtures/mounts.ts';
 import { busyboxRootfs, debianRootfs } from '../../../test/fixtures/rootfs.ts';
@@ -307,12 +311,20 @@ function withoutTimes(lines: string[]): string[] {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The host pid of a runc container's PID 1, once `runc state` says it runs. */
+async function runcPid(id: string): Promise<number | undefined> {
+  const r = await runCommand(RUNC, ['--root', state, 'state', id]);
+  if (r.code !== 0) return undefined;
+  const s = JSON.parse(r.stdout) as { pid: number; status: string };
+  return s.status === 'running' ? s.pid : undefined;
+}
+
 /**
  * Starts a command whose container waits on stdin (`read`), finds its PID 1
  * as the host sees it, calls `look`, then closes stdin so that it ends
  * (SIGKILL to the process we started if it does not within 10 s).
  */
-async function whileRunning<T>(command: string, args: string[], pidOf: () => Promise<number | undefined>, look: (pid: number) => T): Promise<T> {
+async function whileRunning<T>(command: string, args: string[], pidOf: () => Promise<number | undefined>, look: (pid: number) => T | Promise<T>): Promise<T> {
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d));
@@ -328,7 +340,8 @@ async function whileRunning<T>(command: string, args: string[], pidOf: () => Pro
     const deadline = Date.now() + 10_000;
     for (;;) {
       const pid = await pidOf();
-      if (pid !== undefined) return look(pid);
+      // Awaited here, so that the container runs until `look` is done.
+      if (pid !== undefined) return await look(pid);
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${command} ${args.join(' ')} did not start: ${output}`);
       await sleep(20);
     }
@@ -499,13 +512,7 @@ describe('the cgroup the command runs in, seen from the host', () => {
     let cgroupsPath = '';
     const [cgroup, dirs] = await withRunc(busybox, waitOnStdin, async (c) => {
       cgroupsPath = c.cgroupsPath;
-      const pidOf = async () => {
-        const r = await runCommand(RUNC, ['--root', state, 'state', c.id]);
-        if (r.code !== 0) return undefined;
-        const s = JSON.parse(r.stdout) as { pid: number; status: string };
-        return s.status === 'running' ? s.pid : undefined;
-      };
-      return whileRunning(RUNC, ['--root', state, 'run', '--bundle', c.bundle, c.id], pidOf, (pid) => [readFileSync(`/proc/${pid}/cgroup`, 'utf8'), cgroupDirs(c.cgroupsPath)] as const);
+      return whileRunning(RUNC, ['--root', state, 'run', '--bundle', c.bundle, c.id], () => runcPid(c.id), (pid) => [readFileSync(`/proc/${pid}/cgroup`, 'utf8'), cgroupDirs(c.cgroupsPath)] as const);
     });
     const lines = cgroup.trim().split('\n');
     expect(lines.length).toBeGreaterThan(0);
@@ -514,5 +521,172 @@ describe('the cgroup the command runs in, seen from the host', () => {
     expect(cgroupDirs(cgroupsPath)).toEqual([]);
     expect(statSync(state).isDirectory()).toBe(true);
     expect(readdirSync(state)).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------- exec: a second process in a running container
+
+/** busybox sh: what a process started in a running container sees of itself ($$: the exec'd shell). */
+const EXEC_PROBE = [
+  "echo '== status'; grep -E '^(Uid|Gid|Groups|Cap[A-Za-z]+|NoNewPrivs):' /proc/$$/status",
+  "echo '== seccomp'; grep -E '^Seccomp:' /proc/$$/status",
+  "echo '== hostname'; hostname",
+  "echo '== ns'; for n in cgroup ipc mnt net pid uts user; do readlink /proc/$$/ns/$n; done",
+  "echo '== cgroup'; cat /proc/$$/cgroup",
+  "echo '== mountinfo'; cat /proc/$$/mountinfo",
+  "echo '== env'; tr '\\0' '\\n' < /proc/$$/environ",
+  "echo '== id'; id",
+  "echo '== cwd'; pwd",
+  "echo '== ps'; ps -o pid,user,comm",
+  // Its parent (0: outside the pid namespace) and session: a session of its own is its pid.
+  "echo '== session'; cut -d' ' -f4,6 /proc/$$/stat; echo $$",
+  "echo '== umask'; umask",
+  "echo '== fds'; ls /proc/$$/fd",
+  "echo '== limits'; grep -E '^Max (open files|processes|core file size|stack size|locked memory)' /proc/$$/limits",
+].join('\n');
+
+/** PID 1 of the containers entered: it waits on stdin (whileRunning closes it), in a directory other than its config's cwd. */
+const WAITING_PID1 = ['sh', '-c', 'cd /tmp && read line'];
+
+/**
+ * A runc container running WAITING_PID1 as `user`; `look` gets its PID 1's host pid, with runc's
+ * container id and bundle, while it runs.
+ */
+function whileRuncRuns<T>(user: User | undefined, look: (pid: number, c: Container) => Promise<T>): Promise<T> {
+  return withRunc(busybox, WAITING_PID1, (c) => whileRunning(RUNC, ['--root', state, 'run', '--bundle', c.bundle, c.id], () => runcPid(c.id), (pid) => look(pid, c)), user);
+}
+
+/**
+ * `ns-exec [options] --enter PID -- CMD…` and `runc exec RUNC_ARGS` (default: ID CMD…), from the same caller, one
+ * after the other; their probe sections.
+ */
+async function bothExec(pid: number, c: Container, command: string[], nsOptions: string[] = [], runcArgs: string[] = [c.id, ...command]): Promise<[Map<string, string[]>, Map<string, string[]>]> {
+  return [
+    sections(await fromCaller(toolPath('ns-exec'), [...nsOptions, '--enter', String(pid), '--', ...command]), 'ns-exec --enter'),
+    sections(await fromCaller(RUNC, ['--root', state, 'exec', ...runcArgs]), 'runc exec'),
+  ];
+}
+
+/**
+ * What docker exec -u USER hands runc (moby daemon/exec.go): the container's process with the user's
+ * uid, gid and additionalGids, as a process.json for `runc exec --process`. (`runc exec --user` would keep the
+ * config's additionalGids, 0 here, and add --additional-gids to them.)
+ */
+async function dockerExecProcess(c: Container, user: User, args: string[]): Promise<string> {
+  const spec = JSON.parse(await readFile(join(c.bundle, 'config.json'), 'utf8')) as RuncSpec;
+  const file = join(c.bundle, `process-${randomBytes(4).toString('hex')}.json`);
+  await writeFile(file, JSON.stringify({ ...spec.process, user, args }));
+  return file;
+}
+
+/**
+ * The differences, one line each, each asserted below:
+ * - cwd: runc exec takes the config's process.cwd (/); ns-exec has no config and takes PID 1's current directory (/tmp).
+ *   docker exec passes the image's WorkingDir: the same as ns-exec's unless PID 1 changed directory, as this one did.
+ * - umask: runc exec keeps its caller's (077 here; under Docker the shim's, 022); ns-exec sets 022, as for a PID 1.
+ * - Pids after 1: each command's depends on what ran in the namespace before it (runc init's Go threads take some): not
+ *   compared, only that both are > 1 and lead their own session.
+ */
+describe('ns-exec --enter and runc exec in the same runc container (PID 1: `cd /tmp && read line`), as root', () => {
+  let ns: Map<string, string[]>;
+  let rc: Map<string, string[]>;
+  let pid1Mounts = '';
+
+  beforeAll(async () => {
+    [ns, rc] = await whileRuncRuns(undefined, (pid, c) => {
+      pid1Mounts = readlinkSync(`/proc/${pid}/ns/mnt`);
+      return bothExec(pid, c, ['sh', '-c', EXEC_PROBE]);
+    });
+  });
+
+  it('joins the same namespaces (those of PID 1) and sees the same mounts, hostname and cgroups (`/`: the cgroup namespace)', () => {
+    for (const name of ['ns', 'mountinfo', 'hostname', 'cgroup']) expect(section(ns, name), name).toEqual(section(rc, name));
+    expect(section(ns, 'ns')).toContain(pid1Mounts);
+    expect(section(ns, 'hostname')).toEqual([HOSTNAME]);
+    expect(section(ns, 'cgroup').every((l) => l.endsWith(':/'))).toBe(true);
+  });
+
+  it("gets the same identity, capabilities (Docker's set), no_new_privs and seccomp (none: PID 1 has no filter)", () => {
+    for (const name of ['status', 'seccomp', 'id']) expect(section(ns, name), name).toEqual(section(rc, name));
+    expect(section(ns, 'status')).toEqual(expect.arrayContaining(['Uid:\t0\t0\t0\t0', 'Groups:\t0 ', 'CapEff:\t00000000a80425fb', 'CapBnd:\t00000000a80425fb', 'CapInh:\t0000000000000000', 'NoNewPrivs:\t0']));
+    expect(section(ns, 'seccomp')).toEqual(['Seccomp:\t0']);
+  });
+
+  it('gets the same environment (the config\'s PATH and HOSTNAME, HOME from passwd), rlimits, open fds and a session of its own', () => {
+    for (const name of ['env', 'limits', 'fds']) expect(section(ns, name), name).toEqual(section(rc, name));
+    expect([...section(ns, 'env')].sort()).toEqual(['HOME=/root', `HOSTNAME=${HOSTNAME}`, 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
+    expect(section(ns, 'fds')).toEqual(['0', '1', '2']);
+    for (const probe of [ns, rc]) {
+      const [parentAndSession, pid] = section(probe, 'session');
+      expect(parentAndSession).toBe(`0 ${pid}`);
+      expect(Number(pid)).toBeGreaterThan(1);
+    }
+  });
+
+  it('shows PID 1, itself and ps alone in ps; the pids differ', () => {
+    const normalize = (lines: string[]) => lines.map((l) => l.replace(/^\s*(\d+)/, (_, pid: string) => (pid === '1' ? '1' : 'N')));
+    expect(normalize(section(ns, 'ps'))).toEqual(normalize(section(rc, 'ps')));
+    expect(normalize(section(ns, 'ps'))).toEqual(['PID   USER     COMMAND', '1 root     sh', 'N root     sh', 'N root     ps']);
+  });
+
+  it("differs in cwd: runc exec starts in the config's cwd (/), ns-exec in PID 1's current directory (/tmp)", () => {
+    expect(section(rc, 'cwd')).toEqual(['/']);
+    expect(section(ns, 'cwd')).toEqual(['/tmp']);
+  });
+
+  it("differs in umask: runc exec keeps its caller's (077 here), ns-exec sets 022", () => {
+    expect(section(rc, 'umask')).toEqual(['0077']);
+    expect(section(ns, 'umask')).toEqual(['0022']);
+  });
+});
+
+describe('ns-exec --enter and runc exec as a non-root user', () => {
+  const script = `echo '== status'; grep -E '^(Uid|Gid|Groups|Cap[A-Za-z]+|NoNewPrivs):' /proc/$$/status; echo '== env'; tr '\\0' '\\n' < /proc/$$/environ; echo '== id'; id`;
+  const app: User = { uid: 1000, gid: 1000, additionalGids: [1000] };
+
+  it("in a container whose PID 1 runs as app: PID 1's user, none effective, HOME=/home/app — the same", async () => {
+    const [ns, rc] = await whileRuncRuns(app, (pid, c) => bothExec(pid, c, ['sh', '-c', script]));
+    for (const name of ['status', 'env', 'id']) expect(section(ns, name), name).toEqual(section(rc, name));
+    expect(section(ns, 'status')).toEqual(expect.arrayContaining(['Uid:\t1000\t1000\t1000\t1000', 'Groups:\t1000 ', 'CapEff:\t0000000000000000', 'CapBnd:\t00000000a80425fb']));
+    expect(section(ns, 'env')).toContain('HOME=/home/app');
+  });
+
+  it("with -u app in a root container (docker exec -u app's process.json for runc): the same identity, and app's HOME", async () => {
+    const command = ['sh', '-c', script];
+    const [ns, rc] = await whileRuncRuns(undefined, async (pid, c) => bothExec(pid, c, command, ['-u', 'app'], ['--process', await dockerExecProcess(c, app, command), c.id]));
+    expect(section(ns, 'id')).toEqual(['uid=1000(app) gid=1000(app) groups=1000(app)']);
+    for (const name of ['status', 'id']) expect(section(ns, name), name).toEqual(section(rc, name));
+    // runc sets HOME from app's passwd entry, the environment it is given having none; ns-exec keeps PID 1's HOME=/root.
+    expect(section(rc, 'env')).toContain('HOME=/home/app');
+    expect([...section(ns, 'env')].sort()).toEqual([...section(rc, 'env')].sort());
+  });
+});
+
+describe('the cgroups of a process entered into a runc container, seen from the host', () => {
+  it("ns-exec --enter and runc exec put it in the container's (linux.cgroupsPath); ns-exec itself goes back to its own", async () => {
+    let nsExited: Promise<number | null> | undefined;
+    await whileRuncRuns(undefined, async (pid, c) => {
+      const container = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+      const [nsPidFile, runcPidFile] = [join(c.bundle, 'ns-exec.pid'), join(c.bundle, 'runc-exec.pid')];
+      const nsExec = spawn(toolPath('ns-exec'), ['--pid-file', nsPidFile, '--enter', String(pid), '--', 'sleep', '300'], { stdio: 'ignore' });
+      nsExited = new Promise((resolve) => nsExec.on('exit', (code) => resolve(code)));
+      // Not runCommand: the detached sleep holds on to runc's stdout and stderr until the container ends.
+      const runcExec = spawn(RUNC, ['--root', state, 'exec', '--detach', '--pid-file', runcPidFile, c.id, 'sleep', '300'], { stdio: 'ignore' });
+      expect(await new Promise((resolve) => runcExec.on('exit', resolve))).toBe(0);
+      await waitFor('ns-exec --enter to write its pid file', () => existsSync(nsPidFile) || nsExec.exitCode !== null);
+      const [byNs, byRunc] = [nsPidFile, runcPidFile].map((f) => Number(readFileSync(f, 'utf8')));
+      expect(readFileSync(`/proc/${byNs}/cgroup`, 'utf8')).toBe(container);
+      expect(readFileSync(`/proc/${byRunc}/cgroup`, 'utf8')).toBe(container);
+      expect(readFileSync(`/proc/${nsExec.pid}/cgroup`, 'utf8')).toBe(readFileSync('/proc/self/cgroup', 'utf8'));
+      const dirs = cgroupDirs(c.cgroupsPath);
+      expect(dirs.length).toBeGreaterThan(0);
+      for (const dir of dirs) {
+        const procs = readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim().split('\n').map(Number);
+        expect(procs, dir).toEqual(expect.arrayContaining([pid, byNs, byRunc]));
+        expect(procs, dir).not.toContain(nsExec.pid);
+      }
+    });
+    // PID 1 read its line and ended: the kernel killed the rest of its pid namespace, both sleeps among them.
+    expect(await nsExited).toBe(137);
   });
 });
