@@ -25,7 +25,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSyn
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { runCommand, toolPath, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { runCommand, toolPath, waitFor, type CommandResult } from '../../../test/fixtures/commands.ts';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 /** notes/machine.md: `python3` on PATH is a pyenv shim that forks; inside a pids-limited cgroup use the real one. */
@@ -70,14 +70,6 @@ function leftovers(names: Iterable<string> = owned): string[] {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 function alive(pid: number): boolean {
   try {
