@@ -1,8 +1,8 @@
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type OptionSpec, type ToolSpec } from '@cutaway/cli';
 import { ContainerStore, type ContainerConfigRecord, type ContainerState } from './containers.ts';
-import { currentState } from './container-state.ts';
+import { currentState, monitorAlive } from './container-state.ts';
 import { ago, table } from './format.ts';
 import { prepare, startMonitor, teardown } from './lifecycle.ts';
 import type { Command } from './command.ts';
@@ -212,6 +212,38 @@ async function stop(store: ContainerStore, id: string, seconds: number): Promise
   while (Date.now() < deadline && currentState(store, id).status === 'running') await new Promise((r) => setTimeout(r, 50));
   if (currentState(store, id).status === 'running') signalPid(s.pid!, 'SIGKILL');
   await waitFor(store, id);
+  // As docker stop returns once the container is cleaned up: its keeper has taken down what it had.
+  for (let i = 0; i < 300 && monitorAlive(store, id); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
+/**
+ * One operation on several containers, as docker's CLI runs them (parallelOperation): side by side, a few
+ * at a time (each takes a few tool starts), each name printed once its operation is done, in the order given.
+ */
+async function eachInParallel(ids: string[], names: string[], operation: (id: string) => Promise<void>, limit = 8): Promise<void> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  const outcomes = ids.map(async (id) => {
+    while (active >= limit) await new Promise<void>((wake) => waiting.push(wake));
+    active++;
+    try {
+      await operation(id);
+      return undefined;
+    } catch (e) {
+      return { error: e };
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  });
+  // Like docker's CLI, the others go on when one fails; the first failure is the command's error.
+  let failure: { error: unknown } | undefined;
+  for (const [i, outcome] of outcomes.entries()) {
+    const result = await outcome;
+    if (result) failure ??= result;
+    else process.stdout.write(`${names[i]}\n`);
+  }
+  if (failure) throw failure.error;
 }
 
 async function containerCommand(verb: string, inv: Invocation): Promise<number> {
@@ -249,32 +281,29 @@ async function containerCommand(verb: string, inv: Invocation): Promise<number> 
     case 'stop': {
       const seconds = typeof inv.options.time === 'string' ? Number(inv.options.time) : 10;
       if (!Number.isFinite(seconds) || seconds < 0) throw new UsageError(`--time ${inv.options.time}: want seconds`);
-      for (const [i, id] of ids.entries()) {
-        await stop(store, id, seconds);
-        process.stdout.write(`${names[i]}\n`);
-      }
+      await eachInParallel(ids, names, (id) => stop(store, id, seconds));
       return 0;
     }
     case 'start':
     case 'restart': {
       const seconds = typeof inv.options.time === 'string' ? Number(inv.options.time) : 10;
       if (!Number.isFinite(seconds) || seconds < 0) throw new UsageError(`--time ${inv.options.time}: want seconds`);
-      for (const [i, id] of ids.entries()) {
+      await eachInParallel(ids, names, async (id) => {
         if (verb === 'restart') await stop(store, id, seconds);
         await start(store, id, stateRoot(inv.options.root));
-        process.stdout.write(`${names[i]}\n`);
-      }
+      });
       return 0;
     }
     case 'rm': {
       const running = ids.filter((id) => currentState(store, id).status === 'running');
       if (running.length && !inv.options.force)
         throw new ToolError(`cannot remove container "${store.config(running[0]!).name}": container is running: stop the container before removing or force remove`);
-      for (const [i, id] of ids.entries()) {
+      await eachInParallel(ids, names, async (id) => {
         if (currentState(store, id).status === 'running') await stop(store, id, 0);
-        await teardown(store, store.config(id), env, true);
-        process.stdout.write(`${names[i]}\n`);
-      }
+        // Taken down when it exited (its keeper, or run in the foreground): only its directory is left.
+        if (store.state(id).down) rmSync(store.path(id), { recursive: true, force: true });
+        else await teardown(store, store.config(id), env, true);
+      });
       return 0;
     }
     default:

@@ -26,7 +26,12 @@ export function currentState(store: ContainerStore, id: string): ContainerState 
   const pidFile = store.path(id, 'pid');
   const started = state.status === 'created' && existsSync(pidFile);
   if (!(state.status === 'running' || started) || alive({ ...state, status: 'running', pid: state.pid ?? Number(readFileSync(pidFile, 'utf8')) })) return state;
-  const monitorFile = store.path(id, 'monitor.pid');
-  if (existsSync(monitorFile) && pidAlive(Number(readFileSync(monitorFile, 'utf8')))) return state;
+  if (monitorAlive(store, id)) return state;
   return { ...state, status: 'exited', exitCode: state.exitCode ?? 137 };
+}
+
+/** Whether the container's keeper (cutaway-shim, then the teardown it becomes) still runs. */
+export function monitorAlive(store: ContainerStore, id: string): boolean {
+  const monitorFile = store.path(id, 'monitor.pid');
+  return existsSync(monitorFile) && pidAlive(Number(readFileSync(monitorFile, 'utf8')));
 }

@@ -45,6 +45,8 @@ export interface ContainerState {
   exitCode?: number;
   startedAt?: string;
   finishedAt?: string;
+  /** Set once what the container had while it ran (mounts, cgroup, network endpoint) has been taken down. */
+  down?: boolean;
 }
 
 export class ContainerStore {

@@ -74,6 +74,7 @@ export async function teardown(store: ContainerStore, config: ContainerConfigRec
     tryTool('cg-limit', ['rm', '--force', config.cgroup], env),
   ]);
   if (remove) rmSync(store.path(config.id), { recursive: true, force: true });
+  else if (store.state(config.id).status === 'exited') await store.writeState(config.id, { ...store.state(config.id), down: true });
 }
 
 /** One line of Docker's json-file log. */
