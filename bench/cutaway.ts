@@ -52,19 +52,16 @@
  *
  * Prints markdown tables and writes them, with the date and the machine, to bench/results/cutaway.md.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { cp, mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { findImage, OciLayout } from '@cutaway/oci';
-import { BUSYBOX_REF, buildBusyboxImage, run } from '../test/fixtures/images.ts';
+import { run } from '../test/fixtures/images.ts';
 import * as h from './harness.ts';
 import { cleanups, log, median, REPO_DIR, type Sample } from './harness.ts';
+import { BIN, buildMissing, buildNote, bundles, CGROUP_PARENT, cgroupParents, ContainersStore, CUTAWAY, CutawayStore, podmanContext, PREFIX, REF, setUpHost, wipe } from './podman.ts';
 
-const BIN = join(REPO_DIR, 'bin');
-const CUTAWAY = join(BIN, 'cutaway');
 /** bin/cutaway and the tools it runs here (it finds them in bin/). */
 const TOOLS = ['cutaway', 'oci-pull', 'overlay-mount', 'netbridge', 'ns-exec', 'layer-commit'] as const;
 const RESULTS = join(REPO_DIR, 'bench', 'results', 'cutaway.md');
@@ -72,14 +69,11 @@ const HELLO = join(REPO_DIR, 'examples', 'hello');
 const TMPFS_SIZE = '2g';
 /** Set in the re-executed run, inside its own network and mount namespaces. */
 const NS_MARK = 'CUTAWAY_BENCH_CUTAWAY_NS';
-const REF = BUSYBOX_REF;
 const HELLO_TAG = 'cwbench/hello:latest';
 const THREE_TAG = 'cwbench/three:latest';
 /** cutaway names `-t cwbench/hello` as Docker does; buildah as localhost/… */
 const CW_HELLO = `docker.io/${HELLO_TAG}`;
 const BH_HELLO = `localhost/${HELLO_TAG}`;
-const CGROUP_PARENT = `cwbench-${process.pid}`;
-const PREFIX = `cwbench-${process.pid}-`;
 const THREE_STEP = ['FROM cutaway.test/busybox:latest', "RUN echo 'made by RUN' > /built.txt", 'COPY file.txt /srv/file.txt', 'CMD ["cat", "/srv/file.txt"]', ''].join('\n');
 /** What the demo image prints when run (its CMD): the lines that show the build did its work. */
 const HELLO_EXPECT = ['Hello from a container that cutaway built', 'I am app on ', 'primes made at build time: 2 3 5 7 11 13 17 19 23 29 31 37 41 43 47', 'built with LIMIT=50', 'data files: one.txt two.txt'];
@@ -98,15 +92,7 @@ function parseOptions(): { buildRuns: number; runRuns: number } {
     process.stdout.write(USAGE);
     process.exit(0);
   }
-  const count = (name: string, value: string | undefined, fallback: number) => {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) {
-      process.stderr.write(`bench: --${name} wants a whole number ≥ 1, got ${value}\n`);
-      process.exit(2);
-    }
-    return n;
-  };
+  const count = h.countOption;
   const both = count('runs', values.runs, 0);
   return { buildRuns: count('build-runs', values['build-runs'], both || 7), runRuns: count('run-runs', values['run-runs'], both || 15) };
 }
@@ -124,157 +110,12 @@ const secs = (x: number) => (x / 1000).toFixed(3);
 const ratio = (x: number) => x.toFixed(2);
 const wallOf = (xs: Sample[]) => xs.map((x) => x.wallMs);
 const med = (xs: Sample[]) => median(wallOf(xs));
-/** The bundle (or launcher) each bin/ link points at, and its sha256: others rebuild the tools while we run. */
-const bundles = () => Object.fromEntries(TOOLS.map((t) => {
-  const file = realpathSync(join(BIN, t));
-  return [t, { file, mtime: statSync(file).mtime.toISOString(), hash: createHash('sha256').update(readFileSync(file)).digest('hex') }];
-}));
 
 // ─── The throwaway host ──────────────────────────────────────────────────────
-
-/**
- * Mounts a tmpfs on `path` in our mount namespace: what the tools write there stays ours and goes with it. A
- * directory made for the mount point (it exists on the host's filesystem) is removed again on the way out.
- */
-async function tmpfsOver(path: string, size: string, mode: string): Promise<void> {
-  const made: string[] = [];
-  for (let p = path; !existsSync(p); p = dirname(p)) made.unshift(p);
-  for (const p of made) await mkdir(p);
-  cleanups.push(async () => {
-    for (const p of [...made].reverse()) await rmdir(p).catch((e: NodeJS.ErrnoException) => log(`cleanup: ${p} (made for a mount point) left: ${e.code}`));
-  });
-  await run('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=${mode}`, `cwbench-${path.replaceAll('/', '-').slice(1)}`, path]);
-  cleanups.push(() => run('umount', [path]).catch(() => run('umount', ['--lazy', path])));
-}
-
-async function setUpHost(): Promise<void> {
-  await run('ip', ['link', 'set', 'lo', 'up']);
-  await tmpfsOver('/run/netns', '1m', '0755');
-  await tmpfsOver('/run/runc', '16m', '0700');
-  await tmpfsOver('/var/lib/containers/cache', '64m', '0700');
-  await tmpfsOver('/var/tmp', '256m', '1777');
-}
 
 /** Our network namespace's interfaces (/proc/net/dev is the reader's namespace's). */
 const links = () => readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter(Boolean).sort();
 const netnsNames = () => (existsSync('/run/netns') ? readdirSync('/run/netns').sort() : []);
-
-// ─── cgroups podman makes (cgroupfs is not namespaced) ───────────────────────
-
-/** Our cgroup parent in every hierarchy that has it: podman made it (for conmon and the containers). */
-function cgroupParents(): string[] {
-  return readdirSync('/sys/fs/cgroup').map((d) => join('/sys/fs/cgroup', d, CGROUP_PARENT)).filter((d) => existsSync(d));
-}
-
-
-// ─── The tools ───────────────────────────────────────────────────────────────
-
-interface Ctx {
-  work: string;
-  layout: string;
-  env: NodeJS.ProcessEnv;
-  cniDir: string;
-}
-
-/** Removes a store: anything mounted under it first (only an interrupted run leaves mounts), then the tree. */
-async function wipe(dir: string): Promise<void> {
-  if (!existsSync(dir)) return;
-  await h.unmountAll(dir);
-  await rm(dir, { recursive: true, force: true });
-}
-
-/** A cutaway state root. */
-class CutawayStore {
-  constructor(
-    readonly root: string,
-    private readonly ctx: Ctx,
-  ) {}
-
-  get env(): NodeJS.ProcessEnv {
-    return { ...this.ctx.env, CUTAWAY_ROOT: this.root };
-  }
-
-  /** Fresh, with the fixture pulled from the layout and its layer unpacked (a mount and unmount). */
-  async fresh(): Promise<void> {
-    await this.tearDown();
-    await wipe(this.root);
-    await mkdir(this.root, { recursive: true });
-    await run(join(BIN, 'oci-pull'), ['-q', `oci:${this.ctx.layout}:${REF}`], { env: this.env });
-    await run(join(BIN, 'overlay-mount'), ['-q', REF, '--name', `${PREFIX}unpack`], { env: this.env });
-    await run(join(BIN, 'overlay-mount'), ['--unmount', `${PREFIX}unpack`, '--rm'], { env: this.env });
-  }
-
-  /** Containers left (only after an interruption): their endpoints down, their mounts and directories removed. */
-  async tearDown(): Promise<void> {
-    if (!existsSync(this.root)) return;
-    const state = await readFile(join(this.root, 'networks', 'bridge.json'), 'utf8').then((t) => JSON.parse(t) as { endpoints: Record<string, unknown> }, () => ({ endpoints: {} }));
-    for (const e of Object.keys(state.endpoints)) await run(join(BIN, 'netbridge'), ['down', e], { env: this.env }).then(() => log(`cleanup: netbridge down ${e}`), (err: Error) => log(`cleanup: ${err.message}`));
-    const containers = join(this.root, 'containers');
-    for (const c of existsSync(containers) ? readdirSync(containers) : []) {
-      await run(join(BIN, 'overlay-mount'), ['--unmount', c, '--rm'], { env: this.env }).then(() => log(`cleanup: overlay-mount --unmount ${c} --rm`), (err: Error) => log(`cleanup: ${err.message}`));
-      await rm(join(containers, c), { recursive: true, force: true });
-    }
-  }
-
-  /** Containers in the store (there must be none after a `run --rm`). */
-  containers(): string[] {
-    const dir = join(this.root, 'containers');
-    return existsSync(dir) ? readdirSync(dir) : [];
-  }
-
-  async layerCount(ref: string): Promise<number> {
-    return (await findImage(await OciLayout.open(join(this.root, 'images')), ref)).manifest.layers.length;
-  }
-}
-
-/** A containers-storage store (root + runroot) used by buildah and podman. */
-class ContainersStore {
-  constructor(
-    readonly dir: string,
-    readonly driver: 'vfs' | 'overlay',
-    private readonly ctx: Ctx,
-  ) {}
-
-  // Short names: podman refuses a runroot path over 50 characters with the overlay driver.
-  get root(): string {
-    return join(this.dir, 'root');
-  }
-
-  get runroot(): string {
-    return join(this.dir, 'run');
-  }
-
-  get storageArgs(): string[] {
-    return ['--root', this.root, '--runroot', this.runroot, '--storage-driver', this.driver];
-  }
-
-  buildah(args: string[]): string[] {
-    return [...this.storageArgs, ...args];
-  }
-
-  /** podman's global options: this store, its own libpod tmpdir, runc, cgroupfs, no events, our CNI dir. */
-  podman(args: string[]): string[] {
-    return [...this.storageArgs, '--tmpdir', join(this.dir, 'libpod-tmp'), '--runtime', 'runc', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none', '--network-config-dir', this.ctx.cniDir, ...args];
-  }
-
-  async fresh(): Promise<void> {
-    await this.tearDown();
-    await wipe(this.dir);
-    await mkdir(this.dir, { recursive: true });
-    await run('skopeo', ['copy', '--quiet', `oci:${this.ctx.layout}:${REF}`, `containers-storage:[${this.driver}@${this.root}+${this.runroot}]${REF}`], { env: this.ctx.env });
-  }
-
-  /** podman's containers in this store (ids). */
-  async podmanContainers(): Promise<string[]> {
-    return (await run('podman', this.podman(['ps', '-a', '-q', '--no-trunc']), { env: this.ctx.env })).split('\n').filter(Boolean);
-  }
-
-  async tearDown(): Promise<void> {
-    if (!existsSync(join(this.dir, 'libpod-tmp'))) return;
-    const left = await this.podmanContainers().catch(() => []);
-    if (left.length) await run('podman', this.podman(['rm', '-f', ...left]), { env: this.ctx.env }).then(() => log(`cleanup: podman rm -f ${left.join(' ')}`), (e: Error) => log(`cleanup: ${e.message}`));
-  }
-}
 
 // ─── Stamped traces ──────────────────────────────────────────────────────────
 
@@ -314,7 +155,10 @@ async function traced(cmd: string, args: string[], env: NodeJS.ProcessEnv): Prom
 /** The phases of a `cutaway run --trace --rm`: boundaries at its `+ tool` lines, in this order. */
 function runPhases(t: Traced, bridge: boolean): number[] {
   const tools = t.lines.filter((l) => l.text.startsWith('+ '));
-  const expected = bridge ? [/^\+ overlay-mount -q /, /^\+ netbridge up /, /^\+ netbridge down /, /^\+ overlay-mount --unmount /] : [/^\+ overlay-mount -q /, /^\+ overlay-mount --unmount /];
+  // overlay-mount and cg-limit create start side by side, as do the three steps of the teardown.
+  const up = [/^\+ overlay-mount -q /, /^\+ cg-limit create /, ...(bridge ? [/^\+ netbridge up /] : []), /^\+ ns-exec /];
+  const down = [...(bridge ? [/^\+ netbridge down /] : []), /^\+ overlay-mount --unmount /, /^\+ cg-limit rm /];
+  const expected = [...up, ...down];
   if (tools.length !== expected.length || !expected.every((re, i) => re.test(tools[i]!.text))) throw new Error(`cutaway run --trace: unexpected tool lines:\n${tools.map((l) => l.text).join('\n')}`);
   const marks = [0, ...tools.map((l) => l.ms), t.wallMs];
   return marks.slice(1).map((m, i) => m - marks[i]!);
@@ -359,40 +203,12 @@ async function main(): Promise<void> {
   for (const cmd of ['buildah', 'podman', 'skopeo', 'runc', 'conmon', 'nft', 'ip', 'unshare'])
     if (!(await run('sh', ['-c', `command -v ${cmd}`]).catch(() => ''))) throw new Error(`${cmd} is missing (apt-get install buildah podman skopeo runc conmon nftables iproute2)`);
   if (!existsSync(h.GNU_TIME)) throw new Error(`${h.GNU_TIME} is missing: apt-get install time`);
-  const builtNow: string[] = [];
-  for (const t of TOOLS) {
-    if (existsSync(join(BIN, t))) continue;
-    log(`bin/${t} is missing: building it`);
-    await h.buildTool(t);
-    builtNow.push(t);
-  }
-  const bundlesBefore = bundles();
+  const builtNow = await buildMissing(TOOLS);
+  const bundlesBefore = bundles(TOOLS);
 
   await setUpHost();
   const work = await h.tmpfsWorkDir('cw-bench-cutaway', TMPFS_SIZE);
-  const tmp = join(work, 'tmp');
-  const cniDir = join(work, 'cni');
-  const conf = join(work, 'containers.conf');
-  await mkdir(tmp, { recursive: true });
-  await mkdir(cniDir, { recursive: true });
-  await writeFile(
-    conf,
-    [
-      '[containers]',
-      // this machine's hard limits (notes/machine.md): podman's defaults are above them, and root cannot raise them
-      'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
-      '[network]',
-      `network_config_dir = "${cniDir}"`,
-      '[engine]',
-      'runtime = "runc"',
-      'cgroup_manager = "cgroupfs"',
-      'events_logger = "none"',
-      `image_copy_tmp_dir = "${tmp}"`,
-      '',
-    ].join('\n'),
-  );
-  const ctx: Ctx = { work, layout: join(work, 'layout'), cniDir, env: { ...ENV, TMPDIR: tmp, CONTAINERS_CONF: conf } };
-  await buildBusyboxImage(await OciLayout.create(ctx.layout));
+  const ctx = await podmanContext(work, ENV);
   const helloCtx = join(work, 'ctx-hello');
   const threeCtx = join(work, 'ctx-three');
   await cp(HELLO, helloCtx, { recursive: true, preserveTimestamps: true });
@@ -645,8 +461,7 @@ async function main(): Promise<void> {
   await wipe(bhBuild.dir);
 
   // ─── Runs ──────────────────────────────────────────────────────────────────
-  await mkdir(cwRun.root, { recursive: true });
-  await run(join(BIN, 'oci-pull'), ['-q', `oci:${ctx.layout}:${REF}`], { env: cwRun.env });
+  await cwRun.pull();
   await pmVfs.fresh();
   await pmOverlay.fresh();
   const loadMid = await h.loadAverage();
@@ -664,7 +479,7 @@ async function main(): Promise<void> {
   const loadAfter = await h.loadAverage();
   const cgroupsLeft = cgroupParents();
   const cgroupsOther = memoryCgroups().filter((d) => !cgroupsBefore.has(d) && d !== CGROUP_PARENT);
-  const bundlesAfter = bundles();
+  const bundlesAfter = bundles(TOOLS);
 
   // ─── The report ────────────────────────────────────────────────────────────
   const b = (k: BuildKey) => buildSamples.get(k)!;
@@ -736,16 +551,22 @@ async function main(): Promise<void> {
     '|---|---|---:|---:|---:|',
     ...phaseRows('bridge', [
       'start → `+ overlay-mount`: Node, the bundle, the options, the image looked up, the container\'s id, dir, config and state',
-      'overlay-mount (mount the image)',
-      'netbridge up, the /etc files, ns-exec runs /bin/true',
-      'netbridge down',
-      'overlay-mount --unmount --rm, the container dir removed, exit',
+      '(overlay-mount and cg-limit create are started together)',
+      'overlay-mount ∥ cg-limit create (mount the image, make the cgroup)',
+      'netbridge up, the /etc files',
+      'ns-exec runs /bin/true',
+      'netbridge down, overlay-mount --unmount --rm and cg-limit rm start together',
+      '…',
+      'the teardown, the container dir removed, exit',
     ], runTraces.bridge),
     `| bridge | whole run | ${ms(median(totals(runTraces.bridge)))} | ${ms(Math.min(...totals(runTraces.bridge)))} | ${ms(Math.max(...totals(runTraces.bridge)))} |`,
     ...phaseRows('none', [
       'start → `+ overlay-mount`',
-      'overlay-mount, the /etc files, ns-exec runs /bin/true',
-      'overlay-mount --unmount --rm, the container dir removed, exit',
+      '(overlay-mount and cg-limit create are started together)',
+      'overlay-mount ∥ cg-limit create, the /etc files',
+      'ns-exec runs /bin/true',
+      'overlay-mount --unmount --rm and cg-limit rm start together',
+      'the teardown, the container dir removed, exit',
     ], runTraces.none),
     `| none | whole run | ${ms(median(totals(runTraces.none)))} | ${ms(Math.min(...totals(runTraces.none)))} | ${ms(Math.max(...totals(runTraces.none)))} |`,
   ];
@@ -809,13 +630,11 @@ async function main(): Promise<void> {
   ].join(', ');
   const commit = (await h.gitCommit()) ?? 'unknown';
   const dirty = await h.gitDirty(['libs', 'tools', 'scripts/build.ts']);
-  const rebuilt = TOOLS.filter((t) => bundlesAfter[t]!.mtime !== bundlesBefore[t]!.mtime);
-  const changed = TOOLS.filter((t) => bundlesAfter[t]!.hash !== bundlesBefore[t]!.hash);
   const shebang = readFileSync(CUTAWAY, 'utf8').split('\n', 1)[0] ?? '';
   const doc = [
     '# cutaway build and cutaway run against buildah bud and podman run',
     '',
-    `Written by \`pnpm exec tsx bench/cutaway.ts --build-runs ${buildRuns} --run-runs ${runRuns}\` on ${new Date().toISOString()}, at commit ${commit}${dirty ? ' (with uncommitted changes in libs/, tools/ or scripts/build.ts)' : ''}. bin/cutaway ${builtNow.includes('cutaway') ? 'built by the bench' : 'as built'} at ${bundlesBefore.cutaway!.mtime}${builtNow.length ? `; built by the bench: ${builtNow.join(', ')}` : ''}. ${rebuilt.length ? `Rebuilt by others during the run: ${rebuilt.join(', ')} (${changed.length ? `to other bytes: ${changed.join(', ')}; those samples span two builds` : 'to the same bytes'}).` : 'No tool was rebuilt during the run.'}`,
+    `Written by \`pnpm exec tsx bench/cutaway.ts --build-runs ${buildRuns} --run-runs ${runRuns}\` on ${new Date().toISOString()}, at commit ${commit}${dirty ? ' (with uncommitted changes in libs/, tools/ or scripts/build.ts)' : ''}. ${buildNote(TOOLS, builtNow, bundlesBefore, bundlesAfter)}`,
     '',
     `Machine: ${machine}. Load average ${loadBefore} before the builds, ${loadMid} before the runs, ${loadAfter} after. NODE_EXTRA_CA_CERTS ${ENV.NODE_EXTRA_CA_CERTS ? `was set (${ENV.NODE_EXTRA_CA_CERTS})` : 'was not set'}; bin/cutaway's shebang ${/-u NODE_EXTRA_CA_CERTS/.test(shebang) ? 'unsets it' : 'does not unset it'}.`,
     '',

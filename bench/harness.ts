@@ -3,10 +3,11 @@
  * cleanup on the way out (also on failure and Ctrl-C) of what they start and
  * create, children in process groups of their own, timing a command under GNU
  * time, a private mount namespace with a tmpfs, the statistics and the
- * markdown table, and what is noted about the machine and the source.
+ * markdown table, what is noted about the machine and the source, and the
+ * processes running (parents, names, resident memory).
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -19,7 +20,7 @@ export const GNU_TIME = '/usr/bin/time';
 
 export const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
 
-// ─── --runs ──────────────────────────────────────────────────────────────────
+// ─── --runs and other counts ─────────────────────────────────────────────────
 
 /** Parses `[--runs N] [-h]` for bench/NAME.ts; prints the usage (with `about`) for -h, exits 2 on a bad N. */
 export function parseRuns(name: string, defaultRuns: number, about: string): number {
@@ -28,12 +29,18 @@ export function parseRuns(name: string, defaultRuns: number, about: string): num
     process.stdout.write(`Usage: pnpm exec tsx bench/${name}.ts [--runs N]\n\n${about}\n`);
     process.exit(0);
   }
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1) {
-    process.stderr.write(`bench: --runs wants a whole number ≥ 1, got ${values.runs}\n`);
+  return countOption('runs', values.runs, defaultRuns);
+}
+
+/** The value of a count option (`--NAME N`), `fallback` when not given; exits 2 unless it is a whole number ≥ 1. */
+export function countOption(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`bench: --${name} wants a whole number ≥ 1, got ${value}\n`);
     process.exit(2);
   }
-  return runs;
+  return n;
 }
 
 // ─── Cleanup, also on failure and Ctrl-C ─────────────────────────────────────
@@ -364,3 +371,51 @@ export const gitDirty = (paths: string[], untracked = false) =>
 
 /** Builds a tool from the source in the tree, as the tests do (esbuild). */
 export const buildTool = (tool: string) => run(process.execPath, ['--import', 'tsx', join(REPO_DIR, 'scripts/build.ts'), join(REPO_DIR, 'tools', tool)], { cwd: REPO_DIR });
+
+// ─── Processes ───────────────────────────────────────────────────────────────
+
+export interface ProcessEntry {
+  ppid: number;
+  comm: string;
+  /** State (R, S, Z, …). */
+  state: string;
+  /** Start time after boot, in clock ticks: with the pid, it names one process (pids are reused). */
+  start: number;
+}
+
+/** One process from /proc/PID/stat (comm is in parentheses and may hold any character: the fields follow the last ")"), or undefined once it has gone. */
+export function processEntry(pid: number): ProcessEntry | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = stat.lastIndexOf(')');
+    const fields = stat.slice(close + 2).split(' ');
+    return { ppid: Number(fields[1]), comm: stat.slice(stat.indexOf('(') + 1, close), state: fields[0]!, start: Number(fields[19]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every process, by pid (see processEntry). */
+export function processes(): Map<number, ProcessEntry> {
+  const table = new Map<number, ProcessEntry>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const entry = processEntry(Number(name));
+    if (entry) table.set(Number(name), entry);
+  }
+  return table;
+}
+
+/**
+ * A process's resident memory, KiB: VmRSS (/proc/PID/status: every page it maps that is in memory, shared ones
+ * whole) and Pss (/proc/PID/smaps_rollup: each shared page divided among the processes that map it, so the Pss
+ * of many processes adds up to what they really hold together). Undefined once it has gone.
+ */
+export function residentKiB(pid: number): { rss: number; pss: number } | undefined {
+  const kib = (file: string, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'))?.[1]);
+  try {
+    return { rss: kib('status', 'VmRSS'), pss: kib('smaps_rollup', 'Pss') };
+  } catch {
+    return undefined;
+  }
+}

@@ -178,7 +178,10 @@ async function start(store: ContainerStore, id: string, root: string): Promise<v
     throw e;
   });
   await store.writeState(id, { status: 'created' });
-  await startMonitor(store, id, nsExecArgs, root);
+  await startMonitor(store, id, nsExecArgs, root).catch(async (e: unknown) => {
+    await teardown(store, config, env, false);
+    throw e;
+  });
 }
 
 async function waitFor(store: ContainerStore, id: string): Promise<number> {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { ToolError } from '@cutaway/cli';
 import { createWriteStream, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { currentState } from './container-state.ts';
 import { overlayLowers, type ContainerConfigRecord, type ContainerStore } from './containers.ts';
@@ -134,6 +135,11 @@ export async function startMonitor(store: ContainerStore, id: string, nsExecArgs
     env: toolEnv({ CUTAWAY_ROOT: root }),
     detached: true,
     stdio: ['ignore', openSync('/dev/null', 'w'), openSync(store.path(id, 'monitor.err'), 'a')],
+  });
+  // A keeper that cannot start (cutaway-shim missing, not executable) is cutaway's one-line error; the caller tears down.
+  await new Promise<void>((resolve, reject) => {
+    monitor.once('spawn', resolve);
+    monitor.once('error', (e) => reject(new ToolError(`cutaway-shim: ${e.message}`)));
   });
   writeFileSync(store.path(id, 'monitor.pid'), String(monitor.pid));
   monitor.unref();

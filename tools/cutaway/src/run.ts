@@ -124,7 +124,10 @@ export async function run(inv: Invocation, rest: string[]): Promise<number> {
   });
 
   if (o.detach) {
-    await startMonitor(store, id, nsExecArgs, root);
+    await startMonitor(store, id, nsExecArgs, root).catch(async (e: unknown) => {
+      await teardown(store, config, env, true);
+      throw e;
+    });
     process.stdout.write(`${id}\n`);
     return 0;
   }
