@@ -5,12 +5,13 @@
  * as in run.test.ts: every container process killed by its pid, everything
  * it made taken down, nothing left under the root or of its network.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OciLayout } from '@cutaway/oci';
 import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { removeContainers } from '../../../test/fixtures/containers.ts';
 import { BUSYBOX_REF, buildBusyboxImage, removeTree } from '../../../test/fixtures/images.ts';
 
 let work: string;
@@ -48,22 +49,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  const containers = join(root, 'containers');
-  for (const id of existsSync(containers) ? readdirSync(containers) : []) {
-    const pid = join(containers, id, 'pid');
-    if (existsSync(pid)) {
-      try {
-        process.kill(Number(readFileSync(pid, 'utf8')), 'SIGKILL');
-      } catch {
-        // exited already
-      }
-    }
-    await new Promise((r) => setTimeout(r, 300));
-    await runCommand('netbridge', ['down', id.slice(0, 12)], { env: { CUTAWAY_ROOT: root } });
-    await runCommand('overlay-mount', ['--unmount', id, '--rm'], { env: { CUTAWAY_ROOT: root } });
-    await runCommand('cg-limit', ['rm', '--force', id.slice(0, 12)]);
-    await removeTree(join(containers, id));
-  }
+  await removeContainers(root);
   expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(root);
 });
 

@@ -8,12 +8,13 @@
  * running, unmounts and removes everything, and checks no mount is left.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findImage, OciLayout, parseImageConfig, parseManifestDocument, type Digest, type ImageConfig } from '@cutaway/oci';
 import { runCommand, toolPath, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { removeContainers } from '../../../test/fixtures/containers.ts';
 import { BUSYBOX_REF, buildBusyboxImage, removeTree, type BuiltImage } from '../../../test/fixtures/images.ts';
 import { startRegistry, type TestRegistry } from '../../../test/fixtures/registry.ts';
 
@@ -96,20 +97,7 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  for (const root of made) {
-    const containers = join(root, 'containers');
-    for (const id of existsSync(containers) ? readdirSync(containers) : []) {
-      const pid = join(containers, id, 'pid');
-      if (existsSync(pid)) {
-        try {
-          process.kill(Number(readFileSync(pid, 'utf8')), 'SIGKILL');
-        } catch {
-          // exited already
-        }
-      }
-      await runCommand('overlay-mount', ['--unmount', id, '--rm'], { env: env(root) });
-    }
-  }
+  for (const root of made) await removeContainers(root);
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
   await removeTree(work);
   expect(mounts).not.toContain(work);

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OciLayout } from '@cutaway/oci';
 import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { removeContainers } from '../../../test/fixtures/containers.ts';
 import { BUSYBOX_REF, buildBusyboxImage, removeTree } from '../../../test/fixtures/images.ts';
 import { humanSize } from '../src/format.ts';
 
@@ -122,24 +123,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  const containers = join(root, 'containers');
-  for (const id of existsSync(containers) ? readdirSync(containers) : []) {
-    for (const file of ['pid', 'monitor.pid']) {
-      const path = join(containers, id, file);
-      try {
-        if (existsSync(path)) process.kill(Number(readFileSync(path, 'utf8')), 'SIGKILL');
-      } catch {
-        // exited already
-      }
-    }
-  }
-  await new Promise((r) => setTimeout(r, 300));
-  for (const id of existsSync(containers) ? readdirSync(containers) : []) {
-    await runCommand('netbridge', ['down', id.slice(0, 12)], { env: { CUTAWAY_ROOT: root } });
-    await runCommand('overlay-mount', ['--unmount', id, '--rm'], { env: { CUTAWAY_ROOT: root } });
-    await runCommand('cg-limit', ['rm', '--force', id.slice(0, 12)]);
-    await removeTree(join(containers, id));
-  }
+  await removeContainers(root);
   expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(root);
   await removeTree(join(root, 'volumes'));
   for (const name of networks.keys()) await runCommand('netbridge', ['network', 'rm', name], { env: { CUTAWAY_ROOT: root } });

@@ -11,13 +11,14 @@
  * --unmount --rm, cg-limit rm) and checks that the host's mount table, links
  * and namespaces are as before.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OciLayout } from '@cutaway/oci';
 import { spawn } from 'node:child_process';
 import { runCommand, toolPath, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { removeContainers } from '../../../test/fixtures/containers.ts';
 import { BUSYBOX_REF, buildBusyboxImage, removeTree } from '../../../test/fixtures/images.ts';
 
 let work: string;
@@ -60,25 +61,7 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-  const containers = join(root, 'containers');
-  for (const id of existsSync(containers) ? readdirSync(containers) : []) {
-    const pidFile = join(containers, id, 'pid');
-    if (existsSync(pidFile)) {
-      try {
-        process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
-      } catch {
-        // exited already
-      }
-    }
-  }
-  // Give the monitors of detached containers a moment to record the exit and tidy up.
-  await new Promise((r) => setTimeout(r, 300));
-  for (const id of existsSync(containers) ? readdirSync(containers) : []) {
-    await runCommand('netbridge', ['down', id.slice(0, 12)], { env: { CUTAWAY_ROOT: root } });
-    await runCommand('overlay-mount', ['--unmount', id, '--rm'], { env: { CUTAWAY_ROOT: root } });
-    await runCommand('cg-limit', ['rm', '--force', id.slice(0, 12)]);
-    await removeTree(join(containers, id));
-  }
+  await removeContainers(root);
   expect(hostState()).toEqual(before);
 });
 
