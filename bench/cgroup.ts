@@ -57,7 +57,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile, rmdir } from 'node:fs/promises';
-import { release } from 'node:os';
+
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as h from './harness.ts';
@@ -426,13 +426,10 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${report}\n`);
 
   const tryRun = (cmd: string, args: string[]) => run(cmd, args).then((t) => t.trim(), () => 'unknown');
-  const machine = [
-    `nproc ${await h.nproc()} (${h.cpuModel()})`,
-    `Linux ${release()}`,
-    `Node ${(await run('node', ['--version'])).trim()}`,
+  const machine = await h.machineLine([
     `cgroup-tools ${await tryRun('dpkg-query', ['-W', '-f=${Version}', 'cgroup-tools'])}`,
     `dash ${await tryRun('dpkg-query', ['-W', '-f=${Version}', 'dash'])} as /bin/sh`,
-  ].join(', ');
+  ]);
   const hierarchies = [...mounts.v1.entries()].filter(([c]) => ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'blkio'].includes(c)).map(([c, p]) => `${c} ${p}`).join(', ');
   const commit = (await h.gitCommit()) ?? 'unknown';
   const dirty = await h.gitDirty(['libs', 'tools/cg-limit']);

@@ -53,7 +53,7 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
-import { release } from 'node:os';
+
 import { join } from 'node:path';
 import { findImage, OciLayout, resolveNamedImage, type Descriptor } from '@cutaway/oci';
 import { buildBusyboxImage, run } from '../test/fixtures/images.ts';
@@ -429,15 +429,12 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${report}\n`);
 
   const version = h.firstLine;
-  const machine = [
-    `nproc ${await h.nproc()} (${h.cpuModel()})`,
-    `Linux ${release()}`,
-    `Node ${process.version}`,
+  const machine = await h.machineLine([
     await version('umoci', ['--version']),
     await version('tar', ['--version']),
     await version('gzip', ['--version']),
     `zstd ${/v[\d.]+/.exec(await run('zstd', ['--version']))?.[0] ?? '?'}`,
-  ].join(', ');
+  ]);
   const load = `${loadAtStart} at the start, ${await loadAverage()} at the end (on 2 cores, above 2 means runs waited for a CPU)`;
   const doc = [
     '# layer-commit against umoci repack',

@@ -54,7 +54,7 @@
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { release } from 'node:os';
+
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { run } from '../test/fixtures/images.ts';
@@ -577,14 +577,11 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${report}\n`);
 
   const version = h.versionOf;
-  const machine = [
-    `nproc ${await h.nproc()} (${h.cpuModel()})`,
-    `Linux ${release()}`,
-    `Node ${(await run('node', ['--version'])).trim()}`,
+  const machine = await h.machineLine([
     await version('podman', ['--version']),
     await version('runc', ['--version']),
     await version('conmon', ['--version']),
-  ].join(', ');
+  ]);
   const commit = (await h.gitCommit()) ?? 'unknown';
   const dirty = await h.gitDirty(['libs', 'tools', 'scripts/build.ts']);
   const doc = [

@@ -54,7 +54,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cp, mkdir, writeFile } from 'node:fs/promises';
-import { release } from 'node:os';
+
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { run } from '../test/fixtures/images.ts';
@@ -618,16 +618,13 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${report}\n`);
 
   const version = h.versionOf;
-  const machine = [
-    `nproc ${await h.nproc()} (${h.cpuModel()})`,
-    `Linux ${release()}`,
-    `Node ${(await run('node', ['--version'])).trim()}`,
+  const machine = await h.machineLine([
     await version('buildah', ['--version']),
     await version('podman', ['--version']),
     await version('skopeo', ['--version']),
     await version('runc', ['--version']),
     await version('conmon', ['--version']),
-  ].join(', ');
+  ]);
   const commit = (await h.gitCommit()) ?? 'unknown';
   const dirty = await h.gitDirty(['libs', 'tools', 'scripts/build.ts']);
   const shebang = readFileSync(CUTAWAY, 'utf8').split('\n', 1)[0] ?? '';

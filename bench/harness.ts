@@ -9,7 +9,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { cpus, release } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -337,6 +337,11 @@ export const flipped = <T>(list: readonly T[], round: number): T[] => (round % 2
 export const nproc = async () => (await run('nproc', [])).trim();
 
 /** The first line of a tool's version output, or `unknown`. */
+/** The machine line of every report: CPUs, kernel, Node, then the versions of the tools compared. */
+export async function machineLine(tools: string[]): Promise<string> {
+  return [`nproc ${await nproc()} (${cpuModel()})`, `Linux ${release()}`, `Node ${process.version}`, ...tools].join(', ');
+}
+
 export const versionOf = async (cmd: string, args: string[]) => (await run(cmd, args).catch(() => 'unknown')).split('\n')[0]!.trim();
 
 /** Removes a cgroup tree, deepest first, SIGKILLing what is left in it (only processes a bench started can be). */

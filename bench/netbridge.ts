@@ -41,7 +41,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
-import { release } from 'node:os';
+
 import { join } from 'node:path';
 import { run } from '../test/fixtures/images.ts';
 import * as h from './harness.ts';
@@ -499,15 +499,12 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${report}\n`);
 
   const version = h.versionOf;
-  const machine = [
-    `nproc ${await h.nproc()} (${h.cpuModel()})`,
-    `Linux ${release()}`,
-    `Node ${(await run('node', ['--version'])).trim()}`,
+  const machine = await h.machineLine([
     `containernetworking-plugins ${await version('dpkg-query', ['-W', '-f', '${Version}', 'containernetworking-plugins'])}`,
     await version('iptables', ['--version']),
     await version('nft', ['--version']),
     await version('ip', ['-V']),
-  ].join(', ');
+  ]);
   const commit = (await h.gitCommit()) ?? 'unknown';
   const dirty = await h.gitDirty(['libs', 'tools/netbridge', 'scripts/build.ts']);
   const rebuiltAt = statSync(NETBRIDGE_JS).mtime.toISOString();

@@ -46,7 +46,7 @@
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { release } from 'node:os';
+
 import { join, posix } from 'node:path';
 import { readMountinfo } from '@cutaway/libc/mountinfo';
 import { run } from '../test/fixtures/images.ts';
@@ -346,13 +346,10 @@ async function main(): Promise<void> {
   ].join('\n');
   process.stdout.write(`\n${report}\n`);
 
-  const machine = [
-    `nproc ${await h.nproc()} (${h.cpuModel()})`,
-    `Linux ${release()}`,
-    `Node ${(await run('node', ['--version'])).trim()}`,
+  const machine = await h.machineLine([
     `${await h.firstLine('runc', ['--version'])}`,
     `${await h.firstLine('unshare', ['--version'])}`,
-  ].join(', ');
+  ]);
   const rebuiltAt = statSync(NS_EXEC).mtime.toISOString();
   const commit = (await h.gitCommit()) ?? 'unknown';
   const dirty = await h.gitDirty(['libs', 'tools/ns-exec']);
