@@ -74,8 +74,12 @@ export async function teardown(store: ContainerStore, config: ContainerConfigRec
     tryTool('overlay-mount', ['--unmount', config.id, ...(remove ? ['--rm'] : [])], env),
     tryTool('cg-limit', ['rm', '--force', config.cgroup], env),
   ]);
-  if (remove) rmSync(store.path(config.id), { recursive: true, force: true });
-  else if (store.state(config.id).status === 'exited') await store.writeState(config.id, { ...store.state(config.id), down: true });
+  if (remove) {
+    rmSync(store.path(config.id), { recursive: true, force: true });
+    return;
+  }
+  const state = store.state(config.id);
+  if (state.status === 'exited') await store.writeState(config.id, { ...state, down: true });
 }
 
 /** One line of Docker's json-file log. */
