@@ -3,14 +3,14 @@
  * src/main.ts) is bundled with its libs by esbuild into
  * tools/<name>/dist/<bin>.cjs, so a tool starts without compiling TypeScript,
  * and bin/<bin> at the top of the repository links to it. A command with
- * src/<bin>.c is that C program, compiled (ns-exec, cutaway-shim), plus
+ * a src/…/<bin>.c is that C program, compiled (ns-exec, cutaway-shim), plus
  * src/<bin>-plan.ts bundled beside it where there is one (ns-exec's planner).
  *
  *   tsx scripts/build.ts [TOOL_DIR…]     (default: every tools/* with a bin)
  */
 import { chmod, mkdir, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
@@ -66,13 +66,19 @@ async function link(bin: string, outfile: string): Promise<void> {
   await symlink(relative(join(repo, 'bin'), outfile), path);
 }
 
+/** A command's C source, src/<bin>.c or deeper (cutaway's keeper sits with the container commands, in src/containers/). */
+async function findSource(src: string, file: string): Promise<string | undefined> {
+  const found = (await readdir(src, { recursive: true })).find((path) => basename(path) === file);
+  return found === undefined ? undefined : join(src, found);
+}
+
 async function buildTool(dir: string): Promise<string[]> {
   const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { bin?: Record<string, string> };
   const built: string[] = [];
   for (const [bin, target] of Object.entries(pkg.bin ?? {})) {
     const outfile = join(dir, target);
-    const native = join(dir, 'src', `${bin}.c`);
-    if (existsSync(native)) {
+    const native = await findSource(join(dir, 'src'), `${bin}.c`);
+    if (native) {
       // The command is the C program; what it plans with, if anything, is src/<bin>-plan.ts, beside it in dist/.
       await compileC(native, outfile);
       const planner = join(dir, 'src', `${bin}-plan.ts`);

@@ -4,15 +4,15 @@
  * own module; this file dispatches.
  */
 import { reportError, runTool, splitAtFirstPositional, stateRoot, UsageError, type Invocation } from '@cutaway/cli';
-import { build, buildSpec } from './build.ts';
+import { build, buildSpec } from './build/build.ts';
 import type { Command } from './command.ts';
-import { containerCommands } from './container-commands.ts';
-import { execCommand } from './exec.ts';
-import { imageCommands } from './image-commands.ts';
-import { objectCommands } from './object-commands.ts';
-import { statsCommand } from './stats.ts';
-import { topCommand } from './top.ts';
-import { run, runSpec, teardownExited } from './run.ts';
+import { containerCommands } from './containers/commands.ts';
+import { execCommand } from './containers/exec.ts';
+import { imageCommands } from './images/commands.ts';
+import { objectCommands } from './system/object-commands.ts';
+import { statsCommand } from './containers/stats.ts';
+import { topCommand } from './containers/top.ts';
+import { run, runSpec, teardownExited } from './containers/run.ts';
 import { traceTools } from './tools.ts';
 
 // `cutaway --trace run …` as well as `cutaway run --trace …`: the verb is the first word that is one.

@@ -1,10 +1,10 @@
 import { ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
-import type { Command } from './command.ts';
-import { confirmOrCancel } from './confirm.ts';
-import { ContainerStore } from './containers.ts';
-import { diskUsage } from './disk-usage.ts';
-import { humanSize, table } from './format.ts';
-import { VolumeStore } from './volume-store.ts';
+import type { Command } from '../command.ts';
+import { confirmOrCancel } from '../confirm.ts';
+import { ContainerStore } from '../containers/store.ts';
+import { diskUsage } from '../system/disk-usage.ts';
+import { humanSize, table } from '../format.ts';
+import { VolumeStore } from './store.ts';
 
 /** docker volume create, ls, inspect, rm, prune: the local driver's volumes, directories in $CUTAWAY_ROOT/volumes. */
 

@@ -2,9 +2,9 @@ import { execFile } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation } from '@cutaway/cli';
-import type { Command } from './command.ts';
-import { runningPid } from './container-commands.ts';
-import { ContainerStore } from './containers.ts';
+import type { Command } from '../command.ts';
+import { runningPid } from './commands.ts';
+import { ContainerStore } from './store.ts';
 
 /** The processes of a container: every host process in the pid namespace of its PID 1 (exec'd ones too). */
 export function containerPids(pid: number): Set<number> {

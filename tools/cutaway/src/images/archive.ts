@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 import { MediaType, parseDigest, parseReference, REF_NAME, type Descriptor, type Digest, type OciLayout, type ResolvedImage } from '@cutaway/oci';
-import { familiarName } from './image-store.ts';
+import { familiarName } from './store.ts';
 
 /**
  * `docker save`'s archive, as Docker 25 and later write it: a tar that is an

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { ToolError } from '@cutaway/cli';
 import { createWriteStream, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { currentState } from './container-state.ts';
-import { overlayLowers, type ContainerConfigRecord, type ContainerStore } from './containers.ts';
-import { tool, toolEnv, traceCommand, tryTool, waitPassingSignals } from './tools.ts';
+import { currentState } from './state.ts';
+import { overlayLowers, type ContainerConfigRecord, type ContainerStore } from './store.ts';
+import { tool, toolEnv, traceCommand, tryTool, waitPassingSignals } from '../tools.ts';
 
 /**
  * What `docker start` does for a container whose config is written: the

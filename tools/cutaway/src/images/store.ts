@@ -18,7 +18,7 @@ import {
   type Platform,
   type ResolvedImage,
 } from '@cutaway/oci';
-import { CACHE_REPOSITORY } from './build.ts';
+import { CACHE_REPOSITORY } from '../build/build.ts';
 
 /**
  * The images of the store ($CUTAWAY_ROOT/images, one OCI layout) as Docker's

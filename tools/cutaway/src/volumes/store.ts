@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ToolError } from '@cutaway/cli';
-import type { ContainerConfigRecord } from './containers.ts';
+import type { ContainerConfigRecord } from '../containers/store.ts';
 
 /**
  * Named volumes, DESIGN.md's volumes/<name>/_data: Docker's local driver,

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { imageStoreDir } from '@cutaway/cli';
 import { layerPath } from '@cutaway/layer';
 import type { Digest } from '@cutaway/oci';
-import { currentState } from './container-state.ts';
-import { ContainerStore, overlayLowers, type ContainerConfigRecord, type ContainerState } from './containers.ts';
+import { currentState } from '../containers/state.ts';
+import { ContainerStore, overlayLowers, type ContainerConfigRecord, type ContainerState } from '../containers/store.ts';
 import { diskUsage } from './disk-usage.ts';
-import { ImageStore, isIntermediate, type StoreImage } from './image-store.ts';
-import { VolumeStore } from './volume-store.ts';
+import { ImageStore, isIntermediate, type StoreImage } from '../images/store.ts';
+import { VolumeStore } from '../volumes/store.ts';
 
 /**
  * What the state root holds and what of it is in use, measured on disk: the

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { ROOT_OPTION, stateRoot, type Invocation } from '@cutaway/cli';
-import type { Command } from './command.ts';
-import { currentState } from './container-state.ts';
-import { table } from './format.ts';
-import { ContainerStore } from './containers.ts';
-import { tool } from './tools.ts';
+import type { Command } from '../command.ts';
+import { currentState } from './state.ts';
+import { table } from '../format.ts';
+import { ContainerStore } from './store.ts';
+import { tool } from '../tools.ts';
 
 /** What `cg-limit stats --json` prints (tools/cg-limit/src/stats.ts), the fields used here. */
 interface CgroupStats {

@@ -1,12 +1,12 @@
 import { isAbsolute } from 'node:path';
 import { ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
 import type { ContainerConfig } from '@cutaway/oci';
-import { ContainerStore, type ContainerConfigRecord } from './containers.ts';
-import { imageFor } from './image.ts';
+import { ContainerStore, type ContainerConfigRecord } from './store.ts';
+import { imageFor } from '../images/resolve.ts';
 import { prepare, runProcess, startMonitor, teardown } from './lifecycle.ts';
 import { randomName } from './names.ts';
-import { PROCESS_OPTIONS } from './options.ts';
-import { VolumeStore } from './volume-store.ts';
+import { PROCESS_OPTIONS } from './process-options.ts';
+import { VolumeStore } from '../volumes/store.ts';
 
 export const runSpec: ToolSpec = {
   name: 'cutaway run',

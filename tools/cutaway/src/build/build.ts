@@ -11,8 +11,8 @@ import {
 import { findImage, formatReference, OciLayout, parseReference, type ContainerConfig } from '@cutaway/oci';
 import { contentHash, listContext } from './context.ts';
 import { isArchive, StagingTree, type Owner } from './staging.ts';
-import { imageFor } from './image.ts';
-import { tool, toolEnv, traceCommand, tryTool } from './tools.ts';
+import { imageFor } from '../images/resolve.ts';
+import { tool, toolEnv, traceCommand, tryTool } from '../tools.ts';
 
 export const buildSpec: ToolSpec = {
   name: 'cutaway build',

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import type { ContainerState, ContainerStore } from './containers.ts';
+import type { ContainerState, ContainerStore } from './store.ts';
 
 /** Whether the container's PID 1 is alive (a process left after a reboot is not: its pid file is stale then). */
 function alive(state: ContainerState): boolean {

@@ -1,6 +1,6 @@
 import { formatReference, parseReference, repositoryName, type HistoryEntry } from '@cutaway/oci';
-import { createdSince, ellipsis, humanSize, table } from './format.ts';
-import { givesTagOrDigest, isIntermediate, isParentOf, repositoryAndTag, repositoryOf, shortId, tags, type ImageStore, type StoreImage } from './image-store.ts';
+import { createdSince, ellipsis, humanSize, table } from '../format.ts';
+import { givesTagOrDigest, isIntermediate, isParentOf, repositoryAndTag, repositoryOf, shortId, tags, type ImageStore, type StoreImage } from './store.ts';
 
 /** docker images and docker history: the store's images, and one image's history, as Docker's tables. */
 

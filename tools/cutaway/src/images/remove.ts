@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { ToolError } from '@cutaway/cli';
 import { layerPath, removeLayer } from '@cutaway/layer';
 import { layerCompression, type Digest } from '@cutaway/oci';
-import { ContainerStore, overlayLowers } from './containers.ts';
-import { familiarName, ImageStore, isIntermediate, repositoryOf, shortId, tags, type StoreImage } from './image-store.ts';
+import { ContainerStore, overlayLowers } from '../containers/store.ts';
+import { familiarName, ImageStore, isIntermediate, repositoryOf, shortId, tags, type StoreImage } from './store.ts';
 
 /**
  * docker rmi (moby daemon/images/image_delete.go), on the store's layout:

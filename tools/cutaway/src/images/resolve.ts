@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { imageStoreDir } from '@cutaway/cli';
 import { findImage, OciLayout, type ResolvedImage } from '@cutaway/oci';
-import { tool } from './tools.ts';
+import { tool } from '../tools.ts';
 
 /** An image of the store by the name a user typed; pulled with oci-pull when missing, as docker run does. */
 export async function imageFor(root: string, ref: string, env: NodeJS.ProcessEnv): Promise<ResolvedImage & { name: string }> {

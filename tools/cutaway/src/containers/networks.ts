@@ -1,4 +1,4 @@
-import type { ContainerConfigRecord } from './containers.ts';
+import type { ContainerConfigRecord } from './store.ts';
 
 /**
  * The networks a container is on, from its config.json: the one it was run

@@ -2,10 +2,10 @@ import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { availableParallelism, hostname, machine, release, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { ROOT_OPTION, stateRoot, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
-import type { Command } from './command.ts';
-import { currentState } from './container-state.ts';
-import { ContainerStore } from './containers.ts';
-import { ImageStore, isIntermediate } from './image-store.ts';
+import type { Command } from '../command.ts';
+import { currentState } from '../containers/state.ts';
+import { ContainerStore } from '../containers/store.ts';
+import { ImageStore, isIntermediate } from '../images/store.ts';
 
 /** docker info: what there is (containers by state, images) and what it runs on. */
 

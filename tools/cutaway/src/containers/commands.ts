@@ -1,11 +1,11 @@
 import { createReadStream, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type OptionSpec, type ToolSpec } from '@cutaway/cli';
-import { ContainerStore, type ContainerConfigRecord, type ContainerState } from './containers.ts';
-import { currentState, monitorAlive } from './container-state.ts';
-import { ago, table } from './format.ts';
+import { ContainerStore, type ContainerConfigRecord, type ContainerState } from './store.ts';
+import { currentState, monitorAlive } from './state.ts';
+import { ago, table } from '../format.ts';
 import { prepare, startMonitor, teardown } from './lifecycle.ts';
-import type { Command } from './command.ts';
+import type { Command } from '../command.ts';
 
 /**
  * Docker's commands on containers that exist: ps, logs, inspect, wait,

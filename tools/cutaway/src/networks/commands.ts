@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
-import type { Command } from './command.ts';
-import { confirmOrCancel } from './confirm.ts';
-import { currentState } from './container-state.ts';
-import { endpointOf, firstNetwork, networksOf, PREDEFINED_NETWORKS } from './container-networks.ts';
-import { ContainerStore } from './containers.ts';
-import { table } from './format.ts';
-import { tool } from './tools.ts';
+import type { Command } from '../command.ts';
+import { confirmOrCancel } from '../confirm.ts';
+import { currentState } from '../containers/state.ts';
+import { endpointOf, firstNetwork, networksOf, PREDEFINED_NETWORKS } from '../containers/networks.ts';
+import { ContainerStore } from '../containers/store.ts';
+import { table } from '../format.ts';
+import { tool } from '../tools.ts';
 
 /**
  * docker network create, ls, inspect, rm, connect, disconnect, prune: netbridge's networks

@@ -8,8 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { imageStoreDir, ToolError } from '@cutaway/cli';
 import { formatReference, OciLayout, parseReference } from '@cutaway/oci';
-import { familiarName } from './image-store.ts';
-import { tool, traceCommand } from './tools.ts';
+import { familiarName } from './store.ts';
+import { tool, traceCommand } from '../tools.ts';
 
 /**
  * docker load, composed: GNU tar reads the archive's manifest.json (what

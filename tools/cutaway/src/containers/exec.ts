@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { ROOT_OPTION, stateRoot, UsageError, type Invocation } from '@cutaway/cli';
-import type { Command } from './command.ts';
-import { runningPid } from './container-commands.ts';
-import { ContainerStore } from './containers.ts';
-import { PROCESS_OPTIONS } from './options.ts';
-import { toolEnv, traceCommand, waitPassingSignals } from './tools.ts';
+import type { Command } from '../command.ts';
+import { runningPid } from './commands.ts';
+import { ContainerStore } from './store.ts';
+import { PROCESS_OPTIONS } from './process-options.ts';
+import { toolEnv, traceCommand, waitPassingSignals } from '../tools.ts';
 
 /**
  * docker exec: `ns-exec --enter PID`, PID the container's PID 1. The new

@@ -2,13 +2,13 @@ import { open, rename, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type OptionSpec } from '@cutaway/cli';
 import { formatReference, parseReference, repositoryName, tempPathBeside } from '@cutaway/oci';
-import type { Command } from './command.ts';
-import { dockerArchive, type ArchiveImage } from './image-archive.ts';
-import { imageHistory, listImages } from './image-list.ts';
-import { loadImages } from './image-load.ts';
-import { pullImage, pushImage } from './image-registry.ts';
-import { removeImages } from './image-remove.ts';
-import { givesTagOrDigest, ImageStore, isTagName, repositoryOf, tags, type StoreImage } from './image-store.ts';
+import type { Command } from '../command.ts';
+import { dockerArchive, type ArchiveImage } from './archive.ts';
+import { imageHistory, listImages } from './list.ts';
+import { loadImages } from './load.ts';
+import { pullImage, pushImage } from './registry.ts';
+import { removeImages } from './remove.ts';
+import { givesTagOrDigest, ImageStore, isTagName, repositoryOf, tags, type StoreImage } from './store.ts';
 
 /**
  * Docker's image commands — images, pull, push, tag, rmi, history, save,

@@ -1,7 +1,7 @@
 import { ToolError } from '@cutaway/cli';
 import { formatReference, layerCompression, parseReference, repositoryName, type Digest } from '@cutaway/oci';
-import { familiarName, givesTagOrDigest, ImageStore, shortId } from './image-store.ts';
-import { tool } from './tools.ts';
+import { familiarName, givesTagOrDigest, ImageStore, shortId } from './store.ts';
+import { tool } from '../tools.ts';
 
 /**
  * docker pull and docker push: oci-pull and oci-push do the work (registry,

@@ -1,16 +1,16 @@
 import { ROOT_OPTION, stateRoot, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
 import { removeLayer } from '@cutaway/layer';
-import type { Command } from './command.ts';
-import { confirmOrCancel } from './confirm.ts';
-import { ContainerStore } from './containers.ts';
-import { createdSince, ellipsis, humanSize, table } from './format.ts';
-import { familiarName, ImageStore, isCacheName, isIntermediate, repositoryAndTag, shortId, tags, type StoreImage } from './image-store.ts';
-import { teardown } from './lifecycle.ts';
-import { listNetworks, unusedNetworks } from './network-commands.ts';
-import { planPrune, storeBytes, takeInventory, uses, type Inventory } from './system-usage.ts';
-import { tool } from './tools.ts';
-import { reclaimedLine } from './volume-commands.ts';
-import { VolumeStore } from './volume-store.ts';
+import type { Command } from '../command.ts';
+import { confirmOrCancel } from '../confirm.ts';
+import { ContainerStore } from '../containers/store.ts';
+import { createdSince, ellipsis, humanSize, table } from '../format.ts';
+import { familiarName, ImageStore, isCacheName, isIntermediate, repositoryAndTag, shortId, tags, type StoreImage } from '../images/store.ts';
+import { teardown } from '../containers/lifecycle.ts';
+import { listNetworks, unusedNetworks } from '../networks/commands.ts';
+import { planPrune, storeBytes, takeInventory, uses, type Inventory } from './usage.ts';
+import { tool } from '../tools.ts';
+import { reclaimedLine } from '../volumes/commands.ts';
+import { VolumeStore } from '../volumes/store.ts';
 
 /** docker system df and docker system prune, on the state root. */
 
