@@ -1,72 +1,20 @@
 /**
- * layer-commit against umoci repack, side by side: the same change, 10,000
- * new files and 200 MB on top of the busybox fixture, committed by each into a
- * new image (gzip layer), turn about, on a tmpfs.
- *
- *   pnpm exec tsx bench/commit.ts [--runs N]      (default 5; as root, after scripts/setup.sh)
- *
- * The change: `app/dNNN/` (100 directories), each with 99 small files of
- * 1–8 KiB (text: words from a seeded vocabulary) and one `blob.bin` of
- * ~1.55 MB (64 KiB blocks, random and text in turn): 10,000 files, exactly
- * 200,000,000 bytes, the same bytes on every run (a seeded PRNG and AES-CTR),
- * all owned by root, 0644, one fixed mtime.
- *
- * The base: the busybox fixture (`buildBusyboxImage`, test/fixtures/images.ts),
- * built once into an OCI layout and tagged `base`. The same change, prepared
- * both ways (untimed):
- *
- * - for layer-commit, an overlay upper directory holding exactly those files;
- * - for umoci, `umoci unpack --image LAYOUT:base BUNDLE`, then the same files
- *   copied (`cp -a`) into BUNDLE/rootfs: umoci finds them by walking the rootfs
- *   against the mtree manifest it wrote at unpack.
- *
- * Measured, N times each, interleaved, the order rotated every round (so the
- * drift of a noisy machine and whatever one run leaves behind land on every
- * tool). Each run starts from a fresh copy of the base layout (and, for umoci,
- * of the bundle); the copies are not timed, so no blob is there already:
- *
- * - `layer-commit -q UPPER --image base --tag new` with CUTAWAY_ROOT a fresh
- *   root whose images/ is the base layout (gzip, the default);
- * - `umoci repack --image LAYOUT:new BUNDLE`;
- * - `layer-commit … --compression none` and `… --compression zstd`;
- * - `tar --create --sort=name -C UPPER . | gzip -n > /dev/null` in one
- *   `bash -o pipefail -c`: the floor (no hashing, nothing stored);
- * - `layer-commit --version`: Node's startup, the floor under every
- *   layer-commit row.
- *
- * Everything happens on a tmpfs (size 3g) mounted at a fresh
- * /tmp/cw-bench-commit-XXXXXX, in a private mount namespace (the script runs
- * itself again under `unshare --mount --propagation private`): nothing is
- * visible outside, and the mount goes away with the run even if it is
- * SIGKILLed. On a normal exit, an error, Ctrl-C or SIGTERM it is unmounted
- * and the directory removed all the same.
- *
- * Wall-clock time is process.hrtime around the child; peak memory and CPU are
- * GNU time's %M and %U+%S (see measure()). `sync` runs before every timed
- * command. Medians, not means. One untimed warm-up round goes first, which
- * also checks that layer-commit's and umoci's layers hold the same files
- * (paths and sizes of the regular files).
- *
- * Prints a markdown table and writes it, with the date and the machine, to
- * bench/results/commit.md.
+ * layer-commit against umoci repack: the same change, 10,000 new files and 200 MB on top of the busybox
+ * fixture, committed by each into a new image (gzip layer), turn about, on a tmpfs. As root; see
+ * bench/README.md.
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
-
 import { join } from 'node:path';
 import { findImage, OciLayout, resolveNamedImage, type Descriptor } from '@cutaway/oci';
 import { buildBusyboxImage, run } from '../test/fixtures/images.ts';
 import * as h from './harness.ts';
-import { GNU_TIME, loadAverage, log, mark, mb, median, REPO_DIR, seconds, table, type Row, type Sample } from './harness.ts';
+import { mb, type Sample } from './harness.ts';
 
-const LAYER_COMMIT = join(REPO_DIR, 'bin', 'layer-commit');
-const RESULTS = join(REPO_DIR, 'bench', 'results', 'commit.md');
+const LAYER_COMMIT = join(h.BIN, 'layer-commit');
 const BASE_NAME = 'base';
 const NEW_NAME = 'new';
-const TMPFS_SIZE = '3g';
-/** Set in the re-executed run, inside its own mount namespace. */
-const NS_MARK = 'CUTAWAY_BENCH_COMMIT_NS';
 
 /** The change. */
 const DIRS = 100;
@@ -79,42 +27,8 @@ const BLOCK = 64 * 1024;
 const SEED = 0x5eed_c0de;
 const FILE_MTIME = 1_600_000_000; // 2020-09-13T12:26:40Z
 
-const runs = h.parseRuns('commit', 5, 'layer-commit against umoci repack: 10,000 files, 200 MB on the busybox fixture, on a tmpfs; see bench/README.md.');
-
-// ─── Into a private mount namespace ──────────────────────────────────────────
-
-/**
- * The run is re-executed under `unshare --mount --propagation private` (h.inMountNamespace); here, the
- * environment as we were started, for the measured commands (main() points TMPDIR at the tmpfs).
- */
-const ORIGINAL_ENV = await h.inMountNamespace(NS_MARK, 'a tmpfs mount; umoci keeps owners only as root');
-
-// ─── Cleanup, also on failure and Ctrl-C ─────────────────────────────────────
-
-// The children working on the tmpfs (the measured command, cp, umoci unpack, tar --list) are tracked by the
-// harness, so the cleanup kills them and waits for them to be gone before it unmounts.
-h.cleanUpOnSignals();
-
-/** Runs a command that works on the tmpfs (tracked, see h.start()) in the original environment; its stdout. */
-const exec = (cmd: string, args: string[]) => h.exec(cmd, args, ORIGINAL_ENV);
-
-// ─── Measuring one command ───────────────────────────────────────────────────
-
-let workDir = '';
-
-/**
- * Runs `cmd args` under GNU time (h.measure) and returns its wall time, peak RSS and CPU.
- *
- * %M is ru_maxrss from wait4(2): the high-water mark of the measured process —
- * on Linux the larger of its own and that of the largest descendant it reaped,
- * never a sum. layer-commit is one process (bin/layer-commit → `env node`,
- * which execs node in the same pid) except with --compression zstd, where it
- * also runs Debian's `zstd` (the larger of the two is reported); umoci is one
- * Go process; for the tar | gzip row it is the largest of bash, tar and gzip.
- * %U+%S covers the measured process and every descendant it waited for.
- * /usr/bin/time's own fork+exec (~1 ms) is inside every wall time alike.
- */
-const measure = (cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sample> => h.measure(workDir, cmd, args, { ...ORIGINAL_ENV, ...env });
+const { runs } = h.parseOptions('commit', 'layer-commit against umoci repack: 10,000 files, 200 MB on the busybox fixture, on a tmpfs. 5 rounds by default.', { runs: 5 });
+await h.inMountNamespace('a tmpfs mount; umoci keeps owners only as root');
 
 // ─── The change: 10,000 files, 200 MB, the same bytes every time ─────────────
 
@@ -239,7 +153,7 @@ async function topLayer(layout: OciLayout, name: string, findLikeLayerCommit: bo
 /** Regular files in a layer blob (path → size), via GNU tar's listing; and how many entries it has. */
 async function layerFiles(blob: string, compression: 'gzip' | 'zstd' | 'none'): Promise<{ entries: number; files: Map<string, number> }> {
   const filter = compression === 'gzip' ? ['-z'] : compression === 'zstd' ? ['--zstd'] : [];
-  const listing = await exec('tar', ['--list', '--verbose', '--numeric-owner', ...filter, '-f', blob]);
+  const listing = await h.exec('tar', ['--list', '--verbose', '--numeric-owner', ...filter, '-f', blob]);
   const files = new Map<string, number>();
   let entries = 0;
   for (const line of listing.split('\n')) {
@@ -276,37 +190,26 @@ const LABELS: Record<Tool, string> = {
 const COMPRESSION: Partial<Record<Tool, 'gzip' | 'zstd' | 'none'>> = { 'layer-commit': 'gzip', umoci: 'gzip', 'layer-commit none': 'none', 'layer-commit zstd': 'zstd' };
 
 async function main(): Promise<void> {
-  const loadAtStart = await loadAverage();
-  for (const cmd of [GNU_TIME, '/usr/bin/umoci', '/usr/bin/tar', '/usr/bin/gzip', '/usr/bin/zstd', '/usr/bin/bash', '/usr/bin/unshare']) {
-    await stat(cmd).catch(() => {
-      throw new Error(`${cmd} not found: run scripts/setup.sh (packages time, umoci, tar, gzip, zstd)`);
-    });
-  }
-
-  // Which source is measured, noted as it is built: the commit, and whether libs/ or tools/layer-commit (what the
-  // build bundles) differed from it.
-  const commit = (await h.gitCommit()) ?? 'unknown';
-  const dirty = await h.gitDirty(['libs', 'tools/layer-commit']);
-  // The figures are for the source in the tree: build layer-commit, as `pnpm run build` does (esbuild, seconds).
-  await h.buildTool('layer-commit');
-
+  const loadAtStart = await h.loadAverage();
+  await h.need([h.GNU_TIME, '/usr/bin/umoci', '/usr/bin/tar', '/usr/bin/gzip', '/usr/bin/zstd', '/usr/bin/bash', '/usr/bin/unshare'], 'run scripts/setup.sh (packages time, umoci, tar, gzip, zstd)');
+  await h.useTools(['layer-commit'], 'all');
   // The fixture stages the image under os.tmpdir(): on the tmpfs too. The measured tools get the original TMPDIR.
-  workDir = await h.tmpfsWorkDir('cw-bench-commit', TMPFS_SIZE);
+  const workDir = await h.workDir('cw-bench-commit', '3g');
 
-  log('building the busybox fixture image (the base)');
+  h.log('building the busybox fixture image (the base)');
   const baseLayout = join(workDir, 'base-layout');
   await buildBusyboxImage(await OciLayout.create(baseLayout), BASE_NAME);
   const base = await resolveNamedImage(await OciLayout.open(baseLayout), BASE_NAME);
   const baseBytes = base.manifest.layers.reduce((s, l) => s + l.size, 0);
 
-  log('writing the change: 10,000 files, 200 MB (seeded)');
+  h.log('writing the change: 10,000 files, 200 MB (seeded)');
   const upper = join(workDir, 'upper');
   const change = writeChange(upper);
 
-  log('umoci unpack of the base, and the same files into its rootfs');
+  h.log('umoci unpack of the base, and the same files into its rootfs');
   const bundleTemplate = join(workDir, 'bundle-template');
-  await exec('umoci', ['unpack', '--image', `${baseLayout}:${BASE_NAME}`, bundleTemplate]);
-  await exec('cp', ['-a', '--', join(upper, 'app'), join(bundleTemplate, 'rootfs', 'app')]);
+  await h.exec('umoci', ['unpack', '--image', `${baseLayout}:${BASE_NAME}`, bundleTemplate]);
+  await h.exec('cp', ['-a', '--', join(upper, 'app'), join(bundleTemplate, 'rootfs', 'app')]);
 
   let serial = 0;
   const fresh = (prefix: string) => join(workDir, `${prefix}-${++serial}`);
@@ -317,25 +220,24 @@ async function main(): Promise<void> {
     env?: NodeJS.ProcessEnv;
     /** The new layer (for the check), once the command has run. */
     layer?: () => Promise<string>;
-    check: (s: Sample) => void;
-    done: () => Promise<unknown>;
+    check?: (s: Sample) => void;
+    done?: () => Promise<unknown>;
   }
-  const digestLine = (tool: string) => (s: Sample) => {
-    if (!/^sha256:[0-9a-f]{64}$/.test(s.stdout.trim())) throw new Error(`${tool} printed ${JSON.stringify(s.stdout.trim())}, not a digest`);
-  };
   const layerCommit = (compression: 'gzip' | 'zstd' | 'none') => async (): Promise<Prepared> => {
     const root = fresh(`lc-${compression}`);
     await mkdir(root);
-    await exec('cp', ['-a', '--', baseLayout, join(root, 'images')]);
+    await h.exec('cp', ['-a', '--', baseLayout, join(root, 'images')]);
     return {
       cmd: LAYER_COMMIT,
       args: ['-q', upper, '--image', BASE_NAME, '--tag', NEW_NAME, ...(compression === 'gzip' ? [] : ['--compression', compression])],
-      env: { CUTAWAY_ROOT: root },
+      env: { ...h.ENV, CUTAWAY_ROOT: root },
       layer: async () => {
         const layout = await OciLayout.open(join(root, 'images'));
         return layout.blobPath((await topLayer(layout, NEW_NAME, true)).digest);
       },
-      check: digestLine('layer-commit'),
+      check: (s) => {
+        if (!/^sha256:[0-9a-f]{64}$/.test(s.stdout.trim())) throw new Error(`layer-commit printed ${JSON.stringify(s.stdout.trim())}, not a digest`);
+      },
       done: () => rm(root, { recursive: true, force: true }),
     };
   };
@@ -348,8 +250,8 @@ async function main(): Promise<void> {
       await mkdir(dir);
       const layoutDir = join(dir, 'layout');
       const bundle = join(dir, 'bundle');
-      await exec('cp', ['-a', '--', baseLayout, layoutDir]);
-      await exec('cp', ['-a', '--', bundleTemplate, bundle]);
+      await h.exec('cp', ['-a', '--', baseLayout, layoutDir]);
+      await h.exec('cp', ['-a', '--', bundleTemplate, bundle]);
       return {
         cmd: 'umoci',
         args: ['repack', '--image', `${layoutDir}:${NEW_NAME}`, bundle],
@@ -357,100 +259,79 @@ async function main(): Promise<void> {
           const layout = await OciLayout.open(layoutDir);
           return layout.blobPath((await topLayer(layout, NEW_NAME, false)).digest);
         },
-        check: () => {},
         done: () => rm(dir, { recursive: true, force: true }),
       };
     },
-    'tar | gzip': async () => ({
-      cmd: 'bash',
-      args: ['-e', '-o', 'pipefail', '-c', `tar --create --sort=name -C '${upper}' . | gzip -n > /dev/null`],
-      check: () => {},
-      done: async () => {},
-    }),
+    'tar | gzip': async () => ({ cmd: 'bash', args: ['-e', '-o', 'pipefail', '-c', `tar --create --sort=name -C '${upper}' . | gzip -n > /dev/null`] }),
     startup: async () => ({
       cmd: LAYER_COMMIT,
       args: ['--version'],
       check: (s) => {
         if (!s.stdout.trim()) throw new Error('layer-commit --version printed nothing');
       },
-      done: async () => {},
     }),
   };
 
-  const samples: Record<Tool, Sample[]> = Object.fromEntries(TOOLS.map((t) => [t, []])) as unknown as Record<Tool, Sample[]>;
+  /** The warm-up round's layers, which must hold the same files. */
   const layerInfo = new Map<Tool, { size: number; entries: number; files: Map<string, number> }>();
-
-  const once = async (tool: Tool, inspect: boolean): Promise<Sample> => {
+  const once = async (tool: Tool, warmUp: boolean): Promise<Sample> => {
     const p = await prepare[tool]();
     try {
-      const sample = await measure(p.cmd, p.args, p.env);
-      p.check(sample);
-      if (inspect && p.layer) {
+      const sample = await h.measure(p.cmd, p.args, p.env);
+      p.check?.(sample);
+      if (warmUp && p.layer) {
         const blob = await p.layer();
         layerInfo.set(tool, { size: (await stat(blob)).size, ...(await layerFiles(blob, COMPRESSION[tool]!)) });
       }
       return sample;
     } finally {
-      await p.done();
+      await p.done?.();
     }
   };
+  const checkLayers = async (warmUp: boolean) => {
+    if (!warmUp) return;
+    const reference = layerInfo.get('umoci')!;
+    for (const [tool, info] of layerInfo) {
+      const diff = sameFiles(info.files, reference.files);
+      if (diff) throw new Error(`${tool}'s layer and umoci's differ: ${diff}`);
+      if (info.files.size !== change.files) throw new Error(`${tool}'s layer has ${info.files.size} regular files, want ${change.files}`);
+    }
+    h.log(`layers: ${[...layerInfo].map(([t, i]) => `${t} ${i.entries} entries, ${mb(i.size)} MB`).join('; ')}`);
+  };
+  const samples = new Map<Tool, Sample[]>();
+  await h.rounds(samples, TOOLS.map((t) => h.unit(t, (warmUp) => once(t, warmUp))), runs, { inSeconds: true, after: checkLayers });
 
-  log('warm-up round (not counted; checks that the layers hold the same files)');
-  for (const tool of TOOLS) await once(tool, true);
-  const reference = layerInfo.get('umoci')!;
-  for (const [tool, info] of layerInfo) {
-    const diff = sameFiles(info.files, reference.files);
-    if (diff) throw new Error(`${tool}'s layer and umoci's differ: ${diff}`);
-    if (info.files.size !== change.files) throw new Error(`${tool}'s layer has ${info.files.size} regular files, want ${change.files}`);
-  }
-  const layersLine = [...layerInfo].map(([t, i]) => `${t} ${i.entries} entries, ${mb(i.size)} MB`).join('; ');
-  log(`layers: ${layersLine}`);
-
-  for (let round = 0; round < runs; round++) {
-    const order = h.rotated(TOOLS, round);
-    for (const tool of order) samples[tool].push(await once(tool, false));
-    log(`round ${round + 1}/${runs} (${order.join(', ')}): ${TOOLS.map((t) => `${t} ${seconds(samples[t].at(-1)!.wallMs)} s`).join(', ')}`);
-  }
-
-  const med = (t: Tool) => median(samples[t].map((x) => x.wallMs));
-  const ratio = med('layer-commit') / med('umoci');
-  const rows: Row[] = TOOLS.map((t) => ({ label: LABELS[t], samples: samples[t] }));
+  const m = (t: Tool) => h.med(samples.get(t)!);
+  const vsUmoci = m('layer-commit') / m('umoci');
+  const rows = TOOLS.map((t) => ({ label: LABELS[t], samples: samples.get(t)! }));
   const sizes = (['layer-commit', 'umoci', 'layer-commit zstd', 'layer-commit none'] as Tool[]).map((t) => `${t} ${mb(layerInfo.get(t)!.size)} MB (${layerInfo.get(t)!.entries} entries)`).join(', ');
-  const report = [
-    `The change: ${change.files.toLocaleString('en')} new files, ${mb(change.bytes)} MB (${change.small.toLocaleString('en')} text files of 1–8 KiB, ${mb(change.smallBytes)} MB; ${change.large} files of ~${mb(change.largeBytes / change.large)} MB, half random and half text, ${mb(change.largeBytes)} MB) in ${DIRS} directories under /app, on the busybox fixture (${base.manifest.layers.length} layer, ${mb(baseBytes)} MB gzip).`,
-    `The new layers: ${sizes}.`,
-    `Everything on a tmpfs. ${runs} runs of each, interleaved (order rotated every round), after one warm-up round; wall-clock times; every run into a fresh copy of the base layout.`,
-    '',
-    table(rows),
-    '',
-    `- commit, ratio of medians layer-commit (gzip) / umoci repack: **${ratio.toFixed(2)}** (target ≤ 1.00: ${mark(ratio <= 1)})`,
-    `- layer-commit (gzip) / tar | gzip floor: **${(med('layer-commit') / med('tar | gzip')).toFixed(2)}**; --compression none / umoci: **${(med('layer-commit none') / med('umoci')).toFixed(2)}**; --compression zstd / umoci: **${(med('layer-commit zstd') / med('umoci')).toFixed(2)}**`,
-  ].join('\n');
-  process.stdout.write(`\n${report}\n`);
-
-  const version = h.firstLine;
-  const machine = await h.machineLine([
-    await version('umoci', ['--version']),
-    await version('tar', ['--version']),
-    await version('gzip', ['--version']),
-    `zstd ${/v[\d.]+/.exec(await run('zstd', ['--version']))?.[0] ?? '?'}`,
-  ]);
-  const load = `${loadAtStart} at the start, ${await loadAverage()} at the end (on 2 cores, above 2 means runs waited for a CPU)`;
-  const doc = [
-    '# layer-commit against umoci repack',
-    '',
-    `Written by \`pnpm exec tsx bench/commit.ts --runs ${runs}\` on ${new Date().toISOString()}, built from commit ${commit}${dirty ? ' (with uncommitted changes in libs/ or tools/layer-commit)' : ''}.`,
-    '',
-    `Machine: ${machine}. Load average (1, 5, 15 min): ${load}. NODE_EXTRA_CA_CERTS ${ORIGINAL_ENV.NODE_EXTRA_CA_CERTS ? 'set' : 'unset'}.`,
-    '',
-    'Commands, each under `/usr/bin/time -f "%M %U %S"`, all paths on a tmpfs:',
-    '',
-    '- `layer-commit -q UPPER --image base --tag new` with `CUTAWAY_ROOT` fresh, its `images/` a copy of the base layout (untimed copy); also with `--compression none` and `--compression zstd`',
-    '- `umoci repack --image LAYOUT:new BUNDLE`, LAYOUT a fresh copy of the base layout and BUNDLE a fresh copy of `umoci unpack --image LAYOUT:base` with the same files added to its rootfs (untimed copies)',
-    "- `bash -e -o pipefail -c \"tar --create --sort=name -C UPPER . | gzip -n > /dev/null\"`",
-    '- `layer-commit --version`',
-  ];
-  await h.writeResults(RESULTS, doc, report, h.sampleList(rows));
+  await h.writeResults({
+    name: 'commit',
+    title: 'layer-commit against umoci repack',
+    options: `--runs ${runs}`,
+    source: ['libs', 'tools/layer-commit'],
+    versions: [await h.versionOf('umoci'), await h.versionOf('tar'), await h.versionOf('gzip'), `zstd ${/v[\d.]+/.exec(await run('zstd', ['--version']))?.[0] ?? '?'}`],
+    load: { 'at the start': loadAtStart },
+    about: [
+      'Commands, each under `/usr/bin/time -f "%M %U %S"`, all paths on a tmpfs:',
+      '',
+      '- `layer-commit -q UPPER --image base --tag new` with `CUTAWAY_ROOT` fresh, its `images/` a copy of the base layout (untimed copy); also with `--compression none` and `--compression zstd`',
+      '- `umoci repack --image LAYOUT:new BUNDLE`, LAYOUT a fresh copy of the base layout and BUNDLE a fresh copy of `umoci unpack --image LAYOUT:base` with the same files added to its rootfs (untimed copies)',
+      "- `bash -e -o pipefail -c \"tar --create --sort=name -C UPPER . | gzip -n > /dev/null\"`",
+      '- `layer-commit --version`',
+    ],
+    body: [
+      `The change: ${change.files.toLocaleString('en')} new files, ${mb(change.bytes)} MB (${change.small.toLocaleString('en')} text files of 1–8 KiB, ${mb(change.smallBytes)} MB; ${change.large} files of ~${mb(change.largeBytes / change.large)} MB, half random and half text, ${mb(change.largeBytes)} MB) in ${DIRS} directories under /app, on the busybox fixture (${base.manifest.layers.length} layer, ${mb(baseBytes)} MB gzip).`,
+      `The new layers: ${sizes}.`,
+      `Everything on a tmpfs. ${runs} runs of each, interleaved (order rotated every round), after one warm-up round; wall-clock times; every run into a fresh copy of the base layout.`,
+      '',
+      ...h.table('measurement', rows, { inSeconds: true, rssMax: true }),
+      '',
+      `- commit, ratio of medians layer-commit (gzip) / umoci repack: **${h.ratio(vsUmoci)}** (target ≤ 1.00: ${h.mark(vsUmoci <= 1)})`,
+      `- layer-commit (gzip) / tar | gzip floor: **${h.ratio(m('layer-commit') / m('tar | gzip'))}**; --compression none / umoci: **${h.ratio(m('layer-commit none') / m('umoci'))}**; --compression zstd / umoci: **${h.ratio(m('layer-commit zstd') / m('umoci'))}**`,
+    ],
+    samples: h.sampleList(rows, true),
+  });
 }
 
 await h.finish(main);

@@ -1,115 +1,34 @@
 /**
  * Many containers at once, and a command in a running one: `cutaway run -d`, `ps`, `ps -a` and `rm -f` with a
- * fleet of detached containers up, the memory their keepers hold, and `cutaway exec C true` — each against
- * podman doing the same in the same run.
- *
- *   pnpm exec tsx bench/containers.ts [--runs N] [--fleets F] [--containers C] [--driver overlay|vfs]   (as root)
- *
- * Defaults: 15 rounds, 2 fleets of 50 containers, podman on the overlay driver. Each timed command runs under
- * GNU time (h.measure: wall clock from the spawn to the exit, peak RSS, CPU; `sync` first). The image is the
- * busybox fixture, cutaway.test/busybox:latest, from one OCI layout: `oci-pull oci:LAYOUT:REF` into a
- * CUTAWAY_ROOT, `skopeo copy` into podman's store (bench/podman.ts). podman runs as `podman --root R --runroot
- * RR --storage-driver D --tmpdir T --runtime runc --cgroup-manager cgroupfs --events-backend none
- * --network-config-dir C …` with CONTAINERS_CONF a file of ours (notes/machine.md says why); its containers
- * get `--cgroup-parent /cwbench-PID`.
- *
- * 1. `exec`: one container each (`run -d --network none REF sleep 1000`, untimed), then N rounds (after one
- *    warm-up round; every command once a round, the order rotated, round i starting with the i-th) of `cutaway
- *    exec C true`, `podman exec C true` (conmon + runc exec), `ns-exec --enter PID -- /bin/true` (what cutaway
- *    exec runs, alone), `runc exec CTR /bin/true` (what podman exec runs, alone, on podman's container),
- *    `nsenter --target PID --all /bin/true` (the classic command, on cutaway's container), `cutaway exec
- *    --version` (Node + cutaway's bundle) and `node -e 0` (NODE_EXTRA_CA_CERTS unset, as bin/cutaway's shebang
- *    runs node). In the warm-up round every one of them runs `cat /proc/1/cmdline` instead and must print the
- *    container's `sleep 1000`. Then both containers are removed.
- * 2. F fleets: C times, `cutaway run -d --network none REF sleep 1000` and `podman run -d --network none
- *    --cgroup-parent /cwbench-PID REF sleep 1000`, turn about (which goes first alternates), each timed. With
- *    the 2×C containers up: each keeper is found and its VmRSS (/proc/PID/status) and Pss
- *    (/proc/PID/smaps_rollup) read — cutaway's: cutaway-shim (the pid in containers/<id>/monitor.pid) and
- *    ns-exec's waiting parent (the parent of the container's PID 1, a child of the shim); podman's: conmon
- *    (State.ConmonPid, the parent of the container's PID 1) — and every process in the bench's mount namespace
- *    is counted by name. Then N rounds (after a warm-up round, rotated) of `cutaway ps`, `cutaway ps -a`,
- *    `podman ps` and `podman ps -a` (each must list the C containers) and of the same four on a second pair of
- *    stores that hold the image and no container (ps with none, under the same load). Then the
- *    fleets are removed, one command each, the order alternating: `cutaway rm -f ID…` and `podman rm -f
- *    --time 0 ID…` (--time 0: `sleep` as PID 1 ignores the SIGTERM podman would otherwise wait 10 s on; cutaway
- *    rm -f sends SIGKILL at once). Afterwards every process the engine left must exit (the keepers, and what
- *    they start on the way out: a detached container's shim becomes `cutaway __teardown ID`, which runs
- *    overlay-mount and cg-limit; conmon runs `podman container cleanup`), and the time that takes from the rm's
- *    exit is noted; cutaway's cgroups (cw/<id12> in each hierarchy), mounts and container directories must be
- *    gone, and podman's containers.
- *
- * Others rebuild bin/'s tools while we run (the test suite does whenever it starts); a cutaway command that
- * fails while a tool's file was rewritten within the last minute is tried once more (after removing what a
- * failed `run -d` made), and the results say which.
- *
- * Everything happens in a throwaway network and mount namespace (h.inThrowawayHost, and bench/podman.ts's
- * tmpfs mounts over /run/netns, /run/runc, /var/lib/containers/cache and /var/tmp), on a tmpfs at a fresh
- * /tmp/cw-bench-containers-XXXXXX; every container has `--network none`, so no packet leaves its own
- * namespace. On an error, Ctrl-C or SIGTERM the running command's process group is killed, every container
- * is removed (`cutaway rm -f`, `podman rm -f --time 0`), keepers still alive after that are SIGKILLed by pid,
- * cutaway's cgroups of our containers and podman's /cwbench-PID removed, the mounts undone, the stores and the
- * directory removed. bin/cutaway and the tools it runs are used as built (each built first only if missing).
- *
- * Prints markdown tables and writes them, with the date and the machine, to bench/results/containers.md.
+ * fleet of detached containers up, the memory their keepers hold, and `cutaway exec C true`, each against
+ * podman doing the same in the same run, in a throwaway network and mount namespace. As root; see
+ * bench/README.md.
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { run } from '../test/fixtures/images.ts';
 import * as h from './harness.ts';
-import { cleanups, log, median, REPO_DIR, type Sample } from './harness.ts';
-import { BIN, buildMissing, buildNote, bundles, CGROUP_PARENT, cgroupParents, ContainersStore, CUTAWAY, CutawayStore, podmanContext, REF, setUpHost, wipe } from './podman.ts';
+import { log, median, ms, ratio, type Sample } from './harness.ts';
+import { CGROUP_PARENT, cgroupParents, ContainersStore, CUTAWAY, CutawayStore, podmanContext, REF, setUpHost, wipe } from './podman.ts';
 
 /** bin/cutaway and the tools its run -d, ps, exec and rm -f run here. */
 const TOOLS = ['cutaway', 'cutaway-shim', 'oci-pull', 'overlay-mount', 'cg-limit', 'ns-exec'] as const;
-const RESULTS = join(REPO_DIR, 'bench', 'results', 'containers.md');
-const TMPFS_SIZE = '1g';
-/** Set in the re-executed run, inside its own network and mount namespaces. */
-const NS_MARK = 'CUTAWAY_BENCH_CONTAINERS_NS';
 const SLEEPER = [REF, 'sleep', '1000'];
 /** What /proc/1/cmdline holds in a container of SLEEPER: the warm-up's proof that an exec ran inside it. */
 const SLEEPER_CMDLINE = 'sleep\u00001000\u0000';
 
-const USAGE = `Usage: pnpm exec tsx bench/containers.ts [--runs N] [--fleets F] [--containers C] [--driver overlay|vfs]
-
-cutaway run -d, ps, ps -a and rm -f with C detached containers up (default 50), the memory of their keepers
+const options = h.parseOptions(
+  'containers',
+  `cutaway run -d, ps, ps -a and rm -f with C detached containers up (default 50), the memory of their keepers
 (cutaway-shim + ns-exec against conmon), and cutaway exec C true, each against podman (runc, --network none)
 in the same run; in a throwaway network and mount namespace, on a tmpfs. N rounds (default 15) of the ps and
-exec commands, F fleets (default 2), podman's storage driver (default overlay). See bench/README.md.
-`;
-
-function parseOptions(): { runs: number; fleets: number; containers: number; driver: 'overlay' | 'vfs' } {
-  const { values } = parseArgs({
-    options: { runs: { type: 'string' }, fleets: { type: 'string' }, containers: { type: 'string' }, driver: { type: 'string', default: 'overlay' }, help: { type: 'boolean', short: 'h' } },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    process.exit(0);
-  }
-  const driver = values.driver;
-  if (driver !== 'overlay' && driver !== 'vfs') {
-    process.stderr.write(`bench: --driver wants overlay or vfs, got ${driver}\n`);
-    process.exit(2);
-  }
-  return { runs: h.countOption('runs', values.runs, 15), fleets: h.countOption('fleets', values.fleets, 2), containers: h.countOption('containers', values.containers, 50), driver };
-}
-
-const { runs, fleets, containers: FLEET, driver } = parseOptions();
-
-const ENV = await h.inThrowawayHost(NS_MARK, 'overlay mounts, namespaces, cgroups and podman stores, in namespaces of their own', log);
-h.cleanUpOnSignals();
-
-const ENV_NO_CA = { ...ENV };
-delete ENV_NO_CA.NODE_EXTRA_CA_CERTS;
+exec commands, F fleets (default 2), podman's storage driver (default overlay).`,
+  { runs: 15, fleets: 2, containers: 50, driver: ['overlay', 'vfs'] },
+);
+const { runs, fleets, containers: FLEET, driver } = options;
+await h.inThrowawayHost('overlay mounts, namespaces, cgroups and podman stores, in namespaces of their own');
 const OUR_MNT_NS = readlinkSync('/proc/self/ns/mnt');
-
-const ms = (x: number) => x.toFixed(1);
-const ratio = (x: number) => x.toFixed(2);
-const wallOf = (xs: Sample[]) => xs.map((x) => x.wallMs);
-const med = (xs: Sample[]) => median(wallOf(xs));
-const sleep = (msecs: number) => new Promise((r) => setTimeout(r, msecs));
 
 // ─── Keepers: the processes that stay while a detached container runs ───────
 
@@ -142,18 +61,18 @@ interface CutawayKeeper {
 }
 
 /**
- * cutaway's keeper of container `id`: cutaway-shim, whose pid is in monitor.pid, and ns-exec's waiting parent,
+ * cutaway's keeper of container `id`: cutaway-shim, whose pid is in shim.pid, and ns-exec's waiting parent,
  * the parent of the container's PID 1 (containers/<id>/pid); the shim's only child must be that ns-exec, and
  * ns-exec's only child the container (no Node planner left waiting).
  */
 function cutawayKeeper(root: string, id: string, table: Map<number, h.ProcessEntry>): CutawayKeeper {
   const dir = join(root, 'containers', id);
-  const shim = Number(readFileSync(join(dir, 'monitor.pid'), 'utf8'));
+  const shim = Number(readFileSync(join(dir, 'shim.pid'), 'utf8'));
   const container = Number(readFileSync(join(dir, 'pid'), 'utf8'));
   const nsExec = table.get(container)?.ppid ?? 0;
   const children = (pid: number) => [...table].filter(([, e]) => e.ppid === pid).map(([p, e]) => `${p} ${e.comm}`);
   const what = `cutaway container ${id.slice(0, 12)} (shim ${shim}, ns-exec ${nsExec}, PID 1 ${container})`;
-  if (table.get(shim)?.comm !== 'cutaway-shim') throw new Error(`${what}: monitor.pid names ${table.get(shim)?.comm ?? 'no process'}, not cutaway-shim`);
+  if (table.get(shim)?.comm !== 'cutaway-shim') throw new Error(`${what}: shim.pid names ${table.get(shim)?.comm ?? 'no process'}, not cutaway-shim`);
   if (table.get(nsExec)?.comm !== 'ns-exec' || table.get(nsExec)?.ppid !== shim) throw new Error(`${what}: the container's parent is ${table.get(nsExec)?.comm ?? 'gone'}, not an ns-exec under the shim`);
   if (children(shim).length !== 1 || children(nsExec).length !== 1) throw new Error(`${what}: the shim's children are ${children(shim).join(', ')}; ns-exec's ${children(nsExec).join(', ')}`);
   return { shim: track(shim), nsExec: track(nsExec) };
@@ -206,12 +125,12 @@ async function settle(spared: Set<number>, timeoutMs: number, left: string[] = [
       left.push(...running.map((p) => `${p.pid} ${p.comm}`));
       return undefined;
     }
-    await sleep(10);
+    await h.sleep(10);
   }
 }
 
 /** bin/'s tools rebuilt within the last minute (by others: the test suite rebuilds them whenever it starts). */
-const rebuiltLately = () => TOOLS.some((t) => Date.now() - statSync(realpathSync(join(BIN, t))).mtimeMs < 60_000);
+const rebuiltLately = () => TOOLS.some((t) => Date.now() - statSync(realpathSync(join(h.BIN, t))).mtimeMs < 60_000);
 /** The cutaway commands retried because they failed while bin/ was being rebuilt. */
 const retried: string[] = [];
 
@@ -224,9 +143,9 @@ async function retryOnRebuild<T>(what: string, attempt: () => Promise<T>, undo: 
     return await attempt();
   } catch (e) {
     if (h.isCleaning() || !rebuiltLately()) throw e;
-    log(`${what} failed while bin/ was being rebuilt; once more in 3 s: ${(e as Error).message.split('\n').slice(0, 2).join(' / ')}`);
+    h.log(`${what} failed while bin/ was being rebuilt; once more in 3 s: ${(e as Error).message.split('\n').slice(0, 2).join(' / ')}`);
     retried.push(what);
-    await sleep(3000);
+    await h.sleep(3000);
     await undo();
     return attempt();
   }
@@ -238,11 +157,7 @@ function kill(ts: Iterable<Tracked>): string[] {
   for (const t of ts) {
     if (!alive(t)) continue;
     killed.push(`${t.pid} ${h.processEntry(t.pid)?.comm ?? '?'}`);
-    try {
-      process.kill(t.pid, 'SIGKILL');
-    } catch {
-      // gone meanwhile
-    }
+    h.kill(t.pid);
   }
   return killed;
 }
@@ -260,11 +175,6 @@ type Key =
   | 'cwRm' | 'pmRm'
   | 'cwExec' | 'pmExec' | 'nsExec' | 'runcExec' | 'nsenter' | 'version' | 'node';
 
-interface Unit {
-  name: string;
-  run(warmUp: boolean): Promise<[Key, Sample][]>;
-}
-
 /** Per-container resident memory of one fleet's keepers, KiB. */
 interface Memory {
   shim: { rss: number; pss: number }[];
@@ -273,15 +183,11 @@ interface Memory {
 }
 
 async function main(): Promise<void> {
-  for (const cmd of ['podman', 'skopeo', 'runc', 'conmon', 'nsenter', 'unshare'])
-    if (!(await run('sh', ['-c', `command -v ${cmd}`]).catch(() => ''))) throw new Error(`${cmd} is missing (apt-get install podman skopeo runc conmon util-linux)`);
-  if (!existsSync(h.GNU_TIME)) throw new Error(`${h.GNU_TIME} is missing: apt-get install time`);
-  const builtNow = await buildMissing(TOOLS);
-  const bundlesBefore = bundles(TOOLS);
-
+  await h.need([h.GNU_TIME, 'podman', 'skopeo', 'runc', 'conmon', 'nsenter', 'unshare'], 'apt-get install time podman skopeo runc conmon util-linux');
+  await h.useTools(TOOLS, 'missing');
   await setUpHost();
-  const work = await h.tmpfsWorkDir('cw-bench-containers', TMPFS_SIZE);
-  const ctx = await podmanContext(work, ENV);
+  const work = await h.workDir('cw-bench-containers', '1g');
+  const ctx = await podmanContext(work, h.ENV);
   const cw = new CutawayStore(join(work, 'cw'), ctx);
   const pm = new ContainersStore(join(work, 'pm'), driver, ctx);
   const cwEmpty = new CutawayStore(join(work, 'cw0'), ctx);
@@ -289,23 +195,23 @@ async function main(): Promise<void> {
   /** Every cutaway container id made (the cleanup removes their cgroups should `rm -f` not have). */
   const cwMade: string[] = [];
   const cwIds = () => (existsSync(join(cw.root, 'containers')) ? readdirSync(join(cw.root, 'containers')).filter((d) => /^[0-9a-f]{64}$/.test(d)) : []);
-  // The cleanup's steps, each on its own (h.cleanup runs them last pushed first; one failing skips no other):
+  // The cleanup's steps, each on its own (run last pushed first; one failing skips no other):
   // containers removed and everything they ran gone, then cutaway's cgroups, the stores, podman's cgroups.
-  cleanups.push(async () => {
+  h.cleanups.push(async () => {
     for (const dir of cgroupParents()) await h.removeCgroup(dir);
   });
-  cleanups.push(() => wipe(pm.dir), () => wipe(pmEmpty.dir), () => wipe(cw.root), () => wipe(cwEmpty.root));
-  cleanups.push(async () => {
+  h.cleanups.push(() => wipe(pm.dir), () => wipe(pmEmpty.dir), () => wipe(cw.root), () => wipe(cwEmpty.root));
+  h.cleanups.push(async () => {
     for (const dir of cutawayCgroups(cwMade)) await h.removeCgroup(dir).then(() => log(`cleanup: removed cgroup ${dir}`));
   });
-  cleanups.push(async () => {
+  h.cleanups.push(async () => {
     // A run -d cut short may have left a container whose id was never printed, or no config.json (cutaway rm
     // refuses every name when one is unknown; tearDown below takes such a directory down): its cgroup and its
     // shim are known from its directory.
     const left = cwIds().filter((id) => existsSync(join(cw.root, 'containers', id, 'config.json')));
     cwMade.push(...cwIds());
     for (const id of cwIds()) {
-      const shim = Number(await readFile(join(cw.root, 'containers', id, 'monitor.pid'), 'utf8').catch(() => ''));
+      const shim = Number(await readFile(join(cw.root, 'containers', id, 'shim.pid'), 'utf8').catch(() => ''));
       if (shim > 0 && h.processEntry(shim)?.comm === 'cutaway-shim') track(shim);
     }
     if (left.length) await run(CUTAWAY, ['rm', '-f', ...left], { env: cw.env }).then(() => log(`cleanup: cutaway rm -f (${left.length} containers)`), (e: Error) => log(`cleanup: ${e.message}`));
@@ -321,35 +227,24 @@ async function main(): Promise<void> {
   for (const s of [cw, cwEmpty]) await s.pull();
   for (const s of [pm, pmEmpty]) await s.fresh();
 
-  const measure = (cmd: string, args: string[], env: NodeJS.ProcessEnv) => h.measure(work, cmd, args, env);
+  const measure = h.measure;
   /** A bin/ tool measured, retried once should it fail while others rebuild bin/ (retryOnRebuild). */
   const measureTool = (cmd: string, args: string[], env: NodeJS.ProcessEnv) => retryOnRebuild(`${cmd.split('/').pop()} ${args[0]}`, () => measure(cmd, args, env));
   const cutaway = (args: string[]) => measureTool(CUTAWAY, args, cw.env);
   const podman = (args: string[]) => measure('podman', pm.podman(args), ctx.env);
   const podmanRunArgs = ['run', '-d', '--network', 'none', '--cgroup-parent', `/${CGROUP_PARENT}`, ...SLEEPER];
   const samples = new Map<Key, Sample[]>();
-  const push = (got: [Key, Sample][]) => {
-    for (const [k, s] of got) samples.set(k, [...(samples.get(k) ?? []), s]);
-  };
-  /** Runs `units` for one warm-up round and `runs` rounds, the order rotated every round. */
-  const rounds = async (what: string, units: Unit[], report: () => string) => {
-    for (const unit of units) await unit.run(true);
-    for (let round = 0; round < runs; round++) {
-      for (const unit of h.rotated(units, round)) push(await unit.run(false));
-      log(`${what} round ${round + 1}/${runs}: ${report()}`);
-    }
-  };
+  const push = (got: [Key, Sample][]) => h.push(samples, got);
   const last = (k: Key) => ms(samples.get(k)!.at(-1)!.wallMs);
 
   /** The four ps commands on a pair of stores; each must list `expect` containers (a header line and one line each). */
-  const psUnits = (cwStore: CutawayStore, pmStore: ContainersStore, expect: number, suffix: '' | '0'): Unit[] =>
+  const psUnits = (cwStore: CutawayStore, pmStore: ContainersStore, expect: number, suffix: '' | '0'): h.Unit<Key>[] =>
     ([
       ['cwPs', () => measureTool(CUTAWAY, ['ps'], cwStore.env)],
       ['cwPsA', () => measureTool(CUTAWAY, ['ps', '-a'], cwStore.env)],
       ['pmPs', () => measure('podman', pmStore.podman(['ps']), ctx.env)],
       ['pmPsA', () => measure('podman', pmStore.podman(['ps', '-a']), ctx.env)],
     ] as const).map(([key, measureIt]) => ({
-      name: `${key}${suffix}`,
       async run() {
         const s = await measureIt();
         const lines = s.stdout.trimEnd().split('\n').length - 1;
@@ -379,17 +274,17 @@ async function main(): Promise<void> {
     if (warmUp && s.stdout !== SLEEPER_CMDLINE) throw new Error(`${what}: cat /proc/1/cmdline printed ${JSON.stringify(s.stdout)}, not the container's ${JSON.stringify(SLEEPER_CMDLINE)}`);
     return s;
   };
-  const execUnits: Unit[] = [
-    { name: 'cutaway exec', run: async (w) => [['cwExec', checked('cutaway exec', w, await cutaway(['exec', cwId, ...inside(w, 'true')]))]] },
-    { name: 'podman exec', run: async (w) => [['pmExec', checked('podman exec', w, await podman(['exec', pmId, ...inside(w, 'true')]))]] },
-    { name: 'ns-exec --enter', run: async (w) => [['nsExec', checked('ns-exec --enter', w, await measureTool(join(BIN, 'ns-exec'), ['--enter', String(cwPid), '--', ...inside(w, '/bin/true')], cw.env))]] },
-    { name: 'runc exec', run: async (w) => [['runcExec', checked('runc exec', w, await measure('runc', ['exec', pmId, ...inside(w, '/bin/true')], ctx.env))]] },
-    { name: 'nsenter', run: async (w) => [['nsenter', checked('nsenter', w, await measure('nsenter', ['--target', String(cwPid), '--all', ...inside(w, '/bin/true')], ctx.env))]] },
-    { name: 'cutaway exec --version', run: async () => [['version', await cutaway(['exec', '--version'])]] },
-    { name: 'node -e 0', run: async () => [['node', await measure('node', ['-e', '0'], ENV_NO_CA)]] },
+  const execUnits: h.Unit<Key>[] = [
+    h.unit('cwExec', async (w) => checked('cutaway exec', w, await cutaway(['exec', cwId, ...inside(w, 'true')]))),
+    h.unit('pmExec', async (w) => checked('podman exec', w, await podman(['exec', pmId, ...inside(w, 'true')]))),
+    h.unit('nsExec', async (w) => checked('ns-exec --enter', w, await measureTool(join(h.BIN, 'ns-exec'), ['--enter', String(cwPid), '--', ...inside(w, '/bin/true')], cw.env))),
+    h.unit('runcExec', async (w) => checked('runc exec', w, await measure('runc', ['exec', pmId, ...inside(w, '/bin/true')], ctx.env))),
+    h.unit('nsenter', async (w) => checked('nsenter', w, await measure('nsenter', ['--target', String(cwPid), '--all', ...inside(w, '/bin/true')], ctx.env))),
+    h.unit('version', () => cutaway(['exec', '--version'])),
+    h.unit('node', () => measure('node', ['-e', '0'], h.ENV_NO_CA)),
   ];
-  log(`exec: a warm-up round (each must print the container's /proc/1/cmdline), then ${runs}; load average ${loadBefore}`);
-  await rounds('exec', execUnits, () => `cutaway exec ${last('cwExec')}, podman exec ${last('pmExec')}, ns-exec --enter ${last('nsExec')}, runc exec ${last('runcExec')} ms`);
+  log("exec: in the warm-up round each must print the container's /proc/1/cmdline");
+  await h.rounds(samples, execUnits, runs, { what: 'exec' });
   await run(CUTAWAY, ['rm', '-f', cwId], { env: cw.env });
   await run('podman', pm.podman(['rm', '-f', '--time', '0', pmId]), { env: ctx.env });
   const execLeft: string[] = [];
@@ -444,7 +339,7 @@ async function main(): Promise<void> {
     memory.push({ shim: cwKeepers.map((k) => resident(k.shim)), nsExec: cwKeepers.map((k) => resident(k.nsExec)), conmon: pmKeepers.map(resident) });
     censuses.push(census());
 
-    await rounds(`ps, ${FLEET} up`, [...psUnits(cw, pm, FLEET, ''), ...psEmpty], () => `cutaway ps ${last('cwPs')}, -a ${last('cwPsA')} (none: ${last('cwPs0')}, ${last('cwPsA0')}); podman ps ${last('pmPs')}, -a ${last('pmPsA')} (none: ${last('pmPs0')}, ${last('pmPsA0')}) ms`);
+    await h.rounds(samples, [...psUnits(cw, pm, FLEET, ''), ...psEmpty], runs, { what: `ps, ${FLEET} up` });
 
     // Removal, one command each; then every process the engine left must go (the other fleet's keepers, while
     // it is up, are spared), and with cutaway's what each container had.
@@ -471,27 +366,17 @@ async function main(): Promise<void> {
     if (problems.length) throw new Error(`after fleet ${fleet + 1}'s removal, something is left:\n  ${problems.join('\n  ')}`);
     log(`fleet ${fleet + 1} removed: cutaway rm -f ${last('cwRm')} ms, all its processes gone ${goneAfter.cutaway.at(-1) ?? '—'} ms after; podman rm -f ${last('pmRm')} ms, all gone ${goneAfter.podman.at(-1) ?? '—'} ms after`);
   }
-  const loadAfter = await h.loadAverage();
-  const bundlesAfter = bundles(TOOLS);
 
   // ─── The report ────────────────────────────────────────────────────────────
   const s = (k: Key) => samples.get(k)!;
-  const rss = (xs: Sample[]) => h.mib(median(xs.map((x) => x.maxRssKiB)));
-  const cpuMs = (xs: Sample[]) => ms(median(xs.map((x) => x.cpuS * 1000)));
   interface Line {
     label: string;
     key: Key;
     /** The podman row it is compared with. */
-    vs?: Key;
+    vs: Key;
   }
-  const lineTable = (head: string, ratioHead: string, lines: Line[]) => [
-    `| ${head} | median ms | min ms | max ms | ${ratioHead} | peak RSS median MiB | CPU (user+sys) median ms |`,
-    '|---|---:|---:|---:|---:|---:|---:|',
-    ...lines.map(({ label, key, vs }) => {
-      const w = wallOf(s(key));
-      return `| ${label} | ${ms(median(w))} | ${ms(Math.min(...w))} | ${ms(Math.max(...w))} | ${vs ? ratio(med(s(key)) / med(s(vs))) : ''} | ${rss(s(key))} | ${cpuMs(s(key))} |`;
-    }),
-  ];
+  const lineTable = (head: string, ratioHead: string, lines: Line[]) =>
+    h.table(head, lines.map((l) => ({ label: l.label, samples: s(l.key), vs: s(l.vs) })), { ratios: [h.ratioColumn(ratioHead, (r: h.Row & { vs: Sample[] }) => r.vs)] });
   const podmanG = `podman … (${driver}, runc)`;
   const fleetLines: Line[] = [
     { label: `\`cutaway run -d --network none IMAGE sleep 1000\` (each of ${FLEET}×${fleets})`, key: 'cwRun', vs: 'pmRun' },
@@ -514,7 +399,7 @@ async function main(): Promise<void> {
     { label: "part: `runc exec CTR /bin/true` (what podman exec runs, on podman's container)", key: 'runcExec', vs: 'pmExec' },
     { label: "classic: `nsenter --target PID --all /bin/true` (cutaway's container)", key: 'nsenter', vs: 'pmExec' },
     { label: 'floor: `cutaway exec --version` (Node + the bundle)', key: 'version', vs: 'pmExec' },
-    { label: `floor: \`node -e 0\`${ENV.NODE_EXTRA_CA_CERTS ? ', NODE_EXTRA_CA_CERTS unset' : ''}`, key: 'node', vs: 'pmExec' },
+    { label: `floor: \`node -e 0\`${h.ENV.NODE_EXTRA_CA_CERTS ? ', NODE_EXTRA_CA_CERTS unset' : ''}`, key: 'node', vs: 'pmExec' },
   ];
   const fleetTable = lineTable(`command (${FLEET} detached containers each; ps: ${runs} rounds × ${fleets} fleets)`, '× podman', fleetLines);
   const execTable = lineTable(`exec in a running container (${runs} rounds)`, '× podman exec', execLines);
@@ -536,15 +421,15 @@ async function main(): Promise<void> {
     ...keeperRows.map(([label, f]) => `| ${label} | ${per(f, 'rss').toFixed(0)} | ${per(f, 'pss').toFixed(0)} | ${h.mib(sum(f, 'rss'))} | ${h.mib(sum(f, 'pss'))} | ${ratio(sum(f, 'rss') / sum(conmon, 'rss'))} | ${ratio(sum(f, 'pss') / sum(conmon, 'pss'))} |`),
   ];
 
-  const m = (k: Key) => med(s(k));
+  const m = (k: Key) => h.med(s(k));
   const fifth = Math.max(1, Math.floor(FLEET / 5));
   /** Medians of the first and the last fifth of each fleet's creations: does run -d slow down as the store fills? */
   const ends = (k: Key) => {
-    const xs = wallOf(s(k));
+    const xs = h.walls(s(k));
     const byFleet = Array.from({ length: fleets }, (_, f) => xs.slice(f * FLEET, (f + 1) * FLEET));
     return [median(byFleet.flatMap((x) => x.slice(0, fifth))), median(byFleet.flatMap((x) => x.slice(-fifth)))].map(ms);
   };
-  const fleetTotal = (k: Key) => median(Array.from({ length: fleets }, (_, f) => wallOf(s(k)).slice(f * FLEET, (f + 1) * FLEET).reduce((a, x) => a + x, 0)));
+  const fleetTotal = (k: Key) => median(Array.from({ length: fleets }, (_, f) => h.walls(s(k)).slice(f * FLEET, (f + 1) * FLEET).reduce((a, x) => a + x, 0)));
   const lastCensus = censuses.at(-1)!;
   const notes = [
     `- **run -d**: cutaway / podman **${ratio(m('cwRun') / m('pmRun'))}** (${ms(m('cwRun'))} against ${ms(m('pmRun'))} ms a container); a fleet of ${FLEET} took ${(fleetTotal('cwRun') / 1000).toFixed(1)} s against ${(fleetTotal('pmRun') / 1000).toFixed(1)} s (medians over the fleets). The first and the last ${fifth} of each fleet: cutaway ${ends('cwRun').join(' → ')} ms, podman ${ends('pmRun').join(' → ')} ms.`,
@@ -557,44 +442,35 @@ async function main(): Promise<void> {
     ...(retried.length ? [`- **retried** once, having failed while others rebuilt bin/ (their samples are the second tries): ${retried.join(', ')}.`] : []),
   ];
 
-  const report = [
-    `${runs} rounds of the ps and exec commands after one warm-up round, every command once a round, the order rotated every round; ${fleets} fleets of ${FLEET} containers each for cutaway and podman, made turn about (each \`run -d\` timed), with ${runs} rounds of ps each (with the fleet and, on other stores, with no container). Each command under GNU time (\`sync\` before each), wall clock from the spawn to the exit; peak RSS is GNU time's %M (the largest of the process and each descendant it waited for; a detached keeper is not waited for).`,
-    '',
-    `### ${FLEET} detached containers`,
-    '',
-    ...fleetTable,
-    '',
-    `### The keepers' memory, ${FLEET} containers running`,
-    '',
-    ...memoryTable,
-    '',
-    '### exec',
-    '',
-    ...execTable,
-    '',
-    ...notes,
-  ].join('\n');
-  process.stdout.write(`\n${report}\n`);
-
-  const version = h.versionOf;
-  const machine = await h.machineLine([
-    await version('podman', ['--version']),
-    await version('runc', ['--version']),
-    await version('conmon', ['--version']),
-  ]);
-  const commit = (await h.gitCommit()) ?? 'unknown';
-  const dirty = await h.gitDirty(['libs', 'tools', 'scripts/build.ts']);
-  const doc = [
-    `# cutaway run -d, ps, rm -f and exec against podman, with ${FLEET} containers`,
-    '',
-    `Written by \`pnpm exec tsx bench/containers.ts --runs ${runs} --fleets ${fleets} --containers ${FLEET} --driver ${driver}\` on ${new Date().toISOString()}, at commit ${commit}${dirty ? ' (with uncommitted changes in libs/, tools/ or scripts/build.ts)' : ''}. ${buildNote(TOOLS, builtNow, bundlesBefore, bundlesAfter)}`,
-    '',
-    `Machine: ${machine}. Load average ${loadBefore} before, ${loadAfter} after.`,
-    '',
-    `Image: \`${REF}\` (test/fixtures/images.ts, one layer) from one OCI layout. cutaway: \`cutaway run -d --network none ${SLEEPER.join(' ')}\`. podman: \`podman --root R --runroot RR --storage-driver ${driver} --tmpdir T --runtime runc --cgroup-manager cgroupfs --events-backend none --network-config-dir C ${podmanRunArgs.join(' ')}\`; CONTAINERS_CONF: runc, cgroupfs, default_ulimits nofile 20000 / nproc 32768.`,
-  ];
-  const everySample = ['Every sample, in run order (ms):', '', ...[...fleetLines, ...execLines].map(({ label, key }) => `- ${label}: ${wallOf(s(key)).map(ms).join(' ')}`)];
-  await h.writeResults(RESULTS, doc, report, everySample);
+  await h.writeResults({
+    name: 'containers',
+    title: `cutaway run -d, ps, rm -f and exec against podman, with ${FLEET} containers`,
+    options: `--runs ${runs} --fleets ${fleets} --containers ${FLEET} --driver ${driver}`,
+    source: ['libs', 'tools', 'scripts/build.ts'],
+    versions: [await h.versionOf('podman'), await h.versionOf('runc'), await h.versionOf('conmon')],
+    load: { before: loadBefore },
+    about: [
+      `Image: \`${REF}\` (test/fixtures/images.ts, one layer) from one OCI layout. cutaway: \`cutaway run -d --network none ${SLEEPER.join(' ')}\`. podman: \`podman --root R --runroot RR --storage-driver ${driver} --tmpdir T --runtime runc --cgroup-manager cgroupfs --events-backend none --network-config-dir C ${podmanRunArgs.join(' ')}\`; CONTAINERS_CONF: runc, cgroupfs, default_ulimits nofile 20000 / nproc 32768.`,
+    ],
+    body: [
+      `${runs} rounds of the ps and exec commands after one warm-up round, every command once a round, the order rotated every round; ${fleets} fleets of ${FLEET} containers each for cutaway and podman, made turn about (each \`run -d\` timed), with ${runs} rounds of ps each (with the fleet and, on other stores, with no container). Each command under GNU time (\`sync\` before each), wall clock from the spawn to the exit; peak RSS is GNU time's %M (the largest of the process and each descendant it waited for; a detached keeper is not waited for).`,
+      '',
+      `### ${FLEET} detached containers`,
+      '',
+      ...fleetTable,
+      '',
+      `### The keepers' memory, ${FLEET} containers running`,
+      '',
+      ...memoryTable,
+      '',
+      '### exec',
+      '',
+      ...execTable,
+      '',
+      ...notes,
+    ],
+    samples: h.sampleList([...fleetLines, ...execLines].map(({ label, key }) => ({ label, samples: s(key) }))),
+  });
 }
 
 await h.finish(main);

@@ -1,23 +1,17 @@
 /**
  * What the benchmarks that run cutaway beside podman share (cutaway.ts, containers.ts): the throwaway host made
- * fit for podman and runc (tmpfs mounts over the paths they write outside their stores), podman's
- * containers.conf and global options on a containers-storage store of its own, the cgroups podman makes under
- * /cwbench-PID, the busybox fixture image in one OCI layout that every store imports, cutaway's state root,
- * and which build of bin/cutaway and its tools was measured.
- *
- * notes/machine.md says why podman needs what it gets here: runc (Debian's crun refuses the hybrid cgroup
- * layout), cgroupfs (no systemd), default_ulimits within the machine's hard limits.
+ * fit for podman and runc, podman's containers.conf and global options on a containers-storage store of its
+ * own, the cgroups podman makes, the busybox fixture in one OCI layout that every store imports, and cutaway's
+ * state root. notes/machine.md says why podman needs runc, cgroupfs and these ulimits here.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { findImage, OciLayout } from '@cutaway/oci';
 import { BUSYBOX_REF, buildBusyboxImage, run } from '../test/fixtures/images.ts';
 import * as h from './harness.ts';
-import { cleanups, log, REPO_DIR } from './harness.ts';
+import { BIN, log } from './harness.ts';
 
-export const BIN = join(REPO_DIR, 'bin');
 export const CUTAWAY = join(BIN, 'cutaway');
 export const REF = BUSYBOX_REF;
 /** podman's cgroups (conmon's and the containers') go under this in every hierarchy: cgroupfs is not namespaced. */
@@ -25,57 +19,11 @@ export const CGROUP_PARENT = `cwbench-${process.pid}`;
 /** Names of what the bench makes in cutaway's stores (mounts, endpoints), so they are told from others'. */
 export const PREFIX = `cwbench-${process.pid}-`;
 
-// ─── Which build was measured ────────────────────────────────────────────────
-
-/** The bundle (or launcher) each bin/ link points at, and its sha256: others rebuild the tools while we run. */
-export const bundles = (tools: readonly string[]) => Object.fromEntries(tools.map((t) => {
-  const file = realpathSync(join(BIN, t));
-  return [t, { file, mtime: statSync(file).mtime.toISOString(), hash: createHash('sha256').update(readFileSync(file)).digest('hex') }];
-}));
-
-/** Builds each of `tools` that bin/ lacks (the others are used as built); returns those it built. */
-export async function buildMissing(tools: readonly string[]): Promise<string[]> {
-  const builtNow: string[] = [];
-  for (const t of tools) {
-    if (existsSync(join(BIN, t))) continue;
-    log(`bin/${t} is missing: building it`);
-    await h.buildTool(t);
-    builtNow.push(t);
-  }
-  return builtNow;
-}
-
-/** The results' sentences on the build measured: bin/cutaway's, what the bench built, what others rebuilt meanwhile. */
-export function buildNote(tools: readonly string[], builtNow: string[], before: ReturnType<typeof bundles>, after: ReturnType<typeof bundles>): string {
-  const rebuilt = tools.filter((t) => after[t]!.mtime !== before[t]!.mtime);
-  const changed = tools.filter((t) => after[t]!.hash !== before[t]!.hash);
-  return `bin/cutaway ${builtNow.includes('cutaway') ? 'built by the bench' : 'as built'} at ${before.cutaway!.mtime}${builtNow.length ? `; built by the bench: ${builtNow.join(', ')}` : ''}. ${rebuilt.length ? `Rebuilt by others during the run: ${rebuilt.join(', ')} (${changed.length ? `to other bytes: ${changed.join(', ')}; those samples span two builds` : 'to the same bytes'}).` : 'No tool was rebuilt during the run.'}`;
-}
-
-// ─── The throwaway host ──────────────────────────────────────────────────────
-
-/**
- * Mounts a tmpfs on `path` in our mount namespace: what the tools write there stays ours and goes with it. A
- * directory made for the mount point (it exists on the host's filesystem) is removed again on the way out.
- */
-async function tmpfsOver(path: string, size: string, mode: string): Promise<void> {
-  const made: string[] = [];
-  for (let p = path; !existsSync(p); p = dirname(p)) made.unshift(p);
-  for (const p of made) await mkdir(p);
-  cleanups.push(async () => {
-    for (const p of [...made].reverse()) await rmdir(p).catch((e: NodeJS.ErrnoException) => log(`cleanup: ${p} (made for a mount point) left: ${e.code}`));
-  });
-  await run('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=${mode}`, `cwbench-${path.replaceAll('/', '-').slice(1)}`, path]);
-  cleanups.push(() => run('umount', [path]).catch(() => run('umount', ['--lazy', path])));
-}
-
-/** lo up; tmpfs mounts over /run/netns, /run/runc (runc's state for podman), containers/image's blob-info cache and /var/tmp. */
+/** tmpfs mounts over /run/runc (runc's state for podman), containers/image's blob-info cache and /var/tmp. */
 export async function setUpHost(): Promise<void> {
-  await run('ip', ['link', 'set', 'lo', 'up']);
-  await tmpfsOver('/run/netns', '1m', '0755');
-  await tmpfsOver('/run/runc', '16m', '0700');
-  await tmpfsOver('/var/lib/containers/cache', '64m', '0700');
-  await tmpfsOver('/var/tmp', '256m', '1777');
+  await h.tmpfsOver('/run/runc', '16m', '0700');
+  await h.tmpfsOver('/var/lib/containers/cache', '64m', '0700');
+  await h.tmpfsOver('/var/tmp', '256m', '1777');
 }
 
 // ─── cgroups podman makes (cgroupfs is not namespaced) ───────────────────────
@@ -163,8 +111,7 @@ export class CutawayStore {
   /** Containers left (only after an interruption): their endpoints down, their mounts and directories removed. */
   async tearDown(): Promise<void> {
     if (!existsSync(this.root)) return;
-    const state = await readFile(join(this.root, 'networks', 'bridge.json'), 'utf8').then((t) => JSON.parse(t) as { endpoints: Record<string, unknown> }, () => ({ endpoints: {} }));
-    for (const e of Object.keys(state.endpoints)) await run(join(BIN, 'netbridge'), ['down', e], { env: this.env }).then(() => log(`cleanup: netbridge down ${e}`), (err: Error) => log(`cleanup: ${err.message}`));
+    await h.downEndpoints(this.root, this.env);
     const containers = join(this.root, 'containers');
     for (const c of existsSync(containers) ? readdirSync(containers) : []) {
       await run(join(BIN, 'overlay-mount'), ['--unmount', c, '--rm'], { env: this.env }).then(() => log(`cleanup: overlay-mount --unmount ${c} --rm`), (err: Error) => log(`cleanup: ${err.message}`));

@@ -2,5 +2,5 @@ export { ToolError, UsageError } from './errors.ts';
 export { shellCommand, shellQuote } from './shell.ts';
 export { Steps } from './trace.ts';
 export { Progress, type ProgressItem } from './progress.ts';
-export { COMMON_OPTIONS, formatHelp, parseInvocation, reportError, runTool, splitAtFirstPositional, type Invocation, type OptionSpec, type OptionValues, type ToolSpec } from './tool.ts';
-export { imageStoreDir, ROOT_OPTION, stateRoot } from './state.ts';
+export { checkOperands, COMMON_OPTIONS, formatHelp, parseInvocation, reportError, runTool, toolSpec, type Invocation, type OperandSpec, type OptionSpec, type OptionValues, type ToolSpec } from './tool.ts';
+export { imageStoreDir, mountRecordPath, readMountRecord, ROOT_OPTION, stateRoot, type MountRecord } from './state.ts';

@@ -2,26 +2,47 @@ import { ToolError, UsageError } from './errors.ts';
 import { Progress } from './progress.ts';
 import { Steps } from './trace.ts';
 
+export type OptionType = 'boolean' | 'string' | 'list';
+
 export interface OptionSpec {
   /** Long name, without dashes: `memory` for `--memory`. */
   name: string;
   /** One-letter alias: `m` for `-m`. */
   short?: string;
   /** boolean: a switch; string: takes a value; list: takes a value, may repeat. */
-  type: 'boolean' | 'string' | 'list';
+  type: OptionType;
   /** The value's name in help: `--memory BYTES`. */
   arg?: string;
   help: string;
 }
 
-export interface ToolSpec {
+/**
+ * The operands after the options, checked before the tool's main runs, as Docker's CLI checks them (cobra
+ * Args: NoArgs, ExactArgs, RequiresMinArgs, RequiresMaxArgs, RequiresRangeArgs); `names` ends the error.
+ */
+export interface OperandSpec {
+  min: number;
+  /** Unbounded when absent. */
+  max?: number;
+  /** How the usage error names them: `IMAGE [COMMAND] [ARG…]`. */
+  names: string;
+}
+
+export interface ToolSpec<O extends readonly OptionSpec[] = readonly OptionSpec[]> {
   name: string;
   version: string;
   /** Usage lines without the tool's name: `[options] REF`. */
   synopsis: string[];
   /** What it does, a short paragraph. */
   description: string;
-  options: OptionSpec[];
+  options: O;
+  /** How many operands it takes; unchecked when absent (a tool whose operands depend on its mode checks them itself). */
+  operands?: OperandSpec;
+  /**
+   * false: the options end at the first operand, and every word from it on is an operand, options of its
+   * own included — `docker run [OPTIONS] IMAGE [COMMAND] [ARG…]`, `runc exec` (pflag's SetInterspersed(false)).
+   */
+  interspersed?: boolean;
   examples: string[];
   /** The classic commands the tool stands for. */
   classic: string[];
@@ -35,7 +56,7 @@ export interface ToolSpec {
 }
 
 /** The options every tool has (DESIGN.md, the command-line contract). */
-export const COMMON_OPTIONS: OptionSpec[] = [
+export const COMMON_OPTIONS = [
   { name: 'json', type: 'boolean', help: 'print one JSON object with everything done, instead of the one handle' },
   { name: 'dry-run', type: 'boolean', help: 'print the classic commands that would do the same, as a shell script; change nothing' },
   { name: 'trace', type: 'boolean', help: 'print each step on stderr as it happens, + prefixed (also CUTAWAY_TRACE=1)' },
@@ -43,12 +64,26 @@ export const COMMON_OPTIONS: OptionSpec[] = [
   { name: 'debug', type: 'boolean', help: 'stack traces on errors (also CUTAWAY_DEBUG=1)' },
   { name: 'help', short: 'h', type: 'boolean', help: 'show this help' },
   { name: 'version', type: 'boolean', help: 'show the version' },
-];
+] as const satisfies readonly OptionSpec[];
 
-export type OptionValues = Record<string, string | boolean | string[] | undefined>;
+/** An option's value where it is read: a switch is a boolean, a string option its value or undefined, a list its values. */
+type ValueOf<T extends OptionType> = T extends 'boolean' ? boolean : T extends 'list' ? string[] : string | undefined;
 
-export interface Invocation {
-  options: OptionValues;
+type ValuesOf<O extends readonly OptionSpec[]> = { [S in O[number] as S['name']]: ValueOf<S['type']> };
+
+/** The values of a spec's options and the common ones, by long name, each typed by its declaration. */
+export type OptionValues<O extends readonly OptionSpec[] = readonly OptionSpec[]> = ValuesOf<O> & ValuesOf<typeof COMMON_OPTIONS>;
+
+/**
+ * A tool's spec with its options' names and types kept literal, so that `inv.options` is typed from it:
+ * `toolSpec({ …, options: [{ name: 'memory', type: 'string', … }] })` reads `options.memory` as `string | undefined`.
+ */
+export function toolSpec<const O extends readonly OptionSpec[]>(spec: ToolSpec<O>): ToolSpec<O> {
+  return spec;
+}
+
+export interface Invocation<O extends readonly OptionSpec[] = readonly OptionSpec[]> {
+  options: OptionValues<O>;
   positionals: string[];
   /** The words after `--` (the command to chain-load), when the tool takes one. */
   command: string[];
@@ -64,7 +99,7 @@ function optionLabel(o: OptionSpec): string {
   return o.short ? `-${o.short}, ${long}` : `    ${long}`;
 }
 
-export function formatHelp(spec: ToolSpec): string {
+export function formatHelp(spec: ToolSpec<readonly OptionSpec[]>): string {
   const all = [...spec.options, ...COMMON_OPTIONS];
   const width = Math.max(...all.map((o) => optionLabel(o).length)) + 2;
   const section = (title: string, lines: string[]) => (lines.length ? [``, `${title}:`, ...lines.map((l) => `  ${l}`)] : []);
@@ -82,29 +117,37 @@ export function formatHelp(spec: ToolSpec): string {
   ].join('\n');
 }
 
-/** Parses argv against the spec; unknown options and missing values are usage errors. */
-export function parseInvocation(spec: ToolSpec, argv: string[]): Omit<Invocation, 'progress' | 'steps' | 'json'> {
-  const all = [...spec.options, ...COMMON_OPTIONS];
-  const terminator = argv.indexOf('--');
-  const own = terminator >= 0 ? argv.slice(0, terminator) : argv;
-  const command = terminator >= 0 ? argv.slice(terminator + 1) : [];
-  if (terminator >= 0 && !spec.command) throw new UsageError(`unexpected arguments after --: ${command.join(' ')}`);
+/**
+ * Parses argv against the spec; unknown options and missing values are usage errors. Options and operands
+ * mix (getopt_long's permutation) unless the spec says `interspersed: false`; `--` ends the options: what
+ * follows is the command to chain-load where the tool takes one, else operands of a non-interspersed tool.
+ */
+export function parseInvocation<O extends readonly OptionSpec[]>(spec: ToolSpec<O>, argv: string[]): Omit<Invocation<O>, 'progress' | 'steps' | 'json'> {
+  const all: readonly OptionSpec[] = [...spec.options, ...COMMON_OPTIONS];
   const byLong = new Map(all.map((o) => [o.name, o]));
   const byShort = new Map(all.filter((o) => o.short).map((o) => [o.short!, o]));
   const values = new Map<OptionSpec, string[]>();
   const positionals: string[] = [];
+  let command: string[] = [];
   const give = (o: OptionSpec, value: string) => {
     if (o.type !== 'boolean' && value === '') throw new UsageError(`option --${o.name} needs a value${o.arg ? ` (${o.arg})` : ''}`);
     values.set(o, [...(values.get(o) ?? []), value]);
   };
   // A value is the next word, even one that looks like a negative number (`--pids-limit -1`, as docker run reads it).
   const nextValue = (i: number, o: OptionSpec): string => {
-    const next = own[i + 1];
-    if (next === undefined || (next.startsWith('-') && next !== '-' && !/^-\d/.test(next))) throw new UsageError(`option --${o.name} needs a value${o.arg ? ` (${o.arg})` : ''}`);
+    const next = argv[i + 1];
+    if (next === undefined || next === '--' || (next.startsWith('-') && next !== '-' && !/^-\d/.test(next))) throw new UsageError(`option --${o.name} needs a value${o.arg ? ` (${o.arg})` : ''}`);
     return next;
   };
-  for (let i = 0; i < own.length; i++) {
-    const word = own[i]!;
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word === '--') {
+      const after = argv.slice(i + 1);
+      if (spec.command) command = after;
+      else if (spec.interspersed === false) positionals.push(...after);
+      else throw new UsageError(`unexpected arguments after --: ${after.join(' ')}`);
+      break;
+    }
     if (word.startsWith('--')) {
       // --name, --name=value
       const eq = word.indexOf('=');
@@ -126,9 +169,12 @@ export function parseInvocation(spec: ToolSpec, argv: string[]): Omit<Invocation
         give(o, j + 1 < word.length ? word.slice(j + 1) : nextValue(i++, o));
         break;
       }
+    } else if (spec.interspersed === false) {
+      positionals.push(...argv.slice(i));
+      break;
     } else positionals.push(word);
   }
-  const options: OptionValues = {};
+  const options: Record<string, string | boolean | string[] | undefined> = {};
   for (const o of all) {
     const given = values.get(o);
     if (o.type === 'boolean') options[o.name] = given !== undefined && given.at(-1) !== 'false';
@@ -138,31 +184,23 @@ export function parseInvocation(spec: ToolSpec, argv: string[]): Omit<Invocation
       options[o.name] = given[0];
     }
   }
-  return { options, positionals, command };
+  return { options: options as OptionValues<O>, positionals, command };
 }
 
-/**
- * docker run's shape, `[OPTIONS] IMAGE [COMMAND] [ARG…]`: the options end at
- * the first word that is neither an option nor an option's value, and what
- * follows it is the command, options of its own included.
- */
-export function splitAtFirstPositional(spec: ToolSpec, argv: string[]): { own: string[]; rest: string[] } {
-  const all = [...spec.options, ...COMMON_OPTIONS];
-  const longTakesValue = new Set(all.filter((o) => o.type !== 'boolean').map((o) => `--${o.name}`));
-  const shortTakesValue = new Set(all.filter((o) => o.type !== 'boolean' && o.short).map((o) => o.short!));
-  for (let i = 0; i < argv.length; i++) {
-    const word = argv[i]!;
-    if (word === '--') return { own: argv.slice(0, i), rest: argv.slice(i + 1) };
-    if (!word.startsWith('-') || word === '-') return { own: argv.slice(0, i), rest: argv.slice(i) };
-    if (word.startsWith('--')) {
-      if (!word.includes('=') && longTakesValue.has(word)) i++;
-      continue;
-    }
-    // getopt: in `-it` both are switches; in `-eK=V` the rest is e's value; in `-te K=V` the value is the next word.
-    const valueAt = [...word.slice(1)].findIndex((c) => shortTakesValue.has(c));
-    if (valueAt === word.length - 2) i++;
-  }
-  return { own: argv, rest: [] };
+/** The operand count the spec declares, with the error Docker's CLI gives (cli/required.go), the operands named. */
+export function checkOperands(spec: ToolSpec<readonly OptionSpec[]>, operands: readonly string[]): void {
+  if (!spec.operands) return;
+  const { min, max, names } = spec.operands;
+  const n = operands.length;
+  if (n >= min && (max === undefined || n <= max)) return;
+  const count = (k: number) => `${k} argument${k === 1 ? '' : 's'}`;
+  const rule =
+    max === 0 ? 'accepts no arguments'
+    : min === max ? `requires exactly ${count(min)}`
+    : max === undefined ? `requires at least ${count(min)}`
+    : min === 0 ? `requires at most ${count(max)}`
+    : `requires at least ${min} and at most ${count(max)}`;
+  throw new UsageError(`"${spec.name}" ${rule}${max === 0 ? '' : `: ${names}`}`);
 }
 
 function envFlag(name: string): boolean {
@@ -175,7 +213,7 @@ function envFlag(name: string): boolean {
  * stdout for data only, errors as one line `TOOL: error: …` on stderr, exit 2
  * for usage errors and 1 for failures (a main may return its own status).
  */
-export async function runTool(spec: ToolSpec, main: (inv: Invocation) => Promise<number | void>, argv = process.argv.slice(2)): Promise<never> {
+export async function runTool<O extends readonly OptionSpec[]>(spec: ToolSpec<O>, main: (inv: Invocation<O>) => Promise<number | void>, argv = process.argv.slice(2)): Promise<never> {
   const debug = argv.includes('--debug') || envFlag('CUTAWAY_DEBUG');
   let status: number;
   try {
@@ -188,10 +226,11 @@ export async function runTool(spec: ToolSpec, main: (inv: Invocation) => Promise
       process.stdout.write(`${spec.name} ${spec.version}\n`);
       process.exit(0);
     }
-    const dryRun = Boolean(options['dry-run']);
-    const steps = new Steps({ trace: Boolean(options.trace) || envFlag('CUTAWAY_TRACE'), dryRun });
-    const progress = new Progress(Boolean(options.quiet) || dryRun);
-    status = (await main({ options, positionals, command, progress, steps, json: Boolean(options.json) })) ?? 0;
+    checkOperands(spec, positionals);
+    const dryRun = options['dry-run'];
+    const steps = new Steps({ trace: options.trace || envFlag('CUTAWAY_TRACE'), dryRun });
+    const progress = new Progress(options.quiet || dryRun);
+    status = (await main({ options, positionals, command, progress, steps, json: options.json })) ?? 0;
   } catch (e) {
     status = reportError(spec.name, e, debug);
     if (spec.errorStatus !== undefined) status = spec.errorStatus;

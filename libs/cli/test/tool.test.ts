@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatHelp, parseInvocation, shellCommand, Steps, type ToolSpec } from '../src/index.ts';
+import { checkOperands, formatHelp, parseInvocation, shellCommand, Steps, toolSpec, type ToolSpec } from '../src/index.ts';
 
 const spec: ToolSpec = {
   name: 'demo-tool',
@@ -50,6 +50,64 @@ describe('parseInvocation', () => {
 
   it('refuses a command after -- when the tool does not chain-load', () => {
     expect(() => parseInvocation({ ...spec, command: false }, ['--', 'sh'])).toThrow('unexpected arguments after --: sh');
+  });
+});
+
+describe('a command that runs a command (interspersed: false)', () => {
+  const run = toolSpec({
+    name: 'demo run',
+    version: '1',
+    synopsis: ['[options] IMAGE [COMMAND] [ARG…]'],
+    description: 'docker run-like',
+    options: [
+      { name: 'env', short: 'e', type: 'list', arg: 'K=V', help: 'a variable' },
+      { name: 'tty', short: 't', type: 'boolean', help: 'a terminal' },
+      { name: 'name', type: 'string', arg: 'NAME', help: 'a name' },
+    ],
+    operands: { min: 1, names: 'IMAGE [COMMAND] [ARG…]' },
+    interspersed: false,
+    examples: [],
+    classic: [],
+  });
+
+  it('ends its options at the first operand: the command keeps its own options and a -- of its own', () => {
+    const inv = parseInvocation(run, ['-te', 'A=1', '--name', 'web', 'busybox', 'sh', '-c', 'echo -e x -- y', '-t']);
+    expect(inv.positionals).toEqual(['busybox', 'sh', '-c', 'echo -e x -- y', '-t']);
+    expect(inv.options.env).toEqual(['A=1']);
+    expect(inv.options.tty).toBe(true);
+    expect(inv.options.name).toBe('web');
+  });
+
+  it('takes -- before the first operand as the end of the options, and - as an operand', () => {
+    expect(parseInvocation(run, ['-t', '--', '-image-', 'x']).positionals).toEqual(['-image-', 'x']);
+    expect(parseInvocation(run, ['-', '-t']).positionals).toEqual(['-', '-t']);
+  });
+
+  it('types each option from its declaration', () => {
+    const { options } = parseInvocation(run, ['x']);
+    const env: string[] = options.env;
+    const tty: boolean = options.tty;
+    const name: string | undefined = options.name;
+    expect([env, tty, name]).toEqual([[], false, undefined]);
+  });
+});
+
+describe('checkOperands', () => {
+  const withOperands = (min: number, max: number | undefined) => ({ ...spec, name: 'demo x', operands: { min, ...(max !== undefined && { max }), names: 'A B' } });
+  it.each([
+    [0, 0, ['a'], '"demo x" accepts no arguments'],
+    [2, 2, ['a'], '"demo x" requires exactly 2 arguments: A B'],
+    [1, 1, [], '"demo x" requires exactly 1 argument: A B'],
+    [2, undefined, ['a'], '"demo x" requires at least 2 arguments: A B'],
+    [0, 1, ['a', 'b'], '"demo x" requires at most 1 argument: A B'],
+    [1, 2, ['a', 'b', 'c'], '"demo x" requires at least 1 and at most 2 arguments: A B'],
+  ])('min %i, max %s, %j: %s', (min, max, operands, message) => {
+    expect(() => checkOperands(withOperands(min, max), operands)).toThrow(message);
+  });
+
+  it('lets a count in range through, and a spec without operands check nothing', () => {
+    expect(() => checkOperands(withOperands(1, 2), ['a', 'b'])).not.toThrow();
+    expect(() => checkOperands(spec, ['a', 'b', 'c'])).not.toThrow();
   });
 });
 

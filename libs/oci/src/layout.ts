@@ -20,10 +20,17 @@ export const REF_NAME = 'org.opencontainers.image.ref.name';
 /** annotations.md grammar for ref.name: components of alphanumerics joined by [-._:@+] or "--", separated by "/". */
 const REF_NAME_PATTERN = /^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/;
 
-const LAYOUT_VERSION = '1.0.0';
+/** image-layout.md: the oci-layout file's imageLayoutVersion. */
+export const LAYOUT_VERSION = '1.0.0';
 
 /** Where cutaway keeps its own lock and temporary files inside a layout; other readers ignore it. */
 const PRIVATE_DIR = '.cutaway';
+
+/** A blob's path inside a layout (image-layout.md): `blobs/<alg>/<encoded>`. */
+export function blobName(digest: Digest): string {
+  const { algorithm, encoded } = parseDigest(digest);
+  return `blobs/${algorithm}/${encoded}`;
+}
 
 export interface RefEntry {
   name: string;
@@ -79,8 +86,7 @@ export class OciLayout {
   }
 
   blobPath(digest: Digest): string {
-    const { algorithm, encoded } = parseDigest(digest);
-    return join(this.dir, 'blobs', algorithm, encoded);
+    return join(this.dir, blobName(digest));
   }
 
   async hasBlob(digest: Digest): Promise<boolean> {

@@ -3,15 +3,15 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
-import { runTool, shellCommand, ToolError, UsageError, type Invocation, type OptionValues, type ToolSpec } from '@cutaway/cli';
+import { runTool, shellCommand, ToolError, toolSpec, UsageError, type Invocation } from '@cutaway/cli';
 import { deviceNumbers, execvp } from '@cutaway/libc';
 import pkg from '../package.json' with { type: 'json' };
 import { createCgroup, limitWrites } from './apply.ts';
 import { cgroupFor, findHierarchies, listCgroups, type Cgroup } from './hierarchy.ts';
-import { parseLimits, type LimitOptions, type Limits, type Machine } from './limits.ts';
+import { LIMIT_OPTIONS, parseLimits, type LimitOptions, type Machine } from './limits.ts';
 import { formatStats, readStats } from './stats.ts';
 
-const spec: ToolSpec = {
+const spec = toolSpec({
   name: 'cg-limit',
   version: pkg.version,
   synopsis: [
@@ -31,17 +31,7 @@ const spec: ToolSpec = {
     'Cgroups live under <hierarchy>/cw/NAME.',
   ].join('\n'),
   options: [
-    { name: 'memory', short: 'm', type: 'string', arg: 'BYTES', help: 'memory limit, e.g. 256m (at least 6m)' },
-    { name: 'memory-swap', type: 'string', arg: 'BYTES', help: 'memory plus swap; -1 for unlimited swap' },
-    { name: 'memory-reservation', type: 'string', arg: 'BYTES', help: 'soft limit (v1 soft_limit_in_bytes, v2 memory.low)' },
-    { name: 'cpus', type: 'string', arg: 'N', help: 'CPUs, e.g. 1.5 (CFS quota over a 100 ms period)' },
-    { name: 'cpu-shares', type: 'string', arg: 'N', help: 'relative weight, 2-262144 (v2: converted to cpu.weight)' },
-    { name: 'cpuset-cpus', type: 'string', arg: 'LIST', help: 'CPUs allowed, e.g. 0-1' },
-    { name: 'cpuset-mems', type: 'string', arg: 'LIST', help: 'memory nodes allowed' },
-    { name: 'pids-limit', type: 'string', arg: 'N', help: 'most processes at once (-1 or 0: no limit)' },
-    { name: 'blkio-weight', type: 'string', arg: 'N', help: 'block I/O weight, 10-1000 (v2: io.weight)' },
-    { name: 'device-read-bps', type: 'list', arg: 'DEV:RATE', help: 'read rate limit for a device, e.g. /dev/vda:1mb (repeat)' },
-    { name: 'device-write-bps', type: 'list', arg: 'DEV:RATE', help: 'write rate limit for a device (repeat)' },
+    ...LIMIT_OPTIONS,
     { name: 'force', short: 'f', type: 'boolean', help: 'rm: kill what is still running in it first' },
   ],
   examples: [
@@ -63,9 +53,7 @@ const spec: ToolSpec = {
     'cgcreate -g memory,cpu,pids:cw/web; cgexec -g memory,cpu,pids:cw/web nginx; cgdelete -g memory,cpu,pids:cw/web',
   ],
   command: true,
-};
-
-const LIMIT_KEYS: (keyof LimitOptions)[] = ['memory', 'memory-swap', 'memory-reservation', 'cpus', 'cpu-shares', 'cpuset-cpus', 'cpuset-mems', 'pids-limit', 'blkio-weight', 'device-read-bps', 'device-write-bps'];
+});
 
 function listOf(text: string | undefined): Set<number> {
   const set = new Set<number>();
@@ -95,14 +83,12 @@ function machine(): Machine {
   };
 }
 
-function limitsFrom(options: OptionValues): Limits {
-  const given = Object.fromEntries(LIMIT_KEYS.filter((k) => options[k] !== undefined && !(Array.isArray(options[k]) && !(options[k] as string[]).length)).map((k) => [k, options[k]])) as LimitOptions;
-  return parseLimits(given, machine());
-}
-
-function noLimits(options: OptionValues, verb: string): void {
-  const given = LIMIT_KEYS.filter((k) => options[k] !== undefined && !(Array.isArray(options[k]) && !(options[k] as string[]).length));
-  if (given.length) throw new UsageError(`${verb} takes no limits (--${given[0]}); set them with create or run`);
+function noLimits(options: LimitOptions, verb: string): void {
+  const given = LIMIT_OPTIONS.map((o) => o.name).find((k) => {
+    const value = options[k];
+    return Array.isArray(value) ? value.length > 0 : value !== undefined;
+  });
+  if (given !== undefined) throw new UsageError(`${verb} takes no limits (--${given}); set them with create or run`);
 }
 
 /** Kills everything in the cgroup: cgroup.kill where the kernel has it (5.14+, v2), else SIGKILL to each pid until none is left. */
@@ -125,16 +111,16 @@ async function killAll(cg: Cgroup, steps: Invocation['steps']): Promise<void> {
   throw new ToolError(`cgroup ${cg.name}: processes keep appearing; cannot empty it`);
 }
 
-function existing(name: string, inv: Invocation): Cgroup {
+function existing(name: string, inv: Invocation<typeof spec.options>): Cgroup {
   const cg = cgroupFor(name, findHierarchies(), inv.steps);
   if (!cg.exists() && !inv.steps.mode.dryRun) throw new ToolError(`no cgroup named ${name}`, 'cg-limit ls lists them');
   return cg;
 }
 
-async function run(inv: Invocation): Promise<number> {
+async function run(inv: Invocation<typeof spec.options>): Promise<number> {
   const { command, steps, json } = inv;
   if (!command.length) throw new UsageError('run what? cg-limit run [limits] -- CMD [ARG…]');
-  const limits = limitsFrom(inv.options);
+  const limits = parseLimits(inv.options, machine());
   const cg = cgroupFor(`run-${process.pid}`, findHierarchies(), steps);
   createCgroup(cg, limits, steps);
   if (steps.mode.dryRun) {
@@ -171,7 +157,7 @@ async function run(inv: Invocation): Promise<number> {
   }
 }
 
-async function main(inv: Invocation): Promise<number> {
+async function main(inv: Invocation<typeof spec.options>): Promise<number> {
   const { positionals, options, steps, json } = inv;
   const [verb, ...args] = positionals;
   const want = (n: number, usage: string) => {
@@ -182,7 +168,7 @@ async function main(inv: Invocation): Promise<number> {
   switch (verb) {
     case 'create': {
       want(1, 'NAME [limits]');
-      const limits = limitsFrom(options);
+      const limits = parseLimits(options, machine());
       const cg = cgroupFor(args[0]!, findHierarchies(), steps);
       createCgroup(cg, limits, steps);
       if (steps.mode.dryRun) process.stdout.write(steps.toScript());

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { UsageError } from '@cutaway/cli';
+import { UsageError, type OptionSpec, type OptionValues } from '@cutaway/cli';
 
 /**
  * Docker's resource flags, parsed and checked as `docker run` checks them
@@ -70,19 +70,23 @@ function deviceRate(text: string, option: string, devices: (path: string) => { m
   return { path, ...dev, bytesPerSecond: parseBytes(text.slice(colon + 1), option) };
 }
 
-export interface LimitOptions {
-  memory?: string;
-  'memory-swap'?: string;
-  'memory-reservation'?: string;
-  cpus?: string;
-  'cpu-shares'?: string;
-  'cpuset-cpus'?: string;
-  'cpuset-mems'?: string;
-  'pids-limit'?: string;
-  'blkio-weight'?: string;
-  'device-read-bps'?: string[];
-  'device-write-bps'?: string[];
-}
+/** docker run's resource options, as create and run take them. */
+export const LIMIT_OPTIONS = [
+  { name: 'memory', short: 'm', type: 'string', arg: 'BYTES', help: 'memory limit, e.g. 256m (at least 6m)' },
+  { name: 'memory-swap', type: 'string', arg: 'BYTES', help: 'memory plus swap; -1 for unlimited swap' },
+  { name: 'memory-reservation', type: 'string', arg: 'BYTES', help: 'soft limit (v1 soft_limit_in_bytes, v2 memory.low)' },
+  { name: 'cpus', type: 'string', arg: 'N', help: 'CPUs, e.g. 1.5 (CFS quota over a 100 ms period)' },
+  { name: 'cpu-shares', type: 'string', arg: 'N', help: 'relative weight, 2-262144 (v2: converted to cpu.weight)' },
+  { name: 'cpuset-cpus', type: 'string', arg: 'LIST', help: 'CPUs allowed, e.g. 0-1' },
+  { name: 'cpuset-mems', type: 'string', arg: 'LIST', help: 'memory nodes allowed' },
+  { name: 'pids-limit', type: 'string', arg: 'N', help: 'most processes at once (-1 or 0: no limit)' },
+  { name: 'blkio-weight', type: 'string', arg: 'N', help: 'block I/O weight, 10-1000 (v2: io.weight)' },
+  { name: 'device-read-bps', type: 'list', arg: 'DEV:RATE', help: 'read rate limit for a device, e.g. /dev/vda:1mb (repeat)' },
+  { name: 'device-write-bps', type: 'list', arg: 'DEV:RATE', help: 'write rate limit for a device (repeat)' },
+] as const satisfies readonly OptionSpec[];
+
+/** The limit options' values as parsed: a string option's value or undefined, a list option's values. */
+export type LimitOptions = Pick<OptionValues<typeof LIMIT_OPTIONS>, (typeof LIMIT_OPTIONS)[number]['name']>;
 
 export interface Machine {
   cpus: Set<number>;

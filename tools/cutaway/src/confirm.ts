@@ -1,6 +1,9 @@
 import { createInterface } from 'node:readline/promises';
 import { ToolError } from '@cutaway/cli';
 
+/** -f, --force: the prune commands' answer given beforehand. */
+export const FORCE_OPTION = { name: 'force', short: 'f', type: 'boolean', help: 'do not ask for confirmation' } as const;
+
 /**
  * The prune commands' question (docker/cli command.PromptForConfirmation): WARNING! what will go, then
  * "Are you sure you want to continue? [y/N]", answered y or yes; -f skips it. Asked on stderr, as stdout

@@ -1,67 +1,85 @@
 /**
- * cutaway: docker build and docker run (and, later, Docker's other everyday
- * commands), as scripts that compose cutaway's tools. Each subcommand is its
- * own module; this file dispatches.
+ * cutaway: Docker's everyday commands as scripts that compose cutaway's tools. One file per verb, laid out
+ * by Docker's objects (docker/cli's cli/command/…); this file is the table verb → command.
  */
-import { reportError, runTool, splitAtFirstPositional, stateRoot, UsageError, type Invocation } from '@cutaway/cli';
-import { build, buildSpec } from './build/build.ts';
+import { reportError, UsageError } from '@cutaway/cli';
+import { build } from './build/build.ts';
 import type { Command } from './command.ts';
-import { containerCommands } from './containers/commands.ts';
-import { execCommand } from './containers/exec.ts';
-import { imageCommands } from './images/commands.ts';
-import { objectCommands } from './system/object-commands.ts';
-import { statsCommand } from './containers/stats.ts';
-import { topCommand } from './containers/top.ts';
-import { run, runSpec, teardownExited } from './containers/run.ts';
-import { traceTools } from './tools.ts';
+import { exec } from './containers/exec.ts';
+import { inspect } from './containers/inspect.ts';
+import { kill } from './containers/kill.ts';
+import { logs } from './containers/logs.ts';
+import { port } from './containers/port.ts';
+import { ps } from './containers/ps.ts';
+import { restart } from './containers/restart.ts';
+import { rm } from './containers/rm.ts';
+import { run } from './containers/run.ts';
+import { start } from './containers/start.ts';
+import { stats } from './containers/stats.ts';
+import { stop } from './containers/stop.ts';
+import { teardown } from './containers/teardown.ts';
+import { top } from './containers/top.ts';
+import { wait } from './containers/wait.ts';
+import { history } from './images/history.ts';
+import { images } from './images/images.ts';
+import { load } from './images/load.ts';
+import { pull } from './images/pull.ts';
+import { push } from './images/push.ts';
+import { rmi } from './images/rmi.ts';
+import { save } from './images/save.ts';
+import { tag } from './images/tag.ts';
+import { network } from './networks/index.ts';
+import { system } from './system/index.ts';
+import { info } from './system/info.ts';
+import { volume } from './volumes/index.ts';
 
-// `cutaway --trace run …` as well as `cutaway run --trace …`: the verb is the first word that is one.
-const commands: Record<string, Command> = { ...containerCommands, exec: execCommand, top: topCommand, stats: statsCommand, ...imageCommands, ...objectCommands };
-const argv = process.argv.slice(2);
-const at = argv.findIndex((a) => ['build', 'run', '__teardown', ...Object.keys(commands)].includes(a));
-const verb = at >= 0 ? argv[at] : argv.find((a) => !a.startsWith('-'));
-const args = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : [];
+/** A management command (`cutaway network create …`): its verbs, in the order help lists them. */
+type Group = Record<string, Command>;
 
-/** --dry-run and --json come with every tool's options; cutaway's scripts do not have them yet, and must not run anything as if they did. */
-function refuseUnsupported(inv: Invocation): void {
-  if (inv.steps.mode.dryRun) throw new UsageError(`--dry-run is not supported by cutaway ${verb}: the tools' own --dry-run show each step`);
-  if (inv.json) throw new UsageError(`--json is not supported by cutaway ${verb}`);
-}
+const COMMANDS: Record<string, Command | Group> = {
+  build,
+  run, exec, ps, logs, inspect, wait, port, kill, stop, start, restart, rm, top, stats,
+  images, pull, push, tag, rmi, history, save, load,
+  network, volume, system, info,
+  // What cutaway-shim becomes when a detached container exits; not a command of Docker's.
+  __teardown: teardown,
+};
 
-async function main(): Promise<never> {
-  switch (verb) {
-    case 'run': {
-      const { own, rest } = splitAtFirstPositional(runSpec, args);
-      return runTool(runSpec, async (inv) => {
-        refuseUnsupported(inv);
-        traceTools(inv.steps.mode.trace);
-        return run(inv, rest);
-      }, own);
-    }
-    case 'build':
-      return runTool(buildSpec, async (inv) => {
-        refuseUnsupported(inv);
-        traceTools(inv.steps.mode.trace);
-        return build(inv);
-      }, args);
-    case '__teardown': {
-      const status = await teardownExited(stateRoot(undefined), args[0]!).catch((e: unknown) => reportError('cutaway', e, false));
-      process.exit(status);
-    }
-    default: {
-      const command = verb ? commands[verb] : undefined;
-      if (command) {
-        const { own, rest } = command.takesCommand ? splitAtFirstPositional(command.spec, args) : { own: args, rest: [] };
-        return runTool(command.spec, async (inv) => {
-          refuseUnsupported(inv);
-          traceTools(inv.steps.mode.trace);
-          return command.run(inv, rest);
-        }, own);
-      }
-      const verbs = ['build', 'run', ...Object.keys(commands)].join(', ');
-      process.exit(reportError('cutaway', new UsageError(verb ? `unknown command ${verb}: ${verbs}` : `cutaway COMMAND …: ${verbs}`), false));
-    }
+/** The options that may come before the verb (`cutaway --root DIR ps`, `cutaway --trace run …`); each goes to the verb's command. */
+const GLOBAL_OPTIONS: Record<string, 'switch' | 'value'> = { '--root': 'value', '--trace': 'switch', '--debug': 'switch', '--quiet': 'switch', '-q': 'switch' };
+
+/** The words before the verb that are global options, and the rest. */
+function splitGlobalOptions(argv: string[]): { global: string[]; rest: string[] } {
+  let i = 0;
+  while (i < argv.length) {
+    const name = argv[i]!.split('=')[0]!;
+    const kind = GLOBAL_OPTIONS[name];
+    if (!kind) break;
+    i += kind === 'value' && !argv[i]!.includes('=') ? 2 : 1;
   }
+  return { global: argv.slice(0, i), rest: argv.slice(i) };
 }
 
-void main();
+/** "a, b or c", as the usage errors list the verbs. */
+function listed(verbs: string[]): string {
+  return verbs.length > 1 ? `${verbs.slice(0, -1).join(', ')} or ${verbs.at(-1)}` : (verbs[0] ?? '');
+}
+
+const isCommand = (entry: Command | Group): entry is Command => 'start' in entry && typeof entry.start === 'function';
+
+function usage(message: string): never {
+  process.exit(reportError('cutaway', new UsageError(message), false));
+}
+
+const { global, rest } = splitGlobalOptions(process.argv.slice(2));
+const [verb, ...args] = rest;
+const entry = verb !== undefined ? COMMANDS[verb] : undefined;
+const visible = Object.keys(COMMANDS).filter((v) => !v.startsWith('__'));
+if (!entry) usage(verb !== undefined ? `unknown command ${verb}: ${visible.join(', ')}` : `cutaway COMMAND …: ${visible.join(', ')}`);
+if (isCommand(entry)) void entry.start([...global, ...args]);
+else {
+  const [sub, ...subArgs] = args;
+  const command = sub !== undefined ? entry[sub] : undefined;
+  if (!command) usage(`cutaway ${verb} ${sub !== undefined ? `${sub}: no such command` : 'COMMAND'}: ${listed(Object.keys(entry))}`);
+  void command.start([...global, ...subArgs]);
+}

@@ -60,3 +60,15 @@ export function ellipsis(text: string, max: number): string {
   const chars = [...text];
   return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
 }
+
+/** Docker's progress lines (pull, push), on stderr unless -q. */
+export function stderrLines(quiet: boolean): (line: string) => void {
+  return (line) => {
+    if (!quiet) process.stderr.write(`${line}\n`);
+  };
+}
+
+/** Docker's `Total reclaimed space:` line (go-units HumanSize), which every prune ends with. */
+export function reclaimedLine(bytes: number): string {
+  return `Total reclaimed space: ${humanSize(bytes, 4)}\n`;
+}

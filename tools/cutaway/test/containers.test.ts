@@ -113,11 +113,11 @@ describe('ps, logs, inspect, port, stop, wait, kill, start, restart, rm', () => 
   it('survives a simulated reboot: ps -a lists it as exited, start brings it back on the same port; restart gives it a new PID 1', async () => {
     const id = await webServer('cw-reboot');
     expect(await fetchPage()).toBe('hello\n');
-    // A running container, as recorded: the monitor has seen its PID 1.
+    // A running container, as recorded: the shim has seen its PID 1.
     for (let i = 0; i < 40 && !/Up .*cw-reboot/.test((await cutaway(['ps'])).stdout); i++) await new Promise((r) => setTimeout(r, 50));
     const dir = join(root, 'containers', id);
-    // The reboot: every process of the container gone (its monitor first, so nothing tidies up), its mounts dropped.
-    process.kill(Number(readFileSync(join(dir, 'monitor.pid'), 'utf8')), 'SIGKILL');
+    // The reboot: every process of the container gone (its shim first, so nothing tidies up), its mounts dropped.
+    process.kill(Number(readFileSync(join(dir, 'shim.pid'), 'utf8')), 'SIGKILL');
     process.kill(Number(readFileSync(join(dir, 'pid'), 'utf8')), 'SIGKILL');
     expect((await runCommand('/bin/umount', ['--lazy', join(dir, 'merged')])).code).toBe(0);
     // The processes take a moment to be gone (ns-exec's parent reaps PID 1, then exits itself).
@@ -188,9 +188,9 @@ describe('ps, logs, inspect, port, stop, wait, kill, start, restart, rm', () => 
   it('keeps a detached container with cutaway-shim, not Node: json-file log lines as Docker writes them, logs -f follows requests until the exit', async () => {
     const id = await webServer('cw-shim');
     const dir = join(root, 'containers', id);
-    const monitor = Number(readFileSync(join(dir, 'monitor.pid'), 'utf8'));
-    expect(readFileSync(`/proc/${monitor}/comm`, 'utf8')).toBe('cutaway-shim\n');
-    expect(Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${monitor}/status`, 'utf8'))![1])).toBeLessThan(8 * 1024);
+    const shim = Number(readFileSync(join(dir, 'shim.pid'), 'utf8'));
+    expect(readFileSync(`/proc/${shim}/comm`, 'utf8')).toBe('cutaway-shim\n');
+    expect(Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${shim}/status`, 'utf8'))![1])).toBeLessThan(8 * 1024);
 
     // logs -f prints each request as httpd logs it, and ends when the container does.
     const follow = runCommand('cutaway', ['logs', '-f', 'cw-shim'], { env: { CUTAWAY_ROOT: root } });
@@ -205,9 +205,9 @@ describe('ps, logs, inspect, port, stop, wait, kill, start, restart, rm', () => 
     for (const l of lines) expect(l.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
     expect(lines.filter((l) => l.stream === 'stdout').map((l) => l.log)).toEqual(['bytes \ufffd \u0001 "q"\n', 'last']);
     expect(followed.stdout).toBe('bytes \ufffd \u0001 "q"\nlast');
-    // The keeper recorded the exit and took down what the container had: mounts, cgroup, endpoint.
+    // The shim recorded the exit and took down what the container had: mounts, cgroup, endpoint.
     expect((await cutaway(['wait', 'cw-shim'])).stdout).toBe('137\n');
-    for (let i = 0; i < 50 && existsSync(`/proc/${monitor}`); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && existsSync(`/proc/${shim}`); i++) await new Promise((r) => setTimeout(r, 100));
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(dir);
     expect(existsSync(`/sys/fs/cgroup/pids/cw-${id.slice(0, 12)}`)).toBe(false);
     await cutaway(['rm', 'cw-shim']);

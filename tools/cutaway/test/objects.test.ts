@@ -156,7 +156,7 @@ describe('volume', () => {
     const user = await ran(['--name', 'cw-vol-user', '--network', 'none', '-v', 'cw-data:/data', BUSYBOX_REF, 'sh', '-c', 'echo 12345 > /data/f']);
     expect(readFileSync(join(root, 'volumes', 'cw-data', '_data', 'f'), 'utf8')).toBe('12345\n');
     const volumes = async () => (await cutaway(['volume', 'ls', '-q'])).stdout;
-    await refused(['volume', 'rm', 'cw-data'], new RegExp(`^cutaway volume: error: remove cw-data: volume is in use - \\[${user}\\]$`, 'm'), volumes);
+    await refused(['volume', 'rm', 'cw-data'], new RegExp(`^cutaway volume rm: error: remove cw-data: volume is in use - \\[${user}\\]$`, 'm'), volumes);
     // One refused name refuses them all.
     await refused(['volume', 'rm', random, 'cw-data'], /volume is in use/, volumes);
 
@@ -176,17 +176,17 @@ describe('volume', () => {
   it('bad input: one Docker-like line, nothing changed', async () => {
     await cutaway(['volume', 'create', 'cw-keep']);
     const state = async () => [(await cutaway(['volume', 'ls'])).stdout, readdirSync(join(root, 'volumes'))];
-    await refused(['volume', 'create', 'a'], /^cutaway volume: error: create a: "a" includes invalid characters for a local volume name/m, state);
+    await refused(['volume', 'create', 'a'], /^cutaway volume create: error: create a: "a" includes invalid characters for a local volume name/m, state);
     await refused(['volume', 'create', '../x'], /includes invalid characters/, state);
     await refused(['volume', 'create', 'x', 'y'], /"cutaway volume create" requires at most 1 argument/, state, 2);
-    await refused(['volume', 'inspect', 'cw-keep', 'cw-nothing'], /^cutaway volume: error: No such volume: cw-nothing$/m, state);
+    await refused(['volume', 'inspect', 'cw-keep', 'cw-nothing'], /^cutaway volume inspect: error: No such volume: cw-nothing$/m, state);
     await refused(['volume', 'rm', 'cw-keep', 'cw-nothing'], /No such volume: cw-nothing/, state);
     await refused(['volume', 'rm'], /requires at least 1 argument/, state, 2);
     await refused(['volume', 'frob'], /cutaway volume frob: no such command/, state, 2);
     await refused(['volume', 'ls', '--bogus'], /unknown option --bogus/, state, 2);
     // prune asks first; anything but yes (here: no terminal, stdin at its end) removes nothing.
     const asked = await cutaway(['volume', 'prune']);
-    expect(asked.stderr).toMatch(/^WARNING! This will remove all local volumes not used by at least one container\.\nAre you sure you want to continue\? \[y\/N\] \ncutaway volume: error: volume prune has been cancelled/);
+    expect(asked.stderr).toMatch(/^WARNING! This will remove all local volumes not used by at least one container\.\nAre you sure you want to continue\? \[y\/N\] \ncutaway volume prune: error: volume prune has been cancelled/);
     expect(asked.code).toBe(1);
     expect((await cutaway(['volume', 'prune'], 'n\n')).code).toBe(1);
     expect((await cutaway(['volume', 'ls', '-q'])).stdout).toBe('cw-keep\n');
@@ -244,11 +244,11 @@ describe('network', () => {
     expect(config.network).toMatchObject({ mode: 'bridge', name: a, connected: [{ name: b, ip: eth1 }] });
 
     const state = async () => [(await cutaway(['network', 'ls'])).stdout, (await cutaway(['network', 'inspect', a, b])).stdout, readFileSync(join(root, 'containers', client, 'config.json'), 'utf8'), (await cutaway(['exec', 'cw-client', 'ip', '-o', '-4', 'addr'])).stdout];
-    await refused(['network', 'rm', b], new RegExp(`^cutaway network: error: error while removing network: network ${b} id [0-9a-f]{12} has active endpoints \\(hint: used by cw-.*`, 'm'), state);
+    await refused(['network', 'rm', b], new RegExp(`^cutaway network rm: error: error while removing network: network ${b} id [0-9a-f]{12} has active endpoints \\(hint: used by cw-.*`, 'm'), state);
     await refused(['network', 'connect', b, 'cw-client'], new RegExp(`endpoint with name cw-client already exists in network ${b}$`, 'm'), state);
     await refused(['network', 'disconnect', a, 'cw-client'], new RegExp(`container cw-client was run on network ${a}: cutaway keeps that one`), state);
     await refused(['network', 'connect', 'host', 'cw-client'], /container cannot be disconnected from host network or connected to host network/, state);
-    await refused(['network', 'connect', 'cwtest-nothing', 'cw-client'], /^cutaway network: error: No such network: cwtest-nothing$/m, state);
+    await refused(['network', 'connect', 'cwtest-nothing', 'cw-client'], /^cutaway network connect: error: No such network: cwtest-nothing$/m, state);
     await refused(['network', 'connect', b, 'cw-nothing'], /No such container: cw-nothing/, state);
     await refused(['network', 'connect', b], /requires exactly 2 arguments/, state, 2);
 
@@ -282,7 +282,7 @@ describe('network', () => {
     const alone = await detached(['--name', 'cw-alone', '--network', 'none', BUSYBOX_REF, 'sleep', '600']);
     const state = async () => [(await cutaway(['network', 'ls'])).stdout, readdirSync(join(root, 'networks')).sort(), readFileSync(join(root, 'containers', alone, 'config.json'), 'utf8')];
     await refused(['network', 'connect', a, 'cw-alone'], /container cannot be connected to multiple networks with one of the networks in private \(none\) mode/, state);
-    await refused(['network', 'create', 'host'], /^cutaway network: error: network with name host already exists$/m, state);
+    await refused(['network', 'create', 'host'], /^cutaway network create: error: network with name host already exists$/m, state);
     await refused(['network', 'create', a], new RegExp(`network with name ${a} already exists`), state);
     await refused(['network', 'create', '--subnet', '10.209.0.1/24', 'cwtest-obj-x'], /has host bits set/, state);
     await refused(['network', 'create', '--subnet', `10.209.${third}.128/25`, 'cwtest-obj-x'], new RegExp(`overlaps network ${a}`), state);
@@ -341,7 +341,7 @@ describe('system df, system prune, info', () => {
 
     // Asked, and not answered yes: nothing goes.
     const before = diskBytes();
-    expect((await cutaway(['system', 'prune'])).stderr).toMatch(/^WARNING! This will remove:\n {2}- all stopped containers\n {2}- all networks not used by at least one container\n {2}- all dangling images\n {2}- unused build cache\n\nAre you sure you want to continue\? \[y\/N\] \ncutaway system: error: system prune has been cancelled/);
+    expect((await cutaway(['system', 'prune'])).stderr).toMatch(/^WARNING! This will remove:\n {2}- all stopped containers\n {2}- all networks not used by at least one container\n {2}- all dangling images\n {2}- unused build cache\n\nAre you sure you want to continue\? \[y\/N\] \ncutaway system prune: error: system prune has been cancelled/);
     expect(diskBytes()).toBe(before);
 
     // Without -a and --volumes: the stopped container, the unused network and the build cache go; the tagged image and the volumes stay.

@@ -1,14 +1,14 @@
 import { createWriteStream, existsSync, statSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { imageStoreDir, ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
+import { imageStoreDir, readMountRecord, ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, toolSpec, type Invocation } from '@cutaway/cli';
 import { compress, createLayerTar, LayerError, type LayerSource } from '@cutaway/layer';
 import { findImage, formatReference, hostPlatform, OciLayout, ociLayerMediaType, parsePlatform, parseReference, type Compression } from '@cutaway/oci';
 import pkg from '../package.json' with { type: 'json' };
 import { applyChanges, commitImage, scratchImage, storeLayer, type LayerResult } from './commit.ts';
 
-const spec: ToolSpec = {
+const spec = toolSpec({
   name: 'layer-commit',
   version: pkg.version,
   synopsis: ['[options] UPPER|CONTAINER --tag NEW [--image BASE]', '[options] --diff PARENT DIR --tag NEW --image BASE', '[options] --empty --change INSTRUCTION… --image BASE --tag NEW', '[options] UPPER -o FILE|-'],
@@ -19,6 +19,7 @@ const spec: ToolSpec = {
     '.wh..wh..opq — with entries in sorted order and, with SOURCE_DATE_EPOCH, times clamped to it; the base',
     "image's config gains its diff_id and a history entry; a new manifest is tagged NEW. Prints its digest.",
   ].join('\n'),
+  operands: { min: 0, max: 1, names: 'UPPER|CONTAINER|DIR' },
   options: [
     { name: 'tag', short: 't', type: 'string', arg: 'NEW', help: 'name of the new image in the store' },
     { name: 'image', type: 'string', arg: 'BASE', help: "the image the layer goes on (default: the container's image; 'scratch' for none)" },
@@ -48,21 +49,15 @@ const spec: ToolSpec = {
     "jq '.rootfs.diff_ids += [\"sha256:…\"] | .history += [{\"created_by\": \"…\"}]' config.json > new-config.json",
     'docker commit -c \'CMD ["./app"]\' c1 myapp:1',
   ],
-};
+});
 
 const COMPRESSIONS: Compression[] = ['gzip', 'zstd', 'none'];
 
-/** overlay-mount's record of a container: where its upper is and which image it came from. */
-interface MountRecord {
-  upper?: string;
-  image?: string;
-}
-
 /** A container name (overlay-mount's) or a directory: the directory to commit, and the container's image if any. */
 async function source(root: string, what: string): Promise<{ dir: string; image?: string }> {
-  const record = !what.includes('/') ? join(root, 'containers', what, 'overlay.json') : undefined;
-  if (record && existsSync(record)) {
-    const mount = JSON.parse(await readFile(record, 'utf8')) as MountRecord;
+  const container = !what.includes('/') ? join(root, 'containers', what) : undefined;
+  const mount = container ? readMountRecord(container) : undefined;
+  if (mount) {
     if (!mount.upper) throw new ToolError(`container ${what} was mounted read-only: it has no changes to commit`);
     return { dir: mount.upper, ...(mount.image && { image: mount.image }) };
   }
@@ -71,7 +66,7 @@ async function source(root: string, what: string): Promise<{ dir: string; image?
   try {
     isDir = statSync(dir).isDirectory();
   } catch (e) {
-    throw new ToolError(`${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, record ? `no container named ${what} either` : undefined);
+    throw new ToolError(`${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, container ? `no container named ${what} either` : undefined);
   }
   if (!isDir) throw new ToolError(`${dir}: not a directory`);
   return { dir };
@@ -84,21 +79,21 @@ function sourceDateEpoch(): number | undefined {
   return Number(text);
 }
 
-function compressionOption(value: unknown): Compression | undefined {
+function compressionOption(value: string | undefined): Compression | undefined {
   if (value === undefined) return undefined;
   if (!COMPRESSIONS.includes(value as Compression)) throw new UsageError(`--compression must be gzip, zstd or none, got ${JSON.stringify(value)}`);
   return value as Compression;
 }
 
-async function main({ options, positionals, steps, progress, json }: Invocation): Promise<number> {
+async function main({ options, positionals, steps, progress, json }: Invocation<typeof spec.options>): Promise<number> {
   const root = stateRoot(options.root);
-  const empty = Boolean(options.empty);
-  const diffParent = typeof options.diff === 'string' ? resolve(options.diff) : undefined;
+  const empty = options.empty;
+  const diffParent = options.diff !== undefined ? resolve(options.diff) : undefined;
   if (empty && positionals.length) throw new UsageError('--empty takes no directory');
-  if (!empty && positionals.length !== 1) throw new UsageError(positionals.length ? `one directory at a time, got ${positionals.length}` : 'commit what? (UPPER, a container name, or --empty)');
+  if (!empty && !positionals.length) throw new UsageError('commit what? (UPPER, a container name, or --empty)');
   const epoch = sourceDateEpoch();
   const compressionGiven = compressionOption(options.compression);
-  const changes = options.change as string[];
+  const changes = options.change;
   // A bad --change is refused before anything is read or stored (no instruction's validity depends on the base).
   applyChanges(scratchImage(), changes);
   const from = empty ? undefined : await source(root, positionals[0]!);
@@ -106,9 +101,9 @@ async function main({ options, positionals, steps, progress, json }: Invocation)
   const layerSource: LayerSource = diffParent ? { kind: 'diff', parent: diffParent } : { kind: 'upper' };
 
   // -o: the layer tar alone, to a file or a pipe; no image.
-  if (typeof options.output === 'string') {
+  const output = options.output;
+  if (output !== undefined) {
     if (!from) throw new UsageError('-o writes a layer: give a directory, not --empty');
-    const output = options.output;
     steps.run(`tar --create --sort=name --numeric-owner --xattrs --xattrs-include='*' -C ${from.dir} . > ${output === '-' ? '/dev/stdout' : output}`);
     if (steps.mode.dryRun) {
       process.stdout.write(steps.toScript());
@@ -125,13 +120,13 @@ async function main({ options, positionals, steps, progress, json }: Invocation)
     return 0;
   }
 
-  if (typeof options.tag !== 'string') throw new UsageError('name the new image: --tag NEW (or write the layer with -o FILE)');
+  if (options.tag === undefined) throw new UsageError('name the new image: --tag NEW (or write the layer with -o FILE)');
   const tag = formatReference(parseReference(options.tag));
-  const baseName = typeof options.image === 'string' ? options.image : from?.image;
+  const baseName = options.image ?? from?.image;
   if (!baseName) throw new UsageError("on which image? --image BASE ('scratch' for none)");
   const compression = compressionGiven ?? 'gzip';
-  const layoutDir = typeof options.layout === 'string' ? options.layout : imageStoreDir(root);
-  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : hostPlatform();
+  const layoutDir = options.layout ?? imageStoreDir(root);
+  const platform = options.platform !== undefined ? parsePlatform(options.platform) : hostPlatform();
 
   // scratch needs no store yet: it is created on commit (and only named in a --dry-run script).
   const newStore = baseName === 'scratch' && !existsSync(join(layoutDir, 'oci-layout'));
@@ -142,13 +137,13 @@ async function main({ options, positionals, steps, progress, json }: Invocation)
     throw new ToolError(e.message, `oci-pull ${baseName}`);
   });
 
-  const createdBy = typeof options['created-by'] === 'string' ? options['created-by'] : empty ? `layer-commit --empty ${changes.join(' ')}`.trim() : `layer-commit ${positionals[0]}`;
+  const createdBy = options['created-by'] ?? (empty ? `layer-commit --empty ${changes.join(' ')}`.trim() : `layer-commit ${positionals[0]}`);
   const created = new Date((epoch ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
   const history = {
     created,
     created_by: createdBy,
-    ...(typeof options.author === 'string' && { author: options.author }),
-    ...(typeof options.message === 'string' && { comment: options.message }),
+    ...(options.author !== undefined && { author: options.author }),
+    ...(options.message !== undefined && { comment: options.message }),
   };
 
   if (steps.mode.dryRun) {

@@ -156,7 +156,8 @@ async function bridgeUp(run: Runner, network: NetworkRecord): Promise<void> {
   await run.sysctl(`net.ipv4.conf.${network.bridge}.route_localnet`, '1');
 }
 
-interface UpResult {
+/** What `netbridge up --json` prints (cutaway reads it). */
+export interface UpResult {
   name: string;
   network: string;
   netns: string;
@@ -375,6 +376,9 @@ async function networkCommand(inv: Invocation, store: NetworkStore, run: Runner,
 }
 
 /** `docker network inspect`'s shape, for the fields that mean something here. */
+/** What `netbridge network ls --json` and `inspect` print of a network: Docker's inspect shape (cutaway reads it). */
+export type NetworkInspect = ReturnType<typeof inspectOf>;
+
 function inspectOf(n: NetworkRecord) {
   const prefix = n.subnet.split('/')[1];
   return {
@@ -390,7 +394,7 @@ function inspectOf(n: NetworkRecord) {
 }
 
 void runTool(spec, async (inv) => {
-  const store = new NetworkStore(stateRoot(inv.options.root));
+  const store = new NetworkStore(stateRoot(inv.options.root as string | undefined));
   const run = new Runner(inv.steps);
   const verb = inv.positionals[0];
   let output = '';

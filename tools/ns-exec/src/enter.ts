@@ -1,12 +1,13 @@
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
-import { ToolError, UsageError, type Invocation } from '@cutaway/cli';
+import { ToolError, UsageError } from '@cutaway/cli';
 import { readMountinfo } from '@cutaway/libc/mountinfo';
 import { ownBoundingSet } from './caps.ts';
 import { cgroupsOf, joinCgroups, oomCounter } from './cgroups.ts';
 import { containerEnv } from './env.ts';
 import { addExecStep, securityOptions } from './exec-step.ts';
 import { CLONE, Plan } from './plan.ts';
+import type { NsExecInvocation } from './spec.ts';
 import { resolveUser, type Identity } from './user.ts';
 
 /**
@@ -20,7 +21,7 @@ import { resolveUser, type Identity } from './user.ts';
  */
 
 /** The options that make a container, which one being entered already has. */
-const MAKING_OPTIONS = ['rootfs', 'hostname', 'volume', 'tmpfs', 'read-only', 'net', 'netns', 'cgroup', 'cap-add', 'cap-drop'];
+const MAKING_OPTIONS = ['rootfs', 'hostname', 'volume', 'tmpfs', 'read-only', 'net', 'netns', 'cgroup', 'cap-add', 'cap-drop'] as const satisfies readonly (keyof NsExecInvocation['options'])[];
 
 /**
  * The namespaces joined, in nsenter(1)'s order: the user namespace first (it grants the rights to join
@@ -67,9 +68,8 @@ function targetIdentity(pid: number, root: string, status: Map<string, string>, 
   return { uid, gid, groups: ids('Groups').map((g) => inside(g, gidMap)), home: resolveUser(root, String(uid)).home };
 }
 
-export function buildEnterPlan(inv: Invocation): Plan {
+export function buildEnterPlan(inv: NsExecInvocation, target: string): Plan {
   const o = inv.options;
-  const target = String(o.enter);
   if (!/^[1-9]\d*$/.test(target)) throw new UsageError(`--enter ${target}: expected a process id`);
   const given = MAKING_OPTIONS.filter((name) => o[name] !== undefined && o[name] !== false && !(Array.isArray(o[name]) && !o[name].length));
   if (given.length) throw new UsageError(`--${given[0]} cannot be used with --enter: the container exists already`);
@@ -93,20 +93,20 @@ export function buildEnterPlan(inv: Invocation): Plan {
     throw new ToolError(`--enter ${pid}: permission denied (joining another user's container takes root)`);
   }
   const userNamespace = joined.some((ns) => ns.name === 'user');
-  const { noNewPrivileges } = securityOptions((o['security-opt'] as string[] | undefined) ?? []);
-  const privileged = Boolean(o.privileged);
+  const { noNewPrivileges } = securityOptions(o['security-opt']);
+  const privileged = o.privileged;
   const own = targetIdentity(pid, root, status, userNamespace);
-  const identity = typeof o.user === 'string' ? resolveUser(root, o.user) : own;
+  const identity = o.user !== undefined ? resolveUser(root, o.user) : own;
   // A user namespace whose setgroups is "deny" (a rootless single-id map, user_namespaces(7)) refuses setgroups(2)
   // even inside: the command gets no supplementary groups, as its PID 1 has none (and ns-exec drops its own first).
   if (userNamespace && readFileSync(`${proc}/setgroups`, 'utf8').trim() === 'deny') identity.groups = [];
-  const tty = Boolean(o.tty);
+  const tty = o.tty;
   // The target's environment is the base (what docker exec takes from the container's config); -e and --env-file change it.
   // What the runtime added for PID 1 goes (TERM for its -t, HOME for its user): the new command gets its own, as
   // docker exec builds it (CreateDaemonEnvironment, then runc's HOME for the exec's user).
   const environ = readFileSync(`${proc}/environ`, 'utf8').split('\0').filter((e) => e.includes('=') && e !== 'TERM=xterm' && e !== `HOME=${own.home}`);
-  const env = containerEnv({ base: environ, env: (o.env as string[] | undefined) ?? [], envFiles: (o['env-file'] as string[] | undefined) ?? [], tty, home: identity.home });
-  const workdir = typeof o.workdir === 'string' ? o.workdir : readlinkSync(`${proc}/cwd`);
+  const env = containerEnv({ base: environ, env: o.env, envFiles: o['env-file'], tty, home: identity.home });
+  const workdir = o.workdir ?? readlinkSync(`${proc}/cwd`);
   if (!workdir.startsWith('/')) throw new UsageError(`the working directory ${JSON.stringify(workdir)} is invalid: it needs to be an absolute path`);
   const caps = privileged ? ownBoundingSet() : BigInt(`0x${status.get('CapBnd') ?? '0'}`);
   const mounts = readMountinfo();
@@ -121,7 +121,7 @@ export function buildEnterPlan(inv: Invocation): Plan {
   // not be dropped there.
   if (userNamespace) plan.hostStep('clear-groups', '');
   for (const ns of ownSide) plan.hostStep('setns', '', `${proc}/ns/${ns.name}`, ns.flag);
-  if (typeof o['pid-file'] === 'string') plan.hostStep('pidfile', '', posix.resolve(o['pid-file']));
+  if (o['pid-file'] !== undefined) plan.hostStep('pidfile', '', posix.resolve(o['pid-file']));
   const oom = oomCounter(cgroups, mounts);
   if (oom) plan.hostStep('oom', '', oom);
   if (tty) plan.hostStep('tty', '');

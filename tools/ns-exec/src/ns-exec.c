@@ -29,6 +29,7 @@
  *
  * The plan is a sequence of NUL-terminated strings: an opcode, its trace
  * text, then a fixed number of arguments per opcode (lists carry a count).
+ * The opcodes are step_names below; steps.ts declares them for the planner.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -73,13 +74,19 @@ static int error_fd = -1;
 
 static volatile pid_t child_pid;
 
-/* Reports a failure as `ns-exec: error: …` and ends with `status` (in the parent, taking the child down with it). */
-static void __attribute__((noreturn, format(printf, 2, 3))) fail(int status, const char *fmt, ...) {
+/*
+ * Reports a failure as `ns-exec: error: WHAT` and ends with `status` (in the
+ * parent, taking the child down with it). With `err` (an errno value, not 0)
+ * the line is `WHAT: WHY`, WHY the C library's text for err. fail() and
+ * fail_errno() are its two faces, as errx(3) and err(3) are (err adds the
+ * text for errno). A forked helper that cannot exec ends here too: exit(3)
+ * rather than _exit(2) is harmless, as ns-exec leaves no stdio buffered and
+ * registers no atexit handler.
+ */
+static void __attribute__((noreturn)) vfail(int status, int err, const char *fmt, va_list ap) {
   char msg[4096];
-  va_list ap;
-  va_start(ap, fmt);
   int n = vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
+  if (err && n >= 0 && (size_t)n < sizeof msg) n += snprintf(msg + n, sizeof msg - (size_t)n, ": %s", strerror(err));
   if (n < 0 || (size_t)n >= sizeof msg) n = sizeof msg - 1;
   if (error_fd >= 0) {
     unsigned char code = (unsigned char)status;
@@ -89,6 +96,23 @@ static void __attribute__((noreturn, format(printf, 2, 3))) fail(int status, con
   if (child_pid > 0) kill(child_pid, SIGKILL);
   dprintf(2, "ns-exec: error: %s\n", msg);
   exit(status);
+}
+
+/* A failure told by WHAT alone: `ns-exec: error: WHAT`. */
+static void __attribute__((noreturn, format(printf, 2, 3))) fail(int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfail(status, 0, fmt, ap);
+  va_end(ap); /* not reached; va_start's pair (stdarg(3)) */
+}
+
+/* A failed call: `ns-exec: error: WHAT: WHY`, WHY from errno. */
+static void __attribute__((noreturn, format(printf, 2, 3))) fail_errno(int status, const char *fmt, ...) {
+  int err = errno; /* the failed call's, before anything here can change it */
+  va_list ap;
+  va_start(ap, fmt);
+  vfail(status, err, fmt, ap);
+  va_end(ap); /* not reached; va_start's pair (stdarg(3)) */
 }
 
 /* ---- reading the plan ---------------------------------------------------- */
@@ -124,6 +148,47 @@ static char **next_list(void) {
   return list;
 }
 
+/*
+ * The steps of a plan by name: the planner's StepName (steps.ts), one for
+ * one; test/steps.test.ts compares this table with that union. Each step's
+ * arguments are read where it is carried out, in the order steps.ts declares.
+ * The two switches over a step (main's before the clone, child_steps' after)
+ * name every one, so -Wswitch (-Wall) finds a step that neither takes.
+ */
+enum step {
+  /* marks that Plan.encode writes itself */
+  STEP_TRACE, STEP_CLONE, STEP_END,
+  /* either side of the clone */
+  STEP_WRITE, STEP_SETNS,
+  /* before the clone (main) */
+  STEP_UIDMAP, STEP_GIDMAP, STEP_PIDFILE, STEP_OOM, STEP_TTY, STEP_LEAVE, STEP_CLEAR_GROUPS,
+  /* inside the new namespaces (child_steps) */
+  STEP_MOUNT, STEP_REMOUNT, STEP_FORBID_DEVICE_NODES, STEP_MKDIR, STEP_TOUCH, STEP_MKNOD, STEP_SYMLINK, STEP_MASK,
+  STEP_LO_UP, STEP_READONLY, STEP_PTY, STEP_PIVOT, STEP_HOSTNAME, STEP_EXEC,
+};
+
+static const char *const step_names[] = {
+    [STEP_TRACE] = "trace", [STEP_CLONE] = "clone", [STEP_END] = "end",
+    [STEP_WRITE] = "write", [STEP_SETNS] = "setns",
+    [STEP_UIDMAP] = "uidmap", [STEP_GIDMAP] = "gidmap", [STEP_PIDFILE] = "pidfile", [STEP_OOM] = "oom", [STEP_TTY] = "tty",
+    [STEP_LEAVE] = "leave", [STEP_CLEAR_GROUPS] = "clear-groups",
+    [STEP_MOUNT] = "mount", [STEP_REMOUNT] = "remount", [STEP_FORBID_DEVICE_NODES] = "forbid-device-nodes", [STEP_MKDIR] = "mkdir",
+    [STEP_TOUCH] = "touch", [STEP_MKNOD] = "mknod", [STEP_SYMLINK] = "symlink", [STEP_MASK] = "mask", [STEP_LO_UP] = "lo-up",
+    [STEP_READONLY] = "readonly", [STEP_PTY] = "pty", [STEP_PIVOT] = "pivot", [STEP_HOSTNAME] = "hostname", [STEP_EXEC] = "exec",
+};
+
+static enum step next_step(void) {
+  const char *op = next_str();
+  for (size_t i = 0; i < sizeof step_names / sizeof *step_names; i++)
+    if (step_names[i] && !strcmp(op, step_names[i])) return (enum step)i;
+  fail(STATUS_FAILED, "unknown step in the plan: %s", op);
+}
+
+/* A step of the other side of the clone (or a stray `end`): told as a name not in the table is. */
+static void __attribute__((noreturn)) misplaced(enum step step) {
+  fail(STATUS_FAILED, "unknown step in the plan: %s", step_names[step]);
+}
+
 static void show(const char *text) {
   if (trace_fd >= 0 && *text) dprintf(trace_fd, "+ %s\n", text);
 }
@@ -134,7 +199,7 @@ static void show(const char *text) {
 static void planner_path(char *out, size_t size) {
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n < 0) fail(STATUS_FAILED, "readlink /proc/self/exe: %s", strerror(errno));
+  if (n < 0) fail_errno(STATUS_FAILED, "readlink /proc/self/exe");
   self[n] = '\0';
   char *slash = strrchr(self, '/');
   if (slash) *slash = '\0';
@@ -151,11 +216,11 @@ static void stdio_blocking(void) {
 
 static void read_plan(int argc, char **argv) {
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) < 0) fail(STATUS_FAILED, "pipe: %s", strerror(errno));
+  if (pipe2(fds, O_CLOEXEC) < 0) fail_errno(STATUS_FAILED, "pipe");
   char script[PATH_MAX];
   planner_path(script, sizeof script);
   pid_t pid = fork();
-  if (pid < 0) fail(STATUS_FAILED, "fork: %s", strerror(errno));
+  if (pid < 0) fail_errno(STATUS_FAILED, "fork");
   if (pid == 0) {
     if (dup2(fds[1], 3) < 0) _exit(STATUS_FAILED);
     int null = open("/dev/null", O_RDONLY);
@@ -171,8 +236,7 @@ static void read_plan(int argc, char **argv) {
     args[n++] = "--";
     for (int i = 1; i < argc; i++) args[n++] = argv[i];
     execvp("node", args);
-    dprintf(2, "ns-exec: error: cannot run node: %s\n", strerror(errno));
-    _exit(STATUS_FAILED);
+    fail_errno(STATUS_FAILED, "cannot run node");
   }
   close(fds[1]);
   size_t cap = 1 << 16;
@@ -181,7 +245,7 @@ static void read_plan(int argc, char **argv) {
     if (plan_len == cap && !(plan = realloc(plan, cap *= 2))) fail(STATUS_FAILED, "out of memory");
     ssize_t n = read(fds[0], plan + plan_len, cap - plan_len);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail(STATUS_FAILED, "reading the plan: %s", strerror(errno));
+    if (n < 0) fail_errno(STATUS_FAILED, "reading the plan");
     if (n == 0) break;
     plan_len += (size_t)n;
   }
@@ -196,7 +260,7 @@ static void read_plan(int argc, char **argv) {
   }
   int status;
   while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) fail(STATUS_FAILED, "waitpid: %s", strerror(errno));
+    if (errno != EINTR) fail_errno(STATUS_FAILED, "waitpid");
   stdio_blocking();
   if (!WIFEXITED(status)) fail(STATUS_FAILED, "the planner was killed by signal %d", WTERMSIG(status));
   /* No plan: the planner printed help, a version, a dry-run script or an error itself; its status is ours. */
@@ -208,8 +272,8 @@ static void read_plan(int argc, char **argv) {
 
 static void write_file(const char *path, const char *data) {
   int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) fail(STATUS_FAILED, "open %s: %s", path, strerror(errno));
-  if (write(fd, data, strlen(data)) < 0) fail(STATUS_FAILED, "write %s: %s", path, strerror(errno));
+  if (fd < 0) fail_errno(STATUS_FAILED, "open %s", path);
+  if (write(fd, data, strlen(data)) < 0) fail_errno(STATUS_FAILED, "write %s", path);
   close(fd);
 }
 
@@ -220,7 +284,7 @@ static void mkdir_p(const char *path, mode_t mode) {
     if (*p == '/' || *p == '\0') {
       char c = *p;
       *p = '\0';
-      if (mkdir(buf, mode) < 0 && errno != EEXIST) fail(STATUS_FAILED, "mkdir %s: %s", buf, strerror(errno));
+      if (mkdir(buf, mode) < 0 && errno != EEXIST) fail_errno(STATUS_FAILED, "mkdir %s", buf);
       if (!c) break;
       *p = c;
     }
@@ -229,7 +293,7 @@ static void mkdir_p(const char *path, mode_t mode) {
 
 static void do_mount(const char *src, const char *target, const char *type, unsigned long flags, const char *data) {
   if (mount(src, target, type, flags, data) < 0)
-    fail(STATUS_FAILED, "mount %s on %s%s%s: %s", src ? src : type ? type : "(none)", target, type ? " type " : "", type ? type : "", strerror(errno));
+    fail_errno(STATUS_FAILED, "mount %s on %s%s%s", src ? src : type ? type : "(none)", target, type ? " type " : "", type ? type : "");
 }
 
 /*
@@ -239,7 +303,7 @@ static void do_mount(const char *src, const char *target, const char *type, unsi
  */
 static void remount(const char *target, unsigned long extra) {
   struct statvfs st;
-  if (statvfs(target, &st) < 0) fail(STATUS_FAILED, "statvfs %s: %s", target, strerror(errno));
+  if (statvfs(target, &st) < 0) fail_errno(STATUS_FAILED, "statvfs %s", target);
   unsigned long flags = MS_REMOUNT | MS_BIND | extra;
   if (st.f_flag & ST_RDONLY) flags |= MS_RDONLY;
   if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
@@ -300,17 +364,17 @@ static void forbid_device_nodes(void) {
   };
   struct sock_fprog prog = {.len = sizeof filter / sizeof filter[0], .filter = filter};
   /* Without no_new_privs this takes CAP_SYS_ADMIN, which PID 1 still has at this step. */
-  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) fail(STATUS_FAILED, "seccomp (device nodes): %s", strerror(errno));
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) fail_errno(STATUS_FAILED, "seccomp (device nodes)");
 }
 
 /* pivot_root(2)'s documented sequence: the old root is stacked under the new one, then detached. */
 static void pivot(const char *root) {
-  if (chdir(root) < 0) fail(STATUS_FAILED, "chdir %s: %s", root, strerror(errno));
-  if (syscall(SYS_pivot_root, ".", ".") < 0) fail(STATUS_FAILED, "pivot_root %s: %s", root, strerror(errno));
+  if (chdir(root) < 0) fail_errno(STATUS_FAILED, "chdir %s", root);
+  if (syscall(SYS_pivot_root, ".", ".") < 0) fail_errno(STATUS_FAILED, "pivot_root %s", root);
   /* Keep unmount events of the old root from propagating anywhere (runc does the same). */
   do_mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL);
-  if (umount2(".", MNT_DETACH) < 0) fail(STATUS_FAILED, "umount the old root: %s", strerror(errno));
-  if (chdir("/") < 0) fail(STATUS_FAILED, "chdir /: %s", strerror(errno));
+  if (umount2(".", MNT_DETACH) < 0) fail_errno(STATUS_FAILED, "umount the old root");
+  if (chdir("/") < 0) fail_errno(STATUS_FAILED, "chdir /");
 }
 
 /* A new network namespace has only `lo`, and it is down; runc and Docker bring it up (SIOCSIFFLAGS, netdevice(7)). */
@@ -319,9 +383,9 @@ static void loopback_up(void) {
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   strcpy(ifr.ifr_name, "lo");
-  if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) fail(STATUS_FAILED, "read the flags of lo: %s", strerror(errno));
+  if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) fail_errno(STATUS_FAILED, "read the flags of lo");
   ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) fail(STATUS_FAILED, "bring lo up: %s", strerror(errno));
+  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) fail_errno(STATUS_FAILED, "bring lo up");
   close(fd);
 }
 
@@ -330,7 +394,7 @@ static void mask(const char *path, const char *dev_null) {
   struct stat st;
   if (lstat(path, &st) < 0) {
     if (errno == ENOENT) return;
-    fail(STATUS_FAILED, "stat %s: %s", path, strerror(errno));
+    fail_errno(STATUS_FAILED, "stat %s", path);
   }
   if (S_ISDIR(st.st_mode)) do_mount("tmpfs", path, "tmpfs", MS_RDONLY, NULL);
   else do_mount(dev_null, path, NULL, MS_BIND, NULL);
@@ -339,7 +403,7 @@ static void mask(const char *path, const char *dev_null) {
 static void readonly_path(const char *path) {
   if (access(path, F_OK) < 0) {
     if (errno == ENOENT) return;
-    fail(STATUS_FAILED, "access %s: %s", path, strerror(errno));
+    fail_errno(STATUS_FAILED, "access %s", path);
   }
   do_mount(path, path, NULL, MS_BIND | MS_REC, NULL);
   remount(path, MS_RDONLY);
@@ -347,7 +411,7 @@ static void readonly_path(const char *path) {
 
 static void touch(const char *path) {
   int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0 && errno != EISDIR) fail(STATUS_FAILED, "create %s: %s", path, strerror(errno));
+  if (fd < 0 && errno != EISDIR) fail_errno(STATUS_FAILED, "create %s", path);
   if (fd >= 0) close(fd);
 }
 
@@ -356,7 +420,7 @@ static void join_namespace(void) {
   const char *path = next_str();
   int type = (int)next_num();
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || setns(fd, type) < 0) fail(STATUS_FAILED, "join the namespace %s: %s", path, strerror(errno));
+  if (fd < 0 || setns(fd, type) < 0) fail_errno(STATUS_FAILED, "join the namespace %s", path);
   close(fd);
 }
 
@@ -371,21 +435,21 @@ static int tty_socket[2] = {-1, -1};
  */
 static void setup_pty(const char *ptmx, const char *console) { /* console NULL: none bound (an entered container has its own) */
   int master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0) fail(STATUS_FAILED, "open %s: %s", ptmx, strerror(errno));
+  if (master < 0) fail_errno(STATUS_FAILED, "open %s", ptmx);
   int unlock = 0;
-  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) fail(STATUS_FAILED, "unlock the terminal: %s", strerror(errno));
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) fail_errno(STATUS_FAILED, "unlock the terminal");
   int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
-  if (slave < 0) fail(STATUS_FAILED, "open the terminal's peer: %s", strerror(errno));
+  if (slave < 0) fail_errno(STATUS_FAILED, "open the terminal's peer");
   char proc_path[64];
   snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", slave);
   if (console) {
     touch(console);
     do_mount(proc_path, console, NULL, MS_BIND, NULL);
   }
-  if (setsid() < 0) fail(STATUS_FAILED, "setsid: %s", strerror(errno));
-  if (ioctl(slave, TIOCSCTTY, 0) < 0) fail(STATUS_FAILED, "make the terminal controlling: %s", strerror(errno));
+  if (setsid() < 0) fail_errno(STATUS_FAILED, "setsid");
+  if (ioctl(slave, TIOCSCTTY, 0) < 0) fail_errno(STATUS_FAILED, "make the terminal controlling");
   for (int fd = 0; fd <= 2; fd++)
-    if (dup2(slave, fd) < 0) fail(STATUS_FAILED, "dup2: %s", strerror(errno));
+    if (dup2(slave, fd) < 0) fail_errno(STATUS_FAILED, "dup2");
   if (slave > 2) close(slave);
   char byte = 0;
   struct iovec iov = {.iov_base = &byte, .iov_len = 1};
@@ -397,7 +461,7 @@ static void setup_pty(const char *ptmx, const char *console) { /* console NULL: 
   cmsg->cmsg_type = SCM_RIGHTS;
   cmsg->cmsg_len = CMSG_LEN(sizeof(int));
   memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
-  if (sendmsg(tty_socket[1], &msg, 0) < 0) fail(STATUS_FAILED, "send the terminal: %s", strerror(errno));
+  if (sendmsg(tty_socket[1], &msg, 0) < 0) fail_errno(STATUS_FAILED, "send the terminal");
   close(master);
   close(tty_socket[1]);
 }
@@ -422,7 +486,7 @@ static int receive_pty(void) {
 static void drop_bounding(uint64_t bounding) {
   for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
     if (!(bounding >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
-      fail(STATUS_FAILED, "drop capability %d from the bounding set: %s", cap, strerror(errno));
+      fail_errno(STATUS_FAILED, "drop capability %d from the bounding set", cap);
 }
 
 static void set_capabilities(uint64_t effective, uint64_t permitted) {
@@ -431,9 +495,9 @@ static void set_capabilities(uint64_t effective, uint64_t permitted) {
       {.effective = (uint32_t)effective, .permitted = (uint32_t)permitted, .inheritable = 0},
       {.effective = (uint32_t)(effective >> 32), .permitted = (uint32_t)(permitted >> 32), .inheritable = 0},
   };
-  if (syscall(SYS_capset, &header, data) < 0) fail(STATUS_FAILED, "capset: %s", strerror(errno));
+  if (syscall(SYS_capset, &header, data) < 0) fail_errno(STATUS_FAILED, "capset");
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-    fail(STATUS_FAILED, "clear ambient capabilities: %s", strerror(errno));
+    fail_errno(STATUS_FAILED, "clear ambient capabilities");
 }
 
 static void reset_signals(void) {
@@ -452,8 +516,7 @@ static void __attribute__((noreturn)) exec_command(char **argv, char **envp, con
   const char *file = argv[0];
   if (strchr(file, '/')) {
     execve(file, argv, envp);
-    int e = errno;
-    fail(e == ENOENT || e == ENOTDIR ? 127 : 126, "exec: \"%s\": %s", file, strerror(e));
+    fail_errno(errno == ENOENT || errno == ENOTDIR ? 127 : 126, "exec: \"%s\"", file);
   }
   int denied = 0;
   for (const char *dir = path;; ) {
@@ -464,7 +527,7 @@ static void __attribute__((noreturn)) exec_command(char **argv, char **envp, con
     execve(candidate, argv, envp);
     if (errno == EACCES) denied = 1;
     else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP && errno != ENAMETOOLONG)
-      fail(126, "exec: \"%s\": %s", candidate, strerror(errno));
+      fail_errno(126, "exec: \"%s\"", candidate);
     if (!*end) break;
     dir = end + 1;
   }
@@ -486,20 +549,20 @@ static void __attribute__((noreturn)) run_command(void) {
   char **envp = next_list();
   char **argv = next_list();
 
-  if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(STATUS_FAILED, "no_new_privs: %s", strerror(errno));
+  if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail_errno(STATUS_FAILED, "no_new_privs");
   drop_bounding(bounding);
-  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail(STATUS_FAILED, "keepcaps: %s", strerror(errno));
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail_errno(STATUS_FAILED, "keepcaps");
   /* A user namespace with setgroups denied (a rootless single-id map) refuses even an empty list. */
   if (setgroups((size_t)ngroups, groups) < 0 && !(errno == EPERM && ngroups == 0))
-    fail(STATUS_FAILED, "setgroups: %s", strerror(errno));
-  if (setresgid(gid, gid, gid) < 0) fail(STATUS_FAILED, "setgid %u: %s", gid, strerror(errno));
-  if (setresuid(uid, uid, uid) < 0) fail(STATUS_FAILED, "setuid %u: %s", uid, strerror(errno));
-  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) fail(STATUS_FAILED, "keepcaps: %s", strerror(errno));
+    fail_errno(STATUS_FAILED, "setgroups");
+  if (setresgid(gid, gid, gid) < 0) fail_errno(STATUS_FAILED, "setgid %u", gid);
+  if (setresuid(uid, uid, uid) < 0) fail_errno(STATUS_FAILED, "setuid %u", uid);
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) fail_errno(STATUS_FAILED, "keepcaps");
   set_capabilities(effective, permitted);
-  if (chdir(cwd) < 0) fail(STATUS_FAILED, "chdir to the working directory %s: %s", cwd, strerror(errno));
+  if (chdir(cwd) < 0) fail_errno(STATUS_FAILED, "chdir to the working directory %s", cwd);
   /* What runc does for every container: a umask of 022, and a session of its own (-t made one already). */
   umask(022);
-  if (getsid(0) != getpid() && setsid() < 0) fail(STATUS_FAILED, "setsid: %s", strerror(errno));
+  if (getsid(0) != getpid() && setsid() < 0) fail_errno(STATUS_FAILED, "setsid");
   reset_signals();
   /* Node shared these open file descriptions while it planned, and may have left them non-blocking. */
   stdio_blocking();
@@ -510,49 +573,70 @@ static void __attribute__((noreturn)) run_command(void) {
 
 static void child_steps(void) {
   for (;;) {
-    const char *op = next_str();
-    const char *text = next_str();
-    show(text);
-    if (!strcmp(op, "mount")) {
+    enum step step = next_step();
+    show(next_str());
+    switch (step) {
+    case STEP_MOUNT: {
       const char *src = next_opt(), *target = next_str(), *type = next_opt();
       unsigned long flags = (unsigned long)next_num();
       do_mount(src, target, type, flags, next_opt());
-    } else if (!strcmp(op, "remount")) {
+      break;
+    }
+    case STEP_REMOUNT: {
       const char *target = next_str();
       remount(target, (unsigned long)next_num());
-    } else if (!strcmp(op, "forbid-device-nodes")) forbid_device_nodes();
-    else if (!strcmp(op, "mkdir")) {
+      break;
+    }
+    case STEP_FORBID_DEVICE_NODES: forbid_device_nodes(); break;
+    case STEP_MKDIR: {
       const char *path = next_str();
       mkdir_p(path, (mode_t)next_num());
-    } else if (!strcmp(op, "touch")) touch(next_str());
-    else if (!strcmp(op, "mknod")) {
+      break;
+    }
+    case STEP_TOUCH: touch(next_str()); break;
+    case STEP_MKNOD: {
       const char *path = next_str();
       mode_t mode = (mode_t)next_num();
       unsigned major = (unsigned)next_num(), minor = (unsigned)next_num();
-      if (mknod(path, mode, makedev(major, minor)) < 0) fail(STATUS_FAILED, "mknod %s: %s", path, strerror(errno));
+      if (mknod(path, mode, makedev(major, minor)) < 0) fail_errno(STATUS_FAILED, "mknod %s", path);
       /* mknod(2) applies the umask; the mode is meant exactly. */
-      if (chmod(path, mode & 07777) < 0) fail(STATUS_FAILED, "chmod %s: %s", path, strerror(errno));
-    } else if (!strcmp(op, "symlink")) {
+      if (chmod(path, mode & 07777) < 0) fail_errno(STATUS_FAILED, "chmod %s", path);
+      break;
+    }
+    case STEP_SYMLINK: {
       const char *target = next_str(), *path = next_str();
-      if (symlink(target, path) < 0 && errno != EEXIST) fail(STATUS_FAILED, "symlink %s: %s", path, strerror(errno));
-    } else if (!strcmp(op, "mask")) {
+      if (symlink(target, path) < 0 && errno != EEXIST) fail_errno(STATUS_FAILED, "symlink %s", path);
+      break;
+    }
+    case STEP_MASK: {
       const char *path = next_str();
       mask(path, next_str());
-    } else if (!strcmp(op, "write")) {
+      break;
+    }
+    case STEP_WRITE: {
       const char *path = next_str();
       write_file(path, next_str());
-    } else if (!strcmp(op, "lo-up")) loopback_up();
-    else if (!strcmp(op, "readonly")) readonly_path(next_str());
-    else if (!strcmp(op, "pty")) {
+      break;
+    }
+    case STEP_LO_UP: loopback_up(); break;
+    case STEP_READONLY: readonly_path(next_str()); break;
+    case STEP_PTY: {
       const char *ptmx = next_str();
       setup_pty(ptmx, next_opt());
-    } else if (!strcmp(op, "pivot")) pivot(next_str());
-    else if (!strcmp(op, "setns")) join_namespace();
-    else if (!strcmp(op, "hostname")) {
+      break;
+    }
+    case STEP_PIVOT: pivot(next_str()); break;
+    case STEP_SETNS: join_namespace(); break;
+    case STEP_HOSTNAME: {
       const char *name = next_str();
-      if (sethostname(name, strlen(name)) < 0) fail(STATUS_FAILED, "sethostname %s: %s", name, strerror(errno));
-    } else if (!strcmp(op, "exec")) run_command();
-    else fail(STATUS_FAILED, "unknown step in the plan: %s", op);
+      if (sethostname(name, strlen(name)) < 0) fail_errno(STATUS_FAILED, "sethostname %s", name);
+      break;
+    }
+    case STEP_EXEC: run_command();
+    case STEP_TRACE: case STEP_CLONE: case STEP_END:
+    case STEP_UIDMAP: case STEP_GIDMAP: case STEP_PIDFILE: case STEP_OOM: case STEP_TTY: case STEP_LEAVE: case STEP_CLEAR_GROUPS:
+      misplaced(step);
+    }
   }
 }
 
@@ -592,11 +676,11 @@ static void write_map(pid_t pid, const char *kind, const char *how, const char *
   for (char *w = strtok(copy, " "); w && n < 63; w = strtok(NULL, " ")) words[n++] = w;
   words[n] = NULL;
   pid_t helper = fork();
-  if (helper < 0) fail(STATUS_FAILED, "fork for %s: %s", how, strerror(errno));
+  if (helper < 0) fail_errno(STATUS_FAILED, "fork for %s", how);
   if (helper == 0) {
+    child_pid = 0; /* the container is the parent's to take down, not this copy's */
     execvp(how, words);
-    dprintf(2, "ns-exec: error: %s: %s\n", how, strerror(errno));
-    _exit(127);
+    fail_errno(127, "%s", how);
   }
   int status;
   while (waitpid(helper, &status, 0) < 0 && errno == EINTR) {}
@@ -608,10 +692,10 @@ static void write_pid_file(const char *path, pid_t pid) {
   char tmp[PATH_MAX], text[32];
   snprintf(tmp, sizeof tmp, "%s.tmp%d", path, getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(STATUS_FAILED, "write the pid file %s: %s", path, strerror(errno));
+  if (fd < 0) fail_errno(STATUS_FAILED, "write the pid file %s", path);
   int n = snprintf(text, sizeof text, "%d", pid);
   if (write(fd, text, (size_t)n) != n || close(fd) < 0 || rename(tmp, path) < 0)
-    fail(STATUS_FAILED, "write the pid file %s: %s", path, strerror(errno));
+    fail_errno(STATUS_FAILED, "write the pid file %s", path);
 }
 
 /* The oom_kill counter of memory.events (v2) or memory.oom_control (v1); -1 when unknown. */
@@ -687,7 +771,7 @@ static void __attribute__((noreturn)) supervise(pid_t pid, int errors, int sync_
     write_map(pid, "gid_map", gid_how, gid_map);
   }
   if (sync_fd >= 0) {
-    if (write(sync_fd, "", 1) != 1) fail(STATUS_FAILED, "release the container: %s", strerror(errno));
+    if (write(sync_fd, "", 1) != 1) fail_errno(STATUS_FAILED, "release the container");
     close(sync_fd);
   }
   int master = tty ? receive_pty() : -1;
@@ -715,7 +799,7 @@ static void __attribute__((noreturn)) supervise(pid_t pid, int errors, int sync_
   sigprocmask(SIG_SETMASK, &none, NULL);
   if (master >= 0) relay_terminal(master);
   while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) fail(STATUS_FAILED, "waitpid: %s", strerror(errno));
+    if (errno != EINTR) fail_errno(STATUS_FAILED, "waitpid");
   if (WIFEXITED(status)) exit(WEXITSTATUS(status));
   int sig = WTERMSIG(status);
   long long ooms_after = oom_kills(oom_file);
@@ -729,42 +813,51 @@ int main(int argc, char **argv) {
   const char *uid_how = "", *uid_map = "", *gid_how = "", *gid_map = "", *pid_file = "", *oom_file = "";
   int tty = 0;
   char **leave = NULL;
-  for (;;) {
-    const char *op = next_str();
+  enum step step;
+  do {
+    step = next_step();
     const char *text = next_str();
-    if (!strcmp(op, "trace")) {
+    if (step != STEP_TRACE) show(text);
+    switch (step) {
+    case STEP_TRACE:
       /* A copy, so that the child's trace still reaches ns-exec's stderr once its own is a terminal (-t). */
       trace_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
-      continue;
-    }
-    show(text);
-    if (!strcmp(op, "write")) {
+      break;
+    case STEP_CLONE: break; /* its argument, the flags, is read below */
+    case STEP_WRITE: {
       const char *path = next_str();
       write_file(path, next_str());
-    } else if (!strcmp(op, "setns")) join_namespace();
-    else if (!strcmp(op, "uidmap")) {
+      break;
+    }
+    case STEP_SETNS: join_namespace(); break;
+    case STEP_UIDMAP:
       uid_how = next_str();
       uid_map = next_str();
-    } else if (!strcmp(op, "gidmap")) {
+      break;
+    case STEP_GIDMAP:
       gid_how = next_str();
       gid_map = next_str();
-    } else if (!strcmp(op, "pidfile")) pid_file = next_str();
-    else if (!strcmp(op, "oom")) oom_file = next_str();
-    else if (!strcmp(op, "tty")) tty = 1;
-    else if (!strcmp(op, "leave")) leave = next_list();
-    /* EPERM: an unprivileged owner entering its own container, whose PID 1 has the same groups anyway. */
-    else if (!strcmp(op, "clear-groups")) {
-      if (setgroups(0, NULL) < 0 && errno != EPERM) fail(STATUS_FAILED, "setgroups: %s", strerror(errno));
+      break;
+    case STEP_PIDFILE: pid_file = next_str(); break;
+    case STEP_OOM: oom_file = next_str(); break;
+    case STEP_TTY: tty = 1; break;
+    case STEP_LEAVE: leave = next_list(); break;
+    case STEP_CLEAR_GROUPS:
+      /* EPERM: an unprivileged owner entering its own container, whose PID 1 has the same groups anyway. */
+      if (setgroups(0, NULL) < 0 && errno != EPERM) fail_errno(STATUS_FAILED, "setgroups");
+      break;
+    case STEP_END:
+    case STEP_MOUNT: case STEP_REMOUNT: case STEP_FORBID_DEVICE_NODES: case STEP_MKDIR: case STEP_TOUCH: case STEP_MKNOD: case STEP_SYMLINK:
+    case STEP_MASK: case STEP_LO_UP: case STEP_READONLY: case STEP_PTY: case STEP_PIVOT: case STEP_HOSTNAME: case STEP_EXEC:
+      misplaced(step);
     }
-    else if (!strcmp(op, "clone")) break;
-    else fail(STATUS_FAILED, "unknown step in the plan: %s", op);
-  }
+  } while (step != STEP_CLONE);
   unsigned long flags = (unsigned long)next_num();
 
   int errors[2], sync[2] = {-1, -1};
-  if (pipe2(errors, O_CLOEXEC) < 0) fail(STATUS_FAILED, "pipe: %s", strerror(errno));
-  if (*uid_how && pipe2(sync, O_CLOEXEC) < 0) fail(STATUS_FAILED, "pipe: %s", strerror(errno));
-  if (tty && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tty_socket) < 0) fail(STATUS_FAILED, "socketpair: %s", strerror(errno));
+  if (pipe2(errors, O_CLOEXEC) < 0) fail_errno(STATUS_FAILED, "pipe");
+  if (*uid_how && pipe2(sync, O_CLOEXEC) < 0) fail_errno(STATUS_FAILED, "pipe");
+  if (tty && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tty_socket) < 0) fail_errno(STATUS_FAILED, "socketpair");
 
   /* Signals wait until the child's pid is known; the handlers are in place before anything can be sent. */
   sigset_t all;
@@ -777,7 +870,7 @@ int main(int argc, char **argv) {
 
   /* A fork-like clone: the child continues here on a copy of our stack, as PID 1 of the new pid namespace. */
   pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
-  if (pid < 0) fail(STATUS_FAILED, "clone (new namespaces): %s", strerror(errno));
+  if (pid < 0) fail_errno(STATUS_FAILED, "clone (new namespaces)");
   if (pid == 0) {
     error_fd = errors[1];
     close(errors[0]);

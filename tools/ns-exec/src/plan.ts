@@ -9,8 +9,10 @@
  * opcode, its shell text, then its arguments; a list argument is its length
  * followed by its items; numbers in decimal or 0x hex. The last step is
  * `end`: a plan without it (the planner died half-way) is not carried out.
+ * The opcodes and each one's arguments are declared in steps.ts.
  */
 import { shellCommand } from '@cutaway/cli';
+import type { ContainerStepName, ContainerSteps, HostStepName, HostSteps, StepName } from './steps.ts';
 
 export type Arg = string | number | bigint | readonly string[];
 
@@ -18,7 +20,7 @@ export type Arg = string | number | bigint | readonly string[];
 export const CLONE = { NEWNS: 0x20000, NEWCGROUP: 0x02000000, NEWUTS: 0x04000000, NEWIPC: 0x08000000, NEWUSER: 0x10000000, NEWPID: 0x20000000, NEWNET: 0x40000000 };
 
 export interface Step {
-  op: string;
+  op: StepName;
   text: string;
   args: Arg[];
 }
@@ -40,22 +42,24 @@ export class Plan {
   enter: string[] = [];
 
   /** A step ns-exec takes before the namespaces exist. */
-  hostStep(op: string, text: string | readonly string[], ...args: Arg[]): void {
+  hostStep<N extends HostStepName>(op: N, text: string | readonly string[], ...args: HostSteps[N]): void {
     this.host.push({ op, text: typeof text === 'string' ? text : shellCommand(text), args });
   }
 
   /** A step taken inside the new namespaces, as PID 1 before execve. */
-  step(op: string, text: string | readonly string[], ...args: Arg[]): void {
+  step<N extends ContainerStepName>(op: N, text: string | readonly string[], ...args: ContainerSteps[N]): void {
     this.container.push({ op, text: typeof text === 'string' ? text : shellCommand(text), args });
   }
 
   encode(trace: boolean): Buffer {
-    const words: string[] = trace ? ['trace', ''] : [];
-    for (const s of this.host) words.push(s.op, s.text, ...s.args.flatMap(encodeArg));
-    words.push('clone', shellCommand(this.launcher()), String(this.cloneFlags));
-    for (const s of this.container) words.push(s.op, s.text, ...s.args.flatMap(encodeArg));
+    const words: string[] = [];
+    const add = (op: StepName, text: string, args: readonly Arg[]) => words.push(op, text, ...args.flatMap(encodeArg));
+    if (trace) add('trace', '', []);
+    for (const s of this.host) add(s.op, s.text, s.args);
+    add('clone', shellCommand(this.launcher()), [this.cloneFlags]);
+    for (const s of this.container) add(s.op, s.text, s.args);
     // The end mark: ns-exec starts on a complete plan without waiting for Node to exit.
-    words.push('end', '');
+    add('end', '', []);
     for (const w of words) if (w.includes('\0')) throw new Error(`a NUL byte cannot be passed: ${JSON.stringify(w)}`);
     return Buffer.from(words.map((w) => `${w}\0`).join(''));
   }

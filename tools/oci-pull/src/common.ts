@@ -5,14 +5,14 @@ import { dockerConfigCredentials, parseCreds } from './auth.ts';
 import { RegistryClient } from './registry.ts';
 
 /** The options oci-pull and oci-push share: how to reach and authenticate to a registry. */
-export const REGISTRY_OPTIONS: OptionSpec[] = [
+export const REGISTRY_OPTIONS = [
   { name: 'creds', type: 'string', arg: 'USER:PASSWORD', help: 'credentials for the registry (default: the auths of ~/.docker/config.json)' },
   { name: 'insecure', type: 'boolean', help: 'plain http to the registry (loopback registries are, unless --ca-cert is given)' },
   { name: 'ca-cert', type: 'string', arg: 'FILE', help: 'https, trusting this CA certificate (PEM) as well as the system ones' },
   { name: 'jobs', short: 'j', type: 'string', arg: 'N', help: 'blobs transferred at once (default 4)' },
-];
+] as const satisfies readonly OptionSpec[];
 
-export function jobsOption(value: unknown): number {
+export function jobsOption(value: string | undefined): number {
   if (value === undefined) return 4;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--jobs must be a whole number from 1 to 64, got ${JSON.stringify(value)}`);
@@ -20,16 +20,16 @@ export function jobsOption(value: unknown): number {
 }
 
 /** A client for the reference's registry, with --creds (else docker login's), --insecure and --ca-cert. */
-export async function registryClient(ref: Reference, options: OptionValues, steps: Steps): Promise<RegistryClient> {
-  const credentials = typeof options.creds === 'string' ? parseCreds(options.creds) : await dockerConfigCredentials(ref.domain);
+export async function registryClient(ref: Reference, options: OptionValues<typeof REGISTRY_OPTIONS>, steps: Steps): Promise<RegistryClient> {
+  const credentials = options.creds !== undefined ? parseCreds(options.creds) : await dockerConfigCredentials(ref.domain);
   const caFile = options['ca-cert'];
   const ca =
-    typeof caFile === 'string'
+    caFile !== undefined
       ? await readFile(caFile).catch((e: Error) => {
           throw new ToolError(`--ca-cert ${caFile}: ${e.message}`);
         })
       : undefined;
-  return new RegistryClient(ref.domain, { insecure: Boolean(options.insecure), ...(ca && { ca, caFile: caFile as string }), ...(credentials && { credentials }), steps });
+  return new RegistryClient(ref.domain, { insecure: options.insecure, ...(ca && caFile !== undefined && { ca, caFile }), ...(credentials && { credentials }), steps });
 }
 
 /** Runs `work` over `items`, at most `limit` at a time, keeping order in the result. */

@@ -1,13 +1,19 @@
-import { ToolError, type Progress } from '@cutaway/cli';
-import { formatPlatform, resolveNamedImage, type Descriptor, type OciLayout, type Platform } from '@cutaway/oci';
-import type { PulledBlob, PullResult } from './pull.ts';
+import { ToolError } from '@cutaway/cli';
+import { formatPlatform, OciLayout, resolveNamedImage, type Descriptor } from '@cutaway/oci';
+import { localTarget, type OciSource, type PulledBlob, type PullContext, type PullResult } from './source.ts';
 
 /**
  * Copies one image between two OCI layouts (`oci:DIR:TAG` as a source): the
  * platform's manifest, its config and layers, each blob verified as it is
  * read and stored once, then tagged in the target.
  */
-export async function copyImage(from: OciLayout, name: string, to: OciLayout, tagName: string, platform: Platform, progress: Progress): Promise<PullResult> {
+export async function copyImage(source: OciSource, ctx: PullContext): Promise<PullResult> {
+  const { name, tag } = source;
+  const { platform, progress } = ctx;
+  const to = localTarget(ctx);
+  const from = await OciLayout.open(source.dir).catch((e: Error) => {
+    throw new ToolError(e.message);
+  });
   const image = await resolveNamedImage(from, name, platform).catch((e: Error) => {
     throw new ToolError(`oci:${from.dir}:${name}: ${e.message}`);
   });
@@ -24,7 +30,7 @@ export async function copyImage(from: OciLayout, name: string, to: OciLayout, ta
     for (const [i, layer] of image.manifest.layers.entries()) layers.push(await copyBlob(layer, `layer ${i + 1}/${image.manifest.layers.length} ${layer.digest.slice(7, 19)}`));
     await copyBlob(image.descriptor, 'manifest');
     const { mediaType, digest, size } = image.descriptor;
-    await to.addRef(tagName, { mediaType, digest, size });
+    await to.addRef(tag, { mediaType, digest, size });
     return { reference: `oci:${from.dir}:${name}`, digest: image.descriptor.digest, platform: formatPlatform(platform), config, layers };
   });
 }

@@ -1,14 +1,14 @@
-import { imageStoreDir, ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
-import { formatReference, hostPlatform, OciLayout, parsePlatform } from '@cutaway/oci';
+import { imageStoreDir, ROOT_OPTION, runTool, stateRoot, toolSpec, type Invocation } from '@cutaway/cli';
+import { hostPlatform, OciLayout, parsePlatform } from '@cutaway/oci';
 import pkg from '../package.json' with { type: 'json' };
+import { importDockerArchive } from './archive.ts';
 import { jobsOption, REGISTRY_OPTIONS, registryClient } from './common.ts';
 import { copyImage } from './copy.ts';
-import { importDockerArchive } from './docker-archive.ts';
 import { closeConnections } from './http.ts';
-import { pull, type PullResult } from './pull.ts';
-import { parseSource } from './source.ts';
+import { pull } from './pull.ts';
+import { parseSource, type PullContext, type PullResult, type Source } from './source.ts';
 
-const spec: ToolSpec = {
+const spec = toolSpec({
   name: 'oci-pull',
   version: pkg.version,
   synopsis: ['[options] REF', '[options] oci:DIR:NAME', '[options] docker-archive:FILE[:REF]'],
@@ -24,6 +24,7 @@ const spec: ToolSpec = {
     { name: 'layout', type: 'string', arg: 'DIR', help: 'write to this OCI layout instead of the store' },
     ROOT_OPTION,
   ],
+  operands: { min: 1, max: 1, names: 'REF' },
   examples: [
     'oci-pull busybox                          # docker.io/library/busybox:latest',
     'oci-pull --platform linux/arm64 debian:bookworm',
@@ -38,36 +39,34 @@ const spec: ToolSpec = {
     'curl -L -H "Authorization: Bearer $TOKEN" https://registry-1.docker.io/v2/library/busybox/blobs/sha256:… | sha256sum',
     'skopeo copy docker://busybox oci:/var/lib/cutaway/images:docker.io/library/busybox:latest',
   ],
-};
+});
 
-async function main({ options, positionals, progress, steps, json }: Invocation): Promise<number> {
-  if (positionals.length !== 1) throw new UsageError(positionals.length ? `one image at a time, got ${positionals.length}` : 'which image? (REF)');
-  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : hostPlatform();
+/** Reads an image from any source into the store: each kind has its reader, all called alike. */
+function read(source: Source, ctx: PullContext): Promise<PullResult> {
+  switch (source.kind) {
+    case 'registry':
+      return pull(source, ctx);
+    case 'oci':
+      return copyImage(source, ctx);
+    case 'docker-archive':
+      return importDockerArchive(source, ctx);
+  }
+}
+
+async function main({ options, positionals, progress, steps, json }: Invocation<typeof spec.options>): Promise<number> {
+  const platform = options.platform !== undefined ? parsePlatform(options.platform) : hostPlatform();
   const jobs = jobsOption(options.jobs);
-  const dryRun = Boolean(options['dry-run']);
-  const dir = typeof options.layout === 'string' ? options.layout : imageStoreDir(stateRoot(options.root));
+  const dryRun = options['dry-run'];
+  const dir = options.layout ?? imageStoreDir(stateRoot(options.root));
   const source = parseSource(positionals[0]!);
   const layout = dryRun ? await OciLayout.open(dir).catch(() => undefined) : await OciLayout.create(dir);
 
+  const ctx: PullContext = { layout, platform, jobs, progress, steps, dryRun, registryClient: (ref) => registryClient(ref, options, steps) };
   let result: PullResult;
-  if (source.kind === 'registry') {
-    const ref = source.ref;
-    const client = await registryClient(ref, options, steps);
-    try {
-      result = await pull({ client, layout, ref, platform, jobs, progress, steps, dryRun }, formatReference(ref));
-    } finally {
-      closeConnections();
-    }
-  } else {
-    if (dryRun) throw new UsageError('--dry-run is for registry pulls');
-    if (source.kind === 'oci') {
-      const from = await OciLayout.open(source.dir).catch((e: Error) => {
-        throw new ToolError(e.message);
-      });
-      result = await copyImage(from, source.name, layout!, source.tag, platform, progress);
-    } else {
-      result = await importDockerArchive(source.file, source.ref, layout!, platform, progress);
-    }
+  try {
+    result = await read(source, ctx);
+  } finally {
+    closeConnections();
   }
 
   if (dryRun) process.stdout.write(steps.toScript());

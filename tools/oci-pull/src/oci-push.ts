@@ -1,11 +1,11 @@
-import { imageStoreDir, ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
+import { imageStoreDir, ROOT_OPTION, runTool, stateRoot, ToolError, toolSpec, type Invocation } from '@cutaway/cli';
 import { formatReference, OciLayout, parseReference } from '@cutaway/oci';
 import pkg from '../package.json' with { type: 'json' };
 import { jobsOption, REGISTRY_OPTIONS, registryClient } from './common.ts';
 import { closeConnections } from './http.ts';
 import { push } from './push.ts';
 
-const spec: ToolSpec = {
+const spec = toolSpec({
   name: 'oci-push',
   version: pkg.version,
   synopsis: ['[options] REF', '[options] --from NAME REF'],
@@ -21,6 +21,7 @@ const spec: ToolSpec = {
     { name: 'layout', type: 'string', arg: 'DIR', help: 'read from this OCI layout instead of the store' },
     ROOT_OPTION,
   ],
+  operands: { min: 1, max: 1, names: 'REF' },
   examples: [
     'oci-push localhost:5000/app:1                       # the store image tagged localhost:5000/app:1',
     'oci-push --from docker.io/library/busybox:latest localhost:5000/busybox:latest',
@@ -34,19 +35,18 @@ const spec: ToolSpec = {
     "curl -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @manifest.json http://localhost:5000/v2/app/manifests/1",
     'skopeo copy oci:/var/lib/cutaway/images:localhost:5000/app:1 docker://localhost:5000/app:1',
   ],
-};
+});
 
-async function main({ options, positionals, progress, steps, json }: Invocation): Promise<number> {
-  if (positionals.length !== 1) throw new UsageError(positionals.length ? `one image at a time, got ${positionals.length}` : 'push where? (REF)');
+async function main({ options, positionals, progress, steps, json }: Invocation<typeof spec.options>): Promise<number> {
   const target = parseReference(positionals[0]!);
-  const dir = typeof options.layout === 'string' ? options.layout : imageStoreDir(stateRoot(options.root));
+  const dir = options.layout ?? imageStoreDir(stateRoot(options.root));
   const layout = await OciLayout.open(dir).catch((e: Error) => {
     throw new ToolError(e.message, 'nothing to push: pull or build an image first');
   });
   // --from names a store image as written there (a layout from elsewhere may use short names), else normalised.
-  const from = typeof options.from === 'string' ? options.from : undefined;
+  const from = options.from;
   const name = from !== undefined && (await layout.resolve(from)) ? from : formatReference(from !== undefined ? parseReference(from) : target);
-  const dryRun = Boolean(options['dry-run']);
+  const dryRun = options['dry-run'];
   const client = await registryClient(target, options, steps);
   try {
     const result = await push({ client, layout, name, target, jobs: jobsOption(options.jobs), progress, steps, dryRun });

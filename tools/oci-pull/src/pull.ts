@@ -1,6 +1,7 @@
 import { pipeline, Transform, type Readable } from 'node:stream';
-import { ToolError, type Progress, type Steps } from '@cutaway/cli';
+import { ToolError } from '@cutaway/cli';
 import {
+  blobName,
   digestOf,
   formatPlatform,
   formatReference,
@@ -14,43 +15,16 @@ import {
   type Descriptor,
   type Digest,
   type ImageManifest,
-  type OciLayout,
-  type Platform,
   type Reference,
 } from '@cutaway/oci';
 import { mapLimited } from './common.ts';
 import { registryError, repositoryScope, type RegistryClient } from './registry.ts';
+import type { PulledBlob, PullContext, PullResult, RegistrySource } from './source.ts';
 
-export interface PullOptions {
+/** A registry pull under way: the context, the reference, and a client for its registry. */
+interface RegistryPull extends PullContext {
   client: RegistryClient;
-  /** The store; absent only in a dry run against a store that does not exist yet. */
-  layout: OciLayout | undefined;
   ref: Reference;
-  platform: Platform;
-  /** Blobs downloaded at once. */
-  jobs: number;
-  progress: Progress;
-  steps: Steps;
-  dryRun: boolean;
-}
-
-export interface PulledBlob {
-  mediaType: string;
-  digest: Digest;
-  size: number;
-  /** Already in the store: not fetched. */
-  cached: boolean;
-}
-
-export interface PullResult {
-  reference: string;
-  /** The image manifest now tagged in the store. */
-  digest: Digest;
-  /** The index (manifest list) the tag pointed at, when there was one. */
-  indexDigest?: Digest;
-  platform: string;
-  config: PulledBlob;
-  layers: PulledBlob[];
 }
 
 const BLOB_ATTEMPTS = 4;
@@ -60,7 +34,7 @@ function shellUrl(url: URL): string {
 }
 
 /** What the registry says a tag or digest is: its exact bytes, checked against the digest we asked for or were told. */
-async function fetchManifest(opts: PullOptions, reference: string, file: string): Promise<{ bytes: Buffer; contentType: string | undefined; digest: Digest }> {
+async function fetchManifest(opts: RegistryPull, reference: string, file: string): Promise<{ bytes: Buffer; contentType: string | undefined; digest: Digest }> {
   const { client, ref } = opts;
   const repo = ref.path;
   const path = `/v2/${repo}/manifests/${reference}`;
@@ -105,10 +79,10 @@ function counting(progress: (done: number) => void, start: number): Transform {
 }
 
 /** Downloads one blob into the store (resuming an interrupted download), unless it is there already. */
-async function pullBlob(opts: PullOptions, d: Descriptor, label: string): Promise<PulledBlob> {
+async function pullBlob(opts: RegistryPull, d: Descriptor, label: string): Promise<PulledBlob> {
   const { client, layout, ref, progress } = opts;
   const path = `/v2/${ref.path}/blobs/${d.digest}`;
-  const file = `blobs/${d.digest.replace(':', '/')}`;
+  const file = blobName(d.digest);
   const summary = { mediaType: d.mediaType, digest: d.digest, size: d.size };
   if (layout && (await layout.hasBlob(d.digest))) {
     opts.steps.note(`${file} is in the store already`);
@@ -160,8 +134,11 @@ async function pullBlob(opts: PullOptions, d: Descriptor, label: string): Promis
  * full reference. Everything happens under a store lease, so a concurrent gc
  * cannot take blobs that are stored but not yet tagged.
  */
-export async function pull(opts: PullOptions, tagName: string): Promise<PullResult> {
-  const { ref, layout } = opts;
+export async function pull(source: RegistrySource, ctx: PullContext): Promise<PullResult> {
+  const { ref } = source;
+  const opts: RegistryPull = { ...ctx, client: await ctx.registryClient(ref), ref };
+  const { layout } = opts;
+  const tagName = formatReference(ref);
   opts.steps.note(`pull ${formatReference(ref)} for ${formatPlatform(opts.platform)} into the current directory`);
   opts.steps.run('mkdir -p blobs/sha256');
   // A dry run changes nothing, not even the store's lock files.

@@ -1,11 +1,70 @@
-import { UsageError } from '@cutaway/cli';
-import { formatReference, parseReference, type Reference } from '@cutaway/oci';
+import { UsageError, type Progress, type Steps } from '@cutaway/cli';
+import { formatReference, parseReference, type Digest, type OciLayout, type Platform, type Reference } from '@cutaway/oci';
+import type { RegistryClient } from './registry.ts';
 
-/** Where an image comes from: a registry (a plain reference), an OCI layout, or a `docker save` archive. */
-export type Source =
-  | { kind: 'registry'; ref: Reference }
-  | { kind: 'oci'; dir: string; name: string; tag: string }
-  | { kind: 'docker-archive'; file: string; ref?: Reference };
+/** A registry's image: a plain reference. */
+export interface RegistrySource {
+  kind: 'registry';
+  ref: Reference;
+}
+
+/** An image in an OCI layout, by its name in DIR's index.json; `tag` is the name it gets in the store. */
+export interface OciSource {
+  kind: 'oci';
+  dir: string;
+  name: string;
+  tag: string;
+}
+
+/** An image in a `docker save` archive (`-`: stdin), by one of its RepoTags when it holds more than one. */
+export interface ArchiveSource {
+  kind: 'docker-archive';
+  file: string;
+  ref?: Reference;
+}
+
+/** Where an image comes from: a registry, an OCI layout, or a `docker save` archive. */
+export type Source = RegistrySource | OciSource | ArchiveSource;
+
+/** What every source is read with: pull (registry), copyImage (oci:) and importDockerArchive (docker-archive:) take it alike. */
+export interface PullContext {
+  /** The store; absent only in a dry run against a store that does not exist yet. */
+  layout: OciLayout | undefined;
+  platform: Platform;
+  /** Blobs transferred at once. */
+  jobs: number;
+  progress: Progress;
+  steps: Steps;
+  dryRun: boolean;
+  /** A client for the registry a reference names (--creds, --insecure, --ca-cert); only the registry source asks. */
+  registryClient(ref: Reference): Promise<RegistryClient>;
+}
+
+export interface PulledBlob {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+  /** Already in the store: not fetched. */
+  cached: boolean;
+}
+
+/** What reading any source gives (`oci-pull --json` prints it). */
+export interface PullResult {
+  reference: string;
+  /** The image manifest now tagged in the store. */
+  digest: Digest;
+  /** The index (manifest list) the tag pointed at, when there was one. */
+  indexDigest?: Digest;
+  platform: string;
+  config: PulledBlob;
+  layers: PulledBlob[];
+}
+
+/** The store a local source writes to: only a registry pull has a dry run (its curl commands). */
+export function localTarget(ctx: PullContext): OciLayout {
+  if (ctx.dryRun || !ctx.layout) throw new UsageError('--dry-run is for registry pulls');
+  return ctx.layout;
+}
 
 /** A name from a local source is tagged in the store normalised, as `docker load` does. */
 function storeTag(name: string): string {

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Progress, ToolError } from '@cutaway/cli';
-import { hostPlatform, MediaType, OciLayout, parseReference, type Digest, type Platform } from '@cutaway/oci';
+import { Progress, Steps, ToolError } from '@cutaway/cli';
+import { hostPlatform, MediaType, OciLayout, parseReference, type Digest, type Platform, type Reference } from '@cutaway/oci';
 import { BUSYBOX_EXPECTED, buildBusyboxImage, compareTree, removeTree, run, Stage, writeImage, type BuiltImage } from '../../../test/fixtures/images.ts';
-import { importDockerArchive } from '../src/docker-archive.ts';
+import { importDockerArchive as importSource } from '../src/archive.ts';
 
 // Real `docker save`-format archives, written by skopeo 1.9.3 (docker-archive transport)
 // from images built with the shared fixtures, and by hand with GNU tar in the
@@ -23,6 +23,13 @@ let extra: BuiltImage;
 let busyboxTar: string;
 let extraTar: string;
 let stores = 0;
+
+/** oci-pull's docker-archive:FILE[:REF] source, read into `to` for `platform`. */
+function importDockerArchive(file: string, ref: Reference | undefined, to: OciLayout, platform: Platform, progress: Progress) {
+  const steps = new Steps({ trace: false, dryRun: false });
+  const registryClient = () => Promise.reject(new Error('an archive has no registry'));
+  return importSource({ kind: 'docker-archive', file, ref }, { layout: to, platform, jobs: 1, progress, steps, dryRun: false, registryClient });
+}
 
 /** A fresh, empty store for one test. */
 async function freshStore(): Promise<OciLayout> {

@@ -120,8 +120,8 @@ describe('oci-pull from a registry', () => {
   it('rejects bad input with one line and exit 2 for usage, 1 for a bad reference, creating nothing', async () => {
     const { root, env } = await freshRoot();
     const cases: [string[], number, RegExp][] = [
-      [[], 2, /^oci-pull: error: which image\? \(REF\)\nTry 'oci-pull --help'/],
-      [['a', 'b'], 2, /one image at a time, got 2/],
+      [[], 2, /^oci-pull: error: "oci-pull" requires exactly 1 argument: REF\nTry 'oci-pull --help'/],
+      [['a', 'b'], 2, /"oci-pull" requires exactly 1 argument: REF/],
       [['--bogus', 'busybox'], 2, /unknown option --bogus/],
       [['--jobs', '0', 'busybox'], 2, /--jobs must be a whole number from 1 to 64, got "0"/],
       [['Ubuntu'], 1, /^oci-pull: error: invalid reference "Ubuntu": repository name must be lowercase\n$/],

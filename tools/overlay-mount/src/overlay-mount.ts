@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { imageStoreDir, ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
+import { imageStoreDir, mountRecordPath, readMountRecord, ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, toolSpec, type Invocation, type MountRecord } from '@cutaway/cli';
 import { layerPath, LayerError, unpackLayer, type UnpackResult } from '@cutaway/layer';
 import { umount2 } from '@cutaway/libc';
 import { findImage, hostPlatform, OciLayout, parsePlatform, writeFileAtomic, type ResolvedImage } from '@cutaway/oci';
 import pkg from '../package.json' with { type: 'json' };
 import { inUserNamespace, mountOverlay, mountPoints, type OverlaySpec } from './overlay.ts';
 
-const spec: ToolSpec = {
+const spec = toolSpec({
   name: 'overlay-mount',
   version: pkg.version,
   synopsis: ['[options] IMAGE [--name NAME | --target DIR]', '[options] --lower DIR [--lower DIR…] [--target DIR]', '--unmount NAME|PATH [--rm]'],
@@ -46,7 +46,7 @@ const spec: ToolSpec = {
     'mount -t overlay overlay -o lowerdir=layers/L2:layers/L1,upperdir=c1/upper,workdir=c1/work c1/merged',
     'umount c1/merged',
   ],
-};
+});
 
 /**
  * A path with its symlinks resolved as far as it exists: /proc/self/mountinfo
@@ -61,23 +61,12 @@ function resolvedPath(path: string): string {
 }
 
 /** What overlay-mount records about a container's mount, so that --unmount NAME knows where it is. */
-interface MountRecord {
-  merged: string;
-  upper?: string;
-  work?: string;
-  lowers: string[];
-  image?: string;
-  imageDigest?: string;
-}
-
-const RECORD = 'overlay.json';
-
 function containerDir(root: string, name: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name)) throw new UsageError(`invalid container name ${JSON.stringify(name)}: letters, digits, "_", "." and "-", as in Docker`);
   return join(root, 'containers', name);
 }
 
-async function unpackImage(image: ResolvedImage, layout: OciLayout, root: string, inv: Invocation, userxattr: boolean): Promise<UnpackResult[]> {
+async function unpackImage(image: ResolvedImage, layout: OciLayout, root: string, inv: Invocation<typeof spec.options>, userxattr: boolean): Promise<UnpackResult[]> {
   const layersDir = join(root, 'layers');
   const results: UnpackResult[] = [];
   for (const [i, layer] of image.manifest.layers.entries()) {
@@ -105,31 +94,31 @@ async function unpackImage(image: ResolvedImage, layout: OciLayout, root: string
   return results;
 }
 
-async function doMount(inv: Invocation): Promise<number> {
+async function doMount(inv: Invocation<typeof spec.options>): Promise<number> {
   const { options, positionals, steps, json } = inv;
   const root = resolvedPath(stateRoot(options.root));
-  const lowersGiven = (options.lower as string[]).map((l) => resolve(l));
+  const lowersGiven = options.lower.map((l) => resolve(l));
   if (lowersGiven.length && positionals.length) throw new UsageError('give IMAGE or --lower directories, not both');
   if (!lowersGiven.length && positionals.length !== 1) throw new UsageError(positionals.length ? `one image at a time, got ${positionals.length}` : 'which image? (IMAGE or --lower DIR)');
   for (const l of lowersGiven) {
     if (!(await stat(l).then((s) => s.isDirectory(), () => false))) throw new UsageError(`--lower ${l}: not a directory`);
   }
-  const readOnly = Boolean(options['read-only']);
-  const name = typeof options.name === 'string' ? options.name : randomBytes(6).toString('hex');
+  const readOnly = options['read-only'];
+  const name = options.name ?? randomBytes(6).toString('hex');
   const dir = containerDir(root, name);
-  const target = typeof options.target === 'string' ? resolvedPath(options.target) : join(dir, 'merged');
-  if (mountPoints().has(target)) throw new ToolError(`${target} is mounted already`, `overlay-mount --unmount ${typeof options.name === 'string' ? name : target}`);
+  const target = options.target !== undefined ? resolvedPath(options.target) : join(dir, 'merged');
+  if (mountPoints().has(target)) throw new ToolError(`${target} is mounted already`, `overlay-mount --unmount ${options.name !== undefined ? name : target}`);
   const userxattr = inUserNamespace();
 
   let image: (ResolvedImage & { name: string }) | undefined;
   let lowers = lowersGiven;
   let layers: UnpackResult[] = [];
   if (!lowersGiven.length) {
-    const layoutDir = typeof options.layout === 'string' ? options.layout : imageStoreDir(root);
+    const layoutDir = options.layout ?? imageStoreDir(root);
     const layout = await OciLayout.open(layoutDir).catch((e: Error) => {
       throw new ToolError(e.message, 'pull an image first: oci-pull IMAGE');
     });
-    const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : hostPlatform();
+    const platform = options.platform !== undefined ? parsePlatform(options.platform) : hostPlatform();
     image = await findImage(layout, positionals[0]!, platform).catch((e: Error) => {
       throw new ToolError(e.message, `oci-pull ${positionals[0]}`);
     });
@@ -151,7 +140,7 @@ async function doMount(inv: Invocation): Promise<number> {
       throw new ToolError(`mounting ${target}: ${(e as Error).message}`);
     }
     const record: MountRecord = { merged: target, lowers, ...(spec.upper && { upper: spec.upper, work: spec.work }), ...(image && { image: image.name, imageDigest: image.descriptor.digest }) };
-    await writeFileAtomic(join(dir, RECORD), JSON.stringify(record));
+    await writeFileAtomic(mountRecordPath(dir), JSON.stringify(record));
   } else mountOverlay(spec, steps);
 
   if (steps.mode.dryRun) process.stdout.write(steps.toScript());
@@ -164,15 +153,14 @@ async function doMount(inv: Invocation): Promise<number> {
 async function containerOf(root: string, path: string): Promise<string | undefined> {
   const containers = join(root, 'containers');
   for (const name of await readdir(containers).catch(() => [])) {
-    const record = await readFile(join(containers, name, RECORD), 'utf8').then((t) => JSON.parse(t) as MountRecord, () => undefined);
+    const record = readMountRecord(join(containers, name));
     if (record?.merged === path) return join(containers, name);
   }
   return undefined;
 }
 
-async function doUnmount({ options, steps }: Invocation): Promise<number> {
+async function doUnmount({ options, steps }: Invocation<typeof spec.options>, what: string): Promise<number> {
   const root = resolvedPath(stateRoot(options.root));
-  const what = options.unmount as string;
   let dir: string | undefined;
   let target: string;
   if (what.includes('/')) {
@@ -180,7 +168,7 @@ async function doUnmount({ options, steps }: Invocation): Promise<number> {
     dir = await containerOf(root, target);
   } else {
     dir = containerDir(root, what);
-    const record = await readFile(join(dir, RECORD), 'utf8').then((t) => JSON.parse(t) as MountRecord, () => undefined);
+    const record = readMountRecord(dir);
     if (!record && !existsSync(dir)) {
       // Removing what is gone already is done: teardown is idempotent.
       if (options.rm) return 0;
@@ -209,9 +197,10 @@ async function doUnmount({ options, steps }: Invocation): Promise<number> {
 }
 
 void runTool(spec, (inv) => {
-  if (typeof inv.options.unmount === 'string') {
-    if (inv.positionals.length || (inv.options.lower as string[]).length) throw new UsageError('--unmount takes only the name or path to unmount');
-    return doUnmount(inv);
+  const what = inv.options.unmount;
+  if (what !== undefined) {
+    if (inv.positionals.length || inv.options.lower.length) throw new UsageError('--unmount takes only the name or path to unmount');
+    return doUnmount(inv, what);
   }
   if (inv.options.rm) throw new UsageError('--rm goes with --unmount');
   return doMount(inv);

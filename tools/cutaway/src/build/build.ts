@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, posix, resolve } from 'node:path';
-import { imageStoreDir, ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
+import { imageStoreDir, ToolError, UsageError } from '@cutaway/cli';
 import {
   commandArgv, exposedPorts, findStage, matchSources, parseDockerfile, resolveBase, resolveGlobalArgs, StageScope,
   type AddInstruction, type CopyInstruction, type Instruction, type Stage,
@@ -11,34 +11,10 @@ import {
 import { findImage, formatReference, OciLayout, parseReference, type ContainerConfig } from '@cutaway/oci';
 import { contentHash, listContext } from './context.ts';
 import { isArchive, StagingTree, type Owner } from './staging.ts';
+import { command } from '../command.ts';
 import { imageFor } from '../images/resolve.ts';
+import { CACHE_REPOSITORY } from '../images/store.ts';
 import { tool, toolEnv, traceCommand, tryTool } from '../tools.ts';
-
-export const buildSpec: ToolSpec = {
-  name: 'cutaway build',
-  version: '0.1.0',
-  synopsis: ['[-t TAG]… [-f Dockerfile] [--build-arg K=V]… [--no-cache] CONTEXT'],
-  description: [
-    'docker build, from the tools. Each RUN runs in a temporary container (overlay-mount, netbridge, ns-exec with',
-    "the image's env, workdir and user) whose upper directory becomes a layer (layer-commit); COPY and ADD make a",
-    'layer of the context files; metadata instructions add an empty history entry and change the config',
-    '(layer-commit --empty --change). A step whose parent and instruction (and copied files) are unchanged is',
-    'taken from the cache. The log goes to stderr; stdout gets the image digest.',
-  ].join('\n'),
-  options: [
-    { name: 'tag', short: 't', type: 'list', arg: 'NAME[:TAG]', help: 'name the image (repeat)' },
-    { name: 'file', short: 'f', type: 'string', arg: 'FILE', help: 'the Dockerfile (default CONTEXT/Dockerfile)' },
-    { name: 'build-arg', type: 'list', arg: 'K=V', help: 'set a build-time variable (repeat)' },
-    { name: 'no-cache', type: 'boolean', help: 'run every step' },
-    { name: 'network', type: 'string', arg: 'NET', help: "RUN's network: bridge (default), a netbridge network, host or none" },
-    ROOT_OPTION,
-  ],
-  examples: ['cutaway build -t hello:1 examples/hello', 'cutaway build --build-arg VERSION=2 -f Dockerfile.dev .'],
-  classic: ['docker build', 'buildah bud'],
-};
-
-/** Where the build cache lives: each step's image, tagged CACHE_REPOSITORY:<key> (Docker's intermediate images). */
-export const CACHE_REPOSITORY = 'localhost/cutaway-cache';
 
 /** The build log (stderr); `-q` silences it, RUN's output included, as docker build -q does. */
 let quiet = false;
@@ -326,32 +302,52 @@ function ownerOf(chown: string | undefined): [number, number] {
   return [Number(u), Number(g)];
 }
 
-export async function build(inv: Invocation): Promise<number> {
-  const o = inv.options;
-  const [context, ...extra] = inv.positionals;
-  if (!context || extra.length) throw new UsageError('"cutaway build" requires exactly 1 argument: CONTEXT');
-  const contextDir = resolve(context);
-  if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) throw new ToolError(`unable to prepare context: path "${context}" not found`);
-  const file = typeof o.file === 'string' ? resolve(o.file) : join(contextDir, 'Dockerfile');
-  if (!existsSync(file)) throw new ToolError(`Cannot locate specified Dockerfile: ${basename(file)}`);
-  const buildArgs = Object.fromEntries(
-    ((o['build-arg'] as string[] | undefined) ?? []).flatMap((a) => {
-      const eq = a.indexOf('=');
-      if (eq >= 0) return [[a.slice(0, eq), a.slice(eq + 1)]];
-      return process.env[a] === undefined ? [] : [[a, process.env[a]!]];
-    }),
-  ) as Record<string, string>;
-  quiet = Boolean(o.quiet);
-  const tags = ((o.tag as string[] | undefined) ?? []).map(normaliseTag);
-  const root = stateRoot(o.root);
-  const builder = new Builder(root, contextDir, Boolean(o['no-cache']), typeof o.network === 'string' ? o.network : 'bridge');
-  builder.dockerfile = parseDockerfile(readFileSync(file, 'utf8'), { file: basename(file) });
-  await builder.open();
-  const globalArgs = resolveGlobalArgs(builder.dockerfile, { buildArgs });
-  const total = builder.dockerfile.stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
-  const counter = { step: 0 };
-  for (const stage of builder.dockerfile.stages) await builder.stage(stage, globalArgs, buildArgs, total, counter);
-  const digest = await builder.finish(tags);
-  process.stdout.write(`${digest}\n`);
-  return 0;
-}
+export const build = command(
+  {
+    name: 'build',
+    synopsis: ['[-t TAG]… [-f Dockerfile] [--build-arg K=V]… [--no-cache] CONTEXT'],
+    description: [
+      'docker build, from the tools. Each RUN runs in a temporary container (overlay-mount, netbridge, ns-exec with',
+      "the image's env, workdir and user) whose upper directory becomes a layer (layer-commit); COPY and ADD make a",
+      'layer of the context files; metadata instructions add an empty history entry and change the config',
+      '(layer-commit --empty --change). A step whose parent and instruction (and copied files) are unchanged is',
+      'taken from the cache. The log goes to stderr; stdout gets the image digest.',
+    ].join('\n'),
+    options: [
+      { name: 'tag', short: 't', type: 'list', arg: 'NAME[:TAG]', help: 'name the image (repeat)' },
+      { name: 'file', short: 'f', type: 'string', arg: 'FILE', help: 'the Dockerfile (default CONTEXT/Dockerfile)' },
+      { name: 'build-arg', type: 'list', arg: 'K=V', help: 'set a build-time variable (repeat)' },
+      { name: 'no-cache', type: 'boolean', help: 'run every step' },
+      { name: 'network', type: 'string', arg: 'NET', help: "RUN's network: bridge (default), a netbridge network, host or none" },
+    ],
+    operands: { min: 1, max: 1, names: 'CONTEXT' },
+    examples: ['cutaway build -t hello:1 examples/hello', 'cutaway build --build-arg VERSION=2 -f Dockerfile.dev .'],
+    classic: ['docker build', 'buildah bud'],
+  },
+  async (inv, root) => {
+    const o = inv.options;
+    const context = inv.positionals[0]!;
+    const contextDir = resolve(context);
+    if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) throw new ToolError(`unable to prepare context: path "${context}" not found`);
+    const file = o.file !== undefined ? resolve(o.file) : join(contextDir, 'Dockerfile');
+    if (!existsSync(file)) throw new ToolError(`Cannot locate specified Dockerfile: ${basename(file)}`);
+    const buildArgs = Object.fromEntries(
+      o['build-arg'].flatMap((a) => {
+        const eq = a.indexOf('=');
+        if (eq >= 0) return [[a.slice(0, eq), a.slice(eq + 1)]];
+        return process.env[a] === undefined ? [] : [[a, process.env[a]!]];
+      }),
+    ) as Record<string, string>;
+    quiet = o.quiet;
+    const tags = o.tag.map(normaliseTag);
+    const builder = new Builder(root, contextDir, o['no-cache'], o.network ?? 'bridge');
+    builder.dockerfile = parseDockerfile(readFileSync(file, 'utf8'), { file: basename(file) });
+    await builder.open();
+    const globalArgs = resolveGlobalArgs(builder.dockerfile, { buildArgs });
+    const total = builder.dockerfile.stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
+    const counter = { step: 0 };
+    for (const stage of builder.dockerfile.stages) await builder.stage(stage, globalArgs, buildArgs, total, counter);
+    const digest = await builder.finish(tags);
+    process.stdout.write(`${digest}\n`);
+  },
+);

@@ -1,5 +1,5 @@
 /*
- * cutaway-shim: a detached container's keeper, the role containerd-shim plays
+ * cutaway-shim: a detached container's shim, the role containerd-shim plays
  * for Docker. It stays while the container runs, so it is small C rather
  * than a Node process (~1 MiB resident against ~40 MiB):
  *
@@ -31,14 +31,27 @@
 static const char *dir;
 static char started_at[40];
 
+/* `cutaway-shim: error: WHAT`, and with `err` (an errno value, not 0) `: WHY`, as err(3) and errx(3) print. */
+static void __attribute__((noreturn)) vdie(int status, int err, const char *fmt, va_list ap) {
+  fputs("cutaway-shim: error: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  if (err) fprintf(stderr, ": %s", strerror(err));
+  fputc('\n', stderr);
+  exit(status);
+}
+
 static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fputs("cutaway-shim: error: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(125);
+  vdie(125, 0, fmt, ap);
+}
+
+/* A failed call: WHAT, then errno's text; `status` is the shim's exit status. */
+static void __attribute__((noreturn, format(printf, 2, 3))) die_errno(int status, const char *fmt, ...) {
+  int err = errno; /* the failed call's, before anything here can change it */
+  va_list ap;
+  va_start(ap, fmt);
+  vdie(status, err, fmt, ap);
 }
 
 /* RFC 3339 with nanoseconds, UTC: what Docker writes in its logs and state. */
@@ -181,22 +194,21 @@ int main(int argc, char **argv) {
   char path[PATH_MAX];
   path_in_dir(path, "log");
   log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (log_fd < 0) die("open %s: %s", path, strerror(errno));
+  if (log_fd < 0) die_errno(125, "open %s", path);
   /* A pid file from an earlier run (a start after an exit or a reboot) names a process that is gone. */
   path_in_dir(path, "pid");
   unlink(path);
 
   int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
+  if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) die_errno(125, "pipe");
   now(started_at, sizeof started_at);
   pid_t child = fork();
-  if (child < 0) die("fork: %s", strerror(errno));
+  if (child < 0) die_errno(125, "fork");
   if (child == 0) {
     int null = open("/dev/null", O_RDONLY);
     if (null < 0 || dup2(null, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) _exit(125);
     execvp(run[0], run);
-    dprintf(2, "cutaway-shim: error: %s: %s\n", run[0], strerror(errno));
-    _exit(errno == ENOENT ? 127 : 126);
+    die_errno(errno == ENOENT ? 127 : 126, "%s", run[0]);
   }
   close(out[1]);
   close(err[1]);
@@ -213,14 +225,14 @@ int main(int argc, char **argv) {
     struct pollfd fds[2] = {{.fd = streams[0].fd, .events = POLLIN}, {.fd = streams[1].fd, .events = POLLIN}};
     /* Until the pid file appears, look for it every 10 ms; then wait for output only. */
     int ready = poll(fds, 2, running ? -1 : 10);
-    if (ready < 0 && errno != EINTR) die("poll: %s", strerror(errno));
+    if (ready < 0 && errno != EINTR) die_errno(125, "poll");
     if (!running) running = record_running();
     for (int i = 0; i < 2 && ready > 0; i++)
       if (fds[i].revents) pump(&streams[i]);
   }
   int status;
   while (waitpid(child, &status, 0) < 0)
-    if (errno != EINTR) die("waitpid: %s", strerror(errno));
+    if (errno != EINTR) die_errno(125, "waitpid");
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   char finished_at[40], state[256];
   now(finished_at, sizeof finished_at);
@@ -231,5 +243,5 @@ int main(int argc, char **argv) {
   }
   after[after_count] = NULL;
   execvp(after[0], after);
-  die("%s: %s", after[0], strerror(errno));
+  die_errno(125, "%s", after[0]);
 }

@@ -1,10 +1,9 @@
 import { spawn } from 'node:child_process';
-import { ROOT_OPTION, stateRoot, UsageError, type Invocation } from '@cutaway/cli';
-import type { Command } from '../command.ts';
-import { runningPid } from './commands.ts';
-import { ContainerStore } from './store.ts';
-import { PROCESS_OPTIONS } from './process-options.ts';
+import { command } from '../command.ts';
 import { toolEnv, traceCommand, waitPassingSignals } from '../tools.ts';
+import { PROCESS_OPTIONS } from './process-options.ts';
+import { runningPid } from './state.ts';
+import { ContainerStore } from './store.ts';
 
 /**
  * docker exec: `ns-exec --enter PID`, PID the container's PID 1. The new
@@ -12,13 +11,14 @@ import { toolEnv, traceCommand, waitPassingSignals } from '../tools.ts';
  * environment; the working directory and user are the container's own
  * (what run gave ns-exec) unless -w or -u say otherwise.
  */
-export const execCommand: Command = {
-  spec: {
-    name: 'cutaway exec',
-    version: '0.1.0',
+export const exec = command(
+  {
+    name: 'exec',
     synopsis: ['[-d] [-i] [-t] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG…]'],
     description: "Run a command in a running container, as docker exec: its namespaces, cgroup, capabilities and environment. Exits with the command's status.",
     errorStatus: 125,
+    interspersed: false,
+    operands: { min: 2, names: 'CONTAINER COMMAND [ARG…]' },
     options: [
       PROCESS_OPTIONS.detach,
       PROCESS_OPTIONS.interactive,
@@ -28,30 +28,25 @@ export const execCommand: Command = {
       { ...PROCESS_OPTIONS.workdir, help: "working directory (default: the container's)" },
       { ...PROCESS_OPTIONS.user, help: "user (default: the container's)" },
       { name: 'privileged', type: 'boolean', help: 'every capability' },
-      ROOT_OPTION,
     ],
     examples: ['cutaway exec web ps', 'cutaway exec -it web sh', 'cutaway exec -u nobody -w /tmp -e X=1 web env'],
     classic: ['docker exec', 'podman exec', 'nsenter --target PID --all'],
   },
-  takesCommand: true,
-  async run(inv: Invocation, rest: string[]): Promise<number> {
+  async (inv, root) => {
     const o = inv.options;
-    const [name, ...command] = rest;
-    if (!name || !command.length) throw new UsageError('"cutaway exec" requires at least 2 arguments: CONTAINER COMMAND [ARG…]');
-    const root = stateRoot(o.root);
+    const [name, ...argv] = inv.positionals as [string, ...string[]];
     const store = new ContainerStore(root);
     const id = store.find(name);
     const pid = runningPid(store, id);
     const config = store.config(id);
     // The container's own -w and -u, from the options run gave ns-exec (the last one counts, as there).
     const ownOption = (flag: string) => config.nsExecOptions.filter((_, i, all) => all[i - 1] === flag).at(-1);
-    const list = (option: string) => (o[option] as string[] | undefined) ?? [];
-    const workdir = typeof o.workdir === 'string' ? o.workdir : (ownOption('-w') ?? '/');
-    const user = typeof o.user === 'string' ? o.user : ownOption('-u');
+    const workdir = o.workdir ?? ownOption('-w') ?? '/';
+    const user = o.user ?? ownOption('-u');
     const args = [
       '--enter', String(pid), ...(o.tty ? ['-t'] : []), ...(o.privileged ? ['--privileged'] : []),
-      ...list('env-file').flatMap((f) => ['--env-file', f]), ...list('env').flatMap((e) => ['-e', e]),
-      '-w', workdir, ...(user ? ['-u', user] : []), '--', ...command,
+      ...o['env-file'].flatMap((f) => ['--env-file', f]), ...o.env.flatMap((e) => ['-e', e]),
+      '-w', workdir, ...(user ? ['-u', user] : []), '--', ...argv,
     ];
     traceCommand('ns-exec', args);
     if (o.detach) {
@@ -61,4 +56,4 @@ export const execCommand: Command = {
     const child = spawn('ns-exec', args, { env: toolEnv({ CUTAWAY_ROOT: root }), stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
     return waitPassingSignals(child, 'ns-exec');
   },
-};
+);

@@ -3,6 +3,7 @@ import { ToolError } from '@cutaway/cli';
 import { createWriteStream, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { currentState } from './state.ts';
 import { overlayLowers, type ContainerConfigRecord, type ContainerStore } from './store.ts';
+import type { UpResult } from '../../../netbridge/src/netbridge.ts';
 import { tool, toolEnv, traceCommand, tryTool, waitPassingSignals } from '../tools.ts';
 
 /**
@@ -45,12 +46,12 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
   ]);
   const netOptions: string[] = [];
   if (config.network?.mode === 'bridge') {
-    const up = JSON.parse(await tool('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env)) as { netns: string; ip: string };
+    const up = JSON.parse(await tool('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env)) as UpResult;
     config.network.endpoint = id12;
     config.network.ip = up.ip;
     // The networks connected since (eth1, …): netbridge adds each to the namespace the first `up` made.
     for (const extra of config.network.connected ?? [])
-      extra.ip = (JSON.parse(await tool('netbridge', ['up', '--json', id12, '--network', extra.name], env)) as { ip: string }).ip;
+      extra.ip = (JSON.parse(await tool('netbridge', ['up', '--json', id12, '--network', extra.name], env)) as UpResult).ip;
     netOptions.push('--netns', up.netns);
   } else netOptions.push('--net', config.network?.mode ?? 'none');
   writeFileSync(store.path(config.id, 'hostname'), `${config.hostname}\n`);
@@ -126,26 +127,26 @@ export async function runProcess(
 }
 
 /**
- * A detached container's keeper: cutaway-shim (cutaway-shim.c, the role containerd-shim plays), in a session
+ * A detached container's shim: cutaway-shim (cutaway-shim.c, the role containerd-shim plays), in a session
  * of its own, runs ns-exec, logs its output, records the running and exited states and then becomes
- * `cutaway __teardown ID`, which takes down what the container had. Its pid goes to monitor.pid. Returns once
+ * `cutaway __teardown ID`, which takes down what the container had. Its pid goes to shim.pid. Returns once
  * the container runs (or has ended already), as docker run -d and docker start do.
  */
-export async function startMonitor(store: ContainerStore, id: string, nsExecArgs: string[], root: string): Promise<void> {
+export async function startShim(store: ContainerStore, id: string, nsExecArgs: string[], root: string): Promise<void> {
   const after = [process.execPath, process.argv[1]!, '__teardown', id];
   const args = [store.path(id), String(after.length), ...after, 'ns-exec', ...nsExecArgs];
   traceCommand('cutaway-shim', args);
-  const monitor = spawn('cutaway-shim', args, {
+  const shim = spawn('cutaway-shim', args, {
     env: toolEnv({ CUTAWAY_ROOT: root }),
     detached: true,
-    stdio: ['ignore', openSync('/dev/null', 'w'), openSync(store.path(id, 'monitor.err'), 'a')],
+    stdio: ['ignore', openSync('/dev/null', 'w'), openSync(store.path(id, 'shim.err'), 'a')],
   });
-  // A keeper that cannot start (cutaway-shim missing, not executable) is cutaway's one-line error; the caller tears down.
+  // A shim that cannot start (cutaway-shim missing, not executable) is cutaway's one-line error; the caller tears down.
   await new Promise<void>((resolve, reject) => {
-    monitor.once('spawn', resolve);
-    monitor.once('error', (e) => reject(new ToolError(`cutaway-shim: ${e.message}`)));
+    shim.once('spawn', resolve);
+    shim.once('error', (e) => reject(new ToolError(`cutaway-shim: ${e.message}`)));
   });
-  writeFileSync(store.path(id, 'monitor.pid'), String(monitor.pid));
-  monitor.unref();
+  writeFileSync(store.path(id, 'shim.pid'), String(shim.pid));
+  shim.unref();
   for (let i = 0; i < 400 && currentState(store, id).status === 'created'; i++) await new Promise((r) => setTimeout(r, 10));
 }

@@ -1,50 +1,13 @@
 import { isAbsolute } from 'node:path';
-import { ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
+import { ToolError, UsageError } from '@cutaway/cli';
 import type { ContainerConfig } from '@cutaway/oci';
 import { ContainerStore, type ContainerConfigRecord } from './store.ts';
 import { imageFor } from '../images/resolve.ts';
-import { prepare, runProcess, startMonitor, teardown } from './lifecycle.ts';
+import { command } from '../command.ts';
+import { prepare, runProcess, startShim, teardown } from './lifecycle.ts';
 import { randomName } from './names.ts';
 import { PROCESS_OPTIONS } from './process-options.ts';
 import { VolumeStore } from '../volumes/store.ts';
-
-export const runSpec: ToolSpec = {
-  name: 'cutaway run',
-  version: '0.1.0',
-  synopsis: ['[options] IMAGE [COMMAND] [ARG…]'],
-  description: [
-    'docker run, from the tools: oci-pull (when the image is missing), overlay-mount, cg-limit (with -m,',
-    '--cpus or --pids-limit), netbridge (the bridge network and -p), ns-exec. The image config becomes the',
-    'process as under Docker (Entrypoint + Cmd, Env, WorkingDir, User). The container gets a 64-hex id and a',
-    'name; its state is in $CUTAWAY_ROOT/containers/<id>. Exits with the command\'s status (125: cutaway failed).',
-  ].join('\n'),
-  errorStatus: 125,
-  options: [
-    { name: 'rm', type: 'boolean', help: 'remove the container when it exits' },
-    { ...PROCESS_OPTIONS.detach, help: 'run in the background and print the container id' },
-    { name: 'name', type: 'string', arg: 'NAME', help: 'the container\'s name (default: a random adjective_noun)' },
-    PROCESS_OPTIONS.interactive,
-    PROCESS_OPTIONS.tty,
-    PROCESS_OPTIONS.env,
-    PROCESS_OPTIONS.envFile,
-    { name: 'publish', short: 'p', type: 'list', arg: 'HOST:CTR', help: 'publish a port (repeat)' },
-    { name: 'volume', short: 'v', type: 'list', arg: 'SRC:DST[:ro]', help: 'a bind mount (SRC a host path) or a named volume (repeat)' },
-    { name: 'tmpfs', type: 'list', arg: 'DST', help: 'a tmpfs (repeat)' },
-    { name: 'memory', short: 'm', type: 'string', arg: 'BYTES', help: 'memory limit' },
-    { name: 'cpus', type: 'string', arg: 'N', help: 'CPU limit' },
-    { name: 'pids-limit', type: 'string', arg: 'N', help: 'process limit' },
-    { name: 'network', type: 'string', arg: 'NET', help: 'bridge (default), host, none, or a netbridge network' },
-    PROCESS_OPTIONS.workdir,
-    PROCESS_OPTIONS.user,
-    { name: 'hostname', type: 'string', arg: 'NAME', help: 'hostname (default: the id\'s first 12 digits)' },
-    { name: 'read-only', type: 'boolean', help: 'read-only rootfs' },
-    { name: 'entrypoint', type: 'string', arg: 'CMD', help: 'replace the image\'s Entrypoint (its Cmd is dropped too)' },
-    ROOT_OPTION,
-  ],
-  examples: ['cutaway run --rm busybox echo hello', 'cutaway run -d --name web -p 8080:80 busybox httpd -f -p 80', 'cutaway run --rm -it -m 64m debian bash'],
-  classic: ['docker run', 'podman run'],
-  command: true,
-};
 
 /** Docker's rule (docs "ENTRYPOINT"/"CMD"): Entrypoint, then the command given or else the image's Cmd; --entrypoint drops the image's Cmd. */
 export function processArgs(image: ContainerConfig | undefined, entrypoint: string | undefined, command: string[]): string[] {
@@ -65,81 +28,115 @@ function volumeOption(root: string, spec: string): string {
   return [volumes.mountpoint(source), ...rest].join(':');
 }
 
-export async function run(inv: Invocation, rest: string[]): Promise<number> {
-  const o = inv.options;
-  const [ref, ...command] = rest;
-  if (!ref) throw new UsageError('"cutaway run" requires at least 1 argument: IMAGE');
-  const root = stateRoot(o.root);
-  const env = { CUTAWAY_ROOT: root };
-  const list = (name: string) => (o[name] as string[] | undefined) ?? [];
-  const store = new ContainerStore(root);
-  const name = typeof o.name === 'string' ? o.name : randomName(store.names());
-  if (store.names().has(name)) throw new ToolError(`the container name "/${name}" is already in use`);
-  const image = await imageFor(root, ref, env);
-  const c = image.config.config;
-  const argv = processArgs(c, typeof o.entrypoint === 'string' ? o.entrypoint : undefined, command);
-  const networkOption = typeof o.network === 'string' ? o.network : 'bridge';
-  if (list('publish').length && (networkOption === 'host' || networkOption === 'none')) throw new UsageError(`published ports need a bridge network, not --network ${networkOption}`);
+/**
+ * docker run: oci-pull (when the image is missing), overlay-mount, cg-limit (with -m, --cpus or --pids-limit),
+ * netbridge (the bridge network and -p), ns-exec. The image config becomes the process as under Docker
+ * (Entrypoint + Cmd, Env, WorkingDir, User).
+ */
+export const run = command(
+  {
+    name: 'run',
+    synopsis: ['[options] IMAGE [COMMAND] [ARG…]'],
+    description: [
+      'docker run, from the tools: oci-pull (when the image is missing), overlay-mount, cg-limit (with -m,',
+      '--cpus or --pids-limit), netbridge (the bridge network and -p), ns-exec. The image config becomes the',
+      'process as under Docker (Entrypoint + Cmd, Env, WorkingDir, User). The container gets a 64-hex id and a',
+      "name; its state is in $CUTAWAY_ROOT/containers/<id>. Exits with the command's status (125: cutaway failed).",
+    ].join('\n'),
+    errorStatus: 125,
+    interspersed: false,
+    operands: { min: 1, names: 'IMAGE [COMMAND] [ARG…]' },
+    options: [
+      { name: 'rm', type: 'boolean', help: 'remove the container when it exits' },
+      { ...PROCESS_OPTIONS.detach, help: 'run in the background and print the container id' },
+      { name: 'name', type: 'string', arg: 'NAME', help: "the container's name (default: a random adjective_noun)" },
+      PROCESS_OPTIONS.interactive,
+      PROCESS_OPTIONS.tty,
+      PROCESS_OPTIONS.env,
+      PROCESS_OPTIONS.envFile,
+      { name: 'publish', short: 'p', type: 'list', arg: 'HOST:CTR', help: 'publish a port (repeat)' },
+      { name: 'volume', short: 'v', type: 'list', arg: 'SRC:DST[:ro]', help: 'a bind mount (SRC a host path) or a named volume (repeat)' },
+      { name: 'tmpfs', type: 'list', arg: 'DST', help: 'a tmpfs (repeat)' },
+      { name: 'memory', short: 'm', type: 'string', arg: 'BYTES', help: 'memory limit' },
+      { name: 'cpus', type: 'string', arg: 'N', help: 'CPU limit' },
+      { name: 'pids-limit', type: 'string', arg: 'N', help: 'process limit' },
+      { name: 'network', type: 'string', arg: 'NET', help: 'bridge (default), host, none, or a netbridge network' },
+      PROCESS_OPTIONS.workdir,
+      PROCESS_OPTIONS.user,
+      { name: 'hostname', type: 'string', arg: 'NAME', help: "hostname (default: the id's first 12 digits)" },
+      { name: 'read-only', type: 'boolean', help: 'read-only rootfs' },
+      { name: 'entrypoint', type: 'string', arg: 'CMD', help: "replace the image's Entrypoint (its Cmd is dropped too)" },
+    ],
+    examples: ['cutaway run --rm busybox echo hello', 'cutaway run -d --name web -p 8080:80 busybox httpd -f -p 80', 'cutaway run --rm -it -m 64m debian bash'],
+    classic: ['docker run', 'podman run'],
+  },
+  async (inv, root) => {
+    const o = inv.options;
+    const [ref, ...argvGiven] = inv.positionals as [string, ...string[]];
+    const env = { CUTAWAY_ROOT: root };
+    const store = new ContainerStore(root);
+    const name = o.name ?? randomName(store.names());
+    if (store.names().has(name)) throw new ToolError(`the container name "/${name}" is already in use`);
+    const image = await imageFor(root, ref, env);
+    const c = image.config.config;
+    const argv = processArgs(c, o.entrypoint, argvGiven);
+    const networkOption = o.network ?? 'bridge';
+    if (o.publish.length && (networkOption === 'host' || networkOption === 'none')) throw new UsageError(`published ports need a bridge network, not --network ${networkOption}`);
 
-  // Everything that can be refused is checked before the container exists.
-  const nsExecOptions = [
-    ...(c?.Env ?? []).flatMap((e) => ['-e', e]),
-    ...list('env-file').flatMap((f) => ['--env-file', f]),
-    ...list('env').flatMap((e) => ['-e', e]),
-    ...(typeof o.workdir === 'string' ? ['-w', o.workdir] : c?.WorkingDir ? ['-w', c.WorkingDir] : []),
-    ...(typeof o.user === 'string' ? ['-u', o.user] : c?.User ? ['-u', c.User] : []),
-    ...list('volume').flatMap((v) => ['-v', volumeOption(root, v)]),
-    ...list('tmpfs').flatMap((t) => ['--tmpfs', t]),
-    ...(o['read-only'] ? ['--read-only'] : []),
-    ...(o.tty ? ['-t'] : []),
-  ];
-  const id = store.create();
-  const limits = [['-m', o.memory], ['--cpus', o.cpus], ['--pids-limit', o['pids-limit']]].filter(([, v]) => typeof v === 'string') as [string, string][];
-  const config: ContainerConfigRecord = {
-    id,
-    name,
-    image: image.name,
-    imageDigest: image.descriptor.digest,
-    created: new Date().toISOString(),
-    command: argv,
-    hostname: typeof o.hostname === 'string' ? o.hostname : id.slice(0, 12),
-    nsExecOptions,
-    cgroup: id.slice(0, 12),
-    limits: limits.flat(),
-    network: ['host', 'none'].includes(networkOption) ? { mode: networkOption as 'host' | 'none', ports: [] } : { mode: 'bridge', ...(networkOption !== 'bridge' && { name: networkOption }), ports: list('publish') },
-    autoRemove: Boolean(o.rm),
-    tty: Boolean(o.tty),
-    interactive: Boolean(o.interactive),
-  };
-  try {
-    await store.writeConfig(config);
-    await store.writeState(id, { status: 'created' });
-  } catch (e) {
-    await teardown(store, config, env, true);
-    throw e;
-  }
-  const nsExecArgs = await prepare(store, config, env).catch(async (e: unknown) => {
-    await teardown(store, config, env, true);
-    throw e;
-  });
-
-  if (o.detach) {
-    await startMonitor(store, id, nsExecArgs, root).catch(async (e: unknown) => {
+    // Everything that can be refused is checked before the container exists.
+    const workdir = o.workdir ?? c?.WorkingDir;
+    const user = o.user ?? c?.User;
+    const nsExecOptions = [
+      ...(c?.Env ?? []).flatMap((e) => ['-e', e]),
+      ...o['env-file'].flatMap((f) => ['--env-file', f]),
+      ...o.env.flatMap((e) => ['-e', e]),
+      ...(workdir ? ['-w', workdir] : []),
+      ...(user ? ['-u', user] : []),
+      ...o.volume.flatMap((v) => ['-v', volumeOption(root, v)]),
+      ...o.tmpfs.flatMap((t) => ['--tmpfs', t]),
+      ...(o['read-only'] ? ['--read-only'] : []),
+      ...(o.tty ? ['-t'] : []),
+    ];
+    const id = store.create();
+    const limits = ([['-m', o.memory], ['--cpus', o.cpus], ['--pids-limit', o['pids-limit']]] as const).flatMap(([flag, v]) => (v !== undefined ? [flag, v] : []));
+    const config: ContainerConfigRecord = {
+      id,
+      name,
+      image: image.name,
+      imageDigest: image.descriptor.digest,
+      created: new Date().toISOString(),
+      command: argv,
+      hostname: o.hostname ?? id.slice(0, 12),
+      nsExecOptions,
+      cgroup: id.slice(0, 12),
+      limits,
+      network: networkOption === 'host' || networkOption === 'none' ? { mode: networkOption, ports: [] } : { mode: 'bridge', ...(networkOption !== 'bridge' && { name: networkOption }), ports: o.publish },
+      autoRemove: o.rm,
+      tty: o.tty,
+      interactive: o.interactive,
+    };
+    try {
+      await store.writeConfig(config);
+      await store.writeState(id, { status: 'created' });
+    } catch (e) {
+      await teardown(store, config, env, true);
+      throw e;
+    }
+    const nsExecArgs = await prepare(store, config, env).catch(async (e: unknown) => {
       await teardown(store, config, env, true);
       throw e;
     });
-    process.stdout.write(`${id}\n`);
-    return 0;
-  }
-  const code = await runProcess(store, config, nsExecArgs, { stdin: o.interactive ? 'inherit' : 'ignore', out: process.stdout, err: process.stderr }, env);
-  await teardown(store, config, env, config.autoRemove);
-  return code;
-}
 
-/** `cutaway __teardown ID`: what cutaway-shim becomes once a detached container has exited. */
-export async function teardownExited(root: string, id: string): Promise<number> {
-  const store = new ContainerStore(root);
-  const config = store.config(id);
-  await teardown(store, config, { CUTAWAY_ROOT: root }, config.autoRemove);
-  return 0;
-}
+    if (o.detach) {
+      await startShim(store, id, nsExecArgs, root).catch(async (e: unknown) => {
+        await teardown(store, config, env, true);
+        throw e;
+      });
+      process.stdout.write(`${id}\n`);
+      return 0;
+    }
+    const code = await runProcess(store, config, nsExecArgs, { stdin: o.interactive ? 'inherit' : 'ignore', out: process.stdout, err: process.stderr }, env);
+    await teardown(store, config, env, config.autoRemove);
+    return code;
+  },
+);

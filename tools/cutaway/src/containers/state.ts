@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { ToolError } from '@cutaway/cli';
 import type { ContainerState, ContainerStore } from './store.ts';
 
 /** Whether the container's PID 1 is alive (a process left after a reboot is not: its pid file is stale then). */
@@ -18,20 +19,27 @@ function pidAlive(pid: number): boolean {
 
 /**
  * The state as it really is: "running" with no process behind it is an exit nobody will record (a reboot, a
- * killed monitor), unless the container's monitor still lives: then it is about to write the real exit code.
+ * killed shim), unless the container's shim still lives: then it is about to write the real exit code.
  */
 export function currentState(store: ContainerStore, id: string): ContainerState {
   const state = store.state(id);
-  // Started but not yet recorded as running (ns-exec wrote its pid file, the monitor had not read it yet).
+  // Started but not yet recorded as running (ns-exec wrote its pid file, the shim had not read it yet).
   const pidFile = store.path(id, 'pid');
   const started = state.status === 'created' && existsSync(pidFile);
   if (!(state.status === 'running' || started) || alive({ ...state, status: 'running', pid: state.pid ?? Number(readFileSync(pidFile, 'utf8')) })) return state;
-  if (monitorAlive(store, id)) return state;
+  if (shimAlive(store, id)) return state;
   return { ...state, status: 'exited', exitCode: state.exitCode ?? 137 };
 }
 
-/** Whether the container's keeper (cutaway-shim, then the teardown it becomes) still runs. */
-export function monitorAlive(store: ContainerStore, id: string): boolean {
-  const monitorFile = store.path(id, 'monitor.pid');
-  return existsSync(monitorFile) && pidAlive(Number(readFileSync(monitorFile, 'utf8')));
+/** Whether the container's shim (cutaway-shim, then the teardown it becomes) still runs. */
+export function shimAlive(store: ContainerStore, id: string): boolean {
+  const shimFile = store.path(id, 'shim.pid');
+  return existsSync(shimFile) && pidAlive(Number(readFileSync(shimFile, 'utf8')));
+}
+
+/** The running container's PID 1, as the host sees it. */
+export function runningPid(store: ContainerStore, id: string): number {
+  const s = currentState(store, id);
+  if (s.status !== 'running') throw new ToolError(`container ${store.config(id).name} is not running`);
+  return s.pid!;
 }

@@ -1,19 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import { ROOT_OPTION, stateRoot, type Invocation } from '@cutaway/cli';
-import type { Command } from '../command.ts';
+import { command } from '../command.ts';
 import { currentState } from './state.ts';
 import { table } from '../format.ts';
 import { ContainerStore } from './store.ts';
+import type { CgroupStats } from '../../../cg-limit/src/stats.ts';
 import { tool } from '../tools.ts';
-
-/** What `cg-limit stats --json` prints (tools/cg-limit/src/stats.ts), the fields used here. */
-interface CgroupStats {
-  memory: { currentBytes?: number; limitBytes?: number };
-  cpu: { usageUsec?: number };
-  pids: { current?: number };
-  io: { readBytes?: number; writeBytes?: number };
-}
 
 interface Sample {
   at: number;
@@ -63,18 +55,16 @@ const HEADER = ['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', '
  * the difference), its network counters from its namespace. Without --no-stream the table is redrawn
  * every second until interrupted.
  */
-export const statsCommand: Command = {
-  spec: {
-    name: 'cutaway stats',
-    version: '0.1.0',
+export const stats = command(
+  {
+    name: 'stats',
     synopsis: ['[--no-stream] [CONTAINER…]'],
     description: 'CPU, memory, network, block I/O and process counts of running containers, from their cgroups (cg-limit stats).',
-    options: [{ name: 'no-stream', type: 'boolean', help: 'print once and exit' }, ROOT_OPTION],
+    options: [{ name: 'no-stream', type: 'boolean', help: 'print once and exit' }],
     examples: ['cutaway stats --no-stream', 'cutaway stats web db'],
     classic: ['docker stats', 'cg-limit stats NAME', 'systemd-cgtop'],
   },
-  async run(inv: Invocation): Promise<number> {
-    const root = stateRoot(inv.options.root);
+  async (inv, root) => {
     const env = { CUTAWAY_ROOT: root };
     const store = new ContainerStore(root);
     const ids = inv.positionals.length ? inv.positionals.map((n) => store.find(n)) : store.ids().filter((id) => currentState(store, id).status === 'running');
@@ -97,8 +87,8 @@ export const statsCommand: Command = {
       });
       // The terminal cleared and the cursor home (ECMA-48 ED and CUP) before each redraw, as docker stats does.
       process.stdout.write(`${inv.options['no-stream'] ? '' : '\x1b[2J\x1b[H'}${table([HEADER, ...rows])}`);
-      if (inv.options['no-stream']) return 0;
+      if (inv.options['no-stream']) return;
       before = after;
     }
   },
-};
+);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ToolError } from '@cutaway/cli';
+import { readMountRecord, ToolError } from '@cutaway/cli';
 import { writeFileAtomic } from '@cutaway/oci';
 
 /**
@@ -104,8 +104,7 @@ export class ContainerStore {
   }
 }
 
-/** The unpacked layers a container's overlay stacks, as overlay-mount recorded them in DIR/overlay.json (undefined: never mounted). */
+/** The unpacked layers a container's overlay stacks, as overlay-mount recorded them (undefined: never mounted). */
 export function overlayLowers(containerDir: string): string[] | undefined {
-  const record = join(containerDir, 'overlay.json');
-  return existsSync(record) ? ((JSON.parse(readFileSync(record, 'utf8')) as { lowers?: string[] }).lowers ?? []) : undefined;
+  return readMountRecord(containerDir)?.lowers;
 }

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { ROOT_OPTION, stateRoot, ToolError, UsageError, type Invocation } from '@cutaway/cli';
-import type { Command } from '../command.ts';
-import { runningPid } from './commands.ts';
+import { ToolError } from '@cutaway/cli';
+import { command } from '../command.ts';
+import { runningPid } from './state.ts';
 import { ContainerStore } from './store.ts';
 
 /** The processes of a container: every host process in the pid namespace of its PID 1 (exec'd ones too). */
@@ -26,21 +26,20 @@ export function containerPids(pid: number): Set<number> {
  * kept where the PID column names one of the container's processes — the way
  * dockerd filters them. The pids are the host's.
  */
-export const topCommand: Command = {
-  spec: {
-    name: 'cutaway top',
-    version: '0.1.0',
+export const top = command(
+  {
+    name: 'top',
     synopsis: ['CONTAINER [ps OPTIONS]'],
     description: "A running container's processes, as ps shows them on the host (default ps -ef).",
-    options: [ROOT_OPTION],
+    interspersed: false,
+    operands: { min: 1, names: 'CONTAINER [ps OPTIONS]' },
+    options: [],
     examples: ['cutaway top web', 'cutaway top web aux'],
     classic: ['docker top', 'ps -ef | grep'],
   },
-  takesCommand: true,
-  async run(inv: Invocation, rest: string[]): Promise<number> {
-    const [name, ...psArgs] = rest;
-    if (!name) throw new UsageError('"cutaway top" requires at least 1 argument: CONTAINER');
-    const store = new ContainerStore(stateRoot(inv.options.root));
+  async (inv, root) => {
+    const [name, ...psArgs] = inv.positionals as [string, ...string[]];
+    const store = new ContainerStore(root);
     const pids = containerPids(runningPid(store, store.find(name)));
     let out: string;
     try {
@@ -52,6 +51,5 @@ export const topCommand: Command = {
     const column = header.trim().split(/\s+/).indexOf('PID');
     if (column < 0) throw new ToolError(`ps ${psArgs.join(' ')}: its output has no PID column`);
     process.stdout.write([header, ...rows.filter((r) => pids.has(Number(r.trim().split(/\s+/)[column])))].map((l) => `${l}\n`).join(''));
-    return 0;
   },
-};
+);

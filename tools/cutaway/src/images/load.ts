@@ -7,9 +7,11 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { imageStoreDir, ToolError } from '@cutaway/cli';
-import { formatReference, OciLayout, parseReference } from '@cutaway/oci';
+import { formatReference, OciLayout, parseArchiveManifest, parseReference, type ArchiveManifestItem } from '@cutaway/oci';
 import { familiarName } from './store.ts';
+import { command, NO_OPERANDS } from '../command.ts';
 import { tool, traceCommand } from '../tools.ts';
+import { PLATFORM_OPTION } from './pull.ts';
 
 /**
  * docker load, composed: GNU tar reads the archive's manifest.json (what
@@ -37,19 +39,17 @@ async function archiveTags(file: string, label: string): Promise<string[][]> {
     if (/does not look like a tar archive|Unexpected EOF|not in gzip format/.test(stderr)) throw new ToolError(`${label}: not a tar archive (${stderr.split('\n')[0]!.replace(/^tar: /, '')})`);
     throw new ToolError(`${label}: no manifest.json: not a docker save archive`);
   }
-  let items: unknown;
+  let items: ArchiveManifestItem[];
   try {
-    items = JSON.parse(text);
+    items = parseArchiveManifest(Buffer.from(text), label);
   } catch (e) {
-    throw new ToolError(`${label}: manifest.json: not JSON: ${(e as Error).message}`);
+    throw new ToolError((e as Error).message);
   }
-  if (!Array.isArray(items) || !items.length) throw new ToolError(`${label}: manifest.json: want a list of images ([{Config, RepoTags, Layers}])`);
-  return items.map((item: { RepoTags?: unknown }, i) => {
-    const tags = item?.RepoTags ?? [];
-    if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')) throw new ToolError(`${label}: manifest.json: image ${i + 1}: RepoTags must be a list of names`);
+  if (!items.length) throw new ToolError(`${label}: manifest.json: want a list of images ([{Config, RepoTags, Layers}])`);
+  return items.map((item, i) => {
     // An image saved by ID has no tag; the store names every image it holds.
-    if (!tags.length) throw new ToolError(`${label}: image ${i + 1} has no tags (it was saved by ID): the store needs a name`, `oci-pull docker-archive:${label}:NAME:TAG loads it under one`);
-    return (tags as string[]).map((t) => formatReference(parseReference(t)));
+    if (!item.RepoTags.length) throw new ToolError(`${label}: image ${i + 1} has no tags (it was saved by ID): the store needs a name`, `oci-pull docker-archive:${label}:NAME:TAG loads it under one`);
+    return item.RepoTags.map((t) => formatReference(parseReference(t)));
   });
 }
 
@@ -67,7 +67,7 @@ async function spool(source: Readable): Promise<{ file: string; dir: string }> {
 }
 
 /** docker load [-i FILE]: returns the names loaded, as Docker shows them (`Loaded image: NAME`). */
-export async function loadImages(root: string, input: string | undefined, platform: string | undefined): Promise<string[]> {
+async function loadImages(root: string, input: string | undefined, platform: string | undefined): Promise<string[]> {
   const info = input === undefined ? undefined : await stat(input).catch(() => undefined);
   if (input !== undefined && (!info || info.isDirectory())) throw new ToolError(`${input}: ${info ? 'a directory, not an archive' : 'no such file'}`);
   if (input === undefined && process.stdin.isTTY) throw new ToolError('requested load from stdin, but stdin is empty', 'cutaway load -i FILE, or cutaway load < FILE');
@@ -90,3 +90,19 @@ export async function loadImages(root: string, input: string | undefined, platfo
     if (spooled) await rm(spooled.dir, { recursive: true, force: true });
   }
 }
+
+export const load = command(
+  {
+    name: 'load',
+    synopsis: ['[-i FILE] [--platform P] [-q]'],
+    description: "Load the images of a docker-archive tar (docker save's, skopeo's or podman's; plain or gzip), from -i FILE or stdin, with every tag it gives them.",
+    options: [{ name: 'input', short: 'i', type: 'string', arg: 'FILE', help: 'read FILE instead of stdin' }, PLATFORM_OPTION],
+    operands: NO_OPERANDS,
+    examples: ['cutaway load -i busybox.tar', 'gunzip -c images.tar.gz | cutaway load'],
+    classic: ['docker load', 'oci-pull docker-archive:FILE:NAME', 'skopeo copy docker-archive:FILE oci:$CUTAWAY_ROOT/images:NAME'],
+  },
+  async (inv, root) => {
+    const loaded = await loadImages(root, inv.options.input, inv.options.platform);
+    process.stdout.write(loaded.map((name) => `Loaded image: ${name}\n`).join(''));
+  },
+);

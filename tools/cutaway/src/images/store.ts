@@ -18,7 +18,9 @@ import {
   type Platform,
   type ResolvedImage,
 } from '@cutaway/oci';
-import { CACHE_REPOSITORY } from '../build/build.ts';
+
+/** Where the build cache lives: each step's image, tagged CACHE_REPOSITORY:<key> (Docker's intermediate images). */
+export const CACHE_REPOSITORY = 'localhost/cutaway-cache';
 
 /**
  * The images of the store ($CUTAWAY_ROOT/images, one OCI layout) as Docker's

@@ -1,27 +1,12 @@
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { availableParallelism, hostname, machine, release, totalmem } from 'node:os';
 import { resolve } from 'node:path';
-import { ROOT_OPTION, stateRoot, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
-import type { Command } from '../command.ts';
+import { command, NO_OPERANDS, VERSION } from '../command.ts';
 import { currentState } from '../containers/state.ts';
 import { ContainerStore } from '../containers/store.ts';
 import { ImageStore, isIntermediate } from '../images/store.ts';
 
 /** docker info: what there is (containers by state, images) and what it runs on. */
-
-const spec: ToolSpec = {
-  name: 'cutaway info',
-  version: '0.1.0',
-  synopsis: [''],
-  description: [
-    'Containers (running, paused, stopped), images (build-cache steps aside, as system df counts them), the storage',
-    'driver (overlay: unpacked layers as lower dirs), the cgroup driver and version, kernel, OS, CPUs, memory and the',
-    'state root, in the shape of docker info.',
-  ].join('\n'),
-  options: [ROOT_OPTION],
-  examples: ['cutaway info', 'cutaway info | grep "Cgroup Version"'],
-  classic: ['docker info', 'uname -r; nproc; stat -f -c %T /sys/fs/cgroup; . /etc/os-release'],
-};
 
 /** statfs(2) f_type magics (linux/magic.h), named as Docker's fsutils names the backing filesystem. */
 const FILESYSTEMS: Record<number, string> = {
@@ -52,9 +37,8 @@ function operatingSystem(): string {
   return /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(osRelease)?.[1] ?? 'Linux';
 }
 
-async function info(inv: Invocation): Promise<number> {
-  if (inv.positionals.length) throw new UsageError('"cutaway info" accepts no arguments');
-  const root = resolve(stateRoot(inv.options.root));
+async function printInfo(given: string): Promise<void> {
+  const root = resolve(given);
   const store = new ContainerStore(root);
   const states = store.ids().map((id) => currentState(store, id).status);
   const running = states.filter((s) => s === 'running').length;
@@ -69,7 +53,7 @@ async function info(inv: Invocation): Promise<number> {
     ' Paused: 0',
     ` Stopped: ${states.length - running}`,
     `Images: ${images}`,
-    `Server Version: cutaway ${spec.version}`,
+    `Server Version: cutaway ${VERSION}`,
     'Storage Driver: overlay',
     ...(backing !== undefined ? [` Backing Filesystem: ${FILESYSTEMS[backing] ?? `0x${backing.toString(16)}`}`] : []),
     'Logging Driver: json-file',
@@ -91,7 +75,21 @@ async function info(inv: Invocation): Promise<number> {
     `Cutaway Root Dir: ${root}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  return 0;
 }
 
-export const infoCommands: Record<string, Command> = { info: { spec, run: info } };
+export const info = command(
+  {
+    name: 'info',
+    synopsis: [''],
+    description: [
+      'Containers (running, paused, stopped), images (build-cache steps aside, as system df counts them), the storage',
+      'driver (overlay: unpacked layers as lower dirs), the cgroup driver and version, kernel, OS, CPUs, memory and the',
+      'state root, in the shape of docker info.',
+    ].join('\n'),
+    options: [],
+    operands: NO_OPERANDS,
+    examples: ['cutaway info', 'cutaway info | grep "Cgroup Version"'],
+    classic: ['docker info', 'uname -r; nproc; stat -f -c %T /sys/fs/cgroup; . /etc/os-release'],
+  },
+  (_inv, root) => printInfo(root),
+);

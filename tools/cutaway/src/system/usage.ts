@@ -148,3 +148,8 @@ export function storeBytes(inventory: Inventory, blobs: Iterable<Digest>, layers
   for (const d of layers) if (layerOwner(inventory, d) === owner) total += inventory.layers.get(d) ?? 0;
   return total;
 }
+
+/** The total of `of` over `items`. */
+export function sum<T>(items: T[], of: (item: T) => number): number {
+  return items.reduce((n, i) => n + of(i), 0);
+}

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ToolError } from '@cutaway/cli';
 import { layerPath, removeLayer } from '@cutaway/layer';
 import { layerCompression, type Digest } from '@cutaway/oci';
+import { command } from '../command.ts';
 import { ContainerStore, overlayLowers } from '../containers/store.ts';
 import { familiarName, ImageStore, isIntermediate, repositoryOf, shortId, tags, type StoreImage } from './store.ts';
 
@@ -24,7 +25,7 @@ interface ContainerUse {
   running: boolean;
 }
 
-export interface RemoveOptions {
+interface RemoveOptions {
   force: boolean;
   prune: boolean;
 }
@@ -118,7 +119,30 @@ async function apply(root: string, store: ImageStore, steps: Step[]): Promise<st
 }
 
 /** docker rmi IMAGE…: returns the lines to print. */
-export async function removeImages(root: string, refs: string[], options: RemoveOptions): Promise<string[]> {
+async function removeImages(root: string, refs: string[], options: RemoveOptions): Promise<string[]> {
   const store = await ImageStore.open(root);
   return apply(root, store, plan(store, refs, containersOf(root), options));
 }
+
+export const rmi = command(
+  {
+    name: 'rmi',
+    synopsis: ['[-f] [--no-prune] IMAGE…'],
+    description: [
+      'Remove images (by name or ID): a name is untagged; an image left without a name is deleted — those of its blobs',
+      'that no other image uses, and its unpacked layers (ROOT/layers) that no image left and no container uses. Its',
+      "untagged parents (the build cache's steps) go too unless --no-prune. Refused while a container uses the image, unless -f.",
+    ].join('\n'),
+    options: [
+      { name: 'force', short: 'f', type: 'boolean', help: 'remove even when containers use it, or it has names in several repositories' },
+      { name: 'no-prune', type: 'boolean', help: 'keep untagged parents' },
+    ],
+    operands: { min: 1, names: 'IMAGE…' },
+    examples: ['cutaway rmi busybox', 'cutaway rmi -f 4567abcd0123'],
+    classic: ['docker rmi', 'jq \'del(.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "NAME"))\' index.json; rm blobs/sha256/…; rm -r layers/sha256/…'],
+  },
+  async (inv, root) => {
+    const lines = await removeImages(root, inv.positionals, { force: inv.options.force, prune: !inv.options['no-prune'] });
+    process.stdout.write(lines.map((l) => `${l}\n`).join(''));
+  },
+);

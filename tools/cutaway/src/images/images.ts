@@ -1,8 +1,7 @@
-import { formatReference, parseReference, repositoryName, type HistoryEntry } from '@cutaway/oci';
-import { createdSince, ellipsis, humanSize, table } from '../format.ts';
-import { givesTagOrDigest, isIntermediate, isParentOf, repositoryAndTag, repositoryOf, shortId, tags, type ImageStore, type StoreImage } from './store.ts';
-
-/** docker images and docker history: the store's images, and one image's history, as Docker's tables. */
+import { formatReference, parseReference, repositoryName } from '@cutaway/oci';
+import { command } from '../command.ts';
+import { createdSince, humanSize, table } from '../format.ts';
+import { givesTagOrDigest, ImageStore, isIntermediate, repositoryAndTag, repositoryOf, shortId, tags, type StoreImage } from './store.ts';
 
 export interface ListOptions {
   /** Intermediate images (the build cache's steps) too, as `docker images -a` shows them. */
@@ -42,30 +41,25 @@ export function listImages(store: ImageStore, options: ListOptions): string {
   ]);
 }
 
-export interface HistoryOptions {
-  quiet: boolean;
-  noTrunc: boolean;
-}
+export const NO_TRUNC = { name: 'no-trunc', type: 'boolean', help: "don't truncate IDs (and, in history, CREATED BY)" } as const;
 
-/**
- * docker history: the config's history, newest first, each entry that made a
- * layer with that layer's size (as stored), empty_layer entries 0B. IMAGE is
- * the image's ID on its top entry and, below, the ID of a step image the store
- * still has (the build cache's), else <missing>, as Docker shows pulled images.
- */
-export function imageHistory(store: ImageStore, image: StoreImage, options: HistoryOptions): string {
-  const { config, manifest } = image.image;
-  // Without a history, each layer is an entry of its own.
-  const history: HistoryEntry[] = config.history ?? manifest.layers.map(() => ({ ...(config.created !== undefined && { created: config.created }) }));
-  let layer = 0;
-  const rows = history.map((entry, i) => {
-    const size = entry.empty_layer ? 0 : (manifest.layers[layer++]?.size ?? 0);
-    const step = i === history.length - 1 ? image : store.images.find((p) => p.image.config.history?.length === i + 1 && isParentOf(p, image));
-    const id = step ? (options.noTrunc ? step.id : shortId(step.id)) : '<missing>';
-    const createdBy = (entry.created_by ?? '').replaceAll('\t', ' ');
-    return [id, createdSince(entry.created), options.noTrunc ? createdBy : ellipsis(createdBy, 45), humanSize(size), entry.comment ?? ''];
-  });
-  rows.reverse();
-  if (options.quiet) return rows.map((r) => `${r[0]}\n`).join('');
-  return table([['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'], ...rows]);
-}
+export const images = command(
+  {
+    name: 'images',
+    synopsis: ['[-a] [-q] [--no-trunc] [REPOSITORY[:TAG]]'],
+    description: [
+      "List the images of the store: a row per tag, newest first. IMAGE ID is the config digest (Docker's image ID);",
+      "SIZE what the image takes in the store (config and layers, compressed as pulled). -a adds the build cache's",
+      "step images (Docker's intermediate images) as <none>; -q prints only the IDs.",
+    ].join('\n'),
+    options: [{ name: 'all', short: 'a', type: 'boolean', help: 'intermediate images (the build cache) too' }, NO_TRUNC],
+    operands: { min: 0, max: 1, names: 'REPOSITORY[:TAG]' },
+    examples: ['cutaway images', 'cutaway images busybox', 'cutaway rmi $(cutaway images -q)'],
+    classic: ['docker images', 'ls $CUTAWAY_ROOT/images/blobs/sha256; jq -r \'.manifests[].annotations["org.opencontainers.image.ref.name"]\' $CUTAWAY_ROOT/images/index.json'],
+  },
+  async (inv, root) => {
+    const o = inv.options;
+    const filter = inv.positionals[0];
+    process.stdout.write(listImages(await ImageStore.open(root), { all: o.all, quiet: o.quiet, noTrunc: o['no-trunc'], ...(filter !== undefined && { filter }) }));
+  },
+);

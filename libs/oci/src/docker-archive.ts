@@ -1,34 +1,25 @@
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
-import { ToolError, type Progress } from '@cutaway/cli';
-import {
-  formatPlatform,
-  formatReference,
-  MediaType,
-  parseReference,
-  platformRank,
-  sniffCompression,
-  type Compression,
-  type Descriptor,
-  type Digest,
-  type ImageConfig,
-  type ImageManifest,
-  type OciLayout,
-  type Platform,
-  type Reference,
-} from '@cutaway/oci';
-import type { PulledBlob, PullResult } from './pull.ts';
+import type { ImageConfig } from './config.ts';
+import type { Descriptor } from './descriptor.ts';
+import type { Digest } from './digest.ts';
+import { OciError } from './errors.ts';
+import type { ResolvedImage } from './image.ts';
+import { blobName, LAYOUT_VERSION, REF_NAME, type OciLayout } from './layout.ts';
+import type { ImageManifest } from './manifest.ts';
+import { MediaType, ociLayerMediaType, sniffCompression, type Compression } from './media-types.ts';
+import { formatPlatform, platformRank, type Platform } from './platform.ts';
+import { familiarReference, formatReference, parseReference, type Reference } from './reference.ts';
 
 /*
- * `docker load` for oci-pull: a `docker save` archive into the store.
- *
- * The archive (moby image/tarexport, image/spec/v1.2.md) is a tar whose
- * manifest.json lists its images, `[{Config, RepoTags, Layers}]`, by paths
- * inside the tar. Writers differ in everything else:
+ * `docker save`'s archive, which `docker load` reads (moby image/tarexport,
+ * image/spec/v1.2.md, "Combined Image JSON + Filesystem Changeset Format"):
+ * a tar whose manifest.json lists its images, `[{Config, RepoTags, Layers}]`,
+ * by paths inside the tar. Writers differ in everything else:
  *
  * - Docker before 25: `<imageid>.json` (the config, named by its sha256),
  *   `<v1id>/layer.tar` uncompressed, `<v1id>/json` and `<v1id>/VERSION`
@@ -43,6 +34,103 @@ import type { PulledBlob, PullResult } from './pull.ts';
  *   compressed ones (gzip, or zstd).
  * - `docker save | gzip`: the whole archive compressed; `docker load` takes it.
  *
+ * saveDockerArchive writes Docker 25's form, which Docker ≥ 1.10, podman and
+ * skopeo's docker-archive: all read; loadDockerArchive reads every form above.
+ * RepoTags are written familiar (`busybox:1.0`), as Docker writes them, and
+ * read normalised (`docker.io/library/busybox:1.0`), as the store names images.
+ */
+
+/** One image of manifest.json. */
+export interface ArchiveManifestItem {
+  Config: string;
+  /** Empty for an image saved by ID (Docker writes null). */
+  RepoTags: string[];
+  Layers: string[];
+}
+
+/** A refusal of an archive: a one-line message that names the archive, and a hint where one helps. */
+export class DockerArchiveError extends OciError {
+  override name = 'DockerArchiveError';
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+// ---------------------------------------------------------------- writing: docker save
+
+export interface ArchiveImage {
+  image: ResolvedImage;
+  /** Full references, as the store names them; empty for an image saved by ID. */
+  tags: string[];
+}
+
+const EPOCH = new Date(0);
+
+/** index.json's entries for an image, as Docker writes them: one per tag (containerd's full name, the tag as ref.name), or one without a name. */
+function indexEntries({ image, tags }: ArchiveImage): Descriptor[] {
+  const { mediaType, digest, size } = image.descriptor;
+  if (!tags.length) return [{ mediaType, digest, size }];
+  return tags.map((t) => ({ mediaType, digest, size, annotations: { 'io.containerd.image.name': t, [REF_NAME]: parseReference(t).tag! } }));
+}
+
+/**
+ * `docker save`: the archive of `images` from `layout`, as a stream, in
+ * Docker 25's form. Blobs go in byte for byte as the store has them, each
+ * once, verified as they are read (a blob that does not match its digest
+ * fails the stream): the config keeps its digest, so the image ID is the same
+ * wherever it is loaded; layers stay as pulled (gzip), which docker load and
+ * skopeo decompress themselves. Timestamps are the epoch, so saving the same
+ * images gives the same bytes.
+ */
+export function saveDockerArchive(layout: OciLayout, images: ArchiveImage[]): Readable {
+  const pack = tar.pack();
+  void fill(pack, layout, images).then(
+    () => pack.finalize(),
+    (e: Error) => pack.destroy(e),
+  );
+  // tar-stream's streams are streamx's, which Node's pipeline takes as its own.
+  return pack as unknown as Readable;
+}
+
+async function fill(pack: tar.Pack, layout: OciLayout, images: ArchiveImage[]): Promise<void> {
+  const add = (header: Partial<tar.Header> & Pick<tar.Header, 'name'>, body?: Buffer | Readable) =>
+    new Promise<void>((resolve, reject) => {
+      const done = (e?: Error | null) => (e ? reject(e) : resolve());
+      const full = { mode: header.type === 'directory' ? 0o755 : 0o644, mtime: EPOCH, uid: 0, gid: 0, ...header };
+      if (!body || Buffer.isBuffer(body)) {
+        pack.entry(full, body ?? Buffer.alloc(0), done);
+        return;
+      }
+      pipelineAsync(body, pack.entry(full, done) as unknown as NodeJS.WritableStream).catch(reject);
+    });
+  const file = (name: string, value: unknown) => add({ name, type: 'file' }, Buffer.from(JSON.stringify(value)));
+
+  await add({ name: 'blobs/', type: 'directory' });
+  await add({ name: 'blobs/sha256/', type: 'directory' });
+  const stored = new Set<Digest>();
+  for (const { image } of images) {
+    for (const d of [image.manifest.config, ...image.manifest.layers, image.descriptor]) {
+      if (stored.has(d.digest)) continue;
+      stored.add(d.digest);
+      await add({ name: blobName(d.digest), type: 'file', size: d.size }, layout.openBlob(d.digest));
+    }
+  }
+  await file('index.json', { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: images.flatMap(indexEntries) });
+  const manifest: ArchiveManifestItem[] = images.map(({ image, tags }) => ({
+    Config: blobName(image.manifest.config.digest),
+    RepoTags: tags.map((t) => familiarReference(parseReference(t))),
+    Layers: image.manifest.layers.map((l) => blobName(l.digest)),
+  }));
+  await file('manifest.json', manifest);
+  await file('oci-layout', { imageLayoutVersion: LAYOUT_VERSION });
+}
+
+// ---------------------------------------------------------------- reading: docker load
+
+/*
  * manifest.json may come anywhere in the tar (skopeo and Docker write it
  * last) and a tar can only be read in order, so every member is stored as a
  * blob while it streams (never held in memory), its digest and, for a gzip
@@ -68,12 +156,6 @@ interface StoredMember {
 }
 
 type Member = StoredMember | { kind: 'link'; target: string };
-
-interface ArchiveItem {
-  Config: string;
-  RepoTags: string[];
-  Layers: string[];
-}
 
 /** A member name as a normalised relative path: `./a//b/` → `a/b`. */
 function memberPath(name: string): string {
@@ -207,7 +289,7 @@ async function* archiveBytes(source: Readable, label: string): AsyncGenerator<Bu
     if (next.done) break;
     head = Buffer.concat([head, next.value]);
   }
-  if (head.length === 0) throw new ToolError(`${label}: not a tar archive: it is empty`);
+  if (head.length === 0) throw new DockerArchiveError(`${label}: not a tar archive: it is empty`);
   const all = (async function* () {
     yield head;
     for (;;) {
@@ -218,13 +300,13 @@ async function* archiveBytes(source: Readable, label: string): AsyncGenerator<Bu
   })();
   const compression = sniffCompression(head);
   if (compression === 'zstd' || head.subarray(0, 6).equals(Buffer.from('fd377a585a00', 'hex')) || /^BZh[1-9]1AY&SY/.test(head.subarray(0, 10).toString('latin1'))) {
-    throw new ToolError(`${label}: the archive is compressed (${compression === 'zstd' ? 'zstd' : head[0] === 0xfd ? 'xz' : 'bzip2'}); only plain and gzip-compressed archives are read`, 'decompress it first and import the .tar');
+    throw new DockerArchiveError(`${label}: the archive is compressed (${compression === 'zstd' ? 'zstd' : head[0] === 0xfd ? 'xz' : 'bzip2'}); only plain and gzip-compressed archives are read`, 'decompress it first and import the .tar');
   }
   if (compression === 'gzip') {
     try {
       yield* pipeline(Readable.from(all), createGunzip(), () => {});
     } catch (e) {
-      throw new ToolError(`${label}: the archive is gzip-compressed but does not decompress: ${(e as Error).message}`);
+      throw new DockerArchiveError(`${label}: the archive is gzip-compressed but does not decompress: ${(e as Error).message}`);
     }
     return;
   }
@@ -233,15 +315,16 @@ async function* archiveBytes(source: Readable, label: string): AsyncGenerator<Bu
 
 /** Reads a small member whole into memory. */
 async function readSmall(entry: AsyncIterable<unknown> & { header: tar.Header }, label: string): Promise<Buffer> {
-  if (entry.header.size > METADATA_MAX) throw new ToolError(`${label}: ${entry.header.name} is ${entry.header.size} bytes, more than a docker save archive's ${METADATA_MAX} allows`);
+  if (entry.header.size > METADATA_MAX) throw new DockerArchiveError(`${label}: ${entry.header.name} is ${entry.header.size} bytes, more than a docker save archive's ${METADATA_MAX} allows`);
   const chunks: Buffer[] = [];
   for await (const chunk of entry) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
 
-function readManifestJson(bytes: Buffer, label: string): ArchiveItem[] {
+/** manifest.json's images, checked (`label` names the archive in errors); an image saved by ID gets RepoTags []. */
+export function parseArchiveManifest(bytes: Buffer, label: string): ArchiveManifestItem[] {
   const fail = (why: string): never => {
-    throw new ToolError(`${label}: manifest.json: ${why}`);
+    throw new DockerArchiveError(`${label}: manifest.json: ${why}`);
   };
   let value: unknown;
   try {
@@ -250,7 +333,7 @@ function readManifestJson(bytes: Buffer, label: string): ArchiveItem[] {
     fail(`not JSON: ${(e as Error).message}`);
   }
   if (!Array.isArray(value)) return fail('want a list of images ([{Config, RepoTags, Layers}])');
-  return value.map((item: unknown, i): ArchiveItem => {
+  return value.map((item: unknown, i): ArchiveManifestItem => {
     if (typeof item !== 'object' || item === null || Array.isArray(item)) return fail(`image ${i + 1} is not an object`);
     const { Config, RepoTags, Layers } = item as Record<string, unknown>;
     if (typeof Config !== 'string' || Config === '') fail(`image ${i + 1} has no Config`);
@@ -270,59 +353,72 @@ function normalisedTag(tag: string): string | undefined {
 }
 
 /** Which image of the archive to import, and the name to tag it with. */
-function chooseImage(items: ArchiveItem[], ref: Reference | undefined, file: string, label: string): { item: ArchiveItem; tag: string } {
-  if (items.length === 0) throw new ToolError(`${label}: manifest.json lists no images`);
+function chooseImage(items: ArchiveManifestItem[], ref: Reference | undefined, file: string, label: string): { item: ArchiveManifestItem; tag: string } {
+  if (items.length === 0) throw new DockerArchiveError(`${label}: manifest.json lists no images`);
   const tags = () => {
     const all = items.flatMap((i) => i.RepoTags);
     return all.length ? all.join(', ') : 'no tags (saved by image id)';
   };
   if (ref) {
-    if (ref.digest) throw new ToolError(`${label}: ${formatReference(ref)}: an archive's images are chosen by tag, not digest`, `the archive has ${tags()}`);
+    if (ref.digest) throw new DockerArchiveError(`${label}: ${formatReference(ref)}: an archive's images are chosen by tag, not digest`, `the archive has ${tags()}`);
     const wanted = formatReference(ref);
     const item = items.find((i) => i.RepoTags.some((t) => normalisedTag(t) === wanted));
     if (item) return { item, tag: wanted };
     // An image saved by id has no tag to choose it by; when it is the only one, REF names it.
     if (items.length === 1 && items[0]!.RepoTags.length === 0) return { item: items[0]!, tag: wanted };
-    throw new ToolError(`${label}: no image tagged ${wanted} in the archive; it has ${tags()}`);
+    throw new DockerArchiveError(`${label}: no image tagged ${wanted} in the archive; it has ${tags()}`);
   }
   if (items.length > 1) {
-    throw new ToolError(`${label}: the archive holds ${items.length} images; say which: docker-archive:${file}:REF`, `the archive has ${tags()}`);
+    throw new DockerArchiveError(`${label}: the archive holds ${items.length} images; say which: docker-archive:${file}:REF`, `the archive has ${tags()}`);
   }
   const item = items[0]!;
   const first = item.RepoTags[0];
-  if (first === undefined) throw new ToolError(`${label}: the image has no RepoTags (it was saved by id); name it: docker-archive:${file}:NAME:TAG`);
+  if (first === undefined) throw new DockerArchiveError(`${label}: the image has no RepoTags (it was saved by id); name it: docker-archive:${file}:NAME:TAG`);
   const tag = normalisedTag(first);
-  if (!tag) throw new ToolError(`${label}: manifest.json: RepoTag ${JSON.stringify(first)} is not a valid reference`);
+  if (!tag) throw new DockerArchiveError(`${label}: manifest.json: RepoTag ${JSON.stringify(first)} is not a valid reference`);
   return { item, tag };
 }
 
+/** Progress of one member as it is stored (libs/cli's Progress.item gives one). */
+export interface MemberProgress {
+  /** Bytes read so far. */
+  update(done: number): void;
+  finish(status: string): void;
+}
+
+export interface LoadOptions {
+  /** The archive as the user named it: a path, or `-` for stdin; messages name it, and hints as skopeo's docker-archive:FILE:REF. */
+  file: string;
+  /** The image to load, by one of its RepoTags; without it the archive must hold one image. */
+  ref?: Reference | undefined;
+  /** The platform wanted: an image for another is refused. */
+  platform: Platform;
+  /** Called for each member stored, with its path and size. */
+  onMember?: (path: string, size: number) => MemberProgress;
+}
+
+export interface LoadedImage {
+  /** The full reference the image is tagged with in the store. */
+  tag: string;
+  /** The new manifest's descriptor. */
+  descriptor: Descriptor;
+  manifest: ImageManifest;
+  /** The image's own platform, from its config. */
+  platform: Platform;
+}
+
 /**
- * Imports one image from a `docker save` archive (`file`, or `-` for stdin)
+ * Imports one image from a `docker save` archive (`input`, named `file`)
  * into the store, as `docker load` does: the image tagged `ref` (or, when
  * the archive holds one image, that image under its first RepoTag), with
  * its config exactly as saved (so the config digest, the image id, is kept)
  * and its layers as they are in the archive, each checked against the
  * config's diff_ids. A new OCI manifest is written for it and tagged.
- * `platform` in the result is the image's own.
+ * `platform` in the result is the image's own. Every refusal is a DockerArchiveError.
  */
-export async function importDockerArchive(file: string, ref: Reference | undefined, to: OciLayout, platform: Platform, progress: Progress): Promise<PullResult> {
+export async function loadDockerArchive(input: Readable, to: OciLayout, options: LoadOptions): Promise<LoadedImage> {
+  const { file, ref, platform } = options;
   const label = file === '-' ? 'stdin' : file;
-  let input: Readable;
-  if (file === '-') {
-    input = process.stdin;
-  } else {
-    // Open first, so a missing file is reported as such and not as a broken stream.
-    const handle = await open(file, 'r').catch((e: NodeJS.ErrnoException) => {
-      throw new ToolError(`${label}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
-    });
-    const info = await handle.stat();
-    if (!info.isFile() && !info.isFIFO()) {
-      await handle.close();
-      throw new ToolError(`${label}: not a file`);
-    }
-    input = handle.createReadStream();
-  }
-
   return to.withLease(async () => {
     const members = new Map<string, Member>();
     const present = new Set<string>();
@@ -369,8 +465,8 @@ export async function importDockerArchive(file: string, ref: Reference | undefin
           else entry.resume();
           continue;
         }
-        const bar = progress.item(path.length > 40 ? `…${path.slice(-39)}` : path, header.size);
-        const inspector = new MemberInspector(bar.update);
+        const bar = options.onMember?.(path, header.size);
+        const inspector = new MemberInspector((done) => bar?.update(done));
         // pipeline, not pipe: a member cut short (a truncated archive) must fail the store's write, not stall it.
         const stored = await to.putBlob(pipeline(Readable.from(entry), inspector, () => {}));
         const member: StoredMember = { kind: 'blob', ...stored, compression: inspector.compression };
@@ -378,19 +474,19 @@ export async function importDockerArchive(file: string, ref: Reference | undefin
         else if (inspector.gunzippedDigest) member.diffId = inspector.gunzippedDigest;
         if (inspector.gzipError) member.gzipError = inspector.gzipError;
         members.set(path, member);
-        bar.finish('stored');
+        bar?.finish('stored');
       }
     } catch (e) {
-      if (e instanceof ToolError) throw e;
-      if (archiveError instanceof ToolError) throw archiveError;
-      if (!archiveError) throw new ToolError(`${label}: ${last}: ${(e as Error).message}`);
-      if (entries === 0) throw new ToolError(`${label}: not a tar archive (${archiveError.message})`);
-      throw new ToolError(`${label}: the archive is damaged at ${last}: ${archiveError.message}`);
+      if (e instanceof DockerArchiveError) throw e;
+      if (archiveError instanceof DockerArchiveError) throw archiveError;
+      if (!archiveError) throw new DockerArchiveError(`${label}: ${last}: ${(e as Error).message}`);
+      if (entries === 0) throw new DockerArchiveError(`${label}: not a tar archive (${archiveError.message})`);
+      throw new DockerArchiveError(`${label}: the archive is damaged at ${last}: ${archiveError.message}`);
     } finally {
       bytes.destroy();
       input.destroy();
     }
-    if (entries === 0) throw new ToolError(`${label}: an empty tar archive: no manifest.json`);
+    if (entries === 0) throw new DockerArchiveError(`${label}: an empty tar archive: no manifest.json`);
 
     if (!manifestJson) {
       const why = present.has('repositories')
@@ -399,9 +495,9 @@ export async function importDockerArchive(file: string, ref: Reference | undefin
           ? 'no manifest.json: this is an OCI layout archive, not a docker save archive'
           : 'no manifest.json: not a docker save archive';
       const hint = present.has('index.json') && present.has('oci-layout') ? `extract it and import oci:DIR:NAME` : undefined;
-      throw new ToolError(`${label}: ${why}`, hint);
+      throw new DockerArchiveError(`${label}: ${why}`, hint);
     }
-    const { item, tag } = chooseImage(readManifestJson(manifestJson, label), ref, file, label);
+    const { item, tag } = chooseImage(parseArchiveManifest(manifestJson, label), ref, file, label);
 
     const find = (name: string, what: string): StoredMember => {
       let path = memberPath(name);
@@ -411,20 +507,20 @@ export async function importDockerArchive(file: string, ref: Reference | undefin
         if (m.kind === 'blob') return m;
         path = memberPath(m.target);
       }
-      throw new ToolError(`${label}: manifest.json names ${what} ${name}, which is not in the archive${path !== memberPath(name) ? ` (it links to ${path})` : ''}`);
+      throw new DockerArchiveError(`${label}: manifest.json names ${what} ${name}, which is not in the archive${path !== memberPath(name) ? ` (it links to ${path})` : ''}`);
     };
 
     // The config: kept byte for byte, so its digest (the image id) is the one it was saved with.
     const configMember = find(item.Config, 'the config');
     const claimed = namedDigest(memberPath(item.Config), 'config');
     if (claimed && claimed !== configMember.digest) {
-      throw new ToolError(`${label}: config ${item.Config}: its name says ${claimed} but its content is ${configMember.digest}`, 'the archive is corrupt');
+      throw new DockerArchiveError(`${label}: config ${item.Config}: its name says ${claimed} but its content is ${configMember.digest}`, 'the archive is corrupt');
     }
     let config: ImageConfig;
     try {
       config = await to.readConfig(configMember.digest);
     } catch (e) {
-      throw new ToolError(`${label}: config ${item.Config}: ${(e as Error).message}`);
+      throw new DockerArchiveError(`${label}: config ${item.Config}: ${(e as Error).message}`);
     }
     const imagePlatform: Platform = {
       os: config.os,
@@ -433,11 +529,11 @@ export async function importDockerArchive(file: string, ref: Reference | undefin
       ...(config['os.version'] !== undefined && { 'os.version': config['os.version'] }),
     };
     if (platformRank(platform, imagePlatform) < 0) {
-      throw new ToolError(`${label}: ${tag} is for ${formatPlatform(imagePlatform)}, not ${formatPlatform(platform)}`, `to import it anyway: --platform ${formatPlatform(imagePlatform)}`);
+      throw new DockerArchiveError(`${label}: ${tag} is for ${formatPlatform(imagePlatform)}, not ${formatPlatform(platform)}`, `to import it anyway: --platform ${formatPlatform(imagePlatform)}`);
     }
     const diffIds = config.rootfs.diff_ids;
     if (diffIds.length !== item.Layers.length) {
-      throw new ToolError(`${label}: ${tag}: manifest.json lists ${item.Layers.length} layers but its config has ${diffIds.length} diff_ids`);
+      throw new DockerArchiveError(`${label}: ${tag}: manifest.json lists ${item.Layers.length} layers but its config has ${diffIds.length} diff_ids`);
     }
 
     const layers: Descriptor[] = [];
@@ -446,16 +542,16 @@ export async function importDockerArchive(file: string, ref: Reference | undefin
       const m = find(name, n);
       const claimedLayer = namedDigest(memberPath(name), 'layer');
       if (claimedLayer && claimedLayer !== m.digest) {
-        throw new ToolError(`${label}: ${n} ${name}: its name says ${claimedLayer} but its content is ${m.digest}`, 'the archive is corrupt');
+        throw new DockerArchiveError(`${label}: ${n} ${name}: its name says ${claimedLayer} but its content is ${m.digest}`, 'the archive is corrupt');
       }
       if (m.compression === 'zstd') {
-        throw new ToolError(`${label}: ${n} ${name} is zstd-compressed, which this Node cannot decompress to check its diff_id`, 'docker save it from a store without zstd layers, or recompress the layer with gzip');
+        throw new DockerArchiveError(`${label}: ${n} ${name} is zstd-compressed, which this Node cannot decompress to check its diff_id`, 'docker save it from a store without zstd layers, or recompress the layer with gzip');
       }
-      if (m.gzipError) throw new ToolError(`${label}: ${n} ${name}: gzip-compressed but corrupt: ${m.gzipError}`);
+      if (m.gzipError) throw new DockerArchiveError(`${label}: ${n} ${name}: gzip-compressed but corrupt: ${m.gzipError}`);
       if (m.diffId !== diffIds[i]) {
-        throw new ToolError(`${label}: ${n} ${name}: its content is ${m.diffId} but the config's diff_id is ${diffIds[i]}`, 'the layer is corrupt; nothing was tagged');
+        throw new DockerArchiveError(`${label}: ${n} ${name}: its content is ${m.diffId} but the config's diff_id is ${diffIds[i]}`, 'the layer is corrupt; nothing was tagged');
       }
-      layers.push({ mediaType: m.compression === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer, digest: m.digest, size: m.size });
+      layers.push({ mediaType: ociLayerMediaType(m.compression), digest: m.digest, size: m.size });
     }
 
     const manifest: ImageManifest = {
@@ -466,13 +562,6 @@ export async function importDockerArchive(file: string, ref: Reference | undefin
     };
     const descriptor = await to.putJson(MediaType.ociManifest, manifest);
     await to.addRef(tag, descriptor);
-    const pulled = (d: Descriptor): PulledBlob => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, cached: false });
-    return {
-      reference: `docker-archive:${file}:${tag}`,
-      digest: descriptor.digest,
-      platform: formatPlatform(imagePlatform),
-      config: pulled(manifest.config),
-      layers: layers.map(pulled),
-    };
+    return { tag, descriptor, manifest, platform: imagePlatform };
   });
 }

@@ -1,0 +1,26 @@
+import { command } from '../command.ts';
+import { eachInParallel } from './parallel.ts';
+import { startContainer } from './start.ts';
+import { graceSeconds, stopContainer, TIME_OPTION } from './stop.ts';
+import { ContainerStore } from './store.ts';
+
+export const restart = command(
+  {
+    name: 'restart',
+    synopsis: ['[-t SECONDS] CONTAINER…'],
+    description: 'stop, then start.',
+    options: [{ ...TIME_OPTION, help: 'how long stop waits before SIGKILL' }],
+    operands: { min: 1, names: 'CONTAINER…' },
+    examples: ['cutaway restart web', 'cutaway restart -t 2 web'],
+    classic: ['docker restart', 'cutaway stop C && cutaway start C'],
+  },
+  async (inv, root) => {
+    const store = new ContainerStore(root);
+    const ids = inv.positionals.map((n) => store.find(n));
+    const seconds = graceSeconds(inv.options.time);
+    await eachInParallel(ids, inv.positionals, async (id) => {
+      await stopContainer(store, id, seconds);
+      await startContainer(store, id, root);
+    });
+  },
+);

@@ -1,0 +1,36 @@
+import { rmSync } from 'node:fs';
+import { ToolError } from '@cutaway/cli';
+import { command } from '../command.ts';
+import { teardown } from './lifecycle.ts';
+import { eachInParallel } from './parallel.ts';
+import { currentState } from './state.ts';
+import { stopContainer } from './stop.ts';
+import { ContainerStore } from './store.ts';
+
+export const rm = command(
+  {
+    name: 'rm',
+    synopsis: ['[-f] [-v] CONTAINER…'],
+    description: 'Remove containers: their mounts, network endpoint, cgroup and directory. A running one needs -f.',
+    options: [
+      { name: 'force', short: 'f', type: 'boolean', help: 'kill a running container first' },
+      { name: 'volumes', short: 'v', type: 'boolean', help: 'anonymous volumes too (cutaway makes none)' },
+    ],
+    operands: { min: 1, names: 'CONTAINER…' },
+    examples: ['cutaway rm web', 'cutaway rm -f $(cutaway ps -aq)'],
+    classic: ['docker rm', 'overlay-mount --unmount ID --rm; netbridge down ID12; cg-limit rm cw-ID12'],
+  },
+  async (inv, root) => {
+    const store = new ContainerStore(root);
+    const ids = inv.positionals.map((n) => store.find(n));
+    const running = ids.filter((id) => currentState(store, id).status === 'running');
+    if (running.length && !inv.options.force)
+      throw new ToolError(`cannot remove container "${store.config(running[0]!).name}": container is running: stop the container before removing or force remove`);
+    await eachInParallel(ids, inv.positionals, async (id) => {
+      if (currentState(store, id).status === 'running') await stopContainer(store, id, 0);
+      // Taken down when it exited (its shim, or run in the foreground): only its directory is left.
+      if (store.state(id).down) rmSync(store.path(id), { recursive: true, force: true });
+      else await teardown(store, store.config(id), { CUTAWAY_ROOT: root }, true);
+    });
+  },
+);

@@ -1,0 +1,131 @@
+import { UsageError } from '@cutaway/cli';
+import { command, NO_OPERANDS } from '../command.ts';
+import { createdSince, ellipsis, humanSize, table } from '../format.ts';
+import { familiarName, isCacheName, isIntermediate, repositoryAndTag, shortId, tags, type StoreImage } from '../images/store.ts';
+import { planPrune, storeBytes, sum, takeInventory, uses, type Inventory } from './usage.ts';
+
+const size = (bytes: number) => humanSize(bytes, 4);
+
+/** docker/cli formatter DiskUsage: the reclaimable share as a whole percentage, when there is anything. */
+function withPercent(reclaimable: number, total: number): string {
+  return total > 0 ? `${size(reclaimable)} (${Math.floor((reclaimable * 100) / total)}%)` : size(reclaimable);
+}
+
+/** What an image takes on disk: its blobs and its unpacked layers; `shared`, what of it other images reach too. */
+function imageBytes(inventory: Inventory, image: StoreImage): { size: number; shared: number } {
+  const others = inventory.images.filter((i) => i !== image);
+  let total = 0;
+  let shared = 0;
+  for (const d of image.blobs.keys()) {
+    const bytes = inventory.blobs.get(d) ?? 0;
+    total += bytes;
+    if (others.some((i) => i.blobs.has(d))) shared += bytes;
+  }
+  for (const d of image.diffIds) {
+    const bytes = inventory.layers.get(d) ?? 0;
+    total += bytes;
+    if (others.some((i) => i.diffIds.has(d))) shared += bytes;
+  }
+  return { size: total, shared };
+}
+
+function verboseDf(inventory: Inventory): string {
+  const users = (image: StoreImage) => inventory.containers.filter((c) => uses(c, image)).length;
+  const imageRows = inventory.images.filter((i) => !isIntermediate(i)).flatMap((image) => {
+    const { size: bytes, shared } = imageBytes(inventory, image);
+    const cells = [shortId(image.id), createdSince(image.image.config.created), size(bytes), size(shared), size(bytes - shared), String(users(image))];
+    const names = tags(image).map(repositoryAndTag);
+    return (names.length ? names : [['<none>', '<none>']]).map(([repository, tag]) => [repository!, tag!, ...cells]);
+  });
+  const containerRows = inventory.containers.map((c) => [
+    c.id.slice(0, 12),
+    familiarName(c.config.image),
+    `"${ellipsis(c.config.command.join(' '), 20)}"`,
+    String(inventory.volumes.filter((v) => v.users.includes(c.id)).length),
+    size(c.size),
+    createdSince(c.config.created),
+    c.state.status,
+    c.config.name,
+  ]);
+  const cache = inventory.images.filter(isIntermediate);
+  const cacheRows = cache.map((image) => [
+    image.names.find(isCacheName)!.split(':').at(-1)!.slice(0, 12),
+    'regular',
+    size(storeBytes(inventory, image.blobs.keys(), image.diffIds, 'cache')),
+    createdSince(image.image.config.created),
+    String(inventory.images.some((i) => i !== image && ([...image.blobs.keys()].some((d) => i.blobs.has(d)) || [...image.diffIds].some((d) => i.diffIds.has(d))))),
+  ]);
+  return [
+    'Images space usage:\n\n',
+    table([['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE', 'SHARED SIZE', 'UNIQUE SIZE', 'CONTAINERS'], ...imageRows]),
+    '\nContainers space usage:\n\n',
+    table([['CONTAINER ID', 'IMAGE', 'COMMAND', 'LOCAL VOLUMES', 'SIZE', 'CREATED', 'STATUS', 'NAMES'], ...containerRows]),
+    '\nLocal Volumes space usage:\n\n',
+    table([['VOLUME NAME', 'LINKS', 'SIZE'], ...inventory.volumes.map((v) => [v.name, String(v.users.length), size(v.size)])]),
+    `\nBuild cache usage: ${size(storeBytes(inventory, inventory.blobs.keys(), inventory.layers.keys(), 'cache'))}\n\n`,
+    table([['CACHE ID', 'CACHE TYPE', 'SIZE', 'CREATED', 'SHARED'], ...cacheRows]),
+  ].join('');
+}
+
+interface DfRow {
+  type: string;
+  total: number;
+  active: number;
+  size: number;
+  reclaimable: number;
+}
+
+/** docker system df: one row each for images, containers, volumes and the build cache. */
+function dfRows(inventory: Inventory): DfRow[] {
+  const plan = planPrune(inventory, { all: true, volumes: true });
+  const used = (image: StoreImage) => inventory.containers.some((c) => uses(c, image));
+  const images = inventory.images.filter((i) => !isIntermediate(i));
+  const cache = inventory.images.filter(isIntermediate);
+  const store = (owner: 'images' | 'cache') => ({ size: storeBytes(inventory, inventory.blobs.keys(), inventory.layers.keys(), owner), reclaimable: storeBytes(inventory, plan.blobs, plan.layers, owner) });
+  return [
+    { type: 'Images', total: images.length, active: images.filter(used).length, ...store('images') },
+    { type: 'Containers', total: inventory.containers.length, active: inventory.containers.filter((c) => c.state.status === 'running').length, size: sum(inventory.containers, (c) => c.size), reclaimable: sum(plan.containers, (c) => c.size) },
+    { type: 'Local Volumes', total: inventory.volumes.length, active: inventory.volumes.filter((v) => v.users.length).length, size: sum(inventory.volumes, (v) => v.size), reclaimable: sum(plan.volumes, (v) => v.size) },
+    { type: 'Build Cache', total: cache.length, active: cache.filter(used).length, ...store('cache') },
+  ];
+}
+
+/** docker/cli's df table; the build cache's RECLAIMABLE has no percentage there. */
+function dfTable(rows: DfRow[]): string {
+  const reclaimable = (r: DfRow) => (r.type === 'Build Cache' ? size(r.reclaimable) : withPercent(r.reclaimable, r.size));
+  return table([['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'], ...rows.map((r) => [r.type, String(r.total), String(r.active), size(r.size), reclaimable(r)])]);
+}
+
+/** --format json: a JSON object per row, with docker's fields ({{json .}}) and, for scripts, the sizes in bytes. */
+function dfJson(rows: DfRow[]): string {
+  return rows
+    .map((r) => `${JSON.stringify({ Active: String(r.active), Reclaimable: r.type === 'Build Cache' ? size(r.reclaimable) : withPercent(r.reclaimable, r.size), ReclaimableBytes: r.reclaimable, Size: size(r.size), SizeBytes: r.size, TotalCount: String(r.total), Type: r.type })}\n`)
+    .join('');
+}
+
+/** docker system df: the space images, containers, volumes and the build cache take, and what prune would free. */
+export const df = command(
+  {
+    name: 'system df',
+    synopsis: ['[-v] [--format json]'],
+    description: [
+      "The space images, containers, volumes and the build cache take on disk (cutaway build's step images,",
+      'localhost/cutaway-cache:<key>): blobs and unpacked layers, container directories, volume data, each file once.',
+      'ACTIVE counts what a container uses; RECLAIMABLE is what `system prune -a --volumes` would free, to the byte.',
+    ].join('\n'),
+    options: [
+      { name: 'verbose', short: 'v', type: 'boolean', help: 'each image, container, volume and cache entry' },
+      { name: 'format', type: 'string', arg: 'FORMAT', help: 'table (default) or json: a JSON object per row, with SizeBytes and ReclaimableBytes' },
+    ],
+    operands: NO_OPERANDS,
+    examples: ['cutaway system df', 'cutaway system df -v', 'cutaway system df --format json'],
+    classic: ['docker system df', 'du -s /var/lib/cutaway/{images,layers,containers,volumes}'],
+  },
+  async (inv, root) => {
+    const format = inv.options.format ?? 'table';
+    if (format !== 'table' && format !== 'json') throw new UsageError(`--format ${format}: table or json (templates are not supported)`);
+    if (format === 'json' && inv.options.verbose) throw new UsageError('--format json takes the summary, not -v');
+    const inventory = await takeInventory(root);
+    process.stdout.write(inv.options.verbose ? verboseDf(inventory) : format === 'json' ? dfJson(dfRows(inventory)) : dfTable(dfRows(inventory)));
+  },
+);

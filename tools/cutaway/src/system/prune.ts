@@ -1,0 +1,93 @@
+import { removeLayer } from '@cutaway/layer';
+import { command, NO_OPERANDS } from '../command.ts';
+import { confirmOrCancel, FORCE_OPTION } from '../confirm.ts';
+import { teardown } from '../containers/lifecycle.ts';
+import { ContainerStore } from '../containers/store.ts';
+import { reclaimedLine } from '../format.ts';
+import { familiarName, ImageStore, isCacheName, isIntermediate } from '../images/store.ts';
+import { listNetworks, unusedNetworks } from '../networks/store.ts';
+import { tool } from '../tools.ts';
+import { VolumeStore } from '../volumes/store.ts';
+import { planPrune, sum, takeInventory } from './usage.ts';
+
+/** A section of prune's report, as docker/cli prints each prune's output: a title, a line each, a blank line. */
+function section(title: string, lines: string[]): string {
+  return lines.length ? `${title}:\n${lines.map((l) => `${l}\n`).join('')}\n` : '';
+}
+
+/** docker system prune: in Docker's order (containers, networks, volumes, images, build cache), then what that left unneeded. */
+async function pruneSystem(root: string, options: { all: boolean; volumes: boolean; force: boolean }): Promise<string> {
+  const { all, volumes } = options;
+  const warnings = [
+    'all stopped containers',
+    'all networks not used by at least one container',
+    ...(volumes ? ['all volumes not used by at least one container'] : []),
+    all ? 'all images without at least one container associated to them' : 'all dangling images',
+    all ? 'all build cache' : 'unused build cache',
+  ];
+  await confirmOrCancel(options.force, `This will remove:\n${warnings.map((w) => `  - ${w}`).join('\n')}\n`, 'system prune');
+  const env = { CUTAWAY_ROOT: root };
+  const containers = new ContainerStore(root);
+  const inventory = await takeInventory(root);
+  const plan = planPrune(inventory, { all, volumes });
+  let freed = 0;
+
+  for (const c of plan.containers) {
+    await teardown(containers, c.config, env, true);
+    freed += c.size;
+  }
+  const networks = unusedNetworks(containers, await listNetworks(env)).map((n) => n.name);
+  if (networks.length) await tool('netbridge', ['network', 'rm', ...networks], env);
+  const volumeStore = new VolumeStore(root);
+  for (const v of plan.volumes) {
+    volumeStore.remove(v.name);
+    freed += v.size;
+  }
+
+  const imageLines: string[] = [];
+  const cacheLines: string[] = [];
+  if (plan.images.length || plan.cache.length || plan.blobs.length) {
+    const { layout } = await ImageStore.open(root);
+    for (const image of [...plan.images, ...plan.cache]) {
+      const names = await layout.removeManifest(image.descriptor.digest);
+      if (isIntermediate(image)) cacheLines.push(...names.map((n) => n.split(':').at(-1)!));
+      else imageLines.push(...names.filter((n) => !isCacheName(n)).map((n) => `untagged: ${familiarName(n)}`), `deleted: ${image.id}`);
+    }
+    // Only what the plan found unneeded, and of that what nothing reaches now (gc checks again under its lock).
+    const { removed } = await layout.gc({ only: plan.blobs });
+    freed += sum(removed, (r) => r.size);
+  }
+  for (const diffId of plan.layers) if (await removeLayer(inventory.layersDir, diffId)) freed += inventory.layers.get(diffId)!;
+
+  return [
+    section('Deleted Containers', plan.containers.map((c) => c.id)),
+    section('Deleted Networks', networks),
+    section('Deleted Volumes', plan.volumes.map((v) => v.name)),
+    section('Deleted Images', imageLines),
+    section('Deleted build cache objects', cacheLines),
+    reclaimedLine(freed),
+  ].join('');
+}
+
+export const prune = command(
+  {
+    name: 'system prune',
+    synopsis: ['[-a] [--volumes] [-f]'],
+    description: [
+      'Remove stopped containers, networks no container uses, images without a name (with -a: every image no',
+      'running container uses), the build cache, with --volumes the volumes no container left uses, and the blobs and',
+      'unpacked layers nothing left needs; print what was removed and the space that freed.',
+    ].join('\n'),
+    options: [
+      { name: 'all', short: 'a', type: 'boolean', help: 'every image no container uses, not only those without a name' },
+      { name: 'volumes', type: 'boolean', help: 'volumes too' },
+      FORCE_OPTION,
+    ],
+    operands: NO_OPERANDS,
+    examples: ['cutaway system prune -f', 'cutaway system prune -a --volumes -f'],
+    classic: ['docker system prune', 'cutaway rm $(cutaway ps -aq -f status=exited); cutaway rmi …; cutaway volume prune'],
+  },
+  async (inv, root) => {
+    process.stdout.write(await pruneSystem(root, inv.options));
+  },
+);

@@ -1,0 +1,60 @@
+/**
+ * The steps of a plan, by name, with the arguments ns-exec.c reads for each, in its order (plan.ts encodes
+ * them: a string as it is, '' for mount(2)'s NULL, a number in decimal, a bigint in 0x hex, a list as its
+ * length then its items). ns-exec.c's `step_names` names the same steps as StepName, one for one;
+ * test/steps.test.ts compares the two.
+ */
+
+/** The steps ns-exec takes before the clone (ns-exec.c main), still in the caller's namespaces. */
+export interface HostSteps {
+  /** write(2) `data` to a file: join a cgroup (its cgroup.procs). */
+  write: [path: string, data: string];
+  /** setns(2) by path; `nstype` a CLONE_NEW* flag. */
+  setns: [path: string, nstype: number];
+  /** The maps of the new user namespace, written by the parent: `how` is `file` or newuidmap(1)/newgidmap(1). */
+  uidmap: [how: string, map: string];
+  gidmap: [how: string, map: string];
+  pidfile: [path: string];
+  /** memory.events or memory.oom_control, read before and after the command to tell an OOM kill. */
+  oom: [file: string];
+  /** docker run -t: the parent relays the terminal that the child's `pty` step opens. */
+  tty: [];
+  /** The cgroup.procs files ns-exec writes itself back into once the child is made. */
+  leave: [cgroupProcs: readonly string[]];
+  'clear-groups': [];
+}
+
+/** The steps PID 1 takes inside the new namespaces (ns-exec.c child_steps), up to execve. */
+export interface ContainerSteps {
+  mount: [source: string, target: string, type: string, flags: number, data: string];
+  /** A bind remount adding `flags` to those the mount has (statvfs(3)). */
+  remount: [target: string, flags: number];
+  'forbid-device-nodes': [];
+  mkdir: [path: string, mode: number];
+  touch: [path: string];
+  mknod: [path: string, mode: number, major: number, minor: number];
+  symlink: [target: string, path: string];
+  mask: [path: string, devNull: string];
+  write: [path: string, data: string];
+  'lo-up': [];
+  readonly: [path: string];
+  /** `console` '': no /dev/console bound (an entered container has its own). */
+  pty: [ptmx: string, console: string];
+  pivot: [root: string];
+  setns: [path: string, nstype: number];
+  hostname: [name: string];
+  /** The supplementary groups go as their count then each gid; caps are bit masks (capabilities(7) numbers). */
+  exec: [
+    workdir: string, uid: number, gid: number, groupCount: number, ...groups: number[],
+    bounding: bigint, effective: bigint, permitted: bigint, noNewPrivileges: 0 | 1, path: string, env: readonly string[], argv: readonly string[],
+  ];
+}
+
+export type HostStepName = keyof HostSteps;
+export type ContainerStepName = keyof ContainerSteps;
+
+/**
+ * Every name a plan holds: the steps of both sides, and the marks Plan.encode writes itself: `trace` first
+ * (--trace), `clone` between the sides (its text the launcher, then the clone flags), `end` last.
+ */
+export type StepName = HostStepName | ContainerStepName | 'trace' | 'clone' | 'end';
