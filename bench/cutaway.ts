@@ -40,7 +40,8 @@ async function traced(cmd: string, args: string[], env: NodeJS.ProcessEnv): Prom
 
 /** The phases of a `cutaway run --trace --rm`: boundaries at its `+ tool` lines, in this order. */
 function runPhases(t: h.Ran, bridge: boolean): number[] {
-  const tools = t.lines.filter((l) => l.text.startsWith('+ '));
+  // The tool command lines; each tool's own steps follow, labelled `# TOOL`.
+  const tools = t.lines.filter((l) => l.text.startsWith('+ ') && !/ {2}# [\w-]+$/.test(l.text));
   // overlay-mount and cg-limit create start side by side, as do the three steps of the teardown.
   const up = [/^\+ overlay-mount -q /, /^\+ cg-limit create /, ...(bridge ? [/^\+ netbridge up /] : []), /^\+ ns-exec /];
   const down = [...(bridge ? [/^\+ netbridge down /] : []), /^\+ overlay-mount --unmount /, /^\+ cg-limit rm /];
@@ -52,6 +53,8 @@ function runPhases(t: h.Ran, bridge: boolean): number[] {
 
 /** What a line of `cutaway build --trace` starts; the time to the next line is billed to it. */
 function buildCategory(text: string): string {
+  const label = / {2}# ([\w-]+)$/.exec(text)?.[1];
+  if (label) return `${label}'s own steps (traced)`;
   if (!text.startsWith('+ ')) return 'cutaway itself: Node, the bundle, the Dockerfile, the cache lookups, step logging';
   const [, tool = '', ...rest] = text.split(' ');
   if (tool === 'layer-commit') return rest.includes('--empty') ? 'layer-commit --empty --change (a metadata step: WORKDIR, ENV, LABEL, EXPOSE, USER, CMD)' : 'layer-commit of a layer (the two COPYs, the RUN)';

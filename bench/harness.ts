@@ -12,6 +12,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { readMountinfo } from '@cutaway/libc/mountinfo';
+import { runtimeDir } from '../libs/cli/src/state.ts';
 import { commandExists, run } from '../test/fixtures/images.ts';
 
 export const REPO_DIR = resolve(import.meta.dirname, '..');
@@ -239,7 +240,8 @@ export const inMountNamespace = (rootReason: string) => reexecIn(rootReason, ['-
 /**
  * The run in a network and a mount namespace of its own, which stand for the host: bridges, veths, network
  * namespaces, nft and iptables rules made there vanish with it, and the real host's are never touched. Checks
- * it really is elsewhere, brings lo up and mounts a tmpfs on /run/netns (so `ip netns add` stays ours).
+ * it really is elsewhere, brings lo up and mounts a tmpfs on /run/netns (so `ip netns add` stays ours) and on
+ * netbridge's runtime directory (its host-wide records of networks, leases and ports belong to this host).
  */
 export async function inThrowawayHost(rootReason: string): Promise<void> {
   await reexecIn(rootReason, ['--net', '--mount']);
@@ -250,11 +252,15 @@ export async function inThrowawayHost(rootReason: string): Promise<void> {
   log(`a throwaway network namespace stands for the host: ${ours} (the host's is ${hostNet})`);
   await run('ip', ['link', 'set', 'lo', 'up']);
   await tmpfsOver('/run/netns', '1m', '0755');
+  await tmpfsOver(runtimeDir(), '1m', '0755');
 }
 
-/** netbridge's endpoints in a cutaway state root, by name (none before its first `up`). */
+/** netbridge's endpoints on the default network that a cutaway state root made, by name (none before its first `up`). */
 export const endpoints = (root: string): Promise<Record<string, { ip: string }>> =>
-  readFile(join(root, 'networks', 'bridge.json'), 'utf8').then((t) => JSON.parse(t).endpoints, () => ({}));
+  readFile(join(runtimeDir(), 'networks', 'bridge.json'), 'utf8').then(
+    (t) => Object.fromEntries(Object.entries((JSON.parse(t) as { endpoints: Record<string, { ip: string; root?: string }> }).endpoints).filter(([, e]) => e.root === resolve(root))),
+    () => ({}),
+  );
 /** Takes down, on the way out, every endpoint netbridge has in `root`. */
 export async function downEndpoints(root: string, env: NodeJS.ProcessEnv): Promise<void> {
   for (const e of Object.keys(await endpoints(root))) await run(join(BIN, 'netbridge'), ['down', e], { env }).then(() => log(`cleanup: netbridge down ${e}`), (err: Error) => log(`cleanup: ${err.message}`));

@@ -29,6 +29,20 @@ async function toolDirs(args: string[]): Promise<string[]> {
 }
 
 /**
+ * How every built tool starts. `-u NODE_EXTRA_CA_CERTS` keeps Node from parsing the CA bundle at every start
+ * (~70-90 ms where it names the whole system bundle, as on our machines); the one tool that speaks TLS reads
+ * the file itself, from CUTAWAY_EXTRA_CA_CERTS.
+ *
+ * The `--` after `node` ends Node's own options before the script, so every argument the kernel appends
+ * (the script's path, then the user's arguments) is the tool's. Without it Node 20 reads `--env-file X`,
+ * `--env-file=X` and `--env-file-if-exists X` anywhere in argv, after the script too, until a `--`
+ * (src/node_dotenv.cc, Dotenv::GetDataFromArgs, run on the whole argv before option parsing): `cutaway run
+ * IMG echo --env-file /x` died with "node: /x: not found" (exit 9), and an existing file would have been
+ * loaded into the tool's environment, NODE_OPTIONS included. Costs nothing at start-up.
+ */
+const SHEBANG = '#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS CUTAWAY_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node --';
+
+/**
  * One TypeScript entry and its libs → one CommonJS file that starts without
  * compiling anything. CommonJS, not ESM: Node's ESM loader adds ~7 ms to
  * every start, and every tool start is on someone's hot path.
@@ -42,20 +56,20 @@ async function bundle(entry: string, outfile: string): Promise<void> {
     target: 'node20',
     format: 'cjs',
     external: NATIVE,
-    // The shebang keeps Node from parsing NODE_EXTRA_CA_CERTS at every start (~70-90 ms where it names the
-    // whole system bundle, as on our machines); the one tool that speaks TLS reads the file itself, from
-    // CUTAWAY_EXTRA_CA_CERTS.
-    banner: { js: '#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS CUTAWAY_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node' },
+    banner: { js: SHEBANG },
     sourcemap: 'linked',
     logLevel: 'warning',
   });
   await chmod(outfile, 0o755);
 }
 
+/** The libraries a command's C program links with: ns-exec builds its seccomp filters with libseccomp (libseccomp-dev). */
+const C_LIBRARIES: Record<string, string[]> = { 'ns-exec': ['-lseccomp'] };
+
 /** A tool's C program (ns-exec's: namespaces must exist before Node starts), with every warning an error. */
-async function compileC(source: string, outfile: string): Promise<void> {
+async function compileC(source: string, outfile: string, libraries: string[] = []): Promise<void> {
   await mkdir(dirname(outfile), { recursive: true });
-  await run('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', outfile, source]);
+  await run('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', outfile, source, ...libraries]);
 }
 
 /** bin/<name> → the built command. */
@@ -80,7 +94,7 @@ async function buildTool(dir: string): Promise<string[]> {
     const native = await findSource(join(dir, 'src'), `${bin}.c`);
     if (native) {
       // The command is the C program; what it plans with, if anything, is src/<bin>-plan.ts, beside it in dist/.
-      await compileC(native, outfile);
+      await compileC(native, outfile, C_LIBRARIES[bin]);
       const planner = join(dir, 'src', `${bin}-plan.ts`);
       if (existsSync(planner)) await bundle(planner, join(dirname(outfile), `${bin}-plan.cjs`));
     } else {

@@ -11,14 +11,20 @@ packages=(
   docker-registry skopeo umoci apache2-utils
   busybox-static debootstrap libcap2-bin
   tar gzip zstd util-linux
-  # ns-exec: its C half is compiled at build time; runc is the reference it is compared with;
-  # uidmap gives newuidmap/newgidmap for rootless runs with /etc/subuid ranges
-  gcc libc6-dev runc uidmap
+  # ns-exec: its C half is compiled at build time (libseccomp-dev: its seccomp filters); runc is the
+  # reference it is compared with; uidmap gives newuidmap/newgidmap for rootless runs with /etc/subuid
+  # ranges; keyutils' keyctl adds the host keys its keyring test looks for, and runs its --dry-run scripts
+  gcc libc6-dev libseccomp-dev runc uidmap keyutils
   # netbridge: ip and nft; bench/netbridge.ts compares it with the CNI bridge and portmap plugins (iptables)
   iproute2 nftables containernetworking-plugins iptables
   # cutaway build is compared with buildah bud in its tests; bench/cutaway.ts times podman run too
   buildah podman
   time  # GNU time: bench/ reads peak memory (%M) with it
+  # overlay-mount's and layer-commit's --dry-run scripts: setfattr/getfattr (overlay's opaque xattr), jq (image configs)
+  attr jq
+  # oci-pull's, oci-push's and netbridge's --dry-run scripts: curl (and jq, above; sha256sum and mktemp
+  # from coreutils, flock and nsenter from util-linux), sysctl from procps, ss from iproute2
+  curl procps
   cgroup-tools  # cgcreate/cgset/cgexec/cgdelete: bench/cgroup.ts's reference for cg-limit
   # test/vm/cgroup2-vm.ts: a cgroup-v2-only guest (Debian's kernel, busybox-static
   # initramfs) for cg-limit's tests; xz unpacks the kernel for a faster PVH boot

@@ -18,9 +18,11 @@
  * `chroot /host` as root, with /proc, /sys, /sys/fs/cgroup, /dev bound in, and
  * fresh tmpfs on /tmp, /run and /dev/shm (the only writable places). The
  * script runs with /bin/sh, stdin /dev/null, HOME=/tmp, in the repository's
- * root directory. Its output comes back over the serial console between two
- * markers; the second one carries its exit status. No network device (the
- * guest has only its own loopback).
+ * root directory, which a tmpfs does not hide: a checkout under /tmp is bound
+ * back to its path (read-only, as all of the host's root is). Its output
+ * comes back over the serial console between two markers; the second one
+ * carries its exit status. No network device (the guest has only its own
+ * loopback).
  *
  * Accelerator: KVM where /dev/kvm is hardware virtualisation (kvm_intel or
  * kvm_amd). Where /dev/kvm is PVM (kvm_pvm, as on the cutaway machines, which
@@ -111,6 +113,11 @@ while read -r m; do
 done < /modules.load
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro hostroot /host || fail "mount hostroot"
 mount -t 9p -o trans=virtio,version=9p2000.L,ro job /job || fail "mount job"
+read -r VMCWD < /job/cwd
+# The working directory (the repository) is held here before fresh tmpfs hide /tmp and /run: a checkout
+# under /tmp must stay where it is in the guest.
+mkdir -p /cwd
+mount -o bind "/host$VMCWD" /cwd || fail "bind $VMCWD"
 mount -t cgroup2 none /sys/fs/cgroup || fail "mount cgroup2"
 mount -t tmpfs -o mode=1777 tmpfs /host/tmp || fail "mount /tmp"
 mount -t tmpfs -o mode=755 tmpfs /host/run || fail "mount /run"
@@ -121,12 +128,14 @@ mount -o bind /dev /host/dev || fail "bind /dev"
 mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /host/dev/pts || fail "mount devpts"
 mount -t tmpfs -o mode=1777 tmpfs /host/dev/shm || fail "mount /dev/shm"
+if [ ! -d "/host$VMCWD" ]; then
+  mkdir -p "/host$VMCWD" && mount -o bind /cwd "/host$VMCWD" || fail "bind $VMCWD back"
+fi
 ip link set lo up 2>/dev/null
 mkdir -p /host/run/cutaway-vm
 cp /job/script.sh /host/run/cutaway-vm/script.sh || fail "copy script"
 read -r TOKEN < /job/token
 read -r VMPATH < /job/path
-read -r VMCWD < /job/cwd
 echo "$TOKEN BEGIN"
 env -i HOME=/tmp PATH="$VMPATH" TERM=dumb LANG=C.UTF-8 \\
   /bin/busybox chroot /host /bin/sh -c 'cd "$1" || exit 125; exec /bin/sh /run/cutaway-vm/script.sh' cutaway-vm "$VMCWD" </dev/null

@@ -7,6 +7,14 @@ export function stateRoot(option?: string): string {
   return option ?? process.env.CUTAWAY_ROOT ?? '/var/lib/cutaway';
 }
 
+/**
+ * DESIGN.md "State": the runtime directory, CUTAWAY_RUN, else /run/cutaway. What belongs to the host rather than to
+ * one state root (netbridge's networks, address leases and published ports) is recorded here, where every root sees it.
+ */
+export function runtimeDir(option?: string): string {
+  return option ?? (process.env.CUTAWAY_RUN || '/run/cutaway');
+}
+
 /** The one OCI image layout that holds every image: <root>/images. */
 export function imageStoreDir(root: string): string {
   return join(root, 'images');

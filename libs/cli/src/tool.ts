@@ -1,4 +1,5 @@
 import { ToolError, UsageError } from './errors.ts';
+import { CLOSED_OUTPUT_STATUS, isClosedOutput, settleOutput, stdoutClosed, watchClosedOutput } from './output.ts';
 import { Progress } from './progress.ts';
 import { Steps } from './trace.ts';
 
@@ -215,6 +216,7 @@ function envFlag(name: string): boolean {
  */
 export async function runTool<O extends readonly OptionSpec[]>(spec: ToolSpec<O>, main: (inv: Invocation<O>) => Promise<number | void>, argv = process.argv.slice(2)): Promise<never> {
   const debug = argv.includes('--debug') || envFlag('CUTAWAY_DEBUG');
+  watchClosedOutput();
   let status: number;
   try {
     const { options, positionals, command } = parseInvocation(spec, argv);
@@ -228,15 +230,21 @@ export async function runTool<O extends readonly OptionSpec[]>(spec: ToolSpec<O>
     }
     checkOperands(spec, positionals);
     const dryRun = options['dry-run'];
-    const steps = new Steps({ trace: options.trace || envFlag('CUTAWAY_TRACE'), dryRun });
+    // CUTAWAY_TRACE_LABELS (set by cutaway --trace for the tools it runs): each step says which tool took it.
+    const steps = new Steps({ trace: options.trace || envFlag('CUTAWAY_TRACE'), dryRun }, undefined, envFlag('CUTAWAY_TRACE_LABELS') ? spec.name : undefined);
     const progress = new Progress(options.quiet || dryRun);
     status = (await main({ options, positionals, command, progress, steps, json: options.json })) ?? 0;
   } catch (e) {
-    status = reportError(spec.name, e, debug);
-    if (spec.errorStatus !== undefined) status = spec.errorStatus;
+    if (isClosedOutput(e)) status = CLOSED_OUTPUT_STATUS;
+    else {
+      status = reportError(spec.name, e, debug);
+      if (spec.errorStatus !== undefined) status = spec.errorStatus;
+    }
   }
-  // Let stdout drain before exiting (a pipe may be slower than we are).
-  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  settleOutput();
+  // Let stdout drain before exiting (a pipe may be slower than we are). One that a stream's pipeline has ended
+  // (layer-commit -o -) or whose reader has gone has nothing left to drain.
+  if (!process.stdout.writableEnded && !stdoutClosed()) await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   process.exit(status);
 }
 

@@ -9,10 +9,14 @@ import { shellCommand } from './shell.ts';
 export class Steps {
   private readonly script: string[] = [];
 
-  /** stderr is only made when a step is traced (see Progress: making it costs ~9 ms). */
+  /**
+   * stderr is only made when a step is traced (see Progress: making it costs ~9 ms). `label`: each traced
+   * line ends with `# LABEL` (the tool's name, when cutaway's --trace shows the steps of every tool it runs).
+   */
   constructor(
     readonly mode: { trace: boolean; dryRun: boolean },
     private readonly output?: NodeJS.WritableStream,
+    private readonly label?: string,
   ) {}
 
   private get stderr(): NodeJS.WritableStream {
@@ -23,7 +27,7 @@ export class Steps {
   run(step: readonly string[] | string): void {
     const line = typeof step === 'string' ? step : shellCommand(step);
     if (this.mode.dryRun) this.script.push(line);
-    else if (this.mode.trace) this.stderr.write(`+ ${line}\n`);
+    else if (this.mode.trace) this.stderr.write(`+ ${line}${this.label ? `  # ${this.label}` : ''}\n`);
   }
 
   /** A comment in the dry-run script; in trace mode it is shown as `# …`. */

@@ -132,11 +132,22 @@ async function fill(pack: tar.Pack, layout: OciLayout, images: ArchiveImage[]): 
 
 /*
  * manifest.json may come anywhere in the tar (skopeo and Docker write it
- * last) and a tar can only be read in order, so every member is stored as a
- * blob while it streams (never held in memory), its digest and, for a gzip
+ * last) and a tar can only be read in order. A member is stored as a blob
+ * while it streams (never held in memory), its digest and, for a gzip
  * member, the digest of its decompressed bytes computed on the way; the
- * image is assembled from those records at the end. Members that turn out to
- * be no part of the chosen image stay unreferenced and go at the next gc.
+ * image is assembled from those records at the end.
+ *
+ * Which members are stored, so that a tar that is no docker save archive (a
+ * rootfs tarball of thousands of files) is refused before anything is: the
+ * archive is read once, and a file member that comes before manifest.json is
+ * stored only when its name is one docker save writers give blobs
+ * (BLOB_MEMBER); after manifest.json, what the chosen image names is stored
+ * too. Any other file before manifest.json refuses a stream (stdin, a pipe)
+ * at once; a file is then read again, first for its names, links and
+ * manifest.json only (nothing stored: no manifest.json, no image or a
+ * missing member is refused here), then for the chosen image's members
+ * alone. Members that turn out to be no part of the chosen image stay
+ * unreferenced and go at the next gc.
  */
 
 /** The largest manifest.json (or other metadata file) read into memory; containers/image allows 1 MiB. */
@@ -167,6 +178,13 @@ function memberPath(name: string): string {
 const LEGACY_METADATA = /^[a-f0-9]{64}\/(?:json|VERSION)$/;
 /** Top-level files read (or noted) rather than stored. */
 const METADATA = new Set(['manifest.json', 'repositories', 'index.json', 'oci-layout']);
+
+/**
+ * The names docker save writers give the members manifest.json points at: `blobs/sha256/<hex>` (Docker 25+),
+ * `<hex>.json` and `<hex>/layer.tar` (Docker before 25), `<hex>.tar` (skopeo, podman), `sha256:<hex>` and
+ * `<hex>.tar.gz` (go-containerregistry). A file member before manifest.json must look like one of these.
+ */
+const BLOB_MEMBER = /^(?:blobs\/[a-z0-9]+\/[a-f0-9]{32,}|(?:sha256:)?[a-f0-9]{64}(?:\.json|\.tar|\.tar\.gz)?|[a-f0-9]{64}\/layer\.tar)$/;
 
 /** The digest a member's name states: `blobs/sha256/<hex>`, `<hex>.json` (a config, named by its digest), `sha256:<hex>` (go-containerregistry). */
 function namedDigest(path: string, role: 'config' | 'layer'): Digest | undefined {
@@ -407,6 +425,145 @@ export interface LoadedImage {
   platform: Platform;
 }
 
+/** What reading the tar once found: its members (stored blobs, links, files read past), which metadata files it has, manifest.json. */
+interface ArchiveContents {
+  /** By path: a stored blob, a link, or a file read past. */
+  members: Map<string, Member | 'skipped'>;
+  present: Set<string>;
+  manifestJson?: Buffer;
+  entries: number;
+}
+
+/**
+ * The member `name` is, following links, and its path; `member` is undefined when it (or what it links
+ * to) is not in the archive. `members` may hold files read past as well as stored ones.
+ */
+function memberBehind(members: Map<string, Member | 'skipped'>, name: string): { path: string; member?: Member | 'skipped' } {
+  let path = memberPath(name);
+  for (let hop = 0; hop <= LINK_HOPS; hop++) {
+    const m = members.get(path);
+    if (m === undefined || m === 'skipped' || m.kind === 'blob') return { path, member: m };
+    path = memberPath(m.target);
+  }
+  return { path };
+}
+
+/** The paths the image's Config and Layers name, and every member their links lead to. */
+function namedPaths(item: ArchiveManifestItem, members: Map<string, Member | 'skipped'>): Set<string> {
+  const paths = new Set<string>();
+  for (const name of [item.Config, ...item.Layers]) {
+    let path = memberPath(name);
+    paths.add(path);
+    for (let hop = 0; hop < LINK_HOPS; hop++) {
+      const m = members.get(path);
+      if (m === undefined || m === 'skipped' || m.kind !== 'link') break;
+      path = memberPath(m.target);
+      paths.add(path);
+    }
+  }
+  return paths;
+}
+
+/** The error for a name manifest.json gives that the archive does not hold. */
+function notInArchive(label: string, name: string, what: string, path: string): DockerArchiveError {
+  return new DockerArchiveError(`${label}: manifest.json names ${what} ${name}, which is not in the archive${path !== memberPath(name) ? ` (it links to ${path})` : ''}`);
+}
+
+/** The error for a tar that has no manifest.json, saying what it looks like instead. */
+function noManifest(label: string, present: Set<string>): DockerArchiveError {
+  const oci = present.has('index.json') && present.has('oci-layout');
+  const why = present.has('repositories')
+    ? 'no manifest.json: a Docker archive from before 1.10 (only a repositories file) is not supported'
+    : oci
+      ? 'no manifest.json: this is an OCI layout archive, not a docker save archive'
+      : 'no manifest.json: not a docker save archive';
+  return new DockerArchiveError(`${label}: ${why}`, oci ? `extract it and import oci:DIR:NAME` : undefined);
+}
+
+/**
+ * Reads the tar once: links are recorded, manifest.json and the other metadata files noted (manifest.json
+ * read), and each file member stored as a blob when `store(path, contents)` says so, else read past.
+ * `store` may throw to refuse the archive there. Tar damage is a DockerArchiveError naming where it is.
+ */
+async function readArchive(input: Readable, to: OciLayout, label: string, store: (path: string, contents: ArchiveContents) => boolean, onMember?: LoadOptions['onMember']): Promise<ArchiveContents> {
+  const contents: ArchiveContents = { members: new Map(), present: new Set(), entries: 0 };
+  const { members, present } = contents;
+  let last = '';
+  const extract = tar.extract();
+  const bytes = Readable.from(archiveBytes(input, label));
+  // What broke the tar stream, as opposed to a failure of the store.
+  let archiveError: Error | undefined;
+  extract.on('error', (e: Error) => (archiveError ??= e));
+  bytes.on('error', (e) => {
+    archiveError = e;
+    extract.destroy(e);
+  });
+  input.on('error', (e) => bytes.destroy(e));
+  bytes.pipe(extract);
+  try {
+    for await (const entry of extract) {
+      contents.entries++;
+      const { header } = entry;
+      const path = memberPath(header.name);
+      last = path;
+      switch (header.type) {
+        case 'file':
+        case 'contiguous-file':
+          break;
+        case 'symlink':
+          members.set(path, { kind: 'link', target: posix.join(posix.dirname(path), header.linkname ?? '') });
+          entry.resume();
+          continue;
+        case 'link':
+          members.set(path, { kind: 'link', target: memberPath(header.linkname ?? '') });
+          entry.resume();
+          continue;
+        default:
+          entry.resume();
+          continue;
+      }
+      if (METADATA.has(path) || LEGACY_METADATA.test(path)) {
+        present.add(path);
+        if (path === 'manifest.json') contents.manifestJson = await readSmall(entry, label);
+        else entry.resume();
+        continue;
+      }
+      if (!store(path, contents)) {
+        members.set(path, 'skipped');
+        for await (const _ of entry); // drained: the tar goes on after it
+        continue;
+      }
+      const bar = onMember?.(path, header.size);
+      const inspector = new MemberInspector((done) => bar?.update(done));
+      // pipeline, not pipe: a member cut short (a truncated archive) must fail the store's write, not stall it.
+      const stored = await to.putBlob(pipeline(Readable.from(entry), inspector, () => {}));
+      const member: StoredMember = { kind: 'blob', ...stored, compression: inspector.compression };
+      if (inspector.compression === 'none') member.diffId = stored.digest;
+      else if (inspector.gunzippedDigest) member.diffId = inspector.gunzippedDigest;
+      if (inspector.gzipError) member.gzipError = inspector.gzipError;
+      members.set(path, member);
+      bar?.finish('stored');
+    }
+  } catch (e) {
+    if (e instanceof DockerArchiveError || e instanceof NamesFirst) throw e;
+    if (archiveError instanceof DockerArchiveError) throw archiveError;
+    if (!archiveError) throw new DockerArchiveError(`${label}: ${last}: ${(e as Error).message}`);
+    if (contents.entries === 0) throw new DockerArchiveError(`${label}: not a tar archive (${archiveError.message})`);
+    throw new DockerArchiveError(`${label}: the archive is damaged at ${last}: ${archiveError.message}`);
+  } finally {
+    bytes.destroy();
+    input.destroy();
+  }
+  if (contents.entries === 0) throw new DockerArchiveError(`${label}: an empty tar archive: no manifest.json`);
+  return contents;
+}
+
+/** Thrown by the first reading of a file to read it again, names first (see loadDockerArchive). */
+class NamesFirst extends Error {}
+
+/** The archive: a stream, read once (stdin, a pipe), or a file's, which loadDockerArchive opens anew when it reads the file again. */
+export type ArchiveInput = Readable | (() => Readable);
+
 /**
  * Imports one image from a `docker save` archive (`input`, named `file`)
  * into the store, as `docker load` does: the image tagged `ref` (or, when
@@ -416,98 +573,56 @@ export interface LoadedImage {
  * config's diff_ids. A new OCI manifest is written for it and tagged.
  * `platform` in the result is the image's own. Every refusal is a DockerArchiveError.
  */
-export async function loadDockerArchive(input: Readable, to: OciLayout, options: LoadOptions): Promise<LoadedImage> {
+export async function loadDockerArchive(input: ArchiveInput, to: OciLayout, options: LoadOptions): Promise<LoadedImage> {
   const { file, ref, platform } = options;
   const label = file === '-' ? 'stdin' : file;
+  const reopen = typeof input === 'function' ? input : undefined;
   return to.withLease(async () => {
-    const members = new Map<string, Member>();
-    const present = new Set<string>();
-    let manifestJson: Buffer | undefined;
-    let entries = 0;
-    let last = '';
-
-    const extract = tar.extract();
-    const bytes = Readable.from(archiveBytes(input, label));
-    // What broke the tar stream, as opposed to a failure of the store.
-    let archiveError: Error | undefined;
-    extract.on('error', (e: Error) => (archiveError ??= e));
-    bytes.on('error', (e) => {
-      archiveError = e;
-      extract.destroy(e);
-    });
-    input.on('error', (e) => bytes.destroy(e));
-    bytes.pipe(extract);
+    let chosen: { item: ArchiveManifestItem; tag: string } | undefined;
+    let contents: ArchiveContents;
     try {
-      for await (const entry of extract) {
-        entries++;
-        const { header } = entry;
-        const path = memberPath(header.name);
-        last = path;
-        switch (header.type) {
-          case 'file':
-          case 'contiguous-file':
-            break;
-          case 'symlink':
-            members.set(path, { kind: 'link', target: posix.join(posix.dirname(path), header.linkname ?? '') });
-            entry.resume();
-            continue;
-          case 'link':
-            members.set(path, { kind: 'link', target: memberPath(header.linkname ?? '') });
-            entry.resume();
-            continue;
-          default:
-            entry.resume();
-            continue;
-        }
-        if (METADATA.has(path) || LEGACY_METADATA.test(path)) {
-          present.add(path);
-          if (path === 'manifest.json') manifestJson = await readSmall(entry, label);
-          else entry.resume();
-          continue;
-        }
-        const bar = options.onMember?.(path, header.size);
-        const inspector = new MemberInspector((done) => bar?.update(done));
-        // pipeline, not pipe: a member cut short (a truncated archive) must fail the store's write, not stall it.
-        const stored = await to.putBlob(pipeline(Readable.from(entry), inspector, () => {}));
-        const member: StoredMember = { kind: 'blob', ...stored, compression: inspector.compression };
-        if (inspector.compression === 'none') member.diffId = stored.digest;
-        else if (inspector.gunzippedDigest) member.diffId = inspector.gunzippedDigest;
-        if (inspector.gzipError) member.gzipError = inspector.gzipError;
-        members.set(path, member);
-        bar?.finish('stored');
-      }
+      // One reading, storing as it goes: what comes before manifest.json must be named as docker save writers name blobs.
+      contents = await readArchive(
+        reopen ? reopen() : (input as Readable),
+        to,
+        label,
+        (path, c) => {
+          if (!c.manifestJson) {
+            if (BLOB_MEMBER.test(path)) return true;
+            if (reopen) throw new NamesFirst();
+            throw new DockerArchiveError(
+              `${label}: not a docker save archive: ${path} comes before any manifest.json and is no image blob`,
+              'a docker save archive holds manifest.json with blobs/sha256/…, <id>.json and <id>/layer.tar or <id>.tar; one in another shape can be read from a file: docker-archive:FILE',
+            );
+          }
+          chosen ??= chooseImage(parseArchiveManifest(c.manifestJson, label), ref, file, label);
+          return BLOB_MEMBER.test(path) || namedPaths(chosen.item, c.members).has(path);
+        },
+        options.onMember,
+      );
+      if (!contents.manifestJson) throw noManifest(label, contents.present);
     } catch (e) {
-      if (e instanceof DockerArchiveError) throw e;
-      if (archiveError instanceof DockerArchiveError) throw archiveError;
-      if (!archiveError) throw new DockerArchiveError(`${label}: ${last}: ${(e as Error).message}`);
-      if (entries === 0) throw new DockerArchiveError(`${label}: not a tar archive (${archiveError.message})`);
-      throw new DockerArchiveError(`${label}: the archive is damaged at ${last}: ${archiveError.message}`);
-    } finally {
-      bytes.destroy();
-      input.destroy();
+      if (!(e instanceof NamesFirst) || !reopen) throw e;
+      // A file in another shape (or no archive at all, as a rootfs tarball): its names and manifest.json first,
+      // nothing stored; then only what the chosen image names.
+      const survey = await readArchive(reopen(), to, label, () => false);
+      if (!survey.manifestJson) throw noManifest(label, survey.present);
+      chosen = chooseImage(parseArchiveManifest(survey.manifestJson, label), ref, file, label);
+      const item = chosen.item;
+      for (const [i, name] of [item.Config, ...item.Layers].entries()) {
+        const found = memberBehind(survey.members, name);
+        if (found.member === undefined) throw notInArchive(label, name, i === 0 ? 'the config' : `layer ${i}/${item.Layers.length}`, found.path);
+      }
+      const wanted = namedPaths(item, survey.members);
+      contents = await readArchive(reopen(), to, label, (path) => wanted.has(path), options.onMember);
     }
-    if (entries === 0) throw new DockerArchiveError(`${label}: an empty tar archive: no manifest.json`);
-
-    if (!manifestJson) {
-      const why = present.has('repositories')
-        ? 'no manifest.json: a Docker archive from before 1.10 (only a repositories file) is not supported'
-        : present.has('index.json') && present.has('oci-layout')
-          ? 'no manifest.json: this is an OCI layout archive, not a docker save archive'
-          : 'no manifest.json: not a docker save archive';
-      const hint = present.has('index.json') && present.has('oci-layout') ? `extract it and import oci:DIR:NAME` : undefined;
-      throw new DockerArchiveError(`${label}: ${why}`, hint);
-    }
-    const { item, tag } = chooseImage(parseArchiveManifest(manifestJson, label), ref, file, label);
+    const { members } = contents;
+    const { item, tag } = chosen ?? chooseImage(parseArchiveManifest(contents.manifestJson!, label), ref, file, label);
 
     const find = (name: string, what: string): StoredMember => {
-      let path = memberPath(name);
-      for (let hop = 0; hop <= LINK_HOPS; hop++) {
-        const m = members.get(path);
-        if (!m) break;
-        if (m.kind === 'blob') return m;
-        path = memberPath(m.target);
-      }
-      throw new DockerArchiveError(`${label}: manifest.json names ${what} ${name}, which is not in the archive${path !== memberPath(name) ? ` (it links to ${path})` : ''}`);
+      const { path, member } = memberBehind(members, name);
+      if (member !== undefined && member !== 'skipped') return member as StoredMember;
+      throw notInArchive(label, name, what, path);
     };
 
     // The config: kept byte for byte, so its digest (the image id) is the one it was saved with.

@@ -2,7 +2,6 @@ import { checkImageConsistency, type ImageConfig } from './config.ts';
 import type { Descriptor } from './descriptor.ts';
 import { OciError } from './errors.ts';
 import type { OciLayout } from './layout.ts';
-import { formatReference, parseReference } from './reference.ts';
 import { isAttestation, type ImageIndex, type ImageManifest } from './manifest.ts';
 import { formatPlatform, hostPlatform, platformRank, type Platform } from './platform.ts';
 
@@ -60,32 +59,4 @@ export async function resolveNamedImage(layout: OciLayout, name: string, platfor
   const descriptor = await layout.resolve(name);
   if (!descriptor) throw new OciError(`no image named ${name} in ${layout.dir}`);
   return resolveImage(layout, descriptor, platform);
-}
-
-/**
- * The names in index.json that a name a user typed may stand for, in the
- * order to try them: as written (a layout from elsewhere may use short
- * names), then as Docker normalises it (`busybox` → docker.io/library/busybox:latest).
- */
-export function nameCandidates(name: string): string[] {
-  let normalised: string | undefined;
-  try {
-    normalised = formatReference(parseReference(name));
-  } catch {
-    normalised = undefined;
-  }
-  return normalised && normalised !== name ? [name, normalised] : [name];
-}
-
-/**
- * Finds an image by the name a user typed: as written in index.json first
- * (a layout from elsewhere may use short names), then as Docker normalises
- * it (`busybox` → docker.io/library/busybox:latest). Returns the name found.
- */
-export async function findImage(layout: OciLayout, name: string, platform?: Platform): Promise<ResolvedImage & { name: string }> {
-  for (const candidate of nameCandidates(name)) {
-    const descriptor = await layout.resolve(candidate);
-    if (descriptor) return { ...(await resolveImage(layout, descriptor, platform)), name: candidate };
-  }
-  throw new OciError(`no image named ${name} in ${layout.dir}`);
 }

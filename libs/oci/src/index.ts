@@ -8,6 +8,8 @@ export * from './manifest.ts';
 export * from './config.ts';
 export * from './layout.ts';
 export * from './image.ts';
+export * from './catalog.ts';
+export * from './image-handle.ts';
 export * from './docker-archive.ts';
 export { tempPathBeside, writeFileAtomic } from './atomic-file.ts';
 export type { JsonObject } from './json-fields.ts';

@@ -131,12 +131,21 @@ export class OciLayout {
     }
     return this.withLease(async () => {
       const hasher = new DigestingStream(expected);
+      // `.blob.<pid>.<random>.tmp`, flock'd by its writer from just after it is made until it is renamed into
+      // blobs/ or removed: one that nobody holds and whose pid no longer runs is a killed writer's (cutaway
+      // system df counts it, system prune removes it). The flock dies with the writer and tells across pid
+      // namespaces; the pid covers the moment between open and flock.
       const temp = tempPathBeside(join(this.dir, PRIVATE_DIR, 'blob'));
+      let held: FileLock | undefined;
       try {
         const handle = await open(temp, 'wx', 0o644);
         try {
+          held = await lockFile(temp);
           const input = source instanceof Readable ? source : Readable.from([Buffer.from(source)]);
-          await pipeline(input, hasher, (chunks: AsyncIterable<Buffer>) => writeBatched(handle, chunks));
+          const writer = batchedWriter(handle, temp);
+          await pipeline(input, hasher, writer.write).catch((e: unknown) => {
+            throw writer.failure ?? e;
+          });
           await handle.sync();
         } finally {
           await handle.close();
@@ -146,6 +155,8 @@ export class OciLayout {
       } catch (e) {
         await rm(temp, { force: true });
         throw e;
+      } finally {
+        held?.release();
       }
     });
   }
@@ -193,10 +204,11 @@ export class OciLayout {
               if (part.length) yield part;
             }
           };
-          await pipeline(input, hasher, (chunks: AsyncIterable<Buffer>) => writeBatched(handle, fresh(chunks))).catch(async (e) => {
+          const writer = batchedWriter(handle, partial);
+          await pipeline(input, hasher, (chunks: AsyncIterable<Buffer>) => writer.write(fresh(chunks))).catch(async (e) => {
             // A wrong blob is not worth resuming; a dropped connection is.
             if (e instanceof OciError) await rm(partial, { force: true });
-            throw e;
+            throw writer.failure ?? e;
           });
           await handle.sync();
           await this.commitBlob(partial, expected.digest);
@@ -399,25 +411,63 @@ const WRITE_BATCH = 1 << 20;
  * per batch rather than a trip through libuv's thread pool for every 64 KiB
  * network chunk (measured: a quarter of a pull's data-path time).
  */
-async function writeBatched(handle: FileHandle, chunks: AsyncIterable<Buffer>): Promise<void> {
-  let batch: Buffer[] = [];
-  let size = 0;
-  const flush = async () => {
-    const { bytesWritten } = await handle.writev(batch);
-    if (bytesWritten !== size) throw new Error(`short write: ${bytesWritten} of ${size} bytes`);
-    batch = [];
-    size = 0;
+/**
+ * The last stage of a blob's pipeline: writes to `path` in batches of WRITE_BATCH bytes, a short write
+ * continued until the kernel says why it stops. A write that fails (ENOSPC) is kept as `failure`, with the
+ * path, for the caller to throw: pipeline() rejects with the AbortError of tearing the other streams down,
+ * not with the error that made it do so.
+ */
+function batchedWriter(handle: FileHandle, path: string): { write: (chunks: AsyncIterable<Buffer>) => Promise<void>; failure?: Error } {
+  const writer: { write: (chunks: AsyncIterable<Buffer>) => Promise<void>; failure?: Error } = {
+    write: async (chunks) => {
+      let batch: Buffer[] = [];
+      let size = 0;
+      const flush = async () => {
+        let pending = batch;
+        batch = [];
+        size = 0;
+        try {
+          while (pending.length) pending = dropBytes(pending, (await handle.writev(pending)).bytesWritten);
+        } catch (e) {
+          throw (writer.failure = withPath(e as NodeJS.ErrnoException, path));
+        }
+      };
+      try {
+        for await (const chunk of chunks) {
+          batch.push(chunk);
+          size += chunk.length;
+          if (size >= WRITE_BATCH) await flush();
+        }
+      } finally {
+        // Also when the source fails: what arrived is kept, for a resumed download to start after it.
+        if (size > 0) await flush();
+      }
+    },
   };
-  try {
-    for await (const chunk of chunks) {
-      batch.push(chunk);
-      size += chunk.length;
-      if (size >= WRITE_BATCH) await flush();
+  return writer;
+}
+
+/** What is left of `buffers` after their first `n` bytes were written. */
+function dropBytes(buffers: Buffer[], n: number): Buffer[] {
+  if (n <= 0) throw new Error('write(2) wrote nothing');
+  const rest: Buffer[] = [];
+  for (const b of buffers) {
+    if (n >= b.length) n -= b.length;
+    else {
+      rest.push(n > 0 ? b.subarray(n) : b);
+      n = 0;
     }
-  } finally {
-    // Also when the source fails: what arrived is kept, for a resumed download to start after it.
-    if (size > 0) await flush();
   }
+  return rest;
+}
+
+/** A write's errno error names the file, as Node's open errors do: "ENOSPC: no space left on device, write '/…'". */
+function withPath(e: NodeJS.ErrnoException, path: string): NodeJS.ErrnoException {
+  if (e.code !== undefined && e.path === undefined) {
+    e.path = path;
+    e.message = `${e.message} '${path}'`;
+  }
+  return e;
 }
 
 /** One stream of `first`'s bytes then `second`'s. */

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ToolError, type Steps } from '@cutaway/cli';
+import { attachProgram, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI, BPF_PROG_TYPE_CGROUP_DEVICE, closeProgram, loadProgram } from '@cutaway/libc';
+import { deviceProgram, ruleText, v1DeviceWrites, type DeviceRule } from './devices.ts';
 import { makeDirs, type Cgroup, type Controller } from './hierarchy.ts';
 import { cpuWeightOfShares, ioWeightOfBlkioWeight, type Limits } from './limits.ts';
 
@@ -31,7 +33,8 @@ export function limitWrites(cg: Cgroup, limits: Limits): [Controller, string, st
     if (v2) w.push(['blkio', 'io.weight', `default ${ioWeightOfBlkioWeight(limits.blkioWeight)}`]);
     // Kernels with BFQ name it blkio.bfq.weight; CFQ's blkio.weight is gone since 5.0. Without the bfq scheduler
     // loaded there is neither, and the write says so (Docker drops the weight with a warning then).
-    else w.push(['blkio', existsSync(join(cg.dir('blkio'), 'blkio.weight')) ? 'blkio.weight' : 'blkio.bfq.weight', String(limits.blkioWeight)]);
+    // (Looked for in the hierarchy's root too: a dry run asks before the cgroup exists.)
+    else w.push(['blkio', [cg.dir('blkio'), dirname(cg.dir('blkio'))].some((d) => existsSync(join(d, 'blkio.weight'))) ? 'blkio.weight' : 'blkio.bfq.weight', String(limits.blkioWeight)]);
   }
   for (const [list, v1file, v2key] of [
     [limits.deviceReadBps, 'blkio.throttle.read_bps_device', 'rbps'],
@@ -39,11 +42,41 @@ export function limitWrites(cg: Cgroup, limits: Limits): [Controller, string, st
   ] as const) {
     for (const d of list ?? []) w.push(['blkio', v2 ? 'io.max' : v1file, v2 ? `${d.major}:${d.minor} ${v2key}=${d.bytesPerSecond}` : `${d.major}:${d.minor} ${d.bytesPerSecond}`]);
   }
+  // v2 has no devices file: its rules are a program (attachDeviceProgram).
+  if (limits.devices && !v2) for (const [file, value] of v1DeviceWrites(limits.devices)) w.push(['devices', file, value]);
   return w;
 }
 
+/**
+ * v2's devices cgroup: the rules as a BPF_PROG_TYPE_CGROUP_DEVICE program, loaded and attached to the
+ * cgroup with BPF_F_ALLOW_MULTI (as runc attaches its own: a program of a parent cgroup, and one that a
+ * container attaches to a cgroup below, run too, and every one must allow). The cgroup holds the program
+ * from then on; removing the cgroup frees it. No classic command loads a program from instructions:
+ * bpftool loads compiled objects, so the dry run says in comments what is done.
+ */
+function attachDeviceProgram(cg: Cgroup, rules: readonly DeviceRule[], steps: Steps): void {
+  const dir = cg.dir('devices');
+  steps.note(`devices (cgroup v2): a BPF_PROG_TYPE_CGROUP_DEVICE program that allows ${rules.length ? rules.map(ruleText).join(', ') : 'nothing'} and refuses every other device`);
+  steps.note(`bpf(BPF_PROG_LOAD) it, then bpf(BPF_PROG_ATTACH, ${dir}, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI); bpftool cgroup show ${dir} lists it`);
+  if (steps.mode.dryRun) return;
+  let fd: number;
+  try {
+    fd = loadProgram(BPF_PROG_TYPE_CGROUP_DEVICE, deviceProgram(rules), `cw_devices`);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new ToolError(`loading the device program for ${dir}: ${(e as Error).message}`, code === 'EPERM' ? 'loading a cgroup device program takes CAP_SYS_ADMIN (or CAP_BPF): run as root' : undefined);
+  }
+  try {
+    attachProgram(dir, fd, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI);
+  } catch (e) {
+    throw new ToolError(`attaching the device program to ${dir}: ${(e as Error).message}`);
+  } finally {
+    closeProgram(fd);
+  }
+}
+
 /** The controllers a cgroup needs in v2's subtree_control: the limited ones, and memory, cpu and pids for stats. */
-function v2Controllers(limits: Limits): string[] {
+export function v2Controllers(limits: Limits): string[] {
   const wanted = new Set(['memory', 'cpu', 'pids']);
   if (limits.cpusetCpus || limits.cpusetMems) wanted.add('cpuset');
   if (limits.blkioWeight !== undefined || limits.deviceReadBps || limits.deviceWriteBps) wanted.add('io');
@@ -58,7 +91,10 @@ function v2Controllers(limits: Limits): string[] {
  * removes what was made.
  */
 export function createCgroup(cg: Cgroup, limits: Limits, steps: Steps): void {
-  if (cg.exists()) throw new ToolError(`cgroup ${cg.name} exists already (${cg.path})`, `cg-limit rm ${cg.name}, or choose another name`);
+  // A dry run's script checks that itself, when it runs (script.ts checkNew): it does not depend on the host now.
+  if (!steps.mode.dryRun && cg.exists()) throw new ToolError(`cgroup ${cg.name} exists already (${cg.path})`, `cg-limit rm ${cg.name}, or choose another name`);
+  if (limits.devices && !cg.dirs.has('devices'))
+    throw new ToolError('cannot restrict devices: no devices cgroup here (no v1 devices hierarchy is mounted)', 'mount -t cgroup -o devices devices /sys/fs/cgroup/devices, or leave out --devices and --device');
   const made: string[] = [];
   try {
     if (cg.version === 'v2') {
@@ -78,6 +114,7 @@ export function createCgroup(cg: Cgroup, limits: Limits, steps: Steps): void {
       }
     }
     for (const [controller, file, value] of limitWrites(cg, limits)) cg.write(controller, file, value);
+    if (limits.devices && cg.version === 'v2') attachDeviceProgram(cg, limits.devices, steps);
   } catch (e) {
     if (!steps.mode.dryRun) for (const dir of made.reverse()) rmdirSync(dir);
     throw e;

@@ -6,10 +6,12 @@ import { constants as osConstants } from 'node:os';
 import { runTool, shellCommand, ToolError, toolSpec, UsageError, type Invocation } from '@cutaway/cli';
 import { deviceNumbers, execvp } from '@cutaway/libc';
 import pkg from '../package.json' with { type: 'json' };
-import { createCgroup, limitWrites } from './apply.ts';
-import { cgroupFor, findHierarchies, listCgroups, type Cgroup } from './hierarchy.ts';
-import { LIMIT_OPTIONS, parseLimits, type LimitOptions, type Machine } from './limits.ts';
-import { formatStats, readStats } from './stats.ts';
+import { createCgroup, limitWrites, v2Controllers } from './apply.ts';
+import { cgroupFor, findHierarchies, listCgroups, PREFIX, type Cgroup } from './hierarchy.ts';
+import { ruleText } from './devices.ts';
+import { LIMIT_OPTIONS, parseLimits, type Limits, type LimitOptions, type Machine } from './limits.ts';
+import * as script from './script.ts';
+import { counterFiles, formatStats, readStats } from './stats.ts';
 
 const spec = toolSpec({
   name: 'cg-limit',
@@ -28,7 +30,9 @@ const spec = toolSpec({
     'found in /proc/self/mountinfo. create makes one and prints its path; exec moves itself in and becomes the',
     'command (execve: nothing left waiting); run makes a transient one, runs the command in it, reports what it',
     'used (like /usr/bin/time -v, for a cgroup) and exits with its status (137 after an OOM kill); rm removes one.',
-    'Cgroups live under <hierarchy>/cw/NAME.',
+    "--devices default (or --device) gives the devices cgroup Docker's list: only null, zero, full, random, urandom,",
+    'tty, console, ptmx, the pts and tun open, plus the --device nodes (v1 devices.deny/devices.allow; v2 a BPF',
+    'device program attached to the cgroup). Cgroups live under <hierarchy>/cw-NAME.',
   ].join('\n'),
   options: [
     ...LIMIT_OPTIONS,
@@ -42,15 +46,17 @@ const spec = toolSpec({
     'cg-limit stats --json web | jq .memory.peakBytes',
     'cg-limit rm --force web',
     'cg-limit --dry-run create db -m 1g --cpus 2                      # the mkdir and echo commands',
+    'cg-limit create box --devices default --device /dev/vda:r        # Docker\'s device list, and vda read-only',
   ],
   classic: [
-    'mkdir /sys/fs/cgroup/cw/web                                     # v2; on v1 one directory per hierarchy',
-    "echo '+memory +cpu +pids' > /sys/fs/cgroup/cw/cgroup.subtree_control",
-    'echo 268435456 > /sys/fs/cgroup/cw/web/memory.max                # v1: memory/cw/web/memory.limit_in_bytes',
-    "echo '150000 100000' > /sys/fs/cgroup/cw/web/cpu.max             # v1: cpu.cfs_quota_us and cpu.cfs_period_us",
-    'echo 100 > /sys/fs/cgroup/cw/web/pids.max',
-    'echo $$ > /sys/fs/cgroup/cw/web/cgroup.procs && exec nginx',
-    'cgcreate -g memory,cpu,pids:cw/web; cgexec -g memory,cpu,pids:cw/web nginx; cgdelete -g memory,cpu,pids:cw/web',
+    'mkdir /sys/fs/cgroup/cw-web                                     # v2; on v1 one directory per hierarchy',
+    "echo '+memory +cpu +pids' > /sys/fs/cgroup/cgroup.subtree_control",
+    'echo 268435456 > /sys/fs/cgroup/cw-web/memory.max                # v1: memory/cw-web/memory.limit_in_bytes',
+    "echo '150000 100000' > /sys/fs/cgroup/cw-web/cpu.max             # v1: cpu.cfs_quota_us and cpu.cfs_period_us",
+    'echo 100 > /sys/fs/cgroup/cw-web/pids.max',
+    "echo a > /sys/fs/cgroup/devices/cw-web/devices.deny; echo 'c 1:3 rwm' > …/devices.allow   # v1; v2: a BPF program",
+    'echo $$ > /sys/fs/cgroup/cw-web/cgroup.procs && exec nginx',
+    'cgcreate -g memory,cpu,pids,devices:cw-web; cgexec -g memory,cpu,pids,devices:cw-web nginx; cgdelete -g memory,cpu,pids,devices:cw-web',
   ],
   command: true,
 });
@@ -80,6 +86,15 @@ function machine(): Machine {
         return undefined;
       }
     },
+    deviceNode: (path) => {
+      try {
+        const st = statSync(path);
+        if (!st.isBlockDevice() && !st.isCharacterDevice()) return undefined;
+        return { type: st.isBlockDevice() ? 'b' : 'c', ...deviceNumbers(st.rdev) };
+      } catch {
+        return undefined;
+      }
+    },
   };
 }
 
@@ -91,8 +106,12 @@ function noLimits(options: LimitOptions, verb: string): void {
   if (given !== undefined) throw new UsageError(`${verb} takes no limits (--${given}); set them with create or run`);
 }
 
-/** Kills everything in the cgroup: cgroup.kill where the kernel has it (5.14+, v2), else SIGKILL to each pid until none is left. */
+/**
+ * Kills everything in the cgroup: cgroup.kill where the kernel has it (5.14+, v2), else SIGKILL to each pid
+ * until none is left. Not in a dry run: its script has the same loop (script.ts defineKillAll).
+ */
 async function killAll(cg: Cgroup, steps: Invocation['steps']): Promise<void> {
+  if (steps.mode.dryRun) return;
   const killFile = join(cg.path, 'cgroup.kill');
   if (cg.version === 'v2' && existsSync(killFile)) cg.write('memory', 'cgroup.kill', '1');
   for (let round = 0; round < 100; round++) {
@@ -111,26 +130,48 @@ async function killAll(cg: Cgroup, steps: Invocation['steps']): Promise<void> {
   throw new ToolError(`cgroup ${cg.name}: processes keep appearing; cannot empty it`);
 }
 
+/** A cgroup that must exist; a dry run's script checks that itself when it runs (so scripts compose: create's, then exec's). */
 function existing(name: string, inv: Invocation<typeof spec.options>): Cgroup {
   const cg = cgroupFor(name, findHierarchies(), inv.steps);
   if (!cg.exists() && !inv.steps.mode.dryRun) throw new ToolError(`no cgroup named ${name}`, 'cg-limit ls lists them');
+  script.declare(inv.steps, cg);
+  script.checkExisting(inv.steps, cg);
   return cg;
+}
+
+/** createCgroup, and in a dry run its script's checks at the top and the rollback lifted at the end (script.ts). */
+function create(cg: Cgroup, limits: Limits, steps: Invocation['steps'], what?: string): void {
+  script.refuseV2Devices(steps, cg, limits.devices);
+  script.declare(steps, cg, what);
+  script.checkNew(steps, cg, v2Controllers(limits));
+  createCgroup(cg, limits, steps);
+  script.done(steps);
 }
 
 async function run(inv: Invocation<typeof spec.options>): Promise<number> {
   const { command, steps, json } = inv;
   if (!command.length) throw new UsageError('run what? cg-limit run [limits] -- CMD [ARG…]');
   const limits = parseLimits(inv.options, machine());
-  const cg = cgroupFor(`run-${process.pid}`, findHierarchies(), steps);
-  createCgroup(cg, limits, steps);
+  let cg = cgroupFor(`run-${process.pid}`, findHierarchies(), steps);
   if (steps.mode.dryRun) {
-    // The status is kept so that a failing command (set -e) still gets its cgroup removed.
-    steps.run(`sh -c '${cg.paths.map((p) => `echo $$ > ${join(p, 'cgroup.procs')}`).join('; ')}; exec "$@"' sh ${shellCommand(command)} && status=0 || status=$?`);
-    for (const p of cg.paths) steps.run(['rmdir', p]);
+    // The script's cgroup is named after the shell that runs it, as the tool's after itself.
+    cg = cg.renamed('run-$$');
+    create(cg, limits, steps, `cg-limit run: a cgroup for this run alone, run-<this shell's pid>`);
+    script.defineProcs(steps);
+    script.defineKillAll(steps, cg);
+    steps.note('the command joins the cgroup before it starts (a shell writes its own pid to each cgroup.procs, then execs it);');
+    steps.note('its status is kept, so that the cgroup is removed whatever it does');
+    steps.run(`sh -c 'for d in $1; do echo $$ > $d/cgroup.procs; done; shift; exec "$@"' sh "$cgs" ${shellCommand(command)} && status=0 || status=$?`);
+    steps.note("what it used: cg-limit run's report (or --json) is made of these");
+    script.showCounters(steps, counterFiles(cg), !json);
+    steps.note('what it left running is killed, and the cgroup removed');
+    steps.run('kill_all');
+    steps.run('remove');
     steps.run('exit $status');
     process.stdout.write(steps.toScript());
     return 0;
   }
+  createCgroup(cg, limits, steps);
   try {
     // The child joins the cgroup itself before it execs the command, so the command starts inside it.
     const join1 = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
@@ -170,9 +211,9 @@ async function main(inv: Invocation<typeof spec.options>): Promise<number> {
       want(1, 'NAME [limits]');
       const limits = parseLimits(options, machine());
       const cg = cgroupFor(args[0]!, findHierarchies(), steps);
-      createCgroup(cg, limits, steps);
+      create(cg, limits, steps);
       if (steps.mode.dryRun) process.stdout.write(steps.toScript());
-      else if (json) process.stdout.write(`${JSON.stringify({ name: cg.name, version: cg.version, path: cg.path, paths: cg.paths, writes: limitWrites(cg, limits) })}\n`);
+      else if (json) process.stdout.write(`${JSON.stringify({ name: cg.name, version: cg.version, path: cg.path, paths: cg.paths, writes: limitWrites(cg, limits), devices: limits.devices?.map(ruleText) ?? 'all' })}\n`);
       else process.stdout.write(`${cg.path}\n`);
       return 0;
     }
@@ -181,7 +222,8 @@ async function main(inv: Invocation<typeof spec.options>): Promise<number> {
       noLimits(options, 'exec');
       if (!inv.command.length) throw new UsageError('exec what? cg-limit exec NAME -- CMD [ARG…]');
       const cg = existing(args[0]!, inv);
-      cg.attach(process.pid);
+      if (steps.mode.dryRun) steps.note('this shell joins the cgroup (its pid, $$, into each cgroup.procs), then becomes the command (exec), as cg-limit exec does');
+      cg.attach(steps.mode.dryRun ? '$$' : process.pid);
       steps.run(['exec', ...inv.command]);
       if (steps.mode.dryRun) {
         process.stdout.write(steps.toScript());
@@ -202,19 +244,34 @@ async function main(inv: Invocation<typeof spec.options>): Promise<number> {
       want(2, 'NAME PID');
       noLimits(options, 'attach');
       if (!/^\d+$/.test(args[1]!)) throw new UsageError(`attach: ${JSON.stringify(args[1])} is not a pid`);
-      existing(args[0]!, inv).attach(Number(args[1]));
+      const cg = existing(args[0]!, inv);
+      if (steps.mode.dryRun) steps.run(`[ -e /proc/${args[1]} ] || { echo "no process ${args[1]}" >&2; exit 1; }`);
+      cg.attach(Number(args[1]));
       if (steps.mode.dryRun) process.stdout.write(steps.toScript());
       return 0;
     }
     case 'stats': {
       want(1, 'NAME');
-      const stats = readStats(existing(args[0]!, inv));
+      const cg = existing(args[0]!, inv);
+      if (steps.mode.dryRun) {
+        steps.note(`the counters cg-limit stats reads${json ? ' (and prints as JSON)' : ''}`);
+        script.showCounters(steps, counterFiles(cg), false);
+        process.stdout.write(steps.toScript());
+        return 0;
+      }
+      const stats = readStats(cg);
       process.stdout.write(json ? `${JSON.stringify(stats)}\n` : formatStats(stats));
       return 0;
     }
     case 'ls': {
       want(0, '');
       const h = findHierarchies();
+      if (steps.mode.dryRun) {
+        steps.note(`cutaway's cgroups: the ${PREFIX}* directories at the top of each hierarchy (on v1 a cgroup has one in each)`);
+        steps.run(`find ${[h.unified, ...new Set(h.v1.values())].filter(Boolean).join(' ')} -mindepth 1 -maxdepth 1 -type d -name '${PREFIX}*'`);
+        process.stdout.write(steps.toScript());
+        return 0;
+      }
       const all = listCgroups(h).map((name) => readStats(cgroupFor(name, h, steps)));
       if (json) process.stdout.write(`${JSON.stringify(all)}\n`);
       else for (const s of all) process.stdout.write(`${s.name}\t${s.version}\t${s.pids.current ?? 0} pids\t${((s.memory.currentBytes ?? 0) / 1048576).toFixed(1)} MiB\t${s.path}\n`);
@@ -224,13 +281,25 @@ async function main(inv: Invocation<typeof spec.options>): Promise<number> {
       want(1, '[--force] NAME');
       noLimits(options, 'rm');
       const cg = cgroupFor(args[0]!, findHierarchies(), steps);
+      if (steps.mode.dryRun) {
+        // The script decides when it runs: it removes what is there then (and nothing when it is gone already).
+        script.declare(steps, cg);
+        script.defineProcs(steps);
+        script.defineRemove(steps);
+        if (options.force) {
+          script.defineKillAll(steps, cg);
+          steps.run('kill_all');
+        } else script.refuseBusy(steps, cg);
+        steps.run('remove');
+        process.stdout.write(steps.toScript());
+        return 0;
+      }
       // Removing what is gone already is done: teardown is idempotent.
       if (!cg.exists()) return 0;
       const left = cg.pids();
       if (left.length && !options.force) throw new ToolError(`cgroup ${cg.name} still has ${left.length} process${left.length > 1 ? 'es' : ''} (${left.slice(0, 5).join(' ')})`, `cg-limit rm --force ${cg.name} kills them`);
       if (options.force) await killAll(cg, steps);
       cg.remove();
-      if (steps.mode.dryRun) process.stdout.write(steps.toScript());
       return 0;
     }
     case undefined:

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ToolError, UsageError, type Steps } from '@cutaway/cli';
+import { dirname, join } from 'node:path';
+import { shellQuote, ToolError, UsageError, type Steps } from '@cutaway/cli';
 import { readMountinfo } from '@cutaway/libc/mountinfo';
 
 /**
@@ -11,7 +11,7 @@ import { readMountinfo } from '@cutaway/libc/mountinfo';
  * which on a hybrid host (this CI machine) means memory, cpu and pids in v1.
  */
 
-export type Controller = 'memory' | 'cpu' | 'cpuacct' | 'cpuset' | 'pids' | 'blkio' | 'io';
+export type Controller = 'memory' | 'cpu' | 'cpuacct' | 'cpuset' | 'pids' | 'blkio' | 'io' | 'devices';
 
 export interface Hierarchies {
   /** The cgroup2 mount point, if any. */
@@ -30,7 +30,7 @@ export function findHierarchies(mountinfo?: string): Hierarchies {
       const controllers = join(mountPoint, 'cgroup.controllers');
       if (existsSync(controllers)) for (const c of readFileSync(controllers, 'utf8').trim().split(/\s+/)) if (c) result.unifiedControllers.add(c);
     } else if (fstype === 'cgroup') {
-      for (const option of superOptions) if (!result.v1.has(option) && ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio'].includes(option)) result.v1.set(option, mountPoint);
+      for (const option of superOptions) if (!result.v1.has(option) && ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio', 'devices'].includes(option)) result.v1.set(option, mountPoint);
     }
   }
   return result;
@@ -69,7 +69,7 @@ export class Cgroup {
 
   write(controller: Controller, file: string, value: string): void {
     const path = join(this.dir(controller), file);
-    this.steps.run(`echo ${value.includes(' ') ? `'${value}'` : value} > ${path}`);
+    this.steps.run(`echo ${shellQuote(value)} > ${path}`);
     if (this.steps.mode.dryRun) return;
     try {
       // r+: a control the kernel lacks is ENOENT, not the EACCES of trying to create a file in cgroupfs.
@@ -113,8 +113,11 @@ export class Cgroup {
     return [...all];
   }
 
-  /** Moves a process in: a write of its pid to every cgroup.procs (v1: each hierarchy). */
-  attach(pid: number): void {
+  /**
+   * Moves a process in: a write of its pid to every cgroup.procs (v1: each hierarchy). `$$` (a --dry-run
+   * only): the pid of the shell that runs the script, which then execs the command.
+   */
+  attach(pid: number | '$$'): void {
     for (const dir of this.paths) {
       this.steps.run(`echo ${pid} > ${join(dir, 'cgroup.procs')}`);
       if (!this.steps.mode.dryRun) {
@@ -127,6 +130,11 @@ export class Cgroup {
     }
   }
 
+  /** The same cgroup under another name (a --dry-run of `run` names its cgroup after the script's shell: `run-$$`). */
+  renamed(name: string): Cgroup {
+    return new Cgroup(name, this.version, new Map([...this.dirs].map(([c, dir]) => [c, join(dirname(dir), `${PREFIX}${name}`)])), this.steps);
+  }
+
   exists(): boolean {
     return this.paths.some((p) => existsSync(p));
   }
@@ -135,7 +143,7 @@ export class Cgroup {
   remove(): void {
     for (const dir of this.paths) {
       if (!existsSync(dir)) continue;
-      this.steps.run(['rmdir', dir]);
+      this.steps.run(`rmdir ${dir}`);
       if (this.steps.mode.dryRun) continue;
       try {
         rmdirSync(dir);
@@ -146,7 +154,7 @@ export class Cgroup {
   }
 }
 
-const CONTROLLERS_USED: Controller[] = ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'blkio'];
+const CONTROLLERS_USED: Controller[] = ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'blkio', 'devices'];
 
 /** The cgroup called `name` under cutaway's parent, on v2 if the unified hierarchy has memory, cpu and pids, else on v1. */
 export function cgroupFor(name: string, h: Hierarchies, steps: Steps): Cgroup {
@@ -159,6 +167,8 @@ export function cgroupFor(name: string, h: Hierarchies, steps: Steps): Cgroup {
     // v2 has no cpuacct or blkio: cpu.stat and io serve.
     dirs.set('cpuacct', dir);
     if (dirs.has('io')) dirs.set('blkio', dir);
+    // v2's device control is a BPF program attached to the cgroup itself: no controller to enable.
+    dirs.set('devices', dir);
     return new Cgroup(name, 'v2', dirs, steps);
   }
   for (const c of CONTROLLERS_USED) {
@@ -186,7 +196,7 @@ export function makeDirs(path: string, steps: Steps): string[] {
   for (let i = 2; i <= parts.length; i++) {
     const dir = parts.slice(0, i).join('/');
     if (existsSync(dir)) continue;
-    steps.run(['mkdir', dir]);
+    steps.run(`mkdir ${dir}`);
     if (!steps.mode.dryRun) mkdirSync(dir);
     made.push(dir);
   }

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { UsageError, type OptionSpec, type OptionValues } from '@cutaway/cli';
+import { DEVICE_POLICIES, deviceRules, parseDeviceOption, parseDeviceRule, type DevicePolicy, type DeviceRule } from './devices.ts';
 
 /**
  * Docker's resource flags, parsed and checked as `docker run` checks them
@@ -22,6 +23,8 @@ export interface Limits {
   blkioWeight?: number;
   deviceReadBps?: DeviceRate[];
   deviceWriteBps?: DeviceRate[];
+  /** The devices cgroup's allow-list (everything else refused); undefined: no rule, every device. */
+  devices?: DeviceRule[];
 }
 
 export interface DeviceRate {
@@ -83,6 +86,9 @@ export const LIMIT_OPTIONS = [
   { name: 'blkio-weight', type: 'string', arg: 'N', help: 'block I/O weight, 10-1000 (v2: io.weight)' },
   { name: 'device-read-bps', type: 'list', arg: 'DEV:RATE', help: 'read rate limit for a device, e.g. /dev/vda:1mb (repeat)' },
   { name: 'device-write-bps', type: 'list', arg: 'DEV:RATE', help: 'write rate limit for a device (repeat)' },
+  { name: 'devices', type: 'string', arg: 'default|none|all', help: "device nodes it may use: Docker's default list, none, or all (the default, unless --device or --device-cgroup-rule: then default)" },
+  { name: 'device', type: 'list', arg: 'HOST[:CTR][:rwm]', help: 'also allow this host device node, for r, w and m as given (default rwm), as docker run --device (repeat)' },
+  { name: 'device-cgroup-rule', type: 'list', arg: 'RULE', help: "also allow 'c|b MAJOR:MINOR rwm' (* for any number), as docker run --device-cgroup-rule (repeat)" },
 ] as const satisfies readonly OptionSpec[];
 
 /** The limit options' values as parsed: a string option's value or undefined, a list option's values. */
@@ -92,6 +98,8 @@ export interface Machine {
   cpus: Set<number>;
   mems: Set<number>;
   blockDevice: (path: string) => { major: number; minor: number } | undefined;
+  /** A character or block device node's type and numbers (stat, following symlinks). */
+  deviceNode: (path: string) => { type: 'c' | 'b'; major: number; minor: number } | undefined;
 }
 
 /** Everything checked before anything is created: a bad value changes nothing. */
@@ -131,6 +139,11 @@ export function parseLimits(o: LimitOptions, machine: Machine): Limits {
   if (o['blkio-weight'] !== undefined) limits.blkioWeight = integer(o['blkio-weight'], '--blkio-weight', 10, 1000);
   if (o['device-read-bps']?.length) limits.deviceReadBps = o['device-read-bps'].map((t) => deviceRate(t, '--device-read-bps', machine.blockDevice));
   if (o['device-write-bps']?.length) limits.deviceWriteBps = o['device-write-bps'].map((t) => deviceRate(t, '--device-write-bps', machine.blockDevice));
+  const given = [...(o.device ?? []).map((t) => parseDeviceOption(t, machine.deviceNode)), ...(o['device-cgroup-rule'] ?? []).map(parseDeviceRule)];
+  if (o.devices !== undefined && !(DEVICE_POLICIES as readonly string[]).includes(o.devices)) throw new UsageError(`--devices ${JSON.stringify(o.devices)}: want default, none or all`);
+  const policy = (o.devices ?? (given.length ? 'default' : 'all')) as DevicePolicy;
+  if (policy === 'all' && given.length) throw new UsageError('--devices all allows every device already: --device and --device-cgroup-rule add to default or none');
+  if (policy !== 'all') limits.devices = deviceRules(policy, given);
   return limits;
 }
 

@@ -1,4 +1,5 @@
-import type { Cgroup } from './hierarchy.ts';
+import { join } from 'node:path';
+import type { Cgroup, Controller } from './hierarchy.ts';
 
 /** What a cgroup used, read from its own counters, the same fields on v1 and v2. */
 export interface CgroupStats {
@@ -38,6 +39,19 @@ function ioBytes(cg: Cgroup): CgroupStats['io'] {
     else if (v1) writeBytes += Number(v1[2]);
   }
   return { readBytes, writeBytes };
+}
+
+/** The files readStats reads, as paths (a --dry-run of stats and run shows them with grep). */
+export function counterFiles(cg: Cgroup): string[] {
+  const files: [Controller, string][] =
+    cg.version === 'v2'
+      ? [['memory', 'memory.current'], ['memory', 'memory.peak'], ['memory', 'memory.max'], ['memory', 'memory.events'], ['cpu', 'cpu.stat'], ['pids', 'pids.current'], ['pids', 'pids.max'], ['pids', 'pids.events'], ['io', 'io.stat']]
+      : [
+          ['memory', 'memory.usage_in_bytes'], ['memory', 'memory.max_usage_in_bytes'], ['memory', 'memory.limit_in_bytes'], ['memory', 'memory.oom_control'],
+          ['cpuacct', 'cpuacct.usage'], ['cpuacct', 'cpuacct.stat'], ['cpu', 'cpu.stat'], ['pids', 'pids.current'], ['pids', 'pids.max'], ['pids', 'pids.events'],
+          ['blkio', 'blkio.throttle.io_service_bytes'],
+        ];
+  return files.filter(([c]) => cg.dirs.has(c)).map(([c, f]) => join(cg.dirs.get(c)!, f));
 }
 
 export function readStats(cg: Cgroup): CgroupStats {

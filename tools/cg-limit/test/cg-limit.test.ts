@@ -11,7 +11,9 @@
  * --cpus 0.5 gets about half a CPU by the cgroup's own counters. Then the v1
  * files create writes are read back, exec is checked to leave no cg-limit
  * process behind, run's exit statuses and signal forwarding, bad input
- * (exit 2, nothing created), --dry-run and --trace.
+ * (exit 2, nothing created), --dry-run and --trace. The devices cgroup is
+ * checked by what a process in it can open: a block device of this machine
+ * (opened for reading only, at most one byte read), /dev/kmsg, /dev/null.
  *
  * Every cgroup a test makes is named cwtest-<pid>-<n> (directory
  * cw-cwtest-<pid>-<n> in each hierarchy), or is a transient run-<pid> whose
@@ -21,7 +23,7 @@
  * that none of our directories is left in any hierarchy.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -224,14 +226,14 @@ function blkioWeightSupported(): boolean {
 // ---------------------------------------------------------------- the tests
 
 describe('cg-limit: the host is what the tests assume', () => {
-  it('has v1 memory, cpu, cpuacct, cpuset, pids and blkio hierarchies and cg-limit uses them', async () => {
-    for (const c of ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio']) expect(existsSync(join(CGROUP_ROOT, c, 'cgroup.procs')), c).toBe(true);
+  it('has v1 memory, cpu, cpuacct, cpuset, pids, blkio and devices hierarchies and cg-limit uses them', async () => {
+    for (const c of ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio', 'devices']) expect(existsSync(join(CGROUP_ROOT, c, 'cgroup.procs')), c).toBe(true);
     const name = newName();
     const made = await cg(['create', '--json', name]);
     expect(made.code, made.stderr).toBe(0);
     const info = JSON.parse(made.stdout) as { version: string; paths: string[] };
     expect(info.version).toBe('v1');
-    expect(info.paths.sort()).toEqual(['blkio', 'cpu', 'cpuacct', 'cpuset', 'memory', 'pids'].map((c) => join(CGROUP_ROOT, c, `cw-${name}`)).sort());
+    expect(info.paths.sort()).toEqual(['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'memory', 'pids'].map((c) => join(CGROUP_ROOT, c, `cw-${name}`)).sort());
   });
 });
 
@@ -370,7 +372,7 @@ describe('cg-limit: the limits hold (the issue)', () => {
     const name = newName();
     const made = await cg(['create', name, '-m', '64m', '--cpus', '1', '--pids-limit', '20', '--cpuset-cpus', '0']);
     expect(made.code, made.stderr).toBe(0);
-    expect(dirsOf(name).map((d) => d.split('/')[4]).sort()).toEqual(['blkio', 'cpu', 'cpuacct', 'cpuset', 'memory', 'pids']);
+    expect(dirsOf(name).map((d) => d.split('/')[4]).sort()).toEqual(['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'memory', 'pids']);
     const sleeper = start(['60'], '/bin/sleep');
     expect((await cg(['attach', name, String(sleeper.pid)])).code).toBe(0);
     const rm = await cg(['rm', '--force', name]);
@@ -576,7 +578,7 @@ describe('cg-limit: create, exec, attach, stats, ls, rm', () => {
     const message = expectOneErrorLine(refused.stderr);
     expect(message).toContain(String(sleeper.pid));
     expect(message).toMatch(/hint: .*rm --force/);
-    expect(dirsOf(name)).toHaveLength(6);
+    expect(dirsOf(name)).toHaveLength(7);
     expect(alive(sleeper.pid)).toBe(true);
 
     const forced = await cg(['rm', '--force', name]);
@@ -729,6 +731,139 @@ describe('cg-limit: bad input is one line, exit 2, and creates nothing', () => {
   });
 });
 
+// ---------------------------------------------------------------- devices
+
+/**
+ * A block device of this machine, from /sys/block, whose node the host itself can open for reading (here the
+ * root disk vda cannot be: the machine refuses even root; its loop devices can). Devices with data first. Tests
+ * only ever open it for reading and read at most one byte.
+ */
+function readableBlockDevice(): { path: string; rule: string } | undefined {
+  const found: { path: string; rule: string; size: number }[] = [];
+  for (const dev of readdirSync('/sys/block')) {
+    const path = `/dev/${dev}`;
+    try {
+      if (!statSync(path).isBlockDevice()) continue;
+      closeSync(openSync(path, 'r'));
+      found.push({ path, rule: `b ${read(`/sys/block/${dev}/dev`)}`, size: Number(read(`/sys/block/${dev}/size`)) });
+    } catch {
+      // no node, or the host cannot open it either
+    }
+  }
+  return found.sort((a, b) => Number(b.size > 0) - Number(a.size > 0))[0];
+}
+
+/**
+ * Opens each PATH:MODE (r or w) and closes it again, writing and reading nothing; prints {spec: "ok" or the
+ * errno's name} as JSON. Only character devices are ever opened for writing.
+ */
+const PROBE = `import errno, json, os, sys
+out = {}
+for spec in sys.argv[1:]:
+    path, mode = spec.rsplit(':', 1)
+    try:
+        os.close(os.open(path, os.O_WRONLY if mode == 'w' else os.O_RDONLY))
+        out[spec] = 'ok'
+    except OSError as e:
+        out[spec] = errno.errorcode[e.errno]
+print(json.dumps(out))`;
+
+/** The probe run in the cgroup by `cg-limit exec`: what the kernel lets a process of that cgroup open. */
+async function opensIn(name: string, specs: string[]): Promise<Record<string, string>> {
+  const r = await cg(['exec', name, '--', PY, '-c', PROBE, ...specs]);
+  expect(r.code, r.stderr).toBe(0);
+  return lastJson<Record<string, string>>(r.stdout);
+}
+
+/** Docker's rules (moby's default spec, and runc's AllowedDevices appended), as devices.list shows them. */
+const DOCKER_DEVICES = ['c *:* m', 'b *:* m', 'c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 5:0 rwm', 'c 5:1 rwm', 'c 5:2 rwm', 'c 136:* rwm', 'c 10:200 rwm'];
+
+describe('cg-limit: the devices cgroup (v1 devices.deny and devices.allow)', () => {
+  const block = readableBlockDevice();
+
+  it("--devices default: Docker's list, and a block device the host can read is refused (EPERM) inside", async (ctx) => {
+    if (!block) ctx.skip();
+    const name = newName();
+    const made = await cg(['create', '--json', name, '--devices', 'default']);
+    expect(made.code, made.stderr).toBe(0);
+    expect((JSON.parse(made.stdout) as { devices: string[] }).devices).toEqual(DOCKER_DEVICES);
+    expect(read(v1('devices', name, 'devices.list')).split('\n')).toEqual(DOCKER_DEVICES);
+    const head = await cg(['exec', name, '--', 'head', '-c', '1', block!.path]);
+    expect(head.code).toBe(1);
+    expect(head.stderr).toMatch(/Operation not permitted/);
+    expect(await opensIn(name, [`${block!.path}:r`, '/dev/kmsg:r', '/dev/null:r', '/dev/null:w', '/dev/zero:r', '/dev/full:w', '/dev/urandom:r', '/dev/random:r'])).toEqual({
+      [`${block!.path}:r`]: 'EPERM', '/dev/kmsg:r': 'EPERM',
+      '/dev/null:r': 'ok', '/dev/null:w': 'ok', '/dev/zero:r': 'ok', '/dev/full:w': 'ok', '/dev/urandom:r': 'ok', '/dev/random:r': 'ok',
+    });
+  });
+
+  it('--device HOST:r opens that node for reading only; --device-cgroup-rule adds a raw rule; without device options every device opens', async (ctx) => {
+    if (!block) ctx.skip();
+    const name = newName();
+    const made = await cg(['create', name, '--device', `${block!.path}:/dev/xvda:r`, '--device-cgroup-rule', 'c 1:11 w']);
+    expect(made.code, made.stderr).toBe(0);
+    expect(read(v1('devices', name, 'devices.list')).split('\n')).toEqual([...DOCKER_DEVICES, `${block!.rule} r`, 'c 1:11 w']);
+    const head = await cg(['exec', name, '--', 'sh', '-c', `head -c 1 ${block!.path} > /dev/null`]);
+    expect(head.code, head.stderr).toBe(0);
+    expect(await opensIn(name, [`${block!.path}:r`, '/dev/kmsg:r', '/dev/kmsg:w'])).toEqual({ [`${block!.path}:r`]: 'ok', '/dev/kmsg:r': 'EPERM', '/dev/kmsg:w': 'ok' });
+
+    const open = newName();
+    expect((await cg(['create', open])).code).toBe(0);
+    expect(read(v1('devices', open, 'devices.list'))).toBe('a *:* rwm');
+    expect(await opensIn(open, [`${block!.path}:r`, '/dev/kmsg:r'])).toEqual({ [`${block!.path}:r`]: 'ok', '/dev/kmsg:r': 'ok' });
+  });
+
+  it('run takes them too; --devices none refuses even /dev/null; rules for one device merge', async (ctx) => {
+    if (!block) ctx.skip();
+    const none = await runIn(['--devices', 'none', '--device-cgroup-rule', 'c 1:5 r', '--', PY, '-c', PROBE, '/dev/null:r', '/dev/zero:r', '/dev/zero:w']);
+    expect(none.code, none.stderr).toBe(0);
+    expect(lastJson(none.stdout)).toEqual({ '/dev/null:r': 'EPERM', '/dev/zero:r': 'ok', '/dev/zero:w': 'EPERM' });
+    expect(dirsOf(none.name)).toEqual([]);
+    const read1 = await runIn(['--device', `${block!.path}:r`, '--', 'sh', '-c', `head -c 1 ${block!.path} > /dev/null && echo read`]);
+    expect(read1.code, read1.stderr).toBe(0);
+    expect(read1.stdout).toMatch(/^read$/m);
+    const merged = await cg(['--dry-run', 'create', newName(), '--device-cgroup-rule', 'c 1:11 r', '--device-cgroup-rule', 'c 1:11 w', '--device', `${block!.path}:r`, '--device', `${block!.path}:m`]);
+    expect(merged.stdout).toContain("'c 1:11 rw' >");
+    expect(merged.stdout).toContain(`'${block!.rule} rm' >`);
+  });
+
+  it('--dry-run prints echo a > devices.deny and each devices.allow line; run by sh, the script makes the same list', async () => {
+    const name = newName();
+    const r = await cg(['--dry-run', 'create', name, '--device-cgroup-rule', 'b 7:* r']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines).toContain(`echo a > ${v1('devices', name, 'devices.deny')}`);
+    expect(lines).toContain(`echo 'c 136:* rwm' > ${v1('devices', name, 'devices.allow')}`);
+    expect(lines.slice(-2)).toEqual([`echo 'b 7:* r' > ${v1('devices', name, 'devices.allow')}`, 'trap - EXIT']);
+    expect(dirsOf(name)).toEqual([]);
+    const sh = spawnSync('/bin/sh', ['-c', r.stdout], { encoding: 'utf8' });
+    expect(sh.status, sh.stderr).toBe(0);
+    expect(read(v1('devices', name, 'devices.list')).split('\n')).toEqual([...DOCKER_DEVICES, 'b 7:* r']);
+  });
+
+  it('bad device options: one line, exit 2, nothing created', async () => {
+    const name = newName();
+    for (const [args, message] of [
+      [['--devices', 'some'], /--devices "some": want default, none or all/],
+      [['--devices', 'all', '--device', '/dev/null'], /--devices all allows every device already/],
+      [['--device', '/etc/passwd'], /--device \/etc\/passwd: not a character or block device/],
+      [['--device', 'dev/null'], /the host path must be absolute/],
+      [['--device', '/dev/null:rwx'], /the container path must be absolute/],
+      [['--device', '/dev/null:/dev/n:rx'], /invalid device mode "rx"/],
+      [['--device-cgroup-rule', 'c 1:3'], /want TYPE MAJOR:MINOR ACCESS/],
+      [['--device-cgroup-rule', 'a *:* rwm'], /type a \(every device\) is --devices all/],
+    ] as [string[], RegExp][]) {
+      const r = await cg(['create', name, ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(expectOneErrorLine(r.stderr)).toMatch(message);
+    }
+    const exec = await cg(['exec', name, '--device', '/dev/null', '--', 'true']);
+    expect(exec.code).toBe(2);
+    expect(expectOneErrorLine(exec.stderr)).toMatch(/exec takes no limits \(--device\)/);
+    expect(dirsOf(name)).toEqual([]);
+  });
+});
+
 describe('cg-limit: --dry-run and --trace', () => {
   it('--dry-run create prints the mkdir and echo lines, creates nothing, and the script does the same work', async () => {
     const name = newName();
@@ -737,7 +872,7 @@ describe('cg-limit: --dry-run and --trace', () => {
     expect(dirsOf(name)).toEqual([]);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines.slice(0, 2)).toEqual(['#!/bin/sh', 'set -eu']);
-    for (const c of ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'blkio']) expect(lines).toContain(`mkdir ${join(CGROUP_ROOT, c, `cw-${name}`)}`);
+    for (const c of ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'blkio', 'devices']) expect(lines).toContain(`mkdir ${join(CGROUP_ROOT, c, `cw-${name}`)}`);
     expect(lines).toContain(`echo ${64 * MiB} > ${v1('memory', name, 'memory.limit_in_bytes')}`);
     expect(lines).toContain(`echo 100000 > ${v1('cpu', name, 'cpu.cfs_period_us')}`);
     expect(lines).toContain(`echo 100000 > ${v1('cpu', name, 'cpu.cfs_quota_us')}`);
@@ -759,10 +894,11 @@ describe('cg-limit: --dry-run and --trace', () => {
     const run = start(['--dry-run', 'run', '-m', '64m', '--', 'sh', '-c', 'exit 3']);
     const r = await run.done;
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`mkdir ${join(CGROUP_ROOT, 'memory', `cw-run-${run.pid}`)}`);
-    expect(r.stdout).toMatch(/exec "\$@"' sh sh -c 'exit 3' && status=0 \|\| status=\$\?\n/);
-    expect(r.stdout).toMatch(/\nexit \$status\n$/);
-    expect(r.stdout).toContain(`rmdir ${join(CGROUP_ROOT, 'memory', `cw-run-${run.pid}`)}`);
+    // The script's cgroup is named after the shell that runs it (run-$$), as the tool's after the tool.
+    expect(r.stdout).toContain(`mkdir ${join(CGROUP_ROOT, 'memory', 'cw-run-$$')}`);
+    expect(r.stdout).not.toContain(`cw-run-${run.pid}`);
+    expect(r.stdout).toMatch(/exec "\$@"' sh "\$cgs" sh -c 'exit 3' && status=0 \|\| status=\$\?\n/);
+    expect(r.stdout).toMatch(/\nkill_all\nremove\nexit \$status\n$/);
     expect(dirsOf(`run-${run.pid}`)).toEqual([]);
 
     expect((await cg(['create', name])).code).toBe(0);
@@ -773,11 +909,13 @@ describe('cg-limit: --dry-run and --trace', () => {
     const exec = await cg(['--dry-run', 'exec', name, '--', 'echo', 'hi there']);
     expect(exec.code).toBe(0);
     expect(exec.stdout).toContain("exec echo 'hi there'");
+    expect(exec.stdout).toContain(`echo $$ > ${v1('memory', name, 'cgroup.procs')}`);
     expect(exec.stdout).not.toMatch(/^hi there$/m);
     const rm = await cg(['--dry-run', 'rm', name]);
     expect(rm.code).toBe(0);
-    expect(rm.stdout).toContain(`rmdir ${join(CGROUP_ROOT, 'memory', `cw-${name}`)}`);
-    expect(dirsOf(name)).toHaveLength(6);
+    expect(rm.stdout).toContain(`cgs="${join(CGROUP_ROOT, 'memory', `cw-${name}`)} `);
+    expect(rm.stdout).toMatch(/\nremove\n$/);
+    expect(dirsOf(name)).toHaveLength(7);
   });
 
   it('--trace (and CUTAWAY_TRACE=1) does the work and prints each step on stderr as + lines', async () => {

@@ -22,6 +22,7 @@ import { top } from './containers/top.ts';
 import { wait } from './containers/wait.ts';
 import { history } from './images/history.ts';
 import { images } from './images/images.ts';
+import { image } from './images/index.ts';
 import { load } from './images/load.ts';
 import { pull } from './images/pull.ts';
 import { push } from './images/push.ts';
@@ -40,7 +41,7 @@ const COMMANDS: Record<string, Command | Group> = {
   build,
   run, exec, ps, logs, inspect, wait, port, kill, stop, start, restart, rm, top, stats,
   images, pull, push, tag, rmi, history, save, load,
-  network, volume, system, info,
+  image, network, volume, system, info,
   // What cutaway-shim becomes when a detached container exits; not a command of Docker's.
   __teardown: teardown,
 };

@@ -37,7 +37,10 @@ export function traceCommand(name: string, args: string[]): void {
 /** Runs a tool, returns its stdout trimmed; its error line becomes ours. */
 export async function tool(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
   traceCommand(name, args);
-  const out: ProcessOutput = await $({ env: toolEnv(env), quiet: true, nothrow: true })`${name} ${args}`;
+  // --trace: the tool traces its own steps too, each line labelled with the tool, shown after its command line.
+  // (Not ns-exec's: a container's stderr is its own, and its steps are the plan `ns-exec --dry-run` prints.)
+  const out: ProcessOutput = await $({ env: toolEnv({ ...env, ...(tracing && { CUTAWAY_TRACE: '1', CUTAWAY_TRACE_LABELS: '1' }) }), quiet: true, nothrow: true })`${name} ${args}`;
+  if (tracing) process.stderr.write(out.stderr.split('\n').filter((l) => l.startsWith('+ ')).map((l) => `${l}\n`).join(''));
   if (out.exitCode !== 0) {
     const message = out.stderr.trim().split('\n').filter((l) => !l.startsWith('Try ')).at(-1) ?? `${name} failed`;
     throw new ToolError(message.replace(new RegExp(`^${name}: error: `), `${name}: `));
@@ -54,20 +57,58 @@ export async function tryTool(name: string, args: string[], env: NodeJS.ProcessE
   }
 }
 
+/** The signals docker run's CLI passes on to the container (--sig-proxy, its default). */
+const PROXIED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+let holding = false;
+/** The command being waited for, and what a signal does to it: passed on (the default), or the caller's own action. */
+let waitedFor: { child: ChildProcess; onSignal: (signal: NodeJS.Signals) => void } | undefined;
+let received: NodeJS.Signals | undefined;
+
 /**
- * Waits for a command run in the foreground (ns-exec for run, exec), passing on the signals this process gets
- * (kill, docker stop's SIGTERM): its status, 128+N after signal N, as a shell reports it.
+ * From now until this process exits, the signals docker run passes on no longer end it (Node's default, which
+ * would leave behind whatever was half made): each goes to the command being waited for (waitPassingSignals),
+ * and the first is kept for signalled() — so that the caller takes down what it made, then exits 128+N.
  */
-export async function waitPassingSignals(child: ChildProcess, name: string): Promise<number> {
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
-  for (const s of signals) process.on(s, forward);
+export function holdSignals(): void {
+  if (holding) return;
+  holding = true;
+  for (const s of PROXIED_SIGNALS)
+    process.on(s, (signal: NodeJS.Signals) => {
+      received ??= signal;
+      if (waitedFor && waitedFor.child.exitCode === null && waitedFor.child.signalCode === null) waitedFor.onSignal(signal);
+    });
+}
+
+/** The first signal held since holdSignals (undefined: none). */
+export function signalled(): NodeJS.Signals | undefined {
+  return received;
+}
+
+/** The exit status after signal `signal`, as a shell reports it: 128+N. */
+export function signalStatus(signal: NodeJS.Signals): number {
+  return 128 + osConstants.signals[signal];
+}
+
+/** A step that must not begin once a signal has been held: the caller's cleanup runs, and the command exits 128+N. */
+export function stopIfSignalled(): void {
+  if (received) throw new ToolError(`interrupted by ${received}`, undefined, signalStatus(received));
+}
+
+/**
+ * Waits for a command run in the foreground (ns-exec for run, exec, build's RUN), passing on the signals this
+ * process gets (kill, docker stop's SIGTERM, Ctrl-C) — or, given `onSignal`, doing that instead: its status,
+ * 128+N after signal N, as a shell reports it.
+ */
+export async function waitPassingSignals(child: ChildProcess, name: string, onSignal: (signal: NodeJS.Signals) => void = (signal) => child.kill(signal)): Promise<number> {
+  holdSignals();
+  waitedFor = { child, onSignal };
   try {
     return await new Promise<number>((resolve, reject) => {
       child.on('error', (e) => reject(new ToolError(`${name}: ${e.message}`)));
-      child.on('close', (status, signal) => resolve(status ?? 128 + (signal ? osConstants.signals[signal] : 0)));
+      child.on('close', (status, signal) => resolve(status ?? (signal ? signalStatus(signal) : 128)));
     });
   } finally {
-    for (const s of signals) process.off(s, forward);
+    waitedFor = undefined;
   }
 }

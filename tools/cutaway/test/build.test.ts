@@ -24,6 +24,7 @@ import { findImage, OciLayout, type ImageConfig } from '@cutaway/oci';
 import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { BUSYBOX_REF, buildBusyboxImage, DEFAULT_PATH, diffSnapshots, removeTree, run, snapshotTree, type TreeEntry } from '../../../test/fixtures/images.ts';
 import { mountsUnder } from '../../../test/fixtures/mounts.ts';
+import { removeContainers } from '../../../test/fixtures/containers.ts';
 
 const HELLO = fileURLToPath(new URL('../../../examples/hello/', import.meta.url)).replace(/\/$/, '');
 /** Every file of the generated contexts gets this mtime, so copies can be compared to the second. */
@@ -65,10 +66,10 @@ async function hostState(): Promise<HostState> {
   return { mounts, links, netns };
 }
 
-/** cutaway build's temporary containers (RUN, COPY --from) that are still in the store. */
+/** cutaway build's step containers (RUN, COPY) still in the store: the builds here make no other container. */
 function buildContainers(storeRoot = root): string[] {
   const dir = join(storeRoot, 'containers');
-  return existsSync(dir) ? readdirSync(dir).filter((d) => d.startsWith('cwbuild-')) : [];
+  return existsSync(dir) ? readdirSync(dir).filter((d) => /^[0-9a-f]{64}$/.test(d)) : [];
 }
 
 interface StepLog {
@@ -210,11 +211,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   // A build that failed half-way may have left its temporary container: take it down as cutaway build would have.
-  for (const name of buildContainers()) {
-    await runCommand('netbridge', ['down', name], { env: { CUTAWAY_ROOT: root } });
-    await runCommand('overlay-mount', ['--unmount', name, '--rm'], { env: { CUTAWAY_ROOT: root } });
-    await removeTree(join(root, 'containers', name));
-  }
+  await removeContainers(root);
   expect(await hostState()).toEqual(before);
 });
 
@@ -223,7 +220,7 @@ afterAll(async () => {
 });
 
 describe('cutaway build', () => {
-  it('builds examples/hello: the step log on stderr, the digest on stdout, the tag in the store; the image runs the demo', async () => {
+  it('builds examples/hello: the step log on stderr, the image ID (config digest) on stdout, the tag in the store; the image runs the demo', async () => {
     const out = await cutaway(['build', '-t', 'cwhello', HELLO]);
     expect(out.code).toBe(0);
     expect(out.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
@@ -237,11 +234,11 @@ describe('cutaway build', () => {
     expect(steps[10]!.text).toBe('CMD ["sh", "/app/greet.sh"]');
     // Each step but ARG ends with the id of the image it made (the base's for FROM); RUN names its temporary container.
     for (const s of steps.filter((s) => s.keyword !== 'ARG')) expect(s.lines.filter((l) => l.startsWith(' ---> ')).at(-1), s.text).toMatch(/^ ---> [0-9a-f]{12}$/);
-    expect(steps[5]!.lines.some((l) => /^ ---> Running in cwbuild-[0-9a-f]{10}$/.test(l))).toBe(true);
+    expect(steps[5]!.lines.some((l) => /^ ---> Running in [0-9a-f]{12}$/.test(l))).toBe(true);
     expect(out.stderr).toContain(`Successfully built ${digest.slice(7, 19)}\nSuccessfully tagged docker.io/library/cwhello:latest\n`);
 
     const layout = await OciLayout.open(join(root, 'images'));
-    expect((await layout.resolve('docker.io/library/cwhello:latest'))?.digest).toBe(digest);
+    expect((await findImage(layout, 'docker.io/library/cwhello:latest')).manifest.config.digest).toBe(digest);
     const { config } = await imageConfig(join(root, 'images'), 'cwhello');
     expect(config.config).toMatchObject({
       Env: [DEFAULT_PATH, 'GREETING=Hello from a container that cutaway built', 'APP_HOME=/app'],
@@ -407,28 +404,40 @@ describe('cutaway build', () => {
     expect(changed).toBeGreaterThan(0);
     expect(steps.slice(0, changed).filter((s) => !s.cached).map((s) => s.text)).toEqual([]);
     expect(steps.slice(changed).filter((s) => s.cached).map((s) => s.text)).toEqual([]);
-    expect(steps.slice(changed).filter((s) => s.keyword === 'RUN').every((s) => s.lines.some((l) => l.startsWith(' ---> Running in cwbuild-')))).toBe(true);
+    expect(steps.slice(changed).filter((s) => s.keyword === 'RUN').every((s) => s.lines.some((l) => /^ ---> Running in [0-9a-f]{12}$/.test(l)))).toBe(true);
     expect(await inImage('cwcache:changed', 'cat tree/top.txt texts/a.txt')).toBe('TOP\nalpha\n');
   });
 
-  it('stops at a failing RUN with its exit status, and leaves no container, mount, link or namespace behind', async () => {
+  it('stops at a failing RUN with its exit status and keeps its container (taken down, in ps -a) as Docker\'s classic builder does, with the command that reruns the step; --force-rm keeps nothing', async () => {
     const context = join(work, 'cw-fail');
     mkdirSync(context);
     writeFileSync(join(context, 'Dockerfile'), `FROM ${BUSYBOX_REF}\nRUN echo before > /before.txt\nRUN exit 3\nRUN echo never > /never.txt\n`);
     const out = await cutaway(['build', '-t', 'cwfail', context]);
     expect(out.code).toBe(3);
-    expect(out.stderr.trim().split('\n').at(-1)).toBe("cutaway build: error: The command '/bin/sh -c exit 3' returned a non-zero code: 3");
+    const last = out.stderr.trim().split('\n').at(-1)!;
+    // The error names the step's container, kept as Docker's classic builder keeps it, and how to rerun the step.
+    expect(last).toMatch(/^cutaway build: error: The command '\/bin\/sh -c exit 3' returned a non-zero code: 3 \(hint: rerun the step: cutaway run --rm --network \S+ -e PATH=\S+ --entrypoint \/bin\/sh [0-9a-f]{12} -c 'exit 3'; its container ([0-9a-f]{12}) is kept \(cutaway ps -a\)\)$/);
     expect(out.stdout).toBe('');
     const steps = stepsOf(out.stderr);
     expect(steps.map((s) => s.text)).toEqual([`FROM ${BUSYBOX_REF}`, 'RUN echo before > /before.txt', 'RUN exit 3']);
-    const container = /Running in (cwbuild-[0-9a-f]+)/.exec(steps[2]!.lines.join('\n'))?.[1];
+    const container = /Running in ([0-9a-f]{12})$/m.exec(steps[2]!.lines.join('\n'))?.[1];
     expect(container).toBeDefined();
 
-    // Taken down by cutaway build itself (afterEach would tidy up after it, so look before it does).
+    expect(last).toContain(`its container ${container} is kept`);
+    // Taken down but kept (afterEach would tidy up after it, so look before it does): no mount, no network; ps -a
+    // shows it exited with the step's status, its upper directory holds what the step did before it failed.
     expect(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(root))).toEqual([]);
+    expect(existsSync(join('/run/netns', `cwbuild-${container!.slice(0, 10)}`))).toBe(false);
+    const [kept] = buildContainers();
+    expect(kept?.slice(0, 12)).toBe(container);
+    expect((await cutaway(['ps', '-a'])).stdout).toMatch(new RegExp(`^${container} .*"/bin/sh -c exit 3".*Exited \\(3\\)`, 'm'));
+    expect((await cutaway(['rm', container!])).stdout).toBe(`${container}\n`);
     expect(buildContainers()).toEqual([]);
-    expect(existsSync(join(root, 'containers', container!))).toBe(false);
-    expect(existsSync(join('/run/netns', container!))).toBe(false);
+    // --force-rm: nothing kept.
+    const forced = await cutaway(['build', '--force-rm', '-t', 'cwfail', context]);
+    expect(forced.code).toBe(3);
+    expect(forced.stderr).not.toContain('is kept');
+    expect(buildContainers()).toEqual([]);
     expect(await hostState()).toEqual(before);
     // Not tagged.
     expect(await (await OciLayout.open(join(root, 'images'))).resolve('docker.io/library/cwfail:latest')).toBeUndefined();

@@ -214,8 +214,9 @@ describe('ps, logs, inspect, port, stop, wait, kill, start, restart, rm', () => 
   });
 
   it('bad input: an unknown container, an ambiguous prefix, no name — Docker-like one-line errors, nothing changed', async () => {
+    // Neither a container nor an image: Docker's inspect says "No such object".
     const unknown = await cutaway(['inspect', 'cw-nothing']);
-    expect(unknown.stderr).toBe('cutaway inspect: error: No such container: cw-nothing\n');
+    expect(unknown.stderr).toBe('cutaway inspect: error: No such object: cw-nothing\n');
     expect(unknown.code).toBe(1);
     await cutaway(['run', '--name', 'cw-one', '--network', 'none', BUSYBOX_REF, 'true']);
     await cutaway(['run', '--name', 'cw-two', '--network', 'none', BUSYBOX_REF, 'true']);

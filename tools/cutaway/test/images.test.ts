@@ -1,6 +1,8 @@
 /**
  * Docker's image commands — images, tag, history, rmi, save, load, pull,
- * push — end to end, as built commands on real parts: the busybox fixture
+ * push, image inspect — and the image handles every command takes (a name,
+ * the ID or a unique prefix of it, a manifest digest, NAME@DIGEST) — end to
+ * end, as built commands on real parts: the busybox fixture
  * image, images made by cutaway build and layer-commit, containers made by
  * cutaway run (network none), skopeo for the docker-archive cross-checks and
  * Debian's docker-registry on 127.0.0.1. Every test has a state root of its
@@ -12,8 +14,8 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findImage, OciLayout, parseImageConfig, parseManifestDocument, type Digest, type ImageConfig } from '@cutaway/oci';
-import { runCommand, toolPath, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { digestOf, findImage, MediaType, OciLayout, parseImageConfig, parseManifestDocument, type Digest, type ImageConfig } from '@cutaway/oci';
+import { runCommand, shellWord, toolPath, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { removeContainers } from '../../../test/fixtures/containers.ts';
 import { BUSYBOX_REF, buildBusyboxImage, removeTree, type BuiltImage } from '../../../test/fixtures/images.ts';
 import { startRegistry, type TestRegistry } from '../../../test/fixtures/registry.ts';
@@ -89,6 +91,34 @@ async function commitImage(root: string, tag: string, file: string): Promise<voi
   const r = await runCommand('layer-commit', ['-q', dir, '--image', BUSYBOX_REF, '--tag', tag, '--created-by', `COPY ${file} /`, '-m', 'made by the test'], { env: env(root) });
   expect(r.stderr).toBe('');
   await removeTree(dir);
+}
+
+/** busybox's config with a label of its own: another image (another ID) on the same layer. */
+function labelled(busybox: BuiltImage, n: string): Buffer {
+  return Buffer.from(JSON.stringify({ ...busybox.config, config: { ...busybox.config.config, Labels: { n } } }));
+}
+
+/** busybox's own config, byte for byte (its ID). */
+function busyboxConfig(root: string, busybox: BuiltImage): Buffer {
+  return readFileSync(join(root, 'images', 'blobs', 'sha256', busybox.configDescriptor.digest.slice(7)));
+}
+
+/**
+ * An image written into a root's store as a pull would leave it: busybox's layer under `config`, with an
+ * OCI manifest or Docker's schema 2 one, named by `names` (full references, given its digest). Its ID and manifest digest.
+ */
+async function putImage(root: string, busybox: BuiltImage, config: Buffer, names: (digest: Digest) => string[], docker = false): Promise<{ id: Digest; digest: Digest }> {
+  const layout = await OciLayout.open(join(root, 'images'));
+  const stored = await layout.putBlob(config);
+  const type = docker ? MediaType.dockerManifest : MediaType.ociManifest;
+  const manifest = await layout.putJson(type, {
+    schemaVersion: 2,
+    mediaType: type,
+    config: { mediaType: docker ? MediaType.dockerConfig : MediaType.ociConfig, ...stored },
+    layers: busybox.manifest.layers.map((l) => ({ ...l, mediaType: docker ? MediaType.dockerLayerGzip : l.mediaType })),
+  });
+  for (const name of names(manifest.digest)) await layout.addRef(name, manifest);
+  return { id: stored.digest, digest: manifest.digest };
 }
 
 beforeAll(() => {
@@ -234,7 +264,7 @@ describe('cutaway save and load', () => {
     const piped = join(work, 'piped.tar');
     expect(await cutawayFiles(root, ['save', BUSYBOX_REF, 'mybox:1'], { stdout: piped })).toEqual({ code: 0, stderr: '' });
     expect(readFileSync(piped).equals(readFileSync(archive))).toBe(true);
-    const tty = await runCommand('/usr/bin/script', ['-qec', `${toolPath('cutaway')} save mybox:1`, '/dev/null'], { env: env(root) });
+    const tty = await runCommand('/usr/bin/script', ['-qec', `${shellWord(toolPath('cutaway'))} save mybox:1`, '/dev/null'], { env: env(root) });
     expect(tty.stdout).toContain('cutaway save: error: cowardly refusing to save to a terminal. Use the -o flag or redirect');
     expect(tty.code).toBe(1);
 
@@ -304,5 +334,180 @@ describe('cutaway pull and push', () => {
     const missing = await cutaway(empty, ['pull', '-q', `${registry.host}/cw/nothing:1`]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^cutaway pull: error: oci-pull: .*MANIFEST_UNKNOWN.*\n$/);
+  });
+});
+
+describe('image handles: one resolver for every command', () => {
+  /** Every form that names busybox in a root: names, the ID in full and in part, the manifest digest, NAME@DIGEST (derived, and stored as a pull by digest stores it). */
+  function handles(busybox: BuiltImage): string[] {
+    const id = busybox.configDescriptor.digest;
+    const digest = busybox.descriptor.digest;
+    return [BUSYBOX_REF, 'cutaway.test/busybox', id, id.slice(7), short(id), `sha256:${short(id)}`, digest, digest.slice(7), `cutaway.test/busybox@${digest}`, `cutaway.test/pinned@${digest}`];
+  }
+
+  it('run, history, inspect, image inspect, tag and save take every form, and find the same image', async () => {
+    const { root, busybox } = await freshRoot();
+    const id = busybox!.configDescriptor.digest;
+    await (await OciLayout.open(join(root, 'images'))).addRef(`cutaway.test/pinned@${busybox!.descriptor.digest}`, busybox!.descriptor);
+    for (const [i, h] of handles(busybox!).entries()) {
+      expect(await ok(root, ['run', '--rm', '--network', 'none', h, 'echo', 'ran']), h).toBe('ran\n');
+      expect(await ok(root, ['history', '-q', h]), h).toBe(`${short(id)}\n`);
+      for (const inspect of [['inspect'], ['inspect', '--type', 'image'], ['image', 'inspect']]) {
+        expect((JSON.parse(await ok(root, [...inspect, h])) as { Id: string }[]).map((d) => d.Id), `${inspect.join(' ')} ${h}`).toEqual([id]);
+      }
+      expect(await ok(root, ['tag', h, `cw-tagged:${i}`]), h).toBe('');
+      const archive = join(work, `handle-${i}.tar`);
+      expect(await ok(root, ['save', '-o', archive, h]), h).toBe('');
+      const manifest = JSON.parse((await runCommand('/usr/bin/tar', ['-xOf', archive, 'manifest.json'])).stdout) as { Config: string }[];
+      expect(manifest.map((m) => m.Config), h).toEqual([`blobs/sha256/${id.slice(7)}`]);
+    }
+    // Still one image, now with every tag.
+    expect(await ok(root, ['images', '-q'])).toBe(`${short(id)}\n`);
+    expect((await ok(root, ['images', 'cw-tagged'])).trim().split('\n')).toHaveLength(handles(busybox!).length + 1);
+  });
+
+  it('rmi takes every form: a name untags, an ID, a prefix or a digest deletes; a NAME@DIGEST only a tag carries is refused', async () => {
+    const { root, busybox } = await freshRoot();
+    const contentForms = (id: Digest, digest: Digest) => [id, id.slice(7), short(id), `sha256:${short(id)}`, digest, digest.slice(7)];
+    for (let form = 0; form < 6; form++) {
+      const made = await putImage(root, busybox!, labelled(busybox!, `rmi-${form}`), () => [`docker.io/library/cw-rm:${form}`]);
+      const h = contentForms(made.id, made.digest)[form]!;
+      // busybox's layer is shared: only the image's own manifest and config go.
+      expect(await ok(root, ['rmi', h]), h).toBe(`Untagged: cw-rm:${form}\nDeleted: ${made.id}\n`);
+      for (const d of [made.id, made.digest]) expect(blobExists(root, d), h).toBe(false);
+    }
+    // A name pulled by digest is a name: untagged, and the image, left without one, deleted.
+    const pinned = await putImage(root, busybox!, labelled(busybox!, 'pinned'), (d) => [`docker.io/library/cw-pinned@${d}`]);
+    expect(await ok(root, ['rmi', `cw-pinned@${pinned.digest}`])).toBe(`Untagged: cw-pinned@${pinned.digest}\nDeleted: ${pinned.id}\n`);
+    // NAME@DIGEST that a tag carries: no name of the store to untag; refused, naming the tag.
+    const tagged = await putImage(root, busybox!, labelled(busybox!, 'tagged'), () => ['docker.io/library/cw-tagged:1']);
+    await refused(root, ['rmi', `cw-tagged@${tagged.digest}`], `cannot untag cw-tagged@${tagged.digest}: the store keeps it only as the digest of cw-tagged:1 (hint: cutaway rmi cw-tagged:1, or the image ID ${short(tagged.id)})`);
+    expect(await ok(root, ['rmi', 'cw-tagged:1'])).toBe(`Untagged: cw-tagged:1\nDeleted: ${tagged.id}\n`);
+    expect(await ok(root, ['images', '-q'])).toBe(`${short(busybox!.configDescriptor.digest)}\n`);
+  });
+
+  it('an ambiguous ID prefix is refused by every command, naming it, and changes nothing; one more digit decides', async () => {
+    const { root, busybox } = await freshRoot();
+    // Two labels whose configs' digests share their first four hex digits (a birthday search).
+    const seen = new Map<string, string>();
+    let pair: [string, string] | undefined;
+    for (let i = 0; !pair; i++) {
+      const start = digestOf(labelled(busybox!, `l${i}`)).slice(7, 11);
+      const other = seen.get(start);
+      if (other !== undefined) pair = [other, `l${i}`];
+      else seen.set(start, `l${i}`);
+    }
+    const one = await putImage(root, busybox!, labelled(busybox!, pair[0]), () => ['docker.io/library/cw-one:1']);
+    const two = await putImage(root, busybox!, labelled(busybox!, pair[1]), () => ['docker.io/library/cw-two:1']);
+    const before = indexJson(root);
+    const prefix = short(one.id).slice(0, 4);
+    for (const p of [prefix, `sha256:${prefix}`]) {
+      const message = `multiple IDs found with provided prefix: ${p}`;
+      for (const args of [['history', p], ['tag', p, 'cw-x:1'], ['rmi', p], ['save', '-o', join(work, 'never.tar'), p], ['inspect', p]]) await refused(root, args, message);
+      const inspect = await cutaway(root, ['image', 'inspect', p]);
+      expect(inspect).toMatchObject({ code: 1, stdout: '', stderr: `cutaway image inspect: error: ${message}\n` });
+      const run = await cutaway(root, ['run', '--rm', '--network', 'none', p, 'true']);
+      expect(run).toMatchObject({ code: 125, stdout: '', stderr: `cutaway run: error: ${message}\n` });
+    }
+    expect(indexJson(root)).toBe(before);
+    let n = 5;
+    while (one.id[7 + n - 1] === two.id[7 + n - 1]) n++;
+    expect(await ok(root, ['history', '-q', one.id.slice(7, 7 + n)])).toBe(`${short(one.id)}\n`);
+    expect(await ok(root, ['run', '--rm', '--network', 'none', two.id.slice(7, 7 + n), 'echo', 'two'])).toBe('two\n');
+  });
+
+  it('an ID or a digest the store lacks is No such image, never pulled (run, FROM); FROM and run take what build -q prints', async () => {
+    const { root, busybox } = await freshRoot();
+    const zeros = '0'.repeat(64);
+    for (const h of [`sha256:${zeros}`, zeros, 'sha256:0000']) {
+      const r = await cutaway(root, ['run', '--rm', '--network', 'none', h, 'true']);
+      // No "Unable to find image … locally", no oci-pull: one line.
+      expect(r, h).toMatchObject({ code: 125, stdout: '', stderr: `cutaway run: error: No such image: ${h}\n` });
+    }
+    const context = join(work, `context-handles-${roots}`);
+    mkdirSync(context);
+    writeFileSync(join(context, 'Dockerfile'), `FROM sha256:${zeros}\n`);
+    const missing = await cutaway(root, ['build', '-q', '--network', 'none', context]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain(`No such image: sha256:${zeros}`);
+    expect(missing.stderr).not.toContain('Unable to find image');
+
+    // FROM by an ID prefix; then `run --rm $(build -q ctx)`, the issue's own line.
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${short(busybox!.configDescriptor.digest)}\nRUN echo built > /built\n`);
+    const built = await cutaway(root, ['build', '-q', '--network', 'none', context]);
+    expect(built.code, built.stderr).toBe(0);
+    expect(await ok(root, ['run', '--rm', '--network', 'none', built.stdout.trim(), 'cat', '/built'])).toBe('built\n');
+  });
+
+  it('one config under an OCI and a Docker schema 2 manifest is one image: one ID in images and df, one rmi removes both references', async () => {
+    // By ID: a tag and a digest name of one repository, one image.
+    const { root, busybox } = await freshRoot();
+    const id = busybox!.configDescriptor.digest;
+    const v2 = await putImage(root, busybox!, busyboxConfig(root, busybox!), (d) => [`cutaway.test/busybox@${d}`], true);
+    expect(v2.id).toBe(id);
+    expect(await ok(root, ['images'])).toMatch(new RegExp(`^REPOSITORY.*\ncutaway\\.test/busybox\\s+latest\\s+${short(id)}\\s.*\n$`));
+    expect(await ok(root, ['images', '-q'])).toBe(`${short(id)}\n`);
+    expect(await ok(root, ['system', 'df'])).toMatch(/^Images\s+1\s/m);
+    const [doc] = JSON.parse(await ok(root, ['image', 'inspect', `cutaway.test/busybox@${v2.digest}`])) as { Id: string; RepoTags: string[]; RepoDigests: string[] }[];
+    expect(doc).toMatchObject({ Id: id, RepoTags: [BUSYBOX_REF], RepoDigests: [`cutaway.test/busybox@${busybox!.descriptor.digest}`, `cutaway.test/busybox@${v2.digest}`] });
+    for (const h of [busybox!.descriptor.digest, v2.digest]) expect(await ok(root, ['history', '-q', h])).toBe(`${short(id)}\n`);
+    expect(await ok(root, ['rmi', short(id)])).toBe(`Untagged: ${BUSYBOX_REF}\nUntagged: cutaway.test/busybox@${v2.digest}\nDeleted: ${id}\nDeleted: ${busybox!.manifest.layers[0]!.digest}\n`);
+    expect(JSON.parse(indexJson(root))).toMatchObject({ manifests: [] });
+    for (const d of [busybox!.descriptor.digest, v2.digest, id, busybox!.manifest.layers[0]!.digest]) expect(blobExists(root, d)).toBe(false);
+
+    // By the tag: the digest names of its repository go with it, as moby's rmi does.
+    const { root: second, busybox: b2 } = await freshRoot();
+    const v2b = await putImage(second, b2!, busyboxConfig(second, b2!), (d) => [`cutaway.test/busybox@${d}`], true);
+    expect(await ok(second, ['rmi', BUSYBOX_REF])).toBe(`Untagged: ${BUSYBOX_REF}\nUntagged: cutaway.test/busybox@${v2b.digest}\nDeleted: ${id}\nDeleted: ${b2!.manifest.layers[0]!.digest}\n`);
+    expect(JSON.parse(indexJson(second))).toMatchObject({ manifests: [] });
+
+    // Tags in two repositories, one on each manifest: by ID only with -f, and then both go.
+    const { root: third, busybox: b3 } = await freshRoot();
+    await putImage(third, b3!, busyboxConfig(third, b3!), () => ['docker.io/library/cw-other:v2'], true);
+    await refused(third, ['rmi', short(id)], `conflict: unable to delete ${short(id)} (must be forced) - image is referenced in multiple repositories`);
+    expect(await ok(third, ['rmi', '-f', id])).toBe(`Untagged: ${BUSYBOX_REF}\nUntagged: cw-other:v2\nDeleted: ${id}\nDeleted: ${b3!.manifest.layers[0]!.digest}\n`);
+    expect(JSON.parse(indexJson(third))).toMatchObject({ manifests: [] });
+  });
+
+  it("inspect finds a container first, then an image; --type picks one kind; image inspect is Docker's document", async () => {
+    const { root, busybox } = await freshRoot();
+    const id = busybox!.configDescriptor.digest;
+    await ok(root, ['tag', BUSYBOX_REF, 'cw-dual']);
+    await ok(root, ['run', '--name', 'cw-dual', '--network', 'none', BUSYBOX_REF, 'true']);
+    const [container] = JSON.parse(await ok(root, ['inspect', 'cw-dual'])) as { Name: string; Image: string; State: unknown }[];
+    // Docker's Image of a container: the image ID.
+    expect(container).toMatchObject({ Name: '/cw-dual', Image: id, State: { Status: 'exited' } });
+    const [image] = JSON.parse(await ok(root, ['inspect', '--type', 'image', 'cw-dual'])) as Record<string, unknown>[];
+    expect(image).toEqual({
+      Id: id,
+      RepoTags: [BUSYBOX_REF, 'cw-dual:latest'],
+      RepoDigests: [`cutaway.test/busybox@${busybox!.descriptor.digest}`, `cw-dual@${busybox!.descriptor.digest}`],
+      Parent: '',
+      Comment: '',
+      Created: busybox!.config.created,
+      DockerVersion: '',
+      Author: '',
+      Config: busybox!.config.config,
+      Architecture: busybox!.config.architecture,
+      Os: 'linux',
+      Size: busybox!.manifest.layers[0]!.size + busybox!.configDescriptor.size,
+      GraphDriver: { Name: 'overlay', Data: { LowerDir: layerDir(root, busybox!.diffIds[0]!) } },
+      RootFS: { Type: 'layers', Layers: busybox!.diffIds },
+    });
+    // Several at once, each by its kind; the container's id prefix is a container's.
+    const containerId = (await ok(root, ['ps', '-a', '-q'])).trim();
+    const both = JSON.parse(await ok(root, ['inspect', containerId, short(id)])) as { Id: string }[];
+    expect(both.map((d) => d.Id)).toEqual([expect.stringMatching(new RegExp(`^${containerId}`)), id]);
+    expect((JSON.parse(await ok(root, ['inspect', '--type', 'container', 'cw-dual'])) as { Name: string }[])[0]!.Name).toBe('/cw-dual');
+
+    await refused(root, ['inspect', 'cw-nothing'], 'No such object: cw-nothing');
+    await refused(root, ['inspect', 'cw-dual', 'cw-nothing'], 'No such object: cw-nothing');
+    await refused(root, ['inspect', '--type', 'container', short(id)], `No such container: ${short(id)}`);
+    await refused(root, ['inspect', '--type', 'image', 'cw-nothing'], 'No such image: cw-nothing');
+    expect(await cutaway(root, ['image', 'inspect', 'cw-nothing'])).toMatchObject({ code: 1, stdout: '', stderr: 'cutaway image inspect: error: No such image: cw-nothing\n' });
+    const bad = await cutaway(root, ['inspect', '--type', 'network', 'cw-dual']);
+    expect(bad).toMatchObject({ code: 2, stdout: '' });
+    expect(bad.stderr).toMatch(/^cutaway inspect: error: "network" is not a valid value for --type\n/);
+    expect(await ok(root, ['rm', 'cw-dual'])).toBe('cw-dual\n');
   });
 });

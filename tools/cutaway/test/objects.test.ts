@@ -40,6 +40,22 @@ async function network(suffix: string, subnet: string): Promise<string> {
   return name;
 }
 
+/**
+ * `network ls` as far as this file is concerned: the header, the predefined networks and this file's own. The
+ * networks are the host's (netbridge records them in $CUTAWAY_RUN), so other roots' and other test files' come
+ * and go meanwhile.
+ */
+async function ownNetworks(): Promise<string> {
+  const lines = (await cutaway(['network', 'ls'])).stdout.split('\n');
+  return lines.filter((l, i) => i === 0 || ['bridge', 'host', 'none'].includes(l.split(/\s+/)[1] ?? '') || (l.split(/\s+/)[1] ?? '').startsWith(`cwtest-obj-${process.pid}-`)).join('\n');
+}
+
+/** netbridge's record files of this file's networks, in the host's runtime directory. */
+function ownRecords(): string[] {
+  const dir = join(process.env.CUTAWAY_RUN || '/run/cutaway', 'networks');
+  return existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith(`cwtest-obj-${process.pid}-`)).sort() : [];
+}
+
 /** A detached container; returns its id once it runs. */
 async function detached(args: string[]): Promise<string> {
   const out = await cutaway(['run', '-d', ...args]);
@@ -243,7 +259,7 @@ describe('network', () => {
     const config = JSON.parse(readFileSync(join(root, 'containers', client, 'config.json'), 'utf8'));
     expect(config.network).toMatchObject({ mode: 'bridge', name: a, connected: [{ name: b, ip: eth1 }] });
 
-    const state = async () => [(await cutaway(['network', 'ls'])).stdout, (await cutaway(['network', 'inspect', a, b])).stdout, readFileSync(join(root, 'containers', client, 'config.json'), 'utf8'), (await cutaway(['exec', 'cw-client', 'ip', '-o', '-4', 'addr'])).stdout];
+    const state = async () => [await ownNetworks(), (await cutaway(['network', 'inspect', a, b])).stdout, readFileSync(join(root, 'containers', client, 'config.json'), 'utf8'), (await cutaway(['exec', 'cw-client', 'ip', '-o', '-4', 'addr'])).stdout];
     await refused(['network', 'rm', b], new RegExp(`^cutaway network rm: error: error while removing network: network ${b} id [0-9a-f]{12} has active endpoints \\(hint: used by cw-.*`, 'm'), state);
     await refused(['network', 'connect', b, 'cw-client'], new RegExp(`endpoint with name cw-client already exists in network ${b}$`, 'm'), state);
     await refused(['network', 'disconnect', a, 'cw-client'], new RegExp(`container cw-client was run on network ${a}: cutaway keeps that one`), state);
@@ -280,7 +296,7 @@ describe('network', () => {
   it('bad input: one Docker-like line, nothing changed', async () => {
     const a = await network('bad', `10.209.${third}.0/24`);
     const alone = await detached(['--name', 'cw-alone', '--network', 'none', BUSYBOX_REF, 'sleep', '600']);
-    const state = async () => [(await cutaway(['network', 'ls'])).stdout, readdirSync(join(root, 'networks')).sort(), readFileSync(join(root, 'containers', alone, 'config.json'), 'utf8')];
+    const state = async () => [await ownNetworks(), ownRecords(), readFileSync(join(root, 'containers', alone, 'config.json'), 'utf8')];
     await refused(['network', 'connect', a, 'cw-alone'], /container cannot be connected to multiple networks with one of the networks in private \(none\) mode/, state);
     await refused(['network', 'create', 'host'], /^cutaway network create: error: network with name host already exists$/m, state);
     await refused(['network', 'create', a], new RegExp(`network with name ${a} already exists`), state);

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OciLayout } from '@cutaway/oci';
 import { spawn } from 'node:child_process';
-import { runCommand, toolPath, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { runCommand, shellWord, toolPath, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { removeContainers } from '../../../test/fixtures/containers.ts';
 import { BUSYBOX_REF, buildBusyboxImage, removeTree } from '../../../test/fixtures/images.ts';
 
@@ -70,12 +70,28 @@ afterAll(async () => {
   await removeTree(work);
 });
 
+
+/** The containers' directories (containers/<id>); containers/.names holds the name reservations. */
+const containerDirs = () => readdirSync(join(root, 'containers')).filter((d) => !d.startsWith('.'));
+
 describe('cutaway run', () => {
   it('runs the command in the image and exits with its status; --rm leaves nothing behind', async () => {
     const out = await cutaway(['run', '--rm', BUSYBOX_REF, 'sh', '-c', 'echo hello; exit 3']);
     expect(out.stdout).toBe('hello\n');
     expect(out.code).toBe(3);
-    expect(readdirSync(join(root, 'containers'))).toEqual([]);
+    expect(containerDirs()).toEqual([]);
+  });
+
+  it('--trace shows each tool command, then the steps that tool took, each labelled with the tool', async () => {
+    const out = await cutaway(['--trace', 'run', '--rm', BUSYBOX_REF, 'true']);
+    expect(out.code, out.stderr).toBe(0);
+    const lines = out.stderr.split('\n');
+    for (const tool of ['overlay-mount', 'cg-limit', 'netbridge']) {
+      const command = lines.findIndex((l) => l.startsWith(`+ ${tool} `));
+      expect(command, tool).toBeGreaterThanOrEqual(0);
+      expect(lines.some((l) => l.startsWith('+ ') && l.endsWith(`  # ${tool}`)), tool).toBe(true);
+    }
+    expect(lines.find((l) => l.endsWith('  # overlay-mount') && l.includes('mount -t overlay'))).toBeDefined();
   });
 
   it("runs the image's Cmd, with stdin attached by -i", async () => {
@@ -102,14 +118,14 @@ describe('cutaway run', () => {
   it('keeps an exited container without --rm: its config, state with the exit status, and log', async () => {
     const out = await cutaway(['run', '--name', 'cw-kept', BUSYBOX_REF, 'sh', '-c', 'echo to-log; echo err-log >&2; exit 5']);
     expect(out.code).toBe(5);
-    const [id] = readdirSync(join(root, 'containers'));
+    const [id] = containerDirs();
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     const dir = join(root, 'containers', id!);
     expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))).toMatchObject({ id, name: 'cw-kept', image: BUSYBOX_REF });
     expect(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'))).toMatchObject({ status: 'exited', exitCode: 5 });
     const log = readFileSync(join(dir, 'log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { log: string; stream: string });
     expect(log.map((l) => [l.stream, l.log])).toEqual(expect.arrayContaining([['stdout', 'to-log\n'], ['stderr', 'err-log\n']]));
-    expect((await cutaway(['run', '--name', 'cw-kept', BUSYBOX_REF, 'true'])).stderr).toMatch(/the container name "\/cw-kept" is already in use/);
+    expect((await cutaway(['run', '--name', 'cw-kept', BUSYBOX_REF, 'true'])).stderr).toMatch(/^cutaway run: error: Conflict\. The container name "\/cw-kept" is already in use by container "[0-9a-f]{64}"\. You have to remove \(or rename\) that container to be able to reuse that name\.$/m);
   });
 
   it('publishes a port of a detached container; its hostname is its id and /etc/hosts names its address', async () => {
@@ -134,7 +150,7 @@ describe('cutaway run', () => {
 
   it('gives the command a terminal with -t', async () => {
     // script(1) gives cutaway a terminal; its stdin stays open (at EOF script would type a NUL into it).
-    const script = spawn('/usr/bin/script', ['-qec', `${toolPath('cutaway')} run --rm -t --network none ${BUSYBOX_REF} sh -c 'tty; test -t 0 && test -t 1 && echo both-ttys; echo $TERM'`, '/dev/null'], {
+    const script = spawn('/usr/bin/script', ['-qec', `${shellWord(toolPath('cutaway'))} run --rm -t --network none ${BUSYBOX_REF} sh -c 'tty; test -t 0 && test -t 1 && echo both-ttys; echo $TERM'`, '/dev/null'], {
       env: { ...process.env, CUTAWAY_ROOT: root },
       stdio: ['pipe', 'pipe', 'inherit'],
     });
@@ -169,6 +185,6 @@ describe('cutaway run', () => {
     expect(noCommand.code).toBe(125);
     const badVolume = await cutaway(['run', '--rm', '-v', 'nocolon', BUSYBOX_REF, 'true']);
     expect(badVolume.code).toBe(125);
-    expect(readdirSync(join(root, 'containers'))).toEqual([]);
+    expect(containerDirs()).toEqual([]);
   });
 });

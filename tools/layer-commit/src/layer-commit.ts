@@ -4,9 +4,10 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { imageStoreDir, readMountRecord, ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, toolSpec, type Invocation } from '@cutaway/cli';
 import { compress, createLayerTar, LayerError, type LayerSource } from '@cutaway/layer';
-import { findImage, formatReference, hostPlatform, OciLayout, ociLayerMediaType, parsePlatform, parseReference, type Compression } from '@cutaway/oci';
+import { findImage, formatReference, hostPlatform, isContentHandle, NoSuchImageError, OciLayout, parsePlatform, parseReference, type Compression } from '@cutaway/oci';
 import pkg from '../package.json' with { type: 'json' };
 import { applyChanges, commitImage, scratchImage, storeLayer, type LayerResult } from './commit.ts';
+import { diffScript, imageScript, outputScript } from './script.ts';
 
 const spec = toolSpec({
   name: 'layer-commit',
@@ -22,7 +23,7 @@ const spec = toolSpec({
   operands: { min: 0, max: 1, names: 'UPPER|CONTAINER|DIR' },
   options: [
     { name: 'tag', short: 't', type: 'string', arg: 'NEW', help: 'name of the new image in the store' },
-    { name: 'image', type: 'string', arg: 'BASE', help: "the image the layer goes on (default: the container's image; 'scratch' for none)" },
+    { name: 'image', type: 'string', arg: 'BASE', help: "the image the layer goes on: a name, an image ID or unique prefix, a manifest digest, NAME@DIGEST (default: the container's image; 'scratch' for none)" },
     { name: 'change', short: 'c', type: 'list', arg: 'INSTRUCTION', help: 'apply a Dockerfile instruction to the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR (repeat)' },
     { name: 'created-by', type: 'string', arg: 'TEXT', help: "the history entry's created_by (default: layer-commit DIR)" },
     { name: 'message', short: 'm', type: 'string', arg: 'TEXT', help: "the history entry's comment" },
@@ -44,9 +45,10 @@ const spec = toolSpec({
     'layer-commit ./upper -o - | tar tvf -',
   ],
   classic: [
-    'tar --create --sort=name --numeric-owner --xattrs --mtime=@$SOURCE_DATE_EPOCH --clamp-mtime -C upper . | tee layer.tar | sha256sum   # diff_id',
-    'gzip -n < layer.tar > layer.tar.gz && sha256sum layer.tar.gz                                                      # digest',
-    "jq '.rootfs.diff_ids += [\"sha256:…\"] | .history += [{\"created_by\": \"…\"}]' config.json > new-config.json",
+    'cp -al upper stage   # then, in stage: 0:0 devices → .wh.NAME files, opaque dirs → DIR/.wh..wh..opq (--dry-run shows how)',
+    'tar --create --no-recursion --null --files-from entries -C stage --numeric-owner --format=posix --xattrs --mtime=@$SOURCE_DATE_EPOCH --clamp-mtime > layer.tar',
+    'sha256sum layer.tar && gzip -n < layer.tar > layer.tar.gz && sha256sum layer.tar.gz   # diff_id, digest',
+    "jq -cj '.rootfs.diff_ids += [\"sha256:…\"] | .history += [{\"created_by\": \"…\"}]' base-config.json > config.json",
     'docker commit -c \'CMD ["./app"]\' c1 myapp:1',
   ],
 });
@@ -104,17 +106,21 @@ async function main({ options, positionals, steps, progress, json }: Invocation<
   const output = options.output;
   if (output !== undefined) {
     if (!from) throw new UsageError('-o writes a layer: give a directory, not --empty');
-    steps.run(`tar --create --sort=name --numeric-owner --xattrs --xattrs-include='*' -C ${from.dir} . > ${output === '-' ? '/dev/stdout' : output}`);
     if (steps.mode.dryRun) {
-      process.stdout.write(steps.toScript());
+      process.stdout.write(diffParent ? diffScript(diffParent) : outputScript(from.dir, epoch, compressionGiven ?? 'none', output));
       return 0;
     }
+    steps.note(`the layer of ${from.dir}${diffParent ? ` against ${diffParent}` : ''} (${compressionGiven ?? 'none'}) to ${output === '-' ? 'stdout' : output} — as classic commands: --dry-run`);
     const { stream, done } = createLayerTar(from.dir, { source: layerSource, ...(epoch !== undefined && { sourceDateEpoch: epoch }) });
-    const out = output === '-' ? process.stdout : createWriteStream(output);
+    const file = output === '-' ? undefined : createWriteStream(output);
     try {
-      await Promise.all([pipeline(compress(stream, compressionGiven ?? 'none'), out), done]);
+      await Promise.all([pipeline(compress(stream, compressionGiven ?? 'none'), file ?? process.stdout), done]);
     } catch (e) {
-      if (output !== '-') await rm(output, { force: true });
+      if (file) {
+        // Only once the file is open and closed again: an rm before the stream's open would leave it behind.
+        if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()).destroy());
+        await rm(output, { force: true });
+      }
       throw e instanceof LayerError ? new ToolError(e.message) : e;
     }
     return 0;
@@ -134,7 +140,7 @@ async function main({ options, positionals, steps, progress, json }: Invocation<
     throw new ToolError(e.message, 'pull or build the base image first');
   });
   const base = baseName === 'scratch' ? scratchImage() : await findImage(layout!, baseName, platform).catch((e: Error) => {
-    throw new ToolError(e.message, `oci-pull ${baseName}`);
+    throw new ToolError(e.message, e instanceof NoSuchImageError && !isContentHandle(baseName) ? `oci-pull ${baseName}` : undefined);
   });
 
   const createdBy = options['created-by'] ?? (empty ? `layer-commit --empty ${changes.join(' ')}`.trim() : `layer-commit ${positionals[0]}`);
@@ -147,21 +153,8 @@ async function main({ options, positionals, steps, progress, json }: Invocation<
   };
 
   if (steps.mode.dryRun) {
-    if (from) {
-      steps.note(`the layer: ${from.dir}${diffParent ? ` against ${diffParent}` : ' (an overlay upper: its 0:0 devices become .wh. files, opaque dirs get .wh..wh..opq — GNU tar does not do that part)'}`);
-      steps.run(`tar --create --sort=name --numeric-owner --xattrs --xattrs-include='*'${epoch !== undefined ? ` --mtime=@${epoch} --clamp-mtime` : ''} -C ${from.dir} . > layer.tar`);
-      steps.run(`DIFF_ID=sha256:$(sha256sum < layer.tar | cut -d' ' -f1)`);
-      steps.run(compression === 'gzip' ? 'gzip -n < layer.tar > layer.blob' : compression === 'zstd' ? 'zstd -q -c < layer.tar > layer.blob' : 'cp layer.tar layer.blob');
-      steps.run(`DIGEST=sha256:$(sha256sum < layer.blob | cut -d' ' -f1); cp layer.blob ${layout?.dir ?? layoutDir}/blobs/sha256/\${DIGEST#sha256:}`);
-      steps.run(`jq --arg diff "$DIFF_ID" --arg by ${JSON.stringify(createdBy)} '.rootfs.diff_ids += [$diff] | .history += [{"created": "${created}", "created_by": $by}]' base-config.json > config.json`);
-      steps.run(`jq --arg digest "$DIGEST" --argjson size "$(stat -c %s layer.blob)" '.layers += [{"mediaType": "${ociLayerMediaType(compression)}", "digest": $digest, "size": $size}]' base-manifest.json > manifest.json`);
-    } else {
-      // --empty: a history entry and the config changes, no diff_id and no layer.
-      steps.run(`jq --arg by ${JSON.stringify(createdBy)} '.history += [{"created": "${created}", "created_by": $by, "empty_layer": true}]' base-config.json > config.json`);
-      steps.run('cp base-manifest.json manifest.json');
-    }
-    steps.note(`then store config.json and manifest.json under their sha256 and add ${tag} to index.json`);
-    process.stdout.write(steps.toScript());
+    if (from && diffParent) process.stdout.write(diffScript(diffParent));
+    else process.stdout.write(imageScript({ upper: from?.dir, epoch, compression, layoutDir, newStore, base, tag, createdBy, author: options.author, comment: options.message, changes }));
     return 0;
   }
 
@@ -170,10 +163,13 @@ async function main({ options, positionals, steps, progress, json }: Invocation<
     let layerResult: LayerResult | undefined;
     if (from) {
       const item = progress.item('layer');
+      steps.note(`the layer of ${from.dir}${diffParent ? ` against ${diffParent}` : ''} (${compression}) into ${store.dir}/blobs/sha256 — as classic commands: --dry-run`);
       layerResult = await storeLayer(store, from.dir, layerSource, compression, epoch);
       item.finish(`${layerResult.stats.entries} entries, ${layerResult.descriptor.size} bytes (${layerResult.descriptor.digest.slice(7, 19)})`);
     }
+    steps.note('the config and manifest from the base\'s, into the store');
     const manifest = await commitImage(store, base, { ...(layerResult && { layer: layerResult }), history, changes });
+    steps.note(`index.json: ${tag} → ${manifest.digest}`);
     await store.addRef(tag, manifest);
     return { descriptor: manifest, layer: layerResult };
   });

@@ -781,6 +781,41 @@ describe('--empty with --change', () => {
   });
 });
 
+// ─── 4b. The base image by any handle ───────────────────────────────────────
+
+describe('--image BASE by any handle', () => {
+  it('the image ID in full or a unique prefix, a manifest digest, NAME@DIGEST: the same base; an ambiguous prefix and a missing ID are refused', async () => {
+    const r = await rootWith(LAYERS_REF);
+    const id = layers.configDescriptor.digest;
+    const digest = layers.descriptor.digest;
+    const handles = [LAYERS_REF, id, id.slice(7), id.slice(7, 19), `sha256:${id.slice(7, 15)}`, digest, digest.slice(7), `${LAYERS_REF.split(':')[0]}@${digest}`];
+    const ids: string[] = [id];
+    for (const [i, h] of handles.entries()) {
+      const result = await commitOk(['--empty', '-c', `LABEL handle=${i}`, '--image', h, '--tag', `handle:${i}`], r);
+      const image = await imageIn(r, `docker.io/library/handle:${i}`);
+      expect(image.descriptor.digest, h).toBe(result.digest);
+      expect(image.manifest.layers, h).toEqual(layers.manifest.layers);
+      expect(image.config.history, h).toEqual([...layers.config.history!, expect.objectContaining({ empty_layer: true })]);
+      ids.push(image.manifest.config.digest);
+    }
+    // A prefix of two IDs: more images until two share their first hex digit (17 at most), then refused, naming it.
+    const first = () => ids.map((d) => d.slice(7, 8));
+    while (new Set(first()).size === ids.length) {
+      await commitOk(['--empty', '-c', `LABEL more=${ids.length}`, '--image', LAYERS_REF, '--tag', `more:${ids.length}`], r);
+      ids.push((await imageIn(r, `docker.io/library/more:${ids.length}`)).manifest.config.digest);
+    }
+    const shared = first().find((c, i) => first().indexOf(c) !== i)!;
+    const before = await storeState(r);
+    const ambiguous = await layerCommit(['--empty', '--image', `sha256:${shared}`, '--tag', 'never:1'], r);
+    expect(ambiguous).toMatchObject({ code: 1, stdout: '', stderr: `layer-commit: error: multiple IDs found with provided prefix: sha256:${shared}\n` });
+    // An ID the store lacks: No such image, with no hint to pull it.
+    const zeros = `sha256:${'0'.repeat(64)}`;
+    const missing = await layerCommit(['--empty', '--image', zeros, '--tag', 'never:1'], r);
+    expect(missing).toMatchObject({ code: 1, stdout: '', stderr: `layer-commit: error: No such image: ${zeros}\n` });
+    expect(await storeState(r)).toEqual(before);
+  });
+});
+
 // ─── 5. Errors ───────────────────────────────────────────────────────────────
 
 describe('errors: one line, the right exit status, and the store unchanged', () => {
@@ -887,7 +922,7 @@ describe('errors: one line, the right exit status, and the store unchanged', () 
 // ─── 6. --dry-run ────────────────────────────────────────────────────────────
 
 describe('--dry-run', () => {
-  it('prints the classic commands (tar, sha256sum, gzip, jq) as a script and changes nothing', async () => {
+  it('prints the classic commands (tar, sha256sum, gzip, jq) as a script and changes nothing (dry-run.test.ts runs them)', async () => {
     const r = await rootWith(BUSYBOX_REF);
     const m = await overlayMount([BUSYBOX_REF, '--name', 'dry'], r);
     await writeFile(join(m, 'etc/motd'), 'hello\n');
@@ -897,14 +932,17 @@ describe('--dry-run', () => {
     const result = await layerCommit(['dry', '--tag', 'dry:1', '--dry-run', '-c', 'ENV A=1'], r);
     expect(result, result.stderr).toMatchObject({ code: 0 });
     const script = result.stdout;
-    expect(script).toMatch(/^#!\/bin\/sh\n/);
-    expect(script).toMatch(/^tar --create .*--sort=name.*--numeric-owner.*-C \S*containers\/dry\/upper /m);
+    expect(script).toMatch(/^#!\/bin\/bash\n/);
+    expect(script).toMatch(/^UPPER=\S*containers\/dry\/upper$/m);
+    expect(script).toMatch(/^tar --create .*--no-recursion .*--files-from "\$WORK\/entries"/m);
+    expect(script).toMatch(/--numeric-owner/);
     expect(script).toMatch(/sha256sum/);
-    expect(script).toMatch(/^gzip -n < layer\.tar/m);
-    expect(script).toMatch(/^jq .*\.rootfs\.diff_ids \+= \[\$diff\]/m);
-    expect(script).toMatch(/"mediaType": "application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip"/);
+    expect(script).toMatch(/^gzip -n < "\$WORK\/layer\.tar"/m);
+    expect(script).toMatch(/\.rootfs = \{type: "layers", diff_ids: \(\.rootfs\.diff_ids \+ \[\$diff_id\]\)\}/);
+    expect(script).toMatch(/^\| \.config\.Env = \[.*"A=1"\] {3}# -c "ENV A=1"$/m);
+    expect(script).toMatch(/mediaType: "application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip"/);
     expect(script).toMatch(/docker\.io\/library\/dry:1/);
-    await run('sh', ['-n', '-c', script]);
+    await run('bash', ['-n', '-c', script]);
     expect(await storeState(r)).toEqual(before);
 
     const zstd = await layerCommit(['dry', '--tag', 'dry:1', '--dry-run', '--compression', 'zstd'], r);
@@ -915,8 +953,8 @@ describe('--dry-run', () => {
     const empty = await layerCommit(['--empty', '-c', 'ENV A=1', '--image', BUSYBOX_REF, '--tag', 'dry:2', '--dry-run'], r);
     expect(empty, empty.stderr).toMatchObject({ code: 0 });
     expect(empty.stdout).toMatch(/empty_layer/);
-    expect(empty.stdout).not.toMatch(/DIFF_ID|DIGEST|diff_ids/);
-    await run('sh', ['-n', '-c', empty.stdout]);
+    expect(empty.stdout).not.toMatch(/DIFF_ID|LAYER_DIGEST|tar --create/);
+    await run('bash', ['-n', '-c', empty.stdout]);
 
     // -o FILE: no file.
     const out = join(work, 'dry.tar');
@@ -930,7 +968,8 @@ describe('--dry-run', () => {
     const fresh = await freshRoot();
     const scratch = await layerCommit([join(r.root, 'containers/dry/upper'), '--image', 'scratch', '--tag', 'dry:3', '--dry-run'], fresh);
     expect(scratch, scratch.stderr).toMatchObject({ code: 0 });
-    expect(scratch.stdout).toContain(`${fresh.store}/blobs/sha256/`);
+    expect(scratch.stdout).toContain(`LAYOUT=${fresh.store}\n`);
+    expect(scratch.stdout).toContain('mkdir -p "$LAYOUT/blobs/sha256"');
     expect(await lstat(fresh.store).catch(() => undefined)).toBeUndefined();
   });
 });

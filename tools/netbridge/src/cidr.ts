@@ -1,4 +1,4 @@
-import { UsageError } from '@cutaway/cli';
+import { ToolError, UsageError } from '@cutaway/cli';
 
 /** An IPv4 subnet: the network address as an unsigned 32-bit number, and the prefix length. */
 export interface Subnet {
@@ -46,4 +46,26 @@ export function contains(s: Subnet, ip: number): boolean {
 
 export function overlaps(a: Subnet, b: Subnet): boolean {
   return contains(a, b.network) || contains(b, a.network);
+}
+
+/**
+ * The ranges no bridge network may use, as Docker's IPAM refuses them: addresses that name no host on a link
+ * (RFC 6890's special-purpose registry, less the private and documentation ranges a network may well use).
+ */
+const SPECIAL: { range: string; what: string }[] = [
+  { range: '255.255.255.255/32', what: 'the limited broadcast address (RFC 919)' },
+  { range: '0.0.0.0/8', what: '"this network" (RFC 1122): no host is addressed there' },
+  { range: '127.0.0.0/8', what: "loopback (RFC 1122): its addresses never leave a host's lo" },
+  { range: '169.254.0.0/16', what: 'link-local (RFC 3927): its addresses are never routed' },
+  { range: '224.0.0.0/4', what: 'multicast (RFC 5771): its addresses name groups, not hosts' },
+  { range: '240.0.0.0/4', what: 'reserved (RFC 1112): hosts and routers do not use it' },
+];
+
+/** Refuses a subnet that overlaps a special-purpose range (exit 1: the value is well-formed, and refused). */
+export function checkUsable(subnet: Subnet, what = 'subnet'): void {
+  for (const { range, what: why } of SPECIAL) {
+    const [addr = '', prefix = ''] = range.split('/');
+    if (overlaps(subnet, { network: parseIPv4(addr)!, prefix: Number(prefix) }))
+      throw new ToolError(`${what} ${formatSubnet(subnet)} overlaps ${range === '255.255.255.255/32' ? '255.255.255.255' : range}, ${why}`, 'pick a private range: 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16');
+  }
 }

@@ -13,6 +13,11 @@ import type { NetworkRecord, PortMapping } from './store.ts';
  *                          traffic to any local address, from outside
  *                          (prerouting) or from the host itself (output)
  *
+ * Every state root on the host shares the table (its records are host-wide,
+ * under the runtime directory), and what is in it is read from the kernel
+ * before anything is added or removed: an element is removed only when it
+ * is this endpoint's own.
+ *
  * A packet from 127.0.0.1 DNATed to a container is masqueraded to the
  * bridge's address on its way out (the bridge also has route_localnet=1), so
  * that the container can answer it — what Docker's userland proxy is for.
@@ -41,35 +46,50 @@ export function tableCommands(): string[] {
   ];
 }
 
-export async function tableExists(): Promise<boolean> {
-  try {
-    await exec('nft', ['list', 'table', 'ip', TABLE]);
-    return true;
-  } catch {
-    return false;
-  }
+/** What the kernel's table holds that is not fixed: its bridges, and every published port's target. */
+export interface TableState {
+  /** Every bridge the table serves, of whichever state root. */
+  bridges: string[];
+  /** "tcp/8080" → "172.30.0.2 . 80": the port maps' elements. */
+  ports: Map<string, string>;
 }
 
+type Listing = { nftables: { set?: { name: string; elem?: string[] }; map?: { name: string; elem?: [number, { concat: [string, number] }][] } }[] };
+
 /**
- * The bridges the table serves, as the kernel has them: another state root
- * (CUTAWAY_ROOT) may share the table, so whether it is still needed is asked
- * of the kernel, not of this root's records. Undefined: there is no table.
+ * The table as the kernel has it, in one `nft -j list table`; undefined when there is none. Every state root on
+ * the host shares the table, and a record may be lost or stale, so what is in it is asked of the kernel.
  */
-export async function tableBridges(): Promise<string[] | undefined> {
+export async function tableState(): Promise<TableState | undefined> {
+  let listing: Listing;
   try {
-    const listing = JSON.parse(await exec('nft', ['-j', 'list', 'set', 'ip', TABLE, 'bridges'])) as { nftables: { set?: { elem?: string[] } }[] };
-    return listing.nftables.find((e) => e.set)?.set?.elem ?? [];
+    listing = JSON.parse(await exec('nft', ['-j', 'list', 'table', 'ip', TABLE])) as Listing;
   } catch {
     return undefined;
   }
+  const bridges = listing.nftables.find((e) => e.set?.name === 'bridges')?.set?.elem ?? [];
+  const ports = new Map<string, string>();
+  for (const protocol of ['tcp', 'udp'])
+    for (const [port, { concat: [ip, target] }] of listing.nftables.find((e) => e.map?.name === `${protocol}-ports`)?.map?.elem ?? []) ports.set(`${protocol}/${port}`, `${ip} . ${target}`);
+  return { bridges, ports };
+}
+
+/** A port map element's target, as tableState has it: "172.30.0.2 . 80". */
+export function portTarget(ip: string, port: PortMapping): string {
+  return `${ip} . ${port.containerPort}`;
 }
 
 export function networkElements(verb: 'add' | 'delete', network: NetworkRecord): string[] {
   return [`${verb} element ip ${TABLE} bridges { "${network.bridge}" }`, `${verb} element ip ${TABLE} subnets { ${network.subnet} }`];
 }
 
+/**
+ * An endpoint's port elements. nft deletes a map element by its key alone (the target in a delete is not
+ * compared), so a delete is given only the elements that tableState shows pointing at this endpoint: another
+ * endpoint's mapping of the same host port is never removed.
+ */
 export function portElements(verb: 'add' | 'delete', ip: string, ports: PortMapping[]): string[] {
-  return ports.map((p) => `${verb} element ip ${TABLE} ${p.protocol}-ports { ${p.hostPort}${verb === 'add' ? ` : ${ip} . ${p.containerPort}` : ''} }`);
+  return ports.map((p) => `${verb} element ip ${TABLE} ${p.protocol}-ports { ${p.hostPort}${verb === 'add' ? ` : ${portTarget(ip, p)}` : ''} }`);
 }
 
 export function deleteTable(): string {

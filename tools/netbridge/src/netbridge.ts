@@ -1,13 +1,27 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, type Invocation, type ToolSpec } from '@cutaway/cli';
+import { resolve } from 'node:path';
+import { ROOT_OPTION, runTool, runtimeDir, shellQuote, stateRoot, ToolError, UsageError, toolSpec, type Invocation } from '@cutaway/cli';
 import pkg from '../package.json' with { type: 'json' };
-import { contains, formatIPv4, formatSubnet, overlaps, parseIPv4, parseSubnet, subnetSize, type Subnet } from './cidr.ts';
-import { deleteTable, networkElements, portElements, tableBridges, tableCommands, tableExists } from './firewall.ts';
-import { allocatePorts } from './ports.ts';
+import { leaseAddress, macOf } from './addresses.ts';
+import { checkUsable, contains, formatIPv4, formatSubnet, overlaps, parseIPv4, parseSubnet, subnetSize, type Subnet } from './cidr.ts';
+import { deleteTable, networkElements, portElements, portTarget, TABLE, tableCommands, tableState } from './firewall.ts';
+import { allocatePorts, portKey } from './ports.ts';
 import { exec, Runner } from './runner.ts';
+import {
+  addEndpointScript,
+  checkEndpointScript,
+  createNetworkScript,
+  deletePortsScript,
+  inheritScript,
+  lockScript,
+  networkEndScript,
+  removeEndpointScript,
+  removeNetworkScript,
+  withCommandCheck,
+} from './script.ts';
 import { checkName, DEFAULT_NETWORK, NetworkStore, newNetwork, vethName, type Endpoint, type NetworkRecord } from './store.ts';
 
-const spec: ToolSpec = {
+const spec = toolSpec({
   name: 'netbridge',
   version: pkg.version,
   synopsis: [
@@ -23,9 +37,12 @@ const spec: ToolSpec = {
     'from the subnet, lo up, a default route through the bridge, NAT out, and the published ports in (reachable',
     "at the host's addresses and at 127.0.0.1). It prints the namespace's path. up NAME again with another",
     "--network adds an interface (eth1, …; no second default route) to NAME's namespace, as docker network",
-    'connect does. down undoes all of it, or with --network only that interface. Networks',
-    'live in $CUTAWAY_ROOT/networks; the default one, "bridge" (cw0, 172.30.0.0/16), exists without being created.',
-    'Every packet rule is in the nftables table ip cw.',
+    'connect does. down undoes all of it, or with --network only that interface. The default network, "bridge"',
+    '(cw0, 172.30.0.0/16), exists without being created. Networks, their address leases and the published ports',
+    "belong to the host, not to one state root: they are recorded in $CUTAWAY_RUN/networks (default /run/cutaway),",
+    "under one lock, where every root's netbridge sees them, so two roots never get one address, MAC or host port.",
+    "A state root's records from an older netbridge ($CUTAWAY_ROOT/networks) are moved there on its first run.",
+    'Every packet rule is in the nftables table ip cw; down removes only its own endpoint\'s elements.',
   ].join('\n'),
   options: [
     { name: 'network', type: 'string', arg: 'NET', help: 'up: the network to join (default: bridge); down: only the endpoint on NET' },
@@ -37,7 +54,7 @@ const spec: ToolSpec = {
     { name: 'ip-forward', type: 'boolean', help: 'up: set net.ipv4.ip_forward=1, as Docker does, so endpoints reach other networks' },
     { name: 'subnet', type: 'string', arg: 'CIDR', help: "network create: the subnet, e.g. 10.89.0.0/24 (default: a free one of Docker's default pools)" },
     { name: 'gateway', type: 'string', arg: 'IP', help: "network create: the bridge's address (default: the subnet's first)" },
-    ROOT_OPTION,
+    { ...ROOT_OPTION, help: 'the state root whose endpoints these are (default $CUTAWAY_ROOT or /var/lib/cutaway); the records are $CUTAWAY_RUN\'s' },
   ],
   examples: [
     'ns=$(netbridge up web -p 8080:80)                       # /run/netns/web, eth0 172.30.0.2',
@@ -47,6 +64,8 @@ const spec: ToolSpec = {
     'netbridge down web --network backend                  # and loses it again',
     'netbridge network create backend --subnet 10.89.0.0/24',
     'netbridge --dry-run up web -p 8080:80                   # the ip, sysctl and nft commands',
+    'CUTAWAY_ROOT=/srv/b netbridge up api -p 8080:80         # another root: "port is already allocated"',
+    'cat /run/cutaway/networks/bridge.json                   # every root\'s leases on cw0',
     'netbridge down web',
   ],
   classic: [
@@ -57,7 +76,7 @@ const spec: ToolSpec = {
     "nft 'add rule ip cw postrouting ip saddr 172.30.0.0/16 oifname != cw0 masquerade'",
     "nft 'add rule ip cw prerouting fib daddr type local tcp dport 8080 dnat to 172.30.0.2:80'",
   ],
-};
+});
 
 /** Host routes as `ip -4 -j route` lists them, less those of cutaway's own bridges (`ours`). */
 async function hostRoutes(ours: Set<string>): Promise<{ subnet: Subnet; dev: string }[]> {
@@ -98,30 +117,6 @@ async function freeSubnet(others: NetworkRecord[], ours: Set<string>): Promise<S
   const free = pool.find((s) => !subnetConflict(s, routes, others));
   if (!free) throw new ToolError('no free subnet left in the default pools (172.17-31.0.0/16, 192.168.0.0/16)', 'give one with --subnet CIDR');
   return free;
-}
-
-/** The lowest free address of the subnet, or the one asked for, checked. */
-function leaseAddress(network: NetworkRecord, wanted: string | undefined): number {
-  const subnet = parseSubnet(network.subnet);
-  const gateway = parseIPv4(network.gateway)!;
-  const used = new Set(Object.values(network.endpoints).map((e) => parseIPv4(e.ip)!));
-  const first = subnet.network + 1;
-  const last = subnet.network + subnetSize(subnet) - 2; // the last address is the broadcast
-  if (wanted !== undefined) {
-    const ip = parseIPv4(wanted);
-    if (ip === undefined) throw new UsageError(`invalid address ${JSON.stringify(wanted)}`);
-    if (!contains(subnet, ip) || ip < first || ip > last) throw new ToolError(`address ${wanted} is not a host address of ${network.name}'s subnet ${network.subnet}`);
-    if (ip === gateway) throw new ToolError(`address ${wanted} is ${network.name}'s gateway`);
-    if (used.has(ip)) throw new ToolError(`address ${wanted} is already leased on ${network.name}`);
-    return ip;
-  }
-  for (let ip = first; ip <= last; ip++) if (ip !== gateway && !used.has(ip)) return ip;
-  throw new ToolError(`network ${network.name} has no free address left in ${network.subnet}`);
-}
-
-/** Docker's MAC for an address: 02:42 (locally administered) and the four bytes of the IPv4 address. */
-function macOf(ip: number): string {
-  return ['02', '42', ...formatIPv4(ip).split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
 }
 
 /**
@@ -186,16 +181,19 @@ function checkIfname(ifname: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(ifname)) throw new UsageError(`invalid interface name ${JSON.stringify(ifname)}: letters, digits, "_", "." and "-", at most 15`);
 }
 
-async function up(inv: Invocation, store: NetworkStore, run: Runner): Promise<UpResult> {
+async function up(inv: Invocation<typeof spec.options>, store: NetworkStore, run: Runner): Promise<UpResult> {
   const o = inv.options;
   const [name, ...extra] = inv.positionals.slice(1);
   if (!name || extra.length) throw new UsageError('up takes one NAME: netbridge up NAME [--network NET] [-p HOST:CTR]…');
   checkName(name, 'endpoint');
   if (o.netns !== undefined && o.pid !== undefined) throw new UsageError('--netns and --pid exclude each other');
-  if (o.pid !== undefined && !/^\d+$/.test(String(o.pid))) throw new UsageError(`--pid ${o.pid}: not a process id`);
-  if (typeof o.ifname === 'string') checkIfname(o.ifname);
-  const given = typeof o.netns === 'string' ? o.netns : o.pid !== undefined ? `/proc/${o.pid}/ns/net` : undefined;
-  const networkName = typeof o.network === 'string' ? o.network : DEFAULT_NETWORK;
+  if (o.pid !== undefined && !/^\d+$/.test(o.pid)) throw new UsageError(`--pid ${o.pid}: not a process id`);
+  if (o.ifname !== undefined) checkIfname(o.ifname);
+  const given = o.netns ?? (o.pid !== undefined ? `/proc/${o.pid}/ns/net` : undefined);
+  // netbridge's own namespace, where it makes the bridge (the host's), is never an endpoint's: it would give the
+  // host an address and routes.
+  if (given !== undefined && sameNamespace(given, '/proc/self/ns/net')) throw new ToolError(`${o.pid !== undefined ? `process ${o.pid}` : given} is in the host's network namespace: netbridge gives a network only to a namespace of its own`);
+  const networkName = o.network ?? DEFAULT_NETWORK;
 
   return store.locked(async () => {
     const networks = store.list();
@@ -210,21 +208,34 @@ async function up(inv: Invocation, store: NetworkStore, run: Runner): Promise<Up
     if (!makeNetns && !existsSync(netns)) throw new ToolError(`${o.pid !== undefined ? `process ${o.pid}` : netns}: no such network namespace`);
     if (siblings.length && given !== undefined && !sameNamespace(given, siblings[0]!.netns)) throw new ToolError(`endpoint ${name} lives in the network namespace ${siblings[0]!.netns}, and ${given} is another one`);
     const taken = new Set(siblings.map((s) => s.ifname));
-    const ifname = typeof o.ifname === 'string' ? o.ifname : `eth${[...Array(taken.size + 1).keys()].find((i) => !taken.has(`eth${i}`))}`;
+    const ifname = o.ifname ?? `eth${[...Array(taken.size + 1).keys()].find((i) => !taken.has(`eth${i}`))}`;
     if (taken.has(ifname)) throw new ToolError(`endpoint ${name} has an ${ifname} already`);
     const firstUse = !bridgeExists(network.bridge);
-    if (firstUse) await checkSubnetFree(parseSubnet(network.subnet), networks.filter((n) => n !== network && bridgeExists(n.bridge)), new Set(networks.map((n) => n.bridge)));
-    const ip = leaseAddress(network, typeof o.ip === 'string' ? o.ip : undefined);
-    const ports = await allocatePorts((o.publish as string[] | undefined) ?? [], networks);
+    if (firstUse) {
+      checkUsable(parseSubnet(network.subnet), `network ${network.name}'s subnet`);
+      await checkSubnetFree(parseSubnet(network.subnet), networks.filter((n) => n !== network && bridgeExists(n.bridge)), new Set(networks.map((n) => n.bridge)));
+    }
+    const ip = leaseAddress(network, o.ip);
+    // A host port is taken when any root's endpoint publishes it (the host's records), or the kernel's port maps
+    // have it (a record lost, or another runtime directory on this kernel): refused before anything is made.
+    const table = await tableState();
+    const published = new Set([...networks.flatMap((n) => Object.values(n.endpoints).flatMap((e) => e.ports.map((p) => portKey(p.protocol, p.hostPort)))), ...(table?.ports.keys() ?? [])]);
+    const ports = await allocatePorts(o.publish, published);
     const prefix = parseSubnet(network.subnet).prefix;
-    const endpoint: Endpoint = { name, ifname, ip: formatIPv4(ip), mac: macOf(ip), netns, madeNetns: makeNetns, veth: vethName(network, name), ports };
+    const endpoint: Endpoint = { name, ifname, ip: formatIPv4(ip), mac: macOf(ip), netns, madeNetns: makeNetns, veth: vethName(network, name), ports, root: store.root };
 
     // The lease is written first: a run killed half-way leaves a record that `down` cleans up from.
+    if (run.dryRun) {
+      run.note(`up ${name} on ${network.name}: ${endpoint.ip}/${prefix}, ${endpoint.mac}, ${ifname} ↔ ${endpoint.veth} on ${network.bridge}`);
+      lockScript(run, store);
+      addEndpointScript(run, store, network, endpoint);
+    }
     network.endpoints[name] = endpoint;
     if (!run.dryRun) await store.write(network);
     try {
       if (makeNetns) await run.ip([['netns', 'add', name]]);
-      if (firstUse) await bridgeUp(run, network);
+      // The script asks for the bridge as it runs: the first endpoint makes it, whenever that is.
+      await run.when(`! ip link show ${network.bridge} >/dev/null 2>&1`, firstUse, () => bridgeUp(run, network));
       await run.ip([
         ['link', 'add', endpoint.veth, 'type', 'veth', 'peer', 'name', ifname, 'netns', netns],
         ['link', 'set', endpoint.veth, 'master', network.bridge],
@@ -239,10 +250,16 @@ async function up(inv: Invocation, store: NetworkStore, run: Runner): Promise<Up
         ...(siblings.length ? [] : [['route', 'add', 'default', 'via', network.gateway]]),
       ], netns);
       if (o['ip-forward']) await run.sysctl('net.ipv4.ip_forward', '1');
-      await run.nft([...(run.dryRun || !(await tableExists()) ? tableCommands() : []), ...networkElements('add', network), ...portElements('add', endpoint.ip, ports)]);
+      if (run.dryRun) {
+        // The table is made once, by whoever finds none: its rules must not be added twice.
+        await run.when(`! nft list table ip ${TABLE} >/dev/null 2>&1`, true, () => run.nft(tableCommands()));
+        await run.nft([...networkElements('add', network), ...portElements('add', endpoint.ip, ports)]);
+      } else await run.nft([...(!table ? tableCommands() : []), ...networkElements('add', network), ...portElements('add', endpoint.ip, ports)]);
     } catch (e) {
       await teardown(run, store, network, endpoint);
-      throw e;
+      // The kernel's map has the port after all (published meanwhile from another runtime directory): Docker's line.
+      const port = e instanceof Error ? /File exists; add element ip cw (?:tcp|udp)-ports \{ (\d+) :/.exec(e.message)?.[1] : undefined;
+      throw port ? new ToolError(`Bind for 0.0.0.0:${port} failed: port is already allocated`) : e;
     }
     if (!run.dryRun && readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() === '0')
       process.stderr.write(`netbridge: note: net.ipv4.ip_forward is 0: ${name} reaches this host and cutaway's networks, not other networks (--ip-forward sets it, as Docker does)\n`);
@@ -258,45 +275,69 @@ async function up(inv: Invocation, store: NetworkStore, run: Runner): Promise<Up
  * left in it.
  */
 async function teardown(run: Runner, store: NetworkStore, network: NetworkRecord, endpoint: Endpoint): Promise<void> {
-  const bridges = run.dryRun ? [] : await tableBridges();
-  const hasTable = run.dryRun || bridges !== undefined;
-  if (hasTable && endpoint.ports.length) await run.nft(portElements('delete', endpoint.ip, endpoint.ports)).catch(() => {});
-  if (run.dryRun || interfaces().has(endpoint.veth)) await run.tryIp(['link', 'del', endpoint.veth]);
-  if (endpoint.madeNetns && (run.dryRun || existsSync(endpoint.netns))) await run.tryIp(['netns', 'del', endpoint.name]);
+  if (run.dryRun) return teardownScript(run, store, network, endpoint);
+  const table = await tableState();
+  // Only the elements that point at this endpoint: another's mapping of the same host port stays.
+  const own = endpoint.ports.filter((p) => table?.ports.get(portKey(p.protocol, p.hostPort)) === portTarget(endpoint.ip, p));
+  if (own.length) await run.nft(portElements('delete', endpoint.ip, own)).catch(() => {});
+  if (interfaces().has(endpoint.veth)) await run.tryIp(['link', 'del', endpoint.veth]);
+  if (endpoint.madeNetns && existsSync(endpoint.netns)) await run.tryIp(['netns', 'del', endpoint.name]);
   delete network.endpoints[endpoint.name];
   // The bridge goes with the network's last endpoint, unless the kernel says another state root's endpoints are on it.
-  if (!Object.keys(network.endpoints).length && (run.dryRun || !(await bridgePorts(network.bridge)).length)) {
-    if (run.dryRun || bridgeExists(network.bridge)) await run.tryIp(['link', 'del', network.bridge]);
+  if (!Object.keys(network.endpoints).length && !(await bridgePorts(network.bridge)).length) {
+    if (bridgeExists(network.bridge)) await run.tryIp(['link', 'del', network.bridge]);
     // The table goes as a whole once no bridge is left in it; its elements need no deleting first.
-    const others = (bridges ?? []).filter((b) => b !== network.bridge);
-    if (hasTable) await run.nft(others.length ? networkElements('delete', network) : [deleteTable()]).catch(() => {});
+    const others = (table?.bridges ?? []).filter((b) => b !== network.bridge);
+    if (table) await run.nft(others.length ? networkElements('delete', network) : [deleteTable()]).catch(() => {});
   }
-  if (!run.dryRun) {
-    // The default network leaves no file behind once nothing uses it: it exists without one.
-    if (network.name === DEFAULT_NETWORK && !Object.keys(network.endpoints).length) store.remove(network.name);
-    else await store.write(network);
-  }
+  // The default network leaves no file behind once nothing uses it: it exists without one.
+  if (network.name === DEFAULT_NETWORK && !Object.keys(network.endpoints).length) store.remove(network.name);
+  else await store.write(network);
+}
+
+/**
+ * teardown as the dry-run script does it: the same steps, each asking the host first what teardown asks it (the
+ * kernel's table, the interfaces, the records), so that a script made now acts on the host as it is when it runs.
+ */
+async function teardownScript(run: Runner, store: NetworkStore, network: NetworkRecord, endpoint: Endpoint): Promise<void> {
+  run.note(`${endpoint.name} on ${network.name}: ${endpoint.ip}, veth ${endpoint.veth}${endpoint.ports.length ? `, ports ${endpoint.ports.map((p) => `${p.hostPort}/${p.protocol}`).join(' ')}` : ''}`);
+  await deletePortsScript(run, endpoint, (ports) => run.nft(portElements('delete', endpoint.ip, ports)));
+  await run.when(`ip link show ${endpoint.veth} >/dev/null 2>&1`, true, () => run.tryIp(['link', 'del', endpoint.veth]));
+  if (endpoint.madeNetns) await run.when(`[ -e ${shellQuote(endpoint.netns)} ]`, true, () => run.tryIp(['netns', 'del', endpoint.name]));
+  await networkEndScript(run, store, network, endpoint, {
+    deleteBridge: () => run.tryIp(['link', 'del', network.bridge]),
+    deleteElements: (which) => run.nft(networkElements('delete', network).filter((_, i) => which.includes(i === 0 ? 'bridge' : 'subnet'))),
+    deleteTable: () => run.nft([deleteTable()]),
+  });
+  removeEndpointScript(run, store, network, endpoint);
+  delete network.endpoints[endpoint.name];
 }
 
 /**
  * Takes NAME's endpoints down: all of them, or with --network the one on that network. The namespace `up` made
  * lives as long as any of NAME's interfaces: when its maker goes first, a staying endpoint inherits it.
  */
-async function down(inv: Invocation, store: NetworkStore, run: Runner): Promise<string> {
+async function down(inv: Invocation<typeof spec.options>, store: NetworkStore, run: Runner): Promise<string> {
   const [name, ...extra] = inv.positionals.slice(1);
   if (!name || extra.length) throw new UsageError('down takes one NAME: netbridge down NAME [--network NET]');
-  const only = typeof inv.options.network === 'string' ? inv.options.network : undefined;
+  const only = inv.options.network;
   return store.locked(async () => {
     const all = store.findEndpoints(name);
     const going = all.filter((f) => only === undefined || f.network.name === only);
     if (!going.length) throw new ToolError(`no endpoint named ${name}${only === undefined ? '' : ` on network ${only}`}`, 'netbridge network inspect NET lists a network\'s endpoints');
     const staying = all.filter((f) => !going.includes(f));
+    if (run.dryRun) {
+      run.note(`down ${name}${only === undefined ? '' : ` on ${only}`}`);
+      lockScript(run, store);
+      for (const f of going) checkEndpointScript(run, store, f.network, f.endpoint);
+    }
     const maker = going.find((f) => f.endpoint.madeNetns);
     if (maker && staying.length) {
       maker.endpoint.madeNetns = false;
       // The heir may know the namespace by another path (/proc/PID/ns/net): the one up made is the one to delete.
       Object.assign(staying[0]!.endpoint, { madeNetns: true, netns: maker.endpoint.netns });
-      if (!run.dryRun) await store.write(staying[0]!.network);
+      if (run.dryRun) inheritScript(run, store, staying[0]!.network, staying[0]!.endpoint);
+      else await store.write(staying[0]!.network);
     }
     // The namespace's maker last: its interfaces go before the namespace does.
     for (const f of going.sort((a, b) => Number(a.endpoint.madeNetns) - Number(b.endpoint.madeNetns))) await teardown(run, store, f.network, f.endpoint);
@@ -304,7 +345,7 @@ async function down(inv: Invocation, store: NetworkStore, run: Runner): Promise<
   });
 }
 
-async function networkCommand(inv: Invocation, store: NetworkStore, run: Runner, print: (text: string) => void): Promise<void> {
+async function networkCommand(inv: Invocation<typeof spec.options>, store: NetworkStore, run: Runner, print: (text: string) => void): Promise<void> {
   const [, verb, ...names] = inv.positionals;
   const o = inv.options;
   switch (verb) {
@@ -312,9 +353,10 @@ async function networkCommand(inv: Invocation, store: NetworkStore, run: Runner,
       const [name, ...extra] = names;
       if (!name || extra.length) throw new UsageError('network create takes one NET: netbridge network create NET [--subnet CIDR]');
       checkName(name, 'network');
-      const subnet = typeof o.subnet === 'string' ? parseSubnet(o.subnet) : undefined;
+      const subnet = o.subnet !== undefined ? parseSubnet(o.subnet) : undefined;
+      if (subnet) checkUsable(subnet);
       let gateway: number | undefined;
-      if (typeof o.gateway === 'string') {
+      if (o.gateway !== undefined) {
         if (!subnet) throw new UsageError('--gateway needs --subnet');
         gateway = parseIPv4(o.gateway);
         const last = subnet.network + subnetSize(subnet) - 1;
@@ -326,16 +368,20 @@ async function networkCommand(inv: Invocation, store: NetworkStore, run: Runner,
         if (networks.some((n) => n.name === name)) throw new ToolError(`network with name ${name} already exists`);
         const ours = new Set(networks.map((n) => n.bridge));
         if (subnet) await checkSubnetFree(subnet, networks, ours);
-        const created = newNetwork(name, subnet ?? (await freeSubnet(networks, ours)), gateway);
+        const created = newNetwork(name, subnet ?? (await freeSubnet(networks, ours)), gateway, store.root);
         inv.steps.note(`network ${name}: ${created.subnet}, gateway ${created.gateway}, bridge ${created.bridge} (made when the first endpoint joins)`);
-        if (!run.dryRun) await store.write(created);
+        if (run.dryRun) {
+          // The subnet was checked against the host's routes and networks when this script was made.
+          lockScript(run, store);
+          createNetworkScript(run, store, created);
+        } else await store.write(created);
         return created;
       });
       print(inv.json ? `${JSON.stringify(inspectOf(record))}\n` : `${record.id}\n`);
       return;
     }
     case 'ls': {
-      const networks = store.list();
+      const networks = await store.locked(async () => store.list());
       if (inv.json) print(`${JSON.stringify(networks.map(inspectOf))}\n`);
       else {
         const rows = [['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET', 'ENDPOINTS'], ...networks.map((n) => [n.id.slice(0, 12), n.name, 'bridge', 'local', n.subnet, String(Object.keys(n.endpoints).length)])];
@@ -346,17 +392,20 @@ async function networkCommand(inv: Invocation, store: NetworkStore, run: Runner,
     }
     case 'inspect': {
       if (!names.length) throw new UsageError('network inspect takes NET…');
-      const records = names.map((n) => {
-        const record = store.read(n);
-        if (!record) throw new ToolError(`network ${n} not found`);
-        return record;
-      });
+      const records = await store.locked(async () =>
+        names.map((n) => {
+          const record = store.read(n);
+          if (!record) throw new ToolError(`network ${n} not found`);
+          return record;
+        }),
+      );
       print(`${JSON.stringify(records.map(inspectOf), null, 2)}\n`);
       return;
     }
     case 'rm': {
       if (!names.length) throw new UsageError('network rm takes NET…');
       await store.locked(async () => {
+        if (run.dryRun) lockScript(run, store);
         for (const name of names) {
           const record = store.read(name);
           if (!record) throw new ToolError(`network ${name} not found`);
@@ -364,7 +413,8 @@ async function networkCommand(inv: Invocation, store: NetworkStore, run: Runner,
           const used = Object.keys(record.endpoints);
           if (used.length) throw new ToolError(`network ${name} has active endpoints (${used.join(', ')})`, `netbridge down ${used[0]} first`);
           inv.steps.note(`remove network ${name}`);
-          if (!run.dryRun) store.remove(name);
+          if (run.dryRun) removeNetworkScript(run, store, name);
+          else store.remove(name);
         }
       });
       print(`${names.join('\n')}\n`);
@@ -389,13 +439,15 @@ function inspectOf(n: NetworkRecord) {
     Driver: 'bridge',
     IPAM: { Driver: 'default', Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
     Options: { 'com.docker.network.bridge.name': n.bridge },
-    Containers: Object.fromEntries(Object.values(n.endpoints).map((e) => [e.name, { Name: e.name, Interface: e.ifname, MacAddress: e.mac, IPv4Address: `${e.ip}/${prefix}`, NetNS: e.netns, Veth: e.veth, Ports: e.ports }])),
+    /** The state root that created it (none: the default network); the network itself is the host's. */
+    Root: n.root,
+    Containers: Object.fromEntries(Object.values(n.endpoints).map((e) => [e.name, { Name: e.name, Interface: e.ifname, MacAddress: e.mac, IPv4Address: `${e.ip}/${prefix}`, NetNS: e.netns, Veth: e.veth, Ports: e.ports, Root: e.root }])),
   };
 }
 
 void runTool(spec, async (inv) => {
-  const store = new NetworkStore(stateRoot(inv.options.root as string | undefined));
   const run = new Runner(inv.steps);
+  const store = new NetworkStore(runtimeDir(), resolve(stateRoot(inv.options.root)), run.dryRun);
   const verb = inv.positionals[0];
   let output = '';
   if (verb === 'network') await networkCommand(inv, store, run, (text) => (output += text));
@@ -407,5 +459,5 @@ void runTool(spec, async (inv) => {
     output = inv.json ? `${JSON.stringify({ name })}\n` : '';
   } else throw new UsageError(verb ? `unknown command ${verb}: up, down or network` : 'what? netbridge up NAME | down NAME | network …');
   // --dry-run: the commands are the output; nothing was made, so there is no handle to print.
-  process.stdout.write(run.dryRun ? inv.steps.toScript() : output);
+  process.stdout.write(run.dryRun ? withCommandCheck(inv.steps.toScript()) : output);
 });

@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { ToolError, UsageError } from '@cutaway/cli';
-import type { NetworkRecord, PortMapping } from './store.ts';
+import type { PortMapping } from './store.ts';
 
 function port(text: string, spec: string): number {
   const n = Number(text);
@@ -34,25 +34,33 @@ function bindable(protocol: 'tcp' | 'udp', hostPort: number): Promise<boolean> {
   });
 }
 
-/** The host ports for `specs`: each free on the host and in every network's leases ("port is already allocated"). */
-export async function allocatePorts(specs: string[], networks: NetworkRecord[]): Promise<PortMapping[]> {
-  const taken = new Set(networks.flatMap((n) => Object.values(n.endpoints).flatMap((e) => e.ports.map((p) => `${p.protocol}/${p.hostPort}`))));
+/** A published port's key among the taken ones: "tcp/8080". */
+export function portKey(protocol: 'tcp' | 'udp', hostPort: number): string {
+  return `${protocol}/${hostPort}`;
+}
+
+/**
+ * The host ports for `specs`: each free on the host (no socket bound to it) and not `taken` (published already,
+ * by an endpoint of any state root: the host-wide records and the kernel's port maps), refused with Docker's line.
+ */
+export async function allocatePorts(specs: string[], taken: Set<string>): Promise<PortMapping[]> {
+  taken = new Set(taken);
+  const wanted = specs.map((spec) => ({ spec, ...parsePort(spec) }));
   const result: PortMapping[] = [];
-  for (const spec of specs) {
-    const { protocol, hostPort, containerPort } = parsePort(spec);
+  for (const { spec, protocol, hostPort, containerPort } of wanted) {
     if (hostPort !== undefined) {
-      if (taken.has(`${protocol}/${hostPort}`)) throw new ToolError(`port ${hostPort}/${protocol} is already allocated to another endpoint`);
+      if (taken.has(portKey(protocol, hostPort))) throw new ToolError(`Bind for 0.0.0.0:${hostPort} failed: port is already allocated`);
       if (!(await bindable(protocol, hostPort))) throw new ToolError(`port ${hostPort}/${protocol} is already in use on this host`);
-      taken.add(`${protocol}/${hostPort}`);
+      taken.add(portKey(protocol, hostPort));
       result.push({ protocol, hostPort, containerPort });
       continue;
     }
     // docker run -p CTR: a free port from the kernel's ephemeral range (ip_local_port_range's default).
     let chosen: number | undefined;
     for (let candidate = 32768; candidate <= 60999 && chosen === undefined; candidate++)
-      if (!taken.has(`${protocol}/${candidate}`) && (await bindable(protocol, candidate))) chosen = candidate;
+      if (!taken.has(portKey(protocol, candidate)) && (await bindable(protocol, candidate))) chosen = candidate;
     if (chosen === undefined) throw new ToolError(`no free host port for ${spec}`);
-    taken.add(`${protocol}/${chosen}`);
+    taken.add(portKey(protocol, chosen));
     result.push({ protocol, hostPort: chosen, containerPort });
   }
   return result;

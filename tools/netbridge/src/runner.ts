@@ -11,10 +11,53 @@ import { shellCommand, ToolError, type Steps } from '@cutaway/cli';
  * script and runs nothing.
  */
 export class Runner {
+  /** How deep in the dry-run script's if-blocks the next line is. */
+  private depth = 0;
+
   constructor(private readonly steps: Steps) {}
 
   get dryRun(): boolean {
     return this.steps.mode.dryRun;
+  }
+
+  /** A step shown by --trace and recorded, indented as its block, by --dry-run. */
+  private record(line: string): void {
+    this.steps.run(this.dryRun ? `${'  '.repeat(this.depth)}${line}` : line);
+  }
+
+  /** A comment in the dry-run script (indented as its block); `+ # …` under --trace. */
+  note(text: string): void {
+    if (this.dryRun) this.record(`# ${text}`);
+    else this.steps.note(text);
+  }
+
+  /**
+   * Lines of the dry-run script only: what the tool does in code (its checks, its records' updates, what it
+   * asks the kernel before it decides) written as shell. --trace does not show them.
+   */
+  script(...lines: string[]): void {
+    if (this.dryRun) for (const line of lines) this.record(line);
+  }
+
+  /**
+   * A step the tool takes when it finds `now` true. The dry-run script asks as it runs: `if CONDITION; then`,
+   * the body's lines, `fi` — so that it acts on the host as it finds it, as the tool would.
+   */
+  async when(condition: string, now: boolean, body: () => Promise<void>): Promise<void> {
+    if (!this.dryRun) return now ? body() : undefined;
+    this.script(`if ${condition}; then`);
+    await this.block(body);
+    this.script('fi');
+  }
+
+  /** The body's lines one level deeper in the dry-run script (inside an if-block of `script`'s lines). */
+  async block(body: () => Promise<void>): Promise<void> {
+    this.depth++;
+    try {
+      await body();
+    } finally {
+      this.depth--;
+    }
   }
 
   /** ip commands on the host, or inside the network namespace at `netns`. */
@@ -23,24 +66,27 @@ export class Runner {
     // `ip -n NAME` names a namespace in /run/netns; any other path is entered with nsenter.
     const named = netns !== undefined && dirname(netns) === '/run/netns';
     const prefix = netns === undefined ? ['ip'] : named ? ['ip', '-n', basename(netns)] : ['nsenter', `--net=${netns}`, 'ip'];
-    for (const c of commands) this.steps.run([...prefix, ...c]);
+    for (const c of commands) this.record(shellCommand([...prefix, ...c]));
     if (!this.dryRun) await exec(prefix[0]!, [...prefix.slice(1), '-batch', '-'], commands.map((c) => shellCommand(c)).join('\n'));
   }
 
   /** nft commands, applied together in one transaction. */
   async nft(commands: string[]): Promise<void> {
     if (!commands.length) return;
-    for (const c of commands) this.steps.run(['nft', c]);
+    for (const c of commands) this.record(shellCommand(['nft', c]));
     if (!this.dryRun) await exec('nft', ['-f', '-'], commands.join('\n'));
   }
 
   /** A sysctl of the host (net.ipv4.conf.BRIDGE.forwarding): written under /proc/sys, shown as sysctl -w. */
   async sysctl(key: string, value: string): Promise<void> {
-    this.steps.run(['sysctl', '-qw', `${key}=${value}`]);
+    this.record(shellCommand(['sysctl', '-qw', `${key}=${value}`]));
     if (!this.dryRun) writeFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, value);
   }
 
-  /** A command whose failure is expected and harmless (removing what may be gone already). */
+  /**
+   * A command whose failure is expected and harmless (removing what may be gone already). The dry-run script
+   * has it inside a `when` that asks first, as a script must not go on past a failure.
+   */
   async tryIp(command: string[]): Promise<void> {
     try {
       await this.ip([command]);

@@ -10,9 +10,15 @@
  * (netbridge down, then ip by hand if that failed), removes the test's
  * networks and checks that no interface, namespace, route or nft table of
  * the test is left.
+ *
+ * The records are the host's ($CUTAWAY_RUN, default /run/cutaway), shared
+ * with every other root and test file that runs meanwhile: the default
+ * network's bridge cw0 and its low addresses may be another's, and are
+ * checked for being gone only when no other endpoint is on it.
+ * hostwide.test.ts has the tests of two state roots on one host.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +26,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { removeTree } from '../../../test/fixtures/images.ts';
 import { busyboxRootfs } from '../../../test/fixtures/rootfs.ts';
+
+/** The host's runtime directory, where netbridge keeps its records. */
+const RUN = process.env.CUTAWAY_RUN || '/run/cutaway';
 
 let work: string;
 let root: string;
@@ -71,6 +80,12 @@ async function up(args: string[]): Promise<UpResult> {
   return result;
 }
 
+/** The default network's endpoints on the host (any root's, any test's). */
+function defaultEndpoints(): string[] {
+  const path = join(RUN, 'networks', 'bridge.json');
+  return existsSync(path) ? Object.keys(JSON.parse(readFileSync(path, 'utf8')).endpoints) : [];
+}
+
 /** busybox httpd in a namespace, serving `www` (and its cgi-bin) on port 80. */
 function serveIn(netns: string): void {
   const server = spawn('ip', ['netns', 'exec', netns, 'busybox', 'httpd', '-f', '-p', '80', '-h', www], { stdio: 'ignore' });
@@ -120,7 +135,12 @@ afterEach(async () => {
   endpoints.clear();
   for (const name of networks) await nb(['network', 'rm', name]);
   networks.clear();
-  // Other test files may use netbridge at the same time: only what this one made is checked.
+  // Other test files may use netbridge at the same time: only what this one made is checked, and the shared
+  // default bridge only while no other endpoint is on it.
+  if (defaultEndpoints().length) {
+    made.delete('cw0');
+    bridgesMade.delete('cw0');
+  }
   const left = links().filter((l) => made.has(l));
   expect(left).toEqual([]);
   made.clear();
@@ -202,11 +222,12 @@ describe('endpoints on a bridge', () => {
   it('configures an existing namespace with --netns or --pid, and down leaves that namespace', async () => {
     const name = endpointName();
     expect(sh('ip', ['netns', 'add', name]).status).toBe(0);
-    const a = await up(['cwt-existing', '--netns', `/run/netns/${name}`]);
-    endpoints.add('cwt-existing');
+    const existing = `cwt${process.pid}-existing`;
+    const a = await up([existing, '--netns', `/run/netns/${name}`]);
+    endpoints.add(existing);
     expect(a.netns).toBe(`/run/netns/${name}`);
     expect(sh('ip', ['-n', name, '-o', 'addr', 'show', 'eth0']).stdout).toContain(a.ip);
-    expect((await nb(['down', 'cwt-existing'])).code).toBe(0);
+    expect((await nb(['down', existing])).code).toBe(0);
     expect(existsSync(`/run/netns/${name}`)).toBe(true);
     expect(sh('ip', ['-n', name, 'link', 'show', 'eth0']).status).not.toBe(0);
     sh('ip', ['netns', 'del', name]);
@@ -214,8 +235,9 @@ describe('endpoints on a bridge', () => {
     const sleeper = spawn('unshare', ['--net', 'sleep', '30'], { stdio: 'ignore' });
     servers.push(sleeper);
     while (readFileSync(`/proc/${sleeper.pid}/cmdline`, 'utf8').startsWith('unshare')) await new Promise((r) => setTimeout(r, 10));
-    const byPid = await up(['cwt-pid', '--pid', String(sleeper.pid)]);
-    endpoints.add('cwt-pid');
+    const byPidName = `cwt${process.pid}-pid`;
+    const byPid = await up([byPidName, '--pid', String(sleeper.pid)]);
+    endpoints.add(byPidName);
     expect(byPid.netns).toBe(`/proc/${sleeper.pid}/ns/net`);
     expect(sh('nsenter', [`--net=/proc/${sleeper.pid}/ns/net`, 'ip', '-o', 'addr', 'show', 'eth0']).stdout).toContain(byPid.ip);
   });
@@ -266,10 +288,13 @@ describe('endpoints on a bridge', () => {
 
   it('the default network exists without being created, and its bridge goes with its last endpoint', async () => {
     const ls = await nb(['network', 'ls']);
-    expect(ls.stdout).toMatch(/^\S+\s+bridge\s+bridge\s+local\s+172\.30\.0\.0\/16\s+0$/m);
+    expect(ls.stdout).toMatch(/^\S+\s+bridge\s+bridge\s+local\s+172\.30\.0\.0\/16\s+\d+$/m);
     const a = await up([endpointName()]);
     expect(a.bridge).toBe('cw0');
-    expect(a.ip).toBe('172.30.0.2');
+    // The lowest free address: .2 unless another endpoint on the host has it.
+    expect(a.ip).toMatch(/^172\.30\.\d+\.\d+$/);
+    expect(a.ip).not.toBe('172.30.0.1');
+    expect(defaultEndpoints()).toContain(a.name);
     expect((await nb(['network', 'rm', 'bridge'])).stderr).toMatch(/bridge is a pre-defined network and cannot be removed/);
   });
 
@@ -398,21 +423,50 @@ describe('networks', () => {
 });
 
 describe('bad input: a clear error, nothing created', () => {
-  async function nothingMade(run: () => Promise<CommandResult>, message: RegExp, code = 1): Promise<void> {
-    const before = { links: links(), netns: sh('ip', ['netns', 'list']).stdout, nft: sh('nft', ['list', 'ruleset']).stdout, routes: sh('ip', ['route']).stdout };
-    const out = await run();
+  const bad = `cwtest-${process.pid}-bad`;
+
+  /**
+   * What a refused command could have made, of this file's: its namespaces, the veths whose other end is in one
+   * (`ip -o link` names the peer's namespace), routes and nft elements of its subnets (10.201.x, 10.203.x), the
+   * port map's elements for `ports`, and the host's records of its names. Other test files make and remove their
+   * own meanwhile, so the host's whole ruleset or link list is no measure.
+   */
+  function state(ports: number[]) {
+    const mine = (text: string) => text.split('\n').filter((l) => new RegExp(`cwt${process.pid}-|cwtest-${process.pid}-|10\\.20[13]\\.`).test(l));
+    const table = sh('nft', ['-j', 'list', 'table', 'ip', 'cw']);
+    const entries = table.status === 0 ? (JSON.parse(table.stdout) as { nftables: { set?: { name: string; elem?: unknown[] }; map?: { name: string; elem?: [number, unknown][] } }[] }).nftables : [];
+    const records = existsSync(join(RUN, 'networks')) ? readdirSync(join(RUN, 'networks')).filter((f) => f.endsWith('.json')).map((f) => readFileSync(join(RUN, 'networks', f), 'utf8')) : [];
+    return {
+      links: mine(sh('ip', ['-o', 'link', 'show']).stdout).map((l) => l.split(': ')[1]),
+      netns: mine(sh('ip', ['netns', 'list']).stdout),
+      routes: mine(sh('ip', ['route']).stdout),
+      subnets: (JSON.stringify(entries.find((e) => e.set?.name === 'subnets')?.set?.elem ?? []).match(/10\.20[13]\.\d+\.\d+/g) ?? []).sort(),
+      ports: entries.flatMap((e) => (e.map?.elem ?? []).filter(([key]) => ports.includes(key)).map((el) => `${e.map!.name} ${JSON.stringify(el)}`)).sort(),
+      records: mine(records.join('\n')),
+    };
+  }
+
+  async function nothingMade(args: string[], message: RegExp, code = 1): Promise<void> {
+    const ports = args.flatMap((a, i) => (args[i - 1] === '-p' ? [Number(a.split(':')[0])] : []));
+    const before = state(ports);
+    const out = await nb(args);
     expect(out.stderr).toMatch(message);
     expect(out.stderr.trim().split('\n').filter((l) => l.startsWith('netbridge: error:'))).toHaveLength(1);
     expect(out.code).toBe(code);
-    expect({ links: links(), netns: sh('ip', ['netns', 'list']).stdout, nft: sh('nft', ['list', 'ruleset']).stdout, routes: sh('ip', ['route']).stdout }).toEqual(before);
+    expect(state(ports)).toEqual(before);
   }
+
+  it("the host's own network namespace, by path or by a host process", async () => {
+    await nothingMade(['up', endpointName(), '--netns', '/proc/self/ns/net'], /\/proc\/self\/ns\/net is in the host's network namespace/);
+    await nothingMade(['up', endpointName(), '--pid', String(process.pid)], new RegExp(`process ${process.pid} is in the host's network namespace`));
+  });
 
   it('a port in use on the host', async () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', () => resolve()));
     const port = (server.address() as { port: number }).port;
     try {
-      await nothingMade(() => nb(['up', endpointName(), '-p', `${port}:80`]), new RegExp(`port ${port}/tcp is already in use on this host`));
+      await nothingMade(['up', endpointName(), '-p', `${port}:80`], new RegExp(`port ${port}/tcp is already in use on this host`));
     } finally {
       server.close();
     }
@@ -422,34 +476,42 @@ describe('bad input: a clear error, nothing created', () => {
     const net = await testNetwork();
     const port = 22000 + (process.pid % 10000);
     await up([endpointName(), '--network', net.name, '-p', `${port}:80`]);
-    await nothingMade(() => nb(['up', endpointName(), '--network', net.name, '-p', `${port}:8080`]), new RegExp(`port ${port}/tcp is already allocated`));
+    await nothingMade(['up', endpointName(), '--network', net.name, '-p', `${port}:8080`], new RegExp(`^netbridge: error: Bind for 0\\.0\\.0\\.0:${port} failed: port is already allocated$`, 'm'));
   });
 
   it('bad CIDRs, an overlapping subnet, a bad port mapping, a missing network', async () => {
-    await nothingMade(() => nb(['network', 'create', 'cwtest-bad', '--subnet', '10.0.0.0/33']), /invalid subnet "10.0.0.0\/33"/, 2);
-    await nothingMade(() => nb(['network', 'create', 'cwtest-bad', '--subnet', '10.203.0.1/24']), /has host bits set; the network is 10.203.0.0\/24/, 2);
-    await nothingMade(() => nb(['network', 'create', 'cwtest-bad', '--subnet', 'banana']), /invalid subnet "banana"/, 2);
+    await nothingMade(['network', 'create', bad, '--subnet', '10.0.0.0/33'], /invalid subnet "10.0.0.0\/33"/, 2);
+    await nothingMade(['network', 'create', bad, '--subnet', '10.203.0.1/24'], /has host bits set; the network is 10.203.0.0\/24/, 2);
+    await nothingMade(['network', 'create', bad, '--subnet', 'banana'], /invalid subnet "banana"/, 2);
     // The host's own network (eth0's route) may not be taken.
     const hostRoute = sh('ip', ['-4', 'route', 'show', 'scope', 'link']).stdout.split('\n').find((l) => /^\d/.test(l) && !l.includes(' cw'))!.split(' ')[0]!;
-    await nothingMade(() => nb(['network', 'create', 'cwtest-bad', '--subnet', hostRoute]), /overlaps the host's route/);
+    await nothingMade(['network', 'create', bad, '--subnet', hostRoute], /overlaps the host's route/);
     const net = await testNetwork();
-    await nothingMade(() => nb(['network', 'create', 'cwtest-bad', '--subnet', net.subnet.replace(/\/24$/, '/25')]), new RegExp(`overlaps network ${net.name}`));
-    await nothingMade(() => nb(['up', endpointName(), '-p', '80:99999']), /invalid port mapping "80:99999"/, 2);
-    await nothingMade(() => nb(['up', endpointName(), '--network', 'cwtest-none']), /network cwtest-none not found/);
-    await nothingMade(() => nb(['up', endpointName(), '--netns', '/run/netns/cwt-missing']), /no such network namespace/);
-    expect(existsSync(join(root, 'networks', 'cwtest-bad.json'))).toBe(false);
+    await nothingMade(['network', 'create', bad, '--subnet', net.subnet.replace(/\/24$/, '/25')], new RegExp(`overlaps network ${net.name}`));
+    await nothingMade(['up', endpointName(), '-p', '80:99999'], /invalid port mapping "80:99999"/, 2);
+    await nothingMade(['up', endpointName(), '--network', 'cwtest-none'], /network cwtest-none not found/);
+    await nothingMade(['up', endpointName(), '--netns', '/run/netns/cwt-missing'], /no such network namespace/);
+    expect(existsSync(join(RUN, 'networks', `${bad}.json`))).toBe(false);
+    expect(existsSync(join(root, 'networks'))).toBe(false);
   });
 });
 
 describe('--dry-run and --trace', () => {
   it('--dry-run prints the ip, sysctl and nft commands and makes nothing', async () => {
     const name = endpointName();
-    const out = await nb(['--dry-run', 'up', name, '-p', '8080:80']);
+    const port = 23000 + (process.pid % 10000);
+    const fresh = !links().includes('cw0');
+    const out = await nb(['--dry-run', 'up', name, '-p', `${port}:80`]);
     expect(out.code).toBe(0);
-    for (const line of [`ip netns add ${name}`, 'ip link add cw0 type bridge', `ip link add cwv`, `ip -n ${name} route add default via 172.30.0.1`, 'sysctl -qw net.ipv4.conf.cw0.forwarding=1', "nft 'add element ip cw tcp-ports { 8080 : 172.30.0.2 . 80 }'"])
-      expect(out.stdout).toContain(line);
+    // The address is the lowest one free on the host (172.30.0.2 unless another endpoint has it).
+    const ip = new RegExp(`^ip -n ${name} addr add (172\\.30\\.\\d+\\.\\d+)/16 dev eth0$`, 'm').exec(out.stdout)?.[1];
+    expect(ip).toBeDefined();
+    for (const line of [`ip netns add ${name}`, `ip link add cwv`, `ip -n ${name} route add default via 172.30.0.1`, `nft 'add element ip cw tcp-ports { ${port} : ${ip} . 80 }'`]) expect(out.stdout).toContain(line);
+    // The bridge is made by the first endpoint only.
+    if (fresh) for (const line of ['ip link add cw0 type bridge', 'sysctl -qw net.ipv4.conf.cw0.forwarding=1']) expect(out.stdout).toContain(line);
     expect(existsSync(`/run/netns/${name}`)).toBe(false);
-    expect(existsSync(join(root, 'networks', 'bridge.json'))).toBe(false);
+    expect(defaultEndpoints()).not.toContain(name);
+    expect(existsSync(join(root, 'networks'))).toBe(false);
   });
 
   it('--trace shows each command as it runs', async () => {

@@ -61,3 +61,8 @@ export function capabilitySet(add: string[], drop: string[], privileged: boolean
 export function setprivCaps(set: bigint): string {
   return ['-all', ...NAMES.filter((n) => set & bit(n)).map((n) => `+${n}`)].join(',');
 }
+
+/** A set by the names seccomp profiles test in includes/excludes (and OCI's capabilities lists): `CAP_SYS_ADMIN`, … */
+export function capabilityNames(set: bigint): string[] {
+  return NAMES.filter((n) => set & bit(n)).map((n) => `CAP_${n.toUpperCase()}`);
+}

@@ -7,6 +7,7 @@ import { cgroupsOf, joinCgroups, oomCounter } from './cgroups.ts';
 import { containerEnv } from './env.ts';
 import { addExecStep, securityOptions } from './exec-step.ts';
 import { CLONE, Plan } from './plan.ts';
+import { seccompProfile } from './seccomp.ts';
 import type { NsExecInvocation } from './spec.ts';
 import { resolveUser, type Identity } from './user.ts';
 
@@ -21,7 +22,7 @@ import { resolveUser, type Identity } from './user.ts';
  */
 
 /** The options that make a container, which one being entered already has. */
-const MAKING_OPTIONS = ['rootfs', 'hostname', 'volume', 'tmpfs', 'read-only', 'net', 'netns', 'cgroup', 'cap-add', 'cap-drop'] as const satisfies readonly (keyof NsExecInvocation['options'])[];
+const MAKING_OPTIONS = ['rootfs', 'hostname', 'volume', 'tmpfs', 'read-only', 'net', 'netns', 'cgroup', 'cap-add', 'cap-drop', 'device'] as const satisfies readonly (keyof NsExecInvocation['options'])[];
 
 /**
  * The namespaces joined, in nsenter(1)'s order: the user namespace first (it grants the rights to join
@@ -93,7 +94,7 @@ export function buildEnterPlan(inv: NsExecInvocation, target: string): Plan {
     throw new ToolError(`--enter ${pid}: permission denied (joining another user's container takes root)`);
   }
   const userNamespace = joined.some((ns) => ns.name === 'user');
-  const { noNewPrivileges } = securityOptions(o['security-opt']);
+  const { noNewPrivileges, seccomp, seccompGiven } = securityOptions(o['security-opt']);
   const privileged = o.privileged;
   const own = targetIdentity(pid, root, status, userNamespace);
   const identity = o.user !== undefined ? resolveUser(root, o.user) : own;
@@ -108,7 +109,13 @@ export function buildEnterPlan(inv: NsExecInvocation, target: string): Plan {
   const env = containerEnv({ base: environ, env: o.env, envFiles: o['env-file'], tty, home: identity.home });
   const workdir = o.workdir ?? readlinkSync(`${proc}/cwd`);
   if (!workdir.startsWith('/')) throw new UsageError(`the working directory ${JSON.stringify(workdir)} is invalid: it needs to be an absolute path`);
-  const caps = privileged ? ownBoundingSet() : BigInt(`0x${status.get('CapBnd') ?? '0'}`);
+  const containerCaps = BigInt(`0x${status.get('CapBnd') ?? '0'}`);
+  const caps = privileged ? ownBoundingSet() : containerCaps;
+  // The container's seccomp profile, made again (a filter cannot be copied out of /proc): the one the options name —
+  // cutaway exec passes the container's own — else Docker's default where PID has a filter (Seccomp: 2, proc(5)) and
+  // none where it has none. Resolved for the container's capability set even under --privileged, as docker exec
+  // --privileged keeps the container's profile (runc exec applies the container's).
+  const profile = seccompProfile(seccompGiven ? seccomp : status.get('Seccomp') === '2' ? { kind: 'default' } : { kind: 'unconfined' }, containerCaps);
   const mounts = readMountinfo();
   const cgroups = cgroupsOf(pid, mounts);
 
@@ -121,7 +128,9 @@ export function buildEnterPlan(inv: NsExecInvocation, target: string): Plan {
   // not be dropped there.
   if (userNamespace) plan.hostStep('clear-groups', '');
   for (const ns of ownSide) plan.hostStep('setns', '', `${proc}/ns/${ns.name}`, ns.flag);
+  plan.hostStep('session-keyring', 'keyctl new_session >/dev/null');
   if (o['pid-file'] !== undefined) plan.hostStep('pidfile', '', posix.resolve(o['pid-file']));
+  if (o['exit-file'] !== undefined) plan.hostStep('exitfile', '', posix.resolve(o['exit-file']));
   const oom = oomCounter(cgroups, mounts);
   if (oom) plan.hostStep('oom', '', oom);
   if (tty) plan.hostStep('tty', '');
@@ -129,6 +138,6 @@ export function buildEnterPlan(inv: NsExecInvocation, target: string): Plan {
   for (const ns of childSide) plan.step('setns', '', `${proc}/ns/${ns.name}`, ns.flag);
   if (tty) plan.step('pty', '# a new terminal of the container\'s /dev/pts becomes stdin, stdout and stderr, in a new session', '/dev/pts/ptmx', '');
   // Seccomp 2 is filter mode (proc(5)): the container's process has ns-exec's device-node filter; so does the new one.
-  addExecStep(plan, { workdir, identity, caps, noNewPrivileges: noNewPrivileges || status.get('NoNewPrivs') === '1', env, command: inv.command, forbidDeviceNodes: !privileged && status.get('Seccomp') === '2' });
+  addExecStep(plan, { workdir, identity, caps, noNewPrivileges: noNewPrivileges || status.get('NoNewPrivs') === '1', env, command: inv.command, forbidDeviceNodes: !privileged && status.get('Seccomp') === '2', seccomp: profile });
   return plan;
 }

@@ -1,24 +1,50 @@
+import { posix } from 'node:path';
 import { shellCommand, UsageError } from '@cutaway/cli';
 import { setprivCaps } from './caps.ts';
 import { envValue } from './env.ts';
 import type { Plan } from './plan.ts';
+import { encodeRule, type ResolvedProfile, type SeccompChoice } from './seccomp.ts';
 import type { Identity } from './user.ts';
 
-export function securityOptions(values: string[]): { noNewPrivileges: boolean } {
+/**
+ * --security-opt, Docker's spellings: `no-new-privileges[=true|false]`; `seccomp=unconfined` (no filter),
+ * `seccomp=builtin` (Docker's default profile, also what no seccomp= gives) or `seccomp=FILE` (a profile in
+ * Docker's JSON format; `seccomp:FILE` is the older spelling). The last one of a kind counts.
+ */
+export function securityOptions(values: string[]): { noNewPrivileges: boolean; seccomp: SeccompChoice; seccompGiven: boolean } {
   let noNewPrivileges = false;
+  let seccomp: SeccompChoice = { kind: 'default' };
+  let seccompGiven = false;
   for (const v of values) {
-    const m = /^no-new-privileges(?:[:=](true|false))?$/.exec(v);
-    if (!m) throw new UsageError(`--security-opt ${v}: not supported (only no-new-privileges)`);
-    noNewPrivileges = m[1] !== 'false';
+    const nnp = /^no-new-privileges(?:[:=](true|false))?$/.exec(v);
+    const sc = /^seccomp[:=](.*)$/.exec(v);
+    if (nnp) noNewPrivileges = nnp[1] !== 'false';
+    else if (sc) {
+      const value = sc[1]!;
+      if (!value) throw new UsageError(`--security-opt ${v}: expected seccomp=unconfined, seccomp=builtin or seccomp=FILE`);
+      seccomp = value === 'unconfined' ? { kind: 'unconfined' } : value === 'builtin' ? { kind: 'default' } : { kind: 'file', path: posix.resolve(value) };
+      seccompGiven = true;
+    } else throw new UsageError(`--security-opt ${v}: not supported (only no-new-privileges and seccomp=unconfined|builtin|FILE)`);
   }
-  return { noNewPrivileges };
+  return { noNewPrivileges, seccomp, seccompGiven };
 }
 
 /**
- * The last steps of every plan, in the command's process: the device-node filter (when asked), then identity,
- * capabilities, working directory and execve (ns-exec.c run_command), shown as the setpriv(1) line that does the same.
+ * The `seccomp` step: the profile's rules, built into a filter there and loaded by the exec step. The script
+ * cannot do it: no classic command loads a seccomp profile and then runs a command (setpriv, unshare and
+ * nsenter have no option for it), so its line is a comment.
  */
-export function addExecStep(plan: Plan, p: { workdir: string; identity: Identity; caps: bigint; noNewPrivileges: boolean; env: string[]; command: string[]; forbidDeviceNodes: boolean }): void {
+function addSeccompStep(plan: Plan, profile: ResolvedProfile): void {
+  const text = `# seccomp: ${profile.source}, ${profile.rules.length} rules for ${profile.arches.join('/') || 'this architecture'}, loaded right before execve (no classic command loads a profile; ns-exec --json shows the rules)`;
+  plan.step('seccomp', text, profile.defaultAction, profile.flags, profile.arches, profile.rules.map(encodeRule));
+}
+
+/**
+ * The last steps of every plan, in the command's process: the device-node rule (when asked) and the seccomp
+ * profile (unless unconfined), then identity, capabilities, working directory, the filter, and execve
+ * (ns-exec.c run_command), shown as the setpriv(1) line that does the same but for the filter.
+ */
+export function addExecStep(plan: Plan, p: { workdir: string; identity: Identity; caps: bigint; noNewPrivileges: boolean; env: string[]; command: string[]; forbidDeviceNodes: boolean; seccomp?: ResolvedProfile | undefined }): void {
   const { identity, caps } = p;
   const effective = identity.uid === 0 ? caps : 0n; // moby SetCapabilities: a non-root user gets the bounding set only
   const groups = identity.groups.join(',');
@@ -27,6 +53,7 @@ export function addExecStep(plan: Plan, p: { workdir: string; identity: Identity
     `--bounding-set=${setprivCaps(caps)}`, '--inh-caps=-all', ...(p.noNewPrivileges ? ['--no-new-privs'] : []), '--', 'env', '-i', ...p.env, ...p.command,
   ];
   if (p.forbidDeviceNodes) plan.step('forbid-device-nodes', '# seccomp: mknod of a character or block device fails with EPERM (what Docker\'s devices cgroup keeps from use)');
+  if (p.seccomp) addSeccompStep(plan, p.seccomp);
   plan.step('exec', `cd ${shellCommand([p.workdir])} && exec ${shellCommand(exec)}`,
     p.workdir, identity.uid, identity.gid, identity.groups.length, ...identity.groups, caps, effective, effective, p.noNewPrivileges ? 1 : 0, envValue(p.env, 'PATH') ?? '', p.env, p.command);
 }

@@ -2,7 +2,7 @@ import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node
 import { posix } from 'node:path';
 import { ToolError, UsageError } from '@cutaway/cli';
 import { MS_BIND, MS_NOATIME, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_STRICTATIME } from '@cutaway/libc/mount-flags';
-import { deviceNumbers, S_IFCHR } from '@cutaway/libc/dev';
+import { deviceNumbers, parseDeviceSpec, S_IFCHR } from '@cutaway/libc/dev';
 import type { MountEntry } from '@cutaway/libc/mountinfo';
 import type { Plan } from './plan.ts';
 import { resolveInRoot } from './rootfs.ts';
@@ -21,6 +21,18 @@ export interface FilesystemSetup {
   tmpfs: TmpfsMount[];
   workdir: string;
   terminal: boolean;
+  /** --device: host device nodes made in the container. */
+  devices: DeviceNode[];
+}
+
+/** A host device node and where it goes in the container (docker run --device HOST[:CTR]). */
+export interface DeviceNode {
+  host: string;
+  path: string;
+  /** The host node's st_mode: its type and permission bits. */
+  mode: number;
+  major: number;
+  minor: number;
 }
 
 export interface Bind {
@@ -167,15 +179,20 @@ export class FilesystemPlanner {
     this.mount('devpts', 'devpts', dev('pts'), ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', ...(setup.ttyGroupMapped ? ['gid=5'] : [])]);
     this.mount('tmpfs', 'shm', dev('shm'), ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k']);
     this.mount('mqueue', 'mqueue', dev('mqueue'), ['nosuid', 'noexec', 'nodev']);
-    const nodes = DEVICES.map(([name, major, minor]) => ({ path: `/${name}`, mode: S_IFCHR | 0o666, major, minor }));
+    // Paths below /dev; `host` is the node a rootless container binds (the same path in the host's /dev unless --device says).
+    let nodes: { path: string; mode: number; major: number; minor: number; host?: string }[] = DEVICES.map(([name, major, minor]) => ({ path: `/${name}`, mode: S_IFCHR | 0o666, major, minor }));
     if (setup.privileged && !setup.rootless) nodes.push(...hostDevices().filter((d) => !nodes.some((n) => n.path === d.path)));
+    // --device nodes in /dev take the place of any node of the same name; those elsewhere are bound in below.
+    const own = setup.devices.filter((d) => d.path.startsWith('/dev/')).map((d) => ({ ...d, path: d.path.slice('/dev'.length) }));
+    nodes = [...nodes.filter((n) => !own.some((d) => d.path === n.path)), ...own];
     for (const n of nodes) {
       const path = dev(n.path.slice(1));
       if (posix.dirname(n.path) !== '/') plan.step('mkdir', ['mkdir', '-p', posix.dirname(path)], posix.dirname(path), 0o755);
       if (setup.rootless) {
         // mknod(2) is refused in a user namespace: the host's node is bound over an empty file instead.
         plan.step('touch', ['touch', path], path);
-        plan.step('mount', ['mount', '--bind', `/dev${n.path}`, path], `/dev${n.path}`, path, '', MS_BIND, '');
+        const host = n.host ?? `/dev${n.path}`;
+        plan.step('mount', ['mount', '--bind', host, path], host, path, '', MS_BIND, '');
       } else {
         const type = (n.mode & 0o170000) === S_IFCHR ? 'c' : 'b';
         plan.step('mknod', ['mknod', '-m', (n.mode & 0o7777).toString(8), path, type, String(n.major), String(n.minor)], path, n.mode, n.major, n.minor);
@@ -184,6 +201,14 @@ export class FilesystemPlanner {
     const links: [string, string][] = [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2'], ['ptmx', 'pts/ptmx']];
     if (existsSync('/proc/kcore')) links.push(['core', '/proc/kcore']);
     for (const [name, target] of links) plan.step('symlink', ['ln', '-s', target, dev(name)], target, dev(name));
+    // A --device outside /dev: the rootfs is mounted nodev, so a node made there would not open; the host's node is
+    // bound over an empty file instead (a bind mount keeps the device's own mount flags).
+    for (const d of setup.devices.filter((x) => !x.path.startsWith('/dev/'))) {
+      const target = this.target(d.path);
+      this.mkdir(posix.dirname(target));
+      if (!existsSync(target)) plan.step('touch', ['touch', target], target);
+      plan.step('mount', ['mount', '--bind', d.host, target], d.host, target, '', MS_BIND, '');
+    }
   }
 
   /**
@@ -253,6 +278,29 @@ export function parseBind(spec: string): Bind {
   const modes = mode.split(',');
   for (const m of modes) if (!['ro', 'rw', 'z', 'Z'].includes(m)) throw new UsageError(`invalid volume ${JSON.stringify(spec)}: unknown mode ${m}`);
   return { source: posix.normalize(source), target, readOnly: modes.includes('ro') };
+}
+
+/**
+ * `--device HOST[:CTR][:rwm]` (Docker's syntax): the host's node, by its type, numbers and mode. The access
+ * (rwm) is the devices cgroup's, which ns-exec does not write (cg-limit does): here it is only checked.
+ */
+export function parseDevice(text: string): DeviceNode {
+  let spec;
+  try {
+    spec = parseDeviceSpec(text);
+  } catch (e) {
+    throw new UsageError(`--device: ${(e as Error).message}`);
+  }
+  const path = posix.normalize(spec.container);
+  if (path === '/' || path === '/dev') throw new UsageError(`--device ${text}: cannot make a device node at ${path}`);
+  let st;
+  try {
+    st = statSync(spec.host);
+  } catch {
+    throw new ToolError(`--device ${spec.host}: no such device`);
+  }
+  if (!st.isCharacterDevice() && !st.isBlockDevice()) throw new ToolError(`--device ${spec.host}: not a character or block device`);
+  return { host: spec.host, path, mode: st.mode, ...deviceNumbers(st.rdev) };
 }
 
 /** `--tmpfs DST[:OPTIONS]`; Docker's defaults are noexec, nosuid, nodev. */

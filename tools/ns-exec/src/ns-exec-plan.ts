@@ -17,8 +17,9 @@ import { buildEnterPlan } from './enter.ts';
 import { containerEnv } from './env.ts';
 import { addExecStep, securityOptions } from './exec-step.ts';
 import { rootlessMapping, type IdMapping } from './idmap.ts';
-import { checkRootfs, FilesystemPlanner, parseBind, parseTmpfs } from './mounts.ts';
+import { checkRootfs, FilesystemPlanner, parseBind, parseDevice, parseTmpfs } from './mounts.ts';
 import { CLONE, Plan } from './plan.ts';
+import { seccompProfile } from './seccomp.ts';
 import { spec, type NsExecInvocation } from './spec.ts';
 import { resolveUser } from './user.ts';
 
@@ -40,7 +41,8 @@ function buildPlan(inv: NsExecInvocation): Plan {
   if (!workdir.startsWith('/')) throw new UsageError(`the working directory ${JSON.stringify(workdir)} is invalid: it needs to be an absolute path`);
   const binds = o.volume.map(parseBind);
   const tmpfs = o.tmpfs.map(parseTmpfs);
-  const { noNewPrivileges } = securityOptions(o['security-opt']);
+  const devices = o.device.map(parseDevice);
+  const { noNewPrivileges, seccomp } = securityOptions(o['security-opt']);
   const privileged = o.privileged;
   const hostname = o.hostname ?? (net === 'host' ? hostHostname() : randomHostname());
   if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(hostname)) throw new UsageError(`invalid hostname ${JSON.stringify(hostname)}`);
@@ -55,6 +57,8 @@ function buildPlan(inv: NsExecInvocation): Plan {
   // With a single-id map the kernel refuses setgroups(2) (setgroups is "deny", user_namespaces(7)): the command keeps what it has, its one group.
   if (mapping?.gidHow === 'file') identity.groups = [];
   const caps = capabilitySet(o['cap-add'], o['cap-drop'], privileged, ownBoundingSet());
+  // Docker's rule: --privileged is unconfined, whatever seccomp= says; the profile's capability rules follow the bounding set.
+  const profile = privileged ? undefined : seccompProfile(seccomp, caps);
   const tty = o.tty;
   const env = containerEnv({ env: o.env, envFiles: o['env-file'], hostname, tty, home: identity.home });
   const mounts = readMountinfo();
@@ -72,7 +76,9 @@ function buildPlan(inv: NsExecInvocation): Plan {
     plan.hostStep('uidmap', text(mapping.uidHow, 'uid_map', mapping.uidMap), mapping.uidHow, mapping.uidMap);
     plan.hostStep('gidmap', text(mapping.gidHow, 'gid_map', mapping.gidMap), mapping.gidHow, mapping.gidMap);
   }
+  plan.hostStep('session-keyring', 'keyctl new_session >/dev/null');
   if (o['pid-file'] !== undefined) plan.hostStep('pidfile', '', posix.resolve(o['pid-file']));
+  if (o['exit-file'] !== undefined) plan.hostStep('exitfile', '', posix.resolve(o['exit-file']));
   const oom = oomCounter(cgroups, mounts);
   if (oom) plan.hostStep('oom', '', oom);
   if (tty) plan.hostStep('tty', '');
@@ -84,10 +90,10 @@ function buildPlan(inv: NsExecInvocation): Plan {
   if (plan.cloneFlags & CLONE.NEWNET) plan.step('lo-up', 'ip link set lo up');
   new FilesystemPlanner(plan, mounts, {
     rootfs, rootless, privileged, readOnly: o['read-only'], ownNetwork,
-    ttyGroupMapped: !mapping || mapping.gidCount > 5, binds, tmpfs, workdir, terminal: tty,
+    ttyGroupMapped: !mapping || mapping.gidCount > 5, binds, tmpfs, workdir, terminal: tty, devices,
   }).build();
 
-  addExecStep(plan, { workdir, identity, caps, noNewPrivileges, env, command: inv.command, forbidDeviceNodes: !privileged });
+  addExecStep(plan, { workdir, identity, caps, noNewPrivileges, env, command: inv.command, forbidDeviceNodes: !privileged, seccomp: profile });
   return plan;
 }
 

@@ -19,7 +19,9 @@
  *      │ back to its own cgroups (the container's count the container only)
  *      └ stays as the parent (like `unshare --fork`): writes uid/gid maps for a
  *        user namespace, forwards signals, relays a terminal (-t), and exits
- *        with the command's status (128+N after signal N).
+ *        with the command's status (128+N after signal N) — with --exit-file
+ *        written to that file first, so that it outlives whoever waited for
+ *        ns-exec (a killed keeper, a killed `cutaway run`).
  *
  * With --enter PID (docker exec) the same program joins a running
  * container instead: the steps before the clone join its cgroups and its
@@ -42,8 +44,10 @@
 #include <net/if.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
+#include <linux/keyctl.h>
 #include <poll.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -161,18 +166,20 @@ enum step {
   /* either side of the clone */
   STEP_WRITE, STEP_SETNS,
   /* before the clone (main) */
-  STEP_UIDMAP, STEP_GIDMAP, STEP_PIDFILE, STEP_OOM, STEP_TTY, STEP_LEAVE, STEP_CLEAR_GROUPS,
+  STEP_UIDMAP, STEP_GIDMAP, STEP_PIDFILE, STEP_EXITFILE, STEP_OOM, STEP_TTY, STEP_LEAVE, STEP_CLEAR_GROUPS,
+  STEP_SESSION_KEYRING,
   /* inside the new namespaces (child_steps) */
-  STEP_MOUNT, STEP_REMOUNT, STEP_FORBID_DEVICE_NODES, STEP_MKDIR, STEP_TOUCH, STEP_MKNOD, STEP_SYMLINK, STEP_MASK,
+  STEP_MOUNT, STEP_REMOUNT, STEP_FORBID_DEVICE_NODES, STEP_SECCOMP, STEP_MKDIR, STEP_TOUCH, STEP_MKNOD, STEP_SYMLINK, STEP_MASK,
   STEP_LO_UP, STEP_READONLY, STEP_PTY, STEP_PIVOT, STEP_HOSTNAME, STEP_EXEC,
 };
 
 static const char *const step_names[] = {
     [STEP_TRACE] = "trace", [STEP_CLONE] = "clone", [STEP_END] = "end",
     [STEP_WRITE] = "write", [STEP_SETNS] = "setns",
-    [STEP_UIDMAP] = "uidmap", [STEP_GIDMAP] = "gidmap", [STEP_PIDFILE] = "pidfile", [STEP_OOM] = "oom", [STEP_TTY] = "tty",
-    [STEP_LEAVE] = "leave", [STEP_CLEAR_GROUPS] = "clear-groups",
-    [STEP_MOUNT] = "mount", [STEP_REMOUNT] = "remount", [STEP_FORBID_DEVICE_NODES] = "forbid-device-nodes", [STEP_MKDIR] = "mkdir",
+    [STEP_UIDMAP] = "uidmap", [STEP_GIDMAP] = "gidmap", [STEP_PIDFILE] = "pidfile", [STEP_EXITFILE] = "exitfile", [STEP_OOM] = "oom", [STEP_TTY] = "tty",
+    [STEP_LEAVE] = "leave", [STEP_CLEAR_GROUPS] = "clear-groups", [STEP_SESSION_KEYRING] = "session-keyring",
+    [STEP_MOUNT] = "mount", [STEP_REMOUNT] = "remount", [STEP_FORBID_DEVICE_NODES] = "forbid-device-nodes",
+    [STEP_SECCOMP] = "seccomp", [STEP_MKDIR] = "mkdir",
     [STEP_TOUCH] = "touch", [STEP_MKNOD] = "mknod", [STEP_SYMLINK] = "symlink", [STEP_MASK] = "mask", [STEP_LO_UP] = "lo-up",
     [STEP_READONLY] = "readonly", [STEP_PTY] = "pty", [STEP_PIVOT] = "pivot", [STEP_HOSTNAME] = "hostname", [STEP_EXEC] = "exec",
 };
@@ -315,56 +322,322 @@ static void remount(const char *target, unsigned long extra) {
   do_mount(NULL, target, NULL, flags, NULL);
 }
 
+/* ---- seccomp -------------------------------------------------------------- */
+
 /*
- * Docker keeps a container from using the host's devices with a devices
- * cgroup (only the default nodes may be opened). ns-exec's equivalent: the
- * rootfs is mounted nodev (the plan's step), and this seccomp filter refuses
- * mknod(2)/mknodat(2) of character and block devices with EPERM, so no new
- * node can appear in /dev either. FIFOs, sockets and files are still made.
- * seccomp(2), "Pitfalls": the architecture is checked first, and calls of the
- * 32-bit ABI (another audit arch; x32 sets a bit in the number) are covered.
+ * The command's seccomp filter. A profile's rules (the `seccomp` step: Docker's
+ * format, resolved by the planner for this container, seccomp.ts) are compiled
+ * by libseccomp, as runc compiles them, one program per architecture of the
+ * profile (libseccomp 2.5 takes ~14 ms to compile x86_64, i386 and x32 into one
+ * program, ~5 ms for the three apart; each is what the joint program holds for
+ * its architecture). In front, a few instructions of ns-exec's own (the stub)
+ * send each call to its architecture's program, and state two rules that
+ * libseccomp cannot:
+ *
+ * - the device-node rule (the `forbid-device-nodes` step): mknod(2) and
+ *   mknodat(2) of a character or block device fail with EPERM. Docker keeps a
+ *   container from the host's devices with a devices cgroup; without one,
+ *   ns-exec mounts the rootfs nodev and refuses new nodes (FIFOs, sockets and
+ *   files are still made). It holds without a profile too (seccomp=unconfined):
+ *   every call it does not refuse is then allowed.
+ * - runc's ENOSYS rule: a system call numbered above every one the profile
+ *   names (newer than the profile, or than this libseccomp, which cannot add a
+ *   rule for a call it does not know) fails with ENOSYS instead of the default
+ *   EPERM, so that the C library falls back to an older call as it does on an
+ *   older kernel. Only where the default action refuses (not ALLOW, LOG, TRACE).
+ *
+ * A call of an architecture the profile does not name is killed, as libseccomp's
+ * filters kill it. One filter in all, as runc loads one; built when the steps
+ * are read, loaded by run_command as late as possible: right before execve
+ * under no_new_privs, else while CAP_SYS_ADMIN is still effective (seccomp(2)
+ * takes one of the two).
  */
-#if defined(__x86_64__)
-#define NATIVE_ARCH AUDIT_ARCH_X86_64
-#define NATIVE_MKNOD __NR_mknod
-#define COMPAT_MKNOD 14    /* i386 */
-#define COMPAT_MKNODAT 297 /* i386 */
-#elif defined(__aarch64__)
-#define NATIVE_ARCH AUDIT_ARCH_AARCH64
-#define NATIVE_MKNOD 0xffffffffU /* arm64 has mknodat only */
-#define COMPAT_MKNOD 14          /* arm */
-#define COMPAT_MKNODAT 324       /* arm */
-#else
-#error "ns-exec's device filter knows x86_64 and aarch64"
-#endif
+static int have_profile;
+static uint32_t profile_default;
+static unsigned int profile_flags; /* SECCOMP_FILTER_FLAG_* */
+static int forbid_devices;
+static struct sock_filter *filter; /* the stub and the programs, once built */
+static size_t filter_len;
+
+/* An architecture of the filter: what the stub compares for it, and its program. */
+struct filter_arch {
+  uint32_t token;              /* libseccomp's SCMP_ARCH_* */
+  uint32_t audit;              /* the kernel's AUDIT_ARCH_* in seccomp_data.arch (x32 shares x86_64's) */
+  int x32;                     /* 1: x86_64 (the x32 bit of the number clear); 2: x32 (set); 0: no such test */
+  int mknod, mknodat, last;    /* its numbers for them; `last` the largest the profile names, -1 none */
+  scmp_filter_ctx ctx;         /* the profile's rules for this architecture alone */
+  struct sock_filter *program; /* libseccomp's program for it; without a profile, "allow" */
+  size_t program_len;
+};
+static struct filter_arch filter_arches[8];
+static size_t filter_arch_count;
+static char unknown_calls[1024]; /* a profile's calls this libseccomp does not know: told by --trace */
+
+#define X32_SYSCALL_BIT 0x40000000U
+
+static void add_filter_arch(uint32_t token) {
+  for (size_t i = 0; i < filter_arch_count; i++)
+    if (filter_arches[i].token == token) return;
+  if (filter_arch_count == sizeof filter_arches / sizeof *filter_arches) fail(STATUS_FAILED, "seccomp: too many architectures");
+  struct filter_arch *a = &filter_arches[filter_arch_count++];
+  a->token = token;
+  a->audit = token == SCMP_ARCH_X32 ? AUDIT_ARCH_X86_64 : token;
+  a->x32 = token == SCMP_ARCH_X32 ? 2 : token == SCMP_ARCH_X86_64 ? 1 : 0;
+  a->mknod = seccomp_syscall_resolve_name_arch(token, "mknod");
+  a->mknodat = seccomp_syscall_resolve_name_arch(token, "mknodat");
+  a->last = -1;
+  if (!have_profile) return;
+  /* A context holds the native architecture from seccomp_init: another one's replaces it. */
+  uint32_t native = seccomp_arch_native();
+  int rc = (a->ctx = seccomp_init(profile_default)) ? 0 : -EINVAL;
+  if (!rc && token != native && !(rc = seccomp_arch_add(a->ctx, token))) rc = seccomp_arch_remove(a->ctx, native);
+  if (rc < 0) {
+    errno = -rc;
+    fail_errno(STATUS_FAILED, "seccomp: a filter for the architecture 0x%x (default action 0x%x)", token, profile_default);
+  }
+}
+
+/* One rule as seccomp.ts encodeRule writes it: `NAME ACTION [INDEX OP VALUE VALUETWO]…`. */
+static void add_rule(const char *text) {
+  char *copy = strdup(text), *save = NULL;
+  if (!copy) fail(STATUS_FAILED, "out of memory");
+  const char *name = strtok_r(copy, " ", &save), *word = strtok_r(NULL, " ", &save);
+  if (!name || !word) fail(STATUS_FAILED, "seccomp: bad rule in the plan: %s", text);
+  uint32_t action = (uint32_t)strtoul(word, NULL, 0);
+  struct scmp_arg_cmp args[6];
+  unsigned int count = 0;
+  while ((word = strtok_r(NULL, " ", &save))) {
+    const char *op = strtok_r(NULL, " ", &save), *a = strtok_r(NULL, " ", &save), *b = strtok_r(NULL, " ", &save);
+    if (!b || count == 6) fail(STATUS_FAILED, "seccomp: bad rule in the plan: %s", text);
+    args[count++] = (struct scmp_arg_cmp){.arg = (unsigned int)strtoul(word, NULL, 0), .op = (enum scmp_compare)strtoul(op, NULL, 0),
+                                          .datum_a = strtoull(a, NULL, 0), .datum_b = strtoull(b, NULL, 0)};
+  }
+  /* libseccomp takes the native number (or its pseudo number for a call only other architectures have) and translates it. */
+  int nr = seccomp_syscall_resolve_name(name);
+  if (nr == __NR_SCMP_ERROR) {
+    /* As runc: a call libseccomp does not know cannot be added; the ENOSYS rule covers the newer ones. */
+    char needle[64]; /* " name ": the list with a space appended holds it if it is there already */
+    snprintf(needle, sizeof needle, " %s ", name);
+    size_t len = strlen(unknown_calls);
+    if (len + strlen(needle) < sizeof unknown_calls) {
+      strcat(unknown_calls, " ");
+      if (strstr(unknown_calls, needle)) unknown_calls[len] = '\0';
+      else strcat(unknown_calls, name);
+    }
+  }
+  for (size_t i = 0; i < filter_arch_count; i++) {
+    struct filter_arch *a = &filter_arches[i];
+    /* The largest number the profile names, for the ENOSYS rule: every rule counts, as in runc. */
+    int own = seccomp_syscall_resolve_name_arch(a->token, name);
+    if (own > a->last) a->last = own;
+    /* A rule doing what the default does is left out, as runc leaves it (libseccomp refuses it). */
+    if (nr == __NR_SCMP_ERROR || action == profile_default) continue;
+    int rc = seccomp_rule_add_array(a->ctx, action, nr, count, args);
+    if (rc < 0) {
+      errno = -rc;
+      fail_errno(STATUS_FAILED, "seccomp: the rule %s", text);
+    }
+  }
+  free(copy);
+}
+
+/* libseccomp's program for one architecture, exported as raw BPF through a memfd (libseccomp 2.5 has no export to memory). */
+static void export_program(struct filter_arch *a) {
+  int fd = memfd_create("seccomp", MFD_CLOEXEC);
+  int rc = fd < 0 ? -errno : seccomp_export_bpf(a->ctx, fd);
+  struct stat st;
+  if (rc < 0 || fstat(fd, &st) < 0) {
+    if (rc < 0) errno = -rc;
+    fail_errno(STATUS_FAILED, "seccomp: export the filter");
+  }
+  a->program_len = (size_t)st.st_size / sizeof *a->program;
+  a->program = malloc((size_t)st.st_size);
+  if (!a->program || pread(fd, a->program, (size_t)st.st_size, 0) != st.st_size) fail_errno(STATUS_FAILED, "seccomp: read the filter");
+  close(fd);
+  seccomp_release(a->ctx);
+  a->ctx = NULL;
+}
+
+/* The `seccomp` step: default action, flags, architectures, rules (steps.ts). */
+static void seccomp_step(void) {
+  have_profile = 1;
+  profile_default = (uint32_t)next_num();
+  profile_flags = (unsigned int)next_num();
+  char **arches = next_list(), **rules = next_list();
+  add_filter_arch(seccomp_arch_native());
+  for (char **name = arches; *name; name++) {
+    uint32_t arch = seccomp_arch_resolve_name(*name);
+    if (!arch) fail(STATUS_FAILED, "seccomp: libseccomp does not know the architecture %s", *name);
+    add_filter_arch(arch);
+  }
+  for (char **rule = rules; *rule; rule++) add_rule(*rule);
+  for (size_t i = 0; i < filter_arch_count; i++) export_program(&filter_arches[i]);
+  if (trace_fd >= 0 && *unknown_calls)
+    dprintf(trace_fd, "+ # seccomp: left out, unknown to libseccomp %u.%u.%u (those numbered above the profile's last known call get ENOSYS):%s\n",
+            seccomp_version()->major, seccomp_version()->minor, seccomp_version()->micro, unknown_calls);
+  free(arches);
+  free(rules);
+}
+
+/* The stub, assembled with forward jumps to labels, resolved once it and the programs are laid out. */
+#define STUB_MAX 160
+static struct sock_filter stub[STUB_MAX];
+static int stub_jt[STUB_MAX], stub_jf[STUB_MAX]; /* labels; -1: the next instruction. BPF_JA's target is its jt */
+static size_t stub_len;
+static size_t label_at[64];
+enum { L_EPERM, L_ENOSYS, L_OTHER, L_ARCH };
+/* Architecture i's labels: its group's number load, its checks, its mknod and mknodat loads, its type check, its program. */
+#define L_GROUP(i) (L_ARCH + 6 * (int)(i))
+#define L_ENTRY(i) (L_GROUP(i) + 1)
+#define L_MKNOD(i) (L_GROUP(i) + 2)
+#define L_MKNODAT(i) (L_GROUP(i) + 3)
+#define L_TYPE(i) (L_GROUP(i) + 4)
+#define L_PROGRAM(i) (L_GROUP(i) + 5)
+
+static void emit(uint16_t code, uint32_t k, int jt, int jf) {
+  if (stub_len == STUB_MAX) fail(STATUS_FAILED, "seccomp: the stub is too long");
+  stub[stub_len] = (struct sock_filter){.code = code, .k = k};
+  stub_jt[stub_len] = jt;
+  stub_jf[stub_len++] = jf;
+}
+
+static void place(int label) { label_at[label] = stub_len; }
+
 #define ARG_LOW(n) (offsetof(struct seccomp_data, args[n]) + (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? 4 : 0))
 
-static void forbid_device_nodes(void) {
-  struct sock_filter filter[] = {
-      /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 0, 12),
-      /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      /* 3 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, ~0x40000000U),
-      /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mknodat, 0, 2),
-      /* 5 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(2)),
-      /* 6 */ BPF_JUMP(BPF_JMP | BPF_JA, 2, 0, 0),
-      /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_MKNOD, 0, 4),
-      /* 8 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(1)),
-      /* 9 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, S_IFMT),
-      /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, S_IFCHR, 2, 0),
-      /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, S_IFBLK, 1, 0),
-      /* 12 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      /* 13 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-      /* 14: another ABI: its mknod and mknodat are refused whatever they make */
-      /* 14 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      /* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, COMPAT_MKNOD, 2, 0),
-      /* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, COMPAT_MKNODAT, 1, 0),
-      /* 17 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      /* 18 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-  };
-  struct sock_fprog prog = {.len = sizeof filter / sizeof filter[0], .filter = filter};
-  /* Without no_new_privs this takes CAP_SYS_ADMIN, which PID 1 still has at this step. */
-  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) fail_errno(STATUS_FAILED, "seccomp (device nodes)");
+/*
+ *   ld arch; jeq AUDIT_ARCH_… → its group (one per AUDIT_ARCH); other → kill (allow without a profile)
+ *   group: ld nr [x86_64: jset x32 bit → x32's checks, else x86_64's]
+ *   checks: jeq mknod → load the mode; jeq mknodat → load the mode; jgt last → ENOSYS; ja → its program
+ *   mode: and S_IFMT; jeq S_IFCHR → EPERM; jeq S_IFBLK → EPERM; ja → its program
+ */
+static void build_stub(int enosys) {
+  size_t n = filter_arch_count;
+  int first[8]; /* the architecture whose group label stands for its AUDIT_ARCH */
+  emit(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), -1, -1);
+  for (size_t i = 0; i < n; i++) {
+    first[i] = (int)i;
+    for (size_t j = 0; j < i; j++)
+      if (filter_arches[j].audit == filter_arches[i].audit && first[i] == (int)i) first[i] = (int)j;
+    if (first[i] == (int)i) emit(BPF_JMP | BPF_JEQ | BPF_K, filter_arches[i].audit, L_GROUP(i), -1);
+  }
+  emit(BPF_JMP | BPF_JA, 0, L_OTHER, -1);
+  for (size_t i = 0; i < n; i++) {
+    struct filter_arch *a = &filter_arches[i];
+    if (first[i] == (int)i) {
+      place(L_GROUP(i));
+      emit(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), -1, -1);
+      if (a->audit == AUDIT_ARCH_X86_64) {
+        /* The x32 bit sends a call to x32's checks; one of an ABI not in the filter is another architecture's. */
+        int plain = L_OTHER, x32 = L_OTHER;
+        for (size_t j = 0; j < n; j++)
+          if (filter_arches[j].audit == AUDIT_ARCH_X86_64) *(filter_arches[j].x32 == 2 ? &x32 : &plain) = L_ENTRY(j);
+        emit(BPF_JMP | BPF_JSET | BPF_K, X32_SYSCALL_BIT, x32, plain);
+      }
+    }
+    place(L_ENTRY(i));
+    int mknod = forbid_devices && a->mknod >= 0, mknodat = forbid_devices && a->mknodat >= 0;
+    if (mknod) emit(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)a->mknod, L_MKNOD(i), -1);
+    if (mknodat) emit(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)a->mknodat, L_MKNODAT(i), -1);
+    if (enosys && a->last >= 0) emit(BPF_JMP | BPF_JGT | BPF_K, (uint32_t)a->last, L_ENOSYS, -1);
+    emit(BPF_JMP | BPF_JA, 0, L_PROGRAM(i), -1);
+    if (!mknod && !mknodat) continue;
+    /* The mode is mknod's second argument and mknodat's third; the file type is in its low word. */
+    if (mknod) {
+      place(L_MKNOD(i));
+      emit(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(1), -1, -1);
+      emit(BPF_JMP | BPF_JA, 0, L_TYPE(i), -1);
+    }
+    if (mknodat) {
+      place(L_MKNODAT(i));
+      emit(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(2), -1, -1);
+    }
+    place(L_TYPE(i));
+    emit(BPF_ALU | BPF_AND | BPF_K, S_IFMT, -1, -1);
+    emit(BPF_JMP | BPF_JEQ | BPF_K, S_IFCHR, L_EPERM, -1);
+    emit(BPF_JMP | BPF_JEQ | BPF_K, S_IFBLK, L_EPERM, -1);
+    emit(BPF_JMP | BPF_JA, 0, L_PROGRAM(i), -1);
+  }
+  place(L_OTHER);
+  emit(BPF_RET | BPF_K, have_profile ? SECCOMP_RET_KILL_THREAD : SECCOMP_RET_ALLOW, -1, -1);
+  place(L_EPERM);
+  emit(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM, -1, -1);
+  place(L_ENOSYS);
+  emit(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS, -1, -1);
+  /* The programs follow the stub, one after the other. */
+  size_t at = stub_len;
+  for (size_t i = 0; i < n; i++) {
+    label_at[L_PROGRAM(i)] = at;
+    at += filter_arches[i].program_len;
+  }
+  for (size_t i = 0; i < stub_len; i++) {
+    if (stub[i].code == (BPF_JMP | BPF_JA)) {
+      stub[i].k = (uint32_t)(label_at[stub_jt[i]] - i - 1);
+      continue;
+    }
+    size_t jt = stub_jt[i] < 0 ? i + 1 : label_at[stub_jt[i]], jf = stub_jf[i] < 0 ? i + 1 : label_at[stub_jf[i]];
+    if (jt - i - 1 > 255 || jf - i - 1 > 255) fail(STATUS_FAILED, "seccomp: a jump of the stub is too long");
+    stub[i].jt = (uint8_t)(jt - i - 1);
+    stub[i].jf = (uint8_t)(jf - i - 1);
+  }
+}
+
+/* The architectures the device-node rule covers without a profile: this CPU's (x86_64 runs i386 and x32 code too). */
+static void native_arches(void) {
+  uint32_t native = seccomp_arch_native();
+  add_filter_arch(native);
+  if (native == SCMP_ARCH_X86_64) {
+    add_filter_arch(SCMP_ARCH_X86);
+    add_filter_arch(SCMP_ARCH_X32);
+  } else if (native == SCMP_ARCH_AARCH64) add_filter_arch(SCMP_ARCH_ARM);
+}
+
+/* The stub and each architecture's program (with no profile: "allow"), in one program for seccomp(2). */
+static void build_filter(void) {
+  static struct sock_filter allow[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+  if (!have_profile && !forbid_devices) return;
+  if (!have_profile) {
+    native_arches();
+    for (size_t i = 0; i < filter_arch_count; i++) {
+      filter_arches[i].program = allow;
+      filter_arches[i].program_len = 1;
+    }
+  }
+  /* ENOSYS only where the default refuses; ERRNO(ENOSYS) as the default says it already. */
+  uint32_t kind = profile_default & SECCOMP_RET_ACTION_FULL;
+  int enosys = have_profile && kind != SECCOMP_RET_ALLOW && kind != SECCOMP_RET_LOG && kind != SECCOMP_RET_TRACE &&
+               profile_default != (SECCOMP_RET_ERRNO | ENOSYS);
+  build_stub(enosys);
+  filter_len = stub_len;
+  for (size_t i = 0; i < filter_arch_count; i++) filter_len += filter_arches[i].program_len;
+  if (filter_len > BPF_MAXINSNS) fail(STATUS_FAILED, "seccomp: the filter has %zu instructions, more than the kernel takes (%d)", filter_len, BPF_MAXINSNS);
+  filter = malloc(filter_len * sizeof *filter);
+  if (!filter) fail(STATUS_FAILED, "out of memory");
+  memcpy(filter, stub, stub_len * sizeof *filter);
+  size_t at = stub_len;
+  for (size_t i = 0; i < filter_arch_count; i++) {
+    memcpy(filter + at, filter_arches[i].program, filter_arches[i].program_len * sizeof *filter);
+    at += filter_arches[i].program_len;
+  }
+}
+
+static void load_filter(void) {
+  if (!filter) return;
+  struct sock_fprog prog = {.len = (unsigned short)filter_len, .filter = filter};
+  /* seccomp(2) for flags (LOG, SPEC_ALLOW); prctl(2) otherwise, as runc. */
+  long rc = profile_flags ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, profile_flags, &prog) : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+  if (rc < 0) fail_errno(STATUS_FAILED, "seccomp: load the filter");
+}
+
+/*
+ * runc's private keyring, done by ns-exec before the clone: a new anonymous
+ * session keyring (keyctl(2) KEYCTL_JOIN_SESSION_KEYRING with no name), which
+ * the command inherits, so that no key of the caller's session is reachable
+ * from it. The user keyring (@u) is the uid's in its user namespace: see the
+ * README. A kernel without keys (ENOSYS) is no error, as for runc.
+ */
+static void join_session_keyring(void) {
+  if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS) fail_errno(STATUS_FAILED, "join a new session keyring");
 }
 
 /* pivot_root(2)'s documented sequence: the old root is stacked under the new one, then detached. */
@@ -496,8 +769,6 @@ static void set_capabilities(uint64_t effective, uint64_t permitted) {
       {.effective = (uint32_t)(effective >> 32), .permitted = (uint32_t)(permitted >> 32), .inheritable = 0},
   };
   if (syscall(SYS_capset, &header, data) < 0) fail_errno(STATUS_FAILED, "capset");
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-    fail_errno(STATUS_FAILED, "clear ambient capabilities");
 }
 
 static void reset_signals(void) {
@@ -535,7 +806,12 @@ static void __attribute__((noreturn)) exec_command(char **argv, char **envp, con
   fail(127, "exec: \"%s\": executable file not found in $PATH", file);
 }
 
-/* runc's order (standard_init_linux.go): no_new_privs, bounding set, keep caps across setuid, identity, final caps. */
+/*
+ * runc's order (standard_init_linux.go): no_new_privs, bounding set, keep caps across setuid, identity, final
+ * caps, and the seccomp filter as late as it can be, so that the profile need allow little of ns-exec's own
+ * work: with no_new_privs right before execve; without, seccomp(2) takes CAP_SYS_ADMIN, which is kept effective
+ * (from the permitted set setuid left) until the filter is in, and the final capset and execve follow it.
+ */
 static void __attribute__((noreturn)) run_command(void) {
   const char *cwd = next_str();
   uid_t uid = (uid_t)next_num();
@@ -549,6 +825,7 @@ static void __attribute__((noreturn)) run_command(void) {
   char **envp = next_list();
   char **argv = next_list();
 
+  build_filter();
   if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail_errno(STATUS_FAILED, "no_new_privs");
   drop_bounding(bounding);
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail_errno(STATUS_FAILED, "keepcaps");
@@ -558,7 +835,10 @@ static void __attribute__((noreturn)) run_command(void) {
   if (setresgid(gid, gid, gid) < 0) fail_errno(STATUS_FAILED, "setgid %u", gid);
   if (setresuid(uid, uid, uid) < 0) fail_errno(STATUS_FAILED, "setuid %u", uid);
   if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) fail_errno(STATUS_FAILED, "keepcaps");
-  set_capabilities(effective, permitted);
+  uint64_t admin = filter && !no_new_privs && !(effective >> CAP_SYS_ADMIN & 1) ? 1ULL << CAP_SYS_ADMIN : 0;
+  set_capabilities(effective | admin, permitted | admin);
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+    fail_errno(STATUS_FAILED, "clear ambient capabilities");
   if (chdir(cwd) < 0) fail_errno(STATUS_FAILED, "chdir to the working directory %s", cwd);
   /* What runc does for every container: a umask of 022, and a session of its own (-t made one already). */
   umask(022);
@@ -568,6 +848,8 @@ static void __attribute__((noreturn)) run_command(void) {
   stdio_blocking();
   /* Only stdio reaches the command, as under docker run: every other inherited fd closes at execve. */
   syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  load_filter();
+  if (admin) set_capabilities(effective, permitted);
   exec_command(argv, envp, path);
 }
 
@@ -587,7 +869,8 @@ static void child_steps(void) {
       remount(target, (unsigned long)next_num());
       break;
     }
-    case STEP_FORBID_DEVICE_NODES: forbid_device_nodes(); break;
+    case STEP_FORBID_DEVICE_NODES: forbid_devices = 1; break;
+    case STEP_SECCOMP: seccomp_step(); break;
     case STEP_MKDIR: {
       const char *path = next_str();
       mkdir_p(path, (mode_t)next_num());
@@ -634,7 +917,8 @@ static void child_steps(void) {
     }
     case STEP_EXEC: run_command();
     case STEP_TRACE: case STEP_CLONE: case STEP_END:
-    case STEP_UIDMAP: case STEP_GIDMAP: case STEP_PIDFILE: case STEP_OOM: case STEP_TTY: case STEP_LEAVE: case STEP_CLEAR_GROUPS:
+    case STEP_UIDMAP: case STEP_GIDMAP: case STEP_PIDFILE: case STEP_EXITFILE: case STEP_OOM: case STEP_TTY: case STEP_LEAVE:
+    case STEP_CLEAR_GROUPS: case STEP_SESSION_KEYRING:
       misplaced(step);
     }
   }
@@ -688,14 +972,46 @@ static void write_map(pid_t pid, const char *kind, const char *how, const char *
   free(copy);
 }
 
-static void write_pid_file(const char *path, pid_t pid) {
-  char tmp[PATH_MAX], text[32];
-  snprintf(tmp, sizeof tmp, "%s.tmp%d", path, getpid());
+/* `text` into `path` as a whole: a temp file beside it, renamed over it (rename(2) is atomic); 0, or -1 with errno set. */
+static int replace_file(const char *path, const char *text) {
+  char tmp[PATH_MAX];
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp%d", path, getpid()) >= sizeof tmp) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail_errno(STATUS_FAILED, "write the pid file %s", path);
-  int n = snprintf(text, sizeof text, "%d", pid);
-  if (write(fd, text, (size_t)n) != n || close(fd) < 0 || rename(tmp, path) < 0)
-    fail_errno(STATUS_FAILED, "write the pid file %s", path);
+  if (fd < 0) return -1;
+  ssize_t n = (ssize_t)strlen(text);
+  if (write(fd, text, (size_t)n) != n || close(fd) < 0 || rename(tmp, path) < 0) {
+    int err = errno;
+    unlink(tmp);
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+static void write_pid_file(const char *path, pid_t pid) {
+  char text[32];
+  snprintf(text, sizeof text, "%d", pid);
+  if (replace_file(path, text) < 0) fail_errno(STATUS_FAILED, "write the pid file %s", path);
+}
+
+/*
+ * --exit-file: the status ns-exec is about to exit with, as a decimal line, written while PID 1 is still a
+ * zombie (not yet reaped): whoever finds PID 1 gone finds the file. A failure to write it is told, and the
+ * status is still ns-exec's own (the one who waited for ns-exec has it even so).
+ */
+static void write_exit_file(const char *path, int status) {
+  if (!*path) return;
+  char text[16];
+  snprintf(text, sizeof text, "%d\n", status);
+  if (replace_file(path, text) < 0) dprintf(2, "ns-exec: error: write the exit file %s: %s\n", path, strerror(errno));
+}
+
+/* Docker's status for a process that ended: its exit code, or 128+N after signal N (waitid(2)'s siginfo). */
+static int status_of(const siginfo_t *info) {
+  return info->si_code == CLD_EXITED ? info->si_status : 128 + info->si_status;
 }
 
 /* The oom_kill counter of memory.events (v2) or memory.oom_control (v1); -1 when unknown. */
@@ -763,8 +1079,8 @@ static void relay_terminal(int master) {
 }
 
 static void __attribute__((noreturn)) supervise(pid_t pid, int errors, int sync_fd, const char *uid_how, const char *uid_map,
-                                                const char *gid_how, const char *gid_map, const char *pid_file, int tty,
-                                                const char *oom_file) {
+                                                const char *gid_how, const char *gid_map, const char *pid_file,
+                                                const char *exit_file, int tty, const char *oom_file) {
   child_pid = pid;
   if (*uid_how) {
     write_map(pid, "uid_map", uid_how, uid_map);
@@ -791,6 +1107,7 @@ static void __attribute__((noreturn)) supervise(pid_t pid, int errors, int sync_
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     report[got] = '\0';
     dprintf(2, "ns-exec: error: %s\n", (char *)report + 1);
+    write_exit_file(exit_file, report[0]);
     exit(report[0]);
   }
   if (*pid_file) write_pid_file(pid_file, pid);
@@ -798,19 +1115,27 @@ static void __attribute__((noreturn)) supervise(pid_t pid, int errors, int sync_
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   if (master >= 0) relay_terminal(master);
+  /* WNOWAIT: PID 1 stays a zombie, its pid taken, until the exit file is written; then it is reaped. */
+  siginfo_t info;
+  for (;;) {
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) == 0) break;
+    if (errno != EINTR) fail_errno(STATUS_FAILED, "waitid");
+  }
+  int code = status_of(&info);
+  write_exit_file(exit_file, code);
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) fail_errno(STATUS_FAILED, "waitpid");
-  if (WIFEXITED(status)) exit(WEXITSTATUS(status));
-  int sig = WTERMSIG(status);
+  if (info.si_code == CLD_EXITED) exit(code);
   long long ooms_after = oom_kills(oom_file);
-  if (sig == SIGKILL && ooms_before >= 0 && ooms_after > ooms_before)
+  if (info.si_status == SIGKILL && ooms_before >= 0 && ooms_after > ooms_before)
     dprintf(2, "ns-exec: the command was killed by the kernel's OOM killer: its cgroup reached its memory limit\n");
-  exit(128 + sig);
+  exit(code);
 }
 
 int main(int argc, char **argv) {
   read_plan(argc, argv);
-  const char *uid_how = "", *uid_map = "", *gid_how = "", *gid_map = "", *pid_file = "", *oom_file = "";
+  const char *uid_how = "", *uid_map = "", *gid_how = "", *gid_map = "", *pid_file = "", *exit_file = "", *oom_file = "";
   int tty = 0;
   char **leave = NULL;
   enum step step;
@@ -839,6 +1164,10 @@ int main(int argc, char **argv) {
       gid_map = next_str();
       break;
     case STEP_PIDFILE: pid_file = next_str(); break;
+    case STEP_EXITFILE:
+      exit_file = next_str();
+      if (unlink(exit_file) < 0 && errno != ENOENT) fail_errno(STATUS_FAILED, "remove the exit file of an earlier run, %s", exit_file);
+      break;
     case STEP_OOM: oom_file = next_str(); break;
     case STEP_TTY: tty = 1; break;
     case STEP_LEAVE: leave = next_list(); break;
@@ -846,8 +1175,9 @@ int main(int argc, char **argv) {
       /* EPERM: an unprivileged owner entering its own container, whose PID 1 has the same groups anyway. */
       if (setgroups(0, NULL) < 0 && errno != EPERM) fail_errno(STATUS_FAILED, "setgroups");
       break;
+    case STEP_SESSION_KEYRING: join_session_keyring(); break;
     case STEP_END:
-    case STEP_MOUNT: case STEP_REMOUNT: case STEP_FORBID_DEVICE_NODES: case STEP_MKDIR: case STEP_TOUCH: case STEP_MKNOD: case STEP_SYMLINK:
+    case STEP_MOUNT: case STEP_REMOUNT: case STEP_FORBID_DEVICE_NODES: case STEP_SECCOMP: case STEP_MKDIR: case STEP_TOUCH: case STEP_MKNOD: case STEP_SYMLINK:
     case STEP_MASK: case STEP_LO_UP: case STEP_READONLY: case STEP_PTY: case STEP_PIVOT: case STEP_HOSTNAME: case STEP_EXEC:
       misplaced(step);
     }
@@ -896,5 +1226,5 @@ int main(int argc, char **argv) {
   close(errors[1]);
   if (sync[0] >= 0) close(sync[0]);
   if (tty) close(tty_socket[1]);
-  supervise(pid, errors[0], sync[1], uid_how, uid_map, gid_how, gid_map, pid_file, tty, oom_file);
+  supervise(pid, errors[0], sync[1], uid_how, uid_map, gid_how, gid_map, pid_file, exit_file, tty, oom_file);
 }

@@ -15,6 +15,12 @@ export interface HostSteps {
   uidmap: [how: string, map: string];
   gidmap: [how: string, map: string];
   pidfile: [path: string];
+  /**
+   * --exit-file: removed before the clone (a file from an earlier run must not speak for this one); once the
+   * command has ended, the parent writes the status it will exit with there (temp file + rename) before it reaps
+   * PID 1 and exits, so the status outlives whoever waited for ns-exec.
+   */
+  exitfile: [path: string];
   /** memory.events or memory.oom_control, read before and after the command to tell an OOM kill. */
   oom: [file: string];
   /** docker run -t: the parent relays the terminal that the child's `pty` step opens. */
@@ -22,6 +28,11 @@ export interface HostSteps {
   /** The cgroup.procs files ns-exec writes itself back into once the child is made. */
   leave: [cgroupProcs: readonly string[]];
   'clear-groups': [];
+  /**
+   * keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): ns-exec joins a new anonymous session keyring, which the
+   * command inherits (as runc gives each container one): the caller's session keyring is not reachable from it.
+   */
+  'session-keyring': [];
 }
 
 /** The steps PID 1 takes inside the new namespaces (ns-exec.c child_steps), up to execve. */
@@ -29,7 +40,14 @@ export interface ContainerSteps {
   mount: [source: string, target: string, type: string, flags: number, data: string];
   /** A bind remount adding `flags` to those the mount has (statvfs(3)). */
   remount: [target: string, flags: number];
+  /** The exec step's filter also refuses mknod(2)/mknodat(2) of character and block devices (EPERM). */
   'forbid-device-nodes': [];
+  /**
+   * A seccomp profile, resolved (seccomp.ts): libseccomp's default action, SECCOMP_FILTER_FLAG_* bits, the
+   * architectures by libseccomp's names, and one rule per string (seccomp.ts encodeRule). ns-exec.c builds the
+   * filter here and loads it in the exec step, right before execve.
+   */
+  seccomp: [defaultAction: number, flags: number, arches: readonly string[], rules: readonly string[]];
   mkdir: [path: string, mode: number];
   touch: [path: string];
   mknod: [path: string, mode: number, major: number, minor: number];

@@ -14,11 +14,11 @@
  * test.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runCommand, toolPath, waitFor, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { runCommand, shellWord, toolPath, waitFor, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { removeTree } from '../../../test/fixtures/images.ts';
 import { busyboxRootfs, debianRootfs } from '../../../test/fixtures/rootfs.ts';
 
@@ -289,7 +289,7 @@ describe('privileges', () => {
   });
 
   it('starts the command in a session of its own with a umask of 022, whatever the caller had', async () => {
-    const out = await runCommand('/bin/sh', ['-c', `umask 077; exec ${toolPath('ns-exec')} --rootfs ${busybox} -- /bin/sh -c 'umask; cut -d" " -f5,6 /proc/1/stat'`]);
+    const out = await runCommand('/bin/sh', ['-c', `umask 077; exec ${shellWord(toolPath('ns-exec'))} --rootfs ${shellWord(busybox)} -- /bin/sh -c 'umask; cut -d" " -f5,6 /proc/1/stat'`]);
     expect(out.stdout).toBe('0022\n1 1\n');
   });
 
@@ -369,7 +369,7 @@ describe('what the options apply', () => {
 
   it('gives the command a terminal with -t: stdio is a pty of its own devpts, /dev/console is it', async () => {
     // script(1) gives ns-exec a terminal. Its stdin stays open: at EOF script would type a NUL into the terminal.
-    const script = spawn('/usr/bin/script', ['-qec', `${toolPath('ns-exec')} -t --rootfs ${busybox} -- /bin/sh -c 'tty; test -t 0 && test -t 1 && echo both-ttys; echo $TERM; stat -c %t:%T /dev/console'`, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const script = spawn('/usr/bin/script', ['-qec', `${shellWord(toolPath('ns-exec'))} -t --rootfs ${shellWord(busybox)} -- /bin/sh -c 'tty; test -t 0 && test -t 1 && echo both-ttys; echo $TERM; stat -c %t:%T /dev/console'`, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
     started.push(script);
     let output = '';
     script.stdout!.on('data', (d: Buffer) => (output += d));
@@ -422,7 +422,7 @@ describe('the process', () => {
   });
 
   it('resets signal dispositions and stdio: `yes | head -1` ends', async () => {
-    const out = await runCommand('/bin/sh', ['-c', `${toolPath('ns-exec')} --rootfs ${busybox} -- yes | head -1`]);
+    const out = await runCommand('/bin/sh', ['-c', `${shellWord(toolPath('ns-exec'))} --rootfs ${shellWord(busybox)} -- yes | head -1`]);
     expect(out.code).toBe(0);
     expect(out.stdout).toBe('y\n');
   });
@@ -439,6 +439,59 @@ describe('the process', () => {
     expect(children).toEqual([readFileSync(pidFile, 'utf8')]);
     child.kill('SIGKILL');
     process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+  });
+});
+
+describe('--exit-file', () => {
+  it('holds the status ns-exec exits with (the code, 128+N after signal N, 127), and never an earlier run\'s', async () => {
+    const exitFile = join(work, `exit-${++counter}`);
+    writeFileSync(exitFile, '0\n'); // an earlier run's
+    const c = await startContainer({ options: ['--exit-file', exitFile] });
+    expect(existsSync(exitFile)).toBe(false);
+    process.kill(c.pid, 'SIGKILL');
+    expect(await c.exited).toBe(137);
+    expect(readFileSync(exitFile, 'utf8')).toBe('137\n');
+
+    const three = await ns(['--exit-file', exitFile, '--rootfs', busybox, '--', '/bin/sh', '-c', 'exit 3']);
+    expect(three.code).toBe(3);
+    expect(readFileSync(exitFile, 'utf8')).toBe('3\n');
+    const missing = await ns(['--exit-file', exitFile, '--rootfs', busybox, '--', 'no-such-command']);
+    expect(missing.code).toBe(127);
+    expect(readFileSync(exitFile, 'utf8')).toBe('127\n');
+    // Renamed into place: no temp file beside it.
+    expect(readdirSync(work).filter((n) => n.startsWith(`${basename(exitFile)}.`))).toEqual([]);
+  });
+
+  it('outlives whoever waited for ns-exec: with its caller killed, the exit of PID 1 is still recorded', async () => {
+    const pidFile = join(work, `pid-${++counter}`);
+    const exitFile = join(work, `exit-${counter}`);
+    // A shell that waits for ns-exec, as cutaway-shim or `cutaway run` does; PID 1 ends with 5 on SIGUSR1.
+    const script = 'trap "exit 5" USR1; while :; do sleep 0.1; done';
+    const caller = spawn('/bin/sh', ['-c', `${shellWord(toolPath('ns-exec'))} --pid-file ${shellWord(pidFile)} --exit-file ${shellWord(exitFile)} --rootfs ${shellWord(busybox)} -- /bin/sh -c '${script}'; echo not-reached`], { stdio: 'ignore' });
+    started.push(caller);
+    const pid = await pidFromFile(pidFile, caller);
+    const nsExec = parentOf(pid)!;
+    try {
+      expect(nsExec).not.toBe(caller.pid);
+      const callerExited = new Promise((resolve) => caller.once('exit', resolve));
+      caller.kill('SIGKILL');
+      await callerExited;
+      expect(existsSync(exitFile)).toBe(false);
+      process.kill(pid, 'SIGUSR1');
+      await waitFor('the orphaned ns-exec to write the exit file', () => existsSync(exitFile));
+      expect(readFileSync(exitFile, 'utf8')).toBe('5\n');
+      const gone = () => {
+        try {
+          return readFileSync(`/proc/${nsExec}/stat`, 'utf8').includes(') Z ');
+        } catch {
+          return true;
+        }
+      };
+      await waitFor('the orphaned ns-exec to exit', gone);
+    } finally {
+      // PID 1 is killed only while this ns-exec still waits for it: then the pid cannot belong to another process yet.
+      if (parentOf(pid) === nsExec) process.kill(pid, 'SIGKILL');
+    }
   });
 });
 
@@ -523,7 +576,9 @@ describe('--dry-run and --trace', () => {
     expect(out.stdout).toBe('traced\n');
     const steps = out.stderr.split('\n').filter(Boolean);
     expect(steps.every((l) => l.startsWith('+ '))).toBe(true);
-    expect(steps[0]).toMatch(/^\+ unshare --fork --pid --mount --uts --ipc --cgroup --net/);
+    // ns-exec joins a new session keyring before the clone (the command inherits it), then makes the namespaces.
+    expect(steps[0]).toBe('+ keyctl new_session >/dev/null');
+    expect(steps[1]).toMatch(/^\+ unshare --fork --pid --mount --uts --ipc --cgroup --net/);
     expect(steps).toContain('+ hostname traced');
     expect(steps.some((l) => /^\+ cd .* && pivot_root \. \. && umount -l \. && cd \/$/.test(l))).toBe(true);
     expect(steps.at(-1)).toMatch(/^\+ cd \/ && exec setpriv .* -- env -i .* hostname$/);
@@ -686,7 +741,7 @@ describe('--enter: a command in a running container', () => {
   it("gives the command a terminal with -t: a pty of the container's devpts, TERM, typed input relayed", async () => {
     const c = await startContainer();
     // script(1) gives ns-exec a terminal; the line written to script's stdin is typed into it.
-    const script = spawn('/usr/bin/script', ['-qec', `${toolPath('ns-exec')} -t --enter ${c.pid} -- /bin/sh -c 'tty; test -t 0 && test -t 1 && echo both-ttys; echo $TERM; read line; echo "got:$line"'`, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const script = spawn('/usr/bin/script', ['-qec', `${shellWord(toolPath('ns-exec'))} -t --enter ${c.pid} -- /bin/sh -c 'tty; test -t 0 && test -t 1 && echo both-ttys; echo $TERM; read line; echo "got:$line"'`, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
     started.push(script);
     let output = '';
     script.stdout!.on('data', (d: Buffer) => (output += d));
@@ -826,7 +881,7 @@ describe('--enter: a command in a running container', () => {
     expect(traced.stdout).toBe('cwdry\n');
     const steps = traced.stderr.split('\n').filter(Boolean);
     expect(steps.every((l) => l.startsWith('+ '))).toBe(true);
-    expect(steps[0]).toBe(`+ nsenter --target=${c.pid} --pid --ipc --uts --net --cgroup --mount`);
+    expect(steps.slice(0, 2)).toEqual(['+ keyctl new_session >/dev/null', `+ nsenter --target=${c.pid} --pid --ipc --uts --net --cgroup --mount`]);
     expect(steps.at(-1)).toMatch(/^\+ cd \/tmp && exec setpriv .* -- env -i .* hostname$/);
   });
 

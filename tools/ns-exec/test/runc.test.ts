@@ -30,14 +30,19 @@
  *   execve and its threads took pids of the new namespace; ns-exec's PID 1 is single-threaded C, its first child is 2.
  * - Devices: runc (and Docker) apply a devices cgroup: mknod of any node succeeds, opening one outside Docker's list
  *   fails. ns-exec has no cgroup of its own to do that with: its seccomp filter refuses mknod of device nodes (EPERM)
- *   and its rootfs is mounted nodev, so a host device cannot be used either way. Hence also Seccomp: 2 (Docker shows 2,
- *   for its default profile; this runc spec has none: 0) and `nodev` on ns-exec's `/`.
+ *   and its rootfs is mounted nodev, so a host device cannot be used either way. Hence also `nodev` on ns-exec's `/`.
+ * - Seccomp: ns-exec loads Docker's default profile (Seccomp: 2, as under Docker); this runc spec has none (0).
  * - Cgroup: runc creates linux.cgroupsPath (/cw-runc-<tag> here, Docker's /docker/<id>) in every hierarchy and runs the
  *   command there; ns-exec leaves it in its caller's cgroups (--cgroup joins one). Inside, both show `/` (cgroupns).
  *
  * Then `ns-exec --enter` against `runc exec`, in one running runc container:
  * the same probe through both, compared the same way; the differences of exec
  * are listed, and asserted, where that part begins.
+ *
+ * Then seccomp: runc given a profile in its config.json (converted from Docker's format as dockerd converts it,
+ * test/probe.ts) and ns-exec given the same profile, the same static probe of raw system calls under both
+ * (test/syscall-probe.c): every call ends the same way, but mknod of a device (ns-exec's device-node rule). And the
+ * session keyring: the same host keys out of reach, and the same one (root's @u) not, under both.
  *
  * Every runc container gets a temporary --root state directory under the work
  * directory (nothing in /run/runc), `runc delete --force` in a finally, and a
@@ -54,6 +59,8 @@ import { runCommand, toolPath, waitFor, type CommandResult } from '../../../test
 import { removeTree, run } from '../../../test/fixtures/images.ts';
 import { trackMounts } from '../../../test/fixtures/mounts.ts';
 import { busyboxRootfs, debianRootfs } from '../../../test/fixtures/rootfs.ts';
+import { dockerDefaultProfile } from '../src/seccomp-default.ts';
+import { buildProbe, CUSTOM_PROBES, CUSTOM_PROFILE, CUSTOM_RESULTS, installProbe, ociSeccomp, PROBE as SYSCALL_PROBE, probeResults, REFUSED_BY_DEFAULT, type DockerProfile, type OciSeccomp } from './probe.ts';
 
 const HOSTNAME = 'cwrunc';
 const DOCKER_CAPS = [
@@ -103,6 +110,7 @@ interface RuncSpec {
     readonlyPaths: string[];
     sysctl?: Record<string, string>;
     cgroupsPath?: string;
+    seccomp?: OciSeccomp;
   };
 }
 
@@ -136,6 +144,7 @@ beforeAll(async () => {
   state = join(work, 'runc-state');
   busybox = await busyboxRootfs(work);
   debian = await debianRootfs(work);
+  installProbe(await buildProbe(work), busybox);
 });
 
 afterAll(async () => {
@@ -175,7 +184,7 @@ interface Container {
 }
 
 /** runc spec, edited to what Docker would write for `docker run --hostname cwrunc [-u USER] IMAGE CMD…`. */
-async function dockerLikeBundle(rootfs: string, command: string[], user: User, cgroupsPath: string): Promise<string> {
+async function dockerLikeBundle(rootfs: string, command: string[], user: User, cgroupsPath: string, edit?: (spec: RuncSpec) => void): Promise<string> {
   const bundle = mkdtempSync(join(work, 'bundle-'));
   await run(RUNC, ['spec', '--bundle', bundle]);
   const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as RuncSpec;
@@ -196,6 +205,7 @@ async function dockerLikeBundle(rootfs: string, command: string[], user: User, c
   spec.linux.readonlyPaths = READONLY_PATHS;
   spec.linux.sysctl = SYSCTLS;
   spec.linux.cgroupsPath = cgroupsPath;
+  edit?.(spec);
   await writeFile(join(bundle, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
   return bundle;
 }
@@ -205,11 +215,11 @@ async function dockerLikeBundle(rootfs: string, command: string[], user: User, c
  * delete --force` (a no-op after a foreground `runc run` that ended), then its
  * cgroup directories are checked and, if runc left any, removed and reported.
  */
-async function withRunc<T>(rootfs: string, command: string[], use: (c: Container) => Promise<T>, user: User = { uid: 0, gid: 0, additionalGids: [0] }): Promise<T> {
+async function withRunc<T>(rootfs: string, command: string[], use: (c: Container) => Promise<T>, user: User = { uid: 0, gid: 0, additionalGids: [0] }, edit?: (spec: RuncSpec) => void): Promise<T> {
   const tag = randomBytes(4).toString('hex');
   const id = `cw-${tag}`;
   const cgroupsPath = `/cw-runc-${tag}`;
-  const bundle = await dockerLikeBundle(rootfs, command, user, cgroupsPath);
+  const bundle = await dockerLikeBundle(rootfs, command, user, cgroupsPath, edit);
   try {
     return await use({
       id,
@@ -231,8 +241,8 @@ async function withRunc<T>(rootfs: string, command: string[], use: (c: Container
   }
 }
 
-function runcRun(rootfs: string, command: string[], user?: User): Promise<CommandResult> {
-  return withRunc(rootfs, command, (c) => c.run(), user);
+function runcRun(rootfs: string, command: string[], user?: User, edit?: (spec: RuncSpec) => void): Promise<CommandResult> {
+  return withRunc(rootfs, command, (c) => c.run(), user, edit);
 }
 
 // ---------------------------------------------------------------- the probe
@@ -433,7 +443,7 @@ describe('ns-exec and runc (Docker-like spec) on the busybox rootfs, as root', (
     expect(section(ns, 'umask')).toEqual(section(rc, 'umask'));
   });
 
-  it('differs in seccomp: ns-exec loads its device filter (Seccomp: 2, as under Docker\'s profile); this runc spec loads none', () => {
+  it('differs in seccomp: ns-exec loads Docker\'s default profile (Seccomp: 2, as Docker); this runc spec has no linux.seccomp (compared with one below)', () => {
     expect(section(ns, 'seccomp')).toEqual(['Seccomp:\t2']);
     expect(section(rc, 'seccomp')).toEqual(['Seccomp:\t0']);
   });
@@ -552,8 +562,8 @@ const WAITING_PID1 = ['sh', '-c', 'cd /tmp && read line'];
  * A runc container running WAITING_PID1 as `user`; `look` gets its PID 1's host pid, with runc's
  * container id and bundle, while it runs.
  */
-function whileRuncRuns<T>(user: User | undefined, look: (pid: number, c: Container) => Promise<T>): Promise<T> {
-  return withRunc(busybox, WAITING_PID1, (c) => whileRunning(RUNC, ['--root', state, 'run', '--bundle', c.bundle, c.id], () => runcPid(c.id), (pid) => look(pid, c)), user);
+function whileRuncRuns<T>(user: User | undefined, look: (pid: number, c: Container) => Promise<T>, edit?: (spec: RuncSpec) => void): Promise<T> {
+  return withRunc(busybox, WAITING_PID1, (c) => whileRunning(RUNC, ['--root', state, 'run', '--bundle', c.bundle, c.id], () => runcPid(c.id), (pid) => look(pid, c)), user, edit);
 }
 
 /**
@@ -688,5 +698,112 @@ describe('the cgroups of a process entered into a runc container, seen from the 
     });
     // PID 1 read its line and ended: the kernel killed the rest of its pid namespace, both sleeps among them.
     expect(await nsExited).toBe(137);
+  });
+});
+
+// ---------------------------------------------------------------- seccomp and the session keyring
+
+/**
+ * The same seccomp profile for both: ns-exec reads it in Docker's format (its default, or --security-opt
+ * seccomp=FILE); runc gets it as dockerd would write it into config.json (probe.ts ociSeccomp, written apart
+ * from ns-exec's seccomp.ts). The probe (syscall-probe.c) then makes the same raw calls under each, and what
+ * each call returned must be the same — but for mknod of a device, which runc's devices cgroup lets through
+ * (opening the node is what it refuses) and ns-exec's device-node rule refuses.
+ */
+const DEVICE_PROBES = ['mknod-char', 'i386-mknod-char'];
+const withoutDevices = (results: Record<string, string>) => Object.fromEntries(Object.entries(results).filter(([name]) => !DEVICE_PROBES.includes(name)));
+
+async function bothProbe(nsOptions: string[], seccomp: OciSeccomp | undefined, caps: string[] = DOCKER_CAPS): Promise<[Record<string, string>, Record<string, string>]> {
+  const ns = await nsExec(busybox, [SYSCALL_PROBE], nsOptions);
+  const rc = await runcRun(busybox, [SYSCALL_PROBE], undefined, (spec) => {
+    spec.process.capabilities = { bounding: caps, effective: caps, permitted: caps };
+    if (seccomp) spec.linux.seccomp = seccomp;
+  });
+  if (ns.code !== 0 || rc.code !== 0) throw new Error(`ns-exec: ${ns.code} ${ns.stderr}; runc: ${rc.code} ${rc.stderr}`);
+  return [probeResults(ns.stdout), probeResults(rc.stdout)];
+}
+
+describe('seccomp: ns-exec and runc given the same profile make the same calls fail the same way', () => {
+  it("Docker's default profile, default capabilities: the same answers (EPERM, clone3 ENOSYS, ENOSYS above the last call libseccomp knows)", async () => {
+    const [ns, rc] = await bothProbe([], ociSeccomp(dockerDefaultProfile() as DockerProfile, DOCKER_CAPS));
+    expect(withoutDevices(ns)).toEqual(withoutDevices(rc));
+    for (const [name, result] of Object.entries(REFUSED_BY_DEFAULT)) expect(rc[name], name).toBe(result);
+    expect([ns.mseal, rc.mseal]).toEqual(['ENOSYS', 'ENOSYS']);
+    expect([ns['mknod-char'], rc['mknod-char']]).toEqual(['EPERM', 'ok']);
+  });
+
+  it("Docker's default profile with CAP_SYS_ADMIN added: unshare, mount, setns, clone's namespace flags and clone3 go through under both", async () => {
+    const caps = [...DOCKER_CAPS, 'CAP_SYS_ADMIN'];
+    const [ns, rc] = await bothProbe(['--cap-add', 'SYS_ADMIN'], ociSeccomp(dockerDefaultProfile() as DockerProfile, caps), caps);
+    expect(withoutDevices(ns)).toEqual(withoutDevices(rc));
+    expect([ns['unshare-uts'], ns['clone-newuts'], ns.clone3]).toEqual(['ok', 'ok', 'EINVAL']);
+  });
+
+  it("podman's /usr/share/containers/seccomp.json (ENOSYS by default) as a profile file", async (ctx) => {
+    const file = '/usr/share/containers/seccomp.json';
+    if (!existsSync(file)) ctx.skip();
+    const [ns, rc] = await bothProbe(['--security-opt', `seccomp=${file}`], ociSeccomp(JSON.parse(readFileSync(file, 'utf8')) as DockerProfile, DOCKER_CAPS));
+    expect(withoutDevices(ns)).toEqual(withoutDevices(rc));
+    expect(ns.add_key).toBe('ENOSYS');
+  });
+
+  it('a profile file exercising actions, errnoRet, argument filters, includes and excludes', async () => {
+    const file = join(work, 'custom-seccomp.json');
+    await writeFile(file, JSON.stringify(CUSTOM_PROFILE));
+    const [ns, rc] = await bothProbe(['--security-opt', `seccomp=${file}`], ociSeccomp(CUSTOM_PROFILE, DOCKER_CAPS));
+    expect(withoutDevices(ns)).toEqual(withoutDevices(rc));
+    expect(Object.fromEntries(CUSTOM_PROBES.map((p) => [p, rc[p]]))).toEqual(CUSTOM_RESULTS);
+  });
+
+  it('seccomp=unconfined and no linux.seccomp: no filter but ns-exec\'s device-node rule', async () => {
+    const [ns, rc] = await bothProbe(['--security-opt', 'seccomp=unconfined'], undefined);
+    expect(withoutDevices(ns)).toEqual(withoutDevices(rc));
+    expect(ns['unshare-user']).toBe('ok');
+  });
+
+  it("ns-exec --enter and runc exec in a runc container with Docker's profile: the new process gets the container's profile under both", async () => {
+    const seccomp = ociSeccomp(dockerDefaultProfile() as DockerProfile, DOCKER_CAPS);
+    const [ns, rc] = await whileRuncRuns(undefined, async (pid, c) => {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      expect(status).toMatch(/^Seccomp:\t2$/m);
+      const byNs = await fromCaller(toolPath('ns-exec'), ['--enter', String(pid), '--', SYSCALL_PROBE]);
+      const byRunc = await fromCaller(RUNC, ['--root', state, 'exec', c.id, SYSCALL_PROBE]);
+      return [probeResults(byNs.stdout), probeResults(byRunc.stdout)];
+    }, (spec) => {
+      spec.linux.seccomp = seccomp;
+    });
+    expect(withoutDevices(ns)).toEqual(withoutDevices(rc));
+    expect(rc.add_key).toBe('EPERM');
+  });
+});
+
+describe('the session keyring: ns-exec and runc hide the same host keys (no seccomp filter, so that keyctl is allowed)', () => {
+  const KEYCTL = '/bin/keyctl';
+
+  it("a key of the caller's session keyring: unreadable under both", async () => {
+    const script = (runtime: string) => `k=$(${KEYCTL} add user cw-runc-session s3cret @s); ${runtime}`;
+    const nsCommand = `${toolPath('ns-exec')} --security-opt seccomp=unconfined --hostname ${HOSTNAME} --rootfs ${busybox} -- ${SYSCALL_PROBE} keyread $k`;
+    const ns = await runCommand(KEYCTL, ['session', '-', '/bin/sh', '-c', script(nsCommand)]);
+    const bundle = await withRunc(busybox, ['sh', '-c', 'read k; exec $0 keyread $k', SYSCALL_PROBE], async (c) => {
+      const rc = await runCommand(KEYCTL, ['session', '-', '/bin/sh', '-c', script(`echo $k | ${RUNC} --root ${state} run --bundle ${c.bundle} ${c.id}`)]);
+      return rc.stdout;
+    });
+    const lines = (text: string) => text.split('\n').filter((l) => l && !l.startsWith('Joined'));
+    expect(lines(ns.stdout)).toEqual(['EACCES']);
+    expect(lines(bundle)).toEqual(lines(ns.stdout));
+  });
+
+  it("root's user keyring (@u): a key in it is unreadable until the container links @u into its own session — under both", async () => {
+    const added = await runCommand(KEYCTL, ['add', 'user', `cw-runc-${process.pid}`, 's3cret', '@u']);
+    const id = added.stdout.trim();
+    try {
+      const script = `${SYSCALL_PROBE} keyread ${id}; ${SYSCALL_PROBE} keylink-user; ${SYSCALL_PROBE} keyread ${id}`;
+      const ns = await nsExec(busybox, ['sh', '-c', script], ['--security-opt', 'seccomp=unconfined']);
+      const rc = await runcRun(busybox, ['sh', '-c', script]);
+      expect(ns.stdout).toBe('EACCES\nok\nread s3cret\n');
+      expect(rc.stdout).toBe(ns.stdout);
+    } finally {
+      await runCommand(KEYCTL, ['unlink', id, '@u']);
+    }
   });
 });

@@ -1,21 +1,24 @@
+import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
 import { ToolError } from '@cutaway/cli';
-import { DockerArchiveError, formatPlatform, loadDockerArchive, type Descriptor } from '@cutaway/oci';
+import { DockerArchiveError, formatPlatform, loadDockerArchive, type ArchiveInput, type Descriptor } from '@cutaway/oci';
 import { localTarget, type ArchiveSource, type PulledBlob, type PullContext, type PullResult } from './source.ts';
 
-/** The archive's bytes: stdin for `-`, else the file, opened first so a missing file is reported as such and not as a broken stream. */
-async function openArchive(file: string): Promise<Readable> {
+/**
+ * The archive's bytes, checked first so that a missing file is reported as such and not as a broken stream:
+ * stdin for `-`, a pipe's stream (both read once), or a file's, opened anew for each reading (loadDockerArchive
+ * reads a file's names before it stores anything).
+ */
+async function openArchive(file: string): Promise<ArchiveInput> {
   if (file === '-') return process.stdin;
   const handle = await open(file, 'r').catch((e: NodeJS.ErrnoException) => {
     throw new ToolError(`${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
   });
   const info = await handle.stat();
-  if (!info.isFile() && !info.isFIFO()) {
-    await handle.close();
-    throw new ToolError(`${file}: not a file`);
-  }
-  return handle.createReadStream();
+  if (info.isFIFO()) return handle.createReadStream();
+  await handle.close();
+  if (!info.isFile()) throw new ToolError(`${file}: not a file`);
+  return () => createReadStream(file);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ToolError, UsageError, type OptionSpec, type OptionValues, type Steps } from '@cutaway/cli';
-import type { Reference } from '@cutaway/oci';
+import { formatReference, type Reference } from '@cutaway/oci';
 import { dockerConfigCredentials, parseCreds } from './auth.ts';
 import { RegistryClient } from './registry.ts';
 
@@ -29,7 +29,12 @@ export async function registryClient(ref: Reference, options: OptionValues<typeo
           throw new ToolError(`--ca-cert ${caFile}: ${e.message}`);
         })
       : undefined;
-  return new RegistryClient(ref.domain, { insecure: options.insecure, ...(ca && caFile !== undefined && { ca, caFile }), ...(credentials && { credentials }), steps });
+  try {
+    return new RegistryClient(ref.domain, { insecure: options.insecure, ...(ca && caFile !== undefined && { ca, caFile }), ...(credentials && { credentials }), steps });
+  } catch (e) {
+    // A registry no URL can name: the error names the reference it came from.
+    throw e instanceof ToolError ? new ToolError(`${formatReference(ref)}: ${e.message}`, e.hint) : e;
+  }
 }
 
 /** Runs `work` over `items`, at most `limit` at a time, keeping order in the result. */

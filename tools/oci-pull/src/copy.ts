@@ -20,7 +20,11 @@ export async function copyImage(source: OciSource, ctx: PullContext): Promise<Pu
   const copyBlob = async (d: Descriptor, label: string): Promise<PulledBlob> => {
     const summary = { mediaType: d.mediaType, digest: d.digest, size: d.size };
     const cached = await to.hasBlob(d.digest);
-    if (!cached) await to.putBlob(from.openBlob(d.digest), { digest: d.digest, size: d.size });
+    if (!cached) {
+      await to.putBlob(from.openBlob(d.digest), { digest: d.digest, size: d.size }).catch((e: Error) => {
+        throw new ToolError(`oci:${from.dir}:${name}: blob ${d.digest}: ${e.message}`);
+      });
+    }
     progress.item(label, d.size).finish(cached ? 'already exists' : 'copied');
     return { ...summary, cached };
   };

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { imageStoreDir, ROOT_OPTION, runTool, stateRoot, toolSpec, type Invocation } from '@cutaway/cli';
 import { hostPlatform, OciLayout, parsePlatform } from '@cutaway/oci';
 import pkg from '../package.json' with { type: 'json' };
@@ -6,6 +7,7 @@ import { jobsOption, REGISTRY_OPTIONS, registryClient } from './common.ts';
 import { copyImage } from './copy.ts';
 import { closeConnections } from './http.ts';
 import { pull } from './pull.ts';
+import { withCredentialCheck } from './script.ts';
 import { parseSource, type PullContext, type PullResult, type Source } from './source.ts';
 
 const spec = toolSpec({
@@ -57,11 +59,11 @@ async function main({ options, positionals, progress, steps, json }: Invocation<
   const platform = options.platform !== undefined ? parsePlatform(options.platform) : hostPlatform();
   const jobs = jobsOption(options.jobs);
   const dryRun = options['dry-run'];
-  const dir = options.layout ?? imageStoreDir(stateRoot(options.root));
+  const dir = resolve(options.layout ?? imageStoreDir(stateRoot(options.root)));
   const source = parseSource(positionals[0]!);
   const layout = dryRun ? await OciLayout.open(dir).catch(() => undefined) : await OciLayout.create(dir);
 
-  const ctx: PullContext = { layout, platform, jobs, progress, steps, dryRun, registryClient: (ref) => registryClient(ref, options, steps) };
+  const ctx: PullContext = { layout, storeDir: dir, platform, platformGiven: options.platform !== undefined, jobs, progress, steps, dryRun, registryClient: (ref) => registryClient(ref, options, steps) };
   let result: PullResult;
   try {
     result = await read(source, ctx);
@@ -69,7 +71,7 @@ async function main({ options, positionals, progress, steps, json }: Invocation<
     closeConnections();
   }
 
-  if (dryRun) process.stdout.write(steps.toScript());
+  if (dryRun) process.stdout.write(withCredentialCheck(steps.toScript(), ['curl', 'sha256sum', 'jq', 'flock', 'mktemp']));
   else if (json) process.stdout.write(`${JSON.stringify({ ...result, store: dir })}\n`);
   else process.stdout.write(`${result.digest}\n`);
   if (!dryRun) {

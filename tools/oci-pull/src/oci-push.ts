@@ -4,6 +4,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { jobsOption, REGISTRY_OPTIONS, registryClient } from './common.ts';
 import { closeConnections } from './http.ts';
 import { push } from './push.ts';
+import { withCredentialCheck } from './script.ts';
 
 const spec = toolSpec({
   name: 'oci-push',
@@ -49,8 +50,8 @@ async function main({ options, positionals, progress, steps, json }: Invocation<
   const dryRun = options['dry-run'];
   const client = await registryClient(target, options, steps);
   try {
-    const result = await push({ client, layout, name, target, jobs: jobsOption(options.jobs), progress, steps, dryRun });
-    if (dryRun) process.stdout.write(steps.toScript());
+    const result = await push({ client, layout, name, target, jobs: jobsOption(options.jobs), progress, steps, dryRun, script: { defined: false } });
+    if (dryRun) process.stdout.write(withCredentialCheck(steps.toScript(), ['curl', 'sed', 'tr', 'mktemp', ...(client.usesTokens ? ['jq'] : [])]));
     else if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
     else process.stdout.write(`${result.digest}\n`);
     if (!dryRun) progress.step(`${result.reference}: pushed (${result.digest})`);

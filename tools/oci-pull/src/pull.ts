@@ -1,24 +1,33 @@
 import { pipeline, Transform, type Readable } from 'node:stream';
-import { ToolError } from '@cutaway/cli';
+import { shellQuote, ToolError, type Steps } from '@cutaway/cli';
 import {
   blobName,
   digestOf,
   formatPlatform,
   formatReference,
+  isAttestation,
+  LAYOUT_VERSION,
+  MediaType,
   MANIFEST_ACCEPT,
   OciError,
   parseDigest,
   parseManifestDocument,
+  platformRank,
+  REF_NAME,
   repositoryName,
   selectPlatform,
   verifyBytes,
   type Descriptor,
   type Digest,
+  type ImageConfig,
+  type ImageIndex,
   type ImageManifest,
+  type Platform,
   type Reference,
 } from '@cutaway/oci';
 import { mapLimited } from './common.ts';
 import { registryError, repositoryScope, type RegistryClient } from './registry.ts';
+import { scriptLine, traceLine } from './script.ts';
 import type { PulledBlob, PullContext, PullResult, RegistrySource } from './source.ts';
 
 /** A registry pull under way: the context, the reference, and a client for its registry. */
@@ -29,17 +38,22 @@ interface RegistryPull extends PullContext {
 
 const BLOB_ATTEMPTS = 4;
 
+/** Failures of the store's own file system: no other attempt helps them. */
+const STORE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO']);
+
 function shellUrl(url: URL): string {
   return `'${url.href}'`;
 }
 
-/** What the registry says a tag or digest is: its exact bytes, checked against the digest we asked for or were told. */
-async function fetchManifest(opts: RegistryPull, reference: string, file: string): Promise<{ bytes: Buffer; contentType: string | undefined; digest: Digest }> {
+/**
+ * What the registry says a tag or digest is: its exact bytes, checked against the digest we asked for or were
+ * told. The dry-run script fetches it into its temporary directory, named by its digest, and checks it there.
+ */
+async function fetchManifest(opts: RegistryPull, reference: string): Promise<{ bytes: Buffer; contentType: string | undefined; digest: Digest }> {
   const { client, ref } = opts;
   const repo = ref.path;
   const path = `/v2/${repo}/manifests/${reference}`;
   const res = await client.request(path, { headers: { Accept: MANIFEST_ACCEPT }, scopes: [repositoryScope(repo, ['pull'])] });
-  opts.steps.run(`curl -fsSL${client.curlOptions()} -H 'Accept: ${MANIFEST_ACCEPT}' -o ${file} ${shellUrl(client.url(path))}`);
   if (res.status === 404) {
     throw new ToolError(`${formatReference(ref)}: not found: ${await registryError(res)}`, `does ${repositoryName(ref)} have ${ref.digest ? `a manifest ${ref.digest}` : `a tag ${ref.tag}`}?`);
   }
@@ -61,7 +75,12 @@ async function fetchManifest(opts: RegistryPull, reference: string, file: string
   } catch (e) {
     throw new ToolError(`${formatReference(ref)}: manifest rejected: ${(e as Error).message}`);
   }
-  opts.steps.run(`echo '${digest.slice(digest.indexOf(':') + 1)}  ${file}' | ${parseDigest(digest).algorithm}sum -c`);
+  const { algorithm, encoded } = parseDigest(digest);
+  const curl = (file: string) => `curl -fsSL${client.curlOptions()} -H 'Accept: ${MANIFEST_ACCEPT}' -o ${file} ${shellUrl(client.url(path))}`;
+  traceLine(opts.steps, curl('manifest.json'));
+  scriptLine(opts.steps, curl(`"$tmp/${encoded}"`));
+  // The script pins what the registry sent now: a tag moved since is a mismatch, not another image.
+  scriptLine(opts.steps, `echo "${encoded}  $tmp/${encoded}" | ${algorithm}sum -c --quiet`);
   const contentType = res.headers['content-type'];
   return { bytes, contentType, digest };
 }
@@ -84,13 +103,21 @@ async function pullBlob(opts: RegistryPull, d: Descriptor, label: string): Promi
   const path = `/v2/${ref.path}/blobs/${d.digest}`;
   const file = blobName(d.digest);
   const summary = { mediaType: d.mediaType, digest: d.digest, size: d.size };
-  if (layout && (await layout.hasBlob(d.digest))) {
+  if (layout && !opts.dryRun && (await layout.hasBlob(d.digest))) {
     opts.steps.note(`${file} is in the store already`);
     progress.item(label, d.size).finish('already exists');
     return { ...summary, cached: true };
   }
-  opts.steps.run(`curl -fsSL${client.curlOptions()} -o ${file} ${shellUrl(client.url(path))}`);
-  opts.steps.run(`echo '${d.digest.slice(d.digest.indexOf(':') + 1)}  ${file}' | ${parseDigest(d.digest).algorithm}sum -c`);
+  const { algorithm, encoded } = parseDigest(d.digest);
+  traceLine(opts.steps, `curl -fsSL${client.curlOptions()} -o ${file} ${shellUrl(client.url(path))}`);
+  traceLine(opts.steps, `echo '${encoded}  ${file}' | ${algorithm}sum -c`);
+  // The script asks the store as it runs, as the tool does: a blob there already is not fetched again. A blob
+  // enters the store only verified, by a rename from the store's own file system.
+  scriptLine(opts.steps, `if [ ! -f ${file} ]; then   # ${label}`);
+  scriptLine(opts.steps, `  curl -fsSL${client.curlOptions()} -o "$tmp/${encoded}" ${shellUrl(client.url(path))}`);
+  scriptLine(opts.steps, `  echo "${encoded}  $tmp/${encoded}" | ${algorithm}sum -c --quiet`);
+  scriptLine(opts.steps, `  mv "$tmp/${encoded}" ${file}`);
+  scriptLine(opts.steps, 'fi');
   if (opts.dryRun || !layout) return { ...summary, cached: false };
   const bar = progress.item(label, d.size);
   // pipeline, not pipe: a connection that drops must fail the store's write (and be resumed), not leave it waiting.
@@ -121,6 +148,11 @@ async function pullBlob(opts: RegistryPull, d: Descriptor, label: string): Promi
         continue;
       }
       if (e instanceof OciError) throw new ToolError(`${repositoryName(ref)}: blob ${d.digest} rejected: ${e.message}`, 'the registry holds a corrupt blob; nothing was stored');
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      if (STORE_ERRORS.has(code)) {
+        const full = code === 'ENOSPC' || code === 'EDQUOT';
+        throw new ToolError(`${repositoryName(ref)}: blob ${d.digest}: ${(e as Error).message}`, full ? `free space where the store is (df ${layout.dir}); pulling again resumes where this pull stopped` : undefined);
+      }
       if (attempt >= BLOB_ATTEMPTS) throw new ToolError(`${repositoryName(ref)}: blob ${d.digest}: ${(e as Error).message}`);
       process.stderr.write(`${label}: ${(e as Error).message}; resuming\n`);
     }
@@ -139,26 +171,29 @@ export async function pull(source: RegistrySource, ctx: PullContext): Promise<Pu
   const opts: RegistryPull = { ...ctx, client: await ctx.registryClient(ref), ref };
   const { layout } = opts;
   const tagName = formatReference(ref);
-  opts.steps.note(`pull ${formatReference(ref)} for ${formatPlatform(opts.platform)} into the current directory`);
-  opts.steps.run('mkdir -p blobs/sha256');
+  const dir = ctx.storeDir ?? layout?.dir ?? '.';
+  opts.steps.note(`pull ${formatReference(ref)} for ${formatPlatform(opts.platform)} into ${dir}`);
+  traceLine(opts.steps, 'mkdir -p blobs/sha256');
+  if (opts.dryRun) scriptPrologue(opts.steps, dir);
   // A dry run changes nothing, not even the store's lock files.
   const leased = <T>(work: () => Promise<T>) => (layout && !opts.dryRun ? layout.withLease(work) : work());
   return leased(async () => {
-    let fetched = await fetchManifest(opts, ref.digest ?? ref.tag!, 'manifest.json');
+    let fetched = await fetchManifest(opts, ref.digest ?? ref.tag!);
     let doc = parseDocument(ref, fetched);
     let indexDigest: Digest | undefined;
     if (doc.kind === 'index') {
       indexDigest = fetched.digest;
-      const chosen = selectPlatform(doc.index, opts.platform);
+      const chosen = manifestFor(ref, doc.index, opts.platform);
       opts.steps.note(`the index lists ${chosen.digest} for ${formatPlatform(chosen.platform!)}`);
-      fetched = await fetchManifest(opts, chosen.digest, 'image-manifest.json');
+      fetched = await fetchManifest(opts, chosen.digest);
       doc = parseDocument(ref, fetched);
       if (doc.kind !== 'manifest') throw new ToolError(`${formatReference(ref)}: nested indexes are not supported`);
     }
     const manifest: ImageManifest = doc.manifest;
     const config = await pullBlob(opts, manifest.config, 'config');
-    const layers = await mapLimited(manifest.layers, opts.jobs, (l, i) => pullBlob(opts, l, `layer ${i + 1}/${manifest.layers.length} ${l.digest.slice(7, 19)}`));
-    const descriptor: Descriptor = { mediaType: doc.mediaType, digest: fetched.digest, size: fetched.bytes.length };
+    if (opts.dryRun) checkConfigScript(opts.steps, ref, manifest, indexDigest === undefined ? opts.platform : undefined);
+    // The config is checked before any layer is fetched: an image for another platform, or one whose config
+    // does not fit its manifest, costs no layer download.
     if (layout && !opts.dryRun) {
       const image = await layout.readConfig(manifest.config.digest).catch((e: Error) => {
         throw new ToolError(`${formatReference(ref)}: config ${manifest.config.digest}: ${e.message}`);
@@ -166,10 +201,16 @@ export async function pull(source: RegistrySource, ctx: PullContext): Promise<Pu
       if (image.rootfs.diff_ids.length !== manifest.layers.length) {
         throw new ToolError(`${formatReference(ref)}: the config lists ${image.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
       }
+      if (!indexDigest) checkPlatform(ref, image, opts.platform, opts.platformGiven ?? false);
+    }
+    const layers = await mapLimited(manifest.layers, opts.jobs, (l, i) => pullBlob(opts, l, `layer ${i + 1}/${manifest.layers.length} ${l.digest.slice(7, 19)}`));
+    const descriptor: Descriptor = { mediaType: doc.mediaType, digest: fetched.digest, size: fetched.bytes.length };
+    if (layout && !opts.dryRun) {
       await layout.putBlob(fetched.bytes, { digest: fetched.digest, size: fetched.bytes.length });
       await layout.addRef(tagName, descriptor);
     }
     opts.steps.note(`tag ${tagName} → ${fetched.digest} in index.json`);
+    if (opts.dryRun) tagScript(opts.steps, tagName, descriptor);
     return {
       reference: formatReference(ref),
       digest: fetched.digest,
@@ -179,6 +220,92 @@ export async function pull(source: RegistrySource, ctx: PullContext): Promise<Pu
       layers,
     };
   });
+}
+
+/**
+ * The start of the dry-run script: into the store (made as OciLayout.create makes it), under a shared lease on
+ * its gc lock as the tools hold one (gc keeps what a pull stores before it is tagged), with a temporary
+ * directory inside it, so that a verified blob enters the store by a rename.
+ */
+function scriptPrologue(steps: Steps, dir: string): void {
+  const q = shellQuote;
+  for (const line of [
+    `mkdir -p ${q(`${dir}/blobs/sha256`)} ${q(`${dir}/.cutaway`)}`,
+    `cd ${q(dir)}`,
+    'exec 8>>.cutaway/gc.lock',
+    'flock -s 8   # a lease, as the tools take: a gc meanwhile keeps what this pull stores before it is tagged',
+    'tmp=$(mktemp -d .cutaway/pull.XXXXXX)',
+    `trap 'rm -rf "$tmp"' EXIT`,
+    '# oci-layout and index.json, each made only if absent (a link is atomic), as the tools make them',
+    `printf '%s' ${q(JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION }))} > "$tmp/oci-layout"`,
+    'ln "$tmp/oci-layout" oci-layout 2>/dev/null || [ -f oci-layout ]',
+    `printf '%s' ${q(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] }))} > "$tmp/index.json"`,
+    'ln "$tmp/index.json" index.json 2>/dev/null || [ -f index.json ]',
+  ])
+    steps.run(line);
+}
+
+/**
+ * The tool's checks of the config, before any layer is fetched: as many diff_ids as layers, and for an image
+ * without an index, the platform's os and architecture.
+ */
+function checkConfigScript(steps: Steps, ref: Reference, manifest: ImageManifest, platform: Platform | undefined): void {
+  const file = blobName(manifest.config.digest);
+  const n = manifest.layers.length;
+  const name = formatReference(ref);
+  steps.run(`n=$(jq '.rootfs.diff_ids | length' ${file})`);
+  steps.run(`[ "$n" -eq ${n} ] || { echo ${shellQuote(`${name}: the config lists`)} "$n" ${shellQuote(`diff_ids for ${n} layers`)} >&2; exit 1; }`);
+  if (platform) {
+    const want = `.os == ${JSON.stringify(platform.os)} and .architecture == ${JSON.stringify(platform.architecture)}`;
+    steps.run(`jq -e ${shellQuote(want)} ${file} >/dev/null || { echo ${shellQuote(`${name}: the image does not match the platform: wanted ${formatPlatform(platform)}, actual:`)} "$(jq -r '"\\(.os)/\\(.architecture)"' ${file})" >&2; exit 1; }`);
+  }
+}
+
+/**
+ * The dry-run script's tag: the manifest into the store, then index.json updated under the lock the tools take
+ * (.cutaway/index.lock) as OciLayout.addRef does — the name's old entry out, the new one last — and renamed into
+ * place, byte for byte what the tool writes.
+ */
+function tagScript(steps: Steps, name: string, descriptor: Descriptor): void {
+  const file = blobName(descriptor.digest);
+  const { encoded } = parseDigest(descriptor.digest);
+  const filter = `.mediaType //= ${JSON.stringify(MediaType.ociIndex)} | .manifests = [(.manifests[] | select(.annotations[$key] != $name)), ($desc + {annotations: {($key): $name}})]`;
+  for (const line of [
+    `[ -f ${file} ] || mv "$tmp/${encoded}" ${file}`,
+    '(',
+    '  flock 9',
+    `  jq -jc --arg key ${REF_NAME} --arg name ${shellQuote(name)} --argjson desc ${shellQuote(JSON.stringify(descriptor))} \\`,
+    `    ${shellQuote(filter)} index.json > "$tmp/index.json.new"`,
+    '  mv "$tmp/index.json.new" index.json',
+    ') 9>>.cutaway/index.lock',
+  ])
+    steps.run(line);
+}
+
+/** The index's manifest for the platform; when it has none, Docker's error, with the reference and the platforms it has. */
+function manifestFor(ref: Reference, index: ImageIndex, platform: Platform): Descriptor {
+  try {
+    return selectPlatform(index, platform);
+  } catch (e) {
+    if (!(e instanceof OciError)) throw e;
+    const available = [...new Set(index.manifests.filter((d) => d.platform && !isAttestation(d)).map((d) => formatPlatform(d.platform!)))];
+    throw new ToolError(
+      `${formatReference(ref)}: no matching manifest for ${formatPlatform(platform)} in the manifest list entries`,
+      available.length ? `the image is for ${available.join(', ')}` : 'its manifest list names no platform',
+    );
+  }
+}
+
+/**
+ * A single-platform image (a manifest without an index) is for the platform its config names: pulled for
+ * another (--platform's, else this host's), it is refused, as docker pull --platform does, before any layer
+ * is fetched.
+ */
+function checkPlatform(ref: Reference, config: ImageConfig, platform: Platform, given: boolean): void {
+  const own: Platform = { os: config.os, architecture: config.architecture, ...(config.variant !== undefined && { variant: config.variant }) };
+  if (platformRank(platform, own) >= 0) return;
+  const wanted = given ? `the specified platform: wanted ${formatPlatform(platform)}` : `this host's platform: wanted ${formatPlatform(platform)}`;
+  throw new ToolError(`${formatReference(ref)}: the image does not match ${wanted}, actual: ${formatPlatform(own)}`, `it is a single-platform image: pull it with --platform ${formatPlatform(own)}`);
 }
 
 function parseDocument(ref: Reference, fetched: { bytes: Buffer; contentType: string | undefined }) {

@@ -1,5 +1,7 @@
-import { ToolError, type Progress, type Steps } from '@cutaway/cli';
+import { resolve } from 'node:path';
+import { shellQuote, ToolError, type Progress, type Steps } from '@cutaway/cli';
 import {
+  blobName,
   formatReference,
   parseReference,
   repositoryName,
@@ -11,6 +13,7 @@ import {
 } from '@cutaway/oci';
 import { mapLimited } from './common.ts';
 import { registryError, repositoryScope, type RegistryClient } from './registry.ts';
+import { traceLine } from './script.ts';
 
 export interface PushOptions {
   client: RegistryClient;
@@ -22,6 +25,8 @@ export interface PushOptions {
   progress: Progress;
   steps: Steps;
   dryRun: boolean;
+  /** The dry-run script's state: whether push_blob is defined yet. */
+  script: { defined: boolean };
 }
 
 export interface PushedBlob {
@@ -69,7 +74,20 @@ async function pushBlob(opts: PushOptions, d: Descriptor, label: string, mountFr
   const push = [repositoryScope(repo, ['pull', 'push'])];
   const head = await client.request(`/v2/${repo}/blobs/${d.digest}`, { method: 'HEAD', scopes: push });
   head.body.resume();
-  steps.run(`curl -fsSI${client.curlOptions()} '${client.url(`/v2/${repo}/blobs/${d.digest}`).href}'   # 200: the registry has it`);
+  traceLine(steps, `curl -fsSI${client.curlOptions()} '${client.url(`/v2/${repo}/blobs/${d.digest}`).href}'   # 200: the registry has it`);
+  if (opts.dryRun) {
+    // The script asks the registry as it runs (the blob may be there by then, or gone): push_blob does what
+    // the rest of this function does.
+    if (!opts.script.defined) {
+      opts.script.defined = true;
+      for (const line of pushBlobFunction(client, repo)) steps.run(line);
+    }
+    // A mount needs pull on the other repository too: a token for both, which serves the later requests as well.
+    const token = mountFrom ? client.tokenStep([...push, repositoryScope(mountFrom, ['pull'])]) : undefined;
+    if (token) steps.run(token);
+    steps.run(`push_blob ${d.digest}${mountFrom ? ` ${shellQuote(mountFrom)}` : ''}   # ${label}`);
+    return { ...summary, status: 'uploaded' };
+  }
   const bar = opts.progress.item(label, d.size);
   if (head.status === 200) {
     bar.finish('layer already exists');
@@ -81,12 +99,7 @@ async function pushBlob(opts: PushOptions, d: Descriptor, label: string, mountFr
       let startPath = `/v2/${repo}/blobs/uploads/`;
       if (mountFrom) startPath += `?mount=${encodeURIComponent(d.digest)}&from=${encodeURIComponent(mountFrom)}`;
       const scopes = mountFrom ? [...push, repositoryScope(mountFrom, ['pull'])] : push;
-      steps.run(`curl -fsS -X POST -D headers.txt${client.curlOptions()} '${client.url(startPath).href}'   # 201: mounted; 202: Location: is the upload URL`);
-      if (opts.dryRun) {
-        steps.run(`LOCATION=$(sed -n 's/^Location: *//Ip' headers.txt | tr -d '\\r')`);
-        steps.run(`curl -fsS -X PUT${client.curlOptions()} -H 'Content-Type: application/octet-stream' --data-binary @${file} "$LOCATION&digest=${d.digest}"`);
-        return { ...summary, status: 'uploaded' };
-      }
+      traceLine(steps, `curl -fsS -X POST -D headers.txt${client.curlOptions()} '${client.url(startPath).href}'   # 201: mounted; 202: Location: is the upload URL`);
       const started = await client.request(startPath, { method: 'POST', headers: { 'Content-Length': '0' }, scopes });
       started.body.resume();
       if (started.status === 201) {
@@ -96,6 +109,7 @@ async function pushBlob(opts: PushOptions, d: Descriptor, label: string, mountFr
       if (started.status !== 202 || !started.headers.location) throw new ToolError(`${repositoryName(target)}: starting an upload: ${await registryError(started)}`);
       const location = new URL(started.headers.location, client.base);
       location.searchParams.append('digest', d.digest);
+      traceLine(steps, `curl -fsS -X PUT${client.curlOptions()} -H 'Content-Type: application/octet-stream' -T ${file} '${location.href}'`);
       let sent = 0;
       const put = await client.request('', {
         url: location,
@@ -119,13 +133,48 @@ async function pushBlob(opts: PushOptions, d: Descriptor, label: string, mountFr
 async function putManifest(opts: PushOptions, reference: string, mediaType: string, bytes: Buffer, digest: Digest): Promise<void> {
   const { client, target, steps } = opts;
   const path = `/v2/${target.path}/manifests/${reference}`;
-  steps.run(`curl -fsS -X PUT${client.curlOptions()} -H 'Content-Type: ${mediaType}' --data-binary @blobs/${digest.replace(':', '/')} '${client.url(path).href}'`);
+  steps.run(`curl -sS --fail-with-body -X PUT${client.curlOptions()} -H 'Content-Type: ${mediaType}' --data-binary @${blobName(digest)} '${client.url(path).href}'`);
   if (opts.dryRun) return;
   const res = await client.request(path, { method: 'PUT', headers: { 'Content-Type': mediaType }, body: bytes, scopes: [repositoryScope(target.path, ['pull', 'push'])] });
   if (res.status !== 201) throw new ToolError(`${formatReference(target)}: manifest refused: ${await registryError(res)}`);
   res.body.resume();
   const announced = res.headers['docker-content-digest'];
   if (typeof announced === 'string' && announced !== digest) throw new ToolError(`${formatReference(target)}: the registry stored the manifest as ${announced}, expected ${digest}`);
+}
+
+/**
+ * The dry-run script's push_blob DIGEST [REPO], defined once the registry's auth is known (its curl options): the
+ * blob's HEAD (200: the registry has it; 404: it lacks it, as any other answer fails), then an upload's POST
+ * (?mount= from REPO: 201 is mounted; 202 starts an upload at the Location given) and the blob's PUT there with
+ * its digest, monolithic, as the tool uploads it. Every curl failure stops the script.
+ */
+function pushBlobFunction(client: RegistryClient, repo: string): string[] {
+  const auth = client.curlOptions();
+  const base = client.url(`/v2/${repo}/blobs/`).href;
+  return [
+    '# push_blob DIGEST [REPO]: HEAD 200 = the registry has the blob; 404 = POST an upload (mounted from REPO: 201;',
+    '# else 202 and a Location), then PUT the blob there with ?digest= (monolithic, as oci-push does)',
+    'push_blob() {',
+    `  code=$(curl -sS -o /dev/null -w '%{http_code}' -I${auth} "${base}$1")`,
+    '  case $code in',
+    '    200) echo "$1: already exists" >&2; return ;;',
+    '    404) ;;',
+    `    *) echo "HEAD ${base}$1: HTTP $code" >&2; exit 1 ;;`,
+    '  esac',
+    `  url="${base}uploads/\${2:+?mount=$1&from=$2}"`,
+    `  code=$(curl -sS -X POST -H 'Content-Length: 0' -D "$tmp/headers" -o "$tmp/body" -w '%{http_code}'${auth} "$url")`,
+    '  case $code in',
+    '    201) echo "$1: mounted from $2" >&2; return ;;',
+    '    202) ;;',
+    '    *) echo "POST $url: HTTP $code: $(cat "$tmp/body")" >&2; exit 1 ;;',
+    '  esac',
+    `  location=$(sed -n 's/^Location: *//Ip' "$tmp/headers" | tr -d '\\r')`,
+    `  case $location in /*) location="${client.base.origin}$location" ;; esac`,
+    `  case $location in *\\?*) location="$location&digest=$1" ;; *) location="$location?digest=$1" ;; esac`,
+    `  curl -sS --fail-with-body -X PUT${auth} -H 'Content-Type: application/octet-stream' -T "blobs/\${1%%:*}/\${1#*:}" "$location"`,
+    '  echo "$1: pushed" >&2',
+    '}',
+  ];
 }
 
 /**
@@ -139,7 +188,12 @@ export async function push(opts: PushOptions): Promise<PushResult> {
   if (!root) throw new ToolError(`no image named ${name} in ${layout.dir}`, 'oci-pull it, or name it as `oci-pull`/`layer-commit` tagged it (the full reference)');
   const sources = await mountSources(layout, target);
   opts.steps.note(`push ${name} to ${formatReference(target)}`);
-  opts.steps.run(`cd '${layout.dir}'`);
+  opts.steps.run(`cd ${shellQuote(resolve(layout.dir))}`);
+  if (opts.dryRun) {
+    // Response headers and bodies go to a temporary directory, not into the store.
+    opts.steps.run('tmp=$(mktemp -d)');
+    opts.steps.run(`trap 'rm -rf "$tmp"' EXIT`);
+  }
   const blobs: PushedBlob[] = [];
 
   const pushManifest = async (d: Descriptor, reference: string, doc: ManifestDocument): Promise<void> => {

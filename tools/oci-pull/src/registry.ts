@@ -41,6 +41,18 @@ function isLoopback(host: string): boolean {
   return name === 'localhost' || name.endsWith('.localhost') || /^127\./.test(name) || name === '::1';
 }
 
+/** The registry's base URL; a host:port that no connection can reach is refused here, saying why (not "Invalid URL"). */
+export function registryUrl(scheme: string, domain: string): URL {
+  const host = registryApiHost(domain);
+  const port = /:(\d+)$/.exec(host)?.[1];
+  if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535)) throw new ToolError(`registry ${domain}: port ${port} is out of range (1-65535)`);
+  try {
+    return new URL(`${scheme}://${host}`);
+  } catch (e) {
+    throw new ToolError(`registry ${domain}: not a host[:port] a URL can name (${(e as Error).message})`);
+  }
+}
+
 /** The message of a registry's JSON error body (distribution-spec "Error Codes"), or its status. */
 export async function registryError(res: HttpResponse): Promise<string> {
   const text = (await readBody(res, 1 << 20).catch(() => Buffer.alloc(0))).toString('utf8');
@@ -83,7 +95,7 @@ export class RegistryClient {
   ) {
     // A CA given for the registry means it speaks TLS, loopback or not.
     const scheme = options.ca ? 'https' : options.insecure || isLoopback(domain) ? 'http' : 'https';
-    this.base = new URL(`${scheme}://${registryApiHost(domain)}`);
+    this.base = registryUrl(scheme, domain);
   }
 
   /**
@@ -178,6 +190,35 @@ export class RegistryClient {
       : new ToolError(`${this.domain}: unauthorized: authentication required`, 'pass --creds USER:PASSWORD or log in with docker login');
   }
 
+  /** Where a bearer challenge's realm hands out a token for the scopes (token.md "Requesting a Token"). */
+  private tokenUrl(challenge: Challenge, scopes: string[]): URL {
+    const realm = challenge.params.realm;
+    if (!realm) throw new ToolError(`${this.domain}: bearer challenge without a realm`);
+    const url = new URL(realm);
+    if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
+    for (const scope of scopes) url.searchParams.append('scope', scope);
+    return url;
+  }
+
+  /** The shell line that gets the token into $TOKEN (jq -e: no token, no success). */
+  private tokenCommand(tokenUrl: URL): string {
+    const cacert = this.options.caFile ? ` --cacert '${this.options.caFile}'` : '';
+    return `TOKEN=$(curl -fsS${cacert}${this.options.credentials ? ' -u "$REGISTRY_USER:$REGISTRY_PASSWORD"' : ''} '${tokenUrl.href}' | jq -er '.token // .access_token')`;
+  }
+
+  /**
+   * For a script: the line that gets a token for these scopes, when the registry asked for bearer tokens
+   * (a request made with it needs no other); nothing for basic or no auth.
+   */
+  tokenStep(scopes: string[]): string | undefined {
+    return this.challenge?.scheme === 'bearer' ? this.tokenCommand(this.tokenUrl(this.challenge, scopes)) : undefined;
+  }
+
+  /** Whether the registry asked for a bearer token (the script then needs jq). */
+  get usesTokens(): boolean {
+    return this.challenge?.scheme === 'bearer';
+  }
+
   /** The Authorization header for a challenge and scopes; fetches (or renews) a bearer token when needed. */
   private async authorization(challenge: Challenge, scopes: string[], renew: boolean): Promise<string | undefined> {
     const creds = this.options.credentials;
@@ -185,13 +226,8 @@ export class RegistryClient {
     const key = scopes.join(' ');
     const cached = this.tokens.get(key);
     if (cached && !renew && cached.expires > Date.now()) return cached.authorization;
-    const realm = challenge.params.realm;
-    if (!realm) throw new ToolError(`${this.domain}: bearer challenge without a realm`);
-    const tokenUrl = new URL(realm);
-    if (challenge.params.service) tokenUrl.searchParams.set('service', challenge.params.service);
-    for (const scope of scopes) tokenUrl.searchParams.append('scope', scope);
-    const cacert = this.options.caFile ? ` --cacert '${this.options.caFile}'` : '';
-    this.options.steps.run(`TOKEN=$(curl -fsS${cacert}${creds ? ' -u "$REGISTRY_USER:$REGISTRY_PASSWORD"' : ''} '${tokenUrl.href}' | jq -r '.token // .access_token')`);
+    const tokenUrl = this.tokenUrl(challenge, scopes);
+    this.options.steps.run(this.tokenCommand(tokenUrl));
     const res = await httpRequest(tokenUrl, {
       headers: { 'User-Agent': 'cutaway-oci-pull', ...(creds && { Authorization: basicAuthorization(creds) }) },
       ...(this.options.ca && { ca: this.options.ca }),

@@ -1,6 +1,6 @@
-import { UsageError, type Progress, type Steps } from '@cutaway/cli';
+import { ToolError, UsageError, type Progress, type Steps } from '@cutaway/cli';
 import { formatReference, parseReference, type Digest, type OciLayout, type Platform, type Reference } from '@cutaway/oci';
-import type { RegistryClient } from './registry.ts';
+import { registryUrl, type RegistryClient } from './registry.ts';
 
 /** A registry's image: a plain reference. */
 export interface RegistrySource {
@@ -30,7 +30,11 @@ export type Source = RegistrySource | OciSource | ArchiveSource;
 export interface PullContext {
   /** The store; absent only in a dry run against a store that does not exist yet. */
   layout: OciLayout | undefined;
+  /** The store's directory, absolute (the dry-run script works there); default: the layout's. */
+  storeDir?: string;
   platform: Platform;
+  /** Whether `platform` is the user's (--platform) rather than this host's. */
+  platformGiven?: boolean;
   /** Blobs transferred at once. */
   jobs: number;
   progress: Progress;
@@ -94,5 +98,12 @@ export function parseSource(text: string): Source {
     if (!file) throw new UsageError(`${text}: want docker-archive:FILE[:REF]`);
     return colon >= 0 ? { kind: 'docker-archive', file, ref: parseReference(rest.slice(colon + 1)) } : { kind: 'docker-archive', file };
   }
-  return { kind: 'registry', ref: parseReference(text) };
+  const ref = parseReference(text);
+  // A registry no connection can reach (a port out of range) is bad input: refused before the store is made.
+  try {
+    registryUrl('https', ref.domain);
+  } catch (e) {
+    throw e instanceof ToolError ? new ToolError(`${formatReference(ref)}: ${e.message}`) : e;
+  }
+  return { kind: 'registry', ref };
 }

@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Progress, Steps, ToolError } from '@cutaway/cli';
 import { hostPlatform, MediaType, OciLayout, parseReference, type Digest, type Platform, type Reference } from '@cutaway/oci';
+import { runCommand, toolPath } from '../../../test/fixtures/commands.ts';
 import { BUSYBOX_EXPECTED, buildBusyboxImage, compareTree, removeTree, run, Stage, writeImage, type BuiltImage } from '../../../test/fixtures/images.ts';
 import { importDockerArchive as importSource } from '../src/archive.ts';
 
@@ -29,6 +30,16 @@ function importDockerArchive(file: string, ref: Reference | undefined, to: OciLa
   const steps = new Steps({ trace: false, dryRun: false });
   const registryClient = () => Promise.reject(new Error('an archive has no registry'));
   return importSource({ kind: 'docker-archive', file, ref }, { layout: to, platform, jobs: 1, progress, steps, dryRun: false, registryClient });
+}
+
+/** The blobs a store holds. */
+async function blobsOf(store: OciLayout): Promise<string[]> {
+  return (await readdir(join(store.dir, 'blobs', 'sha256'))).map((hex) => `sha256:${hex}`).sort();
+}
+
+/** The built oci-pull reading `file` from a pipe (docker-archive:-), into the state root `root`. */
+function pullFromPipe(file: string, root: string, ref?: string) {
+  return runCommand('/bin/sh', ['-c', 'cat "$1" | "$0" -q "$2"', toolPath('oci-pull'), file, `docker-archive:-${ref ? `:${ref}` : ''}`], { env: { CUTAWAY_ROOT: root } });
 }
 
 /** A fresh, empty store for one test. */
@@ -217,6 +228,60 @@ describe('archives in other writers’ shapes', () => {
     expect(also.config.digest).toBe(busybox.configDescriptor.digest);
     expect((await store.list()).map((e) => e.name).sort()).toEqual(['docker.io/library/busybox:1.0', 'docker.io/library/extra:2.0']);
     expect(await compareTree(await umociUnpack(store, 'docker.io/library/busybox:1.0', 'two-bundle'), BUSYBOX_EXPECTED)).toEqual([]);
+  });
+});
+
+describe('what is stored, and when', () => {
+  it('a file in another shape (a layer named layer.tar.gz, a stray file, manifest.json last) is read for its names first, then only the image’s members are stored', async () => {
+    const dir = await unpackArchive(busyboxTar, 'other-shape');
+    const [item] = await readManifestJson(dir);
+    const layerName = `${busybox.diffIds[0]!.slice('sha256:'.length)}.tar`;
+    await copyFile(source.blobPath(busybox.manifest.layers[0]!.digest), join(dir, 'layer.tar.gz'));
+    await writeFile(join(dir, 'notes.txt'), 'not part of any image\n');
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify([{ ...item, Layers: ['layer.tar.gz'] }]));
+    const names = ['layer.tar.gz', 'notes.txt', ...(await readdir(dir)).filter((n) => !['layer.tar.gz', 'notes.txt', 'manifest.json', layerName].includes(n)), 'manifest.json'];
+    const file = await packArchive(dir, names, 'other-shape.tar');
+    const store = await freshStore();
+    const result = await importDockerArchive(file, undefined, store, host, quiet);
+    expect(result.layers.map((l) => l.digest)).toEqual([busybox.manifest.layers[0]!.digest]);
+    expect(await blobsOf(store)).toEqual([result.digest, busybox.configDescriptor.digest, busybox.manifest.layers[0]!.digest].sort());
+  });
+
+  it('from a pipe (docker-archive:-), skopeo’s archive (manifest.json last) and Docker 24’s (first, a layer by symlink) import in one reading', async () => {
+    const docker24 = await unpackArchive(busyboxTar, 'pipe-docker24');
+    const [item] = await readManifestJson(docker24);
+    const legacy = (await readdir(docker24)).find((n) => /^[a-f0-9]{64}$/.test(n))!;
+    await writeFile(join(docker24, 'manifest.json'), JSON.stringify([{ ...item, RepoTags: ['busybox:1.0'], Layers: [`${legacy}/layer.tar`] }]));
+    const manifestFirst = await packArchive(docker24, ['manifest.json', ...(await readdir(docker24)).filter((n) => n !== 'manifest.json')], 'pipe-docker24.tar');
+    for (const file of [busyboxTar, manifestFirst]) {
+      const root = await mkdtemp(join(work, 'pipe-root-'));
+      const out = await pullFromPipe(file, root);
+      expect(out.stderr).toBe('');
+      expect(out.code).toBe(0);
+      const store = await OciLayout.open(join(root, 'images'));
+      expect((await store.list()).map((e) => e.name)).toEqual(['docker.io/library/busybox:1.0']);
+      expect(await blobsOf(store)).toContain(busybox.configDescriptor.digest);
+    }
+  });
+
+  it('a rootfs tarball (no manifest.json) is refused before anything is stored: a file after reading its names, a pipe at its first file', async () => {
+    const stage = new Stage(join(work, 'rootfs'));
+    await mkdir(stage.root);
+    for (let i = 0; i < 400; i++) await stage.file(`usr/share/doc/p${i % 20}/f${i}`, `file ${i}\n`);
+    await stage.file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n');
+    const file = join(work, 'rootfs.tar.gz');
+    await run('tar', ['--create', '--gzip', '--file', file, '--directory', stage.root, '.']);
+
+    const store = await freshStore();
+    await expectToolError(importDockerArchive(file, parseReference('x:1'), store, host, quiet), /rootfs\.tar\.gz: no manifest\.json: not a docker save archive$/);
+    expect(await blobsOf(store)).toEqual([]);
+    expect((await readdir(join(store.dir, '.cutaway'))).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+
+    const root = await mkdtemp(join(work, 'pipe-root-'));
+    const out = await pullFromPipe(file, root, 'x:1');
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/^oci-pull: error: stdin: not a docker save archive: (usr|etc)\/\S+ comes before any manifest\.json and is no image blob \(hint: .*docker-archive:FILE\)\n$/);
+    expect(await blobsOf(await OciLayout.open(join(root, 'images')))).toEqual([]);
   });
 });
 

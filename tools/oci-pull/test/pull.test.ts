@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digestOf, MediaType, OciLayout, resolveNamedImage, type Descriptor, type ImageConfig } from '@cutaway/oci';
+import { digestOf, hostPlatform, MediaType, OciLayout, resolveNamedImage, type Descriptor, type ImageConfig } from '@cutaway/oci';
 import { runCommand } from '../../../test/fixtures/commands.ts';
 import { buildBusyboxImage, type BuiltImage } from '../../../test/fixtures/images.ts';
 import { startRegistry, type TestRegistry } from '../../../test/fixtures/registry.ts';
@@ -49,10 +49,12 @@ beforeAll(async () => {
     ],
   });
   await source.addRef('multi:1', index);
+  await source.addRef('arm:1', armManifest);
 
   registry = await startRegistry();
   skopeo('copy', '-q', '--dest-tls-verify=false', `oci:${source.dir}:busybox:1`, `docker://${registry.host}/busybox:1`);
   skopeo('copy', '-q', '--all', '--dest-tls-verify=false', `oci:${source.dir}:multi:1`, `docker://${registry.host}/multi:1`);
+  skopeo('copy', '-q', '--override-arch', 'arm64', '--dest-tls-verify=false', `oci:${source.dir}:arm:1`, `docker://${registry.host}/arm:1`);
 });
 
 afterAll(async () => {
@@ -103,7 +105,36 @@ describe('oci-pull from a registry', () => {
     expect(amd.stdout).toBe(`${busybox.descriptor.digest}\n`);
     const none = await runCommand('oci-pull', ['--platform', 'linux/s390x', ref], { env });
     expect(none.code).toBe(1);
-    expect(none.stderr).toBe('oci-pull: error: no image for linux/s390x; the image has linux/amd64, linux/arm64\n');
+    expect(none.stderr).toBe(`oci-pull: error: ${ref}: no matching manifest for linux/s390x in the manifest list entries (hint: the image is for linux/amd64, linux/arm64)\n`);
+  });
+
+  it('refuses a single-platform image for another platform before fetching a layer, and tags nothing', async () => {
+    const { env, store } = await freshRoot();
+    const host = `${hostPlatform().os}/${hostPlatform().architecture}`;
+    expect(host).not.toBe('linux/arm64'); // busybox:1 is this host's, arm:1 is linux/arm64
+    const other = host === 'linux/s390x' ? 'linux/riscv64' : 'linux/s390x';
+    const ref = `${registry.host}/busybox:1`;
+    const wrong = await runCommand('oci-pull', ['--trace', '--platform', other, ref], { env });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr.split('\n').filter((l) => l.startsWith('oci-pull:'))).toEqual([
+      `oci-pull: error: ${ref}: the image does not match the specified platform: wanted ${other}, actual: ${host} (hint: it is a single-platform image: pull it with --platform ${host})`,
+    ]);
+    const layer = busybox.manifest.layers[0]!.digest;
+    expect(wrong.stderr).not.toContain(`/blobs/${layer}`);
+    const layout = await OciLayout.open(store);
+    expect(await layout.list()).toEqual([]);
+    expect(await layout.hasBlob(layer)).toBe(false);
+
+    // Without --platform, this host's is wanted: an arm64-only image is refused the same way, and pulled with --platform.
+    const arm = `${registry.host}/arm:1`;
+    const refused = await runCommand('oci-pull', [arm], { env });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.split('\n').filter((l) => l.startsWith('oci-pull:'))).toEqual([
+      `oci-pull: error: ${arm}: the image does not match this host's platform: wanted ${host}, actual: linux/arm64 (hint: it is a single-platform image: pull it with --platform linux/arm64)`,
+    ]);
+    const pulled = await runCommand('oci-pull', ['-q', '--platform', 'linux/arm64', arm], { env });
+    expect(pulled.stderr).toBe('');
+    expect(pulled.stdout).toBe(`${armManifest.digest}\n`);
   });
 
   it('names registry, repository and tag when the image is not there, and tags nothing', async () => {
@@ -127,6 +158,7 @@ describe('oci-pull from a registry', () => {
       [['Ubuntu'], 1, /^oci-pull: error: invalid reference "Ubuntu": repository name must be lowercase\n$/],
       [['--platform', 'linux', 'busybox'], 1, /invalid platform "linux"/],
       [['oci:nodir'], 2, /want oci:DIR:NAME/],
+      [['127.0.0.1:99999/x'], 1, /^oci-pull: error: 127\.0\.0\.1:99999\/x:latest: registry 127\.0\.0\.1:99999: port 99999 is out of range \(1-65535\)\n$/],
     ];
     for (const [args, code, message] of cases) {
       const out = await runCommand('oci-pull', ['-q', ...args], { env: { ...env, CUTAWAY_TRACE: '' } });
@@ -159,15 +191,17 @@ describe('oci-pull from a registry', () => {
     expect(out.code).toBe(0);
     const layer = busybox.manifest.layers[0]!.digest;
     expect(out.stdout).toMatch(/^#!\/bin\/sh\nset -eu\n/);
-    expect(out.stdout).toContain(`-o manifest.json 'http://${registry.host}/v2/busybox/manifests/1'`);
-    expect(out.stdout).toContain(`-o blobs/sha256/${layer.slice(7)} 'http://${registry.host}/v2/busybox/blobs/${layer}'`);
-    expect(out.stdout).toContain(`echo '${layer.slice(7)}  blobs/sha256/${layer.slice(7)}' | sha256sum -c`);
+    const hex = busybox.descriptor.digest.slice(7);
+    expect(out.stdout).toContain(`-o "$tmp/${hex}" 'http://${registry.host}/v2/busybox/manifests/1'`);
+    expect(out.stdout).toContain(`-o "$tmp/${layer.slice(7)}" 'http://${registry.host}/v2/busybox/blobs/${layer}'`);
+    expect(out.stdout).toContain(`echo "${layer.slice(7)}  $tmp/${layer.slice(7)}" | sha256sum -c --quiet`);
     expect(await readdir(root)).toEqual([]);
-    // The script itself works: run it and check the blobs it fetched.
+    // The script itself works: run it and find the image in the store (dry-run.test.ts compares it with the tool's).
     const scratch = await mkdtemp(join(work, 'dry-run-'));
     await writeFile(join(scratch, 'pull.sh'), out.stdout);
     execFileSync('sh', ['pull.sh'], { cwd: scratch, stdio: 'ignore' });
-    expect((await stat(join(scratch, 'blobs/sha256', layer.slice(7)))).size).toBe(busybox.manifest.layers[0]!.size);
+    expect((await stat(join(root, 'images/blobs/sha256', layer.slice(7)))).size).toBe(busybox.manifest.layers[0]!.size);
+    expect((await (await OciLayout.open(join(root, 'images'))).resolve(ref))?.digest).toBe(busybox.descriptor.digest);
   });
 
   it('pulls zstd and uncompressed layers as they are, verified', async () => {

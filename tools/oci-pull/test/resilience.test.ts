@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OciLayout, type Digest } from '@cutaway/oci';
 import { runCommand, toolPath, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { removeTree, run, Stage, writeImage, type BuiltImage } from '../../../test/fixtures/images.ts';
@@ -453,5 +453,50 @@ describe('oci-pull through a faulty network', () => {
     expect(await partials(store)).toEqual([]);
     expect(await tags(store)).toEqual([]);
     await verifyStore(store);
+  });
+});
+
+describe('oci-pull into a store whose file system is full', () => {
+  /** A 1 MiB tmpfs as the state root, mounted for one test and unmounted after it, also when it fails. */
+  let full: string | undefined;
+
+  async function fullRoot(): Promise<string> {
+    full = await mkdtemp(join(work, 'cw-full-'));
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'cw-full', full]);
+    return full;
+  }
+
+  afterEach(async () => {
+    if (full) await run('umount', [full]).catch(() => run('umount', ['-l', full!]));
+    full = undefined;
+  });
+
+  it('from a registry: ENOSPC and the file it was writing, at once, with no retry; the .partial stays to resume from', async () => {
+    const root = await fullRoot();
+    const store = join(root, 'images');
+    const layer = images.big!.manifest.layers[0]!.digest;
+    const result = await pull(root, 'big');
+    expect(result.code, result.stderr).toBe(1);
+    expect(errorLines(result.stderr)).toEqual([
+      `oci-pull: error: ${proxy!.host}/big: blob ${layer}: ENOSPC: no space left on device, write '${store}/.cutaway/sha256-${hex(layer)}.partial' (hint: free space where the store is (df ${store}); pulling again resumes where this pull stopped)`,
+    ]);
+    expect(result.stderr).not.toMatch(/aborted|resuming|retrying/);
+    expect(proxy!.count('GET', new RegExp(`/blobs/${layer}$`))).toBe(1);
+    expect(await partials(store)).toEqual([`sha256-${hex(layer)}.partial`]);
+    expect(await tags(store)).toEqual([]);
+  });
+
+  it('from an OCI layout (oci:DIR:NAME): ENOSPC and the temp file, which is removed', async () => {
+    const root = await fullRoot();
+    const store = join(root, 'images');
+    const layer = images.big!.manifest.layers[0]!.digest;
+    const result = await runCommand('oci-pull', [`oci:${source!.dir}:big`], { env: env(root) });
+    expect(result.code, result.stderr).toBe(1);
+    const lines = errorLines(result.stderr);
+    expect(lines).toHaveLength(1);
+    const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect(lines[0]).toMatch(new RegExp(`^${literal(`oci-pull: error: oci:${source!.dir}:big: blob ${layer}: ENOSPC: no space left on device, write '${store}/.cutaway/.blob.`)}[^']+\\.tmp'$`));
+    expect((await readdir(join(store, '.cutaway'))).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    expect(await tags(store)).toEqual([]);
   });
 });

@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { imageStoreDir, mountRecordPath, readMountRecord, ROOT_OPTION, runTool, stateRoot, ToolError, UsageError, toolSpec, type Invocation, type MountRecord } from '@cutaway/cli';
+import { imageStoreDir, mountRecordPath, readMountRecord, ROOT_OPTION, runTool, shellCommand, shellQuote, stateRoot, ToolError, UsageError, toolSpec, type Invocation, type MountRecord } from '@cutaway/cli';
 import { layerPath, LayerError, unpackLayer, type UnpackResult } from '@cutaway/layer';
 import { umount2 } from '@cutaway/libc';
-import { findImage, hostPlatform, OciLayout, parsePlatform, writeFileAtomic, type ResolvedImage } from '@cutaway/oci';
+import { findImage, hostPlatform, isContentHandle, NoSuchImageError, OciLayout, parsePlatform, writeFileAtomic, type FoundImage, type ResolvedImage } from '@cutaway/oci';
 import pkg from '../package.json' with { type: 'json' };
-import { inUserNamespace, mountOverlay, mountPoints, type OverlaySpec } from './overlay.ts';
+import { inUserNamespace, mountCommand, mountOverlay, mountPoints, type OverlaySpec } from './overlay.ts';
+import { decompressor, overlayScript, unpackFunction } from './script.ts';
 
 const spec = toolSpec({
   name: 'overlay-mount',
@@ -18,7 +19,8 @@ const spec = toolSpec({
     'each layer is unpacked once into ROOT/layers/<alg>/<hex> (its diff_id checked while it streams,',
     'OCI whiteouts turned into overlay whiteouts, nothing written outside it) and shared by every',
     'container; then lowers (top first), upper and work are mounted with OverlayFS at',
-    'ROOT/containers/NAME/merged (or --target). Prints the merged path.',
+    'ROOT/containers/NAME/merged (or --target). Prints the merged path. IMAGE is any handle Docker',
+    'takes: a name, an image ID (the config digest) or a unique prefix of one, a manifest digest, NAME@DIGEST.',
   ].join('\n'),
   options: [
     { name: 'name', type: 'string', arg: 'NAME', help: 'the container: its upper, work and merged go in ROOT/containers/NAME (default: a new id)' },
@@ -34,15 +36,17 @@ const spec = toolSpec({
   examples: [
     'overlay-mount debian:bookworm --name c1                    # → /var/lib/cutaway/containers/c1/merged',
     'rootfs=$(overlay-mount -q busybox)',
+    'overlay-mount 4e5021d210f6 --name c4                       # by image ID prefix (or sha256:…, a manifest digest)',
     'overlay-mount --lower ./app --lower ./base --target /mnt/merged',
     'overlay-mount --json busybox --name c2 | jq .lowers',
     'overlay-mount --dry-run busybox --name c3                  # mkdir, tar -x and mount -t overlay as a script',
     'overlay-mount --unmount c1 --rm',
   ],
   classic: [
-    'mkdir -p layers/L1 && gzip -dc blobs/sha256/… | tar -x --xattrs --numeric-owner -C layers/L1',
-    'mknod layers/L2/etc/gone c 0 0                       # a whiteout',
-    'setfattr -n trusted.overlay.opaque -v y layers/L2/opt # an opaque directory',
+    'gzip -dc blobs/sha256/… | sha256sum                  # the diff_id the config names',
+    'mkdir L1.tmp && gzip -dc blobs/sha256/… | tar -x --numeric-owner --xattrs --xattrs-include=\'*\' -C L1.tmp && mv L1.tmp layers/L1',
+    'mknod -m 000 layers/L2/etc/gone c 0 0                # a whiteout (for etc/.wh.gone)',
+    'setfattr -n trusted.overlay.opaque -v y layers/L2/opt # an opaque directory (for opt/.wh..wh..opq)',
     'mount -t overlay overlay -o lowerdir=layers/L2:layers/L1,upperdir=c1/upper,workdir=c1/work c1/merged',
     'umount c1/merged',
   ],
@@ -66,23 +70,26 @@ function containerDir(root: string, name: string): string {
   return join(root, 'containers', name);
 }
 
+/** A failed image lookup as one line: a missing name hints at pulling it; an ID or a digest is looked up only. */
+function imageError(e: Error, handle: string, layoutDir: string): ToolError {
+  if (!(e instanceof NoSuchImageError)) return new ToolError(e.message);
+  return new ToolError(`${e.message} in ${layoutDir}`, isContentHandle(handle) ? 'an image ID or a digest is looked up, never pulled' : `oci-pull ${handle}`);
+}
+
 async function unpackImage(image: ResolvedImage, layout: OciLayout, root: string, inv: Invocation<typeof spec.options>, userxattr: boolean): Promise<UnpackResult[]> {
   const layersDir = join(root, 'layers');
   const results: UnpackResult[] = [];
   for (const [i, layer] of image.manifest.layers.entries()) {
     const diffId = image.config.rootfs.diff_ids[i]!;
     const path = layerPath(layersDir, diffId);
-    const blob = layout.blobPath(layer.digest);
-    inv.steps.run(`mkdir -p ${path} && ${layer.mediaType.endsWith('zstd') ? 'zstd -dc' : layer.mediaType.endsWith('gzip') ? 'gzip -dc' : 'cat'} ${blob} | tar -x --xattrs --xattrs-include='*' --numeric-owner -C ${path}`);
-    inv.steps.run(`find ${path} -name '.wh..wh..opq' -exec sh -c 'setfattr -n ${userxattr ? 'user' : 'trusted'}.overlay.opaque -v y "$(dirname "$1")" && rm "$1"' _ {} \\;`);
-    inv.steps.run(`find ${path} -name '.wh.*' -exec sh -c 'n=$(basename "$1"); rm "$1" && mknod "$(dirname "$1")/\${n#.wh.}" c 0 0' _ {} \\;`);
     if (inv.steps.mode.dryRun) {
       results.push({ diffId, path, unpacked: !existsSync(path) });
       continue;
     }
+    inv.steps.run(`unpack_layer ${shellCommand([decompressor(layer.mediaType).command, layout.blobPath(layer.digest), diffId, path])}`);
     const item = inv.progress.item(`layer ${i + 1}/${image.manifest.layers.length} ${diffId.slice(7, 19)}`);
     try {
-      const result = await unpackLayer(layout, layer, diffId, layersDir, { overlayXattrPrefix: userxattr ? 'user.overlay.' : 'trusted.overlay.', owners: !userxattr, devices: !userxattr });
+      const result = await unpackLayer(layout, layer, diffId, layersDir, { overlayXattrPrefix: overlayPrefix(userxattr), owners: !userxattr, devices: !userxattr });
       const skipped = result.stats?.skippedDevices ? `; ${result.stats.skippedDevices} device nodes left out, as a user namespace cannot create them` : '';
       item.finish(result.unpacked ? `unpacked (${result.stats?.entries} entries${skipped})` : 'already unpacked');
       results.push(result);
@@ -92,6 +99,49 @@ async function unpackImage(image: ResolvedImage, layout: OciLayout, root: string
     }
   }
   return results;
+}
+
+const overlayPrefix = (userxattr: boolean) => (userxattr ? 'user.overlay.' : 'trusted.overlay.');
+
+/**
+ * The --dry-run script of a mount: each layer unpacked by unpack_layer (script.ts), the container's
+ * directories, the mount, overlay.json, and the merged path printed, as doMount does them.
+ */
+function mountScript(a: { image?: FoundImage; layout?: OciLayout; layers: UnpackResult[]; spec: OverlaySpec; dir: string; record: MountRecord; containerName: string; named: boolean }): string {
+  const script = overlayScript(process.argv.slice(2)).need('mkdir', 'mount', 'mountpoint', 'mv');
+  const { spec, dir, record } = a;
+  if (a.image && a.layout) {
+    const layers = a.image.manifest.layers;
+    script.need('tar', 'sha256sum', 'mktemp', 'chmod', 'find', 'touch', 'mknod', 'setfattr', 'flock', 'rm');
+    for (const l of layers) script.need(decompressor(l.mediaType).needs);
+    script.add(...unpackFunction(overlayPrefix(spec.userxattr), !spec.userxattr), '');
+    script.add(`# The layers of ${a.image.name} (${a.image.descriptor.digest}), bottom first`);
+    for (const [i, layer] of layers.entries()) {
+      const { diffId, path } = a.layers[i]!;
+      script.add(`unpack_layer ${shellCommand([decompressor(layer.mediaType).command, a.layout.blobPath(layer.digest), diffId, path])}`);
+    }
+  }
+  const target = spec.target;
+  const { command, note } = mountCommand(spec);
+  script.add(
+    '',
+    `# The container${spec.upper ? ': its upper and work directories, and the overlay (lowers top first)' : ', read-only: the lowers alone'}`,
+    `if mountpoint -q ${shellQuote(target)}; then`,
+    `  echo ${shellQuote(`overlay-mount: error: ${target} is mounted already (overlay-mount --unmount ${a.named ? a.containerName : target})`)} >&2`,
+    '  exit 1',
+    'fi',
+    // A container that is new here and fails to mount leaves nothing behind; an existing one keeps its upper.
+    `fresh=$([ -e ${shellQuote(dir)} ] || echo yes)`,
+    shellCommand(['mkdir', '-p', ...new Set([dir, ...(spec.upper ? [spec.upper, spec.work!] : []), target])]),
+    ...(note ? [`# ${note}`] : []),
+    `${shellCommand(command)} || { [ -z "$fresh" ] || rm -rf ${shellQuote(dir)}; exit 1; }`,
+    '',
+    '# What overlay-mount records of the mount: --unmount NAME and layer-commit read it',
+    `printf '%s' ${shellQuote(JSON.stringify(record))} > ${shellQuote(`${mountRecordPath(dir)}.tmp`)}`,
+    shellCommand(['mv', `${mountRecordPath(dir)}.tmp`, mountRecordPath(dir)]),
+    shellCommand(['echo', target]),
+  );
+  return script.toString();
 }
 
 async function doMount(inv: Invocation<typeof spec.options>): Promise<number> {
@@ -110,7 +160,8 @@ async function doMount(inv: Invocation<typeof spec.options>): Promise<number> {
   if (mountPoints().has(target)) throw new ToolError(`${target} is mounted already`, `overlay-mount --unmount ${options.name !== undefined ? name : target}`);
   const userxattr = inUserNamespace();
 
-  let image: (ResolvedImage & { name: string }) | undefined;
+  let image: FoundImage | undefined;
+  let imageLayout: OciLayout | undefined;
   let lowers = lowersGiven;
   let layers: UnpackResult[] = [];
   if (!lowersGiven.length) {
@@ -120,31 +171,34 @@ async function doMount(inv: Invocation<typeof spec.options>): Promise<number> {
     });
     const platform = options.platform !== undefined ? parsePlatform(options.platform) : hostPlatform();
     image = await findImage(layout, positionals[0]!, platform).catch((e: Error) => {
-      throw new ToolError(e.message, `oci-pull ${positionals[0]}`);
+      throw imageError(e, positionals[0]!, layoutDir);
     });
+    imageLayout = layout;
     layers = await unpackImage(image, layout, root, inv, userxattr);
     lowers = layers.map((l) => l.path).reverse();
   }
   if (!lowers.length) throw new ToolError(`${image?.name}: the image has no layers to mount`);
 
   const spec: OverlaySpec = { lowers, target, userxattr, ...(!readOnly && { upper: join(dir, 'upper'), work: join(dir, 'work') }) };
-  steps.run(['mkdir', '-p', ...(spec.upper ? [spec.upper, spec.work!] : []), target]);
-  if (!steps.mode.dryRun) {
-    // A container that is new here and fails to mount leaves nothing behind; an existing one keeps its upper.
-    const fresh = !existsSync(dir);
-    try {
-      for (const d of [dir, spec.upper, spec.work, target]) if (d) await mkdir(d, { recursive: true, mode: 0o755 });
-      mountOverlay(spec, steps);
-    } catch (e) {
-      if (fresh) await rm(dir, { recursive: true, force: true });
-      throw new ToolError(`mounting ${target}: ${(e as Error).message}`);
-    }
-    const record: MountRecord = { merged: target, lowers, ...(spec.upper && { upper: spec.upper, work: spec.work }), ...(image && { image: image.name, imageDigest: image.descriptor.digest }) };
-    await writeFileAtomic(mountRecordPath(dir), JSON.stringify(record));
-  } else mountOverlay(spec, steps);
+  const record: MountRecord = { merged: target, lowers, ...(spec.upper && { upper: spec.upper, work: spec.work }), ...(image && { image: image.name, imageDigest: image.descriptor.digest }) };
+  if (steps.mode.dryRun) {
+    process.stdout.write(mountScript({ image, layout: imageLayout, layers, spec, dir, record, containerName: name, named: options.name !== undefined }));
+    return 0;
+  }
+  steps.run(['mkdir', '-p', ...new Set([dir, ...(spec.upper ? [spec.upper, spec.work!] : []), target])]);
+  // A container that is new here and fails to mount leaves nothing behind; an existing one keeps its upper.
+  const fresh = !existsSync(dir);
+  try {
+    for (const d of [dir, spec.upper, spec.work, target]) if (d) await mkdir(d, { recursive: true, mode: 0o755 });
+    mountOverlay(spec, steps);
+  } catch (e) {
+    if (fresh) await rm(dir, { recursive: true, force: true });
+    throw new ToolError(`mounting ${target}: ${(e as Error).message}`);
+  }
+  steps.run(`printf '%s' ${shellQuote(JSON.stringify(record))} > ${shellQuote(mountRecordPath(dir))}`);
+  await writeFileAtomic(mountRecordPath(dir), JSON.stringify(record));
 
-  if (steps.mode.dryRun) process.stdout.write(steps.toScript());
-  else if (json) process.stdout.write(`${JSON.stringify({ name, merged: target, upper: spec.upper ?? null, work: spec.work ?? null, lowers, userxattr, image: image?.name ?? null, layers })}\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ name, merged: target, upper: spec.upper ?? null, work: spec.work ?? null, lowers, userxattr, image: image?.name ?? null, imageId: image?.id ?? null, layers })}\n`);
   else process.stdout.write(`${target}\n`);
   return 0;
 }
@@ -159,11 +213,26 @@ async function containerOf(root: string, path: string): Promise<string | undefin
   return undefined;
 }
 
+/**
+ * Whether --unmount WHAT is a path rather than a container's name: one with a `/`, or one that names no
+ * container but a directory here (`cd c1 && overlay-mount --unmount merged`), as umount takes it.
+ */
+async function isPath(root: string, what: string): Promise<boolean> {
+  if (what.includes('/')) return true;
+  let named: boolean;
+  try {
+    named = existsSync(containerDir(root, what));
+  } catch {
+    named = false; // not a name a container can have (`..`)
+  }
+  return !named && (await stat(what).then((s) => s.isDirectory(), () => false));
+}
+
 async function doUnmount({ options, steps }: Invocation<typeof spec.options>, what: string): Promise<number> {
   const root = resolvedPath(stateRoot(options.root));
   let dir: string | undefined;
   let target: string;
-  if (what.includes('/')) {
+  if (await isPath(root, what)) {
     target = resolvedPath(what);
     dir = await containerOf(root, target);
   } else {
@@ -171,28 +240,36 @@ async function doUnmount({ options, steps }: Invocation<typeof spec.options>, wh
     const record = readMountRecord(dir);
     if (!record && !existsSync(dir)) {
       // Removing what is gone already is done: teardown is idempotent.
-      if (options.rm) return 0;
+      if (options.rm) {
+        if (steps.mode.dryRun) process.stdout.write(overlayScript(process.argv.slice(2)).add(`# no container named ${what} in ${join(root, 'containers')}: nothing to do`).toString());
+        return 0;
+      }
       throw new ToolError(`no container named ${what} in ${join(root, 'containers')}`);
     }
     target = record?.merged ?? join(dir, 'merged');
   }
+  if (steps.mode.dryRun) {
+    // Checked when the script runs, as the tool checks it when it runs: unmounting what is not mounted is done.
+    const script = overlayScript(process.argv.slice(2)).need('mountpoint', 'umount');
+    script.add(`if mountpoint -q ${shellQuote(target)}; then umount ${shellQuote(target)}; fi`);
+    if (options.rm && dir) script.need('rm').add(shellCommand(['rm', '-rf', dir]));
+    process.stdout.write(script.add(shellCommand(['echo', target])).toString());
+    return 0;
+  }
   if (mountPoints().has(target)) {
     steps.run(['umount', target]);
-    if (!steps.mode.dryRun) {
-      try {
-        umount2(target);
-      } catch (e) {
-        const code = (e as { code?: string }).code;
-        throw new ToolError(`umount ${target}: ${code ?? (e as Error).message}`, code === 'EBUSY' ? 'a process still uses it (fuser -vm it)' : undefined);
-      }
+    try {
+      umount2(target);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      throw new ToolError(`umount ${target}: ${code ?? (e as Error).message}`, code === 'EBUSY' ? 'a process still uses it (fuser -vm it)' : undefined);
     }
   }
   if (options.rm && dir) {
     steps.run(['rm', '-rf', dir]);
-    if (!steps.mode.dryRun) await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
   }
-  if (steps.mode.dryRun) process.stdout.write(steps.toScript());
-  else process.stdout.write(`${target}\n`);
+  process.stdout.write(`${target}\n`);
   return 0;
 }
 

@@ -48,12 +48,36 @@ function escapeLower(path: string): string {
   return path.replace(/([\\:,])/g, '\\$1');
 }
 
-export function mountOverlay(spec: OverlaySpec, steps: Steps): void {
+/**
+ * The classic command that makes the same mount, and a note when it needs more than the mount(8) of
+ * util-linux 2.38 (Debian 12) has.
+ */
+export function mountCommand(spec: OverlaySpec): { command: string[]; note?: string } {
   const escaped = { ...spec, lowers: spec.lowers.map(escapeLower) };
+  if (!spec.upper && spec.lowers.length === 1) return { command: ['mount', '--bind', '-o', 'ro', spec.lowers[0]!, spec.target] };
+  const options = optionString(escaped);
+  if (options.length <= PAGE_LIMIT) return { command: ['mount', '-t', 'overlay', 'overlay', '-o', options, spec.target] };
+  return {
+    command: ['mount', '-t', 'overlay', 'overlay', '-o', fsconfigPairs(spec).map(([k, v]) => (v === null ? k : `${k}=${v}`)).join(','), spec.target],
+    note: `${spec.lowers.length} lower layers make a ${options.length}-byte option string, more than mount(2) takes: fsconfig lowerdir+ one by one (util-linux 2.39+: mount -o lowerdir+=…)`,
+  };
+}
+
+function fsconfigPairs(spec: OverlaySpec): [string, string | null][] {
+  return [
+    ...spec.lowers.map((l): [string, string] => ['lowerdir+', l]),
+    ...(spec.upper ? ([['upperdir', spec.upper], ['workdir', spec.work!]] as [string, string][]) : []),
+    ...featureOptions(spec.userxattr),
+  ];
+}
+
+export function mountOverlay(spec: OverlaySpec, steps: Steps): void {
+  const { command, note } = mountCommand(spec);
+  if (note) steps.note(note);
+  steps.run(command);
+  if (steps.mode.dryRun) return;
   // Overlay needs an upper or at least two lowers; one read-only layer is a read-only bind mount.
   if (!spec.upper && spec.lowers.length === 1) {
-    steps.run(['mount', '--bind', '-o', 'ro', spec.lowers[0]!, spec.target]);
-    if (steps.mode.dryRun) return;
     mount(spec.lowers[0]!, spec.target, null, MS_BIND, null);
     try {
       mount(null, spec.target, null, MS_BIND | MS_REMOUNT | MS_RDONLY, null);
@@ -64,20 +88,9 @@ export function mountOverlay(spec: OverlaySpec, steps: Steps): void {
     }
     return;
   }
-  const options = optionString(escaped);
-  if (options.length <= PAGE_LIMIT) {
-    steps.run(['mount', '-t', 'overlay', 'overlay', '-o', options, spec.target]);
-    if (!steps.mode.dryRun) mount('overlay', spec.target, 'overlay', 0, options);
-    return;
-  }
-  steps.note(`${spec.lowers.length} lower layers make a ${options.length}-byte option string, more than mount(2) takes: fsconfig lowerdir+ one by one (util-linux 2.39+: mount -o lowerdir+=…)`);
-  const pairs: [string, string | null][] = [
-    ...spec.lowers.map((l): [string, string] => ['lowerdir+', l]),
-    ...(spec.upper ? ([['upperdir', spec.upper], ['workdir', spec.work!]] as [string, string][]) : []),
-    ...featureOptions(spec.userxattr),
-  ];
-  steps.run(['mount', '-t', 'overlay', 'overlay', '-o', pairs.map(([k, v]) => (v === null ? k : `${k}=${v}`)).join(','), spec.target]);
-  if (!steps.mode.dryRun) mountWithFsconfig('overlay', spec.target, pairs);
+  const options = optionString({ ...spec, lowers: spec.lowers.map(escapeLower) });
+  if (options.length <= PAGE_LIMIT) mount('overlay', spec.target, 'overlay', 0, options);
+  else mountWithFsconfig('overlay', spec.target, fsconfigPairs(spec));
 }
 
 /** Whether this process runs in a user namespace other than the initial one (uid_map is not the identity of all ids). */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listXattrs } from '@cutaway/libc';
 import { OciLayout } from '@cutaway/oci';
-import { runCommand, toolPath } from '../../../test/fixtures/commands.ts';
+import { runCommand, shellWord, toolPath } from '../../../test/fixtures/commands.ts';
 import { buildLayersImage, LAYERS_REF, removeTree } from '../../../test/fixtures/images.ts';
 
 // overlay-mount as a user without privileges: inside a user namespace of its
@@ -43,7 +43,7 @@ afterAll(async () => {
 
 describe('overlay-mount without privileges', () => {
   it('unpacks and mounts in a user namespace with userxattr; whiteouts, opaque dirs and copy-up behave', async () => {
-    const bin = toolPath('overlay-mount');
+    const bin = shellWord(toolPath('overlay-mount'));
     const merged = join(root, 'containers', 'r1', 'merged');
     const out = await asRootlessUser(
       [

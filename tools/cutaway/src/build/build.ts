@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, posix, resolve } from 'node:path';
-import { imageStoreDir, ToolError, UsageError } from '@cutaway/cli';
+import { imageStoreDir, shellCommand, ToolError, UsageError } from '@cutaway/cli';
 import {
   commandArgv, exposedPorts, findStage, matchSources, parseDockerfile, resolveBase, resolveGlobalArgs, StageScope,
   type AddInstruction, type CopyInstruction, type Instruction, type Stage,
@@ -14,7 +13,10 @@ import { isArchive, StagingTree, type Owner } from './staging.ts';
 import { command } from '../command.ts';
 import { imageFor } from '../images/resolve.ts';
 import { CACHE_REPOSITORY } from '../images/store.ts';
-import { tool, toolEnv, traceCommand, tryTool } from '../tools.ts';
+import { runProcess, teardown } from '../containers/lifecycle.ts';
+import { ContainerStore, type ContainerConfigRecord } from '../containers/store.ts';
+import { usingStore } from '../store-lock.ts';
+import { holdSignals, stopIfSignalled, tool } from '../tools.ts';
 
 /** The build log (stderr); `-q` silences it, RUN's output included, as docker build -q does. */
 let quiet = false;
@@ -44,6 +46,7 @@ interface StageState {
 
 class Builder {
   private readonly env: NodeJS.ProcessEnv;
+  private readonly containers: ContainerStore;
   private readonly stages: StageState[] = [];
   private readonly contextPaths: string[];
   private layout!: OciLayout;
@@ -54,8 +57,11 @@ class Builder {
     private readonly noCache: boolean,
     /** RUN's network: a netbridge network, or host or none. */
     private readonly network: string,
+    /** --force-rm: a failed RUN's container goes too (Docker's classic builder keeps it). */
+    private readonly forceRm: boolean,
   ) {
     this.env = { CUTAWAY_ROOT: root };
+    this.containers = new ContainerStore(root);
     this.contextPaths = listContext(context);
   }
 
@@ -73,13 +79,14 @@ class Builder {
   private async step(state: StageState, keyParts: unknown[], produce: (tag: string) => Promise<void>): Promise<void> {
     const key = createHash('sha256').update(JSON.stringify([state.digest, ...keyParts])).digest('hex');
     const tag = `${CACHE_REPOSITORY}:${key}`;
+    stopIfSignalled();
     if (!this.noCache && (await this.layout.resolve(tag))) say(' ---> Using cache');
     else await produce(tag);
     const image = await findImage(this.layout, tag);
     state.image = tag;
     state.digest = image.descriptor.digest;
     state.config = image.config.config ?? {};
-    say(` ---> ${short(state.digest)}`);
+    say(` ---> ${short(image.manifest.config.digest)}`);
   }
 
   /** A metadata instruction: no layer, a history entry, the config changed (docker commit -c). */
@@ -104,7 +111,7 @@ class Builder {
       const config = image.config.config ?? {};
       state = { index: stage.index, image: image.name, digest: image.descriptor.digest, config, scope: new StageScope(this.dockerfile, { globalArgs, buildArgs, imageEnv: config.Env ?? [], imageShell: (config.Shell as string[] | undefined) ?? [] }) };
     }
-    say(` ---> ${state.digest === 'scratch' ? 'scratch' : short(state.digest)}`);
+    say(` ---> ${state.image ? short((await findImage(this.layout, state.image)).manifest.config.digest) : 'scratch'}`);
     for (const raw of stage.instructions) {
       say(`Step ${++counter.step}/${total} : ${raw.original}`);
       await this.instruction(state, state.scope.apply(raw));
@@ -156,6 +163,33 @@ class Builder {
     }
   }
 
+  /**
+   * A step's container, recorded in the store as Docker's classic builder records one per RUN and COPY: `ps
+   * -a` shows it while the step runs (and after a build killed with -9), and rm or `system prune` take down
+   * what it had. Removed by the step once it is done.
+   */
+  private stepContainer(state: StageState, command: string[], network: string): Promise<ContainerConfigRecord> {
+    const ownNetwork = !['host', 'none'].includes(network);
+    return this.containers.create(undefined, (id, name) => ({
+      id,
+      name,
+      image: state.image!,
+      imageDigest: state.digest,
+      created: new Date().toISOString(),
+      command,
+      hostname: id.slice(0, 12),
+      nsExecOptions: [],
+      cgroup: id.slice(0, 12),
+      limits: [],
+      // The endpoint is named before it exists, so that whoever takes the container down takes it down too;
+      // cwbuild- tells a step's network namespace and veth from a container's.
+      network: ownNetwork ? { mode: 'bridge', ...(network !== 'bridge' && { name: network }), endpoint: `cwbuild-${id.slice(0, 10)}`, ports: [] } : { mode: network as 'host' | 'none', ports: [] },
+      autoRemove: true,
+      tty: false,
+      interactive: false,
+    }));
+  }
+
   /** RUN: a temporary container on the bridge network; its upper directory becomes the layer. */
   private async run(state: StageState, argv: string[]): Promise<void> {
     const args = [...state.scope.vars].filter(([k]) => !state.scope.env.has(k));
@@ -163,33 +197,42 @@ class Builder {
     const createdBy = `${args.length ? `|${args.length} ${args.map(([k, v]) => `${k}=${v}`).join(' ')} ` : ''}${argv.join(' ')}`;
     await this.step(state, ['RUN', argv, args], async (tag) => {
       if (!state.image) throw new ToolError('RUN needs a base image with a shell: FROM scratch has none');
-      const name = `cwbuild-${randomBytes(5).toString('hex')}`;
-      say(` ---> Running in ${name}`);
-      let netns: string | undefined;
+      const config = await this.stepContainer(state, argv, this.network);
+      const { id } = config;
+      say(` ---> Running in ${id.slice(0, 12)}`);
+      let keep = false;
       try {
-        const merged = await tool('overlay-mount', ['-q', state.image, '--name', name], this.env);
-        const ownNetwork = !['host', 'none'].includes(this.network);
-        if (ownNetwork) netns = await tool('netbridge', ['up', name, '--network', this.network], this.env);
+        const merged = await tool('overlay-mount', ['-q', state.image, '--name', id], this.env);
+        const netns = config.network?.endpoint ? await tool('netbridge', ['up', config.network.endpoint, '--network', this.network], this.env) : undefined;
+        stopIfSignalled();
         const env = [...state.scope.vars].map(([k, v]) => `${k}=${v}`);
-        const code = await new Promise<number>((resolvePromise, reject) => {
-          const nsExecArgs = [
-            '--rootfs', merged, ...(netns ? ['--netns', netns] : ['--net', this.network]), '--hostname', name,
-            ...env.flatMap((e) => ['-e', e]),
-            ...(state.config.WorkingDir ? ['-w', state.config.WorkingDir] : []),
-            ...(state.config.User ? ['-u', state.config.User] : []),
-            '--', ...argv,
-          ];
-          traceCommand('ns-exec', nsExecArgs);
-          // The command's output is the build's log: stderr (nothing with -q).
-          const child = spawn('ns-exec', nsExecArgs, { env: toolEnv(this.env), stdio: ['ignore', quiet ? 'ignore' : 2, quiet ? 'ignore' : 2] });
-          child.on('error', reject);
-          child.on('close', (status) => resolvePromise(status ?? 1));
-        });
-        if (code !== 0) throw new ToolError(`The command '${argv.join(' ')}' returned a non-zero code: ${code}`, undefined, code);
-        await tool('layer-commit', ['-q', name, '--image', state.image, '--tag', tag, '--created-by', createdBy], this.env);
+        const nsExecArgs = [
+          '--rootfs', merged, ...(netns ? ['--netns', netns] : ['--net', this.network]), '--hostname', config.hostname,
+          '--pid-file', this.containers.path(id, 'pid'), '--exit-file', this.containers.path(id, 'exit'),
+          ...env.flatMap((e) => ['-e', e]),
+          ...(state.config.WorkingDir ? ['-w', state.config.WorkingDir] : []),
+          ...(state.config.User ? ['-u', state.config.User] : []),
+          '--', ...argv,
+        ];
+        // The command's output is the build's log: stderr (nothing with -q). A signal to the build kills it.
+        const log = quiet ? undefined : process.stderr;
+        const code = await runProcess(this.containers, config, nsExecArgs, { stdin: 'ignore', out: log, err: log }, this.env, 'kill');
+        stopIfSignalled();
+        if (code !== 0) {
+          // Docker's classic builder keeps a failed step's container (unless --force-rm): ps -a shows it, with its
+          // upper directory (what the step changed, up to the failure); rm or prune removes it.
+          keep = !this.forceRm;
+          const image = (await findImage(this.layout, state.image)).manifest.config.digest;
+          const rerun = shellCommand([
+            'cutaway', 'run', '--rm', '--network', this.network, ...env.flatMap((e) => ['-e', e]),
+            ...(state.config.WorkingDir ? ['-w', state.config.WorkingDir] : []), ...(state.config.User ? ['-u', state.config.User] : []),
+            '--entrypoint', argv[0]!, short(image), ...argv.slice(1),
+          ]);
+          throw new ToolError(`The command '${argv.join(' ')}' returned a non-zero code: ${code}`, `rerun the step: ${rerun}${keep ? `; its container ${id.slice(0, 12)} is kept (cutaway ps -a)` : ''}`, code);
+        }
+        await tool('layer-commit', ['-q', id, '--image', state.image, '--tag', tag, '--created-by', createdBy], this.env);
       } finally {
-        if (netns) await tryTool('netbridge', ['down', name], this.env);
-        await tryTool('overlay-mount', ['--unmount', name, '--rm'], this.env);
+        await teardown(this.containers, config, this.env, !keep);
       }
     });
   }
@@ -219,11 +262,12 @@ class Builder {
     const files = contextMatches.flatMap((m) => (m.endsWith('/') ? this.contextPaths.filter((p) => p.startsWith(m === './' ? '' : m)) : [m])).filter((p) => !p.endsWith('/'));
     const keyParts = [ins.keyword, ins.sources, dest, ins.chown ?? '', source ? source.digest : contentHash(this.context, files)];
     await this.step(state, keyParts, async (tag) => {
-      const mounted: string[] = [];
-      const mount = async (image: string) => {
-        const name = `cwbuild-${randomBytes(5).toString('hex')}`;
-        mounted.push(name);
-        return tool('overlay-mount', ['-q', '--read-only', image, '--name', name], this.env);
+      const mounted: ContainerConfigRecord[] = [];
+      // An image to read from, mounted read-only as a step container of its own (see stepContainer).
+      const mount = async (image: string, digest: string) => {
+        const config = await this.stepContainer({ ...state, image, digest }, ['/bin/sh', '-c', `#(nop) ${ins.keyword} ${ins.sources.join(' ')} in ${dest}`], 'none');
+        mounted.push(config);
+        return tool('overlay-mount', ['-q', '--read-only', image, '--name', config.id], this.env);
       };
       const staging = mkdtempSync(join(tmpdir(), 'cw-copy-'));
       try {
@@ -231,13 +275,13 @@ class Builder {
         let paths = this.contextPaths;
         let matches = contextMatches;
         if (source) {
-          sourceRoot = await mount(source.image);
+          sourceRoot = await mount(source.image, source.digest);
           paths = ins.sources.map((s) => (existsSync(join(sourceRoot, s)) && statSync(join(sourceRoot, s)).isDirectory() ? `${posix.normalize(s).replace(/^\/+/, '')}/` : posix.normalize(s).replace(/^\/+/, '')));
           matches = matchesIn(paths);
         }
         const intoDir = dest.endsWith('/') || matches.length > 1 || matches.some((m) => m.endsWith('/'));
         // The image as it is, for the directories on the way to the destination that it has already.
-        const tree = new StagingTree(staging, owner, state.image ? await mount(state.image) : undefined);
+        const tree = new StagingTree(staging, owner, state.image ? await mount(state.image, state.digest) : undefined);
         const destDir = intoDir ? dest : posix.dirname(dest);
         tree.ensureDir(destDir);
         for (const m of matches) {
@@ -256,7 +300,7 @@ class Builder {
         await tool('layer-commit', ['-q', staging, '--image', state.image ?? 'scratch', '--tag', tag, '--created-by', created], this.env);
       } finally {
         rmSync(staging, { recursive: true, force: true });
-        for (const name of mounted) await tryTool('overlay-mount', ['--unmount', name, '--rm'], this.env);
+        for (const config of mounted) await teardown(this.containers, config, this.env, true);
       }
     });
   }
@@ -273,15 +317,17 @@ class Builder {
     return { image: image.name, digest: image.descriptor.digest };
   }
 
-  /** The last stage's image, tagged with every -t. */
+  /** The last stage's image, tagged with every -t; returns its ID. */
   async finish(tags: string[]): Promise<string> {
     const last = this.stages.at(-1)!;
     if (!last.image) throw new ToolError('the build made no image (FROM scratch and nothing else)');
     const image = await findImage(this.layout, last.image);
     for (const t of tags) await this.layout.addRef(t, image.descriptor);
-    say(`Successfully built ${short(image.descriptor.digest)}`);
+    // The image's ID, as Docker's: its config's digest (what `images` shows and every command takes).
+    const id = image.manifest.config.digest;
+    say(`Successfully built ${short(id)}`);
     for (const t of tags) say(`Successfully tagged ${t}`);
-    return image.descriptor.digest;
+    return id;
   }
 }
 
@@ -305,19 +351,20 @@ function ownerOf(chown: string | undefined): [number, number] {
 export const build = command(
   {
     name: 'build',
-    synopsis: ['[-t TAG]… [-f Dockerfile] [--build-arg K=V]… [--no-cache] CONTEXT'],
+    synopsis: ['[-t TAG]… [-f Dockerfile] [--build-arg K=V]… [--no-cache] [--force-rm] [--network NET] CONTEXT'],
     description: [
       'docker build, from the tools. Each RUN runs in a temporary container (overlay-mount, netbridge, ns-exec with',
       "the image's env, workdir and user) whose upper directory becomes a layer (layer-commit); COPY and ADD make a",
       'layer of the context files; metadata instructions add an empty history entry and change the config',
       '(layer-commit --empty --change). A step whose parent and instruction (and copied files) are unchanged is',
-      'taken from the cache. The log goes to stderr; stdout gets the image digest.',
+      'taken from the cache. The log goes to stderr; stdout gets the image ID (its config digest).',
     ].join('\n'),
     options: [
       { name: 'tag', short: 't', type: 'list', arg: 'NAME[:TAG]', help: 'name the image (repeat)' },
       { name: 'file', short: 'f', type: 'string', arg: 'FILE', help: 'the Dockerfile (default CONTEXT/Dockerfile)' },
       { name: 'build-arg', type: 'list', arg: 'K=V', help: 'set a build-time variable (repeat)' },
       { name: 'no-cache', type: 'boolean', help: 'run every step' },
+      { name: 'force-rm', type: 'boolean', help: "remove a failed RUN's container too (by default it is kept, as Docker's classic builder keeps it)" },
       { name: 'network', type: 'string', arg: 'NET', help: "RUN's network: bridge (default), a netbridge network, host or none" },
     ],
     operands: { min: 1, max: 1, names: 'CONTEXT' },
@@ -328,7 +375,10 @@ export const build = command(
     const o = inv.options;
     const context = inv.positionals[0]!;
     const contextDir = resolve(context);
-    if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) throw new ToolError(`unable to prepare context: path "${context}" not found`);
+    const contextStat = statSync(contextDir, { throwIfNoEntry: false });
+    if (!contextStat) throw new ToolError(`unable to prepare context: path "${context}" not found`);
+    // Docker reads a file given as the context as a tar or a Dockerfile (on stdin); cutaway takes a directory.
+    if (!contextStat.isDirectory()) throw new ToolError(`unable to prepare context: context must be a directory: ${contextDir}`);
     const file = o.file !== undefined ? resolve(o.file) : join(contextDir, 'Dockerfile');
     if (!existsSync(file)) throw new ToolError(`Cannot locate specified Dockerfile: ${basename(file)}`);
     const buildArgs = Object.fromEntries(
@@ -340,14 +390,19 @@ export const build = command(
     ) as Record<string, string>;
     quiet = o.quiet;
     const tags = o.tag.map(normaliseTag);
-    const builder = new Builder(root, contextDir, o['no-cache'], o.network ?? 'bridge');
+    const builder = new Builder(root, contextDir, o['no-cache'], o.network ?? 'bridge', o['force-rm']);
     builder.dockerfile = parseDockerfile(readFileSync(file, 'utf8'), { file: basename(file) });
-    await builder.open();
-    const globalArgs = resolveGlobalArgs(builder.dockerfile, { buildArgs });
-    const total = builder.dockerfile.stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
-    const counter = { step: 0 };
-    for (const stage of builder.dockerfile.stages) await builder.stage(stage, globalArgs, buildArgs, total, counter);
-    const digest = await builder.finish(tags);
-    process.stdout.write(`${digest}\n`);
+    // A signal (Ctrl-C, kill) goes to the RUN that runs, and the build stops there, taking down its step's
+    // container; the store's shared lock keeps a prune from taking images and layers from under the build.
+    holdSignals();
+    const id = await usingStore(root, async () => {
+      await builder.open();
+      const globalArgs = resolveGlobalArgs(builder.dockerfile, { buildArgs });
+      const total = builder.dockerfile.stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
+      const counter = { step: 0 };
+      for (const stage of builder.dockerfile.stages) await builder.stage(stage, globalArgs, buildArgs, total, counter);
+      return builder.finish(tags);
+    });
+    process.stdout.write(`${id}\n`);
   },
 );

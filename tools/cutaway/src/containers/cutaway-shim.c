@@ -12,6 +12,12 @@
  * records DIR/state.json as running once ns-exec has written DIR/pid, and as
  * exited with the status when it ends (128+N after signal N); then becomes
  * AFTER (execvp, the same pid), which takes down what the container had.
+ *
+ * The shim is a child subreaper (prctl(2) PR_SET_CHILD_SUBREAPER), as
+ * containerd-shim is: should ns-exec be killed, PID 1 is re-parented to the
+ * shim rather than to init, and the shim still learns how it ended. Only when
+ * neither ns-exec (its status, or the exit file it writes) nor PID 1 can tell
+ * is the exit recorded as unknown ("exitUnknown", shown as Docker's 255).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -169,19 +176,53 @@ static int pump(struct stream *s) {
 
 /* ---- running the container ----------------------------------------------- */
 
-/* Once ns-exec has written the pid file, its command runs: the state says so, with the pid. */
-static int record_running(void) {
-  char path[PATH_MAX], text[32], state[256];
-  path_in_dir(path, "pid");
+/* A small file of DIR holding a decimal number (pid, exit): the number, or -1 when it is not there. */
+static long read_number(const char *name) {
+  char path[PATH_MAX], text[32];
+  path_in_dir(path, name);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
+  if (fd < 0) return -1;
   ssize_t n = read(fd, text, sizeof text - 1);
   close(fd);
-  if (n <= 0) return 0;
+  if (n <= 0) return -1;
   text[n] = '\0';
-  snprintf(state, sizeof state, "{\"status\":\"running\",\"pid\":%ld,\"startedAt\":\"%s\"}\n", strtol(text, NULL, 10), started_at);
+  char *end;
+  long value = strtol(text, &end, 10);
+  return end == text || value < 0 ? -1 : value;
+}
+
+/* Once ns-exec has written the pid file, its command runs: the state says so, with the pid. */
+static int record_running(void) {
+  char state[256];
+  long pid = read_number("pid");
+  if (pid <= 0) return 0;
+  snprintf(state, sizeof state, "{\"status\":\"running\",\"pid\":%ld,\"startedAt\":\"%s\"}\n", pid, started_at);
   write_state(state);
   return 1;
+}
+
+/* Docker's status for a process that ended: its exit code, or 128+N after signal N. */
+static int status_code(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/*
+ * The container's status once ns-exec has ended, -1 when nothing can tell it. ns-exec's own status is the
+ * command's unless ns-exec was killed; then the exit file it writes before reaping PID 1, or PID 1's status
+ * as its subreaper: every orphan left (PID 1, a planner) is reaped here, PID 1 perhaps still running.
+ */
+static int container_status(int ns_exec_status) {
+  if (WIFEXITED(ns_exec_status)) return WEXITSTATUS(ns_exec_status);
+  int code = -1, status;
+  long pid1 = read_number("pid");
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, 0)) != 0) {
+    if (pid < 0 && errno == EINTR) continue;
+    if (pid < 0) break; /* ECHILD: no orphan left */
+    if (pid == pid1) code = status_code(status);
+  }
+  long recorded = read_number("exit");
+  return recorded >= 0 && recorded <= 255 ? (int)recorded : code;
 }
 
 int main(int argc, char **argv) {
@@ -195,9 +236,13 @@ int main(int argc, char **argv) {
   path_in_dir(path, "log");
   log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (log_fd < 0) die_errno(125, "open %s", path);
-  /* A pid file from an earlier run (a start after an exit or a reboot) names a process that is gone. */
+  /* The pid and exit files of an earlier run (a start after an exit or a reboot) tell of a process that is gone. */
   path_in_dir(path, "pid");
   unlink(path);
+  path_in_dir(path, "exit");
+  unlink(path);
+  /* PID 1 comes to the shim, not to init, if ns-exec is killed: its status is still known here. */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) die_errno(125, "prctl PR_SET_CHILD_SUBREAPER");
 
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) die_errno(125, "pipe");
@@ -233,14 +278,23 @@ int main(int argc, char **argv) {
   int status;
   while (waitpid(child, &status, 0) < 0)
     if (errno != EINTR) die_errno(125, "waitpid");
-  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  char finished_at[40], state[256];
+  int code = container_status(status);
+  char finished_at[40], state[512];
   now(finished_at, sizeof finished_at);
   struct stat st;
   if (stat(dir, &st) == 0) {
-    snprintf(state, sizeof state, "{\"status\":\"exited\",\"exitCode\":%d,\"startedAt\":\"%s\",\"finishedAt\":\"%s\"}\n", code, started_at, finished_at);
+    if (code >= 0)
+      snprintf(state, sizeof state, "{\"status\":\"exited\",\"exitCode\":%d,\"startedAt\":\"%s\",\"finishedAt\":\"%s\"}\n", code, started_at, finished_at);
+    else
+      snprintf(state, sizeof state,
+               "{\"status\":\"exited\",\"exitUnknown\":true,\"error\":\"ns-exec was killed (signal %d) and left no exit status of the container's process\","
+               "\"startedAt\":\"%s\",\"finishedAt\":\"%s\"}\n",
+               WTERMSIG(status), started_at, finished_at);
     write_state(state);
   }
+  /* AFTER (Node, running tools) is no reaper of orphans: whatever is left is reaped now, and the role ends here. */
+  while (waitpid(-1, NULL, WNOHANG) > 0) {}
+  prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
   after[after_count] = NULL;
   execvp(after[0], after);
   die_errno(125, "%s", after[0]);

@@ -9,7 +9,8 @@ import { ContainerStore } from './store.ts';
  * docker exec: `ns-exec --enter PID`, PID the container's PID 1. The new
  * process joins its namespaces and cgroup and takes on its capabilities and
  * environment; the working directory and user are the container's own
- * (what run gave ns-exec) unless -w or -u say otherwise.
+ * (what run gave ns-exec) unless -w or -u say otherwise, and its seccomp
+ * profile (run's --security-opt seccomp=…, given to ns-exec again).
  */
 export const exec = command(
   {
@@ -43,8 +44,14 @@ export const exec = command(
     const ownOption = (flag: string) => config.nsExecOptions.filter((_, i, all) => all[i - 1] === flag).at(-1);
     const workdir = o.workdir ?? ownOption('-w') ?? '/';
     const user = o.user ?? ownOption('-u');
+    // The container's seccomp profile, made again for the new process (a running one's filter cannot be copied):
+    // the seccomp= it was run with, none for a --privileged container — as docker exec keeps the container's.
+    const seccomp = config.nsExecOptions.includes('--privileged')
+      ? ['seccomp=unconfined']
+      : config.nsExecOptions.filter((opt, i, all) => all[i - 1] === '--security-opt' && /^seccomp[:=]/.test(opt));
     const args = [
       '--enter', String(pid), ...(o.tty ? ['-t'] : []), ...(o.privileged ? ['--privileged'] : []),
+      ...seccomp.flatMap((s) => ['--security-opt', s]),
       ...o['env-file'].flatMap((f) => ['--env-file', f]), ...o.env.flatMap((e) => ['-e', e]),
       '-w', workdir, ...(user ? ['-u', user] : []), '--', ...argv,
     ];

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import { ToolError } from '@cutaway/cli';
+import { stdoutClosed, ToolError, whenStdoutCloses } from '@cutaway/cli';
 import { createWriteStream, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { signalPid } from './signals.ts';
 import { currentState } from './state.ts';
 import { overlayLowers, type ContainerConfigRecord, type ContainerStore } from './store.ts';
 import type { UpResult } from '../../../netbridge/src/netbridge.ts';
@@ -42,12 +43,15 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
   // Independent steps, run side by side: each tool is a Node start of its own.
   const [merged] = await Promise.all([
     tool('overlay-mount', ['-q', ...(lowers ? lowers.flatMap((l) => ['--lower', l]) : [config.image]), '--name', config.id], env),
-    tool('cg-limit', ['create', config.cgroup, ...config.limits], env),
+    // Docker's devices cgroup unless the container says otherwise (--privileged: --devices all).
+    tool('cg-limit', ['create', config.cgroup, ...(config.limits.includes('--devices') ? [] : ['--devices', 'default']), ...config.limits], env),
   ]);
   const netOptions: string[] = [];
   if (config.network?.mode === 'bridge') {
-    const up = JSON.parse(await tool('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env)) as UpResult;
+    // The endpoint recorded before it is made: whoever takes the container down (prune after a killed run) takes it down too.
     config.network.endpoint = id12;
+    await store.writeConfig(config);
+    const up = JSON.parse(await tool('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env)) as UpResult;
     config.network.ip = up.ip;
     // The networks connected since (eth1, …): netbridge adds each to the namespace the first `up` made.
     for (const extra of config.network.connected ?? [])
@@ -59,7 +63,7 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
   writeFileSync(store.path(config.id, 'resolv.conf'), resolvConf(config));
   await store.writeConfig(config);
   return [
-    '--rootfs', merged, '--hostname', config.hostname, '--pid-file', store.path(config.id, 'pid'),
+    '--rootfs', merged, '--hostname', config.hostname, '--pid-file', store.path(config.id, 'pid'), '--exit-file', store.path(config.id, 'exit'),
     '-v', `${store.path(config.id, 'hostname')}:/etc/hostname`, '-v', `${store.path(config.id, 'hosts')}:/etc/hosts`, '-v', `${store.path(config.id, 'resolv.conf')}:/etc/resolv.conf`,
     ...netOptions, '--cgroup', config.cgroup, ...config.nsExecOptions, '--', ...config.command,
   ];
@@ -76,11 +80,14 @@ export async function teardown(store: ContainerStore, config: ContainerConfigRec
     tryTool('cg-limit', ['rm', '--force', config.cgroup], env),
   ]);
   if (remove) {
-    rmSync(store.path(config.id), { recursive: true, force: true });
+    store.remove(config.id);
     return;
   }
   const state = store.state(config.id);
   if (state.status === 'exited') await store.writeState(config.id, { ...state, down: true });
+  // The keeper's work is done (this process is the shim become __teardown, or the foreground run): its pid goes.
+  const shimFile = store.path(config.id, 'shim.pid');
+  if (existsSync(shimFile) && readFileSync(shimFile, 'utf8') === String(process.pid)) rmSync(shimFile, { force: true });
 }
 
 /** One line of Docker's json-file log. */
@@ -98,18 +105,26 @@ export async function runProcess(
   store: ContainerStore,
   config: ContainerConfigRecord,
   nsExecArgs: string[],
-  io: { stdin: 'inherit' | 'ignore'; out?: NodeJS.WritableStream; err?: NodeJS.WritableStream },
+  io: { stdin: 'inherit' | 'ignore'; out?: NodeJS.WritableStream; err?: NodeJS.WritableStream; running?: () => void },
   env: NodeJS.ProcessEnv,
+  /** What a signal to this process does: passed on to the container (docker run's --sig-proxy), or `kill`: its PID 1 killed (build's RUN). */
+  signals: 'pass' | 'kill' = 'pass',
 ): Promise<number> {
   const log = createWriteStream(store.path(config.id, 'log'), { flags: 'a' });
   const terminal = config.tty && io.out !== undefined;
-  // A pid file from an earlier run (docker start after an exit or a reboot) names a process that is gone.
+  // The pid file of an earlier run (docker start after an exit or a reboot) tells of a process that is gone.
   rmSync(store.path(config.id, 'pid'), { force: true });
+  // In the foreground, this process keeps the container as cutaway-shim keeps a detached one: while it lives,
+  // it records the exit and takes the container down (state.ts waits for it), until teardown is done.
+  writeFileSync(store.path(config.id, 'shim.pid'), String(process.pid));
   traceCommand('ns-exec', nsExecArgs);
   const child = spawn('ns-exec', nsExecArgs, { env: toolEnv(env), stdio: [io.stdin, terminal ? 'inherit' : 'pipe', terminal ? 'inherit' : 'pipe'] });
+  // Our stdout's reader gone (`cutaway run … | head -1`): the container's stdout is closed too, so that its
+  // process meets the closed pipe as it would in a shell pipeline (SIGPIPE), and the container ends and goes.
+  if (io.out === process.stdout) whenStdoutCloses(() => child.stdout?.destroy());
   for (const [name, stream, sink] of [['stdout', child.stdout, io.out], ['stderr', child.stderr, io.err]] as const) {
     stream?.on('data', (chunk: Buffer) => {
-      sink?.write(chunk);
+      if (!(sink === process.stdout && stdoutClosed())) sink?.write(chunk);
       log.write(logLine(name, chunk.toString()));
     });
   }
@@ -118,8 +133,13 @@ export async function runProcess(
   const started = (async () => {
     for (let i = 0; i < 500 && child.exitCode === null && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 10));
     if (existsSync(pidFile)) await store.writeState(config.id, { status: 'running', pid: Number(readFileSync(pidFile, 'utf8')), startedAt });
+    io.running?.();
   })();
-  const code = await waitPassingSignals(child, 'ns-exec');
+  // SIGKILL to PID 1 ends every process of its pid namespace (pid_namespaces(7)); ns-exec then reports 137.
+  const kill = (): void => {
+    if (existsSync(pidFile)) signalPid(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+  };
+  const code = await waitPassingSignals(child, 'ns-exec', signals === 'kill' ? kill : undefined);
   await started;
   await new Promise<void>((resolve) => log.end(() => resolve()));
   if (existsSync(store.path(config.id))) await store.writeState(config.id, { status: 'exited', exitCode: code, startedAt, finishedAt: new Date().toISOString() });

@@ -1,12 +1,13 @@
 import { command, NO_OPERANDS } from '../command.ts';
 import { ago, table } from '../format.ts';
 import { portsText } from './ports.ts';
-import { currentState } from './state.ts';
+import { currentState, exitCodeOf } from './state.ts';
 import { ContainerStore, type ContainerState } from './store.ts';
 
 function statusText(state: ContainerState): string {
   if (state.status === 'running') return `Up ${ago(state.startedAt)}`;
-  if (state.status === 'exited') return `Exited (${state.exitCode ?? 0})${state.finishedAt ? ` ${ago(state.finishedAt)} ago` : ''}`;
+  // Unknown (the keeper was killed, nothing recorded the exit): Docker's 255, with no time, which nobody knows.
+  if (state.status === 'exited') return `Exited (${exitCodeOf(state)})${state.finishedAt ? ` ${ago(state.finishedAt)} ago` : ''}`;
   return 'Created';
 }
 

@@ -1,4 +1,3 @@
-import { rmSync } from 'node:fs';
 import { ToolError } from '@cutaway/cli';
 import { command } from '../command.ts';
 import { teardown } from './lifecycle.ts';
@@ -29,7 +28,7 @@ export const rm = command(
     await eachInParallel(ids, inv.positionals, async (id) => {
       if (currentState(store, id).status === 'running') await stopContainer(store, id, 0);
       // Taken down when it exited (its shim, or run in the foreground): only its directory is left.
-      if (store.state(id).down) rmSync(store.path(id), { recursive: true, force: true });
+      if (store.state(id).down) store.remove(id);
       else await teardown(store, store.config(id), { CUTAWAY_ROOT: root }, true);
     });
   },

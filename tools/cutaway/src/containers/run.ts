@@ -1,12 +1,13 @@
-import { isAbsolute } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { ToolError, UsageError } from '@cutaway/cli';
 import type { ContainerConfig } from '@cutaway/oci';
-import { ContainerStore, type ContainerConfigRecord } from './store.ts';
+import { checkContainerName, ContainerStore, type ContainerConfigRecord } from './store.ts';
 import { imageFor } from '../images/resolve.ts';
 import { command } from '../command.ts';
 import { prepare, runProcess, startShim, teardown } from './lifecycle.ts';
-import { randomName } from './names.ts';
 import { PROCESS_OPTIONS } from './process-options.ts';
+import { holdStore } from '../store-lock.ts';
+import { holdSignals, signalled, signalStatus } from '../tools.ts';
 import { VolumeStore } from '../volumes/store.ts';
 
 /** Docker's rule (docs "ENTRYPOINT"/"CMD"): Entrypoint, then the command given or else the image's Cmd; --entrypoint drops the image's Cmd. */
@@ -16,6 +17,12 @@ export function processArgs(image: ContainerConfig | undefined, entrypoint: stri
   const argv = [...entry, ...cmd];
   if (!argv.length) throw new ToolError('no command specified');
   return argv;
+}
+
+/** --security-opt seccomp=FILE with FILE made absolute: ns-exec reads it at each start and each exec, from wherever it runs. */
+function securityOption(spec: string): string {
+  const m = /^seccomp([:=])(.+)$/.exec(spec);
+  return m && m[2] !== 'unconfined' && m[2] !== 'builtin' ? `seccomp${m[1]}${resolve(m[2]!)}` : spec;
 }
 
 /** -v: SRC an absolute path binds it; a name is a named volume, volumes/NAME/_data, made on first use. */
@@ -65,6 +72,9 @@ export const run = command(
       PROCESS_OPTIONS.user,
       { name: 'hostname', type: 'string', arg: 'NAME', help: "hostname (default: the id's first 12 digits)" },
       { name: 'read-only', type: 'boolean', help: 'read-only rootfs' },
+      { name: 'device', type: 'list', arg: 'HOST[:CTR][:rwm]', help: "add a host device to the container, usable for the rwm given (default rwm) (repeat)" },
+      { name: 'privileged', type: 'boolean', help: "every capability, the host's devices and every device usable, no masked or read-only paths" },
+      { name: 'security-opt', type: 'list', arg: 'OPT', help: "seccomp=unconfined|builtin|FILE (a profile in Docker's JSON format), no-new-privileges (repeat)" },
       { name: 'entrypoint', type: 'string', arg: 'CMD', help: "replace the image's Entrypoint (its Cmd is dropped too)" },
     ],
     examples: ['cutaway run --rm busybox echo hello', 'cutaway run -d --name web -p 8080:80 busybox httpd -f -p 80', 'cutaway run --rm -it -m 64m debian bash'],
@@ -75,68 +85,84 @@ export const run = command(
     const [ref, ...argvGiven] = inv.positionals as [string, ...string[]];
     const env = { CUTAWAY_ROOT: root };
     const store = new ContainerStore(root);
-    const name = o.name ?? randomName(store.names());
-    if (store.names().has(name)) throw new ToolError(`the container name "/${name}" is already in use`);
-    const image = await imageFor(root, ref, env);
-    const c = image.config.config;
-    const argv = processArgs(c, o.entrypoint, argvGiven);
+    // From here on a signal (Ctrl-C, kill) is passed to the container or, before it runs, ends the run once
+    // what was made is taken down: never a half-made container left behind.
+    holdSignals();
+    if (o.name !== undefined) checkContainerName(o.name);
     const networkOption = o.network ?? 'bridge';
     if (o.publish.length && (networkOption === 'host' || networkOption === 'none')) throw new UsageError(`published ports need a bridge network, not --network ${networkOption}`);
-
-    // Everything that can be refused is checked before the container exists.
-    const workdir = o.workdir ?? c?.WorkingDir;
-    const user = o.user ?? c?.User;
-    const nsExecOptions = [
-      ...(c?.Env ?? []).flatMap((e) => ['-e', e]),
-      ...o['env-file'].flatMap((f) => ['--env-file', f]),
-      ...o.env.flatMap((e) => ['-e', e]),
-      ...(workdir ? ['-w', workdir] : []),
-      ...(user ? ['-u', user] : []),
-      ...o.volume.flatMap((v) => ['-v', volumeOption(root, v)]),
-      ...o.tmpfs.flatMap((t) => ['--tmpfs', t]),
-      ...(o['read-only'] ? ['--read-only'] : []),
-      ...(o.tty ? ['-t'] : []),
-    ];
-    const id = store.create();
-    const limits = ([['-m', o.memory], ['--cpus', o.cpus], ['--pids-limit', o['pids-limit']]] as const).flatMap(([flag, v]) => (v !== undefined ? [flag, v] : []));
-    const config: ContainerConfigRecord = {
-      id,
-      name,
-      image: image.name,
-      imageDigest: image.descriptor.digest,
-      created: new Date().toISOString(),
-      command: argv,
-      hostname: o.hostname ?? id.slice(0, 12),
-      nsExecOptions,
-      cgroup: id.slice(0, 12),
-      limits,
-      network: networkOption === 'host' || networkOption === 'none' ? { mode: networkOption, ports: [] } : { mode: 'bridge', ...(networkOption !== 'bridge' && { name: networkOption }), ports: o.publish },
-      autoRemove: o.rm,
-      tty: o.tty,
-      interactive: o.interactive,
-    };
+    // From the image until the container runs, the store's shared lock (store-lock.ts): a prune at the same
+    // time waits, and then sees a running container, whose image and layers it keeps.
+    const hold = await holdStore(root);
     try {
-      await store.writeConfig(config);
-      await store.writeState(id, { status: 'created' });
-    } catch (e) {
-      await teardown(store, config, env, true);
-      throw e;
-    }
-    const nsExecArgs = await prepare(store, config, env).catch(async (e: unknown) => {
-      await teardown(store, config, env, true);
-      throw e;
-    });
-
-    if (o.detach) {
-      await startShim(store, id, nsExecArgs, root).catch(async (e: unknown) => {
+      const image = await imageFor(root, ref, env);
+      const c = image.config.config;
+      const argv = processArgs(c, o.entrypoint, argvGiven);
+      // Everything that can be refused is checked before the container exists.
+      const workdir = o.workdir ?? c?.WorkingDir;
+      const user = o.user ?? c?.User;
+      const nsExecOptions = [
+        ...(c?.Env ?? []).flatMap((e) => ['-e', e]),
+        ...o['env-file'].flatMap((f) => ['--env-file', f]),
+        ...o.env.flatMap((e) => ['-e', e]),
+        ...(workdir ? ['-w', workdir] : []),
+        ...(user ? ['-u', user] : []),
+        ...o.volume.flatMap((v) => ['-v', volumeOption(root, v)]),
+        ...o.tmpfs.flatMap((t) => ['--tmpfs', t]),
+        ...(o['read-only'] ? ['--read-only'] : []),
+        ...(o.tty ? ['-t'] : []),
+        ...o.device.flatMap((d) => ['--device', d]),
+        ...(o.privileged ? ['--privileged'] : []),
+        ...o['security-opt'].flatMap((s) => ['--security-opt', securityOption(s)]),
+      ];
+      const limits = ([['-m', o.memory], ['--cpus', o.cpus], ['--pids-limit', o['pids-limit']]] as const).flatMap(([flag, v]) => (v !== undefined ? [flag, v] : []));
+      // The devices cgroup (cg-limit): Docker's default list plus the --device nodes (lifecycle.ts adds the default);
+      // --privileged: every device, as Docker gives a privileged container.
+      limits.push(...(o.privileged ? ['--devices', 'all'] : o.device.flatMap((d) => ['--device', d])));
+      const config = await store.create(o.name, (id, name): ContainerConfigRecord => ({
+        id,
+        name,
+        image: image.name,
+        imageDigest: image.descriptor.digest,
+        created: new Date().toISOString(),
+        command: argv,
+        hostname: o.hostname ?? id.slice(0, 12),
+        nsExecOptions,
+        cgroup: id.slice(0, 12),
+        limits,
+        network: networkOption === 'host' || networkOption === 'none' ? { mode: networkOption, ports: [] } : { mode: 'bridge', ...(networkOption !== 'bridge' && { name: networkOption }), ports: o.publish },
+        autoRemove: o.rm,
+        tty: o.tty,
+        interactive: o.interactive,
+      }));
+      let nsExecArgs: string[];
+      try {
+        nsExecArgs = await prepare(store, config, env);
+      } catch (e) {
         await teardown(store, config, env, true);
+        // Ctrl-C reaches the tools prepare runs too (the terminal signals the whole group): no failure of theirs.
+        const interrupted = signalled();
+        if (interrupted) return signalStatus(interrupted);
         throw e;
-      });
-      process.stdout.write(`${id}\n`);
-      return 0;
+      }
+      const interrupted = signalled();
+      if (interrupted) {
+        await teardown(store, config, env, config.autoRemove);
+        return signalStatus(interrupted);
+      }
+      if (o.detach) {
+        await startShim(store, config.id, nsExecArgs, root).catch(async (e: unknown) => {
+          await teardown(store, config, env, true);
+          throw e;
+        });
+        process.stdout.write(`${config.id}\n`);
+        return 0;
+      }
+      const code = await runProcess(store, config, nsExecArgs, { stdin: o.interactive ? 'inherit' : 'ignore', out: process.stdout, err: process.stderr, running: () => hold.release() }, env);
+      await teardown(store, config, env, config.autoRemove);
+      return code;
+    } finally {
+      hold.release();
     }
-    const code = await runProcess(store, config, nsExecArgs, { stdin: o.interactive ? 'inherit' : 'ignore', out: process.stdout, err: process.stderr }, env);
-    await teardown(store, config, env, config.autoRemove);
-    return code;
   },
 );

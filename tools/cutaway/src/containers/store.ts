@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { readMountRecord, ToolError } from '@cutaway/cli';
+import { readMountRecord, ToolError, UsageError } from '@cutaway/cli';
+import { withFileLock } from '@cutaway/libc';
 import { writeFileAtomic } from '@cutaway/oci';
+import { randomName } from './names.ts';
 
 /**
  * containers/<id>/ (DESIGN.md's state layout): config.json (what the container
@@ -42,11 +44,26 @@ export interface ContainerConfigRecord {
 export interface ContainerState {
   status: 'created' | 'running' | 'exited';
   pid?: number;
+  /** Once exited: PID 1's status (128+N after signal N); undefined with exitUnknown. */
   exitCode?: number;
+  /**
+   * Exited, and nothing recorded how: PID 1 is gone, and what waited for it (cutaway-shim or `cutaway run`,
+   * and ns-exec) was killed before it could write the status. ps, wait and inspect show 255, as Docker shows
+   * a container whose task containerd lost (state.ts UNKNOWN_EXIT_CODE), and `error` says why.
+   */
+  exitUnknown?: boolean;
+  /** inspect's State.Error. */
+  error?: string;
   startedAt?: string;
   finishedAt?: string;
   /** Set once what the container had while it ran (mounts, cgroup, network endpoint) has been taken down. */
   down?: boolean;
+}
+
+/** Docker's container names (daemon/names.go, RestrictedNamePattern), at most 128 characters as overlay-mount's. */
+export function checkContainerName(name: string): void {
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name)) throw new UsageError(`Invalid container name (${JSON.stringify(name).slice(1, -1)}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  if (name.length > 128) throw new UsageError(`Invalid container name (${JSON.stringify(name.slice(0, 20)).slice(1, -1)}…): at most 128 characters`);
 }
 
 export class ContainerStore {
@@ -60,11 +77,76 @@ export class ContainerStore {
     return join(this.dir, id, file);
   }
 
-  /** A new container's id (64 hex digits) and its directory. */
-  create(): string {
+  /**
+   * A new container: a 64-hex id, its directory, state.json (created) and config.json (from `configOf(id,
+   * name)`). Its name is reserved first by creating names/NAME exclusively (O_EXCL), so that of several `run
+   * --name same` at once exactly one wins and the others get Docker's conflict error. `name` undefined: a
+   * random one that is free.
+   */
+  async create(name: string | undefined, configOf: (id: string, name: string) => ContainerConfigRecord): Promise<ContainerConfigRecord> {
+    if (name !== undefined) checkContainerName(name);
     const id = randomBytes(32).toString('hex');
     mkdirSync(this.path(id), { recursive: true });
-    return id;
+    // Recorded before the name is reserved: a run killed from here on leaves a container that ps -a lists and
+    // prune removes (one killed before the record is whole leaves a directory that prune sweeps: incomplete()).
+    const write = async (chosen: string) => {
+      const config = configOf(id, chosen);
+      await this.writeState(id, { status: 'created' });
+      await this.writeConfig(config);
+      return config;
+    };
+    let config = await write(name ?? randomName(this.names()));
+    while (!(await this.reserveName(config.name, id))) {
+      if (name !== undefined) {
+        rmSync(this.path(id), { recursive: true, force: true });
+        throw new ToolError(`Conflict. The container name "/${name}" is already in use by container "${this.nameHolder(name) ?? 'another'}". You have to remove (or rename) that container to be able to reuse that name.`);
+      }
+      config = await write(randomName(this.names()));
+    }
+    return config;
+  }
+
+  /**
+   * Directories of containers whose record was never made whole (a run killed in store.create). Safe to remove
+   * under prune's exclusive lock: a command that creates a container holds the store shared (store-lock.ts).
+   */
+  incomplete(): string[] {
+    return existsSync(this.dir) ? readdirSync(this.dir).filter((d) => /^[0-9a-f]{64}$/.test(d) && !existsSync(this.path(d, 'config.json'))) : [];
+  }
+
+  private namePath(name: string): string {
+    return join(this.dir, '.names', name);
+  }
+
+  /** The id that holds a name (its names/NAME file), if a container still has it. */
+  private nameHolder(name: string): string | undefined {
+    try {
+      const id = readFileSync(this.namePath(name), 'utf8');
+      return /^[0-9a-f]{64}$/.test(id) && existsSync(this.path(id)) ? id : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * .names/NAME made for `id`, unless another container whose directory is there holds it; a reservation
+   * whose container is gone (removed by hand, or never finished) is taken over. Under .names/.lock: taking a
+   * stale reservation over is check-then-replace, which two racers must not interleave.
+   */
+  private async reserveName(name: string, id: string): Promise<boolean> {
+    mkdirSync(join(this.dir, '.names'), { recursive: true });
+    return withFileLock(join(this.dir, '.names', '.lock'), async () => {
+      if (this.nameHolder(name)) return false;
+      await writeFileAtomic(this.namePath(name), id);
+      return true;
+    });
+  }
+
+  /** A container's directory and its name's reservation, gone. */
+  remove(id: string): void {
+    const name = existsSync(this.path(id, 'config.json')) ? this.config(id).name : undefined;
+    rmSync(this.path(id), { recursive: true, force: true });
+    if (name !== undefined && this.nameHolder(name) === undefined) rmSync(this.namePath(name), { force: true });
   }
 
   ids(): string[] {

@@ -1,14 +1,14 @@
 import { existsSync } from 'node:fs';
 import { command } from '../command.ts';
-import { currentState } from './state.ts';
+import { currentState, exitCodeOf } from './state.ts';
 import { ContainerStore } from './store.ts';
 
-/** Until the container has exited: its exit code (0 when it is removed meanwhile). */
+/** Until the container has exited: its exit code (255 when nothing recorded it, as Docker; 0 when it is removed meanwhile). */
 export async function waitForExit(store: ContainerStore, id: string): Promise<number> {
   for (;;) {
     if (!existsSync(store.path(id, 'state.json'))) return 0;
     const s = currentState(store, id);
-    if (s.status === 'exited') return s.exitCode ?? 0;
+    if (s.status === 'exited') return exitCodeOf(s);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -1,7 +1,7 @@
 import { formatReference, parseReference, repositoryName } from '@cutaway/oci';
 import { command } from '../command.ts';
 import { createdSince, humanSize, table } from '../format.ts';
-import { givesTagOrDigest, ImageStore, isIntermediate, repositoryAndTag, repositoryOf, shortId, tags, type StoreImage } from './store.ts';
+import { givesTagOrDigest, ImageStore, isIntermediate, isTagName, repositoryAndTag, repositoryOf, shortId, storedSize, tags, type StoreImage } from './store.ts';
 
 export interface ListOptions {
   /** Intermediate images (the build cache's steps) too, as `docker images -a` shows them. */
@@ -10,11 +10,6 @@ export interface ListOptions {
   noTrunc: boolean;
   /** `REPOSITORY[:TAG]`: only that repository's images (or that one tag). */
   filter?: string;
-}
-
-/** The size an image takes in the store: its config and its layers as stored (compressed as pulled). */
-function storedSize(image: StoreImage): number {
-  return [image.image.manifest.config, ...image.image.manifest.layers].reduce((sum, d) => sum + d.size, 0);
 }
 
 /** Whether a stored name matches `docker images REPOSITORY[:TAG]`: a tag (or digest) given, that name; else every tag of the repository. */
@@ -28,8 +23,12 @@ export function listImages(store: ImageStore, options: ListOptions): string {
   const created = (image: StoreImage) => Date.parse(image.image.config.created ?? '') || 0;
   const newestFirst = [...store.images].sort((a, b) => created(b) - created(a));
   for (const image of newestFirst) {
+    // A row per tag; a repository the image has only digest references in, one row with TAG <none> (as Docker lists them).
     const names = tags(image).filter((n) => options.filter === undefined || matches(n, options.filter));
-    for (const name of names) rows.push({ image, repository: repositoryAndTag(name)[0], tag: repositoryAndTag(name)[1] });
+    const tagged = names.filter(isTagName);
+    const digestOnly = [...new Set(names.filter((n) => !isTagName(n)).map((n) => repositoryAndTag(n)[0]))].filter((r) => !tagged.some((t) => repositoryAndTag(t)[0] === r));
+    for (const name of tagged) rows.push({ image, repository: repositoryAndTag(name)[0], tag: repositoryAndTag(name)[1] });
+    for (const repository of digestOnly) rows.push({ image, repository, tag: '<none>' });
     // A dangling image (no name at all) always shows, an intermediate one with -a; neither matches a filter.
     if (!tags(image).length && options.filter === undefined && (!isIntermediate(image) || options.all)) rows.push({ image, repository: '<none>', tag: '<none>' });
   }

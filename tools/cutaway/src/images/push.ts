@@ -4,7 +4,7 @@ import type { PushResult } from '../../../oci-pull/src/push.ts';
 import { command } from '../command.ts';
 import { stderrLines } from '../format.ts';
 import { tool } from '../tools.ts';
-import { familiarName, ImageStore, shortId } from './store.ts';
+import { entryNamed, familiarName, ImageStore, shortId } from './store.ts';
 
 /** docker push NAME[:TAG]: returns the digest of the manifest pushed. */
 async function pushImage(root: string, ref: string, options: { quiet: boolean }): Promise<string> {
@@ -17,7 +17,7 @@ async function pushImage(root: string, ref: string, options: { quiet: boolean })
   const report = JSON.parse(await tool('oci-push', ['-q', '--json', ref], { CUTAWAY_ROOT: root })) as PushResult;
   const status = { exists: 'Layer already exists', mounted: 'Mounted from another repository', uploaded: 'Pushed' };
   for (const blob of report.blobs.filter((b) => layerCompression(b.mediaType) !== undefined)) say(`${shortId(blob.digest)}: ${status[blob.status]}`);
-  say(`${parsed.tag ?? parsed.digest}: digest: ${report.digest} size: ${image.descriptor.size}`);
+  say(`${parsed.tag ?? parsed.digest}: digest: ${report.digest} size: ${entryNamed(image, name)!.descriptor.size}`);
   return report.digest;
 }
 

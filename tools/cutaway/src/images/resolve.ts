@@ -1,19 +1,33 @@
 import { existsSync } from 'node:fs';
-import { imageStoreDir } from '@cutaway/cli';
-import { findImage, OciLayout, type ResolvedImage } from '@cutaway/oci';
+import { join } from 'node:path';
+import { imageStoreDir, ToolError } from '@cutaway/cli';
+import { AmbiguousImageError, findImage, NoSuchImageError, OciLayout, parseImageHandle, type FoundImage } from '@cutaway/oci';
 import { tool } from '../tools.ts';
 
-/** An image of the store by the name a user typed; pulled with oci-pull when missing, as docker run does. */
-export async function imageFor(root: string, ref: string, env: NodeJS.ProcessEnv): Promise<ResolvedImage & { name: string }> {
+/**
+ * An image of the store by any handle a user typed (libs/oci image-handle.ts: a name, an ID or unique ID
+ * prefix, a manifest digest, NAME@DIGEST), as docker run and FROM take it; pulled with oci-pull when a
+ * name is missing. An ID or a digest names content, not a registry's image: missing, it is `No such
+ * image`, never pulled.
+ */
+export async function imageFor(root: string, ref: string, env: NodeJS.ProcessEnv): Promise<FoundImage> {
   const dir = imageStoreDir(root);
-  if (existsSync(dir)) {
+  const lookup = async () => findImage(await OciLayout.open(dir), ref);
+  const handle = parseImageHandle(ref);
+  let missing: Error = handle.invalid ?? new NoSuchImageError(ref);
+  if (existsSync(join(dir, 'oci-layout'))) {
     try {
-      return await findImage(await OciLayout.open(dir), ref);
-    } catch {
-      // not in the store: pull it
+      return await lookup();
+    } catch (e) {
+      // An ambiguous prefix: no pull would change that.
+      if (e instanceof AmbiguousImageError) throw new ToolError(e.message);
+      // Otherwise (missing, or not for this platform) a name is pulled, as docker run does.
+      missing = e as Error;
     }
   }
+  // Content (an ID, a digest), or no reference at all: nothing a registry could serve.
+  if (!handle.names.length || handle.invalid) throw new ToolError(missing.message);
   process.stderr.write(`Unable to find image '${ref}' locally\n`);
   await tool('oci-pull', ['-q', ref], env);
-  return findImage(await OciLayout.open(dir), ref);
+  return lookup();
 }

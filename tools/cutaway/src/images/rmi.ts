@@ -5,12 +5,15 @@ import { layerPath, removeLayer } from '@cutaway/layer';
 import { layerCompression, type Digest } from '@cutaway/oci';
 import { command } from '../command.ts';
 import { ContainerStore, overlayLowers } from '../containers/store.ts';
-import { familiarName, ImageStore, isIntermediate, repositoryOf, shortId, tags, type StoreImage } from './store.ts';
+import { familiarName, ImageStore, isDigestName, isIntermediate, isTagName, removeImage, repositoryOf, shortId, tags, type StoreImage } from './store.ts';
 
 /**
- * docker rmi (moby daemon/images/image_delete.go), on the store's layout:
- * a name is untagged; an image left without names a user gave is deleted —
- * its entries in index.json (build-cache names too), then those of its blobs
+ * docker rmi (moby daemon/images/image_delete.go), on the store's layout,
+ * by any image handle (libs/oci image-handle.ts): a name is untagged (a tag
+ * that was its repository's last takes that repository's digest names with
+ * it); an ID or a digest deletes; an image left without names a user gave is
+ * deleted — all its entries in index.json (build-cache names too; an OCI and
+ * a Docker manifest of one config are one image), then those of its blobs
  * that no other image reaches, then its unpacked layers (layers/<alg>/<hex>)
  * that no image left has and no container's overlay stacks. Its untagged
  * parents from `cutaway build` (the build cache's step images) go with it, as
@@ -58,16 +61,28 @@ function plan(store: ImageStore, refs: string[], containers: ContainerUse[], opt
     store.drop(image);
   };
   for (const ref of refs) {
-    const { image, name } = store.find(ref);
+    const { image, name, by, entry } = store.find(ref);
     const id = shortId(image.id);
+    if (by === 'repo-digest') {
+      // NAME@DIGEST that only a tag carries: the store keeps no such name to untag, and deleting the image would take its tags too.
+      const carriers = entry.names.filter((n) => repositoryOf(n) === repositoryOf(ref) && isTagName(n)).map(familiarName);
+      throw new ToolError(`cannot untag ${ref}: the store keeps it only as the digest of ${carriers.join(', ')}`, `cutaway rmi ${carriers[0] ?? id}, or the image ID ${id}`);
+    }
     if (name !== undefined) {
       // A tag: its removal would leave a container's image without a name unless forced (or another tag remains).
       const user = usedBy(image);
       if (!options.force && user && singleReference(tags(image))) {
         throw new ToolError(`conflict: unable to remove repository reference "${ref}" (must force) - container ${user.id.slice(0, 12)} is using its referenced image ${id}`);
       }
-      steps.push({ kind: 'untag', name });
-      store.untag(image, name);
+      const untag = (n: string) => {
+        steps.push({ kind: 'untag', name: n });
+        store.untag(image, n);
+      };
+      untag(name);
+      // A tag gone, and no other tag of its repository left: the digest references of that repository go with it (moby's ImageDelete).
+      if (isTagName(name) && !image.names.some((n) => isTagName(n) && repositoryOf(n) === repositoryOf(name))) {
+        for (const n of image.names.filter((n) => isDigestName(n) && repositoryOf(n) === repositoryOf(name))) untag(n);
+      }
       if (tags(image).length) continue;
     } else {
       // An ID: the image goes, with every name it has.
@@ -96,7 +111,7 @@ async function apply(root: string, store: ImageStore, steps: Step[]): Promise<st
       await store.layout.removeRef(step.name);
       lines.push(`Untagged: ${familiarName(step.name)}`);
     } else {
-      await store.layout.removeManifest(step.image.descriptor.digest);
+      await removeImage(store.layout, step.image);
       lines.push(`Deleted: ${step.image.id}`);
       deleted.push(step.image);
     }
@@ -129,7 +144,7 @@ export const rmi = command(
     name: 'rmi',
     synopsis: ['[-f] [--no-prune] IMAGE…'],
     description: [
-      'Remove images (by name or ID): a name is untagged; an image left without a name is deleted — those of its blobs',
+      'Remove images (by name, ID or unique prefix, manifest digest): a name is untagged; an image left without a name is deleted — those of its blobs',
       'that no other image uses, and its unpacked layers (ROOT/layers) that no image left and no container uses. Its',
       "untagged parents (the build cache's steps) go too unless --no-prune. Refused while a container uses the image, unless -f.",
     ].join('\n'),

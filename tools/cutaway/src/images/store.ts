@@ -5,18 +5,16 @@ import { imageStoreDir, ToolError } from '@cutaway/cli';
 import {
   CONFIG_TYPES,
   familiarReference,
-  isAttestation,
-  nameCandidates,
+  matchImage,
   OciLayout,
   parseReference,
-  REF_NAME,
+  readCatalog,
   repositoryName,
-  resolveImage,
   type Descriptor,
   type Digest,
-  type ImageConfig,
-  type Platform,
-  type ResolvedImage,
+  type ImageEntry,
+  type ImageMatch,
+  type LayoutImage,
 } from '@cutaway/oci';
 
 /** Where the build cache lives: each step's image, tagged CACHE_REPOSITORY:<key> (Docker's intermediate images). */
@@ -24,23 +22,19 @@ export const CACHE_REPOSITORY = 'localhost/cutaway-cache';
 
 /**
  * The images of the store ($CUTAWAY_ROOT/images, one OCI layout) as Docker's
- * image commands see them: each entry of index.json (by digest) with all its
- * names, its image ID (the config's digest, as Docker's), and everything it
- * reaches. Lookups go by name or by ID, as `docker rmi`, `tag`, `history` and
- * `save` take them. The snapshot can be changed in memory (untag, drop), so
- * that a command can check a whole list of changes before it makes any.
+ * image commands see them: one image per image ID (the config's digest), as
+ * libs/oci's catalog counts them — every entry of index.json that resolves to
+ * that config, whatever its manifest, with all their names — and everything
+ * they reach. Lookups take every image handle (libs/oci image-handle.ts: a
+ * name, an ID or unique prefix, a manifest digest, NAME@DIGEST). The snapshot
+ * can be changed in memory (untag, drop), so that a command can check a whole
+ * list of changes before it makes any.
  */
 
-export interface StoreImage {
-  /** The entry of index.json (annotations aside): a manifest, or an index of several platforms. */
+export interface StoreImage extends LayoutImage {
+  /** Its first entry of index.json (annotations aside): a manifest, or an index of several platforms. */
   descriptor: Descriptor;
-  /** Its names, full references as stored, build-cache names included. */
-  names: string[];
-  /** The image itself: this host's, or its own platform's for an image of another one. */
-  image: ResolvedImage;
-  /** Docker's image ID: the config's digest. */
-  id: Digest;
-  /** Every blob the entry reaches (its manifests, configs and layers, of every platform of an index). */
+  /** Every blob its entries reach (their manifests, configs and layers, of every platform of an index). */
   blobs: Map<Digest, Descriptor>;
   /** The diff_ids of every config among them: the unpacked layers (layers/<alg>/<hex>) it may use. */
   diffIds: Set<Digest>;
@@ -109,6 +103,44 @@ export function repositoryOf(name: string): string {
   }
 }
 
+/** Whether a stored name is a digest reference (`busybox@sha256:…`): the image pulled by digest. */
+export function isDigestName(name: string): boolean {
+  try {
+    return parseReference(name).digest !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Docker's RepoDigests: REPOSITORY@DIGEST for each name a user gave the image, the digest the name was
+ * pulled by, else its manifest's (what `NAME@DIGEST` finds, and what a registry serves it as), each once.
+ */
+export function repoDigests(image: StoreImage): string[] {
+  const digests = new Set<string>();
+  for (const entry of image.entries) {
+    for (const name of entry.names.filter((n) => !isCacheName(n))) {
+      try {
+        const ref = parseReference(name);
+        digests.add(familiarReference({ domain: ref.domain, path: ref.path, digest: ref.digest ?? entry.descriptor.digest }));
+      } catch {
+        // a name that is no reference (a layout from elsewhere) has no repository
+      }
+    }
+  }
+  return [...digests];
+}
+
+/** The entry of index.json a stored name is on. */
+export function entryNamed(image: StoreImage, name: string): ImageEntry | undefined {
+  return image.entries.find((e) => e.names.includes(name));
+}
+
+/** The size an image takes in the store, as `images` and `inspect` show it: its config and its layers as stored (compressed as pulled). */
+export function storedSize(image: StoreImage): number {
+  return [image.image.manifest.config, ...image.image.manifest.layers].reduce((sum, d) => sum + d.size, 0);
+}
+
 /**
  * Whether `parent`'s history and layers are where `child`'s begin: the image
  * a build step started from, as Docker's parent images are (each step adds
@@ -121,39 +153,24 @@ export function isParentOf(parent: StoreImage, child: StoreImage): boolean {
   return prefix(p.history, c.history) && prefix(p.rootfs.diff_ids, c.rootfs.diff_ids);
 }
 
-function configPlatform(config: ImageConfig): Platform {
-  return { os: config.os, architecture: config.architecture, ...(config.variant !== undefined && { variant: config.variant }) };
-}
-
 /**
- * The image an entry of index.json stands for: this host's; for an image of
- * another platform only (`oci-pull --platform`), its own, as `docker images`
- * lists those too.
+ * Removes an image from index.json: every entry that is it (one manifest, or several — an OCI and a Docker
+ * one of the same config), with all their names, which it returns. Its blobs stay until gc.
  */
-async function imageOf(layout: OciLayout, descriptor: Descriptor): Promise<ResolvedImage> {
-  try {
-    return await resolveImage(layout, descriptor);
-  } catch (e) {
-    const doc = await layout.readManifestDocument(descriptor);
-    const own = doc.kind === 'index' ? doc.index.manifests.find((m) => m.platform && !isAttestation(m))?.platform : configPlatform(await layout.readConfig(doc.manifest.config.digest));
-    if (!own) throw e;
-    return resolveImage(layout, descriptor, own);
-  }
+export async function removeImage(layout: OciLayout, image: StoreImage): Promise<string[]> {
+  const names: string[] = [];
+  for (const entry of image.entries) names.push(...(await layout.removeManifest(entry.descriptor.digest)));
+  return names;
 }
 
-async function describe(layout: OciLayout, descriptor: Descriptor, names: string[]): Promise<StoreImage> {
-  const what = names[0] ?? descriptor.digest;
-  try {
-    const image = await imageOf(layout, descriptor);
-    const blobs = await layout.reachable([descriptor]);
-    const diffIds = new Set<Digest>();
-    for (const d of blobs.values()) {
-      if (CONFIG_TYPES.includes(d.mediaType) && (await layout.hasBlob(d.digest))) for (const id of (await layout.readConfig(d.digest)).rootfs.diff_ids) diffIds.add(id);
-    }
-    return { descriptor, names, image, id: image.manifest.config.digest, blobs, diffIds };
-  } catch (e) {
-    throw new ToolError(`${familiarName(what)}: ${(e as Error).message}`, 'the store holds a damaged image');
+/** Adds what the image's entries reach: its blobs and the diff_ids of their configs. */
+async function describe(layout: OciLayout, image: LayoutImage): Promise<StoreImage> {
+  const blobs = await layout.reachable(image.entries.map((e) => e.descriptor));
+  const diffIds = new Set<Digest>();
+  for (const d of blobs.values()) {
+    if (CONFIG_TYPES.includes(d.mediaType) && (await layout.hasBlob(d.digest))) for (const id of (await layout.readConfig(d.digest)).rootfs.diff_ids) diffIds.add(id);
   }
+  return { ...image, descriptor: image.entries[0]!.descriptor, blobs, diffIds };
 }
 
 export class ImageStore {
@@ -168,16 +185,14 @@ export class ImageStore {
     const dir = imageStoreDir(root);
     if (!existsSync(join(dir, 'oci-layout'))) return new ImageStore(undefined, []);
     const layout = await OciLayout.open(dir);
-    const entries = new Map<Digest, { descriptor: Descriptor; names: string[] }>();
-    for (const d of (await layout.readIndex()).manifests) {
-      const { annotations, ...rest } = d;
-      const { [REF_NAME]: name, ...others } = annotations ?? {};
-      const entry = entries.get(d.digest) ?? { descriptor: { ...rest, ...(Object.keys(others).length && { annotations: others }) }, names: [] };
-      if (name !== undefined) entry.names.push(name);
-      entries.set(d.digest, entry);
+    let catalog: LayoutImage[];
+    try {
+      catalog = await readCatalog(layout);
+    } catch (e) {
+      throw new ToolError((e as Error).message, 'the store holds a damaged image');
     }
     const images: StoreImage[] = [];
-    for (const { descriptor, names } of entries.values()) images.push(await describe(layout, descriptor, names));
+    for (const image of catalog) images.push(await describe(layout, image));
     return new ImageStore(layout, images);
   }
 
@@ -187,32 +202,11 @@ export class ImageStore {
   }
 
   /**
-   * An image by what a user typed, in Docker's order (daemon/images
-   * GetImage): a full ID (`sha256:…` or 64 hex digits; a manifest digest, as
-   * oci-pull and cutaway build print, too), a name as stored or as Docker
-   * normalises it, then a unique ID prefix. `name` is the stored name when it
-   * was found by one.
+   * An image by any handle a user typed (libs/oci image-handle.ts); `name` is the stored name when it was
+   * found by one. Throws NoSuchImageError (`No such image: X`), AmbiguousImageError, or an invalid reference's OciError.
    */
-  find(ref: string): { image: StoreImage; name?: string } {
-    const hex = /^(?:sha256:)?([0-9a-f]+)$/.exec(ref)?.[1];
-    if (hex?.length === 64) {
-      const digest = `sha256:${hex}`;
-      const image = this.images.find((i) => i.id === digest || i.descriptor.digest === digest || i.image.descriptor.digest === digest);
-      if (image) return { image };
-    } else {
-      for (const name of nameCandidates(ref)) {
-        const image = this.images.find((i) => i.names.includes(name));
-        if (image) return { image, name };
-      }
-      if (hex) {
-        const matches = this.images.filter((i) => i.id.startsWith(`sha256:${hex}`));
-        if (matches.length > 1) throw new ToolError(`multiple IDs found with provided prefix: ${ref}`);
-        if (matches[0]) return { image: matches[0] };
-      }
-      // A reference Docker would refuse is reported as such, not as missing.
-      if (!hex) parseReference(ref);
-    }
-    throw new ToolError(`No such image: ${ref}`);
+  find(handle: string): ImageMatch<StoreImage> {
+    return matchImage(this.images, handle);
   }
 
   /** The image a build step of `child` started from, if the store has it (the longest history that begins child's). */
@@ -227,6 +221,7 @@ export class ImageStore {
   /** In memory: the name no longer names its image. */
   untag(image: StoreImage, name: string): void {
     image.names = image.names.filter((n) => n !== name);
+    for (const entry of image.entries) entry.names = entry.names.filter((n) => n !== name);
   }
 
   /** In memory: the image is gone from the store. */

@@ -7,7 +7,7 @@ export const tag = command(
   {
     name: 'tag',
     synopsis: ['SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]'],
-    description: 'Give an image of the store (by name or ID) another name: an entry in index.json for the same manifest.',
+    description: 'Give an image of the store (by name, ID or unique ID prefix, manifest digest, NAME@DIGEST) another name: an entry in index.json for the same manifest.',
     options: [],
     operands: { min: 2, max: 2, names: 'SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]' },
     examples: ['cutaway tag busybox localhost:5000/busybox:1', 'cutaway tag 4567abcd0123 myapp:latest'],
@@ -16,10 +16,10 @@ export const tag = command(
   async (inv, root) => {
     const [source, target] = inv.positionals as [string, string];
     const store = await ImageStore.open(root);
-    const { image } = store.find(source);
+    const { descriptor } = store.find(source);
     const ref = parseReference(target);
     if (ref.digest) throw new ToolError(`refusing to create a tag with a digest reference: ${target}`);
     // Under a lease: a concurrent rmi's gc waits, and cannot take the blobs from under the new name.
-    await store.layout.withLease(() => store.layout.addRef(formatReference(ref), image.descriptor));
+    await store.layout.withLease(() => store.layout.addRef(formatReference(ref), descriptor));
   },
 );

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import { ToolError } from '@cutaway/cli';
+import { resolve } from 'node:path';
+import { stateRoot, ToolError } from '@cutaway/cli';
 import { networksOf, PREDEFINED_NETWORKS } from '../containers/networks.ts';
 import type { ContainerStore } from '../containers/store.ts';
 import type { NetworkInspect } from '../../../netbridge/src/netbridge.ts';
 import { tool } from '../tools.ts';
 
 /**
- * The networks Docker's network commands see: netbridge's bridge networks ($CUTAWAY_ROOT/networks), with
+ * The networks Docker's network commands see: netbridge's bridge networks ($CUTAWAY_RUN/networks), with
  * Docker's two that are no bridge, host and none, and the containers that use them.
  */
 
@@ -23,8 +24,14 @@ function pseudoNetwork(name: 'host' | 'none'): Network {
   return { name, id: createHash('sha256').update(`cutaway network ${name}`).digest('hex'), driver: name === 'host' ? 'host' : 'null' };
 }
 
+/**
+ * The networks of a root (env's CUTAWAY_ROOT), as a Docker daemon has its own: the default `bridge` (the
+ * host's, shared by every root), those this root made, and host and none. netbridge's records are the host's
+ * ($CUTAWAY_RUN), each saying which root made it.
+ */
 export async function listNetworks(env: NodeJS.ProcessEnv): Promise<Network[]> {
-  const bridges = JSON.parse(await tool('netbridge', ['network', 'ls', '--json'], env)) as NetworkInspect[];
+  const root = resolve(stateRoot(env.CUTAWAY_ROOT));
+  const bridges = (JSON.parse(await tool('netbridge', ['network', 'ls', '--json'], env)) as NetworkInspect[]).filter((b) => b.Name === 'bridge' || b.Root === root);
   const all: Network[] = [...bridges.map((b): Network => ({ name: b.Name, id: b.Id, driver: 'bridge', bridge: b })), pseudoNetwork('host'), pseudoNetwork('none')];
   return all.sort((a, b) => a.name.localeCompare(b.name));
 }

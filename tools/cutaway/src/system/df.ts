@@ -55,6 +55,8 @@ function verboseDf(inventory: Inventory): string {
     createdSince(image.image.config.created),
     String(inventory.images.some((i) => i !== image && ([...image.blobs.keys()].some((d) => i.blobs.has(d)) || [...image.diffIds].some((d) => i.diffIds.has(d))))),
   ]);
+  // A killed writer's temp file, by its name in images/.cutaway/.
+  const tempRows = inventory.temps.map((t) => [t.name, 'temp', size(t.size), createdSince(t.modified.toISOString()), 'false']);
   return [
     'Images space usage:\n\n',
     table([['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE', 'SHARED SIZE', 'UNIQUE SIZE', 'CONTAINERS'], ...imageRows]),
@@ -62,8 +64,8 @@ function verboseDf(inventory: Inventory): string {
     table([['CONTAINER ID', 'IMAGE', 'COMMAND', 'LOCAL VOLUMES', 'SIZE', 'CREATED', 'STATUS', 'NAMES'], ...containerRows]),
     '\nLocal Volumes space usage:\n\n',
     table([['VOLUME NAME', 'LINKS', 'SIZE'], ...inventory.volumes.map((v) => [v.name, String(v.users.length), size(v.size)])]),
-    `\nBuild cache usage: ${size(storeBytes(inventory, inventory.blobs.keys(), inventory.layers.keys(), 'cache'))}\n\n`,
-    table([['CACHE ID', 'CACHE TYPE', 'SIZE', 'CREATED', 'SHARED'], ...cacheRows]),
+    `\nBuild cache usage: ${size(storeBytes(inventory, inventory.blobs.keys(), inventory.layers.keys(), 'cache') + sum(inventory.temps, (t) => t.size))}\n\n`,
+    table([['CACHE ID', 'CACHE TYPE', 'SIZE', 'CREATED', 'SHARED'], ...cacheRows, ...tempRows]),
   ].join('');
 }
 
@@ -86,7 +88,8 @@ function dfRows(inventory: Inventory): DfRow[] {
     { type: 'Images', total: images.length, active: images.filter(used).length, ...store('images') },
     { type: 'Containers', total: inventory.containers.length, active: inventory.containers.filter((c) => c.state.status === 'running').length, size: sum(inventory.containers, (c) => c.size), reclaimable: sum(plan.containers, (c) => c.size) },
     { type: 'Local Volumes', total: inventory.volumes.length, active: inventory.volumes.filter((v) => v.users.length).length, size: sum(inventory.volumes, (v) => v.size), reclaimable: sum(plan.volumes, (v) => v.size) },
-    { type: 'Build Cache', total: cache.length, active: cache.filter(used).length, ...store('cache') },
+    // With the temp files killed writers left in the image store (usage.ts says why there).
+    { type: 'Build Cache', total: cache.length + inventory.temps.length, active: cache.filter(used).length, size: store('cache').size + sum(inventory.temps, (t) => t.size), reclaimable: store('cache').reclaimable + sum(plan.temps, (t) => t.size) },
   ];
 }
 
@@ -110,7 +113,8 @@ export const df = command(
     synopsis: ['[-v] [--format json]'],
     description: [
       "The space images, containers, volumes and the build cache take on disk (cutaway build's step images,",
-      'localhost/cutaway-cache:<key>): blobs and unpacked layers, container directories, volume data, each file once.',
+      'localhost/cutaway-cache:<key>, and the temp files a killed writer left in images/.cutaway/): blobs and',
+      'unpacked layers, container directories, volume data, each file once.',
       'ACTIVE counts what a container uses; RECLAIMABLE is what `system prune -a --volumes` would free, to the byte.',
     ].join('\n'),
     options: [

@@ -4,10 +4,12 @@ import { confirmOrCancel, FORCE_OPTION } from '../confirm.ts';
 import { teardown } from '../containers/lifecycle.ts';
 import { ContainerStore } from '../containers/store.ts';
 import { reclaimedLine } from '../format.ts';
-import { familiarName, ImageStore, isCacheName, isIntermediate } from '../images/store.ts';
+import { familiarName, ImageStore, isCacheName, isIntermediate, removeImage } from '../images/store.ts';
 import { listNetworks, unusedNetworks } from '../networks/store.ts';
+import { pruningStore } from '../store-lock.ts';
 import { tool } from '../tools.ts';
 import { VolumeStore } from '../volumes/store.ts';
+import { removeTempBlob } from './temp-blobs.ts';
 import { planPrune, sum, takeInventory } from './usage.ts';
 
 /** A section of prune's report, as docker/cli prints each prune's output: a title, a line each, a blank line. */
@@ -26,6 +28,11 @@ async function pruneSystem(root: string, options: { all: boolean; volumes: boole
     all ? 'all build cache' : 'unused build cache',
   ];
   await confirmOrCancel(options.force, `This will remove:\n${warnings.map((w) => `  - ${w}`).join('\n')}\n`, 'system prune');
+  // From the inventory to the last removal, no run may be starting and no build running (store-lock.ts).
+  return pruningStore(root, () => pruneUnder(root, options));
+}
+
+async function pruneUnder(root: string, { all, volumes }: { all: boolean; volumes: boolean }): Promise<string> {
   const env = { CUTAWAY_ROOT: root };
   const containers = new ContainerStore(root);
   const inventory = await takeInventory(root);
@@ -36,6 +43,8 @@ async function pruneSystem(root: string, options: { all: boolean; volumes: boole
     await teardown(containers, c.config, env, true);
     freed += c.size;
   }
+  // Directories of containers a killed run never finished recording: nothing was made for them yet.
+  for (const id of containers.incomplete()) containers.remove(id);
   const networks = unusedNetworks(containers, await listNetworks(env)).map((n) => n.name);
   if (networks.length) await tool('netbridge', ['network', 'rm', ...networks], env);
   const volumeStore = new VolumeStore(root);
@@ -49,7 +58,7 @@ async function pruneSystem(root: string, options: { all: boolean; volumes: boole
   if (plan.images.length || plan.cache.length || plan.blobs.length) {
     const { layout } = await ImageStore.open(root);
     for (const image of [...plan.images, ...plan.cache]) {
-      const names = await layout.removeManifest(image.descriptor.digest);
+      const names = await removeImage(layout, image);
       if (isIntermediate(image)) cacheLines.push(...names.map((n) => n.split(':').at(-1)!));
       else imageLines.push(...names.filter((n) => !isCacheName(n)).map((n) => `untagged: ${familiarName(n)}`), `deleted: ${image.id}`);
     }
@@ -58,6 +67,13 @@ async function pruneSystem(root: string, options: { all: boolean; volumes: boole
     freed += sum(removed, (r) => r.size);
   }
   for (const diffId of plan.layers) if (await removeLayer(inventory.layersDir, diffId)) freed += inventory.layers.get(diffId)!;
+  // What killed writers left in the image store, each checked again as it goes (never a live writer's).
+  for (const temp of plan.temps) {
+    const bytes = await removeTempBlob(temp);
+    if (bytes === undefined) continue;
+    cacheLines.push(temp.name);
+    freed += bytes;
+  }
 
   return [
     section('Deleted Containers', plan.containers.map((c) => c.id)),
@@ -75,8 +91,9 @@ export const prune = command(
     synopsis: ['[-a] [--volumes] [-f]'],
     description: [
       'Remove stopped containers, networks no container uses, images without a name (with -a: every image no',
-      'running container uses), the build cache, with --volumes the volumes no container left uses, and the blobs and',
-      'unpacked layers nothing left needs; print what was removed and the space that freed.',
+      'running container uses), the build cache, with --volumes the volumes no container left uses, the blobs and',
+      'unpacked layers nothing left needs, and the temp files of killed writers in images/.cutaway/ (never a',
+      "running writer's); print what was removed and the space that freed.",
     ].join('\n'),
     options: [
       { name: 'all', short: 'a', type: 'boolean', help: 'every image no container uses, not only those without a name' },

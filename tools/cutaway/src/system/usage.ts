@@ -6,6 +6,7 @@ import type { Digest } from '@cutaway/oci';
 import { currentState } from '../containers/state.ts';
 import { ContainerStore, overlayLowers, type ContainerConfigRecord, type ContainerState } from '../containers/store.ts';
 import { diskUsage } from './disk-usage.ts';
+import { deadTempBlobs, type TempBlob } from './temp-blobs.ts';
 import { ImageStore, isIntermediate, type StoreImage } from '../images/store.ts';
 import { VolumeStore } from '../volumes/store.ts';
 
@@ -20,6 +21,12 @@ import { VolumeStore } from '../volumes/store.ts';
  * blob (images/blobs/…) and each unpacked layer (layers/<alg>/<hex>) counts
  * once, for the build cache when only its images reach it, else for Images
  * (blobs and layers that nothing reaches, left by a tag that moved, too).
+ *
+ * The temp files a killed writer left in the image store (temp-blobs.ts) count
+ * for the build cache, one entry each: docker system df has no other row for
+ * what is neither an image, a container nor a volume and that prune frees
+ * without touching any of them, and BuildKit counts its own unfinished records
+ * there. Every prune removes them: nothing uses them.
  */
 
 export interface ContainerEntry {
@@ -48,6 +55,8 @@ export interface Inventory {
   /** Every unpacked layer (by diff_id) and its size. */
   layers: Map<Digest, number>;
   layersDir: string;
+  /** The image store's temp files whose writers were killed. */
+  temps: TempBlob[];
 }
 
 export type Owner = 'images' | 'cache';
@@ -68,6 +77,8 @@ export interface PrunePlan {
   /** Blobs and unpacked layers that no image left reaches and no container left stacks. */
   blobs: Digest[];
   layers: Digest[];
+  /** Every dead writer's temp file. */
+  temps: TempBlob[];
 }
 
 
@@ -92,7 +103,7 @@ export async function takeInventory(root: string): Promise<Inventory> {
   const layersDir = join(existsSync(root) ? realpathSync(root) : root, 'layers');
   const images = await ImageStore.open(root);
   const blobs = existsSync(join(imageStoreDir(root), 'oci-layout')) ? await images.layout.storedBlobs() : [];
-  return { containers, volumes, images: images.images, blobs: new Map(blobs.map(([digest, path]) => [digest, statSync(path).size])), layers: unpackedLayers(layersDir), layersDir };
+  return { containers, volumes, images: images.images, blobs: new Map(blobs.map(([digest, path]) => [digest, statSync(path).size])), layers: unpackedLayers(layersDir), layersDir, temps: deadTempBlobs(imageStoreDir(root)) };
 }
 
 /** Whether a container runs this image (by its manifest, as rmi checks). */
@@ -138,6 +149,7 @@ export function planPrune(inventory: Inventory, options: PruneOptions): PrunePla
     cache,
     blobs: [...inventory.blobs.keys()].filter((d) => !keptBlobs.has(d)),
     layers: [...inventory.layers.keys()].filter((d) => !keptLayers.has(d) && !stacked.has(layerPath(inventory.layersDir, d))),
+    temps: inventory.temps,
   };
 }
 
