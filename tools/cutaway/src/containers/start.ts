@@ -1,4 +1,5 @@
 import { command } from '../command.ts';
+import { usingStore } from '../store-lock.ts';
 import { prepare, startShim, teardown } from './lifecycle.ts';
 import { eachInParallel } from './parallel.ts';
 import { currentState } from './state.ts';
@@ -10,6 +11,11 @@ import { ContainerStore } from './store.ts';
  * endpoint, the /etc files — and a shim runs it.
  */
 export async function startContainer(store: ContainerStore, id: string, root: string): Promise<void> {
+  // Until it runs, under the store's shared lock: a prune would take a stopped container, and its layers (store-lock.ts).
+  await usingStore(root, () => startStopped(store, id, root));
+}
+
+async function startStopped(store: ContainerStore, id: string, root: string): Promise<void> {
   if (currentState(store, id).status === 'running') return;
   const env = { CUTAWAY_ROOT: root };
   const config = store.config(id);
