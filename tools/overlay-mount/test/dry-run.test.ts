@@ -15,7 +15,7 @@
  * opaque directory, hardlinks, xattrs, capabilities, devices, fifo, long names), Debian (debootstrap) and
  * Debian with a layer of whiteouts and an opaque directory on top.
  */
-import { mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -268,6 +268,8 @@ describe('the other mounts', () => {
       await mkdir(join(r.root, 'base'), { recursive: true });
       await writeFile(join(r.root, 'app/app.txt'), 'app\n');
       await writeFile(join(r.root, 'base/base.txt'), 'base\n');
+      // The same times on both sides: written a moment apart, they could straddle a second and differ.
+      for (const path of ['app/app.txt', 'base/base.txt', 'app', 'base']) await utimes(join(r.root, path), 1_700_000_000, 1_700_000_000);
     }
     const args = (r: Root) => ['--lower', join(r.root, 'app'), '--lower', join(r.root, 'base'), '--target', join(r.root, 'mnt'), '--name', 'l1'];
     const text = await dryRun(args(script), script);
