@@ -16,7 +16,7 @@
  * failed), removes the networks, and checks that no interface, namespace,
  * record or port element of this file is left.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createHash } from 'node:crypto';
@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { removeTree } from '../../../test/fixtures/images.ts';
+import { fetchFrom, links, sh } from './host.ts';
 
 /** The host's runtime directory, as netbridge finds it. */
 const RUN = process.env.CUTAWAY_RUN || '/run/cutaway';
@@ -51,10 +52,6 @@ function nb(env: NodeJS.ProcessEnv, args: string[]): Promise<CommandResult> {
 const inA = () => ({ CUTAWAY_ROOT: rootA });
 const inB = () => ({ CUTAWAY_ROOT: rootB });
 
-function sh(command: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(command, args, { encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 function endpointName(env: NodeJS.ProcessEnv): string {
   const name = `cwh${process.pid}-${++counter}`;
@@ -99,22 +96,7 @@ function serveIn(netns: string): void {
   servers.push(spawn('ip', ['netns', 'exec', netns, 'busybox', 'httpd', '-f', '-p', '80', '-h', www], { stdio: 'ignore' }));
 }
 
-/** wget from inside a namespace (or from the host without one), retried while a server starts. */
-async function fetchFrom(netns: string | undefined, url: string): Promise<string> {
-  const wget = ['wget', '-q', '-O', '-', url];
-  let last = '';
-  for (let attempt = 0; attempt < 30; attempt++) {
-    const r = netns ? await runCommand('/usr/sbin/ip', ['netns', 'exec', netns, 'busybox', ...wget]) : await runCommand('/bin/busybox', wget);
-    if (r.code === 0) return r.stdout;
-    last = r.stderr;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  throw new Error(`wget ${url}${netns ? ` in ${netns}` : ''}: ${last}`);
-}
 
-function links(): string[] {
-  return sh('ip', ['-o', 'link', 'show']).stdout.split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '').filter(Boolean);
-}
 
 /** The host's port map, "8080" → "172.30.0.2 . 80" (empty without the table). */
 function tcpPorts(): Map<string, string> {
@@ -189,7 +171,7 @@ describe('two state roots on one host', () => {
     expect(seen[names[0]!]).toMatchObject({ IPv4Address: `${results[0]!.ip}/16` });
     // A server in root A's namespace answers root B's: no two namespaces share an address on cw0.
     serveIn(names[0]!);
-    expect(await fetchFrom(names[1], `http://${results[0]!.ip}/`)).toBe('hello from root a\n');
+    expect(await fetchFrom(names[1], `http://${results[0]!.ip}/`, 30)).toBe('hello from root a\n');
 
     const downs = await Promise.all(names.map((n) => nb(endpoints.get(n)!, ['down', n])));
     for (const d of downs) expect(d.code).toBe(0);
@@ -201,7 +183,7 @@ describe('two state roots on one host', () => {
     const port = await freePort();
     const a = await up(inA(), [endpointName(inA()), '-p', `${port}:80`]);
     serveIn(a.name);
-    expect(await fetchFrom(undefined, `http://127.0.0.1:${port}/`)).toBe('hello from root a\n');
+    expect(await fetchFrom(undefined, `http://127.0.0.1:${port}/`, 30)).toBe('hello from root a\n');
     const element = tcpPorts().get(String(port));
     expect(element).toBe(`${a.ip} . 80`);
 
@@ -229,8 +211,8 @@ describe('two state roots on one host', () => {
     expect(tcpPorts().has(String(other))).toBe(false);
     // Root A's mapping stayed, and answers at 127.0.0.1 and at the bridge's address.
     expect(tcpPorts().get(String(port))).toBe(element);
-    expect(await fetchFrom(undefined, `http://127.0.0.1:${port}/`)).toBe('hello from root a\n');
-    expect(await fetchFrom(undefined, `http://172.30.0.1:${port}/`)).toBe('hello from root a\n');
+    expect(await fetchFrom(undefined, `http://127.0.0.1:${port}/`, 30)).toBe('hello from root a\n');
+    expect(await fetchFrom(undefined, `http://172.30.0.1:${port}/`, 30)).toBe('hello from root a\n');
     // The refused name has nothing to take down.
     expect((await nb(inB(), ['down', b])).stderr).toMatch(/^netbridge: error: no endpoint named/);
   });
@@ -240,7 +222,7 @@ describe('two state roots on one host', () => {
     const net = await createNetwork(inA(), `10.204.${third}.0/24`);
     const a = await up(inA(), [endpointName(inA()), '--network', net, '-p', `${port}:80`]);
     serveIn(a.name);
-    expect(await fetchFrom(undefined, `http://127.0.0.1:${port}/`)).toBe('hello from root a\n');
+    expect(await fetchFrom(undefined, `http://127.0.0.1:${port}/`, 30)).toBe('hello from root a\n');
 
     // Another host's records, on this kernel: a network of its own, which knows nothing of root A's endpoint.
     const otherRun = join(work, 'other-host-run');
@@ -261,7 +243,7 @@ describe('two state roots on one host', () => {
     expect(down.stderr).toBe('');
     expect(down.code).toBe(0);
     expect(tcpPorts().get(String(port))).toBe(`${a.ip} . 80`);
-    expect(await fetchFrom(undefined, `http://127.0.0.1:${port}/`)).toBe('hello from root a\n');
+    expect(await fetchFrom(undefined, `http://127.0.0.1:${port}/`, 30)).toBe('hello from root a\n');
     // The host's own records were never touched by the other directory's netbridge.
     expect(record(RUN, otherNet)).toBeUndefined();
     expect(Object.keys(record(RUN, net)!.endpoints)).toEqual([a.name]);

@@ -17,7 +17,7 @@
  * checked for being gone only when no other endpoint is on it.
  * hostwide.test.ts has the tests of two state roots on one host.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { removeTree } from '../../../test/fixtures/images.ts';
+import { fetchFrom, links, sh } from './host.ts';
 import { busyboxRootfs } from '../../../test/fixtures/rootfs.ts';
 
 /** The host's runtime directory, where netbridge keeps its records. */
@@ -46,10 +47,6 @@ function nb(args: string[]): Promise<CommandResult> {
   return runCommand('netbridge', args, { env: { CUTAWAY_ROOT: root } });
 }
 
-function sh(command: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(command, args, { encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 function endpointName(): string {
   const name = `cwt${process.pid}-${++counter}`;
@@ -92,25 +89,7 @@ function serveIn(netns: string): void {
   servers.push(server);
 }
 
-/**
- * wget from inside a namespace (or from the host without one); retries while a server starts. Asynchronous:
- * a server of this process (listenOnHost) must keep answering meanwhile.
- */
-async function fetchFrom(netns: string | undefined, url: string): Promise<string> {
-  const wget = ['wget', '-q', '-O', '-', url];
-  let last = '';
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const r = netns ? await runCommand('/usr/sbin/ip', ['netns', 'exec', netns, 'busybox', ...wget]) : await runCommand('/bin/busybox', wget);
-    if (r.code === 0) return r.stdout;
-    last = r.stderr;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  throw new Error(`wget ${url}${netns ? ` in ${netns}` : ''}: ${last}`);
-}
 
-function links(): string[] {
-  return sh('ip', ['-o', 'link', 'show']).stdout.split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '').filter(Boolean);
-}
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'cw-netbridge-'));
@@ -167,11 +146,11 @@ describe('endpoints on a bridge', () => {
     expect(inside).toMatch(/lo\s+inet 127\.0\.0\.1\/8/);
     expect(sh('ip', ['-n', a.name, 'route']).stdout).toContain(`default via ${net.gateway} dev eth0`);
     serveIn(a.name);
-    expect(await fetchFrom(b.name, `http://${a.ip}/`)).toBe('hello from the bridge\n');
+    expect(await fetchFrom(b.name, `http://${a.ip}/`, 20)).toBe('hello from the bridge\n');
     // The gateway is the host's side of the bridge: a server on the host answers there.
     const server = await listenOnHost(net.gateway);
     try {
-      expect(await fetchFrom(a.name, `http://${net.gateway}:${(server.address() as { port: number }).port}/`)).toBe('host\n');
+      expect(await fetchFrom(a.name, `http://${net.gateway}:${(server.address() as { port: number }).port}/`, 20)).toBe('host\n');
     } finally {
       server.close();
     }
@@ -183,10 +162,10 @@ describe('endpoints on a bridge', () => {
     const a = await up([endpointName(), '--network', net.name, '-p', `${hostPort}:80`]);
     expect(a.ports).toEqual([{ protocol: 'tcp', hostPort, containerPort: 80 }]);
     serveIn(a.name);
-    expect(await fetchFrom(undefined, `http://127.0.0.1:${hostPort}/`)).toBe('hello from the bridge\n');
-    expect(await fetchFrom(undefined, `http://${net.gateway}:${hostPort}/`)).toBe('hello from the bridge\n');
+    expect(await fetchFrom(undefined, `http://127.0.0.1:${hostPort}/`, 20)).toBe('hello from the bridge\n');
+    expect(await fetchFrom(undefined, `http://${net.gateway}:${hostPort}/`, 20)).toBe('hello from the bridge\n');
     // The container sees a request from 127.0.0.1 come from the bridge (masqueraded), so it can answer it.
-    expect(await fetchFrom(undefined, `http://127.0.0.1:${hostPort}/cgi-bin/addr`)).toBe(`${net.gateway}\n`);
+    expect(await fetchFrom(undefined, `http://127.0.0.1:${hostPort}/cgi-bin/addr`, 20)).toBe(`${net.gateway}\n`);
   });
 
   it('NATs traffic out: a host on another network sees it come from the host address', async () => {
@@ -211,7 +190,7 @@ describe('endpoints on a bridge', () => {
       // Replies arrive on the test's veth and are forwarded back to the bridge: forwarding on that one interface only.
       writeFileSync(`/proc/sys/net/ipv4/conf/${hostEnd}/forwarding`, '1');
       serveIn(outside);
-      expect(await fetchFrom(a.name, `http://${outsideAddr}/cgi-bin/addr`)).toBe(`${hostAddr}\n`);
+      expect(await fetchFrom(a.name, `http://${outsideAddr}/cgi-bin/addr`, 20)).toBe(`${hostAddr}\n`);
     } finally {
       servers.splice(0).forEach((s) => s.kill('SIGKILL'));
       sh('ip', ['link', 'del', hostEnd]);
@@ -303,7 +282,7 @@ describe('endpoints on a bridge', () => {
     const server = await up([endpointName(), '--network', net.name]);
     const client = await up([endpointName(), '--network', net.name]);
     serveIn(server.name);
-    await fetchFrom(client.name, `http://${server.ip}/`);
+    await fetchFrom(client.name, `http://${server.ip}/`, 20);
     const out = await runCommand('ns-exec', ['--netns', client.netns, '--rootfs', busybox, '--', 'wget', '-q', '-O', '-', `http://${server.ip}/`]);
     expect(out.stderr).toBe('');
     expect(out.stdout).toBe('hello from the bridge\n');
@@ -329,7 +308,7 @@ describe('one namespace on several networks (docker network connect)', () => {
     // Through eth1: a server that is only on the second network.
     const server = await up([endpointName(), '--network', two.name]);
     serveIn(server.name);
-    expect(await fetchFrom(name, `http://${server.ip}/`)).toBe('hello from the bridge\n');
+    expect(await fetchFrom(name, `http://${server.ip}/`, 20)).toBe('hello from the bridge\n');
     const inspect = JSON.parse((await nb(['network', 'inspect', two.name])).stdout);
     expect(inspect[0].Containers[name]).toMatchObject({ Interface: 'eth1', IPv4Address: `${second.ip}/24` });
 
