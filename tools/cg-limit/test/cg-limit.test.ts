@@ -28,10 +28,10 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runCommand, toolPath, waitFor, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { OPEN_PROBE, PY } from './open-probe.ts';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 /** notes/machine.md: `python3` on PATH is a pyenv shim that forks; inside a pids-limited cgroup use the real one. */
-const PY = '/usr/bin/python3';
 const MiB = 1024 * 1024;
 
 // ---------------------------------------------------------------- bookkeeping
@@ -753,24 +753,10 @@ function readableBlockDevice(): { path: string; rule: string } | undefined {
   return found.sort((a, b) => Number(b.size > 0) - Number(a.size > 0))[0];
 }
 
-/**
- * Opens each PATH:MODE (r or w) and closes it again, writing and reading nothing; prints {spec: "ok" or the
- * errno's name} as JSON. Only character devices are ever opened for writing.
- */
-const PROBE = `import errno, json, os, sys
-out = {}
-for spec in sys.argv[1:]:
-    path, mode = spec.rsplit(':', 1)
-    try:
-        os.close(os.open(path, os.O_WRONLY if mode == 'w' else os.O_RDONLY))
-        out[spec] = 'ok'
-    except OSError as e:
-        out[spec] = errno.errorcode[e.errno]
-print(json.dumps(out))`;
 
 /** The probe run in the cgroup by `cg-limit exec`: what the kernel lets a process of that cgroup open. */
 async function opensIn(name: string, specs: string[]): Promise<Record<string, string>> {
-  const r = await cg(['exec', name, '--', PY, '-c', PROBE, ...specs]);
+  const r = await cg(['exec', name, '--', PY, '-c', OPEN_PROBE, ...specs]);
   expect(r.code, r.stderr).toBe(0);
   return lastJson<Record<string, string>>(r.stdout);
 }
@@ -815,7 +801,7 @@ describe('cg-limit: the devices cgroup (v1 devices.deny and devices.allow)', () 
 
   it('run takes them too; --devices none refuses even /dev/null; rules for one device merge', async (ctx) => {
     if (!block) ctx.skip();
-    const none = await runIn(['--devices', 'none', '--device-cgroup-rule', 'c 1:5 r', '--', PY, '-c', PROBE, '/dev/null:r', '/dev/zero:r', '/dev/zero:w']);
+    const none = await runIn(['--devices', 'none', '--device-cgroup-rule', 'c 1:5 r', '--', PY, '-c', OPEN_PROBE, '/dev/null:r', '/dev/zero:r', '/dev/zero:w']);
     expect(none.code, none.stderr).toBe(0);
     expect(lastJson(none.stdout)).toEqual({ '/dev/null:r': 'EPERM', '/dev/zero:r': 'ok', '/dev/zero:w': 'EPERM' });
     expect(dirsOf(none.name)).toEqual([]);

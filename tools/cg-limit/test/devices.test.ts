@@ -21,8 +21,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { attachProgram, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI, BPF_PROG_TYPE_CGROUP_DEVICE, closeProgram, deviceNumbers, loadProgram, parseDeviceSpec } from '@cutaway/libc';
 import { readMountinfo } from '@cutaway/libc/mountinfo';
 import { DEFAULT_DEVICE_RULES, deviceProgram, deviceRules, parseDeviceRule, ruleText, v1DeviceWrites } from '../src/devices.ts';
+import { OPEN_PROBE, PY } from './open-probe.ts';
 
-const PY = '/usr/bin/python3';
 
 describe('the --device syntax (docker/cli parseLinuxDevice)', () => {
   it('reads HOST, HOST:CTR, HOST:rwm and HOST:CTR:rwm; a second part that is a mode is the mode', () => {
@@ -104,21 +104,10 @@ afterAll(() => {
   for (const dir of made) expect(existsSync(dir)).toBe(false);
 });
 
-/** Opens each PATH:MODE and closes it (reading and writing nothing); prints {spec: "ok" or the errno's name}. */
-const PROBE = `import errno, json, os, sys
-out = {}
-for spec in sys.argv[2:]:
-    path, mode = spec.rsplit(':', 1)
-    try:
-        os.close(os.open(path, os.O_WRONLY if mode == 'w' else os.O_RDONLY))
-        out[spec] = 'ok'
-    except OSError as e:
-        out[spec] = errno.errorcode[e.errno]
-print(json.dumps(out))`;
 
 /** The probe, run by a shell that first moves itself into the cgroup (its cgroup.procs). */
 function opensIn(procs: string, specs: string[]): Record<string, string> {
-  const r = spawnSync('/bin/sh', ['-c', 'echo $$ > "$1" && shift && exec "$@"', 'sh', procs, PY, '-c', PROBE, 'probe', ...specs], { encoding: 'utf8' });
+  const r = spawnSync('/bin/sh', ['-c', 'echo $$ > "$1" && shift && exec "$@"', 'sh', procs, PY, '-c', OPEN_PROBE, ...specs], { encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as Record<string, string>;
 }

@@ -27,12 +27,12 @@ import { Steps } from '@cutaway/cli';
 import { runCommand, toolPath, waitFor, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { Cgroup, type Controller } from '../src/hierarchy.ts';
 import * as script from '../src/script.ts';
+import { PY } from './open-probe.ts';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 const A = `dry-${process.pid}-a`;
 const B = `dry-${process.pid}-b`;
 /** notes/machine.md: `python3` on PATH is a pyenv shim that forks; use the real one. */
-const PY = '/usr/bin/python3';
 
 // ---------------------------------------------------------------- bookkeeping
 

@@ -27,6 +27,7 @@ import { setXattr } from '@cutaway/libc';
 import type { Descriptor, ImageConfig, ImageManifest } from '@cutaway/oci';
 import { OciLayout } from '@cutaway/oci';
 import { runCommand, toolPath, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { readTar } from '../../../test/fixtures/tar.ts';
 import {
   BUSYBOX_REF,
   buildBusyboxImage,
@@ -201,93 +202,6 @@ async function storeState(r: Root): Promise<{ index: string | undefined; blobs: 
   const names = await readdir(dir).catch(() => [] as string[]);
   const blobs = await Promise.all(names.sort().map(async (n) => `${n} ${(await lstat(join(dir, n))).size}`));
   return { index, blobs };
-}
-
-// ─── Reading a layer tar (independently of tar-stream, which wrote it) ──────
-
-interface TarEntry {
-  name: string;
-  type: 'file' | 'link' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
-  mode: number;
-  uid: number;
-  gid: number;
-  uname: string;
-  gname: string;
-  mtime: number;
-  size: number;
-  linkname: string;
-  /** PAX records of the entry, values as raw bytes. */
-  pax: Record<string, Buffer>;
-  body: Buffer;
-}
-
-const TAR_TYPES: Record<string, TarEntry['type']> = { '0': 'file', '\0': 'file', '1': 'link', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo' };
-
-function parsePax(body: Buffer): Record<string, Buffer> {
-  const records: Record<string, Buffer> = {};
-  let rest = body;
-  while (rest.length) {
-    const space = rest.indexOf(0x20);
-    const length = parseInt(rest.subarray(0, space).toString('latin1'), 10);
-    if (!(length > 0)) throw new Error(`bad PAX record length in ${JSON.stringify(rest.toString('latin1').slice(0, 40))}`);
-    const record = rest.subarray(space + 1, length - 1); // without the length, the space and the newline
-    const eq = record.indexOf(0x3d);
-    records[record.subarray(0, eq).toString('utf8')] = Buffer.from(record.subarray(eq + 1));
-    rest = rest.subarray(length);
-  }
-  return records;
-}
-
-/** A ustar/PAX tar as a list of entries; checks each header's checksum and the two zero blocks at the end. */
-function readTar(tar: Buffer): TarEntry[] {
-  const text = (b: Buffer) => {
-    const nul = b.indexOf(0);
-    return b.subarray(0, nul < 0 ? b.length : nul).toString('utf8');
-  };
-  const octal = (b: Buffer) => parseInt(text(b).trim() || '0', 8);
-  const entries: TarEntry[] = [];
-  let pax: Record<string, Buffer> = {};
-  let offset = 0;
-  for (;;) {
-    if (offset + 1024 > tar.length) throw new Error(`tar ends at ${offset} without its two zero blocks`);
-    const header = tar.subarray(offset, offset + 512);
-    if (header.every((b) => b === 0)) {
-      expect(tar.subarray(offset + 512, offset + 1024).every((b) => b === 0)).toBe(true);
-      break;
-    }
-    let sum = 0;
-    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i]!;
-    if (sum !== octal(header.subarray(148, 156))) throw new Error(`bad header checksum at offset ${offset}`);
-    const size = octal(header.subarray(124, 136));
-    const flag = String.fromCharCode(header[156]!);
-    const body = tar.subarray(offset + 512, offset + 512 + size);
-    offset += 512 + Math.ceil(size / 512) * 512;
-    if (flag === 'x') {
-      pax = parsePax(body);
-      continue;
-    }
-    const type = TAR_TYPES[flag];
-    if (!type) throw new Error(`unexpected tar entry type ${JSON.stringify(flag)} at ${offset}`);
-    const ustar = header.subarray(257, 262).toString('latin1') === 'ustar';
-    const prefix = ustar ? text(header.subarray(345, 500)) : '';
-    const name = pax.path?.toString('utf8') ?? (prefix ? `${prefix}/${text(header.subarray(0, 100))}` : text(header.subarray(0, 100)));
-    entries.push({
-      name,
-      type,
-      mode: octal(header.subarray(100, 108)),
-      uid: octal(header.subarray(108, 116)),
-      gid: octal(header.subarray(116, 124)),
-      uname: ustar ? text(header.subarray(265, 297)) : '',
-      gname: ustar ? text(header.subarray(297, 329)) : '',
-      mtime: octal(header.subarray(136, 148)),
-      size,
-      linkname: pax.linkpath?.toString('utf8') ?? text(header.subarray(157, 257)),
-      pax,
-      body: Buffer.from(body),
-    });
-    pax = {};
-  }
-  return entries;
 }
 
 /** The entry names GNU tar lists: it must read our tar too, and see the same entries. */

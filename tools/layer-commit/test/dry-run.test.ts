@@ -26,7 +26,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setXattr } from '@cutaway/libc';
 import { OciLayout, type Descriptor, type ImageManifest } from '@cutaway/oci';
 import { runCommand, shellWord, toolPath, type CommandResult } from '../../../test/fixtures/commands.ts';
-import { leftovers, readTarListing, runScript, storeState, type StoreState, type TarListEntry, type TarListing } from '../../../test/fixtures/dry-run.ts';
+import { leftovers, runScript, storeState, type StoreState } from '../../../test/fixtures/dry-run.ts';
+import { readTarListing, type TarListEntry, type TarListing } from '../../../test/fixtures/tar.ts';
 import { BUSYBOX_REF, buildBusyboxImage, buildDebianImage, DEBIAN_REF, removeTree, run, snapshotTree } from '../../../test/fixtures/images.ts';
 import { detachLeftovers, isMounted, mountsUnder, trackMounts } from '../../../test/fixtures/mounts.ts';
 

@@ -13,10 +13,11 @@ import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/prom
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MediaType, OciLayout, type Descriptor, type ImageConfig } from '@cutaway/oci';
+import { MediaType, OciLayout, type Descriptor } from '@cutaway/oci';
 import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
-import { buildBusyboxImage, removeTree, run, type BuiltImage } from '../../../test/fixtures/images.ts';
+import { removeTree, run, type BuiltImage } from '../../../test/fixtures/images.ts';
 import { startRegistry, type TestRegistry } from '../../../test/fixtures/registry.ts';
+import { buildMultiArchSource } from './multi-arch.ts';
 
 const USER = 'carol';
 const PASSWORD = 'Dr:y run/#%&!';
@@ -97,21 +98,7 @@ async function manifestOf(reg: TestRegistry, repo: string, reference: string): P
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'cw-dry-run-pull-'));
   await mkdir(join(work, 'docker-config'));
-  source = await OciLayout.create(join(work, 'source'));
-  busybox = await buildBusyboxImage(source, 'busybox:1');
-  // The same image "for arm64": another config and manifest over the same layer, and an index of both.
-  const armConfig: ImageConfig = { ...busybox.config, architecture: 'arm64', variant: 'v8' };
-  armManifest = await source.putJson(MediaType.ociManifest, { ...busybox.manifest, config: await source.putJson(MediaType.ociConfig, armConfig) });
-  index = await source.putJson(MediaType.ociIndex, {
-    schemaVersion: 2,
-    mediaType: MediaType.ociIndex,
-    manifests: [
-      { ...busybox.descriptor, platform: { os: 'linux', architecture: 'amd64' } },
-      { ...armManifest, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
-    ],
-  });
-  await source.addRef('multi:1', index);
-  await source.addRef('arm:1', armManifest);
+  ({ source, busybox, armManifest, index } = await buildMultiArchSource(join(work, 'source')));
   registry = await startRegistry();
   for (const [name, all] of [['busybox:1', false], ['multi:1', true], ['arm:1', false]] as const) {
     await tool('oci-push', ['--layout', source.dir, '--from', name, `${registry.host}/${name}`], fresh().env);

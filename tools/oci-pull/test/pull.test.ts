@@ -3,10 +3,11 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digestOf, hostPlatform, MediaType, OciLayout, resolveNamedImage, type Descriptor, type ImageConfig } from '@cutaway/oci';
+import { digestOf, hostPlatform, MediaType, OciLayout, resolveNamedImage, type Descriptor } from '@cutaway/oci';
 import { runCommand } from '../../../test/fixtures/commands.ts';
-import { buildBusyboxImage, type BuiltImage } from '../../../test/fixtures/images.ts';
+import type { BuiltImage } from '../../../test/fixtures/images.ts';
 import { startRegistry, type TestRegistry } from '../../../test/fixtures/registry.ts';
+import { buildMultiArchSource } from './multi-arch.ts';
 
 // oci-pull and oci-push against a real registry (Debian's docker-registry),
 // with images built offline and pushed there by skopeo, or by oci-push itself.
@@ -33,23 +34,7 @@ async function storeFiles(store: string): Promise<string[]> {
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'cw-pull-test-'));
-  source = await OciLayout.create(join(work, 'source'));
-  busybox = await buildBusyboxImage(source, 'busybox:1');
-
-  // The same image "for arm64": another config and manifest over the same layer, and an index of both.
-  const armConfig: ImageConfig = { ...busybox.config, architecture: 'arm64', variant: 'v8' };
-  const armConfigDescriptor = await source.putJson(MediaType.ociConfig, armConfig);
-  armManifest = await source.putJson(MediaType.ociManifest, { ...busybox.manifest, config: armConfigDescriptor });
-  const index = await source.putJson(MediaType.ociIndex, {
-    schemaVersion: 2,
-    mediaType: MediaType.ociIndex,
-    manifests: [
-      { ...busybox.descriptor, platform: { os: 'linux', architecture: 'amd64' } },
-      { ...armManifest, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
-    ],
-  });
-  await source.addRef('multi:1', index);
-  await source.addRef('arm:1', armManifest);
+  ({ source, busybox, armManifest } = await buildMultiArchSource(join(work, 'source')));
 
   registry = await startRegistry();
   skopeo('copy', '-q', '--dest-tls-verify=false', `oci:${source.dir}:busybox:1`, `docker://${registry.host}/busybox:1`);
