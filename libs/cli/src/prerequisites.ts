@@ -18,6 +18,13 @@ const PACKAGES: Record<string, string> = {
   find: 'findutils',
   flock: 'util-linux',
   nsenter: 'util-linux',
+  unshare: 'util-linux',
+  setpriv: 'util-linux',
+  setsid: 'util-linux',
+  pivot_root: 'util-linux',
+  keyctl: 'keyutils',
+  hostname: 'hostname',
+  sh: 'dash',
   mountpoint: 'util-linux',
   mount: 'mount',
   umount: 'mount',
@@ -75,7 +82,8 @@ export class BashScript {
   toString(): string {
     return [
       '#!/bin/bash',
-      `# ${shellCommand([this.tool, ...this.argv.filter((a) => a !== '--dry-run')])}`,
+      // An argument may hold a newline: each line of the command line is a comment line.
+      ...shellCommand([this.tool, ...this.argv.filter((a) => a !== '--dry-run')]).split('\n').map((l) => `# ${l}`),
       ...this.notes.map((n) => `# ${n}`.trimEnd()),
       'set -euo pipefail',
       ...prerequisiteCheck([...this.needs]),

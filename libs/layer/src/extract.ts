@@ -2,6 +2,7 @@ import { closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, l
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { mknod, S_IFBLK, S_IFCHR, S_IFIFO, setXattr } from '@cutaway/libc';
+import { idMapped, type IdRange } from '@cutaway/libc/userns';
 import { extract as tarExtract, type Header } from 'tar-stream';
 
 /**
@@ -26,8 +27,13 @@ export class LayerError extends Error {
 export interface ExtractOptions {
   /** `trusted.overlay.` as root; `user.overlay.` in a user namespace (mounted with userxattr). */
   overlayXattrPrefix: string;
-  /** chown entries to their uid/gid (needs root, or a user namespace that maps them). */
-  owners: boolean;
+  /**
+   * chown entries to their uid/gid: `true` as root of the initial user namespace; in another user namespace, the
+   * ids it maps (@cutaway/libc/userns). chown(2) to an id a user namespace does not map fails (EINVAL,
+   * user_namespaces(7)): such an owner is left as the unpacker (the namespace's root) and counted, as rootless
+   * podman does with ignore_chown_errors. `false`: every entry stays the unpacker's.
+   */
+  owners: boolean | { uids: readonly IdRange[]; gids: readonly IdRange[] };
   /**
    * Create block and character devices. In a user namespace mknod(2) of a real
    * device fails with EPERM; like moby's archive package there, skip them (and
@@ -42,6 +48,8 @@ export interface ExtractStats {
   opaqueDirs: number;
   /** Device nodes left out (devices: false). */
   skippedDevices: number;
+  /** Entries whose owner (uid, gid or both) the user namespace does not map: they keep the unpacker's. */
+  unmappedOwners: number;
 }
 
 const WHITEOUT_PREFIX = '.wh.';
@@ -61,7 +69,7 @@ class Extractor {
   private readonly realDirs = new Set<string>(['']);
   /** Directory mtimes by relative path, set last (creating children changes them); a later entry for the same directory wins. */
   private readonly dirTimes = new Map<string, Date>();
-  readonly stats: ExtractStats = { entries: 0, whiteouts: 0, opaqueDirs: 0, skippedDevices: 0 };
+  readonly stats: ExtractStats = { entries: 0, whiteouts: 0, opaqueDirs: 0, skippedDevices: 0, unmappedOwners: 0 };
 
   constructor(
     private readonly root: string,
@@ -106,6 +114,20 @@ class Extractor {
     return false;
   }
 
+  /**
+   * The owner to give an entry, as chown(2)'s pair (-1: leave that id as it is), or undefined for none. An
+   * entry's owner is set before its mode: chown clears setuid and setgid bits.
+   */
+  private owner(header: Header): [number, number] | undefined {
+    const { owners } = this.options;
+    if (owners === false) return undefined;
+    if (owners === true) return [header.uid, header.gid];
+    const uid = idMapped(owners.uids, header.uid) ? header.uid : -1;
+    const gid = idMapped(owners.gids, header.gid) ? header.gid : -1;
+    if (uid === -1 || gid === -1) this.stats.unmappedOwners++;
+    return uid === -1 && gid === -1 ? undefined : [uid, gid];
+  }
+
   private xattrs(header: Header): [string, Buffer][] {
     const pax = (header.pax ?? {}) as Record<string, string>;
     // PAX SCHILY.xattr.NAME records (GNU tar, Docker). Their values are raw bytes — a security.capability with
@@ -134,15 +156,14 @@ class Extractor {
     if (rel !== '') this.parentOf(parts, `entry ${JSON.stringify(header.name)}`);
     const path = this.abs(rel);
     const mode = header.mode & 0o7777;
-    const uid = header.uid;
-    const gid = header.gid;
 
     switch (header.type) {
       case 'directory': {
         const existed = rel === '' || this.clear(rel, true);
         if (!existed) mkdirSync(path, 0o700);
         this.realDirs.add(rel);
-        if (this.options.owners) chownSync(path, uid, gid);
+        const owner = this.owner(header);
+        if (owner) chownSync(path, ...owner);
         chmodSync(path, mode);
         this.setXattrs(path, header);
         this.dirTimes.delete(rel);
@@ -158,7 +179,8 @@ class Extractor {
         try {
           for await (const chunk of body) writeSync(fd, chunk);
           // chown before chmod: chown clears setuid/setgid bits.
-          if (this.options.owners) fchownSync(fd, uid, gid);
+          const owner = this.owner(header);
+          if (owner) fchownSync(fd, ...owner);
           fchmodSync(fd, mode);
           this.setXattrs(path, header);
           futimesSync(fd, header.mtime, header.mtime);
@@ -170,7 +192,8 @@ class Extractor {
       case 'symlink': {
         this.clear(rel, false);
         symlinkSync(header.linkname, path);
-        if (this.options.owners) lchownSync(path, uid, gid);
+        const owner = this.owner(header);
+        if (owner) lchownSync(path, ...owner);
         this.setXattrs(path, header);
         lutimesSync(path, header.mtime, header.mtime);
         for await (const _ of body);
@@ -200,7 +223,8 @@ class Extractor {
         this.clear(rel, false);
         const kind = header.type === 'fifo' ? S_IFIFO : header.type === 'character-device' ? S_IFCHR : S_IFBLK;
         mknod(path, kind | 0o600, header.devmajor, header.devminor);
-        if (this.options.owners) lchownSync(path, uid, gid);
+        const owner = this.owner(header);
+        if (owner) lchownSync(path, ...owner);
         chmodSync(path, mode);
         this.setXattrs(path, header);
         lutimesSync(path, header.mtime, header.mtime);

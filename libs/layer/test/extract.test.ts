@@ -345,6 +345,21 @@ describe('extractLayer keeps everything GNU tar records', () => {
       await extractTar(entries, join(work, 'unowned'), { ...ROOT_OPTIONS, owners: false });
       expect(await lstat(join(work, 'unowned', 'f'))).toMatchObject({ uid: 0, gid: 0, mode: 0o104750 });
     }));
+
+  it('owners in a user namespace: the ids it maps are given, the others left as the unpacker and counted', () =>
+    withTempDir('cw-layer-ids-', async (work) => {
+      // As `unshare --map-root-user --map-auto` maps them: 0, and 1-65535; run as root here, so every chown would work.
+      const ids = [{ inside: 0, outside: 1000, count: 1 }, { inside: 1, outside: 100000, count: 65535 }];
+      const stats = await extractTar(
+        [file('mapped', 'x', { uid: 1000, gid: 42, mode: 0o2755 }), file('uid-unmapped', 'x', { uid: 70000, gid: 42 }), dir('both-unmapped/', { uid: 70000, gid: 70000 }), symlink('link', 'mapped')],
+        work,
+        { ...ROOT_OPTIONS, owners: { uids: ids, gids: ids } },
+      );
+      expect(await lstat(join(work, 'mapped'))).toMatchObject({ uid: 1000, gid: 42, mode: 0o102755 });
+      expect(await lstat(join(work, 'uid-unmapped'))).toMatchObject({ uid: 0, gid: 42 });
+      expect(await lstat(join(work, 'both-unmapped'))).toMatchObject({ uid: 0, gid: 0 });
+      expect(stats.unmappedOwners).toBe(2);
+    }));
 });
 
 // ─── Whiteouts ───────────────────────────────────────────────────────────────

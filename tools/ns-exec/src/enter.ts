@@ -100,7 +100,8 @@ export function buildEnterPlan(inv: NsExecInvocation, target: string): Plan {
   const identity = o.user !== undefined ? resolveUser(root, o.user) : own;
   // A user namespace whose setgroups is "deny" (a rootless single-id map, user_namespaces(7)) refuses setgroups(2)
   // even inside: the command gets no supplementary groups, as its PID 1 has none (and ns-exec drops its own first).
-  if (userNamespace && readFileSync(`${proc}/setgroups`, 'utf8').trim() === 'deny') identity.groups = [];
+  const setgroupsDenied = userNamespace && readFileSync(`${proc}/setgroups`, 'utf8').trim() === 'deny';
+  if (setgroupsDenied) identity.groups = [];
   const tty = o.tty;
   // The target's environment is the base (what docker exec takes from the container's config); -e and --env-file change it.
   // What the runtime added for PID 1 goes (TERM for its -t, HOME for its user): the new command gets its own, as
@@ -135,9 +136,10 @@ export function buildEnterPlan(inv: NsExecInvocation, target: string): Plan {
   if (oom) plan.hostStep('oom', '', oom);
   if (tty) plan.hostStep('tty', '');
   plan.enter = ['nsenter', `--target=${pid}`, ...joined.map((ns) => ns.nsenter)];
+  plan.target = pid;
   for (const ns of childSide) plan.step('setns', '', `${proc}/ns/${ns.name}`, ns.flag);
   if (tty) plan.step('pty', '# a new terminal of the container\'s /dev/pts becomes stdin, stdout and stderr, in a new session', '/dev/pts/ptmx', '');
   // Seccomp 2 is filter mode (proc(5)): the container's process has ns-exec's device-node filter; so does the new one.
-  addExecStep(plan, { workdir, identity, caps, noNewPrivileges: noNewPrivileges || status.get('NoNewPrivs') === '1', env, command: inv.command, forbidDeviceNodes: !privileged && status.get('Seccomp') === '2', seccomp: profile });
+  addExecStep(plan, { workdir, identity, caps, noNewPrivileges: noNewPrivileges || status.get('NoNewPrivs') === '1', setgroupsDenied, env, command: inv.command, forbidDeviceNodes: !privileged && status.get('Seccomp') === '2', seccomp: profile });
   return plan;
 }

@@ -39,21 +39,48 @@ function addSeccompStep(plan: Plan, profile: ResolvedProfile): void {
   plan.step('seccomp', text, profile.defaultAction, profile.flags, profile.arches, profile.rules.map(encodeRule));
 }
 
+/** What the command is started with: the exec step's arguments, kept whole for the --dry-run script (script.ts). */
+export interface ExecSpec {
+  workdir: string;
+  identity: Identity;
+  /** The capability bounding set (and, for root, the effective set). */
+  caps: bigint;
+  noNewPrivileges: boolean;
+  /** setgroups(2) is refused (a user namespace whose setgroups is "deny"): the groups are left as they are. */
+  setgroupsDenied: boolean;
+  env: string[];
+  command: string[];
+}
+
+/**
+ * setpriv(1)'s options for the command's identity and capabilities, up to its `--`: the bounding set, no
+ * inheritable capabilities (setpriv leaves the effective set to execve(2): root's is its bounding set, any
+ * other user's empty, as ns-exec sets them). `uid: false` leaves the uid to a later step (the --enter script's
+ * inner nsenter, which needs root's CAP_SYS_CHROOT until then).
+ */
+export function setprivWords(p: ExecSpec, { uid }: { uid: boolean }): string[] {
+  const groups = p.identity.groups.join(',');
+  return [
+    'setpriv', ...(uid ? [`--reuid=${p.identity.uid}`] : []), `--regid=${p.identity.gid}`,
+    p.setgroupsDenied ? '--keep-groups' : groups ? `--groups=${groups}` : '--clear-groups',
+    `--bounding-set=${setprivCaps(p.caps)}`, '--inh-caps=-all', ...(p.noNewPrivileges ? ['--no-new-privs'] : []), '--',
+  ];
+}
+
 /**
  * The last steps of every plan, in the command's process: the device-node rule (when asked) and the seccomp
  * profile (unless unconfined), then identity, capabilities, working directory, the filter, and execve
- * (ns-exec.c run_command), shown as the setpriv(1) line that does the same but for the filter.
+ * (ns-exec.c run_command), traced as the setpriv(1) line that does the same but for the filter. The --dry-run
+ * script starts the command otherwise (script.ts): setpriv and env are the host's, not the rootfs'.
  */
-export function addExecStep(plan: Plan, p: { workdir: string; identity: Identity; caps: bigint; noNewPrivileges: boolean; env: string[]; command: string[]; forbidDeviceNodes: boolean; seccomp?: ResolvedProfile | undefined }): void {
-  const { identity, caps } = p;
+export function addExecStep(plan: Plan, p: Omit<ExecSpec, 'setgroupsDenied'> & { setgroupsDenied?: boolean; forbidDeviceNodes: boolean; seccomp?: ResolvedProfile | undefined }): void {
+  const spec: ExecSpec = { workdir: p.workdir, identity: p.identity, caps: p.caps, noNewPrivileges: p.noNewPrivileges, setgroupsDenied: p.setgroupsDenied ?? false, env: p.env, command: p.command };
+  const { identity, caps } = spec;
   const effective = identity.uid === 0 ? caps : 0n; // moby SetCapabilities: a non-root user gets the bounding set only
-  const groups = identity.groups.join(',');
-  const exec = [
-    'setpriv', `--reuid=${identity.uid}`, `--regid=${identity.gid}`, groups ? `--groups=${groups}` : '--clear-groups',
-    `--bounding-set=${setprivCaps(caps)}`, '--inh-caps=-all', ...(p.noNewPrivileges ? ['--no-new-privs'] : []), '--', 'env', '-i', ...p.env, ...p.command,
-  ];
+  const exec = [...setprivWords(spec, { uid: true }), 'env', '-i', ...p.env, ...p.command];
   if (p.forbidDeviceNodes) plan.step('forbid-device-nodes', '# seccomp: mknod of a character or block device fails with EPERM (what Docker\'s devices cgroup keeps from use)');
   if (p.seccomp) addSeccompStep(plan, p.seccomp);
   plan.step('exec', `cd ${shellCommand([p.workdir])} && exec ${shellCommand(exec)}`,
     p.workdir, identity.uid, identity.gid, identity.groups.length, ...identity.groups, caps, effective, effective, p.noNewPrivileges ? 1 : 0, envValue(p.env, 'PATH') ?? '', p.env, p.command);
+  plan.exec = spec;
 }

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { type IdRange, userNamespaceOf } from '@cutaway/libc/userns';
 
 /**
  * The user namespace of a rootless run: the caller is root inside (as
@@ -32,9 +33,11 @@ function subordinateRange(file: string, name: string, id: number): { start: numb
 export function rootlessMapping(): IdMapping {
   const uid = process.getuid!();
   const gid = process.getgid!();
-  const name = userInfo().username;
-  const subuid = subordinateRange('/etc/subuid', name, uid);
-  const subgid = subordinateRange('/etc/subgid', name, uid);
+  // /etc/subuid's ranges are ids of the initial user namespace: newuidmap grants them only there.
+  const initial = userNamespaceOf().initial;
+  const name = initial ? userInfo().username : '';
+  const subuid = initial ? subordinateRange('/etc/subuid', name, uid) : undefined;
+  const subgid = initial ? subordinateRange('/etc/subgid', name, uid) : undefined;
   if (subuid && subgid && existsSync('/usr/bin/newuidmap') && existsSync('/usr/bin/newgidmap')) {
     return {
       uidHow: 'newuidmap',
@@ -47,4 +50,29 @@ export function rootlessMapping(): IdMapping {
     };
   }
   return { uidHow: 'file', gidHow: 'file', uidMap: `0 ${uid} 1\n`, gidMap: `0 ${gid} 1\n`, uidCount: 1, gidCount: 1, unshare: ['--map-root-user'] };
+}
+
+/**
+ * The ids a container has when it lives in a user namespace: the one ns-exec makes for a rootless caller
+ * (`mapping`), or the one ns-exec runs in as its root — `unshare --user --map-root-user` (one id) or
+ * `--map-auto` (the subordinate ranges), the "Ubuntu without Docker" way. Undefined in the initial user
+ * namespace, where every id exists and nothing of user_namespaces(7)'s limits applies.
+ */
+export interface ContainerIds {
+  uids: IdRange[];
+  gids: IdRange[];
+  /** setgroups(2) works: not where the map was written by an unprivileged process (setgroups "deny"). */
+  setgroups: boolean;
+  /** How to get more ids, for the message about one that is not there. */
+  more: string;
+}
+
+export function containerIds(mapping: IdMapping | undefined): ContainerIds | undefined {
+  if (mapping) {
+    const all = (count: number): IdRange[] => [{ inside: 0, outside: 0, count }];
+    return { uids: all(mapping.uidCount), gids: all(mapping.gidCount), setgroups: mapping.gidHow !== 'file', more: 'a range for this user in /etc/subuid and /etc/subgid maps more' };
+  }
+  const ns = userNamespaceOf();
+  if (ns.initial) return undefined;
+  return { uids: ns.uids, gids: ns.gids, setgroups: ns.setgroups, more: 'unshare --user --map-root-user --map-auto maps the ranges /etc/subuid and /etc/subgid grant' };
 }

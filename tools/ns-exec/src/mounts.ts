@@ -1,6 +1,6 @@
 import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
-import { ToolError, UsageError } from '@cutaway/cli';
+import { shellCommand, ToolError, UsageError } from '@cutaway/cli';
 import { MS_BIND, MS_NOATIME, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_STRICTATIME } from '@cutaway/libc/mount-flags';
 import { deviceNumbers, parseDeviceSpec, S_IFCHR } from '@cutaway/libc/dev';
 import type { MountEntry } from '@cutaway/libc/mountinfo';
@@ -10,6 +10,11 @@ import { resolveInRoot } from './rootfs.ts';
 /** How the container's filesystem is put together: a rootfs and what the options ask for. */
 export interface FilesystemSetup {
   rootfs: string;
+  /**
+   * In a user namespace other than the initial one: the one ns-exec makes for a non-root caller, or the one
+   * root runs ns-exec in (`unshare --user --map-root-user`). There mknod(2) of a device is refused, sysfs
+   * mounts only for the owner of the network namespace, and devpts takes only a mapped gid= (user_namespaces(7)).
+   */
   rootless: boolean;
   privileged: boolean;
   readOnly: boolean;
@@ -167,8 +172,10 @@ export class FilesystemPlanner {
     }
     if (setup.terminal)
       plan.step('pty', `# a terminal of ${this.at('/dev/pts')} becomes stdin, stdout, stderr and /dev/console, in a new session (what script(1) does)`, this.at('/dev/pts/ptmx'), this.at('/dev/console'));
+    // --read-only: the rootfs' own mount, before the pivot (nothing writes to it after): the --dry-run script runs
+    // nothing of its own after pivot_root (script.ts), and this is the mount that becomes /.
+    if (setup.readOnly) this.remount(this.root, 'ro');
     plan.step('pivot', `cd ${this.root} && pivot_root . . && umount -l . && cd /`, this.root);
-    if (setup.readOnly) this.remount('/', 'ro');
   }
 
   /** /dev: a tmpfs with devpts, shm, mqueue, the usual nodes and symlinks (runc's setupDevSymlinks, setupPtmx). */
@@ -176,6 +183,8 @@ export class FilesystemPlanner {
     const { plan, setup } = this;
     const dev = (name: string) => this.at(`/dev/${name}`);
     for (const dir of ['pts', 'shm', 'mqueue']) plan.step('mkdir', ['mkdir', dev(dir)], dev(dir), 0o755);
+    // gid=5 (tty) where that group exists: devpts refuses an id its user namespace does not map (EINVAL), so
+    // under `unshare --map-root-user` it is left out, as runc and podman leave it out (new ptys get the caller's gid).
     this.mount('devpts', 'devpts', dev('pts'), ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', ...(setup.ttyGroupMapped ? ['gid=5'] : [])]);
     this.mount('tmpfs', 'shm', dev('shm'), ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k']);
     this.mount('mqueue', 'mqueue', dev('mqueue'), ['nosuid', 'noexec', 'nodev']);
@@ -189,10 +198,11 @@ export class FilesystemPlanner {
       const path = dev(n.path.slice(1));
       if (posix.dirname(n.path) !== '/') plan.step('mkdir', ['mkdir', '-p', posix.dirname(path)], posix.dirname(path), 0o755);
       if (setup.rootless) {
-        // mknod(2) is refused in a user namespace: the host's node is bound over an empty file instead.
-        plan.step('touch', ['touch', path], path);
+        // mknod(2) of a device takes CAP_MKNOD in the initial user namespace (user_namespaces(7), mknod(2)): the
+        // host's node is bound over an empty file instead, as runc does for a rootless container. One line, both steps.
         const host = n.host ?? `/dev${n.path}`;
-        plan.step('mount', ['mount', '--bind', host, path], host, path, '', MS_BIND, '');
+        plan.step('touch', `${shellCommand(['touch', path])} && ${shellCommand(['mount', '--bind', host, path])}`, path);
+        plan.step('mount', '', host, path, '', MS_BIND, '');
       } else {
         const type = (n.mode & 0o170000) === S_IFCHR ? 'c' : 'b';
         plan.step('mknod', ['mknod', '-m', (n.mode & 0o7777).toString(8), path, type, String(n.major), String(n.minor)], path, n.mode, n.major, n.minor);

@@ -11,14 +11,16 @@ import { hostname as hostHostname } from 'node:os';
 import { posix } from 'node:path';
 import { runTool, ToolError, UsageError } from '@cutaway/cli';
 import { readMountinfo } from '@cutaway/libc/mountinfo';
+import { describeIds, idMapped } from '@cutaway/libc/userns';
 import { capabilitySet, ownBoundingSet } from './caps.ts';
 import { cgroupDirs, joinCgroups, oomCounter } from './cgroups.ts';
 import { buildEnterPlan } from './enter.ts';
 import { containerEnv } from './env.ts';
 import { addExecStep, securityOptions } from './exec-step.ts';
-import { rootlessMapping, type IdMapping } from './idmap.ts';
+import { containerIds, rootlessMapping, type IdMapping } from './idmap.ts';
 import { checkRootfs, FilesystemPlanner, parseBind, parseDevice, parseTmpfs } from './mounts.ts';
 import { CLONE, Plan } from './plan.ts';
+import { dryRunScript } from './script.ts';
 import { seccompProfile } from './seccomp.ts';
 import { spec, type NsExecInvocation } from './spec.ts';
 import { resolveUser } from './user.ts';
@@ -52,10 +54,12 @@ function buildPlan(inv: NsExecInvocation): Plan {
   const mapping: IdMapping | undefined = rootless ? rootlessMapping() : undefined;
   if (rootless && netns) throw new ToolError('--netns needs root: joining a network namespace takes CAP_SYS_ADMIN over it');
   const identity = resolveUser(rootfs, o.user ?? '');
-  if (mapping && (identity.uid >= mapping.uidCount || identity.groups.some((g) => g >= mapping.gidCount)))
-    throw new ToolError(`user ${o.user ?? `${identity.uid}:${identity.gid}`}: not mapped in the user namespace (ids 0-${mapping.uidCount - 1} exist there)`, 'a range for this user in /etc/subuid and /etc/subgid maps more');
-  // With a single-id map the kernel refuses setgroups(2) (setgroups is "deny", user_namespaces(7)): the command keeps what it has, its one group.
-  if (mapping?.gidHow === 'file') identity.groups = [];
+  // The container's user namespace: the one made here for a rootless caller, or the one root runs ns-exec in.
+  const ids = containerIds(mapping);
+  if (ids && (!idMapped(ids.uids, identity.uid) || identity.groups.some((g) => !idMapped(ids.gids, g))))
+    throw new ToolError(`user ${o.user ?? `${identity.uid}:${identity.gid}`}: not mapped in the user namespace (the uids it has: ${describeIds(ids.uids)})`, ids.more);
+  // With a map written without privileges the kernel refuses setgroups(2) (setgroups is "deny", user_namespaces(7)): the command keeps what it has, its one group.
+  if (ids && !ids.setgroups) identity.groups = [];
   const caps = capabilitySet(o['cap-add'], o['cap-drop'], privileged, ownBoundingSet());
   // Docker's rule: --privileged is unconfined, whatever seccomp= says; the profile's capability rules follow the bounding set.
   const profile = privileged ? undefined : seccompProfile(seccomp, caps);
@@ -89,11 +93,11 @@ function buildPlan(inv: NsExecInvocation): Plan {
   plan.step('hostname', ['hostname', hostname], hostname);
   if (plan.cloneFlags & CLONE.NEWNET) plan.step('lo-up', 'ip link set lo up');
   new FilesystemPlanner(plan, mounts, {
-    rootfs, rootless, privileged, readOnly: o['read-only'], ownNetwork,
-    ttyGroupMapped: !mapping || mapping.gidCount > 5, binds, tmpfs, workdir, terminal: tty, devices,
+    rootfs, rootless: ids !== undefined, privileged, readOnly: o['read-only'], ownNetwork,
+    ttyGroupMapped: !ids || idMapped(ids.gids, 5), binds, tmpfs, workdir, terminal: tty, devices,
   }).build();
 
-  addExecStep(plan, { workdir, identity, caps, noNewPrivileges, env, command: inv.command, forbidDeviceNodes: !privileged, seccomp: profile });
+  addExecStep(plan, { workdir, identity, caps, noNewPrivileges, setgroupsDenied: ids !== undefined && !ids.setgroups, env, command: inv.command, forbidDeviceNodes: !privileged, seccomp: profile });
   return plan;
 }
 
@@ -101,7 +105,7 @@ function plan(args: string[]): Promise<never> {
   return runTool(spec, async (inv) => {
     const plan = inv.options.enter !== undefined ? buildEnterPlan(inv, inv.options.enter) : buildPlan(inv);
     if (inv.steps.mode.dryRun) {
-      process.stdout.write(plan.script());
+      process.stdout.write(dryRunScript(plan, args));
       return 0;
     }
     if (inv.json) {

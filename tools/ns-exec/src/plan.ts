@@ -3,7 +3,7 @@
  * steps before the new namespaces exist (host side), the namespaces to clone,
  * and the steps inside them up to execve (container side). Each step carries
  * the shell command that does the same: --trace prints it as the step runs,
- * --dry-run prints them all as one script.
+ * and --dry-run's script (script.ts) is made of them.
  *
  * Wire format (read by ns-exec.c): NUL-terminated strings; per step the
  * opcode, its shell text, then its arguments; a list argument is its length
@@ -12,6 +12,7 @@
  * The opcodes and each one's arguments are declared in steps.ts.
  */
 import { shellCommand } from '@cutaway/cli';
+import type { ExecSpec } from './exec-step.ts';
 import type { ContainerStepName, ContainerSteps, HostStepName, HostSteps, StepName } from './steps.ts';
 
 export type Arg = string | number | bigint | readonly string[];
@@ -40,6 +41,10 @@ export class Plan {
   unshare: string[] = [];
   /** Words run before unshare in the script (nsenter into a namespace to join); alone, with no unshare, under --enter. */
   enter: string[] = [];
+  /** --enter: the process whose container is entered. */
+  target?: number;
+  /** What the exec step starts the command with (exec-step.ts), for the script. */
+  exec?: ExecSpec;
 
   /** A step ns-exec takes before the namespaces exist. */
   hostStep<N extends HostStepName>(op: N, text: string | readonly string[], ...args: HostSteps[N]): void {
@@ -67,18 +72,5 @@ export class Plan {
   /** The command that stands for the clone step: unshare(1) for new namespaces, else nsenter(1) for joined ones. */
   launcher(): string[] {
     return this.unshare.length ? ['unshare', ...this.unshare] : this.enter;
-  }
-
-  /** The same work as a shell script: host steps, then the container's steps run by `sh` inside unshare(1). */
-  script(): string {
-    const lines = ['#!/bin/sh', 'set -eu'];
-    // Joining a namespace is `nsenter` before unshare, and uid maps are unshare's --map-* options.
-    for (const s of this.host) if (s.text && !['setns', 'uidmap', 'gidmap'].includes(s.op)) lines.push(s.text);
-    lines.push("container_setup=$(cat <<'CW_SETUP'");
-    for (const s of this.container) if (s.text) lines.push(s.text);
-    lines.push('CW_SETUP', ')');
-    const words = this.unshare.length ? [...this.enter, 'unshare', ...this.unshare] : this.enter;
-    lines.push(`exec ${shellCommand(words)} sh -euc "$container_setup"`, '');
-    return lines.join('\n');
   }
 }

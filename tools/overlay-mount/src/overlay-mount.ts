@@ -5,9 +5,10 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { imageStoreDir, mountRecordPath, readMountRecord, ROOT_OPTION, runTool, shellCommand, shellQuote, stateRoot, ToolError, UsageError, toolSpec, type Invocation, type MountRecord } from '@cutaway/cli';
 import { layerPath, LayerError, unpackLayer, type UnpackResult } from '@cutaway/layer';
 import { umount2 } from '@cutaway/libc';
+import { userNamespaceOf, type UserNamespace } from '@cutaway/libc/userns';
 import { findImage, hostPlatform, isContentHandle, NoSuchImageError, OciLayout, parsePlatform, writeFileAtomic, type FoundImage, type ResolvedImage } from '@cutaway/oci';
 import pkg from '../package.json' with { type: 'json' };
-import { inUserNamespace, mountCommand, mountOverlay, mountPoints, type OverlaySpec } from './overlay.ts';
+import { mountCommand, mountOverlay, mountPoints, type OverlaySpec } from './overlay.ts';
 import { decompressor, overlayScript, unpackFunction } from './script.ts';
 
 const spec = toolSpec({
@@ -76,7 +77,21 @@ function imageError(e: Error, handle: string, layoutDir: string): ToolError {
   return new ToolError(`${e.message} in ${layoutDir}`, isContentHandle(handle) ? 'an image ID or a digest is looked up, never pulled' : `oci-pull ${handle}`);
 }
 
-async function unpackImage(image: ResolvedImage, layout: OciLayout, root: string, inv: Invocation<typeof spec.options>, userxattr: boolean): Promise<UnpackResult[]> {
+/** Why a layer's entries lost their owners or device nodes, in the progress line (a user namespace's limits). */
+function unpackNotes(stats: UnpackResult['stats']): string {
+  const notes: string[] = [];
+  if (stats?.skippedDevices) notes.push(`${stats.skippedDevices} device nodes left out, as a user namespace cannot create them`);
+  if (stats?.unmappedOwners)
+    notes.push(`${stats.unmappedOwners} ${stats.unmappedOwners === 1 ? 'entry' : 'entries'} kept as root: their owners are not mapped in this user namespace (unshare --map-root-user --map-auto maps the /etc/subuid range)`);
+  return notes.map((n) => `; ${n}`).join('');
+}
+
+/**
+ * Unpacks the image's layers. In a user namespace (userns not the initial one) overlay marks go under user.overlay.
+ * (the mount takes userxattr), device nodes are left out, and an entry gets its owner where the namespace maps it.
+ */
+async function unpackImage(image: ResolvedImage, layout: OciLayout, root: string, inv: Invocation<typeof spec.options>, userns: UserNamespace): Promise<UnpackResult[]> {
+  const userxattr = !userns.initial;
   const layersDir = join(root, 'layers');
   const results: UnpackResult[] = [];
   for (const [i, layer] of image.manifest.layers.entries()) {
@@ -89,9 +104,9 @@ async function unpackImage(image: ResolvedImage, layout: OciLayout, root: string
     inv.steps.run(`unpack_layer ${shellCommand([decompressor(layer.mediaType).command, layout.blobPath(layer.digest), diffId, path])}`);
     const item = inv.progress.item(`layer ${i + 1}/${image.manifest.layers.length} ${diffId.slice(7, 19)}`);
     try {
-      const result = await unpackLayer(layout, layer, diffId, layersDir, { overlayXattrPrefix: overlayPrefix(userxattr), owners: !userxattr, devices: !userxattr });
-      const skipped = result.stats?.skippedDevices ? `; ${result.stats.skippedDevices} device nodes left out, as a user namespace cannot create them` : '';
-      item.finish(result.unpacked ? `unpacked (${result.stats?.entries} entries${skipped})` : 'already unpacked');
+      const owners = userns.initial || { uids: userns.uids, gids: userns.gids };
+      const result = await unpackLayer(layout, layer, diffId, layersDir, { overlayXattrPrefix: overlayPrefix(userxattr), owners, devices: !userxattr });
+      item.finish(result.unpacked ? `unpacked (${result.stats?.entries} entries${unpackNotes(result.stats)})` : 'already unpacked');
       results.push(result);
     } catch (e) {
       if (e instanceof LayerError) throw new ToolError(e.message, 'the layer was refused and nothing of it kept');
@@ -114,7 +129,7 @@ function mountScript(a: { image?: FoundImage; layout?: OciLayout; layers: Unpack
     const layers = a.image.manifest.layers;
     script.need('tar', 'sha256sum', 'mktemp', 'chmod', 'find', 'touch', 'mknod', 'setfattr', 'flock', 'rm');
     for (const l of layers) script.need(decompressor(l.mediaType).needs);
-    script.add(...unpackFunction(overlayPrefix(spec.userxattr), !spec.userxattr), '');
+    script.add(...unpackFunction(overlayPrefix(spec.userxattr), spec.userxattr), '');
     script.add(`# The layers of ${a.image.name} (${a.image.descriptor.digest}), bottom first`);
     for (const [i, layer] of layers.entries()) {
       const { diffId, path } = a.layers[i]!;
@@ -158,7 +173,10 @@ async function doMount(inv: Invocation<typeof spec.options>): Promise<number> {
   const dir = containerDir(root, name);
   const target = options.target !== undefined ? resolvedPath(options.target) : join(dir, 'merged');
   if (mountPoints().has(target)) throw new ToolError(`${target} is mounted already`, `overlay-mount --unmount ${options.name !== undefined ? name : target}`);
-  const userxattr = inUserNamespace();
+  // In a user namespace (`unshare --user --map-root-user --mount`) overlay keeps its xattrs under user.overlay.
+  // (trusted.* takes CAP_SYS_ADMIN in the initial one: xattr(7)), and layers get only the owners it maps.
+  const userns = userNamespaceOf();
+  const userxattr = !userns.initial;
 
   let image: FoundImage | undefined;
   let imageLayout: OciLayout | undefined;
@@ -174,7 +192,7 @@ async function doMount(inv: Invocation<typeof spec.options>): Promise<number> {
       throw imageError(e, positionals[0]!, layoutDir);
     });
     imageLayout = layout;
-    layers = await unpackImage(image, layout, root, inv, userxattr);
+    layers = await unpackImage(image, layout, root, inv, userns);
     lowers = layers.map((l) => l.path).reverse();
   }
   if (!lowers.length) throw new ToolError(`${image?.name}: the image has no layers to mount`);

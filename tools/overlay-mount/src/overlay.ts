@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { Steps } from '@cutaway/cli';
 import { MS_BIND, MS_RDONLY, MS_REMOUNT, mount, mountWithFsconfig, umount2 } from '@cutaway/libc';
 import { readMountinfo } from '@cutaway/libc/mountinfo';
@@ -91,12 +91,6 @@ export function mountOverlay(spec: OverlaySpec, steps: Steps): void {
   const options = optionString({ ...spec, lowers: spec.lowers.map(escapeLower) });
   if (options.length <= PAGE_LIMIT) mount('overlay', spec.target, 'overlay', 0, options);
   else mountWithFsconfig('overlay', spec.target, fsconfigPairs(spec));
-}
-
-/** Whether this process runs in a user namespace other than the initial one (uid_map is not the identity of all ids). */
-export function inUserNamespace(): boolean {
-  const map = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
-  return !(map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
 }
 
 /** Mount points, from /proc/self/mountinfo. */

@@ -15,10 +15,10 @@ export function overlayScript(argv: readonly string[]): BashScript {
 
 /**
  * The bash function that unpacks one layer as overlay-mount (libs/layer's unpackLayer) does. `prefix` is the
- * overlay xattr namespace (trusted.overlay. as root, user.overlay. in a user namespace); `owners` whether
- * entries get their owners (not in a user namespace).
+ * overlay xattr namespace (trusted.overlay. as root, user.overlay. in a user namespace); `userNamespace` whether
+ * it runs in a user namespace, where an owner it does not map and a device node cannot be made.
  */
-export function unpackFunction(prefix: string, owners: boolean): string[] {
+export function unpackFunction(prefix: string, userNamespace: boolean): string[] {
   return [
     '',
     '# unpack_layer DECOMPRESS BLOB DIFF_ID DIR: one layer unpacked once into DIR, named by its diff_id and shared',
@@ -28,9 +28,15 @@ export function unpackFunction(prefix: string, owners: boolean): string[] {
     '#    a concurrent overlay-mount (or this script) waits, then finds it done;',
     "#  - OCI whiteouts become overlay's: .wh..wh..opq marks its directory opaque, .wh.NAME becomes NAME as a 0:0",
     "#    character device (unless the layer has NAME itself); each directory keeps the time tar gave it.",
-    ...(owners ? [] : ['# In a user namespace: no owners, and tar cannot make device nodes (overlay-mount leaves them out).']),
+    ...(userNamespace
+      ? [
+          '# In a user namespace chown(2) to an id it does not map fails (EINVAL), and so does mknod(2) of a device (EPERM):',
+          '# the entry stays the namespace root\'s, or is left out, as overlay-mount leaves them. tar complains of each and',
+          '# exits 2: those complaints are expected, any other one stops the script.',
+        ]
+      : []),
     'TMP=',
-    "trap 'if [ -n \"$TMP\" ]; then rm -rf \"$TMP\" \"$TMP.whiteouts\" \"$TMP.time\"; fi' EXIT",
+    `trap 'if [ -n "$TMP" ]; then rm -rf "$TMP" "$TMP.whiteouts" "$TMP.time"${userNamespace ? ' "$TMP.errors"' : ''}; fi' EXIT`,
     'unpack_layer() {',
     '  local decompress=$1 blob=$2 diff_id=$3 dir=$4 sum wh d name',
     '  [ ! -d "$dir" ] || return 0',
@@ -45,8 +51,14 @@ export function unpackFunction(prefix: string, owners: boolean): string[] {
     '  fi',
     '  TMP=$(mktemp -d "$dir.XXXXXX.tmp")',
     '  chmod 755 "$TMP"',
-    `  $decompress < "$blob" | tar -x --numeric-owner ${owners ? '--same-owner' : '--no-same-owner'} --same-permissions --xattrs --xattrs-include='*' \\`,
-    "    --xattrs-exclude='trusted.overlay.*' --xattrs-exclude='user.overlay.*' -C \"$TMP\"",
+    ...(userNamespace
+      ? [
+          `  if ! $decompress < "$blob" | ${TAR} -C "$TMP" 2> "$TMP.errors"; then`,
+          "    if grep -v -e ': Cannot change ownership to ' -e ': Cannot mknod: ' -e '^tar: Exiting with failure status' \"$TMP.errors\" >&2; then exit 1; fi",
+          '  fi',
+          '  rm -f "$TMP.errors"',
+        ]
+      : [`  $decompress < "$blob" | ${TAR} -C "$TMP"`]),
     '  find "$TMP" -type f -name \'.wh.*\' -print0 > "$TMP.whiteouts"',
     '  while IFS= read -r -d \'\' wh; do',
     '    d=${wh%/*}',
@@ -68,6 +80,9 @@ export function unpackFunction(prefix: string, owners: boolean): string[] {
     '}',
   ];
 }
+
+/** tar as unpack_layer runs it: owners, modes and xattrs kept, but overlay's own marks (a layer says those with .wh. files). */
+const TAR = "tar -x --numeric-owner --same-owner --same-permissions --xattrs --xattrs-include='*' --xattrs-exclude='trusted.overlay.*' --xattrs-exclude='user.overlay.*'";
 
 /** The decompressor of a layer blob, by its media type. */
 export function decompressor(mediaType: string): { command: string; needs: string } {

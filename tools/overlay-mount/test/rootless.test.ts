@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listXattrs } from '@cutaway/libc';
 import { OciLayout } from '@cutaway/oci';
-import { runCommand, shellWord, toolPath } from '../../../test/fixtures/commands.ts';
+import { runCommand, shellWord } from '../../../test/fixtures/commands.ts';
 import { buildLayersImage, LAYERS_REF, removeTree } from '../../../test/fixtures/images.ts';
+import { shareTools, type SharedTools } from '../../../test/fixtures/unprivileged-user.ts';
 
 // overlay-mount as a user without privileges: inside a user namespace of its
 // own (unshare --user --map-root-user --mount, as rootless podman does), the
@@ -16,6 +17,8 @@ const NOBODY = 65534;
 let work: string;
 let root: string;
 let layoutDir: string;
+/** The tools as nobody can reach them (a checkout under /root is closed to it). */
+let tools: SharedTools | undefined;
 
 /** Runs a shell script as nobody, in a new user and mount namespace where nobody is root. */
 function asRootlessUser(script: string) {
@@ -30,6 +33,7 @@ async function chownTree(dir: string): Promise<void> {
 }
 
 beforeAll(async () => {
+  tools = shareTools();
   work = await mkdtemp(join(tmpdir(), 'cw-rootless-'));
   layoutDir = join(work, 'images');
   await buildLayersImage(await OciLayout.create(layoutDir));
@@ -38,12 +42,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  tools?.release();
   await removeTree(work);
 });
 
 describe('overlay-mount without privileges', () => {
   it('unpacks and mounts in a user namespace with userxattr; whiteouts, opaque dirs and copy-up behave', async () => {
-    const bin = shellWord(toolPath('overlay-mount'));
+    const bin = shellWord(`${tools!.bin}/overlay-mount`);
     const merged = join(root, 'containers', 'r1', 'merged');
     const out = await asRootlessUser(
       [
@@ -56,6 +61,8 @@ describe('overlay-mount without privileges', () => {
       ].join('\n'),
     );
     expect(out.stderr).toMatch(/device nodes left out, as a user namespace cannot create them/);
+    // Only root exists in the namespace (--map-root-user): the layer's 1000:1000 entries are root's, and it says so.
+    expect(out.stderr).toMatch(/; 2 entries kept as root: their owners are not mapped in this user namespace \(unshare --map-root-user --map-auto maps the \/etc\/subuid range\)/);
     expect(out.code).toBe(0);
     expect(JSON.parse(await readFile(join(work, 'mount.json'), 'utf8'))).toMatchObject({ merged, userxattr: true });
     expect(await readFile(join(work, 'opaque.txt'), 'utf8')).toBe('new.txt\n');
