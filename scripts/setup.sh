@@ -17,6 +17,8 @@ packages=(
   gcc libc6-dev libseccomp-dev runc uidmap keyutils
   # netbridge: ip and nft; bench/netbridge.ts compares it with the CNI bridge and portmap plugins (iptables)
   iproute2 nftables containernetworking-plugins iptables
+  # rootless cutaway: netbridge gives an ordinary user's containers slirp4netns, as rootless podman's default network
+  slirp4netns
   # cutaway build is compared with buildah bud in its tests; bench/cutaway.ts times podman run too
   buildah podman
   time  # GNU time: bench/ reads peak memory (%M) with it

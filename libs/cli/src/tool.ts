@@ -54,6 +54,11 @@ export interface ToolSpec<O extends readonly OptionSpec[] = readonly OptionSpec[
    * 1 and 2 could be mistaken for its command's: docker run's 125 for ns-exec.
    */
   errorStatus?: number;
+  /**
+   * Common options (COMMON_OPTIONS) the tool does not have: left out of its help, and refused with a one-line
+   * usage error (cutaway's commands have no --json; only some have a --dry-run).
+   */
+  without?: readonly ('json' | 'dry-run')[];
 }
 
 /** The options every tool has (DESIGN.md, the command-line contract). */
@@ -100,8 +105,11 @@ function optionLabel(o: OptionSpec): string {
   return o.short ? `-${o.short}, ${long}` : `    ${long}`;
 }
 
+/** The common options a tool has. */
+const commonOptions = (spec: ToolSpec<readonly OptionSpec[]>): readonly OptionSpec[] => COMMON_OPTIONS.filter((o) => !spec.without?.some((name) => name === o.name));
+
 export function formatHelp(spec: ToolSpec<readonly OptionSpec[]>): string {
-  const all = [...spec.options, ...COMMON_OPTIONS];
+  const all = [...spec.options, ...commonOptions(spec)];
   const width = Math.max(...all.map((o) => optionLabel(o).length)) + 2;
   const section = (title: string, lines: string[]) => (lines.length ? [``, `${title}:`, ...lines.map((l) => `  ${l}`)] : []);
   return [
@@ -175,6 +183,7 @@ export function parseInvocation<O extends readonly OptionSpec[]>(spec: ToolSpec<
       break;
     } else positionals.push(word);
   }
+  for (const name of spec.without ?? []) if (values.has(byLong.get(name)!)) throw new UsageError(`--${name} is not supported by ${spec.name}`);
   const options: Record<string, string | boolean | string[] | undefined> = {};
   for (const o of all) {
     const given = values.get(o);

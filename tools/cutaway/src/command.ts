@@ -1,4 +1,6 @@
-import { ROOT_OPTION, runTool, stateRoot, UsageError, type Invocation, type OptionSpec, type OptionValues, type ToolSpec } from '@cutaway/cli';
+import { BashScript, ROOT_OPTION, runTool, stateRoot, type Invocation, type OptionSpec, type OptionValues, type ToolSpec } from '@cutaway/cli';
+import { realRunner, type Runner } from './runner.ts';
+import { ScriptRecorder } from './script-runner.ts';
 import { traceTools } from './tools.ts';
 
 /** cutaway's version, which every command reports (`cutaway ps --version`). */
@@ -13,32 +15,54 @@ export interface Command {
   start(argv: string[]): Promise<never>;
 }
 
-/** A command's spec as its file declares it: its name is the verb (`ps`, `network create`); --root is added. */
-export type VerbSpec<O extends readonly OptionSpec[]> = Omit<ToolSpec<O>, 'name' | 'version'> & { name: string };
+/**
+ * A command's spec as its file declares it: its name is the verb (`ps`, `network create`); --root is added.
+ * `dryRun`: it takes --dry-run, and prints its steps as a bash script of tool commands instead (runner.ts).
+ */
+export type VerbSpec<O extends readonly OptionSpec[]> = Omit<ToolSpec<O>, 'name' | 'version' | 'without'> & { name: string; dryRun?: boolean };
 
 /** The options a command's run reads: its own and --root. */
 export type VerbInvocation<O extends readonly OptionSpec[]> = Invocation<[...O, typeof ROOT_OPTION]>;
 
 /**
- * A command from its spec and what it does. `run` gets the invocation and the state root (--root, else
- * $CUTAWAY_ROOT), and returns the exit status (0 when it returns nothing). --trace shows each tool command;
- * --dry-run and --json come with every tool's options, and cutaway's commands refuse them rather than run
- * anything as if they had them.
+ * A command from its spec and what it does. `run` gets the invocation, the state root (--root, else
+ * $CUTAWAY_ROOT) and the runner its steps go through, and returns the exit status (0 when it returns nothing).
+ * --trace shows each tool command. A command whose spec says `dryRun` takes --dry-run: its steps are recorded
+ * (script-runner.ts) and the script printed, nothing done; the others have no --dry-run (nor --json), neither
+ * in their help nor on their command line.
  */
-export function command<const O extends readonly OptionSpec[]>(spec: VerbSpec<O>, run: (inv: VerbInvocation<O>, root: string) => Promise<number | void>): Command {
-  const full: ToolSpec<[...O, typeof ROOT_OPTION]> = { ...spec, name: `cutaway ${spec.name}`, version: VERSION, options: [...spec.options, ROOT_OPTION] };
+export function command<const O extends readonly OptionSpec[]>(spec: VerbSpec<O>, run: (inv: VerbInvocation<O>, root: string, r: Runner) => Promise<number | void>): Command {
+  const { dryRun, ...rest } = spec;
+  const full: ToolSpec<[...O, typeof ROOT_OPTION]> = {
+    ...rest,
+    name: `cutaway ${spec.name}`,
+    version: VERSION,
+    options: [...spec.options, ROOT_OPTION],
+    without: dryRun ? ['json'] : ['json', 'dry-run'],
+  };
   return {
     spec: full,
     start: (argv) =>
       runTool(full, async (inv) => {
-        if (inv.steps.mode.dryRun) throw new UsageError(`--dry-run is not supported by ${full.name}: the tools' own --dry-run show each step`);
-        if (inv.json) throw new UsageError(`--json is not supported by ${full.name}`);
         traceTools(inv.steps.mode.trace);
         // --root, typed as declared (TypeScript does not look into the values of the generic O's options).
-        return run(inv, stateRoot((inv.options as OptionValues<[typeof ROOT_OPTION]>).root));
+        const root = stateRoot((inv.options as OptionValues<[typeof ROOT_OPTION]>).root);
+        if (!inv.steps.mode.dryRun) return run(inv, root, realRunner);
+        const recorder = new ScriptRecorder(new BashScript('cutaway', [...spec.name.split(' '), ...argv], SCRIPT_NOTES), root, spec.errorStatus ?? 1);
+        await run(inv, root, recorder);
+        process.stdout.write(recorder.toString());
+        return 0;
       }, argv),
   };
 }
+
+/** What a --dry-run script says of itself, under its command line. */
+const SCRIPT_NOTES = [
+  "as the tools' commands (--dry-run): run it with bash, with cutaway's tools on PATH (its bin/), and it does what",
+  'the command would, with the same output and exit status, leaving the same containers and images in',
+  '$CUTAWAY_ROOT (by default the root it was planned against). The ids and names cutaway chooses were chosen',
+  'when it was printed; what only a step can tell (a mount path, an address) is taken from that step.',
+];
 
 /** A command that takes no operands (`ps`, `info`, the prunes): any is Docker's "accepts no arguments". */
 export const NO_OPERANDS = { min: 0, max: 0, names: '' } as const;

@@ -32,6 +32,8 @@ import { tag } from './images/tag.ts';
 import { network } from './networks/index.ts';
 import { system } from './system/index.ts';
 import { info } from './system/info.ts';
+import { unshare } from './system/unshare.ts';
+import { needsUserNamespace, reexecInUserNamespace } from './rootless.ts';
 import { volume } from './volumes/index.ts';
 
 /** A management command (`cutaway network create …`): its verbs, in the order help lists them. */
@@ -42,6 +44,8 @@ const COMMANDS: Record<string, Command | Group> = {
   run, exec, ps, logs, inspect, wait, port, kill, stop, start, restart, rm, top, stats,
   images, pull, push, tag, rmi, history, save, load,
   image, network, volume, system, info,
+  // podman's: a shell (or CMD) in the rootless user namespace, to look at or remove the store's files.
+  unshare,
   // What cutaway-shim becomes when a detached container exits; not a command of Docker's.
   __teardown: teardown,
 };
@@ -77,7 +81,9 @@ const [verb, ...args] = rest;
 const entry = verb !== undefined ? COMMANDS[verb] : undefined;
 const visible = Object.keys(COMMANDS).filter((v) => !v.startsWith('__'));
 if (!entry) usage(verb !== undefined ? `unknown command ${verb}: ${visible.join(', ')}` : `cutaway COMMAND …: ${visible.join(', ')}`);
-if (isCommand(entry)) void entry.start([...global, ...args]);
+// An ordinary user's command runs in its user namespace (rootless.ts), started anew from the same arguments.
+if (needsUserNamespace(verb!)) void reexecInUserNamespace(process.argv.slice(2)).catch((e: unknown) => process.exit(reportError('cutaway', e, false)));
+else if (isCommand(entry)) void entry.start([...global, ...args]);
 else {
   const [sub, ...subArgs] = args;
   const command = sub !== undefined ? entry[sub] : undefined;

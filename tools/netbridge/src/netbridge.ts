@@ -1,12 +1,13 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ROOT_OPTION, runTool, runtimeDir, shellQuote, stateRoot, ToolError, UsageError, toolSpec, type Invocation } from '@cutaway/cli';
+import { ROOT_OPTION, rootless, runTool, runtimeDir, shellQuote, stateRoot, ToolError, UsageError, toolSpec, type Invocation } from '@cutaway/cli';
 import pkg from '../package.json' with { type: 'json' };
 import { leaseAddress, macOf } from './addresses.ts';
 import { checkUsable, contains, formatIPv4, formatSubnet, overlaps, parseIPv4, parseSubnet, subnetSize, type Subnet } from './cidr.ts';
 import { deleteTable, networkElements, portElements, portTarget, TABLE, tableCommands, tableState } from './firewall.ts';
 import { allocatePorts, portKey } from './ports.ts';
 import { exec, Runner } from './runner.ts';
+import { refuseRootlessOptions, slirpDown, slirpUp } from './slirp.ts';
 import {
   addEndpointScript,
   checkEndpointScript,
@@ -43,6 +44,9 @@ const spec = toolSpec({
     "under one lock, where every root's netbridge sees them, so two roots never get one address, MAC or host port.",
     "A state root's records from an older netbridge ($CUTAWAY_ROOT/networks) are moved there on its first run.",
     'Every packet rule is in the nftables table ip cw; down removes only its own endpoint\'s elements.',
+    'Rootless (an ordinary user, or root of a user namespace), as rootless podman: up makes a network namespace',
+    '(bind-mounted on $CUTAWAY_RUN/slirp4netns/netns/NAME) and attaches slirp4netns to it (eth0 10.0.2.100/24, via',
+    '10.0.2.2, --disable-host-loopback), each -p a forward added through its API socket; down kills it.',
   ].join('\n'),
   options: [
     { name: 'network', type: 'string', arg: 'NET', help: 'up: the network to join (default: bridge); down: only the endpoint on NET' },
@@ -67,6 +71,7 @@ const spec = toolSpec({
     'CUTAWAY_ROOT=/srv/b netbridge up api -p 8080:80         # another root: "port is already allocated"',
     'cat /run/cutaway/networks/bridge.json                   # every root\'s leases on cw0',
     'netbridge down web',
+    'ns=$(netbridge up web -p 8080:80)                       # rootless: slirp4netns, 10.0.2.100',
   ],
   classic: [
     'ip netns add web',
@@ -350,6 +355,7 @@ async function networkCommand(inv: Invocation<typeof spec.options>, store: Netwo
   const o = inv.options;
   switch (verb) {
     case 'create': {
+      if (rootless()) throw new ToolError('network create needs root: rootless, containers get slirp4netns on the default network');
       const [name, ...extra] = names;
       if (!name || extra.length) throw new UsageError('network create takes one NET: netbridge network create NET [--subnet CIDR]');
       checkName(name, 'network');
@@ -450,7 +456,20 @@ void runTool(spec, async (inv) => {
   const store = new NetworkStore(runtimeDir(), resolve(stateRoot(inv.options.root)), run.dryRun);
   const verb = inv.positionals[0];
   let output = '';
-  if (verb === 'network') await networkCommand(inv, store, run, (text) => (output += text));
+  // Rootless: no bridge, veth or nft rule can be made in the host's network namespace; slirp4netns instead (slirp.ts).
+  const slirp = rootless() && (verb === 'up' || verb === 'down');
+  if (slirp && verb === 'up') {
+    const [name, ...extra] = inv.positionals.slice(1);
+    if (!name || extra.length) throw new UsageError('up takes one NAME: netbridge up NAME [-p HOST:CTR]…');
+    refuseRootlessOptions(inv.options, DEFAULT_NETWORK);
+    const result = await slirpUp(run, runtimeDir(), resolve(stateRoot(inv.options.root)), name, inv.options.publish);
+    output = inv.json ? `${JSON.stringify(result)}\n` : `${result.netns}\n`;
+  } else if (slirp) {
+    const [name, ...extra] = inv.positionals.slice(1);
+    if (!name || extra.length) throw new UsageError('down takes one NAME: netbridge down NAME');
+    await slirpDown(run, runtimeDir(), name);
+    output = inv.json ? `${JSON.stringify({ name })}\n` : '';
+  } else if (verb === 'network') await networkCommand(inv, store, run, (text) => (output += text));
   else if (verb === 'up') {
     const result = await up(inv, store, run);
     output = inv.json ? `${JSON.stringify(result)}\n` : `${result.netns}\n`;

@@ -77,6 +77,17 @@ export class Runner {
     if (!this.dryRun) await exec('nft', ['-f', '-'], commands.join('\n'));
   }
 
+  /** Any other command (unshare, umount: the rootless network, slirp.ts): shown, and run unless this is a dry run. */
+  async command(argv: string[]): Promise<string> {
+    this.record(shellCommand(argv));
+    return this.dryRun ? '' : exec(argv[0]!, argv.slice(1));
+  }
+
+  /** A step done in code (a daemon started, an API request), shown by --trace; the dry-run script has its own lines for it (script). */
+  trace(line: string): void {
+    if (!this.dryRun) this.steps.run(line);
+  }
+
   /** A sysctl of the host (net.ipv4.conf.BRIDGE.forwarding): written under /proc/sys, shown as sysctl -w. */
   async sysctl(key: string, value: string): Promise<void> {
     this.record(shellCommand(['sysctl', '-qw', `${key}=${value}`]));

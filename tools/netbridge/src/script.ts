@@ -21,7 +21,7 @@ import { DEFAULT_NETWORK, type Endpoint, type NetworkRecord, type NetworkStore, 
 const q = shellQuote;
 
 /** The commands a script may run (checked for at its top when it does: libs/cli's prerequisite check). */
-const COMMANDS = ['ip', 'nsenter', 'ss', 'sysctl', 'nft', 'jq', 'flock', 'date'];
+const COMMANDS = ['ip', 'nsenter', 'ss', 'sysctl', 'nft', 'jq', 'flock', 'date', 'unshare', 'slirp4netns', 'nc', 'umount'];
 
 /** The script with a check of the commands it uses right after `set -eu`: a missing one is named before anything is done. */
 export function withCommandCheck(script: string): string {

@@ -1,27 +1,31 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, posix, resolve } from 'node:path';
 import { imageStoreDir, shellCommand, ToolError, UsageError } from '@cutaway/cli';
 import {
   commandArgv, exposedPorts, findStage, matchSources, parseDockerfile, resolveBase, resolveGlobalArgs, StageScope,
   type AddInstruction, type CopyInstruction, type Instruction, type Stage,
 } from '@cutaway/dockerfile';
-import { findImage, formatReference, OciLayout, parseReference, type ContainerConfig } from '@cutaway/oci';
+import { applyConfigChanges, findImage, formatReference, OciLayout, parseReference, type ContainerConfig } from '@cutaway/oci';
 import { contentHash, listContext } from './context.ts';
-import { isArchive, StagingTree, type Owner } from './staging.ts';
+import { isArchive, type Owner } from './staging.ts';
 import { command } from '../command.ts';
 import { imageFor } from '../images/resolve.ts';
+import { planningPull } from '../images/planning-pull.ts';
 import { CACHE_REPOSITORY } from '../images/store.ts';
-import { runProcess, teardown } from '../containers/lifecycle.ts';
+import { teardown } from '../containers/lifecycle.ts';
 import { ContainerStore, type ContainerConfigRecord } from '../containers/store.ts';
 import { usingStore } from '../store-lock.ts';
-import { holdSignals, stopIfSignalled, tool } from '../tools.ts';
+import { holdSignals, stopIfSignalled } from '../tools.ts';
+import type { Runner } from '../runner.ts';
+import { withCgroup } from '../rootless.ts';
 
 /** The build log (stderr); `-q` silences it, RUN's output included, as docker build -q does. */
 let quiet = false;
+/** Planning a --dry-run: no log (the script's RUNs show their output). */
+let planning = false;
 function say(text: string): void {
-  if (!quiet) process.stderr.write(`${text}\n`);
+  if (!quiet && !planning) process.stderr.write(`${text}\n`);
 }
 
 /**
@@ -59,6 +63,7 @@ class Builder {
     private readonly network: string,
     /** --force-rm: a failed RUN's container goes too (Docker's classic builder keeps it). */
     private readonly forceRm: boolean,
+    private readonly r: Runner,
   ) {
     this.env = { CUTAWAY_ROOT: root };
     this.containers = new ContainerStore(root);
@@ -66,8 +71,8 @@ class Builder {
   }
 
   async open(): Promise<void> {
-    // create opens the store when it is there already.
-    this.layout = await OciLayout.create(imageStoreDir(this.root));
+    // create opens the store when it is there already. (A --dry-run plan reads the store only through imageFor.)
+    if (!this.r.dryRun) this.layout = await OciLayout.create(imageStoreDir(this.root));
   }
 
   /**
@@ -76,12 +81,22 @@ class Builder {
    * before, made by `produce` otherwise. The result is tagged in the store
    * as localhost/cutaway-cache:<key>, which is the cache.
    */
-  private async step(state: StageState, keyParts: unknown[], produce: (tag: string) => Promise<void>): Promise<void> {
-    const key = createHash('sha256').update(JSON.stringify([state.digest, ...keyParts])).digest('hex');
+  private async step(state: StageState, keyParts: unknown[], produce: (tag: string) => Promise<string>, changes: readonly string[] = []): Promise<void> {
+    // (In a --dry-run script the parent's digest is a step's output: the key is computed when it runs.)
+    const key = this.r.dryRun ? this.r.sha256(JSON.stringify([state.digest, ...keyParts]), 'key') : createHash('sha256').update(JSON.stringify([state.digest, ...keyParts])).digest('hex');
     const tag = `${CACHE_REPOSITORY}:${key}`;
     stopIfSignalled();
-    if (!this.noCache && (await this.layout.resolve(tag))) say(' ---> Using cache');
-    else await produce(tag);
+    // A --dry-run script builds every step, as --no-cache does: it reproduces the build from scratch.
+    const cached = !this.r.dryRun && !this.noCache && (await this.layout.resolve(tag));
+    if (cached) say(' ---> Using cache');
+    const digest = cached ? undefined : await produce(tag);
+    if (this.r.dryRun) {
+      // The image is made when the script runs: its digest is the step's output, its config the parent's changed.
+      state.image = tag;
+      state.digest = digest!;
+      state.config = applyConfigChanges(state.config, changes);
+      return;
+    }
     const image = await findImage(this.layout, tag);
     state.image = tag;
     state.digest = image.descriptor.digest;
@@ -91,8 +106,11 @@ class Builder {
 
   /** A metadata instruction: no layer, a history entry, the config changed (docker commit -c). */
   private async metadata(state: StageState, change: string, before: string[] = []): Promise<void> {
-    await this.step(state, [...before, change], (tag) =>
-      tool('layer-commit', ['-q', '--empty', ...[...before, change].flatMap((c) => ['--change', c]), '--image', state.image ?? 'scratch', '--tag', tag, '--created-by', `/bin/sh -c #(nop) ${change}`], this.env).then(() => undefined),
+    await this.step(
+      state,
+      [...before, change],
+      (tag) => this.r.tool('layer-commit', ['-q', '--empty', ...[...before, change].flatMap((c) => ['--change', c]), '--image', state.image ?? 'scratch', '--tag', tag, '--created-by', `/bin/sh -c #(nop) ${change}`], this.env, 'image'),
+      [...before, change],
     );
   }
 
@@ -107,11 +125,11 @@ class Builder {
     } else if (base.image === 'scratch') {
       state = { index: stage.index, digest: 'scratch', config: {}, scope: new StageScope(this.dockerfile, { globalArgs, buildArgs }) };
     } else {
-      const image = await imageFor(this.root, base.image, this.env);
+      const image = await imageFor(this.root, base.image, this.env, this.r.dryRun ? planningPull(this.r, this.env) : undefined);
       const config = image.config.config ?? {};
       state = { index: stage.index, image: image.name, digest: image.descriptor.digest, config, scope: new StageScope(this.dockerfile, { globalArgs, buildArgs, imageEnv: config.Env ?? [], imageShell: (config.Shell as string[] | undefined) ?? [] }) };
     }
-    say(` ---> ${state.image ? short((await findImage(this.layout, state.image)).manifest.config.digest) : 'scratch'}`);
+    if (!quiet && !planning) say(` ---> ${state.image ? short((await findImage(this.layout, state.image)).manifest.config.digest) : 'scratch'}`);
     for (const raw of stage.instructions) {
       say(`Step ${++counter.step}/${total} : ${raw.original}`);
       await this.instruction(state, state.scope.apply(raw));
@@ -170,16 +188,16 @@ class Builder {
    */
   private stepContainer(state: StageState, command: string[], network: string): Promise<ContainerConfigRecord> {
     const ownNetwork = !['host', 'none'].includes(network);
-    return this.containers.create(undefined, (id, name) => ({
+    return this.r.createContainer(this.containers, undefined, (id, name) => ({
       id,
       name,
       image: state.image!,
       imageDigest: state.digest,
-      created: new Date().toISOString(),
+      created: this.r.now('created'),
       command,
       hostname: id.slice(0, 12),
       nsExecOptions: [],
-      cgroup: id.slice(0, 12),
+      cgroup: withCgroup([]) ? id.slice(0, 12) : '',
       limits: [],
       // The endpoint is named before it exists, so that whoever takes the container down takes it down too;
       // cwbuild- tells a step's network namespace and veth from a container's.
@@ -201,9 +219,11 @@ class Builder {
       const { id } = config;
       say(` ---> Running in ${id.slice(0, 12)}`);
       let keep = false;
-      try {
-        const merged = await tool('overlay-mount', ['-q', state.image, '--name', id], this.env);
-        const netns = config.network?.endpoint ? await tool('netbridge', ['up', config.network.endpoint, '--network', this.network], this.env) : undefined;
+      // A failure takes down the step's container (keeping its upper directory unless --force-rm; a --dry-run
+      // script removes it), as does the end of a step that succeeded.
+      const made = await this.r.guarded(async () => {
+        const merged = await this.r.tool('overlay-mount', ['-q', state.image!, '--name', id], this.env, 'merged');
+        const netns = config.network?.endpoint ? await this.r.tool('netbridge', ['up', config.network.endpoint, '--network', this.network], this.env, 'netns') : undefined;
         stopIfSignalled();
         const env = [...state.scope.vars].map(([k, v]) => `${k}=${v}`);
         const nsExecArgs = [
@@ -216,13 +236,13 @@ class Builder {
         ];
         // The command's output is the build's log: stderr (nothing with -q). A signal to the build kills it.
         const log = quiet ? undefined : process.stderr;
-        const code = await runProcess(this.containers, config, nsExecArgs, { stdin: 'ignore', out: log, err: log }, this.env, 'kill');
+        const code = await this.r.runProcess(this.containers, config, nsExecArgs, { stdin: 'ignore', out: log, err: log }, this.env, 'kill');
         stopIfSignalled();
         if (code !== 0) {
           // Docker's classic builder keeps a failed step's container (unless --force-rm): ps -a shows it, with its
           // upper directory (what the step changed, up to the failure); rm or prune removes it.
           keep = !this.forceRm;
-          const image = (await findImage(this.layout, state.image)).manifest.config.digest;
+          const image = (await findImage(this.layout, state.image!)).manifest.config.digest;
           const rerun = shellCommand([
             'cutaway', 'run', '--rm', '--network', this.network, ...env.flatMap((e) => ['-e', e]),
             ...(state.config.WorkingDir ? ['-w', state.config.WorkingDir] : []), ...(state.config.User ? ['-u', state.config.User] : []),
@@ -230,10 +250,11 @@ class Builder {
           ]);
           throw new ToolError(`The command '${argv.join(' ')}' returned a non-zero code: ${code}`, `rerun the step: ${rerun}${keep ? `; its container ${id.slice(0, 12)} is kept (cutaway ps -a)` : ''}`, code);
         }
-        await tool('layer-commit', ['-q', id, '--image', state.image, '--tag', tag, '--created-by', createdBy], this.env);
-      } finally {
-        await teardown(this.containers, config, this.env, !keep);
-      }
+        await this.r.checkStatus(code, (status) => `The command '${argv.join(' ')}' returned a non-zero code: ${status}`);
+        return this.r.tool('layer-commit', ['-q', id, '--image', state.image!, '--tag', tag, '--created-by', createdBy], this.env, 'image');
+      }, () => teardown(this.containers, config, this.env, !keep, this.r));
+      await teardown(this.containers, config, this.env, true, this.r);
+      return made;
     });
   }
 
@@ -257,6 +278,8 @@ class Builder {
         return found;
       });
     // --from: an earlier stage or an image, known by its digest (the cache key); mounted only when the step runs.
+    // (--dry-run plans the sources from the context: another stage's or image's files are only there when the script runs.)
+    if (from !== undefined && this.r.dryRun) throw new ToolError(`COPY --from is not supported by cutaway build --dry-run yet (line ${ins.line})`);
     const source = from === undefined ? undefined : await this.copySource(from, state.index);
     const contextMatches = source ? [] : matchesIn(this.contextPaths);
     const files = contextMatches.flatMap((m) => (m.endsWith('/') ? this.contextPaths.filter((p) => p.startsWith(m === './' ? '' : m)) : [m])).filter((p) => !p.endsWith('/'));
@@ -267,9 +290,9 @@ class Builder {
       const mount = async (image: string, digest: string) => {
         const config = await this.stepContainer({ ...state, image, digest }, ['/bin/sh', '-c', `#(nop) ${ins.keyword} ${ins.sources.join(' ')} in ${dest}`], 'none');
         mounted.push(config);
-        return tool('overlay-mount', ['-q', '--read-only', image, '--name', config.id], this.env);
+        return this.r.tool('overlay-mount', ['-q', '--read-only', image, '--name', config.id], this.env, 'image_root');
       };
-      const staging = mkdtempSync(join(tmpdir(), 'cw-copy-'));
+      const staging = this.r.tempDir('staging');
       try {
         let sourceRoot = this.context;
         let paths = this.contextPaths;
@@ -281,7 +304,7 @@ class Builder {
         }
         const intoDir = dest.endsWith('/') || matches.length > 1 || matches.some((m) => m.endsWith('/'));
         // The image as it is, for the directories on the way to the destination that it has already.
-        const tree = new StagingTree(staging, owner, state.image ? await mount(state.image, state.digest) : undefined);
+        const tree = this.r.staging(staging, owner, state.image ? await mount(state.image, state.digest) : undefined);
         const destDir = intoDir ? dest : posix.dirname(dest);
         tree.ensureDir(destDir);
         for (const m of matches) {
@@ -292,15 +315,15 @@ class Builder {
             if (source) for (const name of readdirSync(path)) tree.tree(join(path, name), posix.join(dest, name));
             else for (const p of paths.filter((q) => q.startsWith(prefix) && q !== prefix)) tree.entry(join(sourceRoot, p), posix.join(dest, p.slice(prefix.length).replace(/\/$/, '')));
           } else if (ins.keyword === 'ADD' && isArchive(path)) {
-            await tool('tar', ['-x', '-f', path, '-C', join(staging, destDir)]);
+            await this.r.tool('tar', ['-x', '-f', path, '-C', join(staging, destDir)], {});
           } else tree.entry(path, intoDir ? posix.join(dest, posix.basename(m)) : dest);
         }
         tree.finish();
         const created = `/bin/sh -c #(nop) ${ins.keyword} ${ins.sources.join(' ')} in ${dest}`;
-        await tool('layer-commit', ['-q', staging, '--image', state.image ?? 'scratch', '--tag', tag, '--created-by', created], this.env);
+        return await this.r.tool('layer-commit', ['-q', staging, '--image', state.image ?? 'scratch', '--tag', tag, '--created-by', created], this.env, 'image');
       } finally {
-        rmSync(staging, { recursive: true, force: true });
-        for (const config of mounted) await teardown(this.containers, config, this.env, true);
+        this.r.removeTree(staging);
+        for (const config of mounted) await teardown(this.containers, config, this.env, true, this.r);
       }
     });
   }
@@ -321,10 +344,10 @@ class Builder {
   async finish(tags: string[]): Promise<string> {
     const last = this.stages.at(-1)!;
     if (!last.image) throw new ToolError('the build made no image (FROM scratch and nothing else)');
-    const image = await findImage(this.layout, last.image);
-    for (const t of tags) await this.layout.addRef(t, image.descriptor);
+    const store = imageStoreDir(this.root);
+    for (const t of tags) await this.r.tagImage(store, last.image, t);
     // The image's ID, as Docker's: its config's digest (what `images` shows and every command takes).
-    const id = image.manifest.config.digest;
+    const id = await this.r.imageId(store, last.image);
     say(`Successfully built ${short(id)}`);
     for (const t of tags) say(`Successfully tagged ${t}`);
     return id;
@@ -357,21 +380,23 @@ export const build = command(
       "the image's env, workdir and user) whose upper directory becomes a layer (layer-commit); COPY and ADD make a",
       'layer of the context files; metadata instructions add an empty history entry and change the config',
       '(layer-commit --empty --change). A step whose parent and instruction (and copied files) are unchanged is',
-      'taken from the cache. The log goes to stderr; stdout gets the image ID (its config digest).',
+      'taken from the cache. The log goes to stderr; stdout gets the image ID (its config digest). --dry-run prints',
+      'the build as a bash script of those tool commands that builds every step, as --no-cache (COPY --from aside).',
     ].join('\n'),
     options: [
       { name: 'tag', short: 't', type: 'list', arg: 'NAME[:TAG]', help: 'name the image (repeat)' },
       { name: 'file', short: 'f', type: 'string', arg: 'FILE', help: 'the Dockerfile (default CONTEXT/Dockerfile)' },
       { name: 'build-arg', type: 'list', arg: 'K=V', help: 'set a build-time variable (repeat)' },
-      { name: 'no-cache', type: 'boolean', help: 'run every step' },
+      { name: 'no-cache', type: 'boolean', help: 'run every step (--dry-run: its script always does, reproducing the build from scratch)' },
       { name: 'force-rm', type: 'boolean', help: "remove a failed RUN's container too (by default it is kept, as Docker's classic builder keeps it)" },
       { name: 'network', type: 'string', arg: 'NET', help: "RUN's network: bridge (default), a netbridge network, host or none" },
     ],
     operands: { min: 1, max: 1, names: 'CONTEXT' },
-    examples: ['cutaway build -t hello:1 examples/hello', 'cutaway build --build-arg VERSION=2 -f Dockerfile.dev .'],
+    dryRun: true,
+    examples: ['cutaway build -t hello:1 examples/hello', 'cutaway build --build-arg VERSION=2 -f Dockerfile.dev .', 'cutaway build --dry-run -t hello:1 examples/hello > build.sh   # the tool commands, as a script'],
     classic: ['docker build', 'buildah bud'],
   },
-  async (inv, root) => {
+  async (inv, root, r) => {
     const o = inv.options;
     const context = inv.positionals[0]!;
     const contextDir = resolve(context);
@@ -389,13 +414,16 @@ export const build = command(
       }),
     ) as Record<string, string>;
     quiet = o.quiet;
+    planning = r.dryRun;
     const tags = o.tag.map(normaliseTag);
-    const builder = new Builder(root, contextDir, o['no-cache'], o.network ?? 'bridge', o['force-rm']);
+    const builder = new Builder(root, contextDir, o['no-cache'], o.network ?? 'bridge', o['force-rm'], r);
     builder.dockerfile = parseDockerfile(readFileSync(file, 'utf8'), { file: basename(file) });
     // A signal (Ctrl-C, kill) goes to the RUN that runs, and the build stops there, taking down its step's
     // container; the store's shared lock keeps a prune from taking images and layers from under the build.
-    holdSignals();
-    const id = await usingStore(root, async () => {
+    if (!r.dryRun) holdSignals();
+    // (A --dry-run plan takes no lock, and makes no lock file.)
+    const holding = r.dryRun ? <T>(_root: string, work: () => Promise<T>) => work() : usingStore;
+    const id = await holding(root, async () => {
       await builder.open();
       const globalArgs = resolveGlobalArgs(builder.dockerfile, { buildArgs });
       const total = builder.dockerfile.stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
@@ -403,6 +431,6 @@ export const build = command(
       for (const stage of builder.dockerfile.stages) await builder.stage(stage, globalArgs, buildArgs, total, counter);
       return builder.finish(tags);
     });
-    process.stdout.write(`${id}\n`);
+    r.print(id);
   },
 );

@@ -108,3 +108,92 @@ export function isArchive(path: string): boolean {
     head.subarray(257, 262).toString() === 'ustar'
   );
 }
+
+/** What COPY and ADD do to the staging directory: StagingTree now, or ScriptStaging's lines for --dry-run. */
+export interface Staging {
+  ensureDir(dir: string): void;
+  entry(source: string, rel: string): void;
+  tree(source: string, rel: string): void;
+  finish(): void;
+}
+
+/** How ScriptStaging writes: its lines, each word quoted (with the script's variables expanded) by `word`. */
+export interface ScriptLines {
+  add(...lines: string[]): void;
+  word(text: string): string;
+}
+
+/**
+ * StagingTree as a script: the same directory, made by `mkdir`, `cp`, `ln -s`, `chmod`, `chown` and `touch`.
+ * The context's files are looked at now (their modes and times are written into the script); the image's
+ * directories when it runs (`--reference` to the mounted image), as the image is only made by then.
+ */
+export class ScriptStaging implements Staging {
+  private readonly made = new Set<string>();
+  /** Each directory's time, set last, deepest first: `touch` arguments. */
+  private readonly times = new Map<string, string[]>();
+
+  constructor(
+    private readonly out: ScriptLines,
+    readonly root: string,
+    private readonly owner: Owner,
+    private readonly image?: string,
+  ) {
+    if (owner === 'keep') throw new Error('ScriptStaging: COPY --from is not planned by --dry-run');
+  }
+
+  private owned(target: string, [uid, gid]: [number, number]): string {
+    return `chown -h ${uid}:${gid} ${this.out.word(target)}`;
+  }
+
+  ensureDir(dir: string): void {
+    const parts = dir.split('/').filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      const rel = parts.slice(0, i).join('/');
+      const target = join(this.root, rel);
+      if (this.made.has(target)) continue;
+      this.made.add(target);
+      const t = this.out.word(target);
+      const fresh = ['chmod 755 ' + t, this.owned(target, this.owner as [number, number])];
+      if (!this.image) {
+        this.out.add(`mkdir ${t}`, ...fresh);
+        this.times.set(target, [t]);
+        continue;
+      }
+      // A directory the image has keeps its mode, owner and time (a copy into /tmp keeps its sticky bit).
+      const inImage = this.out.word(join(this.image, rel));
+      this.out.add(
+        `mkdir ${t}`,
+        `if [ -d ${inImage} ] && [ ! -L ${inImage} ]; then chmod --reference=${inImage} ${t}; chown --reference=${inImage} ${t}; else ${fresh.join('; ')}; fi`,
+      );
+      this.times.set(target, [`$([ -d ${inImage} ] && [ ! -L ${inImage} ] && echo -r ${inImage} || echo -d now)`, t]);
+    }
+  }
+
+  entry(source: string, rel: string): void {
+    const st = lstatSync(source);
+    const target = join(this.root, rel);
+    const t = this.out.word(target);
+    this.ensureDir(rel.split('/').slice(0, -1).join('/'));
+    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+    const time = `@${st.mtimeMs / 1000}`;
+    if (st.isDirectory()) {
+      if (!this.made.has(target)) this.out.add(`mkdir -p ${t}`);
+      this.made.add(target);
+      this.out.add(`chmod ${mode} ${t}`);
+      this.times.set(target, ['-d', time, t]);
+    } else if (st.isSymbolicLink()) this.out.add(`ln -s ${this.out.word(readlinkSync(source))} ${t}`);
+    else this.out.add(`cp ${this.out.word(source)} ${t}`, `chmod ${mode} ${t}`, `touch -d ${time} ${t}`);
+    this.out.add(this.owned(target, this.owner as [number, number]));
+  }
+
+  tree(source: string, rel: string): void {
+    this.entry(source, rel);
+    if (lstatSync(source).isDirectory()) for (const name of readdirSync(source)) this.tree(join(source, name), `${rel}/${name}`);
+  }
+
+  finish(): void {
+    const dirs = [...this.times].sort(([a], [b]) => b.split('/').length - a.split('/').length);
+    for (const [, args] of dirs) this.out.add(`touch ${args.join(' ')}`);
+  }
+}

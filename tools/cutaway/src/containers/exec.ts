@@ -1,9 +1,28 @@
 import { spawn } from 'node:child_process';
 import { command } from '../command.ts';
 import { toolEnv, traceCommand, waitPassingSignals } from '../tools.ts';
+import { nsExecCommand } from '../rootless.ts';
 import { PROCESS_OPTIONS } from './process-options.ts';
-import { runningPid } from './state.ts';
 import { ContainerStore } from './store.ts';
+
+/** How an exec'd process is run: left running (-d), or waited for with stdin attached (-i) or not. */
+export interface ExecOptions {
+  detach: boolean;
+  interactive: boolean;
+}
+
+/** ns-exec with `args` (--enter PID …), detached or waited for (signals passed on): its status. */
+export async function execProcess(args: string[], o: ExecOptions, root: string): Promise<number> {
+  traceCommand('ns-exec', args);
+  // Rootless: ns-exec from inside the container's user namespace (rootless.ts).
+  const [launcher, launcherArgs] = nsExecCommand(args);
+  if (o.detach) {
+    spawn(launcher, launcherArgs, { env: toolEnv({ CUTAWAY_ROOT: root }), detached: true, stdio: 'ignore' }).unref();
+    return 0;
+  }
+  const child = spawn(launcher, launcherArgs, { env: toolEnv({ CUTAWAY_ROOT: root }), stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
+  return waitPassingSignals(child, 'ns-exec');
+}
 
 /**
  * docker exec: `ns-exec --enter PID`, PID the container's PID 1. The new
@@ -30,15 +49,17 @@ export const exec = command(
       { ...PROCESS_OPTIONS.user, help: "user (default: the container's)" },
       { name: 'privileged', type: 'boolean', help: 'every capability' },
     ],
-    examples: ['cutaway exec web ps', 'cutaway exec -it web sh', 'cutaway exec -u nobody -w /tmp -e X=1 web env'],
+    dryRun: true,
+    examples: ['cutaway exec web ps', 'cutaway exec --dry-run web ps   # ns-exec --enter PID1 …, as a script', 'cutaway exec -it web sh', 'cutaway exec -u nobody -w /tmp -e X=1 web env'],
     classic: ['docker exec', 'podman exec', 'nsenter --target PID --all'],
   },
-  async (inv, root) => {
+  async (inv, root, r) => {
     const o = inv.options;
     const [name, ...argv] = inv.positionals as [string, ...string[]];
     const store = new ContainerStore(root);
     const id = store.find(name);
-    const pid = runningPid(store, id);
+    // (A --dry-run script reads it when it runs.)
+    const pid = r.containerPid(store, id);
     const config = store.config(id);
     // The container's own -w and -u, from the options run gave ns-exec (the last one counts, as there).
     const ownOption = (flag: string) => config.nsExecOptions.filter((_, i, all) => all[i - 1] === flag).at(-1);
@@ -50,17 +71,11 @@ export const exec = command(
       ? ['seccomp=unconfined']
       : config.nsExecOptions.filter((opt, i, all) => all[i - 1] === '--security-opt' && /^seccomp[:=]/.test(opt));
     const args = [
-      '--enter', String(pid), ...(o.tty ? ['-t'] : []), ...(o.privileged ? ['--privileged'] : []),
+      '--enter', pid, ...(o.tty ? ['-t'] : []), ...(o.privileged ? ['--privileged'] : []),
       ...seccomp.flatMap((s) => ['--security-opt', s]),
       ...o['env-file'].flatMap((f) => ['--env-file', f]), ...o.env.flatMap((e) => ['-e', e]),
       '-w', workdir, ...(user ? ['-u', user] : []), '--', ...argv,
     ];
-    traceCommand('ns-exec', args);
-    if (o.detach) {
-      spawn('ns-exec', args, { env: toolEnv({ CUTAWAY_ROOT: root }), detached: true, stdio: 'ignore' }).unref();
-      return 0;
-    }
-    const child = spawn('ns-exec', args, { env: toolEnv({ CUTAWAY_ROOT: root }), stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
-    return waitPassingSignals(child, 'ns-exec');
+    return r.execProcess(args, { detach: o.detach, interactive: o.interactive }, root);
   },
 );

@@ -3,9 +3,10 @@ import { stdoutClosed, ToolError, whenStdoutCloses } from '@cutaway/cli';
 import { createWriteStream, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { signalPid } from './signals.ts';
 import { currentState } from './state.ts';
-import { overlayLowers, type ContainerConfigRecord, type ContainerStore } from './store.ts';
+import { configText, overlayLowers, type ContainerConfigRecord, type ContainerStore } from './store.ts';
 import type { UpResult } from '../../../netbridge/src/netbridge.ts';
-import { tool, toolEnv, traceCommand, tryTool, waitPassingSignals } from '../tools.ts';
+import { realRunner, type Runner } from '../runner.ts';
+import { toolEnv, traceCommand, waitPassingSignals } from '../tools.ts';
 
 /**
  * What `docker start` does for a container whose config is written: the
@@ -35,37 +36,37 @@ function resolvConf(config: ContainerConfigRecord): string {
 }
 
 /** Everything the container needs before its process starts; returns ns-exec's arguments. The caller tears down on failure. */
-export async function prepare(store: ContainerStore, config: ContainerConfigRecord, env: NodeJS.ProcessEnv): Promise<string[]> {
+export async function prepare(store: ContainerStore, config: ContainerConfigRecord, env: NodeJS.ProcessEnv, r: Runner = realRunner): Promise<string[]> {
   const id12 = config.id.slice(0, 12);
   // A container made before is stacked again on the layers it had (overlay-mount's overlay.json), as Docker's
   // layer chain does: its image may be untagged or removed since (rmi -f keeps the layers a container stacks).
   const lowers = overlayLowers(store.path(config.id));
   // Independent steps, run side by side: each tool is a Node start of its own.
   const [merged] = await Promise.all([
-    tool('overlay-mount', ['-q', ...(lowers ? lowers.flatMap((l) => ['--lower', l]) : [config.image]), '--name', config.id], env),
-    // Docker's devices cgroup unless the container says otherwise (--privileged: --devices all).
-    tool('cg-limit', ['create', config.cgroup, ...(config.limits.includes('--devices') ? [] : ['--devices', 'default']), ...config.limits], env),
+    r.tool('overlay-mount', ['-q', ...(lowers ? lowers.flatMap((l) => ['--lower', l]) : [config.image]), '--name', config.id], env, 'merged'),
+    // Docker's devices cgroup unless the container says otherwise (--privileged: --devices all). None rootless.
+    config.cgroup ? r.tool('cg-limit', ['create', config.cgroup, ...(config.limits.includes('--devices') ? [] : ['--devices', 'default']), ...config.limits], env) : undefined,
   ]);
   const netOptions: string[] = [];
   if (config.network?.mode === 'bridge') {
     // The endpoint recorded before it is made: whoever takes the container down (prune after a killed run) takes it down too.
     config.network.endpoint = id12;
-    await store.writeConfig(config);
-    const up = JSON.parse(await tool('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env)) as UpResult;
+    await r.writeFile(store.path(config.id, 'config.json'), configText(config));
+    const up: Pick<UpResult, 'ip' | 'netns'> = await r.toolFields('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env, 'up', ['ip', 'netns']);
     config.network.ip = up.ip;
     // The networks connected since (eth1, …): netbridge adds each to the namespace the first `up` made.
     for (const extra of config.network.connected ?? [])
-      extra.ip = (JSON.parse(await tool('netbridge', ['up', '--json', id12, '--network', extra.name], env)) as UpResult).ip;
+      extra.ip = (await r.toolFields('netbridge', ['up', '--json', id12, '--network', extra.name], env, 'connected', ['ip'])).ip;
     netOptions.push('--netns', up.netns);
   } else netOptions.push('--net', config.network?.mode ?? 'none');
-  writeFileSync(store.path(config.id, 'hostname'), `${config.hostname}\n`);
-  writeFileSync(store.path(config.id, 'hosts'), hostsFile(config));
-  writeFileSync(store.path(config.id, 'resolv.conf'), resolvConf(config));
-  await store.writeConfig(config);
+  await r.writeFile(store.path(config.id, 'hostname'), `${config.hostname}\n`);
+  await r.writeFile(store.path(config.id, 'hosts'), hostsFile(config));
+  await r.writeFile(store.path(config.id, 'resolv.conf'), resolvConf(config));
+  await r.writeFile(store.path(config.id, 'config.json'), configText(config));
   return [
     '--rootfs', merged, '--hostname', config.hostname, '--pid-file', store.path(config.id, 'pid'), '--exit-file', store.path(config.id, 'exit'),
     '-v', `${store.path(config.id, 'hostname')}:/etc/hostname`, '-v', `${store.path(config.id, 'hosts')}:/etc/hosts`, '-v', `${store.path(config.id, 'resolv.conf')}:/etc/resolv.conf`,
-    ...netOptions, '--cgroup', config.cgroup, ...config.nsExecOptions, '--', ...config.command,
+    ...netOptions, ...(config.cgroup ? ['--cgroup', config.cgroup] : []), ...config.nsExecOptions, '--', ...config.command,
   ];
 }
 
@@ -73,26 +74,36 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
  * Takes down what prepare made, side by side, each step harmless when done already (the cgroup goes when the
  * container stops, as under Docker); with `remove`, the container's directory too.
  */
-export async function teardown(store: ContainerStore, config: ContainerConfigRecord, env: NodeJS.ProcessEnv, remove: boolean): Promise<void> {
+export async function teardown(store: ContainerStore, config: ContainerConfigRecord, env: NodeJS.ProcessEnv, remove: boolean, r: Runner = realRunner): Promise<void> {
   await Promise.all([
-    config.network?.endpoint ? tryTool('netbridge', ['down', config.network.endpoint], env) : undefined,
-    tryTool('overlay-mount', ['--unmount', config.id, ...(remove ? ['--rm'] : [])], env),
-    tryTool('cg-limit', ['rm', '--force', config.cgroup], env),
+    config.network?.endpoint ? r.tryTool('netbridge', ['down', config.network.endpoint], env) : undefined,
+    r.tryTool('overlay-mount', ['--unmount', config.id, ...(remove ? ['--rm'] : [])], env),
+    config.cgroup ? r.tryTool('cg-limit', ['rm', '--force', config.cgroup], env) : undefined,
   ]);
-  if (remove) {
-    store.remove(config.id);
-    return;
-  }
-  const state = store.state(config.id);
-  if (state.status === 'exited') await store.writeState(config.id, { ...state, down: true });
+  if (remove) r.removeContainer(store, config.id, config.name);
+  else await r.markDown(store, config.id);
+}
+
+/** After teardown: an exited container's state says it is down, and the keeper's pid goes (realRunner's markDown). */
+export async function markDown(store: ContainerStore, id: string): Promise<void> {
+  const state = store.state(id);
+  if (state.status === 'exited') await store.writeState(id, { ...state, down: true });
   // The keeper's work is done (this process is the shim become __teardown, or the foreground run): its pid goes.
-  const shimFile = store.path(config.id, 'shim.pid');
+  const shimFile = store.path(id, 'shim.pid');
   if (existsSync(shimFile) && readFileSync(shimFile, 'utf8') === String(process.pid)) rmSync(shimFile, { force: true });
 }
 
 /** One line of Docker's json-file log. */
 function logLine(stream: 'stdout' | 'stderr', text: string): string {
   return `${JSON.stringify({ log: text, stream, time: new Date().toISOString() })}\n`;
+}
+
+/** Where a foreground container's stdin comes from and its output goes; `running` is called once it runs. */
+export interface ProcessIO {
+  stdin: 'inherit' | 'ignore';
+  out?: NodeJS.WritableStream;
+  err?: NodeJS.WritableStream;
+  running?: () => void;
 }
 
 /**
@@ -105,7 +116,7 @@ export async function runProcess(
   store: ContainerStore,
   config: ContainerConfigRecord,
   nsExecArgs: string[],
-  io: { stdin: 'inherit' | 'ignore'; out?: NodeJS.WritableStream; err?: NodeJS.WritableStream; running?: () => void },
+  io: ProcessIO,
   env: NodeJS.ProcessEnv,
   /** What a signal to this process does: passed on to the container (docker run's --sig-proxy), or `kill`: its PID 1 killed (build's RUN). */
   signals: 'pass' | 'kill' = 'pass',

@@ -1,9 +1,7 @@
 import { ToolError } from '@cutaway/cli';
 import { command } from '../command.ts';
 import { teardown } from './lifecycle.ts';
-import { eachInParallel } from './parallel.ts';
 import { currentState } from './state.ts';
-import { stopContainer } from './stop.ts';
 import { ContainerStore } from './store.ts';
 
 export const rm = command(
@@ -16,20 +14,27 @@ export const rm = command(
       { name: 'volumes', short: 'v', type: 'boolean', help: 'anonymous volumes too (cutaway makes none)' },
     ],
     operands: { min: 1, names: 'CONTAINER…' },
-    examples: ['cutaway rm web', 'cutaway rm -f $(cutaway ps -aq)'],
+    dryRun: true,
+    examples: ['cutaway rm web', 'cutaway rm -f $(cutaway ps -aq)', 'cutaway rm --dry-run -f web   # stop, teardown and removal, as a script'],
     classic: ['docker rm', 'overlay-mount --unmount ID --rm; netbridge down ID12; cg-limit rm cw-ID12'],
   },
-  async (inv, root) => {
+  async (inv, root, r) => {
     const store = new ContainerStore(root);
     const ids = inv.positionals.map((n) => store.find(n));
     const running = ids.filter((id) => currentState(store, id).status === 'running');
     if (running.length && !inv.options.force)
       throw new ToolError(`cannot remove container "${store.config(running[0]!).name}": container is running: stop the container before removing or force remove`);
-    await eachInParallel(ids, inv.positionals, async (id) => {
-      if (currentState(store, id).status === 'running') await stopContainer(store, id, 0);
+    await r.each(ids, inv.positionals, async (id) => {
+      const config = store.config(id);
+      // (A --dry-run script with -f stops it if it is running when the script runs.)
+      if (r.dryRun ? inv.options.force : currentState(store, id).status === 'running') await r.stopContainer(store, id, 0);
       // Taken down when it exited (its shim, or run in the foreground): only its directory is left.
-      if (store.state(id).down) store.remove(id);
-      else await teardown(store, store.config(id), { CUTAWAY_ROOT: root }, true);
+      await r.whenDown(
+        store,
+        id,
+        async () => r.removeContainer(store, id, config.name),
+        () => teardown(store, config, { CUTAWAY_ROOT: root }, true, r),
+      );
     });
   },
 );

@@ -3,12 +3,15 @@ import { ToolError, UsageError } from '@cutaway/cli';
 import type { ContainerConfig } from '@cutaway/oci';
 import { checkContainerName, ContainerStore, type ContainerConfigRecord } from './store.ts';
 import { imageFor } from '../images/resolve.ts';
+import { planningPull } from '../images/planning-pull.ts';
 import { command } from '../command.ts';
-import { prepare, runProcess, startShim, teardown } from './lifecycle.ts';
+import { prepare, teardown } from './lifecycle.ts';
 import { PROCESS_OPTIONS } from './process-options.ts';
 import { holdStore } from '../store-lock.ts';
 import { holdSignals, signalled, signalStatus } from '../tools.ts';
-import { VolumeStore } from '../volumes/store.ts';
+import type { Runner } from '../runner.ts';
+import { withCgroup } from '../rootless.ts';
+import { checkVolumeName, VolumeStore } from '../volumes/store.ts';
 
 /** Docker's rule (docs "ENTRYPOINT"/"CMD"): Entrypoint, then the command given or else the image's Cmd; --entrypoint drops the image's Cmd. */
 export function processArgs(image: ContainerConfig | undefined, entrypoint: string | undefined, command: string[]): string[] {
@@ -26,12 +29,14 @@ function securityOption(spec: string): string {
 }
 
 /** -v: SRC an absolute path binds it; a name is a named volume, volumes/NAME/_data, made on first use. */
-function volumeOption(root: string, spec: string): string {
+function volumeOption(root: string, spec: string, r: Runner): string {
   const [source = '', ...rest] = spec.split(':');
   if (!rest.length) throw new UsageError(`invalid volume ${JSON.stringify(spec)}: expected SRC:DST[:ro]`);
   if (isAbsolute(source)) return spec;
   const volumes = new VolumeStore(root);
-  volumes.create(source);
+  // VolumeStore.create's work, through the runner (a --dry-run script makes it).
+  checkVolumeName(source);
+  r.mkdir(volumes.mountpoint(source));
   return [volumes.mountpoint(source), ...rest].join(':');
 }
 
@@ -77,25 +82,27 @@ export const run = command(
       { name: 'security-opt', type: 'list', arg: 'OPT', help: "seccomp=unconfined|builtin|FILE (a profile in Docker's JSON format), no-new-privileges (repeat)" },
       { name: 'entrypoint', type: 'string', arg: 'CMD', help: "replace the image's Entrypoint (its Cmd is dropped too)" },
     ],
-    examples: ['cutaway run --rm busybox echo hello', 'cutaway run -d --name web -p 8080:80 busybox httpd -f -p 80', 'cutaway run --rm -it -m 64m debian bash'],
+    dryRun: true,
+    examples: ['cutaway run --rm busybox echo hello', 'cutaway run --dry-run --rm -p 8080:80 busybox httpd -f -p 80 > run.sh   # the tool commands, as a script', 'cutaway run -d --name web -p 8080:80 busybox httpd -f -p 80', 'cutaway run --rm -it -m 64m debian bash'],
     classic: ['docker run', 'podman run'],
   },
-  async (inv, root) => {
+  async (inv, root, r) => {
     const o = inv.options;
     const [ref, ...argvGiven] = inv.positionals as [string, ...string[]];
     const env = { CUTAWAY_ROOT: root };
     const store = new ContainerStore(root);
     // From here on a signal (Ctrl-C, kill) is passed to the container or, before it runs, ends the run once
     // what was made is taken down: never a half-made container left behind.
-    holdSignals();
+    if (!r.dryRun) holdSignals();
     if (o.name !== undefined) checkContainerName(o.name);
     const networkOption = o.network ?? 'bridge';
     if (o.publish.length && (networkOption === 'host' || networkOption === 'none')) throw new UsageError(`published ports need a bridge network, not --network ${networkOption}`);
     // From the image until the container runs, the store's shared lock (store-lock.ts): a prune at the same
     // time waits, and then sees a running container, whose image and layers it keeps.
-    const hold = await holdStore(root);
+    // (Not while planning a --dry-run: that changes nothing, not even the lock file; the script takes no lock.)
+    const hold = r.dryRun ? { release: () => {} } : await holdStore(root);
     try {
-      const image = await imageFor(root, ref, env);
+      const image = await imageFor(root, ref, env, r.dryRun ? planningPull(r, env) : undefined);
       const c = image.config.config;
       const argv = processArgs(c, o.entrypoint, argvGiven);
       // Everything that can be refused is checked before the container exists.
@@ -107,7 +114,7 @@ export const run = command(
         ...o.env.flatMap((e) => ['-e', e]),
         ...(workdir ? ['-w', workdir] : []),
         ...(user ? ['-u', user] : []),
-        ...o.volume.flatMap((v) => ['-v', volumeOption(root, v)]),
+        ...o.volume.flatMap((v) => ['-v', volumeOption(root, v, r)]),
         ...o.tmpfs.flatMap((t) => ['--tmpfs', t]),
         ...(o['read-only'] ? ['--read-only'] : []),
         ...(o.tty ? ['-t'] : []),
@@ -119,16 +126,18 @@ export const run = command(
       // The devices cgroup (cg-limit): Docker's default list plus the --device nodes (lifecycle.ts adds the default);
       // --privileged: every device, as Docker gives a privileged container.
       limits.push(...(o.privileged ? ['--devices', 'all'] : o.device.flatMap((d) => ['--device', d])));
-      const config = await store.create(o.name, (id, name): ContainerConfigRecord => ({
+      // Rootless: no cgroup, the limits ignored with a warning (rootless.ts).
+      const cgroup = withCgroup(limits);
+      const config = await r.createContainer(store, o.name, (id, name): ContainerConfigRecord => ({
         id,
         name,
         image: image.name,
         imageDigest: image.descriptor.digest,
-        created: new Date().toISOString(),
+        created: r.now('created'),
         command: argv,
         hostname: o.hostname ?? id.slice(0, 12),
         nsExecOptions,
-        cgroup: id.slice(0, 12),
+        cgroup: cgroup ? id.slice(0, 12) : '',
         limits,
         network: networkOption === 'host' || networkOption === 'none' ? { mode: networkOption, ports: [] } : { mode: 'bridge', ...(networkOption !== 'bridge' && { name: networkOption }), ports: o.publish },
         autoRemove: o.rm,
@@ -137,9 +146,11 @@ export const run = command(
       }));
       let nsExecArgs: string[];
       try {
-        nsExecArgs = await prepare(store, config, env);
+        nsExecArgs = await r.guarded(
+          () => prepare(store, config, env, r),
+          () => teardown(store, config, env, true, r),
+        );
       } catch (e) {
-        await teardown(store, config, env, true);
         // Ctrl-C reaches the tools prepare runs too (the terminal signals the whole group): no failure of theirs.
         const interrupted = signalled();
         if (interrupted) return signalStatus(interrupted);
@@ -147,20 +158,20 @@ export const run = command(
       }
       const interrupted = signalled();
       if (interrupted) {
-        await teardown(store, config, env, config.autoRemove);
+        await teardown(store, config, env, config.autoRemove, r);
         return signalStatus(interrupted);
       }
       if (o.detach) {
-        await startShim(store, config.id, nsExecArgs, root).catch(async (e: unknown) => {
-          await teardown(store, config, env, true);
-          throw e;
-        });
-        process.stdout.write(`${config.id}\n`);
+        await r.guarded(
+          () => r.startShim(store, config.id, nsExecArgs, root),
+          () => teardown(store, config, env, true, r),
+        );
+        r.print(config.id);
         return 0;
       }
-      const code = await runProcess(store, config, nsExecArgs, { stdin: o.interactive ? 'inherit' : 'ignore', out: process.stdout, err: process.stderr, running: () => hold.release() }, env);
-      await teardown(store, config, env, config.autoRemove);
-      return code;
+      const code = await r.runProcess(store, config, nsExecArgs, { stdin: o.interactive ? 'inherit' : 'ignore', out: process.stdout, err: process.stderr, running: () => hold.release() }, env);
+      await teardown(store, config, env, config.autoRemove, r);
+      return r.status(code);
     } finally {
       hold.release();
     }

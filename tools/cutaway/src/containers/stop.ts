@@ -1,6 +1,5 @@
 import { UsageError } from '@cutaway/cli';
 import { command } from '../command.ts';
-import { eachInParallel } from './parallel.ts';
 import { signalPid } from './signals.ts';
 import { currentState, shimAlive } from './state.ts';
 import { ContainerStore } from './store.ts';
@@ -35,13 +34,14 @@ export const stop = command(
     description: 'SIGTERM to PID 1, then SIGKILL after the timeout (default 10 s).',
     options: [TIME_OPTION],
     operands: { min: 1, names: 'CONTAINER…' },
-    examples: ['cutaway stop web', 'cutaway stop -t 0 web db'],
+    dryRun: true,
+    examples: ['cutaway stop web', 'cutaway stop -t 0 web db', 'cutaway stop --dry-run web   # the kill, wait, kill, as a script'],
     classic: ['docker stop', 'kill -TERM "$(cat $CUTAWAY_ROOT/containers/ID/pid)"; sleep 10; kill -KILL …'],
   },
-  async (inv, root) => {
+  async (inv, root, r) => {
     const store = new ContainerStore(root);
     const ids = inv.positionals.map((n) => store.find(n));
     const seconds = graceSeconds(inv.options.time);
-    await eachInParallel(ids, inv.positionals, (id) => stopContainer(store, id, seconds));
+    await r.each(ids, inv.positionals, (id) => r.stopContainer(store, id, seconds));
   },
 );

@@ -23,7 +23,10 @@ export interface ContainerConfigRecord {
   hostname: string;
   /** ns-exec's options, as decided by `cutaway run` (everything but --rootfs and the command). */
   nsExecOptions: string[];
-  /** Its cgroup (cg-limit's NAME, made while it runs, as Docker makes one per container) and cg-limit's limit options. */
+  /**
+   * Its cgroup (cg-limit's NAME, made while it runs, as Docker makes one per container) and cg-limit's limit
+   * options. '' when it has none: rootless, where an ordinary user has no cgroup delegated (rootless.ts).
+   */
   cgroup: string;
   limits: string[];
   /** What was made for it, to take down again. */
@@ -114,7 +117,8 @@ export class ContainerStore {
     return existsSync(this.dir) ? readdirSync(this.dir).filter((d) => /^[0-9a-f]{64}$/.test(d) && !existsSync(this.path(d, 'config.json'))) : [];
   }
 
-  private namePath(name: string): string {
+  /** The reservation of a name: .names/NAME, holding the id (a file of the container's, counted in its size). */
+  namePath(name: string): string {
     return join(this.dir, '.names', name);
   }
 
@@ -142,9 +146,11 @@ export class ContainerStore {
     });
   }
 
-  /** A container's directory and its name's reservation, gone. */
-  remove(id: string): void {
-    const name = existsSync(this.path(id, 'config.json')) ? this.config(id).name : undefined;
+  /**
+   * A container's directory and its name's reservation, gone. `name`: its name, when its config.json may be
+   * gone already (overlay-mount --unmount --rm removes the directory it shares with the store).
+   */
+  remove(id: string, name = existsSync(this.path(id, 'config.json')) ? this.config(id).name : undefined): void {
     rmSync(this.path(id), { recursive: true, force: true });
     if (name !== undefined && this.nameHolder(name) === undefined) rmSync(this.namePath(name), { force: true });
   }
@@ -162,7 +168,7 @@ export class ContainerStore {
   }
 
   async writeConfig(config: ContainerConfigRecord): Promise<void> {
-    await writeFileAtomic(this.path(config.id, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+    await writeFileAtomic(this.path(config.id, 'config.json'), configText(config));
   }
 
   state(id: string): ContainerState {
@@ -171,7 +177,7 @@ export class ContainerStore {
   }
 
   async writeState(id: string, state: ContainerState): Promise<void> {
-    await writeFileAtomic(this.path(id, 'state.json'), `${JSON.stringify(state)}\n`);
+    await writeFileAtomic(this.path(id, 'state.json'), stateText(state));
   }
 
   /** A container by name, full id or unique id prefix, as docker's commands take them. */
@@ -185,6 +191,10 @@ export class ContainerStore {
     throw new ToolError(`No such container: ${nameOrId}`);
   }
 }
+
+/** config.json's text, and state.json's: as the store writes them (and a --dry-run script, script-runner.ts). */
+export const configText = (config: ContainerConfigRecord): string => `${JSON.stringify(config, null, 2)}\n`;
+export const stateText = (state: ContainerState): string => `${JSON.stringify(state)}\n`;
 
 /** The unpacked layers a container's overlay stacks, as overlay-mount recorded them (undefined: never mounted). */
 export function overlayLowers(containerDir: string): string[] | undefined {

@@ -10,7 +10,7 @@ import { tool } from '../tools.ts';
  * name is missing. An ID or a digest names content, not a registry's image: missing, it is `No such
  * image`, never pulled.
  */
-export async function imageFor(root: string, ref: string, env: NodeJS.ProcessEnv): Promise<FoundImage> {
+export async function imageFor(root: string, ref: string, env: NodeJS.ProcessEnv, pull: Pull = storePull(env)): Promise<FoundImage> {
   const dir = imageStoreDir(root);
   const lookup = async () => findImage(await OciLayout.open(dir), ref);
   const handle = parseImageHandle(ref);
@@ -28,6 +28,17 @@ export async function imageFor(root: string, ref: string, env: NodeJS.ProcessEnv
   // Content (an ID, a digest), or no reference at all: nothing a registry could serve.
   if (!handle.names.length || handle.invalid) throw new ToolError(missing.message);
   process.stderr.write(`Unable to find image '${ref}' locally\n`);
-  await tool('oci-pull', ['-q', ref], env);
-  return lookup();
+  const elsewhere = await pull(ref);
+  return elsewhere ? findImage(await OciLayout.open(elsewhere), ref) : lookup();
 }
+
+/**
+ * How a missing name is pulled: into the store (oci-pull), or elsewhere — planning a --dry-run, which changes
+ * nothing in the store — returning the layout it is then found in.
+ */
+export type Pull = (ref: string) => Promise<string | undefined>;
+
+const storePull = (env: NodeJS.ProcessEnv): Pull => async (ref) => {
+  await tool('oci-pull', ['-q', ref], env);
+  return undefined;
+};

@@ -96,7 +96,12 @@ function unpackedLayers(layersDir: string): Map<Digest, number> {
 
 export async function takeInventory(root: string): Promise<Inventory> {
   const containerStore = new ContainerStore(root);
-  const containers = containerStore.ids().map((id) => ({ id, config: containerStore.config(id), state: currentState(containerStore, id), size: diskUsage(containerStore.path(id)), lowers: overlayLowers(containerStore.path(id)) ?? [] }));
+  const containers = containerStore.ids().map((id) => {
+    const config = containerStore.config(id);
+    // Its directory and its name's reservation: what rm and prune free.
+    const size = diskUsage(containerStore.path(id)) + diskUsage(containerStore.namePath(config.name));
+    return { id, config, state: currentState(containerStore, id), size, lowers: overlayLowers(containerStore.path(id)) ?? [] };
+  });
   const volumeStore = new VolumeStore(root);
   const volumes = volumeStore.names().map((name) => ({ name, size: diskUsage(volumeStore.path(name)), users: volumeStore.usersOf(name, containers.map((c) => c.config)) }));
   // overlay-mount records lowers by their real path.
