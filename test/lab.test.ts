@@ -277,8 +277,10 @@ const CHECKS: Record<number, (out: Output & { console: string[] }) => Promise<vo
     expect(map?.split(/\s+/)).toEqual(['0', String(user!.uid), '1']);
   },
   3: (out) => {
-    const upper = join(lab, 'store/containers/cw-lab/upper');
+    // The lab's own upper (--upper), not the container's: the container's directory holds only its record.
+    const upper = join(lab, 'upper');
     expect(out.stdout.trim().split('\n').sort()).toEqual([join(upper, 'root/note'), join(upper, 'usr/local/bin/busybox')]);
+    expect(readdirSync(join(lab, 'store/containers/cw-lab'))).toEqual(['overlay.json']);
     expect(mountsUnder(join(lab, 'merged'))).toEqual([join(lab, 'merged')]);
     expect(readFileSync(join(lab, 'merged/root/note'), 'utf8')).toBe('written in the container\n');
     expect(existsSync(join(lab, 'rootfs/root/note'))).toBe(false);
@@ -314,6 +316,8 @@ const CHECKS: Record<number, (out: Output & { console: string[] }) => Promise<vo
   7: (out) => {
     // overlay-mount --unmount's line, two digests (layer-commit), then what the image's containers print.
     expect(lines(out.stdout)).toEqual([join(lab, 'merged'), expect.stringMatching(/^sha256:[0-9a-f]{64}$/), expect.stringMatching(/^sha256:[0-9a-f]{64}$/), 'written in the container', 'busybox']);
+    // The snapshot was of the lab's upper, which unmounting kept.
+    expect(readFileSync(join(lab, 'upper/root/note'), 'utf8')).toBe('written in the container\n');
     expect(mountsUnder(lab)).toEqual([]);
     cgroup = /^\+ cg-limit create (\S+)/m.exec(out.console.join('\n'))?.[1];
     expect(cgroup).toMatch(/^[0-9a-f]{12}$/);

@@ -1,37 +1,45 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { imageStoreDir, mountRecordPath, readMountRecord, ROOT_OPTION, runTool, shellCommand, shellQuote, stateRoot, ToolError, UsageError, toolSpec, type Invocation, type MountRecord } from '@cutaway/cli';
 import { layerPath, LayerError, unpackLayer, type UnpackResult } from '@cutaway/layer';
 import { umount2 } from '@cutaway/libc';
 import { userNamespaceOf, type UserNamespace } from '@cutaway/libc/userns';
 import { findImage, hostPlatform, isContentHandle, NoSuchImageError, OciLayout, parsePlatform, writeFileAtomic, type FoundImage, type ResolvedImage } from '@cutaway/oci';
 import pkg from '../package.json' with { type: 'json' };
+import { checkChosenDirs, isWithin, overlaps, resolvedPath, toMake } from './dirs.ts';
 import { mountCommand, mountOverlay, mountPoints, type OverlaySpec } from './overlay.ts';
 import { decompressor, overlayScript, unpackFunction } from './script.ts';
 
 const spec = toolSpec({
   name: 'overlay-mount',
   version: pkg.version,
-  synopsis: ['[options] IMAGE [--name NAME | --target DIR]', '[options] --lower DIR [--lower DIR…] [--target DIR]', '--unmount NAME|PATH [--rm]'],
+  synopsis: [
+    '[options] IMAGE [--name NAME | --target DIR] [--upper DIR --work DIR]',
+    '[options] --lower DIR [--lower DIR…] [--target DIR] [--upper DIR --work DIR]',
+    '--unmount NAME|PATH [--rm]',
+  ],
   description: [
     "Mounts an image's layers as a container's root filesystem, as Docker's overlay2 driver does:",
     'each layer is unpacked once into ROOT/layers/<alg>/<hex> (its diff_id checked while it streams,',
     'OCI whiteouts turned into overlay whiteouts, nothing written outside it) and shared by every',
     'container; then lowers (top first), upper and work are mounted with OverlayFS at',
-    'ROOT/containers/NAME/merged (or --target). Prints the merged path. IMAGE is any handle Docker',
+    'ROOT/containers/NAME/merged (or --target), the upper and work in ROOT/containers/NAME (or --upper and',
+    '--work, which stay yours: --unmount --rm keeps them). Prints the merged path. IMAGE is any handle Docker',
     'takes: a name, an image ID (the config digest) or a unique prefix of one, a manifest digest, NAME@DIGEST.',
   ].join('\n'),
   options: [
     { name: 'name', type: 'string', arg: 'NAME', help: 'the container: its upper, work and merged go in ROOT/containers/NAME (default: a new id)' },
     { name: 'target', type: 'string', arg: 'DIR', help: 'mount here instead of ROOT/containers/NAME/merged' },
     { name: 'lower', type: 'list', arg: 'DIR', help: 'a plain directory as a lower layer, top first (repeat); instead of IMAGE' },
+    { name: 'upper', type: 'string', arg: 'DIR', help: "the overlay's upper directory instead of ROOT/containers/NAME/upper: made if missing, never removed (with --work)" },
+    { name: 'work', type: 'string', arg: 'DIR', help: "the overlay's work directory, under the upper's mount: empty, or one overlay used before (with --upper)" },
     { name: 'layout', type: 'string', arg: 'DIR', help: 'take IMAGE from this OCI layout instead of the store' },
     { name: 'platform', type: 'string', arg: 'OS/ARCH[/VARIANT]', help: "the image's platform when IMAGE is an index (default: this host's)" },
     { name: 'read-only', type: 'boolean', help: 'mount the lowers only, without upper and work' },
     { name: 'unmount', type: 'string', arg: 'NAME|PATH', help: 'unmount a container (by name) or a mount point; idempotent' },
-    { name: 'rm', type: 'boolean', help: 'with --unmount: also remove the upper and work directories (the container)' },
+    { name: 'rm', type: 'boolean', help: "with --unmount: also remove the container's directory, its own upper and work with it (never --upper's or --work's)" },
     ROOT_OPTION,
   ],
   examples: [
@@ -39,6 +47,7 @@ const spec = toolSpec({
     'rootfs=$(overlay-mount -q busybox)',
     'overlay-mount 4e5021d210f6 --name c4                       # by image ID prefix (or sha256:…, a manifest digest)',
     'overlay-mount --lower ./app --lower ./base --target /mnt/merged',
+    'overlay-mount --lower ./rootfs --upper ./upper --work ./work --target ./merged   # mount -t overlay, by hand',
     'overlay-mount --json busybox --name c2 | jq .lowers',
     'overlay-mount --dry-run busybox --name c3                  # mkdir, tar -x and mount -t overlay as a script',
     'overlay-mount --unmount c1 --rm',
@@ -49,21 +58,10 @@ const spec = toolSpec({
     'mknod -m 000 layers/L2/etc/gone c 0 0                # a whiteout (for etc/.wh.gone)',
     'setfattr -n trusted.overlay.opaque -v y layers/L2/opt # an opaque directory (for opt/.wh..wh..opq)',
     'mount -t overlay overlay -o lowerdir=layers/L2:layers/L1,upperdir=c1/upper,workdir=c1/work c1/merged',
+    'mount -t overlay overlay -o lowerdir=./rootfs,upperdir=./upper,workdir=./work ./merged   # --upper, --work',
     'umount c1/merged',
   ],
 });
-
-/**
- * A path with its symlinks resolved as far as it exists: /proc/self/mountinfo
- * holds resolved mount points, so a root or target reached through a symlink
- * must be compared in that form.
- */
-function resolvedPath(path: string): string {
-  const absolute = resolve(path);
-  let existing = absolute;
-  while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
-  return join(realpathSync(existing), relative(existing, absolute));
-}
 
 /** What overlay-mount records about a container's mount, so that --unmount NAME knows where it is. */
 function containerDir(root: string, name: string): string {
@@ -86,6 +84,11 @@ function unpackNotes(stats: UnpackResult['stats']): string {
   return notes.map((n) => `; ${n}`).join('');
 }
 
+/** Where the image's layers are (or will be) unpacked, bottom first: ROOT/layers/<alg>/<hex> of each diff_id. */
+function layerDirs(image: ResolvedImage, root: string): string[] {
+  return image.manifest.layers.map((_, i) => layerPath(join(root, 'layers'), image.config.rootfs.diff_ids[i]!));
+}
+
 /**
  * Unpacks the image's layers. In a user namespace (userns not the initial one) overlay marks go under user.overlay.
  * (the mount takes userxattr), device nodes are left out, and an entry gets its owner where the namespace maps it.
@@ -93,10 +96,11 @@ function unpackNotes(stats: UnpackResult['stats']): string {
 async function unpackImage(image: ResolvedImage, layout: OciLayout, root: string, inv: Invocation<typeof spec.options>, userns: UserNamespace): Promise<UnpackResult[]> {
   const userxattr = !userns.initial;
   const layersDir = join(root, 'layers');
+  const paths = layerDirs(image, root);
   const results: UnpackResult[] = [];
   for (const [i, layer] of image.manifest.layers.entries()) {
     const diffId = image.config.rootfs.diff_ids[i]!;
-    const path = layerPath(layersDir, diffId);
+    const path = paths[i]!;
     if (inv.steps.mode.dryRun) {
       results.push({ diffId, path, unpacked: !existsSync(path) });
       continue;
@@ -122,7 +126,7 @@ const overlayPrefix = (userxattr: boolean) => (userxattr ? 'user.overlay.' : 'tr
  * The --dry-run script of a mount: each layer unpacked by unpack_layer (script.ts), the container's
  * directories, the mount, overlay.json, and the merged path printed, as doMount does them.
  */
-function mountScript(a: { image?: FoundImage; layout?: OciLayout; layers: UnpackResult[]; spec: OverlaySpec; dir: string; record: MountRecord; containerName: string; named: boolean }): string {
+function mountScript(a: { image?: FoundImage; layout?: OciLayout; layers: UnpackResult[]; spec: OverlaySpec; dir: string; made: string[]; chosen: boolean; record: MountRecord; containerName: string; named: boolean }): string {
   const script = overlayScript(process.argv.slice(2)).need('mkdir', 'mount', 'mountpoint', 'mv');
   const { spec, dir, record } = a;
   if (a.image && a.layout) {
@@ -145,11 +149,18 @@ function mountScript(a: { image?: FoundImage; layout?: OciLayout; layers: Unpack
     `  echo ${shellQuote(`overlay-mount: error: ${target} is mounted already (overlay-mount --unmount ${a.named ? a.containerName : target})`)} >&2`,
     '  exit 1',
     'fi',
-    // A container that is new here and fails to mount leaves nothing behind; an existing one keeps its upper.
-    `fresh=$([ -e ${shellQuote(dir)} ] || echo yes)`,
-    shellCommand(['mkdir', '-p', ...new Set([dir, ...(spec.upper ? [spec.upper, spec.work!] : []), target])]),
+    ...(a.chosen ? ['# --upper and --work were checked when this script was printed: apart from each other, the lowers and the', '# mount point, under one mount, work empty or one overlay used before (overlayfs.rst)'] : []),
+    ...(a.made.length
+      ? [
+          // What is new here and fails to mount leaves nothing behind; an existing container keeps its upper.
+          '# What this makes, removed again should the mount fail',
+          'made=()',
+          `for d in ${a.made.map(shellQuote).join(' ')}; do [ -e "$d" ] || made+=("$d"); done`,
+        ]
+      : []),
+    shellCommand(['mkdir', '-p', ...mkdirs(spec, dir)]),
     ...(note ? [`# ${note}`] : []),
-    `${shellCommand(command)} || { [ -z "$fresh" ] || rm -rf ${shellQuote(dir)}; exit 1; }`,
+    a.made.length ? `${shellCommand(command)} || { rm -rf "\${made[@]}"; exit 1; }` : shellCommand(command),
     '',
     '# What overlay-mount records of the mount: --unmount NAME and layer-commit read it',
     `printf '%s' ${shellQuote(JSON.stringify(record))} > ${shellQuote(`${mountRecordPath(dir)}.tmp`)}`,
@@ -157,6 +168,47 @@ function mountScript(a: { image?: FoundImage; layout?: OciLayout; layers: Unpack
     shellCommand(['echo', target]),
   );
   return script.toString();
+}
+
+/** The directories a mount makes with `mkdir -p`: the container's, the upper and work, the mount point. */
+function mkdirs(spec: OverlaySpec, dir: string): string[] {
+  return [...new Set([dir, ...(spec.upper ? [spec.upper, spec.work!] : []), spec.target])];
+}
+
+/**
+ * The containers of a root that have a mount record, with it. One that cannot be read (damaged by hand) is
+ * passed over: it must not stop every other container's mount.
+ */
+async function mountRecords(root: string): Promise<{ name: string; dir: string; record: MountRecord }[]> {
+  const containers = join(root, 'containers');
+  const found = [];
+  for (const name of await readdir(containers).catch(() => [])) {
+    let record: MountRecord | undefined;
+    try {
+      record = readMountRecord(join(containers, name));
+    } catch {
+      continue;
+    }
+    if (record) found.push({ name, dir: join(containers, name), record });
+  }
+  return found;
+}
+
+/**
+ * Refuses an upper or work directory that a mounted overlay of this root uses already: overlayfs.rst
+ * ("Sharing and copying layers") does not allow it, yet with index=off the kernel only warns in dmesg,
+ * and files written through both mounts are undefined.
+ */
+async function checkNotInUse(root: string, spec: OverlaySpec): Promise<void> {
+  if (!spec.upper) return;
+  const mounted = mountPoints();
+  for (const { name, record } of await mountRecords(root)) {
+    if (!mounted.has(record.merged)) continue;
+    const theirs = [record.upper, record.work].filter((p): p is string => p !== undefined);
+    for (const [what, ours] of [['upper', spec.upper], ['work', spec.work]] as const) {
+      if (ours && theirs.some((t) => overlaps(ours, t))) throw new ToolError(`${what} ${ours}: in use by the overlay of container ${name} at ${record.merged}`, `overlay-mount --unmount ${name}`);
+    }
+  }
 }
 
 async function doMount(inv: Invocation<typeof spec.options>): Promise<number> {
@@ -169,6 +221,9 @@ async function doMount(inv: Invocation<typeof spec.options>): Promise<number> {
     if (!(await stat(l).then((s) => s.isDirectory(), () => false))) throw new UsageError(`--lower ${l}: not a directory`);
   }
   const readOnly = options['read-only'];
+  const chosen = options.upper !== undefined || options.work !== undefined;
+  if (chosen && (options.upper === undefined || options.work === undefined)) throw new UsageError('--upper and --work go together: overlay needs both, on one filesystem');
+  if (chosen && readOnly) throw new UsageError('--read-only mounts no upper: leave out --upper and --work');
   const name = options.name ?? randomBytes(6).toString('hex');
   const dir = containerDir(root, name);
   const target = options.target !== undefined ? resolvedPath(options.target) : join(dir, 'merged');
@@ -192,25 +247,30 @@ async function doMount(inv: Invocation<typeof spec.options>): Promise<number> {
       throw imageError(e, positionals[0]!, layoutDir);
     });
     imageLayout = layout;
-    layers = await unpackImage(image, layout, root, inv, userns);
-    lowers = layers.map((l) => l.path).reverse();
+    lowers = layerDirs(image, root).reverse();
   }
   if (!lowers.length) throw new ToolError(`${image?.name}: the image has no layers to mount`);
 
-  const spec: OverlaySpec = { lowers, target, userxattr, ...(!readOnly && { upper: join(dir, 'upper'), work: join(dir, 'work') }) };
+  // Upper and work: the user's (checked before anything is made or unpacked), else the container's own.
+  const upperWork = readOnly ? undefined : chosen ? { upper: resolvedPath(options.upper!), work: resolvedPath(options.work!) } : { upper: join(dir, 'upper'), work: join(dir, 'work') };
+  if (chosen) checkChosenDirs({ ...upperWork!, lowers, target, containerDir: dir });
+  const spec: OverlaySpec = { lowers, target, userxattr, ...upperWork };
+  await checkNotInUse(root, spec);
+  if (image && imageLayout) layers = await unpackImage(image, imageLayout, root, inv, userns);
+
   const record: MountRecord = { merged: target, lowers, ...(spec.upper && { upper: spec.upper, work: spec.work }), ...(image && { image: image.name, imageDigest: image.descriptor.digest }) };
+  // What is new here and fails to mount leaves nothing behind; an existing container keeps its upper.
+  const made = toMake(dir, mkdirs(spec, dir));
   if (steps.mode.dryRun) {
-    process.stdout.write(mountScript({ image, layout: imageLayout, layers, spec, dir, record, containerName: name, named: options.name !== undefined }));
+    process.stdout.write(mountScript({ image, layout: imageLayout, layers, spec, dir, made, chosen, record, containerName: name, named: options.name !== undefined }));
     return 0;
   }
-  steps.run(['mkdir', '-p', ...new Set([dir, ...(spec.upper ? [spec.upper, spec.work!] : []), target])]);
-  // A container that is new here and fails to mount leaves nothing behind; an existing one keeps its upper.
-  const fresh = !existsSync(dir);
+  steps.run(['mkdir', '-p', ...mkdirs(spec, dir)]);
   try {
-    for (const d of [dir, spec.upper, spec.work, target]) if (d) await mkdir(d, { recursive: true, mode: 0o755 });
+    for (const d of mkdirs(spec, dir)) await mkdir(d, { recursive: true, mode: 0o755 });
     mountOverlay(spec, steps);
   } catch (e) {
-    if (fresh) await rm(dir, { recursive: true, force: true });
+    for (const d of made) await rm(d, { recursive: true, force: true });
     throw new ToolError(`mounting ${target}: ${(e as Error).message}`);
   }
   steps.run(`printf '%s' ${shellQuote(JSON.stringify(record))} > ${shellQuote(mountRecordPath(dir))}`);
@@ -223,12 +283,7 @@ async function doMount(inv: Invocation<typeof spec.options>): Promise<number> {
 
 /** Finds the container a mount point belongs to, from the records overlay-mount wrote. */
 async function containerOf(root: string, path: string): Promise<string | undefined> {
-  const containers = join(root, 'containers');
-  for (const name of await readdir(containers).catch(() => [])) {
-    const record = readMountRecord(join(containers, name));
-    if (record?.merged === path) return join(containers, name);
-  }
-  return undefined;
+  return (await mountRecords(root)).find((c) => c.record.merged === path)?.dir;
 }
 
 /**
@@ -270,7 +325,12 @@ async function doUnmount({ options, steps }: Invocation<typeof spec.options>, wh
     // Checked when the script runs, as the tool checks it when it runs: unmounting what is not mounted is done.
     const script = overlayScript(process.argv.slice(2)).need('mountpoint', 'umount');
     script.add(`if mountpoint -q ${shellQuote(target)}; then umount ${shellQuote(target)}; fi`);
-    if (options.rm && dir) script.need('rm').add(shellCommand(['rm', '-rf', dir]));
+    if (options.rm && dir) {
+      script.need('rm').add(shellCommand(['rm', '-rf', dir]));
+      // --upper and --work are the user's, outside the container's directory: kept, as umount keeps them.
+      const record = readMountRecord(dir);
+      if (record?.upper && !isWithin(record.upper, dir)) script.add(`# ${record.upper} and ${record.work} stay: they are the --upper and --work it was mounted with`);
+    }
     process.stdout.write(script.add(shellCommand(['echo', target])).toString());
     return 0;
   }
@@ -294,7 +354,7 @@ async function doUnmount({ options, steps }: Invocation<typeof spec.options>, wh
 void runTool(spec, (inv) => {
   const what = inv.options.unmount;
   if (what !== undefined) {
-    if (inv.positionals.length || inv.options.lower.length) throw new UsageError('--unmount takes only the name or path to unmount');
+    if (inv.positionals.length || inv.options.lower.length || inv.options.upper !== undefined || inv.options.work !== undefined) throw new UsageError('--unmount takes only the name or path to unmount');
     return doUnmount(inv, what);
   }
   if (inv.options.rm) throw new UsageError('--rm goes with --unmount');

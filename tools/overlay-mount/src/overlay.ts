@@ -43,9 +43,17 @@ function optionString(spec: OverlaySpec): string {
   return parts.join(',');
 }
 
-/** Names with these characters would be misread inside the option string (overlayfs.rst: escape with "\\"). */
-function escapeLower(path: string): string {
+/**
+ * Names with these characters would be misread inside the option string (overlayfs.rst: escape with "\\"):
+ * a lowerdir's colons, and any path's commas (the kernel unescapes upperdir and workdir too).
+ */
+function escapePath(path: string): string {
   return path.replace(/([\\:,])/g, '\\$1');
+}
+
+/** The spec with its paths escaped for the option string of mount(2). */
+function escaped(spec: OverlaySpec): OverlaySpec {
+  return { ...spec, lowers: spec.lowers.map(escapePath), ...(spec.upper && { upper: escapePath(spec.upper), work: escapePath(spec.work!) }) };
 }
 
 /**
@@ -53,9 +61,8 @@ function escapeLower(path: string): string {
  * util-linux 2.38 (Debian 12) has.
  */
 export function mountCommand(spec: OverlaySpec): { command: string[]; note?: string } {
-  const escaped = { ...spec, lowers: spec.lowers.map(escapeLower) };
   if (!spec.upper && spec.lowers.length === 1) return { command: ['mount', '--bind', '-o', 'ro', spec.lowers[0]!, spec.target] };
-  const options = optionString(escaped);
+  const options = optionString(escaped(spec));
   if (options.length <= PAGE_LIMIT) return { command: ['mount', '-t', 'overlay', 'overlay', '-o', options, spec.target] };
   return {
     command: ['mount', '-t', 'overlay', 'overlay', '-o', fsconfigPairs(spec).map(([k, v]) => (v === null ? k : `${k}=${v}`)).join(','), spec.target],
@@ -88,7 +95,7 @@ export function mountOverlay(spec: OverlaySpec, steps: Steps): void {
     }
     return;
   }
-  const options = optionString({ ...spec, lowers: spec.lowers.map(escapeLower) });
+  const options = optionString(escaped(spec));
   if (options.length <= PAGE_LIMIT) mount('overlay', spec.target, 'overlay', 0, options);
   else mountWithFsconfig('overlay', spec.target, fsconfigPairs(spec));
 }

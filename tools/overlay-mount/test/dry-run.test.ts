@@ -120,15 +120,14 @@ async function expectSameContainer(tool: Root, script: Root, name: string): Prom
   expect(await readdir(join(script.root, 'containers'))).toEqual(await readdir(join(tool.root, 'containers')));
   expect((await readdir(dir(script))).sort()).toEqual((await readdir(dir(tool))).sort());
   expect(await rootText(join(dir(script), 'overlay.json'), script)).toBe(await rootText(join(dir(tool), 'overlay.json'), tool));
-  const record = JSON.parse(await readFile(join(dir(tool), 'overlay.json'), 'utf8')) as { merged: string; upper?: string };
+  const record = JSON.parse(await readFile(join(dir(tool), 'overlay.json'), 'utf8')) as { merged: string; upper?: string; work?: string };
   const target = (r: Root) => record.merged.replace(tool.root, r.root);
   const mount = mountState(target(tool), tool.root);
   expect(mount).toBeDefined();
   expect(mountState(target(script), script.root)).toEqual(mount);
-  // The container's directories (upper and work, made now: their times are when) and the merged tree.
-  if (record.upper) {
-    await expectSameTree(join(dir(tool), 'upper'), join(dir(script), 'upper'), { mtimes: false, overlayXattrs: false });
-    await expectSameTree(join(dir(tool), 'work'), join(dir(script), 'work'), { mtimes: false, overlayXattrs: false });
+  // The container's upper and work (its own, or --upper's and --work's; made now: their times are when) and the merged tree.
+  for (const path of [record.upper, record.work]) {
+    if (path) await expectSameTree(path, path.replace(tool.root, script.root), { mtimes: false, overlayXattrs: false });
   }
   await expectSameTree(target(tool), target(script), { overlayXattrs: false });
 }
@@ -295,6 +294,64 @@ describe('the other mounts', () => {
   });
 });
 
+describe('--upper DIR --work DIR: the same mount, record and directories; --rm keeps them', () => {
+  /** Mounts by the tool in one root and by its script in the other, with the upper and work under each root's `mine/`. */
+  async function mountChosen(tool: Root, script: Root, args: (r: Root) => string[], name: string): Promise<void> {
+    const text = await dryRun(args(script), script);
+    expect(text).toContain(`upperdir=${join(script.root, 'mine/upper')},workdir=${join(script.root, 'mine/work')},`);
+    made.add(join(tool.root, 'containers', name, 'merged'));
+    made.add(join(script.root, 'containers', name, 'merged'));
+    const byTool = await overlayMount(args(tool), tool);
+    expect(byTool, byTool.stderr).toMatchObject({ code: 0 });
+    const byScript = await runScript(text);
+    expect(byScript, byScript.stderr).toMatchObject({ code: 0, stderr: '' });
+    expect(byScript.stdout.split(script.root).join('ROOT')).toBe(byTool.stdout.split(tool.root).join('ROOT'));
+    await expectSameContainer(tool, script, name);
+    for (const r of [tool, script]) await writeFile(join(r.root, 'containers', name, 'merged/written'), `${name}\n`);
+  }
+
+  /** The upper and work each root keeps after --unmount --rm: the same, with what the container wrote. */
+  async function expectKept(tool: Root, script: Root, name: string): Promise<void> {
+    for (const dir of ['mine/upper', 'mine/work']) await expectSameTree(join(tool.root, dir), join(script.root, dir), { mtimes: false, overlayXattrs: false });
+    for (const r of [tool, script]) expect(await readFile(join(r.root, 'mine/upper/written'), 'utf8')).toBe(`${name}\n`);
+  }
+
+  it('with --lower: mounted, unmounted, mounted again on the same upper and work, removed', async () => {
+    const tool = await freshRoot('tool');
+    const script = await freshRoot('script');
+    for (const r of [tool, script]) {
+      await mkdir(join(r.root, 'rootfs'));
+      await writeFile(join(r.root, 'rootfs/base.txt'), 'base\n');
+      for (const path of ['rootfs/base.txt', 'rootfs']) await utimes(join(r.root, path), 1_700_000_000, 1_700_000_000);
+    }
+    const args = (r: Root) => ['--lower', join(r.root, 'rootfs'), '--upper', join(r.root, 'mine/upper'), '--work', join(r.root, 'mine/work'), '--name', 'u1'];
+    await mountChosen(tool, script, args, 'u1');
+    await unmountBoth(tool, script, 'u1', false);
+    // Again: the work directory holds overlay's work/ now, and the upper what was written.
+    const again = await dryRun(args(script), script);
+    expect(again).not.toMatch(/^made=/m); // everything exists: a failed mount would have nothing to take away
+    expect(await overlayMount(args(tool), tool)).toMatchObject({ code: 0 });
+    expect(await runScript(again)).toMatchObject({ code: 0, stderr: '' });
+    await expectSameContainer(tool, script, 'u1');
+    for (const r of [tool, script]) expect(await readFile(join(r.root, 'containers/u1/merged/written'), 'utf8')).toBe('u1\n');
+    const rm = await dryRun(['--unmount', 'u1', '--rm'], script);
+    expect(rm).toContain(`# ${join(script.root, 'mine/upper')} and ${join(script.root, 'mine/work')} stay`);
+    await unmountBoth(tool, script, 'u1', true);
+    await expectKept(tool, script, 'u1');
+  });
+
+  it('with an IMAGE', async () => {
+    const tool = await freshRoot('tool');
+    const script = await freshRoot('script');
+    await Promise.all([pull(tool, LAYERS_REF), pull(script, LAYERS_REF)]);
+    const args = (r: Root) => [LAYERS_REF, '--upper', join(r.root, 'mine/upper'), '--work', join(r.root, 'mine/work'), '--name', 'u2'];
+    await mountChosen(tool, script, args, 'u2');
+    await expectSameLayers(tool, script, images.layers!.diffIds);
+    await unmountBoth(tool, script, 'u2', true);
+    await expectKept(tool, script, 'u2');
+  });
+});
+
 describe('the script checks what it needs and hides no failure', () => {
   it('without setfattr on PATH it stops at the top, naming it and its package, and changes nothing', async () => {
     const script = await freshRoot('script');
@@ -314,6 +371,33 @@ describe('the script checks what it needs and hides no failure', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/this script needs setfattr \(on Debian: apt-get install .*\battr\b/);
     expect(await rootListing(script)).toEqual(before);
+  });
+
+  it('a mount the kernel refuses after the checks (an upper on an overlay): both take away what they made, and only that', async () => {
+    const tool = await freshRoot('tool');
+    const script = await freshRoot('script');
+    for (const r of [tool, script]) {
+      await mkdir(join(r.root, 'rootfs'));
+      await writeFile(join(r.root, 'rootfs/base.txt'), 'base\n');
+      // An overlay is no upper filesystem (no O_TMPFILE, no trusted xattrs of its own): the kernel says EINVAL.
+      made.add(join(r.root, 'ov'));
+      expect(await overlayMount(['--lower', join(r.root, 'rootfs'), '--target', join(r.root, 'ov'), '--name', 'ov'], r)).toMatchObject({ code: 0 });
+    }
+    const args = (r: Root) => ['--lower', join(r.root, 'rootfs'), '--upper', join(r.root, 'ov/new/upper'), '--work', join(r.root, 'ov/new/work'), '--target', join(r.root, 'mnt/merged'), '--name', 'n1'];
+    const text = await dryRun(args(script), script);
+    const before = await rootListing(script);
+    const byTool = await overlayMount(args(tool), tool);
+    expect(byTool).toMatchObject({ code: 1, stderr: expect.stringMatching(/^overlay-mount: error: mounting .*: EINVAL/) });
+    const byScript = await runScript(text);
+    expect(byScript.code).toBe(1);
+    expect(await rootListing(script)).toEqual(before);
+    expect((await rootListing(tool)).join('\n').split(tool.root).join('ROOT')).toBe(before.join('\n').split(script.root).join('ROOT'));
+    for (const r of [tool, script]) {
+      expect(await readdir(join(r.root, 'containers'))).toEqual(['ov']);
+      expect(await readdir(join(r.root, 'ov'))).toEqual(['base.txt']);
+      expect(await pathExists(join(r.root, 'mnt'))).toBe(false);
+      expect(await overlayMount(['--unmount', 'ov', '--rm'], r)).toMatchObject({ code: 0 });
+    }
   });
 
   it('a damaged layer blob: the script fails where the tool fails, and leaves no half-made layer', async () => {

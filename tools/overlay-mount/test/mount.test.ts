@@ -3,8 +3,8 @@
  * tree is compared with what umoci (the reference unpacker) makes of the same
  * image, entry by entry; writes are followed into upper; a 120-layer image
  * goes through fsconfig lowerdir+; concurrent unpacks share one copy; and the
- * command-line contract (--read-only, --lower, --json, --dry-run, --unmount,
- * errors) is checked from the outside, as a user runs the tool.
+ * command-line contract (--read-only, --lower, --upper and --work, --json,
+ * --dry-run, --unmount, errors) is checked from the outside, as a user runs the tool.
  *
  * Every mount the tests make is under `work`; afterEach detaches whatever is
  * still mounted there (umount -l, even when a test failed half-way) and then
@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getXattr, listXattrs } from '@cutaway/libc';
 import { OciLayout, type Digest } from '@cutaway/oci';
 import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { readTar } from '../../../test/fixtures/tar.ts';
 import { detachLeftovers, isMounted, mountsUnder, mountTable, trackMounts } from '../../../test/fixtures/mounts.ts';
 import {
   BUSYBOX_EXPECTED,
@@ -576,6 +577,150 @@ describe('command line', () => {
       }
       expect(await readdir(r.root)).toEqual([]);
     });
+  });
+});
+
+// ─── 7. Upper and work directories the user chooses ─────────────────────────
+
+describe('--upper DIR --work DIR', () => {
+  /** A directory beside the root for the user's own directories, with a lower holding two files. */
+  async function userDirs(r: Root, label: string): Promise<{ base: string; lower: string; upper: string; work: string }> {
+    const base = join(r.root, '..', `${label}-${r.root.slice(-6)}`);
+    const lower = join(base, 'lower');
+    await mkdir(lower, { recursive: true });
+    await writeFile(join(lower, 'kept.txt'), 'from the lower\n');
+    await writeFile(join(lower, 'gone.txt'), 'deleted in the container\n');
+    // The upper's parent is missing too: mkdir -p makes it.
+    return { base, lower, upper: join(base, 'mine/upper'), work: join(base, 'mine/work') };
+  }
+
+  /** layer-commit NAME -o FILE: the layer tar of the container's upper, as layer-commit finds it from overlay.json. */
+  async function committedNames(r: Root, name: string): Promise<string[]> {
+    const file = join(work, `layer-${name}.tar`);
+    const result = await runCommand('layer-commit', [name, '-o', file], { env: r.env });
+    expect(result, result.stderr).toMatchObject({ code: 0 });
+    return readTar(await readFile(file)).map((e) => e.name);
+  }
+
+  it('writes land in the chosen upper; unmounted and mounted again (any name) they are there; layer-commit reads it; --rm keeps it', async () => {
+    const r = await freshRoot();
+    const { base, lower, upper, work: workDir } = await userDirs(r, 'chosen');
+    const result = await overlayMount(['--lower', lower, '--upper', upper, '--work', workDir, '--name', 'chosen', '--json'], r);
+    expect(result, result.stderr).toMatchObject({ code: 0 });
+    const out = JSON.parse(result.stdout);
+    made.add(out.merged);
+    const dir = join(r.root, 'containers/chosen');
+    expect(out).toMatchObject({ name: 'chosen', merged: join(dir, 'merged'), upper, work: workDir, lowers: [lower] });
+    expect(JSON.parse(await readFile(join(dir, 'overlay.json'), 'utf8'))).toEqual({ merged: out.merged, lowers: [lower], upper, work: workDir });
+    expect((await readdir(dir)).sort()).toEqual(['merged', 'overlay.json']); // no upper or work of its own
+    expect(mountTable().filter((p) => p === out.merged)).toHaveLength(1);
+
+    await writeFile(join(out.merged, 'new.txt'), 'written in the container\n');
+    await writeFile(join(out.merged, 'kept.txt'), 'changed in the container\n');
+    await unlink(join(out.merged, 'gone.txt'));
+    const up = await snapshotTree(upper);
+    expect(up.map((e) => e.path)).toEqual(['.', 'gone.txt', 'kept.txt', 'new.txt']);
+    expect(up.find((e) => e.path === 'gone.txt')).toMatchObject({ type: 'char', device: '0:0' });
+    expect(await readFile(join(upper, 'new.txt'), 'utf8')).toBe('written in the container\n');
+    expect(await readFile(join(lower, 'kept.txt'), 'utf8')).toBe('from the lower\n');
+
+    // Unmounted, the upper stays as it is; work holds only overlay's own work/.
+    await unmountOk('chosen', r);
+    expect(isMounted(out.merged)).toBe(false);
+    expect(await readFile(join(upper, 'new.txt'), 'utf8')).toBe('written in the container\n');
+    expect(await readdir(workDir)).toEqual(['work']);
+
+    // Mounted again with the same upper and work (a work directory overlay used before is taken), by its name and by another.
+    for (const name of ['chosen', 'chosen-again']) {
+      const merged = await mountOk(['--lower', lower, '--upper', upper, '--work', workDir, '--name', name], r);
+      expect(await readFile(join(merged, 'new.txt'), 'utf8')).toBe('written in the container\n');
+      expect(await readFile(join(merged, 'kept.txt'), 'utf8')).toBe('changed in the container\n');
+      expect(await errnoOf(lstat(join(merged, 'gone.txt')))).toBe('ENOENT');
+      if (name === 'chosen') await unmountOk(name, r);
+    }
+
+    // layer-commit finds the upper in the record: the changes, the deletion as a .wh. file.
+    expect((await committedNames(r, 'chosen-again')).sort()).toEqual(['.wh.gone.txt', 'kept.txt', 'new.txt']);
+
+    // --rm removes the containers (their records and mount points), never the upper and work the user chose.
+    await unmountOk('chosen-again', r, '--rm');
+    await unmountOk('chosen', r, '--rm');
+    expect(await readdir(join(r.root, 'containers'))).toEqual([]);
+    expect((await readdir(upper)).sort()).toEqual(['gone.txt', 'kept.txt', 'new.txt']);
+    expect(await readdir(workDir)).toEqual(['work']);
+    expect(mountsUnder(base)).toEqual([]);
+  });
+
+  it('with an IMAGE: its layers below the chosen upper; layer-commit NAME builds on the image, and the new image has the change', async () => {
+    const r = await freshRoot();
+    await pull(r, BUSYBOX_REF);
+    const { upper, work: workDir } = await userDirs(r, 'chosen-image');
+    const merged = await mountOk([BUSYBOX_REF, '--upper', upper, '--work', workDir, '--name', 'img'], r);
+    expect(await readdir(join(merged, 'bin'))).toContain('busybox');
+    await writeFile(join(merged, 'hello'), 'hello from the chosen upper\n');
+    expect(await readdir(upper)).toEqual(['hello']);
+    const commit = await runCommand('layer-commit', ['img', '--tag', 'cutaway.test/chosen:1'], { env: r.env });
+    expect(commit, commit.stderr).toMatchObject({ code: 0, stdout: expect.stringMatching(/^sha256:[0-9a-f]{64}\n$/) });
+    await unmountOk('img', r, '--rm');
+    const again = await mountOk(['cutaway.test/chosen:1', '--read-only', '--name', 'img-check'], r);
+    expect(await readFile(join(again, 'hello'), 'utf8')).toBe('hello from the chosen upper\n');
+    expect(await readdir(join(again, 'bin'))).toContain('busybox');
+    await unmountOk('img-check', r, '--rm');
+    expect(await readdir(upper)).toEqual(['hello']);
+  });
+
+  it('an upper that a mounted container uses already: exit 1, one line naming it, and a hint', async () => {
+    const r = await freshRoot();
+    const { lower, upper, work: workDir } = await userDirs(r, 'in-use');
+    const merged = await mountOk(['--lower', lower, '--upper', upper, '--work', workDir, '--name', 'first'], r);
+    const other = join(upper, '..', 'other-work');
+    const again = await overlayMount(['--lower', lower, '--upper', upper, '--work', other, '--name', 'second'], r);
+    expect(again).toMatchObject({ code: 1, stdout: '', stderr: `overlay-mount: error: upper ${upper}: in use by the overlay of container first at ${merged} (hint: overlay-mount --unmount first)\n` });
+    expect(await readdir(join(r.root, 'containers'))).toEqual(['first']);
+    expect(await errnoOf(lstat(other))).toBe('ENOENT');
+    await unmountOk('first', r, '--rm');
+  });
+
+  it('bad --upper or --work: one line, exit 2, nothing made and nothing mounted', async () => {
+    const r = await freshRoot();
+    const { base, lower } = await userDirs(r, 'bad');
+    const at = (p: string) => join(base, p);
+    await writeFile(at('a-file'), 'not a directory\n');
+    await mkdir(at('full'));
+    await writeFile(at('full/data'), 'something of the user\n');
+    // Another mount: a tmpfs (the kernel says only EINVAL, and "must reside under the same mount" in dmesg).
+    await mkdir(at('tmpfs'));
+    await run('mount', ['-t', 'tmpfs', 'cw-test-tmpfs', at('tmpfs')]);
+    made.add(at('tmpfs'));
+    const container = join(r.root, 'containers/bad');
+    const cases: [string[], string][] = [
+      [['--upper', at('up'), '--work', at('tmpfs/work')], `--work ${at('tmpfs/work')}: not on the same mount as the upper (${at('tmpfs')} is one, `],
+      [['--upper', at('a-file'), '--work', at('w')], `--upper ${at('a-file')}: not a directory`],
+      [['--upper', at('up'), '--work', at('a-file/w')], `--work ${at('a-file/w')}: ${at('a-file')} is not a directory`],
+      [['--upper', at('lower/up'), '--work', at('w')], `--upper ${at('lower/up')}: overlaps the lower ${lower}; a lower must not change while it is mounted`],
+      [['--upper', base, '--work', join(r.root, 'w')], `--upper ${base}: overlaps the lower ${lower}`],
+      [['--upper', at('up'), '--work', at('up')], `--upper ${at('up')} and --work ${at('up')}: the same directory, or one inside the other`],
+      [['--upper', at('up'), '--work', at('up/w')], `--upper ${at('up')} and --work ${at('up/w')}: the same directory, or one inside the other`],
+      [['--upper', at('up'), '--work', at('full')], `--work ${at('full')}: not empty (data); overlay needs an empty workdir, or one it used before`],
+      [['--upper', at('mnt/up'), '--work', at('w'), '--target', at('mnt')], `--upper ${at('mnt/up')}: overlaps the mount point ${at('mnt')}, which would hide it`],
+      [['--upper', join(container, 'up'), '--work', at('w')], `--upper ${join(container, 'up')}: inside the container's directory ${container}, which --unmount --rm removes`],
+    ];
+    const listing = async () => [...(await readdir(base, { recursive: true })).sort(), '|', ...(await readdir(r.root, { recursive: true })).sort()];
+    const before = await listing();
+    for (const [args, message] of cases) {
+      const result = await overlayMount(['--lower', lower, '--name', 'bad', ...args], r);
+      expect({ args, code: result.code, stdout: result.stdout }).toEqual({ args, code: 2, stdout: '' });
+      expect(result.stderr.split('\n'), args.join(' ')).toEqual([expect.stringContaining(`overlay-mount: error: ${message}`), '']);
+      expect(await listing(), args.join(' ')).toEqual(before);
+      expect(mountsUnder(base)).toEqual([at('tmpfs')]);
+    }
+    // What goes with what: usage errors.
+    for (const args of [['--upper', at('up')], ['--work', at('w')], ['--upper', at('up'), '--work', at('w'), '--read-only']]) {
+      const result = await overlayMount(['--lower', lower, '--name', 'bad', ...args], r);
+      expect(result).toMatchObject({ code: 2, stdout: '', stderr: expect.stringMatching(/^overlay-mount: error: (--upper and --work go together|--read-only mounts no upper)/) });
+    }
+    expect(await listing()).toEqual(before);
+    await run('umount', [at('tmpfs')]);
   });
 });
 
