@@ -32,6 +32,9 @@ const PACKAGES: Record<string, string> = {
   ss: 'iproute2',
   sysctl: 'procps',
   nft: 'nftables',
+  slirp4netns: 'slirp4netns',
+  // netbridge's rootless script speaks to slirp4netns's API socket with `nc -U -N`: -N is OpenBSD netcat's.
+  nc: 'netcat-openbsd',
 };
 
 /** The lines that check for `commands` (and stop, naming the missing one, with what to install). */

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { inInitialUserNamespace } from '@cutaway/libc/userns';
 import type { OptionSpec } from './tool.ts';
 
 /** An XDG base directory variable, used only when it holds an absolute path (the XDG Base Directory spec ignores others). */
@@ -45,12 +46,11 @@ export function runtimeDir(option?: string): string {
 /**
  * Whether this process runs rootless: as an ordinary user, or as root of a user namespace other than the
  * initial one (rootless cutaway re-executes itself into one, rootless.ts; the tools it runs are there too).
- * The initial namespace maps every id to itself, `0 0 4294967295` (user_namespaces(7)). Rootless, there is no
- * cgroup to make (none is delegated to an ordinary user here) and no bridge in the host's network namespace.
+ * Rootless, there is no cgroup to make (none is delegated to an ordinary user here) and no bridge in the
+ * host's network namespace.
  */
 export function rootless(): boolean {
-  if (process.getuid?.() !== 0) return true;
-  return readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).join(' ') !== '0 0 4294967295';
+  return process.getuid?.() !== 0 || !inInitialUserNamespace();
 }
 
 /** The one OCI image layout that holds every image: <root>/images. */

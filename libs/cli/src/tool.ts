@@ -15,6 +15,8 @@ export interface OptionSpec {
   /** The value's name in help: `--memory BYTES`. */
   arg?: string;
   help: string;
+  /** A boolean's value when it is not given (false unless said); `--rm=false` turns a true one off, as Docker's pflag flags. */
+  default?: boolean;
 }
 
 /**
@@ -118,7 +120,7 @@ export function formatHelp(spec: ToolSpec<readonly OptionSpec[]>): string {
     spec.description,
     ...section(
       'Options',
-      all.map((o) => `${optionLabel(o).padEnd(width)}${o.help}`),
+      all.map((o) => `${optionLabel(o).padEnd(width)}${o.help}${o.default ? ' (default true)' : ''}`),
     ),
     ...section('Examples', spec.examples),
     ...section('Stands for', spec.classic),
@@ -187,7 +189,7 @@ export function parseInvocation<O extends readonly OptionSpec[]>(spec: ToolSpec<
   const options: Record<string, string | boolean | string[] | undefined> = {};
   for (const o of all) {
     const given = values.get(o);
-    if (o.type === 'boolean') options[o.name] = given !== undefined && given.at(-1) !== 'false';
+    if (o.type === 'boolean') options[o.name] = given === undefined ? (o.default ?? false) : booleanValue(o, given.at(-1)!);
     else if (o.type === 'list') options[o.name] = given ?? [];
     else if (given !== undefined) {
       if (given.length > 1) throw new UsageError(`option --${o.name} given more than once`);
@@ -195,6 +197,18 @@ export function parseInvocation<O extends readonly OptionSpec[]>(spec: ToolSpec<
     }
   }
   return { options: options as OptionValues<O>, positionals, command };
+}
+
+/** What a boolean option's `=VALUE` may be: strconv.ParseBool's words, which Docker's flags (pflag) take. */
+const BOOLEAN_WORDS: Record<string, boolean> = Object.fromEntries([
+  ...['1', 't', 'T', 'TRUE', 'true', 'True'].map((w) => [w, true]),
+  ...['0', 'f', 'F', 'FALSE', 'false', 'False'].map((w) => [w, false]),
+]);
+
+function booleanValue(o: OptionSpec, word: string): boolean {
+  const value = BOOLEAN_WORDS[word];
+  if (value === undefined) throw new UsageError(`invalid argument ${JSON.stringify(word)} for --${o.name}: true or false`);
+  return value;
 }
 
 /** The operand count the spec declares, with the error Docker's CLI gives (cli/required.go), the operands named. */

@@ -38,6 +38,17 @@ describe('parseInvocation', () => {
     expect(parseInvocation(spec, []).options.env).toEqual([]);
   });
 
+  it('reads a boolean\'s =VALUE as Docker\'s flags do (strconv.ParseBool), and its default when not given', () => {
+    const withDefault = { ...spec, options: [...spec.options, { name: 'rm', type: 'boolean', help: 'remove', default: true }] } as const;
+    expect(parseInvocation(withDefault, []).options.rm).toBe(true);
+    expect(parseInvocation(withDefault, []).options['read-only']).toBe(false);
+    for (const word of ['false', '0', 'f', 'FALSE', 'False']) expect(parseInvocation(withDefault, [`--rm=${word}`]).options.rm, word).toBe(false);
+    for (const word of ['true', '1', 't', 'TRUE', 'True']) expect(parseInvocation(withDefault, ['--rm=false', `--rm=${word}`]).options.rm, word).toBe(true);
+    expect(parseInvocation(withDefault, ['--rm']).options.rm).toBe(true);
+    expect(() => parseInvocation(withDefault, ['--rm=no'])).toThrow('invalid argument "no" for --rm: true or false');
+    expect(formatHelp(withDefault)).toMatch(/--rm +remove \(default true\)\n/);
+  });
+
   it.each([
     [['--nope'], 'unknown option --nope'],
     [['--nope=1'], 'unknown option --nope'],

@@ -13,6 +13,9 @@ const SYS_BPF = ({ x64: 321, arm64: 280 } as Record<string, number>)[process.arc
 /** enum bpf_cmd. */
 const BPF_PROG_LOAD = 5;
 const BPF_PROG_ATTACH = 8;
+const BPF_PROG_QUERY = 16;
+/** BPF_PROG_QUERY's query_flags: the programs that run for the cgroup, its ancestors' included. */
+const BPF_F_QUERY_EFFECTIVE = 1;
 /** enum bpf_prog_type, enum bpf_attach_type. */
 export const BPF_PROG_TYPE_CGROUP_DEVICE = 15;
 export const BPF_CGROUP_DEVICE = 6;
@@ -91,6 +94,27 @@ export function attachProgram(cgroupDir: string, programFd: number, attachType: 
   const dirFd = openSync(cgroupDir, 'r');
   try {
     check(bpf(BPF_PROG_ATTACH, ProgAttachAttr, { target_fd: dirFd, attach_bpf_fd: programFd, attach_type: attachType, attach_flags: flags, replace_bpf_fd: 0 }), 'bpf(BPF_PROG_ATTACH)', cgroupDir);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+/**
+ * How many programs of `attachType` run for a cgroup v2 directory, its ancestors' included (bpf(BPF_PROG_QUERY)
+ * with BPF_F_QUERY_EFFECTIVE; the kernel asks CAP_NET_ADMIN of the caller). The query part of union bpf_attr:
+ * target_fd, attach_type, query_flags, attach_flags (u32 each), prog_ids (u64, no buffer here), prog_cnt (u32),
+ * which the kernel fills in.
+ */
+export function attachedPrograms(cgroupDir: string, attachType: number): number {
+  if (SYS_BPF === undefined) throw new SystemCallError('bpf', 38 /* ENOSYS */);
+  const attr = Buffer.alloc(40);
+  const dirFd = openSync(cgroupDir, 'r');
+  try {
+    attr.writeUInt32LE(dirFd, 0);
+    attr.writeUInt32LE(attachType, 4);
+    attr.writeUInt32LE(BPF_F_QUERY_EFFECTIVE, 8);
+    check(Number(syscall(SYS_BPF, 'int', BPF_PROG_QUERY, 'void *', attr, 'uint', attr.length)), 'bpf(BPF_PROG_QUERY)', cgroupDir);
+    return attr.readUInt32LE(24);
   } finally {
     closeSync(dirFd);
   }

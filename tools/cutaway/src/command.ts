@@ -48,7 +48,7 @@ export function command<const O extends readonly OptionSpec[]>(spec: VerbSpec<O>
         // --root, typed as declared (TypeScript does not look into the values of the generic O's options).
         const root = stateRoot((inv.options as OptionValues<[typeof ROOT_OPTION]>).root);
         if (!inv.steps.mode.dryRun) return run(inv, root, realRunner);
-        const recorder = new ScriptRecorder(new BashScript('cutaway', [...spec.name.split(' '), ...argv], SCRIPT_NOTES), root, spec.errorStatus ?? 1);
+        const recorder = new ScriptRecorder(new BashScript('cutaway', [...spec.name.split(' '), ...argv], SCRIPT_NOTES), root, spec.errorStatus ?? 1, full.name);
         await run(inv, root, recorder);
         process.stdout.write(recorder.toString());
         return 0;

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { rootless, runtimeDir, stateRoot, ToolError } from '@cutaway/cli';
+import { subordinateRange } from '@cutaway/libc/userns';
 import { signalStatus } from './tools.ts';
 
 /**
@@ -23,30 +24,16 @@ import { signalStatus } from './tools.ts';
  * exits). A few verbs stay outside, in the user's own namespace, which is the parent of every one of these
  * and so holds every capability in them (user_namespaces(7), "Capabilities"): exec (ns-exec --enter joins
  * the container's user namespace, which a sibling namespace could not), stop and kill (a container's
- * process running as a mapped id can be signalled only from there), and those that only read.
+ * process running as a mapped id can be signalled only from there; kill(2) wants CAP_KILL in the target's
+ * user namespace or its uid), and those that only read. rm -f and restart start there too: they stop what
+ * runs from there, then go on in a namespace of their own (signalFirst).
  */
 
 /** Verbs that run in the user's own namespace: they need no mapped ids, or need to be the parent namespace (see above). */
 const OUTSIDE = new Set(['exec', 'stop', 'kill', 'ps', 'logs', 'inspect', 'wait', 'port', 'top', 'stats', 'images', 'history', 'info']);
 
-/** A subordinate id range, as subuid(5) and subgid(5) list them: NAME-or-UID:START:COUNT. */
-export interface SubordinateRange {
-  start: number;
-  count: number;
-}
-
-/**
- * The user's first range in /etc/subuid or /etc/subgid (by name or uid). unshare(1) of util-linux 2.38 takes
- * one --map-users range, so one is used, as ns-exec maps one.
- */
-export function subordinateRange(file: string, user: string, uid: number): SubordinateRange | undefined {
-  if (!existsSync(file)) return undefined;
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const [owner, start, count] = line.trim().split(':');
-    if ((owner === user || owner === String(uid)) && /^\d+$/.test(start ?? '') && Number(count) > 0) return { start: Number(start), count: Number(count) };
-  }
-  return undefined;
-}
+/** Verbs that start outside, stop their running containers there, and re-execute themselves for the rest (signalFirst). */
+const SIGNAL_FIRST = new Set(['rm', 'restart']);
 
 /** The namespace's maps as unshare(1) writes them: 0 → the user, 1…N → the ranges (through newuidmap/newgidmap). */
 export function mapOptions(): string[] {
@@ -102,9 +89,23 @@ export async function reexecInUserNamespace(args: string[]): Promise<never> {
   process.exit(status);
 }
 
-/** Whether `verb` must run inside the user namespace when cutaway runs as an ordinary user. */
+/** Whether `verb` must run inside the user namespace when cutaway runs as an ordinary user (re-executed before it starts). */
 export function needsUserNamespace(verb: string): boolean {
-  return process.getuid!() !== 0 && !OUTSIDE.has(verb);
+  return process.getuid!() !== 0 && !OUTSIDE.has(verb) && !SIGNAL_FIRST.has(verb);
+}
+
+/**
+ * rm -f and restart as an ordinary user: `stop` (the containers' processes signalled, and waited for until
+ * their shims have taken them down, each in the namespace it lives in) here in the user's own namespace, the
+ * only one from which a process running as a mapped id can be signalled; then the same command again in a
+ * user namespace of its own, where the stopped containers' files (owned by mapped ids) can be removed or
+ * mounted again. As root, or inside already, `stop` is not called and the command goes on. Not for a dry
+ * run, which changes nothing (its script is printed from inside).
+ */
+export async function signalFirst(dryRun: boolean, stop: () => Promise<void>): Promise<void> {
+  if (process.getuid!() === 0) return;
+  if (!dryRun) await stop();
+  await reexecInUserNamespace(process.argv.slice(2));
 }
 
 /** The options of `cutaway run` that need a cgroup of the container's own, as cg-limit makes one. */
@@ -122,16 +123,4 @@ export function withCgroup(limits: readonly string[]): boolean {
   const ignored = limits.filter((flag) => LIMIT_FLAGS.has(flag));
   if (ignored.length) process.stderr.write(`cutaway: warning: rootless: ${ignored.join(', ')} ignored: there is no cgroup of the user's to limit the container with\n`);
   return false;
-}
-
-/**
- * The command that runs `ns-exec ARGS` (--enter PID …). As an ordinary user, it runs in the container's own
- * user namespace first (nsenter(1) --user --target PID: the user, its owner's uid in the parent namespace,
- * may join it, user_namespaces(7)): root there may read what ns-exec reads of a process running as a mapped
- * id (/proc/PID/environ is that id's, mode 0400), which the user outside may not.
- */
-export function nsExecCommand(args: readonly string[]): [string, string[]] {
-  const pid = args[args.indexOf('--enter') + 1];
-  if (process.getuid!() === 0 || !args.includes('--enter') || pid === undefined) return ['ns-exec', [...args]];
-  return ['nsenter', ['--user', `--target=${pid}`, '--', 'ns-exec', ...args]];
 }

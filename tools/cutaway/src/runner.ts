@@ -46,15 +46,19 @@ export interface Runner {
   print(line: string): void;
   /** The command's exit status: `code`, a process's status (in a script: the script exits with that process's). */
   status(code: number): number;
-  /** A process's status must be 0, else the command fails with it and `message(status)` (real runs check it themselves first). */
-  checkStatus(code: number, message: (status: string) => string): Promise<void>;
+  /**
+   * A process's status must be 0, else the command fails with it, `message(status)` and the hint `failed` returns;
+   * `failed` first does what the command does about it (build keeps a failed RUN's container). Called outside any
+   * guard, so that no guard's undo runs then. (In a script: an `if` on the status, `failed`'s lines in it.)
+   */
+  checkStatus(code: number, message: (status: string) => string, failed?: () => Promise<string | undefined>): Promise<void>;
   /** A new temporary directory, and one removed with all it holds. */
   tempDir(as: string): string;
   removeTree(path: string): void;
   /** In the OCI layout `layoutDir`, `name` points at what `image` (a name there) points at (docker tag). */
   tagImage(layoutDir: string, image: string, name: string): Promise<void>;
-  /** The ID (config digest) of an image of the layout `layoutDir`. */
-  imageId(layoutDir: string, image: string): Promise<string>;
+  /** The ID (config digest) of an image of the layout `layoutDir`; `short`: its first 12 hex digits, as Docker shows one. */
+  imageId(layoutDir: string, image: string, short?: boolean): Promise<string>;
   /** The directory a COPY or ADD layer is made from (build/staging.ts), `image` the parent's rootfs. */
   staging(root: string, owner: Owner, image?: string): Staging;
 
@@ -106,8 +110,10 @@ export const realRunner: Runner = {
     process.stdout.write(`${line}\n`);
   },
   status: (code) => code,
-  checkStatus: async (code, message) => {
-    if (code !== 0) throw new ToolError(message(String(code)), undefined, code);
+  checkStatus: async (code, message, failed) => {
+    if (code === 0) return;
+    const hint = await failed?.();
+    throw new ToolError(message(String(code)), hint, code);
   },
   tempDir: () => mkdtempSync(join(tmpdir(), 'cw-')),
   removeTree: (path) => rmSync(path, { recursive: true, force: true }),
@@ -115,7 +121,10 @@ export const realRunner: Runner = {
     const layout = await OciLayout.open(layoutDir);
     await layout.addRef(name, (await findImage(layout, image)).descriptor);
   },
-  imageId: async (layoutDir, image) => (await findImage(await OciLayout.open(layoutDir), image)).manifest.config.digest,
+  imageId: async (layoutDir, image, short) => {
+    const id = (await findImage(await OciLayout.open(layoutDir), image)).manifest.config.digest;
+    return short ? id.replace(/^sha256:/, '').slice(0, 12) : id;
+  },
   staging: (root, owner, image) => new StagingTree(root, owner, image),
   createContainer: (store, name, configOf) => store.create(name, configOf),
   removeContainer: (store, id, name) => store.remove(id, name),

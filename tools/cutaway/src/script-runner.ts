@@ -92,12 +92,14 @@ export class ScriptRecorder implements Runner {
 
   /**
    * `root`: the state root planned against (its paths become $CUTAWAY_ROOT's); `failureStatus`: what the
-   * script exits with when a step fails (the command's own, 125 for run).
+   * script exits with when a step fails (the command's own, 125 for run); `tool`: the command's name, which
+   * starts its error lines, as cutaway's own (`cutaway build: error: …`).
    */
   constructor(
     private readonly script: BashScript,
     private readonly root: string,
     private readonly failureStatus: number,
+    private readonly commandName = 'cutaway',
   ) {
     this.rootPattern = new RegExp(`${root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=/|$|[^A-Za-z0-9._-])`, 'g');
     script.need('jq');
@@ -257,9 +259,13 @@ export class ScriptRecorder implements Runner {
     return 0;
   }
 
-  async checkStatus(_code: number, message: (status: string) => string): Promise<void> {
+  async checkStatus(_code: number, message: (status: string) => string, failed?: () => Promise<string | undefined>): Promise<void> {
     const status = this.processStatus!;
-    this.add(`if [ "$${status}" -ne 0 ]; then echo ${this.word(message(shellVariable(status)))} >&2; exit "$${status}"; fi`);
+    let hint: string | undefined;
+    // Not indented: a line of `failed`'s may be a here-document's.
+    const lines = failed ? await this.capture(async () => void (hint = await failed())) : [];
+    const error = `${this.commandName}: error: ${message(shellVariable(status))}${hint ? ` (hint: ${hint})` : ''}`;
+    this.add(`if [ "$${status}" -ne 0 ]; then`, ...lines, `echo ${this.word(error)} >&2`, `exit "$${status}"`, 'fi');
   }
 
   tempDir(as: string): string {
@@ -287,12 +293,13 @@ export class ScriptRecorder implements Runner {
     );
   }
 
-  async imageId(layoutDir: string, image: string): Promise<string> {
+  async imageId(layoutDir: string, image: string, short?: boolean): Promise<string> {
     const v = this.variable('id');
     const ref = 'org.opencontainers.image.ref.name';
     this.add(
       `${v}=$(jq -r --arg image ${this.word(image)} '.manifests | map(select(.annotations["${ref}"] == $image)) | last | .digest' ${this.word(`${layoutDir}/index.json`)})`,
       `${v}=$(jq -r .config.digest ${this.word(`${layoutDir}/blobs/sha256/`)}"\${${v}#sha256:}")`,
+      ...(short ? [`${v}=\${${v}#sha256:}`, `${v}=\${${v}:0:12}`] : []),
     );
     return shellVariable(v);
   }

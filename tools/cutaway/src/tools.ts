@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type IOType } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { realpathSync } from 'node:fs';
@@ -20,6 +20,8 @@ const BIN = join(dirname(realpathSync(process.argv[1]!)), '..', '..', '..', 'bin
 export const toolEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra, PATH: `${BIN}:${process.env.PATH ?? ''}` };
   if (env.CUTAWAY_EXTRA_CA_CERTS) env.NODE_EXTRA_CA_CERTS = env.CUTAWAY_EXTRA_CA_CERTS;
+  // A trace fd names one of the process it is given to (this one's, as a shim's __teardown): not a tool's.
+  if (!extra.CUTAWAY_TRACE_FD) delete env.CUTAWAY_TRACE_FD;
   return env;
 };
 
@@ -34,13 +36,43 @@ export function traceCommand(name: string, args: string[]): void {
   if (tracing) process.stderr.write(`+ ${shellCommand([name, ...args])}\n`);
 }
 
+/**
+ * With --trace, a tool traces its own steps too, each line labelled with the tool (`+ mount …  # overlay-mount`),
+ * shown after its command line: the environment that asks for that, the lines written to fd `fd` (CUTAWAY_TRACE_FD)
+ * when given rather than stderr. Nothing without --trace.
+ */
+export function traceEnv(fd?: number): NodeJS.ProcessEnv {
+  return tracing ? { CUTAWAY_TRACE: '1', CUTAWAY_TRACE_LABELS: '1', ...(fd !== undefined && { CUTAWAY_TRACE_FD: String(fd) }) } : {};
+}
+
+/** With --trace: the trace lines (`+ …`) of a tool's output shown on stderr, the rest left out. */
+export function showTrace(output: string): void {
+  if (tracing) process.stderr.write(output.split('\n').filter((l) => l.startsWith('+ ')).map((l) => `${l}\n`).join(''));
+}
+
+/**
+ * The fd ns-exec traces its steps to under cutaway (CUTAWAY_TRACE_FD): its stderr is the container's, shown and
+ * logged, and no place for them. Past stdio and fd 3, which carries ns-exec's plan from its planner.
+ */
+export const TRACE_FD = 4;
+
+/**
+ * ns-exec run in the foreground (run, exec, build's RUN) with stdio `stdio`: its command line first
+ * with --trace, and its steps, which it writes to a pipe on TRACE_FD, shown on stderr as they come.
+ */
+export function spawnNsExec(args: string[], env: NodeJS.ProcessEnv, stdio: [IOType, IOType, IOType]): ChildProcess {
+  traceCommand('ns-exec', args);
+  const child = spawn('ns-exec', args, { env: toolEnv({ ...env, ...traceEnv(TRACE_FD) }), stdio: [...stdio, ...(tracing ? (['ignore', 'pipe'] as const) : [])] });
+  // Ends when ns-exec does: it makes the fd close-on-exec before execve, and the container's processes never hold it.
+  child.stdio[TRACE_FD]?.pipe(process.stderr, { end: false });
+  return child;
+}
+
 /** Runs a tool, returns its stdout trimmed; its error line becomes ours. */
 export async function tool(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
   traceCommand(name, args);
-  // --trace: the tool traces its own steps too, each line labelled with the tool, shown after its command line.
-  // (Not ns-exec's: a container's stderr is its own, and its steps are the plan `ns-exec --dry-run` prints.)
-  const out: ProcessOutput = await $({ env: toolEnv({ ...env, ...(tracing && { CUTAWAY_TRACE: '1', CUTAWAY_TRACE_LABELS: '1' }) }), quiet: true, nothrow: true })`${name} ${args}`;
-  if (tracing) process.stderr.write(out.stderr.split('\n').filter((l) => l.startsWith('+ ')).map((l) => `${l}\n`).join(''));
+  const out: ProcessOutput = await $({ env: toolEnv({ ...env, ...traceEnv() }), quiet: true, nothrow: true })`${name} ${args}`;
+  showTrace(out.stderr);
   if (out.exitCode !== 0) {
     const message = out.stderr.trim().split('\n').filter((l) => !l.startsWith('Try ')).at(-1) ?? `${name} failed`;
     throw new ToolError(message.replace(new RegExp(`^${name}: error: `), `${name}: `));

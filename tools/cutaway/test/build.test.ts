@@ -473,6 +473,91 @@ describe('cutaway build', () => {
   });
 });
 
+/** Directories of the cgroup cw-<name> that cg-limit makes, in each hierarchy (v1) or the one (v2). */
+function cgroupDirs(name: string): string[] {
+  const top = '/sys/fs/cgroup';
+  const candidates = [join(top, `cw-${name}`), ...readdirSync(top).map((h) => join(top, h, `cw-${name}`))];
+  return candidates.filter((d) => existsSync(d));
+}
+
+/** The lines a RUN printed (its output in the log), without the builder's own. */
+const runOutput = (step: StepLog) => step.lines.filter((l) => !l.startsWith(' ---> ') && !l.startsWith('Removing intermediate container '));
+
+describe("RUN's containers: the isolation of docker run's, and Docker's --rm and --force-rm", () => {
+  /**
+   * Seccomp's mode, mknod of a block device in /dev (a tmpfs: not nodev) and an open of it, and the devices
+   * cgroup's list, as the container sees them.
+   */
+  const PROBE = "grep '^Seccomp:' /proc/self/status; mknod /dev/cwx b 8 0 2>&1 && echo made; head -c 1 /dev/cwx 2>&1 || echo \"open: status $?\"; cat /sys/fs/cgroup/devices/devices.list 2>&1 || true";
+
+  it("a RUN gets the devices cgroup and seccomp profile cutaway run gives (Docker's defaults): mknod of a device allowed, its open refused, Seccomp 2, Docker's device list", async () => {
+    const context = join(work, 'cw-isolation');
+    mkdirSync(context);
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${BUSYBOX_REF}\nRUN ${PROBE}\n`);
+    const built = await cutaway(['build', '--no-cache', '--network', 'none', context]);
+    expect(built.code, built.stderr).toBe(0);
+    const step = stepsOf(built.stderr)[1]!;
+    const id12 = /Running in ([0-9a-f]{12})$/m.exec(step.lines.join('\n'))![1]!;
+    const output = runOutput(step);
+    const ran = await cutaway(['run', '--rm', '--network', 'none', BUSYBOX_REF, 'sh', '-c', PROBE]);
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(output.join('\n')).toBe(ran.stdout.trimEnd());
+    expect(output[0]).toMatch(/^Seccomp:\s+2$/);
+    if (existsSync('/sys/fs/cgroup/devices')) {
+      // As under Docker: the devices cgroup allows mknod of any node (`m`) and refuses the open.
+      expect(output.slice(1, 3)).toEqual(['made', 'head: /dev/cwx: Operation not permitted']);
+      // v1: the step's own cgroup, as its cgroup namespace shows it: Docker's list, not the root's `a *:* rwm`.
+      expect(output).toContain('c 1:3 rwm');
+      expect(output).toContain('c *:* m');
+      expect(output).not.toContain('a *:* rwm');
+    }
+    // The step's cgroup went with it.
+    expect(cgroupDirs(id12)).toEqual([]);
+  });
+
+  it('--rm (the default) removes each RUN\'s container once its step succeeds, saying so; --rm=false keeps them, exited, in ps -a; --rm=false keeps a failed one too, --force-rm none', async () => {
+    const context = join(work, 'cw-rm');
+    mkdirSync(context);
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${BUSYBOX_REF}\nRUN echo one > /one.txt\nRUN echo two > /two.txt\n`);
+    const removed = await cutaway(['build', '--no-cache', '--network', 'none', context]);
+    expect(removed.code, removed.stderr).toBe(0);
+    const runs = stepsOf(removed.stderr).filter((s) => s.keyword === 'RUN');
+    for (const s of runs) {
+      const id12 = /Running in ([0-9a-f]{12})$/m.exec(s.lines.join('\n'))![1];
+      // Docker's order: the container removed, then the step's image.
+      expect(s.lines.slice(-2)).toEqual([`Removing intermediate container ${id12}`, expect.stringMatching(/^ ---> [0-9a-f]{12}$/)]);
+    }
+    expect(buildContainers()).toEqual([]);
+
+    const kept = await cutaway(['build', '--rm=false', '--no-cache', '--network', 'none', context]);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.stderr).not.toContain('Removing intermediate container');
+    const ids = stepsOf(kept.stderr).filter((s) => s.keyword === 'RUN').map((s) => /Running in ([0-9a-f]{12})$/m.exec(s.lines.join('\n'))![1]!);
+    expect(buildContainers().map((id) => id.slice(0, 12)).sort()).toEqual([...ids].sort());
+    const ps = (await cutaway(['ps', '-a'])).stdout;
+    for (const id12 of ids) expect(ps).toMatch(new RegExp(`^${id12} .*Exited \\(0\\)`, 'm'));
+    // An ordinary exited container now: not one to remove when it exits again; taken down (no mount, no cgroup).
+    for (const id of buildContainers()) expect(JSON.parse(readFileSync(join(root, 'containers', id, 'config.json'), 'utf8'))).toMatchObject({ autoRemove: false });
+    expect(mountsUnder(root)).toEqual([]);
+    for (const id12 of ids) expect(cgroupDirs(id12)).toEqual([]);
+    expect((await cutaway(['rm', ...ids])).code).toBe(0);
+
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${BUSYBOX_REF}\nRUN echo one > /one.txt\nRUN exit 4\n`);
+    const failed = await cutaway(['build', '--rm=false', '--no-cache', '--network', 'none', context]);
+    expect(failed.code).toBe(4);
+    expect(buildContainers()).toHaveLength(2);
+    await removeContainers(root);
+    // --force-rm wins over --rm=false, as Docker's API makes forcerm imply rm.
+    const forced = await cutaway(['build', '--rm=false', '--force-rm', '--no-cache', '--network', 'none', context]);
+    expect(forced.code).toBe(4);
+    expect(forced.stderr.match(/^Removing intermediate container /gm)).toHaveLength(2);
+    expect(buildContainers()).toEqual([]);
+    // pflag's booleans: --rm=0 is --rm=false; a word that is not a boolean is a usage error.
+    const bad = await cutaway(['build', '--rm=no', context]);
+    expect([bad.code, bad.stderr.split('\n')[0]]).toEqual([2, 'cutaway build: error: invalid argument "no" for --rm: true or false']);
+  });
+});
+
 describe('Docker\'s rules that once went wrong', () => {
   it('ENTRYPOINT resets the Cmd of the base image', async () => {
     const context = join(work, 'cw-entrypoint');

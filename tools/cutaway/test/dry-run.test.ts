@@ -324,7 +324,7 @@ describe('cutaway build --dry-run', () => {
     expect(runA.stdout).toBe('hi there\n');
   });
 
-  it('a failing RUN stops the script with its status, and its step container is taken down', async () => {
+  it('a failing RUN stops the script with its status, and its step container is taken down (and kept, as cutaway keeps it)', async () => {
     const dir = join(work, 'failing');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'Dockerfile'), `FROM ${BUSYBOX_REF}\nRUN exit 7\n`);
@@ -332,7 +332,53 @@ describe('cutaway build --dry-run', () => {
     const scripted = await runScript(printed.stdout, { CUTAWAY_ROOT: rootB, PATH: `${BIN_DIR}:${process.env.PATH}` });
     expect(scripted.code).not.toBe(0);
     expect(scripted.stderr).toContain("The command '/bin/sh -c exit 7' returned a non-zero code: 7");
+    expect(containers(rootB).size).toBe(1);
+    expect(mountsUnder(work)).toEqual([]);
+  });
+
+  it("a failing RUN: the script keeps the step's container as cutaway does (ps -a: exited, its status), with the same error line and hint; --force-rm keeps none", async () => {
+    const dir = join(work, 'failing-kept');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'Dockerfile'), `FROM ${BUSYBOX_REF}\nRUN echo before > /before.txt\nRUN exit 3\n`);
+    const printed = await cutaway(rootA, ['build', '--dry-run', '--network', 'none', dir]);
+    expect(printed.code, printed.stderr).toBe(0);
+    // SOURCE_DATE_EPOCH: the first RUN's image, which the hint names, is the same image in both.
+    const env = { SOURCE_DATE_EPOCH: '1500000000' };
+    const scripted = await runScript(printed.stdout, { CUTAWAY_ROOT: rootB, PATH: `${BIN_DIR}:${process.env.PATH}`, ...env });
+    const real = await runCommand('cutaway', ['build', '--no-cache', '--network', 'none', dir], { env: { CUTAWAY_ROOT: rootA, ...env } });
+    expect([scripted.code, real.code]).toEqual([3, 3]);
+    // The last line of each: the error and its hint, the kept container's id (chosen when the script was printed) aside.
+    const lastLine = (r: CommandResult) => r.stderr.trim().split('\n').at(-1)!.replace(/container [0-9a-f]{12} is kept/, 'container ID12 is kept');
+    expect(lastLine(real)).toMatch(/^cutaway build: error: The command '\/bin\/sh -c exit 3' returned a non-zero code: 3 \(hint: rerun the step: cutaway run --rm --network none -e PATH=\S+ --entrypoint \/bin\/sh [0-9a-f]{12} -c 'exit 3'; its container ID12 is kept \(cutaway ps -a\)\)$/);
+    expect(lastLine(scripted)).toBe(lastLine(real));
+    const [keptA, keptB] = [[...containers(rootA).values()], [...containers(rootB).values()]];
+    expect([keptA.length, keptB.length]).toEqual([1, 1]);
+    expect(scripted.stderr).toContain(`its container ${keptB[0]!.slice(0, 12)} is kept`);
+    const exited = (root: string, id: string) => JSON.parse(readFileSync(join(root, 'containers', id, 'state.json'), 'utf8')) as { status: string; exitCode: number; down?: boolean };
+    expect(exited(rootB, keptB[0]!)).toMatchObject({ status: 'exited', exitCode: 3, down: true });
+    expect(await inspected(rootB, [...containers(rootB).keys()][0]!)).toMatchObject({ HostConfig: { AutoRemove: false }, State: { ExitCode: 3 } });
+    expect(mountsUnder(work)).toEqual([]);
+    await removeContainers(rootA);
+    await removeContainers(rootB);
+    const forced = await cutaway(rootA, ['build', '--dry-run', '--force-rm', '--network', 'none', dir]);
+    const forcedRun = await runScript(forced.stdout, { CUTAWAY_ROOT: rootB, PATH: `${BIN_DIR}:${process.env.PATH}` });
+    expect(forcedRun.code).toBe(3);
+    expect(forcedRun.stderr).not.toContain('is kept');
     expect(containers(rootB).size).toBe(0);
+  });
+
+  it('--rm=false: the script keeps the RUN containers that succeeded, as cutaway does', async () => {
+    const dir = context();
+    const printed = await cutaway(rootA, ['build', '--dry-run', '--rm=false', '--network', 'none', dir]);
+    expect(printed.code, printed.stderr).toBe(0);
+    const scripted = await runScript(printed.stdout, { CUTAWAY_ROOT: rootB, PATH: `${BIN_DIR}:${process.env.PATH}` });
+    expect(scripted.code, scripted.stderr).toBe(0);
+    const real = await cutaway(rootA, ['build', '--rm=false', '--no-cache', '--network', 'none', dir]);
+    expect(real.code, real.stderr).toBe(0);
+    expect([containers(rootA).size, containers(rootB).size]).toEqual([1, 1]);
+    const name = (root: string) => [...containers(root).keys()][0]!;
+    expect(await inspected(rootB, name(rootB))).toMatchObject({ HostConfig: { AutoRemove: false }, State: { Status: 'exited', ExitCode: 0 } });
+    expect(mountsUnder(work)).toEqual([]);
   });
 });
 

@@ -169,6 +169,8 @@ export interface UpResult {
   bridge: string;
   veth: string;
   ports: Endpoint['ports'];
+  /** A nameserver the network serves itself, for the container's resolv.conf: slirp4netns's DNS forwarder; '' on a bridge, as on Docker's default one. */
+  dns: string;
 }
 
 /** Whether two paths are one network namespace: nsfs gives each namespace one inode, however it is reached (namespaces(7)). */
@@ -268,7 +270,7 @@ async function up(inv: Invocation<typeof spec.options>, store: NetworkStore, run
     }
     if (!run.dryRun && readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() === '0')
       process.stderr.write(`netbridge: note: net.ipv4.ip_forward is 0: ${name} reaches this host and cutaway's networks, not other networks (--ip-forward sets it, as Docker does)\n`);
-    return { name, network: network.name, netns, ifname, ip: endpoint.ip, prefix, gateway: network.gateway, mac: endpoint.mac, bridge: network.bridge, veth: endpoint.veth, ports };
+    return { name, network: network.name, netns, ifname, ip: endpoint.ip, prefix, gateway: network.gateway, mac: endpoint.mac, bridge: network.bridge, veth: endpoint.veth, ports, dns: '' };
   });
 }
 

@@ -26,8 +26,13 @@ import { checkName, type PortMapping } from './store.ts';
  * down kills it and removes the namespace.
  */
 
-/** slirp4netns --configure's addresses (slirp4netns(1), "--configure"), and podman's MTU. */
-export const SLIRP = { ip: '10.0.2.100', prefix: 24, gateway: '10.0.2.2', ifname: 'eth0', mtu: 65520 } as const;
+/**
+ * slirp4netns --configure's addresses (slirp4netns(1), "--configure"), and podman's MTU; dns: its built-in DNS
+ * forwarder (slirp4netns(1): 10.0.2.3 unless --disable-dns), which passes queries on to the nameservers of the
+ * host's resolv.conf — from slirp4netns, a process of the host's network namespace, so a nameserver on the
+ * host's loopback answers too, which the container itself cannot reach (--disable-host-loopback).
+ */
+export const SLIRP = { ip: '10.0.2.100', prefix: 24, gateway: '10.0.2.2', dns: '10.0.2.3', ifname: 'eth0', mtu: 65520 } as const;
 
 interface SlirpRecord {
   name: string;
@@ -193,7 +198,7 @@ export async function slirpUp(run: Runner, runDir: string, root: string, name: s
       if (!run.dryRun) await takeDown(run, store, record);
       throw e;
     }
-    return { name, network: 'slirp4netns', netns: record.netns, ifname: SLIRP.ifname, ip: SLIRP.ip, prefix: SLIRP.prefix, gateway: SLIRP.gateway, mac: '', bridge: '', veth: '', ports };
+    return { name, network: 'slirp4netns', netns: record.netns, ifname: SLIRP.ifname, ip: SLIRP.ip, prefix: SLIRP.prefix, gateway: SLIRP.gateway, mac: '', bridge: '', veth: '', ports, dns: SLIRP.dns };
   });
 }
 

@@ -72,3 +72,32 @@ export function joinCgroups(plan: Plan, dirs: string[], mounts: ReturnType<typeo
   const back = own.filter((d) => hierarchies.has(hierarchyOf(d, mounts))).map((d) => posix.join(d, 'cgroup.procs'));
   if (back.length) plan.hostStep('leave', '', back);
 }
+
+/**
+ * Whether the devices cgroup the command will run in decides which device nodes it may use: on v1, the devices
+ * hierarchy's cgroup (the joined one, else ns-exec's own) lists less than `a *:* rwm` (devices.list, cgroups v1
+ * devices.txt); on v2, a BPF device program runs for the cgroup (BPF_PROG_QUERY, effective: its ancestors' count).
+ * Then mknod is the cgroup's to allow, as under Docker; without one, seccomp refuses mknod of devices instead.
+ */
+export async function devicesControlled(joined: string[], mounts: ReturnType<typeof readMountinfo>): Promise<boolean> {
+  const own = cgroupsOf('self', mounts);
+  const effective = (mountPoint: string) => {
+    const inHierarchy = (d: string) => hierarchyOf(d, mounts) === mountPoint;
+    return joined.find(inHierarchy) ?? own.find(inHierarchy);
+  };
+  const v1 = mounts.find((m) => m.fstype === 'cgroup' && m.superOptions.includes('devices'));
+  if (v1) {
+    const dir = effective(v1.mountPoint);
+    return dir !== undefined && readFileSync(posix.join(dir, 'devices.list'), 'utf8').trim() !== 'a *:* rwm';
+  }
+  const v2 = mounts.find((m) => m.fstype === 'cgroup2');
+  const dir = v2 && effective(v2.mountPoint);
+  if (!dir) return false;
+  // Loaded only here, on a host whose devices are v2's: the planner otherwise starts without koffi.
+  const { attachedPrograms, BPF_CGROUP_DEVICE } = await import('@cutaway/libc');
+  try {
+    return attachedPrograms(dir, BPF_CGROUP_DEVICE) > 0;
+  } catch {
+    return false; // not allowed to ask (CAP_NET_ADMIN): the seccomp rule stays
+  }
+}

@@ -1,9 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { ToolError, UsageError } from '@cutaway/cli';
 import { readMountinfo } from '@cutaway/libc/mountinfo';
+import { insideId, userNamespaceOf, type IdRange, type UserNamespace } from '@cutaway/libc/userns';
 import { ownBoundingSet } from './caps.ts';
-import { cgroupsOf, joinCgroups, oomCounter } from './cgroups.ts';
+import { cgroupsOf, devicesControlled, joinCgroups, oomCounter } from './cgroups.ts';
 import { containerEnv } from './env.ts';
 import { addExecStep, securityOptions } from './exec-step.ts';
 import { CLONE, Plan } from './plan.ts';
@@ -49,27 +51,39 @@ function statusFields(pid: number): Map<string, string> {
   return new Map(readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
 }
 
-/** A host id as the target's user namespace sees it (user_namespaces(7): uid_map lines are INSIDE OUTSIDE COUNT). */
-function insideId(hostId: number, map: string): number {
-  for (const line of map.trim().split('\n')) {
-    const [inside, outside, count] = line.trim().split(/\s+/).map(Number) as [number, number, number];
-    if (hostId >= outside && hostId < outside + count) return inside + hostId - outside;
-  }
-  return 65534; // the overflow id, as the kernel shows an unmapped one
-}
-
-/** The user the target runs as, in its own namespace's ids; HOME from its passwd entry. */
-function targetIdentity(pid: number, root: string, status: Map<string, string>, userNamespace: boolean): Identity {
+/** The user the target runs as, in its own namespace's ids (`userns`: its user namespace, when not ns-exec's own); HOME from its passwd entry. */
+function targetIdentity(root: string, status: Map<string, string>, userns: UserNamespace | undefined): Identity {
   const ids = (field: string) => (status.get(field) ?? '').split(/\s+/).filter(Boolean).map(Number);
-  const uidMap = userNamespace ? readFileSync(`/proc/${pid}/uid_map`, 'utf8') : '';
-  const gidMap = userNamespace ? readFileSync(`/proc/${pid}/gid_map`, 'utf8') : '';
-  const inside = (id: number, map: string) => (userNamespace ? insideId(id, map) : id);
-  const uid = inside(ids('Uid')[0] ?? 0, uidMap);
-  const gid = inside(ids('Gid')[0] ?? 0, gidMap);
-  return { uid, gid, groups: ids('Groups').map((g) => inside(g, gidMap)), home: resolveUser(root, String(uid)).home };
+  const inside = (id: number, ranges: readonly IdRange[] | undefined) => (ranges ? insideId(ranges, id) : id);
+  const uid = inside(ids('Uid')[0] ?? 0, userns?.uids);
+  const gid = inside(ids('Gid')[0] ?? 0, userns?.gids);
+  return { uid, gid, groups: ids('Groups').map((g) => inside(g, userns?.gids)), home: resolveUser(root, String(uid)).home };
 }
 
-export function buildEnterPlan(inv: NsExecInvocation, target: string): Plan {
+/**
+ * The target's environment, /proc/PID/environ: a file of the process's uid, mode 0400 (proc(5)). An ordinary
+ * user entering a container of its own whose process runs as another, mapped id (rootless, `-u 1000`) may not
+ * open it: the file's permissions are checked in the caller's user namespace, where the user has no
+ * CAP_DAC_OVERRIDE, though it owns the container's namespace and so has every capability there
+ * (user_namespaces(7)). Joined to that namespace it may — but this planner is Node, multithreaded, and
+ * setns(2) refuses a multithreaded process a user namespace (EINVAL), and ns-exec's own join comes after the
+ * plan. So it is read after a join of nsenter(1)'s, a single-threaded program: `nsenter --user --target PID
+ * --preserve-credentials cat /proc/PID/environ` (the caller's uid is root in a rootless container's
+ * namespace, and cat keeps root's capabilities there across execve, capabilities(7)).
+ */
+function targetEnviron(pid: number, userns: UserNamespace | undefined): string {
+  const file = `/proc/${pid}/environ`;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES' || !userns) throw e;
+  }
+  const read = spawnSync('nsenter', ['--user', `--target=${pid}`, '--preserve-credentials', '--', 'cat', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (read.status !== 0) throw new ToolError(`--enter ${pid}: cannot read ${file}, even in its user namespace: ${read.error?.message ?? read.stderr.trim()}`);
+  return read.stdout;
+}
+
+export async function buildEnterPlan(inv: NsExecInvocation, target: string): Promise<Plan> {
   const o = inv.options;
   if (!/^[1-9]\d*$/.test(target)) throw new UsageError(`--enter ${target}: expected a process id`);
   const given = MAKING_OPTIONS.filter((name) => o[name] !== undefined && o[name] !== false && !(Array.isArray(o[name]) && !o[name].length));
@@ -94,19 +108,20 @@ export function buildEnterPlan(inv: NsExecInvocation, target: string): Plan {
     throw new ToolError(`--enter ${pid}: permission denied (joining another user's container takes root)`);
   }
   const userNamespace = joined.some((ns) => ns.name === 'user');
+  const userns = userNamespace ? userNamespaceOf(pid) : undefined;
   const { noNewPrivileges, seccomp, seccompGiven } = securityOptions(o['security-opt']);
   const privileged = o.privileged;
-  const own = targetIdentity(pid, root, status, userNamespace);
+  const own = targetIdentity(root, status, userns);
   const identity = o.user !== undefined ? resolveUser(root, o.user) : own;
   // A user namespace whose setgroups is "deny" (a rootless single-id map, user_namespaces(7)) refuses setgroups(2)
   // even inside: the command gets no supplementary groups, as its PID 1 has none (and ns-exec drops its own first).
-  const setgroupsDenied = userNamespace && readFileSync(`${proc}/setgroups`, 'utf8').trim() === 'deny';
+  const setgroupsDenied = userns !== undefined && !userns.setgroups;
   if (setgroupsDenied) identity.groups = [];
   const tty = o.tty;
   // The target's environment is the base (what docker exec takes from the container's config); -e and --env-file change it.
   // What the runtime added for PID 1 goes (TERM for its -t, HOME for its user): the new command gets its own, as
   // docker exec builds it (CreateDaemonEnvironment, then runc's HOME for the exec's user).
-  const environ = readFileSync(`${proc}/environ`, 'utf8').split('\0').filter((e) => e.includes('=') && e !== 'TERM=xterm' && e !== `HOME=${own.home}`);
+  const environ = targetEnviron(pid, userns).split('\0').filter((e) => e.includes('=') && e !== 'TERM=xterm' && e !== `HOME=${own.home}`);
   const env = containerEnv({ base: environ, env: o.env, envFiles: o['env-file'], tty, home: identity.home });
   const workdir = o.workdir ?? readlinkSync(`${proc}/cwd`);
   if (!workdir.startsWith('/')) throw new UsageError(`the working directory ${JSON.stringify(workdir)} is invalid: it needs to be an absolute path`);
@@ -139,7 +154,8 @@ export function buildEnterPlan(inv: NsExecInvocation, target: string): Plan {
   plan.target = pid;
   for (const ns of childSide) plan.step('setns', '', `${proc}/ns/${ns.name}`, ns.flag);
   if (tty) plan.step('pty', '# a new terminal of the container\'s /dev/pts becomes stdin, stdout and stderr, in a new session', '/dev/pts/ptmx', '');
-  // Seccomp 2 is filter mode (proc(5)): the container's process has ns-exec's device-node filter; so does the new one.
-  addExecStep(plan, { workdir, identity, caps, noNewPrivileges: noNewPrivileges || status.get('NoNewPrivs') === '1', setgroupsDenied, env, command: inv.command, forbidDeviceNodes: !privileged && status.get('Seccomp') === '2', seccomp: profile });
+  // Seccomp 2 is filter mode (proc(5)): the container's process has ns-exec's device-node filter unless a devices
+  // cgroup decides (devicesControlled); the new one gets the same.
+  addExecStep(plan, { workdir, identity, caps, noNewPrivileges: noNewPrivileges || status.get('NoNewPrivs') === '1', setgroupsDenied, env, command: inv.command, forbidDeviceNodes: !privileged && status.get('Seccomp') === '2' && !(await devicesControlled(cgroups, mounts)), seccomp: profile });
   return plan;
 }

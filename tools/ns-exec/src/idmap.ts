@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { type IdRange, userNamespaceOf } from '@cutaway/libc/userns';
+import { type IdRange, subordinateRange, userNamespaceOf } from '@cutaway/libc/userns';
 
 /**
  * The user namespace of a rootless run: the caller is root inside (as
@@ -19,15 +19,6 @@ export interface IdMapping {
   gidCount: number;
   /** unshare(1)'s options for the same maps. */
   unshare: string[];
-}
-
-function subordinateRange(file: string, name: string, id: number): { start: number; count: number } | undefined {
-  if (!existsSync(file)) return undefined;
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const [owner, start, count] = line.trim().split(':');
-    if ((owner === name || owner === String(id)) && Number(count) > 0) return { start: Number(start), count: Number(count) };
-  }
-  return undefined;
 }
 
 export function rootlessMapping(): IdMapping {

@@ -38,7 +38,13 @@ export interface DeviceNode {
   mode: number;
   major: number;
   minor: number;
+  /** The host node's owner, which the container's node gets (runc createDeviceNode chowns to the device's Uid/Gid). */
+  uid: number;
+  gid: number;
 }
+
+/** A node of the container's /dev: its path below /dev, and `host`, the node a rootless container binds (default /dev + path). */
+type DevNode = Omit<DeviceNode, 'host'> & { host?: string };
 
 export interface Bind {
   source: string;
@@ -83,15 +89,15 @@ const DEVICES: [string, number, number][] = [['null', 1, 3], ['zero', 1, 5], ['f
 /** Docker's sysctls for a container with a network of its own (moby WithCommonOptions). */
 const NETWORK_SYSCTLS: [string, string][] = [['net.ipv4.ping_group_range', '0 2147483647'], ['net.ipv4.ip_unprivileged_port_start', '0']];
 
-/** Every device node of the host's /dev, for --privileged (Docker gives a privileged container the host's devices). */
-function hostDevices(dir = '/dev'): { path: string; mode: number; major: number; minor: number }[] {
-  const found: { path: string; mode: number; major: number; minor: number }[] = [];
+/** Every device node of the host's /dev, for --privileged (Docker gives a privileged container the host's devices, owners included). */
+function hostDevices(dir = '/dev'): DevNode[] {
+  const found: DevNode[] = [];
   for (const name of readdirSync(dir)) {
     const path = posix.join(dir, name);
     if (['/dev/pts', '/dev/shm', '/dev/mqueue', '/dev/console', '/dev/ptmx'].includes(path)) continue;
     const st = lstatSync(path);
     if (st.isDirectory()) found.push(...hostDevices(path));
-    else if (st.isCharacterDevice() || st.isBlockDevice()) found.push({ path: path.slice('/dev'.length), mode: st.mode, ...deviceNumbers(st.rdev) });
+    else if (st.isCharacterDevice() || st.isBlockDevice()) found.push({ path: path.slice('/dev'.length), mode: st.mode, ...deviceNumbers(st.rdev), uid: st.uid, gid: st.gid });
   }
   return found;
 }
@@ -188,8 +194,8 @@ export class FilesystemPlanner {
     this.mount('devpts', 'devpts', dev('pts'), ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', ...(setup.ttyGroupMapped ? ['gid=5'] : [])]);
     this.mount('tmpfs', 'shm', dev('shm'), ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k']);
     this.mount('mqueue', 'mqueue', dev('mqueue'), ['nosuid', 'noexec', 'nodev']);
-    // Paths below /dev; `host` is the node a rootless container binds (the same path in the host's /dev unless --device says).
-    let nodes: { path: string; mode: number; major: number; minor: number; host?: string }[] = DEVICES.map(([name, major, minor]) => ({ path: `/${name}`, mode: S_IFCHR | 0o666, major, minor }));
+    // runc's AllowedDevices are root's (Uid 0, Gid 0).
+    let nodes: DevNode[] = DEVICES.map(([name, major, minor]) => ({ path: `/${name}`, mode: S_IFCHR | 0o666, major, minor, uid: 0, gid: 0 }));
     if (setup.privileged && !setup.rootless) nodes.push(...hostDevices().filter((d) => !nodes.some((n) => n.path === d.path)));
     // --device nodes in /dev take the place of any node of the same name; those elsewhere are bound in below.
     const own = setup.devices.filter((d) => d.path.startsWith('/dev/')).map((d) => ({ ...d, path: d.path.slice('/dev'.length) }));
@@ -200,12 +206,18 @@ export class FilesystemPlanner {
       if (setup.rootless) {
         // mknod(2) of a device takes CAP_MKNOD in the initial user namespace (user_namespaces(7), mknod(2)): the
         // host's node is bound over an empty file instead, as runc does for a rootless container. One line, both steps.
+        // The bound node is the host's own, owner and mode included: nothing to chown.
         const host = n.host ?? `/dev${n.path}`;
         plan.step('touch', `${shellCommand(['touch', path])} && ${shellCommand(['mount', '--bind', host, path])}`, path);
         plan.step('mount', '', host, path, '', MS_BIND, '');
       } else {
         const type = (n.mode & 0o170000) === S_IFCHR ? 'c' : 'b';
-        plan.step('mknod', ['mknod', '-m', (n.mode & 0o7777).toString(8), path, type, String(n.major), String(n.minor)], path, n.mode, n.major, n.minor);
+        // Then chowned to the host node's owner, as runc's createDeviceNode does (a /dev/kvm stays group kvm's,
+        // so a user of that group in the container opens it); mknod by root makes it root's already, so the
+        // text says chown only for another owner.
+        const text = shellCommand(['mknod', '-m', (n.mode & 0o7777).toString(8), path, type, String(n.major), String(n.minor)]);
+        const chown = n.uid || n.gid ? ` && ${shellCommand(['chown', `${n.uid}:${n.gid}`, path])}` : '';
+        plan.step('mknod', `${text}${chown}`, path, n.mode, n.major, n.minor, n.uid, n.gid);
       }
     }
     const links: [string, string][] = [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2'], ['ptmx', 'pts/ptmx']];
@@ -291,7 +303,8 @@ export function parseBind(spec: string): Bind {
 }
 
 /**
- * `--device HOST[:CTR][:rwm]` (Docker's syntax): the host's node, by its type, numbers and mode. The access
+ * `--device HOST[:CTR][:rwm]` (Docker's syntax): the host's node, by its type, numbers, mode and owner (moby's
+ * DevicesFromPath reads them with runc's DeviceFromPath). The access
  * (rwm) is the devices cgroup's, which ns-exec does not write (cg-limit does): here it is only checked.
  */
 export function parseDevice(text: string): DeviceNode {
@@ -310,7 +323,7 @@ export function parseDevice(text: string): DeviceNode {
     throw new ToolError(`--device ${spec.host}: no such device`);
   }
   if (!st.isCharacterDevice() && !st.isBlockDevice()) throw new ToolError(`--device ${spec.host}: not a character or block device`);
-  return { host: spec.host, path, mode: st.mode, ...deviceNumbers(st.rdev) };
+  return { host: spec.host, path, mode: st.mode, ...deviceNumbers(st.rdev), uid: st.uid, gid: st.gid };
 }
 
 /** `--tmpfs DST[:OPTIONS]`; Docker's defaults are noexec, nosuid, nodev. */

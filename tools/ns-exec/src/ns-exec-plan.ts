@@ -13,7 +13,7 @@ import { runTool, ToolError, UsageError } from '@cutaway/cli';
 import { readMountinfo } from '@cutaway/libc/mountinfo';
 import { describeIds, idMapped } from '@cutaway/libc/userns';
 import { capabilitySet, ownBoundingSet } from './caps.ts';
-import { cgroupDirs, joinCgroups, oomCounter } from './cgroups.ts';
+import { cgroupDirs, devicesControlled, joinCgroups, oomCounter } from './cgroups.ts';
 import { buildEnterPlan } from './enter.ts';
 import { containerEnv } from './env.ts';
 import { addExecStep, securityOptions } from './exec-step.ts';
@@ -30,7 +30,7 @@ function randomHostname(): string {
   return Array.from({ length: 12 }, () => Math.floor(Math.random() * 16).toString(16)).join('');
 }
 
-function buildPlan(inv: NsExecInvocation): Plan {
+async function buildPlan(inv: NsExecInvocation): Promise<Plan> {
   const o = inv.options;
   if (o.rootfs === undefined) throw new UsageError('--rootfs DIR is required');
   if (!inv.command.length) throw new UsageError(inv.positionals.length ? `put the command after --: ns-exec --rootfs ${o.rootfs} -- ${inv.positionals.join(' ')}` : 'no command: ns-exec --rootfs DIR -- CMD [ARG…]');
@@ -97,13 +97,13 @@ function buildPlan(inv: NsExecInvocation): Plan {
     ttyGroupMapped: !ids || idMapped(ids.gids, 5), binds, tmpfs, workdir, terminal: tty, devices,
   }).build();
 
-  addExecStep(plan, { workdir, identity, caps, noNewPrivileges, setgroupsDenied: ids !== undefined && !ids.setgroups, env, command: inv.command, forbidDeviceNodes: !privileged, seccomp: profile });
+  addExecStep(plan, { workdir, identity, caps, noNewPrivileges, setgroupsDenied: ids !== undefined && !ids.setgroups, env, command: inv.command, forbidDeviceNodes: !privileged && !(await devicesControlled(cgroups, mounts)), seccomp: profile });
   return plan;
 }
 
 function plan(args: string[]): Promise<never> {
   return runTool(spec, async (inv) => {
-    const plan = inv.options.enter !== undefined ? buildEnterPlan(inv, inv.options.enter) : buildPlan(inv);
+    const plan = inv.options.enter !== undefined ? await buildEnterPlan(inv, inv.options.enter) : await buildPlan(inv);
     if (inv.steps.mode.dryRun) {
       process.stdout.write(dryRunScript(plan, args));
       return 0;
@@ -113,7 +113,7 @@ function plan(args: string[]): Promise<never> {
       return 0;
     }
     try {
-      writeSync(3, plan.encode(inv.steps.mode.trace));
+      writeSync(3, plan.encode(inv.steps));
       closeSync(3);
     } catch (e) {
       throw new ToolError(`cannot hand the plan to ns-exec: ${(e as Error).message}`, 'run the ns-exec binary, not its planner');

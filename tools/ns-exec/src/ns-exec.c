@@ -70,7 +70,8 @@
 
 #define STATUS_FAILED 125 /* DESIGN.md: ns-exec itself failed */
 
-static int trace_fd = -1; /* a copy of stderr for --trace; -1 when off */
+static int trace_fd = -1;         /* --trace: a copy of the fd its lines go to (stderr, or CUTAWAY_TRACE_FD's); -1 when off */
+static const char *trace_label = ""; /* CUTAWAY_TRACE_LABELS: each step's line ends `  # ns-exec` */
 static pid_t planner_pid;  /* Node, exiting while the container is made; reaped once the command runs */
 static char *plan;
 static size_t plan_len, plan_pos;
@@ -197,7 +198,7 @@ static void __attribute__((noreturn)) misplaced(enum step step) {
 }
 
 static void show(const char *text) {
-  if (trace_fd >= 0 && *text) dprintf(trace_fd, "+ %s\n", text);
+  if (trace_fd >= 0 && *text) dprintf(trace_fd, "+ %s%s%s\n", text, *trace_label ? "  # " : "", trace_label);
 }
 
 /* ---- running the planner ------------------------------------------------- */
@@ -881,8 +882,12 @@ static void child_steps(void) {
       const char *path = next_str();
       mode_t mode = (mode_t)next_num();
       unsigned major = (unsigned)next_num(), minor = (unsigned)next_num();
+      uid_t uid = (uid_t)next_num();
+      gid_t gid = (gid_t)next_num();
       if (mknod(path, mode, makedev(major, minor)) < 0) fail_errno(STATUS_FAILED, "mknod %s", path);
-      /* mknod(2) applies the umask; the mode is meant exactly. */
+      /* The host node's owner, as runc's createDeviceNode chowns after mknod (moby reads it from the host node). */
+      if (lchown(path, uid, gid) < 0) fail_errno(STATUS_FAILED, "chown %s", path);
+      /* mknod(2) applies the umask; the mode is meant exactly (after the chown, which may clear set-id bits). */
       if (chmod(path, mode & 07777) < 0) fail_errno(STATUS_FAILED, "chmod %s", path);
       break;
     }
@@ -1144,10 +1149,16 @@ int main(int argc, char **argv) {
     const char *text = next_str();
     if (step != STEP_TRACE) show(text);
     switch (step) {
-    case STEP_TRACE:
-      /* A copy, so that the child's trace still reaches ns-exec's stderr once its own is a terminal (-t). */
-      trace_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+    case STEP_TRACE: {
+      /*
+       * A copy, so that the child's trace still reaches stderr once its own is a terminal (-t). Close-on-exec,
+       * as the fd it copies becomes before execve (run_command's close_range): the command sees neither.
+       */
+      int fd = (int)next_num();
+      trace_label = next_str();
+      if ((trace_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) fail_errno(STATUS_FAILED, "the trace's file descriptor %d (CUTAWAY_TRACE_FD)", fd);
       break;
+    }
     case STEP_CLONE: break; /* its argument, the flags, is read below */
     case STEP_WRITE: {
       const char *path = next_str();

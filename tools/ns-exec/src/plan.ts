@@ -11,7 +11,7 @@
  * `end`: a plan without it (the planner died half-way) is not carried out.
  * The opcodes and each one's arguments are declared in steps.ts.
  */
-import { shellCommand } from '@cutaway/cli';
+import { shellCommand, type Steps } from '@cutaway/cli';
 import type { ExecSpec } from './exec-step.ts';
 import type { ContainerStepName, ContainerSteps, HostStepName, HostSteps, StepName } from './steps.ts';
 
@@ -56,10 +56,11 @@ export class Plan {
     this.container.push({ op, text: typeof text === 'string' ? text : shellCommand(text), args });
   }
 
-  encode(trace: boolean): Buffer {
+  /** `steps`: with --trace, the mark `trace` first, with where its lines go and their label (the planner's Steps). */
+  encode(steps: Pick<Steps, 'mode' | 'fd' | 'label'>): Buffer {
     const words: string[] = [];
     const add = (op: StepName, text: string, args: readonly Arg[]) => words.push(op, text, ...args.flatMap(encodeArg));
-    if (trace) add('trace', '', []);
+    if (steps.mode.trace) add('trace', '', [steps.fd, steps.label ?? '']);
     for (const s of this.host) add(s.op, s.text, s.args);
     add('clone', shellCommand(this.launcher()), [this.cloneFlags]);
     for (const s of this.container) add(s.op, s.text, s.args);

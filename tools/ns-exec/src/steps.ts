@@ -50,7 +50,8 @@ export interface ContainerSteps {
   seccomp: [defaultAction: number, flags: number, arches: readonly string[], rules: readonly string[]];
   mkdir: [path: string, mode: number];
   touch: [path: string];
-  mknod: [path: string, mode: number, major: number, minor: number];
+  /** mknod(2), then chmod(2) to the exact mode (past the umask) and lchown(2) to the owner, as runc's createDeviceNode. */
+  mknod: [path: string, mode: number, major: number, minor: number, uid: number, gid: number];
   symlink: [target: string, path: string];
   mask: [path: string, devNull: string];
   write: [path: string, data: string];
@@ -73,6 +74,6 @@ export type ContainerStepName = keyof ContainerSteps;
 
 /**
  * Every name a plan holds: the steps of both sides, and the marks Plan.encode writes itself: `trace` first
- * (--trace), `clone` between the sides (its text the launcher, then the clone flags), `end` last.
+ * (--trace; then the fd its lines go to and their label), `clone` between the sides (its text the launcher, then the clone flags), `end` last.
  */
 export type StepName = HostStepName | ContainerStepName | 'trace' | 'clone' | 'end';

@@ -126,6 +126,20 @@ describe('ns-exec in a devices cgroup made by cg-limit', () => {
     expect(r.stdout).toBe('/disk: head: /disk: Operation not permitted\n/dev/xvda: head: /dev/xvda: Operation not permitted\n1\n4\nok\n');
   });
 
+  it('in a devices cgroup mknod is the cgroup’s to allow, as under Docker: the node is made and its open refused; without one seccomp refuses the mknod', async (ctx) => {
+    if (!devicesCgroup) ctx.skip();
+    const probe = 'mknod /dev/cwx b 8 0 2>&1 && echo made; head -c 1 /dev/cwx 2>&1 | head -1';
+    const name = await cgroup(['--devices', 'default']);
+    const inCgroup = await inBusybox(probe, ['--cgroup', name]);
+    expect(inCgroup.stdout).toBe('made\nhead: /dev/cwx: Operation not permitted\n');
+    const alone = await inBusybox(probe);
+    expect(alone.stdout).toMatch(/^mknod: \/dev\/cwx: Operation not permitted\n/);
+    // The plan says which: the seccomp rule's line only where no devices cgroup decides.
+    const plan = async (options: string[]) => (await runCommand('ns-exec', ['--dry-run', ...options, '--rootfs', busybox, '--', 'true'])).stdout;
+    expect(await plan(['--cgroup', name])).not.toContain('# seccomp: mknod');
+    expect(await plan([])).toContain('# seccomp: mknod');
+  });
+
   it('cg-limit --device HOST:r: the node opens for reading (under any name); --privileged nodes are still the cgroup’s to allow', async (ctx) => {
     if (!block || !devicesCgroup) ctx.skip();
     const name = await cgroup(['--device', `${block!.path}:r`]);

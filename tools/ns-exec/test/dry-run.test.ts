@@ -27,6 +27,7 @@ import { runCommand, toolPath, waitFor, type CommandResult } from '../../../test
 import { runScript } from '../../../test/fixtures/dry-run.ts';
 import { removeTree } from '../../../test/fixtures/images.ts';
 import { busyboxRootfs, debianRootfs } from '../../../test/fixtures/rootfs.ts';
+import { parentOf } from './probe.ts';
 
 let work: string;
 let scratch: string;
@@ -114,15 +115,6 @@ async function startContainer(options: string[], root: string): Promise<number> 
   entry.pid = Number(readFileSync(pidFile, 'utf8'));
   await waitFor('its command to be sleep', () => readFileSync(`/proc/${entry.pid}/comm`, 'utf8') === 'sleep\n');
   return entry.pid;
-}
-
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
 }
 
 beforeAll(async () => {

@@ -21,6 +21,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { runCommand, shellWord, toolPath, waitFor, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { removeTree } from '../../../test/fixtures/images.ts';
 import { busyboxRootfs, debianRootfs } from '../../../test/fixtures/rootfs.ts';
+import { shareTools, type SharedTools } from '../../../test/fixtures/unprivileged-user.ts';
+import { parentOf } from './probe.ts';
 
 /** Docker's default capability set, as /proc/PID/status shows it. */
 const DOCKER_CAPS = '00000000a80425fb';
@@ -71,16 +73,6 @@ async function pidFromFile(pidFile: string, child: ChildProcess): Promise<number
   return Number(readFileSync(pidFile, 'utf8'));
 }
 
-/** The parent pid (proc(5) stat field 4, after the parenthesized command name), or undefined once the process is gone. */
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
-
 /** A container made by ns-exec that keeps running: its PID 1 as the host sees it, the ns-exec waiting for it, what it printed. */
 interface Container {
   pid: number;
@@ -99,7 +91,7 @@ const containers: Container[] = [];
 async function startContainer(spec: { options?: string[]; rootfs?: string; before?: string; after?: string; as?: string[]; pidDir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Container> {
   const pidFile = join(spec.pidDir ?? work, `pid-${++counter}`);
   const script = `${spec.before ?? ':'}; echo ready; ${spec.after ?? 'exec sleep 300'}`;
-  const [command, ...args] = [...(spec.as ?? []), toolPath('ns-exec'), '--pid-file', pidFile, ...(spec.options ?? []), '--rootfs', spec.rootfs ?? busybox, '--', '/bin/sh', '-c', script];
+  const [command, ...args] = [...(spec.as ?? []), spec.as ? nsExecForOthers() : toolPath('ns-exec'), '--pid-file', pidFile, ...(spec.options ?? []), '--rootfs', spec.rootfs ?? busybox, '--', '/bin/sh', '-c', script];
   const child = spawn(command!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...spec.env } });
   started.push(child);
   let output = '';
@@ -133,14 +125,24 @@ function rootlessRootfs(): string {
 /** `setpriv` to nobody, no groups: the rootless caller. */
 const AS_NOBODY = ['/usr/bin/setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--'];
 
+/** The checkout's tools, shared with other users (a checkout under /root is closed to them: shareTools). */
+let shared: SharedTools | undefined;
+
+/** ns-exec as nobody can run it. */
+function nsExecForOthers(): string {
+  return join(shared!.bin, 'ns-exec');
+}
+
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'cw-nsexec-'));
   chmodSync(work, 0o755);
   busybox = await busyboxRootfs(work);
   debian = await debianRootfs(work);
+  shared = shareTools();
 });
 
 afterAll(async () => {
+  shared?.release();
   await removeTree(work);
 });
 
@@ -498,7 +500,7 @@ describe('--exit-file', () => {
 describe('rootless', () => {
   it('runs as an unprivileged user in a user namespace of its own, the caller mapped to root', async () => {
     const rootfs = rootlessRootfs();
-    const out = await runCommand(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), toolPath('ns-exec'), '--rootfs', rootfs, '--', '/bin/sh', '-c',
+    const out = await runCommand(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), nsExecForOthers(), '--rootfs', rootfs, '--', '/bin/sh', '-c',
       'echo $$; id -u; cat /proc/self/uid_map; grep CapEff /proc/1/status; touch /owned && echo wrote-own; (echo x > /etc/passwd) 2>&1 || echo refused'], { env: { HOME: work } });
     expect(out.stderr).toBe('');
     expect(out.code).toBe(0);
@@ -827,7 +829,7 @@ describe('--enter: a command in a running container', () => {
       const byRoot = await enter(c, probe);
       expect(byRoot.stderr).toBe('');
       expect(byRoot.stdout.trim().split('\n').map((l) => l.trim().replace(/\s+/g, ' '))).toEqual(expected);
-      const byOwner = await runCommand(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), toolPath('ns-exec'), '--enter', String(c.pid), '--', ...probe], { env: { HOME: work } });
+      const byOwner = await runCommand(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), nsExecForOthers(), '--enter', String(c.pid), '--', ...probe], { env: { HOME: work } });
       expect(byOwner.stderr).toBe('');
       expect(byOwner.stdout).toBe(byRoot.stdout);
     });

@@ -2,15 +2,30 @@
  * The system-call probe (syscall-probe.c) for seccomp.test.ts and runc.test.ts: compiled statically with the
  * host's cc, copied into a rootfs, its output read back; and a Docker-format seccomp profile turned into
  * the `linux.seccomp` section of an OCI config.json, as dockerd turns one for runc — written here, apart from
- * ns-exec's own seccomp.ts, so that runc given the result is a check of ns-exec, not of itself.
+ * ns-exec's own seccomp.ts, so that runc given the result is a check of ns-exec, not of itself. And parentOf,
+ * which the tests that start containers ask before they kill a PID 1 by pid.
  */
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../../test/fixtures/images.ts';
 
 const SOURCE = fileURLToPath(new URL('./syscall-probe.c', import.meta.url));
+
+/**
+ * The parent pid (proc(5) stat field 4, after the parenthesized command name), or undefined once the process is
+ * gone: a container's PID 1 is killed by pid only while its ns-exec (its parent) still waits for it, so that
+ * the pid cannot have been given to another process.
+ */
+export function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
 
 /** Where the probe sits in a rootfs. */
 export const PROBE = '/cw-syscall-probe';

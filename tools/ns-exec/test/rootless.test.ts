@@ -216,6 +216,25 @@ describe('ns-exec run by the user: a user namespace of its own, the ranges throu
   });
 });
 
+describe('ns-exec --enter by the user, of its container whose PID 1 runs as a mapped id', () => {
+  it('reads what it takes from PID 1 (its environment: mode 0400, the mapped id\'s) in the container\'s user namespace', async () => {
+    const copy = join(home, 'busybox-enter');
+    spawnSync('cp', ['-a', busybox, copy]);
+    chownSync(copy, user.uid, user.gid);
+    // The container ends with the script, whatever happens: its PID 1 killed by the user, from the user's own namespace
+    // (SIGKILL: a PID 1 ignores the signals it has no handler for, pid_namespaces(7)).
+    const out = await asUser(`trap 'kill -KILL "$(cat enter.pid)" 2>/dev/null; wait' EXIT
+      ns-exec --pid-file enter.pid -e CW_FROM_RUN=yes -u app --rootfs busybox-enter -- sleep 300 &
+      while [ ! -s enter.pid ]; do sleep 0.05; done
+      pid=$(cat enter.pid)
+      cat /proc/$pid/environ > /dev/null 2>&1 || echo environ-closed
+      ns-exec --enter "$pid" -- sh -c 'id; echo "$CW_FROM_RUN"; cat /proc/1/comm'`);
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    expect(out.stdout.trim().split('\n')).toEqual(['environ-closed', 'uid=1000(app) gid=1000(app) groups=1000(app)', 'yes', 'sleep']);
+  });
+});
+
 describe('overlay-mount IMAGE by the user, in unshare --user --mount, then ns-exec and --unmount', () => {
   it('--map-root-user --map-auto: the Debian image with every owner (as root\'s overlay-mount shows it)', async () => {
     const expected = await imageListing(DEBIAN_REF, noDevices);

@@ -17,7 +17,8 @@ import { runCommand, toolPath, waitFor, type CommandResult } from '../../../test
 import { removeTree } from '../../../test/fixtures/images.ts';
 import { trackMounts } from '../../../test/fixtures/mounts.ts';
 import { busyboxRootfs, debianRootfs } from '../../../test/fixtures/rootfs.ts';
-import { buildProbe, CUSTOM_PROBES, CUSTOM_PROFILE, CUSTOM_RESULTS, installProbe, PROBE, probeResults, REFUSED_BY_DEFAULT } from './probe.ts';
+import { shareTools, type SharedTools } from '../../../test/fixtures/unprivileged-user.ts';
+import { buildProbe, CUSTOM_PROBES, CUSTOM_PROFILE, CUSTOM_RESULTS, installProbe, parentOf, PROBE, probeResults, REFUSED_BY_DEFAULT } from './probe.ts';
 
 /** Docker's 14 default capabilities, for a probe run on the host with the same set and no filter. */
 const DOCKER_BOUNDING = '-all,+chown,+dac_override,+fsetid,+fowner,+mknod,+net_raw,+setgid,+setuid,+setfcap,+setpcap,+net_bind_service,+sys_chroot,+kill,+audit_write';
@@ -29,6 +30,8 @@ let work: string;
 let busybox: string;
 let debian: string;
 let probe: string;
+/** The checkout's tools, where nobody can run them (a checkout under /root is closed to others). */
+let shared: SharedTools | undefined;
 /** Containers started in the background: ns-exec, and its PID 1 as the host sees it. */
 const started: { ns: ChildProcess; pid?: number }[] = [];
 const keysAdded: string[] = [];
@@ -41,17 +44,8 @@ beforeAll(async () => {
   [busybox, debian, probe] = await Promise.all([busyboxRootfs(work), debianRootfs(work), buildProbe(work)]);
   installProbe(probe, busybox);
   installProbe(probe, debian);
+  shared = shareTools();
 });
-
-/** The parent pid (proc(5) stat field 4), or undefined once the process is gone. */
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
 
 afterEach(async () => {
   for (const { ns: child, pid } of started.splice(0)) {
@@ -66,6 +60,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
+  shared?.release();
   if (work) await removeTree(work);
 });
 
@@ -300,7 +295,7 @@ describe('the session keyring', () => {
     if (!existsSync(rootless)) await runCommand('/bin/cp', ['-a', busybox, rootless]);
     chmodSync(rootless, 0o755);
     await runCommand('/bin/chown', ['65534:65534', rootless]);
-    const out = await runCommand('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', toolPath('ns-exec'), '--security-opt', 'seccomp=unconfined', '--rootfs', rootless, '--', '/bin/sh', '-c', `${PROBE} keylink-user; ${PROBE} keyread ${id}`]);
+    const out = await runCommand('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', join(shared!.bin, 'ns-exec'), '--security-opt', 'seccomp=unconfined', '--rootfs', rootless, '--', '/bin/sh', '-c', `${PROBE} keylink-user; ${PROBE} keyread ${id}`]);
     expect(out.stderr).toBe('');
     expect(out.stdout.split('\n')[0]).toBe('ok');
     expect(out.stdout.split('\n')[1]).toBe('EACCES');

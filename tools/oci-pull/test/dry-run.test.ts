@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MediaType, OciLayout, type Descriptor } from '@cutaway/oci';
 import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
-import { removeTree, run, type BuiltImage } from '../../../test/fixtures/images.ts';
+import { buildDebianImage, removeTree, run, type BuiltImage } from '../../../test/fixtures/images.ts';
 import { startRegistry, type TestRegistry } from '../../../test/fixtures/registry.ts';
 import { buildMultiArchSource } from './multi-arch.ts';
 
@@ -132,6 +132,23 @@ describe('oci-pull --dry-run: the script leaves the store the tool leaves', () =
     expect(again.code, again.stderr).toBe(0);
     expect(await storeState(b.store)).toEqual(state);
   });
+
+  it('the Debian image (debootstrap minbase, one 50 MB layer): the same store, byte for byte', async () => {
+    const layout = await OciLayout.create(join(work, 'debian-source'));
+    const debian = await buildDebianImage(layout, 'debian:bookworm');
+    const ref = `${registry.host}/debian:bookworm`;
+    await tool('oci-push', ['--layout', layout.dir, '--from', 'debian:bookworm', ref], fresh().env);
+    const a = fresh();
+    const b = fresh();
+    const script = await dryRun('oci-pull', [ref], b.env);
+    await tool('oci-pull', [ref], a.env);
+    const ran = await runScript(script);
+    expect(ran.code, ran.stderr).toBe(0);
+    const state = await storeState(a.store);
+    expect(state[`blobs/sha256/${debian.manifest.layers[0]!.digest.slice(7)}`]).toBe(debian.manifest.layers[0]!.digest.slice(7));
+    expect(await storeState(b.store)).toEqual(state);
+    await expectVerified(b.store);
+  }, 300_000);
 
   it("an index: the platform's manifest tagged, into a store that has the layer already: it is not fetched again", async () => {
     const a = fresh();

@@ -13,8 +13,8 @@ import { command } from '../command.ts';
 import { imageFor } from '../images/resolve.ts';
 import { planningPull } from '../images/planning-pull.ts';
 import { CACHE_REPOSITORY } from '../images/store.ts';
-import { teardown } from '../containers/lifecycle.ts';
-import { ContainerStore, type ContainerConfigRecord } from '../containers/store.ts';
+import { createCgroup, teardown } from '../containers/lifecycle.ts';
+import { configText, ContainerStore, type ContainerConfigRecord } from '../containers/store.ts';
 import { usingStore } from '../store-lock.ts';
 import { holdSignals, stopIfSignalled } from '../tools.ts';
 import type { Runner } from '../runner.ts';
@@ -61,7 +61,9 @@ class Builder {
     private readonly noCache: boolean,
     /** RUN's network: a netbridge network, or host or none. */
     private readonly network: string,
-    /** --force-rm: a failed RUN's container goes too (Docker's classic builder keeps it). */
+    /** --rm: a RUN's container goes once its step has succeeded (Docker's default; --rm=false keeps it). */
+    private readonly rm: boolean,
+    /** --force-rm: a RUN's container goes whatever happened, a failed one too (which --rm keeps). */
     private readonly forceRm: boolean,
     private readonly r: Runner,
   ) {
@@ -184,9 +186,10 @@ class Builder {
   /**
    * A step's container, recorded in the store as Docker's classic builder records one per RUN and COPY: `ps
    * -a` shows it while the step runs (and after a build killed with -9), and rm or `system prune` take down
-   * what it had. Removed by the step once it is done.
+   * what it had. Removed by the step once it is done (a RUN's: see keepOrRemove). A RUN's (`runs`) gets a
+   * cgroup, as a `docker run` container does (see run()); a COPY's only mounts an image and runs nothing.
    */
-  private stepContainer(state: StageState, command: string[], network: string): Promise<ContainerConfigRecord> {
+  private stepContainer(state: StageState, command: string[], network: string, runs: boolean): Promise<ContainerConfigRecord> {
     const ownNetwork = !['host', 'none'].includes(network);
     return this.r.createContainer(this.containers, undefined, (id, name) => ({
       id,
@@ -197,7 +200,7 @@ class Builder {
       command,
       hostname: id.slice(0, 12),
       nsExecOptions: [],
-      cgroup: withCgroup([]) ? id.slice(0, 12) : '',
+      cgroup: runs && withCgroup([]) ? id.slice(0, 12) : '',
       limits: [],
       // The endpoint is named before it exists, so that whoever takes the container down takes it down too;
       // cwbuild- tells a step's network namespace and veth from a container's.
@@ -208,54 +211,69 @@ class Builder {
     }));
   }
 
-  /** RUN: a temporary container on the bridge network; its upper directory becomes the layer. */
+  /**
+   * RUN: a temporary container on the bridge network; its upper directory becomes the layer. Docker's classic
+   * builder runs each RUN in a container made as `docker run` makes one (moby's builder gives it the daemon's
+   * default HostConfig): the same devices cgroup (cg-limit --devices default, through lifecycle.ts createCgroup,
+   * as run's prepare makes it; none rootless) and the same seccomp profile (ns-exec's default, Docker's).
+   */
   private async run(state: StageState, argv: string[]): Promise<void> {
     const args = [...state.scope.vars].filter(([k]) => !state.scope.env.has(k));
     // Docker's created_by for a RUN with build args: `|N K=V… /bin/sh -c …`.
     const createdBy = `${args.length ? `|${args.length} ${args.map(([k, v]) => `${k}=${v}`).join(' ')} ` : ''}${argv.join(' ')}`;
     await this.step(state, ['RUN', argv, args], async (tag) => {
       if (!state.image) throw new ToolError('RUN needs a base image with a shell: FROM scratch has none');
-      const config = await this.stepContainer(state, argv, this.network);
+      const config = await this.stepContainer(state, argv, this.network, true);
       const { id } = config;
       say(` ---> Running in ${id.slice(0, 12)}`);
-      let keep = false;
-      // A failure takes down the step's container (keeping its upper directory unless --force-rm; a --dry-run
-      // script removes it), as does the end of a step that succeeded.
-      const made = await this.r.guarded(async () => {
-        const merged = await this.r.tool('overlay-mount', ['-q', state.image!, '--name', id], this.env, 'merged');
+      const env = [...state.scope.vars].map(([k, v]) => `${k}=${v}`);
+      const identity = [...(state.config.WorkingDir ? ['-w', state.config.WorkingDir] : []), ...(state.config.User ? ['-u', state.config.User] : [])];
+      // Until the command has run, a failure (a tool's, a signal) takes the step's container down whole.
+      const removeIt = () => teardown(this.containers, config, this.env, true, this.r);
+      const code = await this.r.guarded(async () => {
+        const [merged] = await Promise.all([this.r.tool('overlay-mount', ['-q', state.image!, '--name', id], this.env, 'merged'), createCgroup(config, this.env, this.r)]);
         const netns = config.network?.endpoint ? await this.r.tool('netbridge', ['up', config.network.endpoint, '--network', this.network], this.env, 'netns') : undefined;
         stopIfSignalled();
-        const env = [...state.scope.vars].map(([k, v]) => `${k}=${v}`);
         const nsExecArgs = [
           '--rootfs', merged, ...(netns ? ['--netns', netns] : ['--net', this.network]), '--hostname', config.hostname,
           '--pid-file', this.containers.path(id, 'pid'), '--exit-file', this.containers.path(id, 'exit'),
-          ...env.flatMap((e) => ['-e', e]),
-          ...(state.config.WorkingDir ? ['-w', state.config.WorkingDir] : []),
-          ...(state.config.User ? ['-u', state.config.User] : []),
+          ...(config.cgroup ? ['--cgroup', config.cgroup] : []),
+          ...env.flatMap((e) => ['-e', e]), ...identity,
           '--', ...argv,
         ];
         // The command's output is the build's log: stderr (nothing with -q). A signal to the build kills it.
         const log = quiet ? undefined : process.stderr;
         const code = await this.r.runProcess(this.containers, config, nsExecArgs, { stdin: 'ignore', out: log, err: log }, this.env, 'kill');
         stopIfSignalled();
-        if (code !== 0) {
-          // Docker's classic builder keeps a failed step's container (unless --force-rm): ps -a shows it, with its
-          // upper directory (what the step changed, up to the failure); rm or prune removes it.
-          keep = !this.forceRm;
-          const image = (await findImage(this.layout, state.image!)).manifest.config.digest;
-          const rerun = shellCommand([
-            'cutaway', 'run', '--rm', '--network', this.network, ...env.flatMap((e) => ['-e', e]),
-            ...(state.config.WorkingDir ? ['-w', state.config.WorkingDir] : []), ...(state.config.User ? ['-u', state.config.User] : []),
-            '--entrypoint', argv[0]!, short(image), ...argv.slice(1),
-          ]);
-          throw new ToolError(`The command '${argv.join(' ')}' returned a non-zero code: ${code}`, `rerun the step: ${rerun}${keep ? `; its container ${id.slice(0, 12)} is kept (cutaway ps -a)` : ''}`, code);
-        }
-        await this.r.checkStatus(code, (status) => `The command '${argv.join(' ')}' returned a non-zero code: ${status}`);
-        return this.r.tool('layer-commit', ['-q', id, '--image', state.image!, '--tag', tag, '--created-by', createdBy], this.env, 'image');
-      }, () => teardown(this.containers, config, this.env, !keep, this.r));
-      await teardown(this.containers, config, this.env, true, this.r);
+        return code;
+      }, removeIt);
+      // The command failed: Docker's classic builder keeps the step's container unless --force-rm (ps -a shows
+      // it, with its upper directory: what the step changed up to the failure; rm or prune removes it).
+      await this.r.checkStatus(code, (status) => `The command '${argv.join(' ')}' returned a non-zero code: ${status}`, async () => {
+        const kept = await this.keepOrRemove(config, false);
+        const image = await this.r.imageId(imageStoreDir(this.root), state.image!, true);
+        // The image's ID goes in as it is: hex digits need no quotes, and in a script it is a variable's reference.
+        const rerun = `${shellCommand(['cutaway', 'run', '--rm', '--network', this.network, ...env.flatMap((e) => ['-e', e]), ...identity, '--entrypoint', argv[0]!])} ${image} ${shellCommand(argv.slice(1))}`.trimEnd();
+        return `rerun the step: ${rerun}${kept ? `; its container ${id.slice(0, 12)} is kept (cutaway ps -a)` : ''}`;
+      });
+      const made = await this.r.guarded(() => this.r.tool('layer-commit', ['-q', id, '--image', state.image!, '--tag', tag, '--created-by', createdBy], this.env, 'image'), removeIt);
+      await this.keepOrRemove(config, true);
       return made;
     });
+  }
+
+  /**
+   * A RUN's container once its command has ended, taken down, and removed as Docker's classic builder removes
+   * its intermediate containers (moby's dispatch: after a step, all of them with --force-rm, or with --rm, the
+   * default, when the step succeeded), saying so as it does; else kept, an ordinary exited container (`ps -a`,
+   * `start`, `rm`: not one to remove when it exits again). Returns whether it is kept.
+   */
+  private async keepOrRemove(config: ContainerConfigRecord, succeeded: boolean): Promise<boolean> {
+    const remove = this.forceRm || (this.rm && succeeded);
+    if (!remove) await this.r.writeFile(this.containers.path(config.id, 'config.json'), configText({ ...config, autoRemove: false }));
+    await teardown(this.containers, config, this.env, remove, this.r);
+    if (remove) say(`Removing intermediate container ${config.id.slice(0, 12)}`);
+    return !remove;
   }
 
   /**
@@ -288,7 +306,7 @@ class Builder {
       const mounted: ContainerConfigRecord[] = [];
       // An image to read from, mounted read-only as a step container of its own (see stepContainer).
       const mount = async (image: string, digest: string) => {
-        const config = await this.stepContainer({ ...state, image, digest }, ['/bin/sh', '-c', `#(nop) ${ins.keyword} ${ins.sources.join(' ')} in ${dest}`], 'none');
+        const config = await this.stepContainer({ ...state, image, digest }, ['/bin/sh', '-c', `#(nop) ${ins.keyword} ${ins.sources.join(' ')} in ${dest}`], 'none', false);
         mounted.push(config);
         return this.r.tool('overlay-mount', ['-q', '--read-only', image, '--name', config.id], this.env, 'image_root');
       };
@@ -374,7 +392,7 @@ function ownerOf(chown: string | undefined): [number, number] {
 export const build = command(
   {
     name: 'build',
-    synopsis: ['[-t TAG]… [-f Dockerfile] [--build-arg K=V]… [--no-cache] [--force-rm] [--network NET] CONTEXT'],
+    synopsis: ['[-t TAG]… [-f Dockerfile] [--build-arg K=V]… [--no-cache] [--rm=false|--force-rm] [--network NET] CONTEXT'],
     description: [
       'docker build, from the tools. Each RUN runs in a temporary container (overlay-mount, netbridge, ns-exec with',
       "the image's env, workdir and user) whose upper directory becomes a layer (layer-commit); COPY and ADD make a",
@@ -388,7 +406,8 @@ export const build = command(
       { name: 'file', short: 'f', type: 'string', arg: 'FILE', help: 'the Dockerfile (default CONTEXT/Dockerfile)' },
       { name: 'build-arg', type: 'list', arg: 'K=V', help: 'set a build-time variable (repeat)' },
       { name: 'no-cache', type: 'boolean', help: 'run every step (--dry-run: its script always does, reproducing the build from scratch)' },
-      { name: 'force-rm', type: 'boolean', help: "remove a failed RUN's container too (by default it is kept, as Docker's classic builder keeps it)" },
+      { name: 'rm', type: 'boolean', default: true, help: "remove each RUN's container once its step has succeeded (--rm=false: keep them, as ps -a shows); a failed RUN's is kept" },
+      { name: 'force-rm', type: 'boolean', help: "always remove a RUN's container, a failed one's too" },
       { name: 'network', type: 'string', arg: 'NET', help: "RUN's network: bridge (default), a netbridge network, host or none" },
     ],
     operands: { min: 1, max: 1, names: 'CONTEXT' },
@@ -416,7 +435,7 @@ export const build = command(
     quiet = o.quiet;
     planning = r.dryRun;
     const tags = o.tag.map(normaliseTag);
-    const builder = new Builder(root, contextDir, o['no-cache'], o.network ?? 'bridge', o['force-rm'], r);
+    const builder = new Builder(root, contextDir, o['no-cache'], o.network ?? 'bridge', o.rm, o['force-rm'], r);
     builder.dockerfile = parseDockerfile(readFileSync(file, 'utf8'), { file: basename(file) });
     // A signal (Ctrl-C, kill) goes to the RUN that runs, and the build stops there, taking down its step's
     // container; the store's shared lock keeps a prune from taking images and layers from under the build.

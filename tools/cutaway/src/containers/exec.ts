@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { command } from '../command.ts';
-import { toolEnv, traceCommand, waitPassingSignals } from '../tools.ts';
-import { nsExecCommand } from '../rootless.ts';
+import { spawnNsExec, toolEnv, traceCommand, waitPassingSignals } from '../tools.ts';
 import { PROCESS_OPTIONS } from './process-options.ts';
 import { ContainerStore } from './store.ts';
 
@@ -13,14 +12,13 @@ export interface ExecOptions {
 
 /** ns-exec with `args` (--enter PID …), detached or waited for (signals passed on): its status. */
 export async function execProcess(args: string[], o: ExecOptions, root: string): Promise<number> {
-  traceCommand('ns-exec', args);
-  // Rootless: ns-exec from inside the container's user namespace (rootless.ts).
-  const [launcher, launcherArgs] = nsExecCommand(args);
+  // Rootless too, ns-exec alone: run from the user's own namespace, it joins the container's (rootless.ts).
   if (o.detach) {
-    spawn(launcher, launcherArgs, { env: toolEnv({ CUTAWAY_ROOT: root }), detached: true, stdio: 'ignore' }).unref();
+    traceCommand('ns-exec', args);
+    spawn('ns-exec', args, { env: toolEnv({ CUTAWAY_ROOT: root }), detached: true, stdio: 'ignore' }).unref();
     return 0;
   }
-  const child = spawn(launcher, launcherArgs, { env: toolEnv({ CUTAWAY_ROOT: root }), stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
+  const child = spawnNsExec(args, { CUTAWAY_ROOT: root }, [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit']);
   return waitPassingSignals(child, 'ns-exec');
 }
 

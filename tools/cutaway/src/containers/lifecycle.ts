@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { stdoutClosed, ToolError, whenStdoutCloses } from '@cutaway/cli';
-import { createWriteStream, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rootless, stdoutClosed, ToolError, whenStdoutCloses } from '@cutaway/cli';
+import { createWriteStream, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { signalPid } from './signals.ts';
 import { currentState } from './state.ts';
 import { configText, overlayLowers, type ContainerConfigRecord, type ContainerStore } from './store.ts';
 import type { UpResult } from '../../../netbridge/src/netbridge.ts';
 import { realRunner, type Runner } from '../runner.ts';
-import { toolEnv, traceCommand, waitPassingSignals } from '../tools.ts';
+import { showTrace, spawnNsExec, toolEnv, traceCommand, traceEnv, TRACE_FD, waitPassingSignals } from '../tools.ts';
 
 /**
  * What `docker start` does for a container whose config is written: the
@@ -26,13 +26,27 @@ function hostsFile(config: ContainerConfigRecord): string {
  * The host's resolv.conf, as Docker copies it: on a network of its own a
  * nameserver on the host's loopback cannot be reached from the container, so
  * those lines go, and with none left Docker's fallback (Google's) is used.
+ * `dns`, a nameserver the network serves itself (rootless, slirp4netns's
+ * forwarder, which reaches the host's loopback ones too), comes before the
+ * host's, with no fallback: what rootless podman writes.
  */
-function resolvConf(config: ContainerConfigRecord): string {
+function resolvConf(config: ContainerConfigRecord, dns: string | undefined): string {
   const host = existsSync('/etc/resolv.conf') ? readFileSync('/etc/resolv.conf', 'utf8') : '';
   if (config.network?.mode === 'host') return host;
   const lines = host.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1\s*$)/.test(l));
-  if (!lines.some((l) => /^\s*nameserver\s/.test(l))) lines.push('nameserver 8.8.8.8', 'nameserver 8.8.4.4');
+  const first = lines.findIndex((l) => /^\s*nameserver\s/.test(l));
+  if (dns) lines.splice(first < 0 ? lines.length : first, 0, `nameserver ${dns}`);
+  else if (first < 0) lines.push('nameserver 8.8.8.8', 'nameserver 8.8.4.4');
   return `${lines.filter((l, i) => l || i < lines.length - 1).join('\n')}\n`;
+}
+
+/**
+ * The container's cgroup (cg-limit create), with its limits and Docker's devices cgroup unless the container says
+ * otherwise (--privileged: --devices all); none where it has none (rootless: rootless.ts withCgroup). Build's RUN
+ * containers get theirs here too, as Docker's classic builder gives each RUN a container as docker run would.
+ */
+export async function createCgroup(config: ContainerConfigRecord, env: NodeJS.ProcessEnv, r: Runner = realRunner): Promise<void> {
+  if (config.cgroup) await r.tool('cg-limit', ['create', config.cgroup, ...(config.limits.includes('--devices') ? [] : ['--devices', 'default']), ...config.limits], env);
 }
 
 /** Everything the container needs before its process starts; returns ns-exec's arguments. The caller tears down on failure. */
@@ -44,16 +58,19 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
   // Independent steps, run side by side: each tool is a Node start of its own.
   const [merged] = await Promise.all([
     r.tool('overlay-mount', ['-q', ...(lowers ? lowers.flatMap((l) => ['--lower', l]) : [config.image]), '--name', config.id], env, 'merged'),
-    // Docker's devices cgroup unless the container says otherwise (--privileged: --devices all). None rootless.
-    config.cgroup ? r.tool('cg-limit', ['create', config.cgroup, ...(config.limits.includes('--devices') ? [] : ['--devices', 'default']), ...config.limits], env) : undefined,
+    createCgroup(config, env, r),
   ]);
   const netOptions: string[] = [];
+  let dns: string | undefined;
   if (config.network?.mode === 'bridge') {
     // The endpoint recorded before it is made: whoever takes the container down (prune after a killed run) takes it down too.
     config.network.endpoint = id12;
     await r.writeFile(store.path(config.id, 'config.json'), configText(config));
-    const up: Pick<UpResult, 'ip' | 'netns'> = await r.toolFields('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env, 'up', ['ip', 'netns']);
+    // Rootless, netbridge gives slirp4netns, which serves DNS (its dns field); a bridge serves none.
+    const fields = rootless() ? (['ip', 'netns', 'dns'] as const) : (['ip', 'netns'] as const);
+    const up: Pick<UpResult, 'ip' | 'netns'> & Partial<Pick<UpResult, 'dns'>> = await r.toolFields('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env, 'up', fields);
     config.network.ip = up.ip;
+    dns = up.dns || undefined;
     // The networks connected since (eth1, …): netbridge adds each to the namespace the first `up` made.
     for (const extra of config.network.connected ?? [])
       extra.ip = (await r.toolFields('netbridge', ['up', '--json', id12, '--network', extra.name], env, 'connected', ['ip'])).ip;
@@ -61,7 +78,7 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
   } else netOptions.push('--net', config.network?.mode ?? 'none');
   await r.writeFile(store.path(config.id, 'hostname'), `${config.hostname}\n`);
   await r.writeFile(store.path(config.id, 'hosts'), hostsFile(config));
-  await r.writeFile(store.path(config.id, 'resolv.conf'), resolvConf(config));
+  await r.writeFile(store.path(config.id, 'resolv.conf'), resolvConf(config, dns));
   await r.writeFile(store.path(config.id, 'config.json'), configText(config));
   return [
     '--rootfs', merged, '--hostname', config.hostname, '--pid-file', store.path(config.id, 'pid'), '--exit-file', store.path(config.id, 'exit'),
@@ -128,8 +145,7 @@ export async function runProcess(
   // In the foreground, this process keeps the container as cutaway-shim keeps a detached one: while it lives,
   // it records the exit and takes the container down (state.ts waits for it), until teardown is done.
   writeFileSync(store.path(config.id, 'shim.pid'), String(process.pid));
-  traceCommand('ns-exec', nsExecArgs);
-  const child = spawn('ns-exec', nsExecArgs, { env: toolEnv(env), stdio: [io.stdin, terminal ? 'inherit' : 'pipe', terminal ? 'inherit' : 'pipe'] });
+  const child = spawnNsExec(nsExecArgs, env, [io.stdin, terminal ? 'inherit' : 'pipe', terminal ? 'inherit' : 'pipe']);
   // Our stdout's reader gone (`cutaway run … | head -1`): the container's stdout is closed too, so that its
   // process meets the closed pipe as it would in a shell pipeline (SIGPIPE), and the container ends and goes.
   if (io.out === process.stdout) whenStdoutCloses(() => child.stdout?.destroy());
@@ -167,10 +183,15 @@ export async function startShim(store: ContainerStore, id: string, nsExecArgs: s
   const after = [process.execPath, process.argv[1]!, '__teardown', id];
   const args = [store.path(id), String(after.length), ...after, 'ns-exec', ...nsExecArgs];
   traceCommand('cutaway-shim', args);
+  // With --trace the shim's work is traced into shim.err (ns-exec's steps on TRACE_FD there, as its stderr goes
+  // to the log; then its teardown's), and ns-exec's steps are shown once the container runs (below).
+  const errFile = store.path(id, 'shim.err');
+  const traceFrom = existsSync(errFile) ? statSync(errFile).size : 0;
+  const err = openSync(errFile, 'a');
   const shim = spawn('cutaway-shim', args, {
-    env: toolEnv({ CUTAWAY_ROOT: root }),
+    env: toolEnv({ CUTAWAY_ROOT: root, ...traceEnv(TRACE_FD) }),
     detached: true,
-    stdio: ['ignore', openSync('/dev/null', 'w'), openSync(store.path(id, 'shim.err'), 'a')],
+    stdio: ['ignore', openSync('/dev/null', 'w'), err, 'ignore', err],
   });
   // A shim that cannot start (cutaway-shim missing, not executable) is cutaway's one-line error; the caller tears down.
   await new Promise<void>((resolve, reject) => {
@@ -180,4 +201,6 @@ export async function startShim(store: ContainerStore, id: string, nsExecArgs: s
   writeFileSync(store.path(id, 'shim.pid'), String(shim.pid));
   shim.unref();
   for (let i = 0; i < 400 && currentState(store, id).status === 'created'; i++) await new Promise((r) => setTimeout(r, 10));
+  // All of them by now: the last, the exec step, is written before execve, and the state says running after it.
+  showTrace(readFileSync(errFile).subarray(traceFrom).toString());
 }

@@ -1,4 +1,5 @@
 import { command } from '../command.ts';
+import { signalFirst } from '../rootless.ts';
 import { eachInParallel } from './parallel.ts';
 import { startContainer } from './start.ts';
 import { graceSeconds, stopContainer, TIME_OPTION } from './stop.ts';
@@ -18,6 +19,10 @@ export const restart = command(
     const store = new ContainerStore(root);
     const ids = inv.positionals.map((n) => store.find(n));
     const seconds = graceSeconds(inv.options.time);
+    // Rootless, the stop is done from the user's own namespace, the start in a user namespace of its own (rootless.ts).
+    await signalFirst(false, async () => {
+      await Promise.all(ids.map((id) => stopContainer(store, id, seconds)));
+    });
     await eachInParallel(ids, inv.positionals, async (id) => {
       await stopContainer(store, id, seconds);
       await startContainer(store, id, root);

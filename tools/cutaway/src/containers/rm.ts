@@ -1,7 +1,9 @@
 import { ToolError } from '@cutaway/cli';
 import { command } from '../command.ts';
+import { signalFirst } from '../rootless.ts';
 import { teardown } from './lifecycle.ts';
 import { currentState } from './state.ts';
+import { stopContainer } from './stop.ts';
 import { ContainerStore } from './store.ts';
 
 export const rm = command(
@@ -24,6 +26,10 @@ export const rm = command(
     const running = ids.filter((id) => currentState(store, id).status === 'running');
     if (running.length && !inv.options.force)
       throw new ToolError(`cannot remove container "${store.config(running[0]!).name}": container is running: stop the container before removing or force remove`);
+    // Rootless, the kill is done from the user's own namespace, the rest in a user namespace of its own (rootless.ts).
+    await signalFirst(r.dryRun, async () => {
+      await Promise.all(running.map((id) => stopContainer(store, id, 0)));
+    });
     await r.each(ids, inv.positionals, async (id) => {
       const config = store.config(id);
       // (A --dry-run script with -f stops it if it is running when the script runs.)

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { availableParallelism, hostname, machine, release, totalmem } from 'node:os';
 import { resolve } from 'node:path';
+import { rootless } from '@cutaway/cli';
 import { command, NO_OPERANDS, VERSION } from '../command.ts';
 import { currentState } from '../containers/state.ts';
 import { ContainerStore } from '../containers/store.ts';
@@ -46,6 +47,9 @@ async function printInfo(given: string): Promise<void> {
   // The unified hierarchy alone at /sys/fs/cgroup is v2; v1 or a hybrid (v2 at …/unified) is 1, as Docker says.
   const cgroupVersion = statfsSync('/sys/fs/cgroup').type === CGROUP2_SUPER_MAGIC ? 2 : 1;
   const backing = existsSync(root) ? statfsSync(root).type : undefined;
+  // Rootless, containers get no cgroup (none is delegated to the user, rootless.ts) and slirp4netns for a bridge:
+  // Docker says "Cgroup Driver: none" then.
+  const isRootless = rootless();
   const lines = [
     `Containers: ${states.length}`,
     ` Running: ${running}`,
@@ -58,13 +62,19 @@ async function printInfo(given: string): Promise<void> {
     ...(backing !== undefined ? [` Backing Filesystem: ${FILESYSTEMS[backing] ?? `0x${backing.toString(16)}`}`] : []),
     'Logging Driver: json-file',
     // cg-limit writes the cgroup filesystem itself; no systemd in between.
-    'Cgroup Driver: cgroupfs',
+    `Cgroup Driver: ${isRootless ? 'none' : 'cgroupfs'}`,
     `Cgroup Version: ${cgroupVersion}`,
     'Plugins:',
     ' Volume: local',
-    ' Network: bridge host null',
+    ` Network: ${isRootless ? 'slirp4netns' : 'bridge'} host null`,
     'Runtimes: ns-exec',
     'Default Runtime: ns-exec',
+    // As docker info lists them: ns-exec's Docker default seccomp profile, its cgroup namespace, and rootless mode.
+    'Security Options:',
+    ' seccomp',
+    '  Profile: builtin',
+    ...(isRootless ? [' rootless'] : []),
+    ' cgroupns',
     `Kernel Version: ${release()}`,
     `Operating System: ${operatingSystem()}`,
     'OSType: linux',
@@ -83,8 +93,8 @@ export const info = command(
     synopsis: [''],
     description: [
       'Containers (running, paused, stopped), images (build-cache steps aside, as system df counts them), the storage',
-      'driver (overlay: unpacked layers as lower dirs), the cgroup driver and version, kernel, OS, CPUs, memory and the',
-      'state root, in the shape of docker info.',
+      'driver (overlay: unpacked layers as lower dirs), the cgroup driver and version, the security options (rootless',
+      'for an ordinary user), kernel, OS, CPUs, memory and the state root, in the shape of docker info.',
     ].join('\n'),
     options: [],
     operands: NO_OPERANDS,
