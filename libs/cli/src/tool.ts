@@ -38,6 +38,8 @@ export interface ToolSpec<O extends readonly OptionSpec[] = readonly OptionSpec[
   synopsis: string[];
   /** What it does, a short paragraph. */
   description: string;
+  /** The other command lines that run it (`cutaway container ls, cutaway ps`): help's Aliases, as Docker's help shows them. */
+  aliases?: readonly string[];
   options: O;
   /** How many operands it takes; unchecked when absent (a tool whose operands depend on its mode checks them itself). */
   operands?: OperandSpec;
@@ -56,6 +58,11 @@ export interface ToolSpec<O extends readonly OptionSpec[] = readonly OptionSpec[
    * 1 and 2 could be mistaken for its command's: docker run's 125 for ns-exec.
    */
   errorStatus?: number;
+  /**
+   * The status of a usage error (an unknown option, a missing value, a wrong number of operands): 2 unless
+   * said; cutaway's commands say 125, as Docker's CLI exits on a usage error (cli/cobra.go FlagErrorFunc).
+   */
+  usageStatus?: number;
   /**
    * Common options (COMMON_OPTIONS) the tool does not have: left out of its help, and refused with a one-line
    * usage error (cutaway's commands have no --json; only some have a --dry-run).
@@ -110,18 +117,21 @@ function optionLabel(o: OptionSpec): string {
 /** The common options a tool has. */
 const commonOptions = (spec: ToolSpec<readonly OptionSpec[]>): readonly OptionSpec[] => COMMON_OPTIONS.filter((o) => !spec.without?.some((name) => name === o.name));
 
+/** Options as help lists them, one a line: `-m, --memory BYTES  memory limit`, the texts in one column. */
+export function optionLines(options: readonly OptionSpec[]): string[] {
+  const width = Math.max(...options.map((o) => optionLabel(o).length)) + 2;
+  return options.map((o) => `${optionLabel(o).padEnd(width)}${o.help}${o.default ? ' (default true)' : ''}`);
+}
+
 export function formatHelp(spec: ToolSpec<readonly OptionSpec[]>): string {
   const all = [...spec.options, ...commonOptions(spec)];
-  const width = Math.max(...all.map((o) => optionLabel(o).length)) + 2;
   const section = (title: string, lines: string[]) => (lines.length ? [``, `${title}:`, ...lines.map((l) => `  ${l}`)] : []);
   return [
     ...spec.synopsis.map((s, i) => `${i === 0 ? 'Usage:' : '      '} ${spec.name} ${s}`),
     '',
     spec.description,
-    ...section(
-      'Options',
-      all.map((o) => `${optionLabel(o).padEnd(width)}${o.help}${o.default ? ' (default true)' : ''}`),
-    ),
+    ...section('Aliases', spec.aliases?.length ? [spec.aliases.join(', ')] : []),
+    ...section('Options', optionLines(all)),
     ...section('Examples', spec.examples),
     ...section('Stands for', spec.classic),
     '',
@@ -140,10 +150,8 @@ export function parseInvocation<O extends readonly OptionSpec[]>(spec: ToolSpec<
   const values = new Map<OptionSpec, string[]>();
   const positionals: string[] = [];
   let command: string[] = [];
-  const give = (o: OptionSpec, value: string) => {
-    if (o.type !== 'boolean' && value === '') throw new UsageError(`option --${o.name} needs a value${o.arg ? ` (${o.arg})` : ''}`);
-    values.set(o, [...(values.get(o) ?? []), value]);
-  };
+  // An empty value given explicitly is a value (`--entrypoint ""`, `--entrypoint=`: docker run's reset), as pflag takes it.
+  const give = (o: OptionSpec, value: string) => values.set(o, [...(values.get(o) ?? []), value]);
   // A value is the next word, even one that looks like a negative number (`--pids-limit -1`, as docker run reads it).
   const nextValue = (i: number, o: OptionSpec): string => {
     const next = argv[i + 1];
@@ -261,7 +269,8 @@ export async function runTool<O extends readonly OptionSpec[]>(spec: ToolSpec<O>
     if (isClosedOutput(e)) status = CLOSED_OUTPUT_STATUS;
     else {
       status = reportError(spec.name, e, debug);
-      if (spec.errorStatus !== undefined) status = spec.errorStatus;
+      if (e instanceof UsageError && spec.usageStatus !== undefined) status = spec.usageStatus;
+      else if (spec.errorStatus !== undefined) status = spec.errorStatus;
     }
   }
   settleOutput();

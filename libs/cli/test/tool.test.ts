@@ -34,6 +34,16 @@ describe('parseInvocation', () => {
     expect(() => parseInvocation(spec, ['--read-only', '-1'])).toThrow('unknown option -1');
   });
 
+  it('takes an empty value given explicitly (docker run --entrypoint ""), and still wants one where none is given', () => {
+    expect(parseInvocation(spec, ['--memory', '', 'ref'])).toMatchObject({ options: { memory: '' }, positionals: ['ref'] });
+    expect(parseInvocation(spec, ['--memory=']).options.memory).toBe('');
+    expect(parseInvocation(spec, ['-m', '']).options.memory).toBe('');
+    expect(parseInvocation(spec, ['-e', '', '--env=']).options.env).toEqual(['', '']);
+    expect(() => parseInvocation(spec, ['ref', '--memory'])).toThrow('option --memory needs a value (BYTES)');
+    expect(() => parseInvocation(spec, ['--memory', '--read-only'])).toThrow('option --memory needs a value (BYTES)');
+    expect(() => parseInvocation(spec, ['--read-only='])).toThrow('invalid argument "" for --read-only');
+  });
+
   it('gives an empty list for a list option not given', () => {
     expect(parseInvocation(spec, []).options.env).toEqual([]);
   });

@@ -22,10 +22,10 @@ export async function syncDir(dir: string): Promise<void> {
  * new, never a torn file (write a temp file, fsync it, rename over, fsync the
  * directory — rename(2) is atomic within a filesystem).
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const temp = tempPathBeside(path);
   try {
-    const handle = await open(temp, 'wx', 0o644);
+    const handle = await open(temp, 'wx', mode);
     try {
       await handle.writeFile(data);
       await handle.sync();

@@ -298,6 +298,16 @@ export class OciLayout {
     await this.updateIndex((manifests) => [...manifests.filter((d) => d.annotations?.[REF_NAME] !== name), entry]);
   }
 
+  /**
+   * An entry of index.json without a name for `descriptor` (an image with no tag, as `docker commit` without a
+   * REPOSITORY makes one), unless an entry for its digest is there already.
+   */
+  async addUnnamed(descriptor: Descriptor): Promise<void> {
+    if (!(await this.hasBlob(descriptor.digest))) throw new OciError(`cannot add ${descriptor.digest}: it is not in ${this.dir}`);
+    const { annotations: _names, ...entry } = descriptor;
+    await this.updateIndex((manifests) => (manifests.some((d) => d.digest === descriptor.digest) ? manifests : [...manifests, entry]));
+  }
+
   /** Removes the name from index.json; returns whether it was there. The blobs stay until gc. */
   async removeRef(name: string): Promise<boolean> {
     let found = false;

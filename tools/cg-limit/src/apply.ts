@@ -120,3 +120,24 @@ export function createCgroup(cg: Cgroup, limits: Limits, steps: Steps): void {
     throw e;
   }
 }
+
+/**
+ * New limits on a cgroup that exists (docker update): the controllers they need enabled on v2 (as create does),
+ * then the writes. On v1 a larger memory limit than the memory+swap one is refused by the kernel, so when both
+ * rise memory.memsw goes first, as runc orders them. Returns the writes.
+ */
+export function updateCgroup(cg: Cgroup, limits: Limits, steps: Steps): [Controller, string, string][] {
+  const writes = limitWrites(cg, limits);
+  if (cg.version === 'v2') {
+    const line = v2Controllers(limits).map((c) => `+${c}`).join(' ');
+    const control = join(dirname(cg.path), 'cgroup.subtree_control');
+    steps.run(`echo '${line}' > ${control}`);
+    if (!steps.mode.dryRun) writeFileSync(control, line);
+  } else {
+    const swap = writes.findIndex(([, file]) => file === 'memory.memsw.limit_in_bytes');
+    const current = Number(cg.read('memory', 'memory.limit_in_bytes'));
+    if (swap > 0 && limits.memory !== undefined && !steps.mode.dryRun && limits.memory > current) writes.unshift(...writes.splice(swap, 1));
+  }
+  for (const [controller, file, value] of writes) cg.write(controller, file, value);
+  return writes;
+}

@@ -6,7 +6,8 @@ import { constants as osConstants } from 'node:os';
 import { runTool, shellCommand, ToolError, toolSpec, UsageError, type Invocation } from '@cutaway/cli';
 import { deviceNumbers, execvp } from '@cutaway/libc';
 import pkg from '../package.json' with { type: 'json' };
-import { createCgroup, limitWrites, v2Controllers } from './apply.ts';
+import { createCgroup, limitWrites, updateCgroup, v2Controllers } from './apply.ts';
+import { freezerState, setFreezer } from './freezer.ts';
 import { cgroupFor, findHierarchies, listCgroups, PREFIX, type Cgroup } from './hierarchy.ts';
 import { ruleText } from './devices.ts';
 import { LIMIT_OPTIONS, parseLimits, type Limits, type LimitOptions, type Machine } from './limits.ts';
@@ -21,6 +22,8 @@ const spec = toolSpec({
     'exec NAME -- CMD [ARG…]',
     'run [limits] -- CMD [ARG…]',
     'attach NAME PID',
+    'update NAME [limits]',
+    'freeze NAME | thaw NAME',
     'stats NAME',
     'ls',
     'rm [--force] NAME',
@@ -32,7 +35,9 @@ const spec = toolSpec({
     'used (like /usr/bin/time -v, for a cgroup) and exits with its status (137 after an OOM kill); rm removes one.',
     "--devices default (or --device) gives the devices cgroup Docker's list: only null, zero, full, random, urandom,",
     'tty, console, ptmx, the pts and tun open, plus the --device nodes (v1 devices.deny/devices.allow; v2 a BPF',
-    'device program attached to the cgroup). Cgroups live under <hierarchy>/cw-NAME.',
+    'device program attached to the cgroup). update changes the limits of one that exists (docker update); freeze',
+    'stops every process in it where it is, thaw lets them go on (docker pause and unpause: the freezer cgroup).',
+    'Cgroups live under <hierarchy>/cw-NAME.',
   ].join('\n'),
   options: [
     ...LIMIT_OPTIONS,
@@ -44,6 +49,8 @@ const spec = toolSpec({
     'path=$(cg-limit create web -m 256m --cpus 1.5 --pids-limit 100)',
     'cg-limit exec web -- nginx -g "daemon off;"                     # nginx runs in the cgroup, no cg-limit process left',
     'cg-limit stats --json web | jq .memory.peakBytes',
+    'cg-limit update web -m 512m --pids-limit 200                   # the running cgroup\'s limits, changed',
+    'cg-limit freeze web && cg-limit thaw web                        # docker pause web; docker unpause web',
     'cg-limit rm --force web',
     'cg-limit --dry-run create db -m 1g --cpus 2                      # the mkdir and echo commands',
     'cg-limit create box --devices default --device /dev/vda:r        # Docker\'s device list, and vda read-only',
@@ -56,6 +63,7 @@ const spec = toolSpec({
     'echo 100 > /sys/fs/cgroup/cw-web/pids.max',
     "echo a > /sys/fs/cgroup/devices/cw-web/devices.deny; echo 'c 1:3 rwm' > …/devices.allow   # v1; v2: a BPF program",
     'echo $$ > /sys/fs/cgroup/cw-web/cgroup.procs && exec nginx',
+    'echo FROZEN > /sys/fs/cgroup/freezer/cw-web/freezer.state     # v1 freeze (THAWED to thaw); v2: echo 1 > /sys/fs/cgroup/cw-web/cgroup.freeze',
     'cgcreate -g memory,cpu,pids,devices:cw-web; cgexec -g memory,cpu,pids,devices:cw-web nginx; cgdelete -g memory,cpu,pids,devices:cw-web',
   ],
   command: true,
@@ -112,6 +120,8 @@ function noLimits(options: LimitOptions, verb: string): void {
  */
 async function killAll(cg: Cgroup, steps: Invocation['steps']): Promise<void> {
   if (steps.mode.dryRun) return;
+  // A frozen task dies of SIGKILL only once thawed on v1 (v2 lets a fatal signal through): thawed first.
+  if (cg.version === 'v1' && cg.dirs.has('freezer') && ![undefined, 'THAWED'].includes(freezerState(cg))) await setFreezer(cg, 'THAWED', steps);
   const killFile = join(cg.path, 'cgroup.kill');
   if (cg.version === 'v2' && existsSync(killFile)) cg.write('memory', 'cgroup.kill', '1');
   for (let round = 0; round < 100; round++) {
@@ -198,6 +208,8 @@ async function run(inv: Invocation<typeof spec.options>): Promise<number> {
   }
 }
 
+const VERBS = 'create, exec, run, attach, update, freeze, thaw, stats, ls or rm';
+
 async function main(inv: Invocation<typeof spec.options>): Promise<number> {
   const { positionals, options, steps, json } = inv;
   const [verb, ...args] = positionals;
@@ -248,6 +260,28 @@ async function main(inv: Invocation<typeof spec.options>): Promise<number> {
       if (steps.mode.dryRun) steps.run(`[ -e /proc/${args[1]} ] || { echo "no process ${args[1]}" >&2; exit 1; }`);
       cg.attach(Number(args[1]));
       if (steps.mode.dryRun) process.stdout.write(steps.toScript());
+      return 0;
+    }
+    case 'update': {
+      want(1, 'NAME [limits]');
+      const limits = parseLimits(options, machine());
+      if (limits.devices) throw new UsageError('update changes resource limits only: the devices cgroup is set by create');
+      const cg = existing(args[0]!, inv);
+      const writes = updateCgroup(cg, limits, steps);
+      if (steps.mode.dryRun) process.stdout.write(steps.toScript());
+      else if (json) process.stdout.write(`${JSON.stringify({ name: cg.name, version: cg.version, path: cg.path, writes })}\n`);
+      return 0;
+    }
+    case 'freeze':
+    case 'thaw': {
+      want(1, 'NAME');
+      noLimits(options, verb);
+      const cg = existing(args[0]!, inv);
+      if (!cg.dirs.has('freezer')) throw new ToolError(`cannot ${verb} ${cg.name}: no freezer cgroup here (no v1 freezer hierarchy is mounted)`);
+      if (!steps.mode.dryRun && !existsSync(cg.dir('freezer'))) throw new ToolError(`cannot ${verb} ${cg.name}: it has no freezer directory (${cg.dir('freezer')}): made by an older cg-limit`);
+      await setFreezer(cg, verb === 'freeze' ? 'FROZEN' : 'THAWED', steps);
+      if (steps.mode.dryRun) process.stdout.write(steps.toScript());
+      else if (json) process.stdout.write(`${JSON.stringify({ name: cg.name, version: cg.version, path: cg.dir('freezer'), state: freezerState(cg) })}\n`);
       return 0;
     }
     case 'stats': {
@@ -303,9 +337,9 @@ async function main(inv: Invocation<typeof spec.options>): Promise<number> {
       return 0;
     }
     case undefined:
-      throw new UsageError('which command? create, exec, run, attach, stats, ls or rm');
+      throw new UsageError(`which command? ${VERBS}`);
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(verb)}: create, exec, run, attach, stats, ls or rm`);
+      throw new UsageError(`unknown command ${JSON.stringify(verb)}: ${VERBS}`);
   }
 }
 

@@ -11,7 +11,7 @@ import { readMountinfo } from '@cutaway/libc/mountinfo';
  * which on a hybrid host (this CI machine) means memory, cpu and pids in v1.
  */
 
-export type Controller = 'memory' | 'cpu' | 'cpuacct' | 'cpuset' | 'pids' | 'blkio' | 'io' | 'devices';
+export type Controller = 'memory' | 'cpu' | 'cpuacct' | 'cpuset' | 'pids' | 'blkio' | 'io' | 'devices' | 'freezer';
 
 export interface Hierarchies {
   /** The cgroup2 mount point, if any. */
@@ -30,7 +30,7 @@ export function findHierarchies(mountinfo?: string): Hierarchies {
       const controllers = join(mountPoint, 'cgroup.controllers');
       if (existsSync(controllers)) for (const c of readFileSync(controllers, 'utf8').trim().split(/\s+/)) if (c) result.unifiedControllers.add(c);
     } else if (fstype === 'cgroup') {
-      for (const option of superOptions) if (!result.v1.has(option) && ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio', 'devices'].includes(option)) result.v1.set(option, mountPoint);
+      for (const option of superOptions) if (!result.v1.has(option) && ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio', 'devices', 'freezer'].includes(option)) result.v1.set(option, mountPoint);
     }
   }
   return result;
@@ -154,7 +154,7 @@ export class Cgroup {
   }
 }
 
-const CONTROLLERS_USED: Controller[] = ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'blkio', 'devices'];
+const CONTROLLERS_USED: Controller[] = ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'blkio', 'devices', 'freezer'];
 
 /** The cgroup called `name` under cutaway's parent, on v2 if the unified hierarchy has memory, cpu and pids, else on v1. */
 export function cgroupFor(name: string, h: Hierarchies, steps: Steps): Cgroup {
@@ -169,6 +169,8 @@ export function cgroupFor(name: string, h: Hierarchies, steps: Steps): Cgroup {
     if (dirs.has('io')) dirs.set('blkio', dir);
     // v2's device control is a BPF program attached to the cgroup itself: no controller to enable.
     dirs.set('devices', dir);
+    // And its freezer is cgroup.freeze, in every cgroup but the root.
+    dirs.set('freezer', dir);
     return new Cgroup(name, 'v2', dirs, steps);
   }
   for (const c of CONTROLLERS_USED) {

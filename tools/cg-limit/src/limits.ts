@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { UsageError, type OptionSpec, type OptionValues } from '@cutaway/cli';
+import { parseBytes, UsageError, type OptionSpec, type OptionValues } from '@cutaway/cli';
 import { DEVICE_POLICIES, deviceRules, parseDeviceOption, parseDeviceRule, type DevicePolicy, type DeviceRule } from './devices.ts';
 
 /**
@@ -34,17 +34,9 @@ export interface DeviceRate {
   bytesPerSecond: number;
 }
 
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 /** Docker refuses less: "Minimum memory limit allowed is 6MB". */
 const MIN_MEMORY = 6 * 1024 * 1024;
 export const CPU_PERIOD = 100_000;
-
-/** `32m`, `1.5g`, `512k`, `1048576`: bytes, with Docker's binary units (units.RAMInBytes). */
-export function parseBytes(text: string, option: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
-  if (!m) throw new UsageError(`${option} ${JSON.stringify(text)}: want a size such as 64m, 1.5g or 1048576`);
-  return Math.floor(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
-}
 
 function integer(text: string, option: string, min: number, max: number): number {
   if (!/^-?\d+$/.test(text.trim())) throw new UsageError(`${option} ${JSON.stringify(text)}: want a whole number`);

@@ -233,7 +233,7 @@ describe('cg-limit: the host is what the tests assume', () => {
     expect(made.code, made.stderr).toBe(0);
     const info = JSON.parse(made.stdout) as { version: string; paths: string[] };
     expect(info.version).toBe('v1');
-    expect(info.paths.sort()).toEqual(['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'memory', 'pids'].map((c) => join(CGROUP_ROOT, c, `cw-${name}`)).sort());
+    expect(info.paths.sort()).toEqual(['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids'].map((c) => join(CGROUP_ROOT, c, `cw-${name}`)).sort());
   });
 });
 
@@ -372,7 +372,7 @@ describe('cg-limit: the limits hold (the issue)', () => {
     const name = newName();
     const made = await cg(['create', name, '-m', '64m', '--cpus', '1', '--pids-limit', '20', '--cpuset-cpus', '0']);
     expect(made.code, made.stderr).toBe(0);
-    expect(dirsOf(name).map((d) => d.split('/')[4]).sort()).toEqual(['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'memory', 'pids']);
+    expect(dirsOf(name).map((d) => d.split('/')[4]).sort()).toEqual(['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids']);
     const sleeper = start(['60'], '/bin/sleep');
     expect((await cg(['attach', name, String(sleeper.pid)])).code).toBe(0);
     const rm = await cg(['rm', '--force', name]);
@@ -578,7 +578,7 @@ describe('cg-limit: create, exec, attach, stats, ls, rm', () => {
     const message = expectOneErrorLine(refused.stderr);
     expect(message).toContain(String(sleeper.pid));
     expect(message).toMatch(/hint: .*rm --force/);
-    expect(dirsOf(name)).toHaveLength(7);
+    expect(dirsOf(name)).toHaveLength(8);
     expect(alive(sleeper.pid)).toBe(true);
 
     const forced = await cg(['rm', '--force', name]);
@@ -901,7 +901,7 @@ describe('cg-limit: --dry-run and --trace', () => {
     expect(rm.code).toBe(0);
     expect(rm.stdout).toContain(`cgs="${join(CGROUP_ROOT, 'memory', `cw-${name}`)} `);
     expect(rm.stdout).toMatch(/\nremove\n$/);
-    expect(dirsOf(name)).toHaveLength(7);
+    expect(dirsOf(name)).toHaveLength(8);
   });
 
   it('--trace (and CUTAWAY_TRACE=1) does the work and prints each step on stderr as + lines', async () => {

@@ -12,14 +12,27 @@ export const VERSION = '0.1.0';
  */
 export interface Command {
   spec: ToolSpec;
-  start(argv: string[]): Promise<never>;
+  /** One line, as cutaway's help lists its commands ("List containers"). */
+  summary: string;
+  /** `as`: the words it was reached by (`cutaway container ls`) and all its names, when cutaway's table gives them. */
+  start(argv: string[], as?: Reached): Promise<never>;
+}
+
+/**
+ * How a command was reached: by which of its names (its errors and help say `cutaway container ls` when so
+ * called, as Docker's say the command path) and what its other names are (help's Aliases).
+ */
+export interface Reached {
+  name: string;
+  aliases: readonly string[];
 }
 
 /**
  * A command's spec as its file declares it: its name is the verb (`ps`, `network create`); --root is added.
- * `dryRun`: it takes --dry-run, and prints its steps as a bash script of tool commands instead (runner.ts).
+ * `summary`: its line in cutaway's help. `dryRun`: it takes --dry-run, and prints its steps as a bash script of
+ * tool commands instead (runner.ts).
  */
-export type VerbSpec<O extends readonly OptionSpec[]> = Omit<ToolSpec<O>, 'name' | 'version' | 'without'> & { name: string; dryRun?: boolean };
+export type VerbSpec<O extends readonly OptionSpec[]> = Omit<ToolSpec<O>, 'name' | 'version' | 'without'> & { name: string; summary: string; dryRun?: boolean };
 
 /** The options a command's run reads: its own and --root. */
 export type VerbInvocation<O extends readonly OptionSpec[]> = Invocation<[...O, typeof ROOT_OPTION]>;
@@ -32,18 +45,21 @@ export type VerbInvocation<O extends readonly OptionSpec[]> = Invocation<[...O, 
  * in their help nor on their command line.
  */
 export function command<const O extends readonly OptionSpec[]>(spec: VerbSpec<O>, run: (inv: VerbInvocation<O>, root: string, r: Runner) => Promise<number | void>): Command {
-  const { dryRun, ...rest } = spec;
+  const { dryRun, summary, ...rest } = spec;
   const full: ToolSpec<[...O, typeof ROOT_OPTION]> = {
     ...rest,
     name: `cutaway ${spec.name}`,
     version: VERSION,
     options: [...spec.options, ROOT_OPTION],
     without: dryRun ? ['json'] : ['json', 'dry-run'],
+    // Docker's CLI exits 125 on a usage error of any command (cli/cobra.go FlagErrorFunc), as docker run does.
+    usageStatus: 125,
   };
   return {
     spec: full,
-    start: (argv) =>
-      runTool(full, async (inv) => {
+    summary,
+    start: (argv, as) =>
+      runTool(as ? { ...full, name: as.name, aliases: as.aliases } : full, async (inv) => {
         traceTools(inv.steps.mode.trace);
         // --root, typed as declared (TypeScript does not look into the values of the generic O's options).
         const root = stateRoot((inv.options as OptionValues<[typeof ROOT_OPTION]>).root);

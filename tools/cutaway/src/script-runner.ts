@@ -305,7 +305,7 @@ export class ScriptRecorder implements Runner {
   }
 
   staging(root: string, owner: Owner, image?: string): Staging {
-    this.script.need('chown', 'touch', 'cp', 'ln');
+    this.script.need('chown', 'chmod', 'touch', 'cp', 'ln', 'find');
     return new ScriptStaging(this, root, owner, image);
   }
 

@@ -68,16 +68,19 @@ export function spawnNsExec(args: string[], env: NodeJS.ProcessEnv, stdio: [IOTy
   return child;
 }
 
-/** Runs a tool, returns its stdout trimmed; its error line becomes ours. */
-export async function tool(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+/** Runs a tool (`input` its stdin), returns its stdout trimmed; its error line becomes ours. */
+export async function tool(name: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<string> {
   traceCommand(name, args);
-  const out: ProcessOutput = await $({ env: toolEnv({ ...env, ...traceEnv() }), quiet: true, nothrow: true })`${name} ${args}`;
+  const out: ProcessOutput = await $({ env: toolEnv({ ...env, ...traceEnv() }), quiet: true, nothrow: true, ...(input !== undefined && { input }) })`${name} ${args}`;
   showTrace(out.stderr);
-  if (out.exitCode !== 0) {
-    const message = out.stderr.trim().split('\n').filter((l) => !l.startsWith('Try ')).at(-1) ?? `${name} failed`;
-    throw new ToolError(message.replace(new RegExp(`^${name}: error: `), `${name}: `));
-  }
+  if (out.exitCode !== 0) throw toolFailure(name, out.stderr);
   return out.stdout.trim();
+}
+
+/** A tool's failure as ours: its error line (the last, but a usage hint), `TOOL: WHY`. */
+function toolFailure(name: string, stderr: string): ToolError {
+  const message = stderr.trim().split('\n').filter((l) => !l.startsWith('Try ') && !l.startsWith('+ ')).at(-1) ?? `${name} failed`;
+  return new ToolError(message.replace(new RegExp(`^${name}: error: `), `${name}: `));
 }
 
 /** A tool run for its effect on something that may be gone already (teardown): its failure is ignored. */
@@ -87,6 +90,23 @@ export async function tryTool(name: string, args: string[], env: NodeJS.ProcessE
   } catch {
     // already gone
   }
+}
+
+/**
+ * A tool whose stdin or stdout is a stream of data (a tar: export, cp, import `-`): `stdin` and `stdout` given to
+ * it as they are (this process's own, 'inherit'; 'ignore'), its stderr kept for its error line, which becomes ours.
+ */
+export async function streamTool(name: string, args: string[], env: NodeJS.ProcessEnv, stdin: 'inherit' | 'ignore', stdout: 'inherit' | 'ignore'): Promise<void> {
+  traceCommand(name, args);
+  const child = spawn(name, args, { env: toolEnv({ ...env, ...traceEnv() }), stdio: [stdin, stdout, 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number>((resolve, reject) => {
+    child.on('error', (e) => reject(new ToolError(`${name}: ${e.message}`)));
+    child.on('close', (status) => resolve(status ?? 1));
+  });
+  showTrace(stderr);
+  if (code !== 0) throw toolFailure(name, stderr);
 }
 
 /** The signals docker run's CLI passes on to the container (--sig-proxy, its default). */

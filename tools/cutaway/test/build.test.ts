@@ -455,15 +455,15 @@ describe('cutaway build', () => {
       [['build', noDockerfile], 1, /^cutaway build: error: Cannot locate specified Dockerfile: Dockerfile$/],
       [['build', '-f', join(noDockerfile, 'Other.dockerfile'), noDockerfile], 1, /^cutaway build: error: Cannot locate specified Dockerfile: Other\.dockerfile$/],
       [['build', unknown], 1, /^cutaway build: error: Dockerfile:3: unknown instruction: FROOB/],
-      [['build', '-t', 'Not:A:Tag', unknown], 2, /^cutaway build: error: invalid tag "Not:A:Tag": invalid reference format$/],
-      [['build', '-t', 'UPPER', unknown], 2, /^cutaway build: error: invalid tag "UPPER": invalid reference format$/],
+      [['build', '-t', 'Not:A:Tag', unknown], 125, /^cutaway build: error: invalid tag "Not:A:Tag": invalid reference format$/],
+      [['build', '-t', 'UPPER', unknown], 125, /^cutaway build: error: invalid tag "UPPER": invalid reference format$/],
     ];
     for (const [args, code, message] of cases) {
       const out = await cutaway(args, { root: fresh });
       const lines = out.stderr.trim().split('\n');
       expect(lines[0], args.join(' ')).toMatch(message);
-      // A usage error (exit 2) adds the CLI's usual pointer to --help, nothing else.
-      expect(lines.slice(1), args.join(' ')).toEqual(code === 2 ? ["Try 'cutaway build --help' for more information."] : []);
+      // A usage error (exit 125, as Docker's) adds the CLI's usual pointer to --help, nothing else.
+      expect(lines.slice(1), args.join(' ')).toEqual(code === 125 ? ["Try 'cutaway build --help' for more information."] : []);
       expect(out.code, args.join(' ')).toBe(code);
       expect(out.stdout).toBe('');
     }
@@ -554,7 +554,7 @@ describe("RUN's containers: the isolation of docker run's, and Docker's --rm and
     expect(buildContainers()).toEqual([]);
     // pflag's booleans: --rm=0 is --rm=false; a word that is not a boolean is a usage error.
     const bad = await cutaway(['build', '--rm=no', context]);
-    expect([bad.code, bad.stderr.split('\n')[0]]).toEqual([2, 'cutaway build: error: invalid argument "no" for --rm: true or false']);
+    expect([bad.code, bad.stderr.split('\n')[0]]).toEqual([125, 'cutaway build: error: invalid argument "no" for --rm: true or false']);
   });
 });
 

@@ -380,13 +380,90 @@ describe('cutaway build --dry-run', () => {
     expect(await inspected(rootB, name(rootB))).toMatchObject({ HostConfig: { AutoRemove: false }, State: { Status: 'exited', ExitCode: 0 } });
     expect(mountsUnder(work)).toEqual([]);
   });
+
+  /**
+   * A multi-stage build, by cutaway build --no-cache in root A and by its script in root B (SOURCE_DATE_EPOCH
+   * for both): the same image ID, diff_ids, config and history, and no step container or mount left. Returns
+   * the script and the real build's image.
+   */
+  async function sameBuild(name: string, lines: string[]): Promise<{ text: string; id: string }> {
+    const dir = join(work, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'Dockerfile'), [...lines, ''].join('\n'));
+    const env = { SOURCE_DATE_EPOCH: '1500000000' };
+    const tag = `docker.io/library/${name}:latest`;
+    const printed = await cutaway(rootA, ['build', '--dry-run', '--network', 'none', '-t', name, dir]);
+    expect(printed.code, printed.stderr).toBe(0);
+    const scripted = await runScript(printed.stdout, { CUTAWAY_ROOT: rootB, PATH: `${BIN_DIR}:${process.env.PATH}`, ...env });
+    expect(scripted.code, scripted.stderr).toBe(0);
+    const real = await runCommand('cutaway', ['build', '-q', '--no-cache', '--network', 'none', '-t', name, dir], { env: { CUTAWAY_ROOT: rootA, ...env } });
+    expect(real.code, real.stderr).toBe(0);
+    expect(scripted.stdout).toBe(real.stdout);
+    const [a, b] = [await image(rootA, tag), await image(rootB, tag)];
+    expect(b).toEqual(a);
+    expect(containers(rootA).size + containers(rootB).size).toBe(0);
+    expect(mountsUnder(work)).toEqual([]);
+    return { text: printed.stdout, id: a.id };
+  }
+
+  /** What `sh -c COMMAND` prints in the image `name` of each root: the same in both, returned. */
+  async function sameOutput(name: string, command: string): Promise<string> {
+    const run = (root: string) => cutaway(root, ['run', '--rm', '--network', 'none', name, 'sh', '-c', command]);
+    const [a, b] = [await run(rootA), await run(rootB)];
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.stdout).toBe(a.stdout);
+    return a.stdout;
+  }
+
+  it('COPY --from=STAGE: a directory\'s contents, a file to a new name, a file in a directory — decided by `[ -d ]` when the script runs; the same image', async () => {
+    const { text } = await sameBuild('cwdry-stages', [
+      `FROM ${BUSYBOX_REF} AS b`,
+      'RUN mkdir /out && echo hi > /out/a && echo x > /file',
+      `FROM ${BUSYBOX_REF}`,
+      'COPY --from=b /out /dst/',
+      'COPY --from=b /file /f',
+      'COPY --from=b /out/a /single',
+    ]);
+    // The earlier stage's image, mounted as the real build mounts it, and tested when the script runs.
+    expect(text).toMatch(/^image_root\d*=\$\(overlay-mount -q --read-only "localhost\/cutaway-cache:\$\{key\d*\}" --name [0-9a-f]{64}\)$/m);
+    expect(text).toMatch(/^if \[ -d "\$\{image_root\d*\}\/out" \]; then$/m);
+    expect(text).toMatch(/^ {2}find -H "\$\{image_root\d*\}\/out" -mindepth 1 -maxdepth 1 -exec cp -R -P --preserve=mode,ownership,timestamps -t /m);
+    expect(await sameOutput('cwdry-stages', 'cat /dst/a /f /single; ls -ld /dst /f /single | cut -c1-10')).toBe('hi\nx\nhi\ndrwxr-xr-x\n-rw-r--r--\n-rw-r--r--\n');
+  });
+
+  it('COPY --from with several sources, --chown (a setuid file keeps its bit), an image as the source, and `.` as the WORKDIR', async () => {
+    await sameBuild('cwdry-chown', [
+      `FROM ${BUSYBOX_REF} AS b`,
+      'RUN mkdir -p /out/sub && echo s > /out/sub/s && chmod 4755 /out/sub/s && ln -s sub/s /out/link && echo x > /file',
+      `FROM ${BUSYBOX_REF}`,
+      'WORKDIR /app',
+      'COPY --from=b --chown=5:6 /out /file /multi/',
+      'COPY --from=b /file .',
+      `COPY --from=${BUSYBOX_REF} /bin/busybox /copied/`,
+    ]);
+    const out = await sameOutput('cwdry-chown', 'cd /multi && stat -c "%n %a %u:%g" sub sub/s file link; readlink link; cat /app/file; ls /copied');
+    expect(out).toBe('sub 755 5:6\nsub/s 4755 5:6\nfile 644 5:6\nlink 777 5:6\nsub/s\nx\nbusybox\n');
+  });
+
+  it('COPY --from of a source missing when the script runs: it fails, and its step containers and mounts are taken down', async () => {
+    const dir = join(work, 'cwdry-missing');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'Dockerfile'), [`FROM ${BUSYBOX_REF} AS b`, 'RUN true', `FROM ${BUSYBOX_REF}`, 'COPY --from=b /nope /x', ''].join('\n'));
+    const printed = await cutaway(rootA, ['build', '--dry-run', '--network', 'none', dir]);
+    expect(printed.code, printed.stderr).toBe(0);
+    const scripted = await runScript(printed.stdout, { CUTAWAY_ROOT: rootB, PATH: `${BIN_DIR}:${process.env.PATH}` });
+    expect(scripted.code).not.toBe(0);
+    expect(scripted.stderr).toMatch(/cp: cannot stat .*\/nope/);
+    expect(containers(rootB).size).toBe(0);
+    expect(mountsUnder(work)).toEqual([]);
+  });
 });
 
 describe('the other commands', () => {
   it('refuse --dry-run with one line, and their help does not list it', async () => {
     for (const args of [['images'], ['ps', '-a'], ['network', 'ls'], ['logs', 'x']]) {
       const out = await cutaway(rootA, [...args, '--dry-run']);
-      expect(out.code, args.join(' ')).toBe(2);
+      expect(out.code, args.join(' ')).toBe(125);
       expect(out.stderr.split('\n')[0]).toBe(`cutaway ${args[0] === 'network' ? 'network ls' : args[0]}: error: --dry-run is not supported by cutaway ${args[0] === 'network' ? 'network ls' : args[0]}`);
       expect(out.stdout).toBe('');
     }

@@ -22,7 +22,7 @@ const spec = toolSpec({
   ].join('\n'),
   operands: { min: 0, max: 1, names: 'UPPER|CONTAINER|DIR' },
   options: [
-    { name: 'tag', short: 't', type: 'string', arg: 'NEW', help: 'name of the new image in the store' },
+    { name: 'tag', short: 't', type: 'string', arg: 'NEW', help: 'name of the new image in the store (none: an untagged image, as docker commit without REPOSITORY)' },
     { name: 'image', type: 'string', arg: 'BASE', help: "the image the layer goes on: a name, an image ID or unique prefix, a manifest digest, NAME@DIGEST (default: the container's image; 'scratch' for none)" },
     { name: 'change', short: 'c', type: 'list', arg: 'INSTRUCTION', help: 'apply a Dockerfile instruction to the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR (repeat)' },
     { name: 'created-by', type: 'string', arg: 'TEXT', help: "the history entry's created_by (default: layer-commit DIR)" },
@@ -126,8 +126,9 @@ async function main({ options, positionals, steps, progress, json }: Invocation<
     return 0;
   }
 
-  if (options.tag === undefined) throw new UsageError('name the new image: --tag NEW (or write the layer with -o FILE)');
-  const tag = formatReference(parseReference(options.tag));
+  // No --tag: the image is stored without a name, as docker commit without REPOSITORY stores it (<none>).
+  if (options.tag === undefined && steps.mode.dryRun) throw new UsageError('--dry-run: name the new image with --tag NEW');
+  const tag = options.tag !== undefined ? formatReference(parseReference(options.tag)) : undefined;
   const baseName = options.image ?? from?.image;
   if (!baseName) throw new UsageError("on which image? --image BASE ('scratch' for none)");
   const compression = compressionGiven ?? 'gzip';
@@ -152,9 +153,10 @@ async function main({ options, positionals, steps, progress, json }: Invocation<
     ...(options.message !== undefined && { comment: options.message }),
   };
 
+  // (A --dry-run without --tag was refused above.)
   if (steps.mode.dryRun) {
     if (from && diffParent) process.stdout.write(diffScript(diffParent));
-    else process.stdout.write(imageScript({ upper: from?.dir, epoch, compression, layoutDir, newStore, base, tag, createdBy, author: options.author, comment: options.message, changes }));
+    else process.stdout.write(imageScript({ upper: from?.dir, epoch, compression, layoutDir, newStore, base, tag: tag!, createdBy, author: options.author, comment: options.message, changes }));
     return 0;
   }
 
@@ -169,8 +171,8 @@ async function main({ options, positionals, steps, progress, json }: Invocation<
     }
     steps.note('the config and manifest from the base\'s, into the store');
     const manifest = await commitImage(store, base, { ...(layerResult && { layer: layerResult }), history, changes });
-    steps.note(`index.json: ${tag} → ${manifest.digest}`);
-    await store.addRef(tag, manifest);
+    steps.note(`index.json: ${tag ?? 'no name'} → ${manifest.digest}`);
+    await (tag !== undefined ? store.addRef(tag, manifest) : store.addUnnamed(manifest));
     return { descriptor: manifest, layer: layerResult };
   });
 
@@ -184,7 +186,7 @@ async function main({ options, positionals, steps, progress, json }: Invocation<
       })}\n`,
     );
   } else process.stdout.write(`${descriptor.digest}\n`);
-  progress.step(`${tag}: committed (${descriptor.digest})`);
+  progress.step(`${tag ?? 'untagged'}: committed (${descriptor.digest})`);
   return 0;
 }
 

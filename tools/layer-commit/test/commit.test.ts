@@ -821,9 +821,10 @@ describe('errors: one line, the right exit status, and the store unchanged', () 
     expect(await lstat(fresh.store).catch(() => undefined)).toBeUndefined();
   });
 
-  it('usage errors (exit 2): bad --compression, no --tag, bad SOURCE_DATE_EPOCH, --diff not a directory, no directory', async () => {
+  it('usage errors (exit 2): bad --compression, --dry-run without --tag, bad SOURCE_DATE_EPOCH, --diff not a directory, no directory', async () => {
     await expectError([upper, '--image', BUSYBOX_REF, '--tag', 'x:1', '--compression', 'bzip2'], 2, /--compression must be gzip, zstd or none/);
-    await expectError([upper, '--image', BUSYBOX_REF], 2, /--tag/);
+    // Without --tag the image is stored unnamed (docker commit without REPOSITORY); its script finds it by name, so it needs one.
+    await expectError([upper, '--image', BUSYBOX_REF, '--dry-run'], 2, /--tag/);
     for (const bad of ['yesterday', '-1', '1.5', '1e9']) {
       await expectError([upper, '--image', BUSYBOX_REF, '--tag', 'x:1'], 2, /SOURCE_DATE_EPOCH/, { SOURCE_DATE_EPOCH: bad });
     }

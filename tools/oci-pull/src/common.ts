@@ -6,7 +6,7 @@ import { RegistryClient } from './registry.ts';
 
 /** The options oci-pull and oci-push share: how to reach and authenticate to a registry. */
 export const REGISTRY_OPTIONS = [
-  { name: 'creds', type: 'string', arg: 'USER:PASSWORD', help: 'credentials for the registry (default: the auths of ~/.docker/config.json)' },
+  { name: 'creds', type: 'string', arg: 'USER:PASSWORD', help: 'credentials for the registry, - to read them from stdin (default: the auths of ~/.docker/config.json)' },
   { name: 'insecure', type: 'boolean', help: 'plain http to the registry (loopback registries are, unless --ca-cert is given)' },
   { name: 'ca-cert', type: 'string', arg: 'FILE', help: 'https, trusting this CA certificate (PEM) as well as the system ones' },
   { name: 'jobs', short: 'j', type: 'string', arg: 'N', help: 'blobs transferred at once (default 4)' },
@@ -19,9 +19,17 @@ export function jobsOption(value: string | undefined): number {
   return n;
 }
 
+/** --creds: USER:PASSWORD, or `-`: that line from stdin (so a password stays out of the process list). */
+async function givenCreds(creds: string): Promise<string> {
+  if (creds !== '-') return creds;
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
 /** A client for the reference's registry, with --creds (else docker login's), --insecure and --ca-cert. */
 export async function registryClient(ref: Reference, options: OptionValues<typeof REGISTRY_OPTIONS>, steps: Steps): Promise<RegistryClient> {
-  const credentials = options.creds !== undefined ? parseCreds(options.creds) : await dockerConfigCredentials(ref.domain);
+  const credentials = options.creds !== undefined ? parseCreds(await givenCreds(options.creds)) : await dockerConfigCredentials(ref.domain);
   const caFile = options['ca-cert'];
   const ca =
     caFile !== undefined

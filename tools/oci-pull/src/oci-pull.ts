@@ -5,6 +5,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { importDockerArchive } from './archive.ts';
 import { jobsOption, REGISTRY_OPTIONS, registryClient } from './common.ts';
 import { copyImage } from './copy.ts';
+import { checkAuth } from './check-auth.ts';
 import { closeConnections } from './http.ts';
 import { pull } from './pull.ts';
 import { withCredentialCheck } from './script.ts';
@@ -13,7 +14,7 @@ import { parseSource, type PullContext, type PullResult, type Source } from './s
 const spec = toolSpec({
   name: 'oci-pull',
   version: pkg.version,
-  synopsis: ['[options] REF', '[options] oci:DIR:NAME', '[options] docker-archive:FILE[:REF]'],
+  synopsis: ['[options] REF', '[options] oci:DIR:NAME', '[options] docker-archive:FILE[:REF]', '--check-auth [--creds USER:PASSWORD|-] REGISTRY'],
   description: [
     'Pulls an image into the store (an OCI image layout at ROOT/images, or --layout DIR),',
     'as docker pull does: picks the manifest for the platform, downloads the blobs the store',
@@ -24,6 +25,7 @@ const spec = toolSpec({
     { name: 'platform', type: 'string', arg: 'OS/ARCH[/VARIANT]', help: "the platform to pull for (default: this host's)" },
     ...REGISTRY_OPTIONS,
     { name: 'layout', type: 'string', arg: 'DIR', help: 'write to this OCI layout instead of the store' },
+    { name: 'check-auth', type: 'boolean', help: 'the operand is a registry: only check that it accepts the credentials (GET /v2/, as docker login does)' },
     ROOT_OPTION,
   ],
   operands: { min: 1, max: 1, names: 'REF' },
@@ -34,6 +36,7 @@ const spec = toolSpec({
     'oci-pull --dry-run alpine:3.20 > pull.sh   # the same pull as curl commands',
     'oci-pull oci:./layout:app:1                # from a local OCI layout',
     'digest=$(oci-pull -q ubuntu:24.04)',
+    'echo "me:secret" | oci-pull --check-auth --creds - localhost:5000   # docker login\'s check: exit 0 when accepted',
   ],
   classic: [
     'TOKEN=$(curl -s "https://auth.docker.io/token?service=registry.docker.io&scope=repository:library/busybox:pull" | jq -r .token)',
@@ -56,6 +59,11 @@ function read(source: Source, ctx: PullContext): Promise<PullResult> {
 }
 
 async function main({ options, positionals, progress, steps, json }: Invocation<typeof spec.options>): Promise<number> {
+  if (options['check-auth']) {
+    const domain = await checkAuth(positionals[0]!, options, steps).finally(closeConnections);
+    if (json) process.stdout.write(`${JSON.stringify({ registry: domain, authenticated: true })}\n`);
+    return 0;
+  }
   const platform = options.platform !== undefined ? parsePlatform(options.platform) : hostPlatform();
   const jobs = jobsOption(options.jobs);
   const dryRun = options['dry-run'];

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, posix, resolve } from 'node:path';
 import { imageStoreDir, shellCommand, ToolError, UsageError } from '@cutaway/cli';
 import {
-  commandArgv, exposedPorts, findStage, matchSources, parseDockerfile, resolveBase, resolveGlobalArgs, StageScope,
+  commandArgv, exposedPorts, findStage, hasWildcards, matchSources, parseDockerfile, resolveBase, resolveGlobalArgs, StageScope,
   type AddInstruction, type CopyInstruction, type Instruction, type Stage,
 } from '@cutaway/dockerfile';
 import { applyConfigChanges, findImage, formatReference, OciLayout, parseReference, type ContainerConfig } from '@cutaway/oci';
 import { contentHash, listContext } from './context.ts';
-import { isArchive, type Owner } from './staging.ts';
+import { isArchive, type Owner, type Staging } from './staging.ts';
 import { command } from '../command.ts';
 import { imageFor } from '../images/resolve.ts';
 import { planningPull } from '../images/planning-pull.ts';
@@ -296,9 +296,7 @@ class Builder {
         return found;
       });
     // --from: an earlier stage or an image, known by its digest (the cache key); mounted only when the step runs.
-    // (--dry-run plans the sources from the context: another stage's or image's files are only there when the script runs.)
-    if (from !== undefined && this.r.dryRun) throw new ToolError(`COPY --from is not supported by cutaway build --dry-run yet (line ${ins.line})`);
-    const source = from === undefined ? undefined : await this.copySource(from, state.index);
+    const source = from === undefined ? undefined : await this.copySource(from, state.index, ins.sources);
     const contextMatches = source ? [] : matchesIn(this.contextPaths);
     const files = contextMatches.flatMap((m) => (m.endsWith('/') ? this.contextPaths.filter((p) => p.startsWith(m === './' ? '' : m)) : [m])).filter((p) => !p.endsWith('/'));
     const keyParts = [ins.keyword, ins.sources, dest, ins.chown ?? '', source ? source.digest : contentHash(this.context, files)];
@@ -311,50 +309,52 @@ class Builder {
         return this.r.tool('overlay-mount', ['-q', '--read-only', image, '--name', config.id], this.env, 'image_root');
       };
       const staging = this.r.tempDir('staging');
-      try {
-        let sourceRoot = this.context;
-        let paths = this.contextPaths;
-        let matches = contextMatches;
-        if (source) {
-          sourceRoot = await mount(source.image, source.digest);
-          paths = ins.sources.map((s) => (existsSync(join(sourceRoot, s)) && statSync(join(sourceRoot, s)).isDirectory() ? `${posix.normalize(s).replace(/^\/+/, '')}/` : posix.normalize(s).replace(/^\/+/, '')));
-          matches = matchesIn(paths);
-        }
-        const intoDir = dest.endsWith('/') || matches.length > 1 || matches.some((m) => m.endsWith('/'));
+      // Whatever happens, the staging directory and the mounts go (in a script: also when a step of its fails).
+      const cleanUp = async () => {
+        this.r.removeTree(staging);
+        for (const config of mounted) await teardown(this.containers, config, this.env, true, this.r);
+      };
+      const image = await this.r.guarded(async () => {
+        const sourceRoot = source ? await mount(source.image, source.digest) : undefined;
         // The image as it is, for the directories on the way to the destination that it has already.
         const tree = this.r.staging(staging, owner, state.image ? await mount(state.image, state.digest) : undefined);
-        const destDir = intoDir ? dest : posix.dirname(dest);
-        tree.ensureDir(destDir);
-        for (const m of matches) {
-          const path = join(sourceRoot, m);
-          if (m.endsWith('/')) {
-            // A directory copies its contents: from the context, only what .dockerignore lets through.
-            const prefix = m === './' ? '' : m;
-            if (source) for (const name of readdirSync(path)) tree.tree(join(path, name), posix.join(dest, name));
-            else for (const p of paths.filter((q) => q.startsWith(prefix) && q !== prefix)) tree.entry(join(sourceRoot, p), posix.join(dest, p.slice(prefix.length).replace(/\/$/, '')));
-          } else if (ins.keyword === 'ADD' && isArchive(path)) {
-            await this.r.tool('tar', ['-x', '-f', path, '-C', join(staging, destDir)], {});
-          } else tree.entry(path, intoDir ? posix.join(dest, posix.basename(m)) : dest);
+        if (sourceRoot) copyFromImage(tree, sourceRoot, ins.sources, dest, ins.dest);
+        else {
+          const intoDir = namesDirectory(ins.dest) || contextMatches.length > 1 || contextMatches.some((m) => m.endsWith('/'));
+          const destDir = intoDir ? dest : posix.dirname(dest);
+          tree.ensureDir(destDir);
+          for (const m of contextMatches) {
+            const path = join(this.context, m);
+            if (m.endsWith('/')) {
+              // A directory copies its contents: from the context, only what .dockerignore lets through.
+              const prefix = m === './' ? '' : m;
+              for (const p of this.contextPaths.filter((q) => q.startsWith(prefix) && q !== prefix)) tree.entry(join(this.context, p), posix.join(dest, p.slice(prefix.length).replace(/\/$/, '')));
+            } else if (ins.keyword === 'ADD' && isArchive(path)) {
+              await this.r.tool('tar', ['-x', '-f', path, '-C', join(staging, destDir)], {});
+            } else tree.entry(path, intoDir ? posix.join(dest, posix.basename(m)) : dest);
+          }
         }
         tree.finish();
         const created = `/bin/sh -c #(nop) ${ins.keyword} ${ins.sources.join(' ')} in ${dest}`;
-        return await this.r.tool('layer-commit', ['-q', staging, '--image', state.image ?? 'scratch', '--tag', tag, '--created-by', created], this.env, 'image');
-      } finally {
-        this.r.removeTree(staging);
-        for (const config of mounted) await teardown(this.containers, config, this.env, true, this.r);
-      }
+        return this.r.tool('layer-commit', ['-q', staging, '--image', state.image ?? 'scratch', '--tag', tag, '--created-by', created], this.env, 'image');
+      }, cleanUp);
+      await cleanUp();
+      return image;
     });
   }
 
   /** COPY --from's source: an earlier stage (by name or index) or an image (pulled if missing), with its digest. */
-  private async copySource(from: string, current: number): Promise<{ image: string; digest: string }> {
+  private async copySource(from: string, current: number, sources: readonly string[]): Promise<{ image: string; digest: string }> {
+    // Its paths are looked at only once it is mounted: a pattern would need its listing.
+    const pattern = sources.find(hasWildcards);
+    if (pattern) throw new ToolError(`COPY --from=${from} ${pattern}: wildcards in a --from source are not supported yet`);
     const stage = findStage(this.dockerfile, from, current);
     if (stage) {
       const built = this.stages[stage.index];
       if (!built?.image) throw new ToolError(`COPY --from=${from}: that stage has no image`);
       return { image: built.image, digest: built.digest };
     }
-    const image = await imageFor(this.root, from, this.env);
+    const image = await imageFor(this.root, from, this.env, this.r.dryRun ? planningPull(this.r, this.env) : undefined);
     return { image: image.name, digest: image.descriptor.digest };
   }
 
@@ -371,6 +371,37 @@ class Builder {
     return id;
   }
 }
+
+/**
+ * Docker's COPY rules (Dockerfile reference, COPY): with several sources, or a <dest> ending in `/`, <dest> is
+ * a directory the sources go into; a directory source copies its contents, not itself; a single file source
+ * is otherwise written at <dest> itself. Whether a source of another stage or image is a directory is known
+ * only once it is mounted: `tree` decides it then (a `[ -d ]` test in a --dry-run script).
+ */
+function copyFromImage(tree: Staging, root: string, sources: readonly string[], dest: string, written: string): void {
+  const paths = sources.map((s) => join(root, posix.normalize(`/${s}`)));
+  const into = (path: string, rel: string) => tree.ifDirectory(path, () => tree.contentsFrom(path, rel), () => tree.fileFrom(path, posix.join(rel, posix.basename(path))));
+  if (paths.length > 1 || namesDirectory(written)) {
+    tree.ensureDir(dest);
+    for (const path of paths) into(path, dest);
+    return;
+  }
+  const path = paths[0]!;
+  tree.ifDirectory(
+    path,
+    () => {
+      tree.ensureDir(dest);
+      tree.contentsFrom(path, dest);
+    },
+    () => {
+      tree.ensureDir(posix.dirname(dest));
+      tree.fileFrom(path, dest);
+    },
+  );
+}
+
+/** A <dest> written as a directory: ending in `/`, or `.` (the WORKDIR itself, as Docker reads `COPY app .`). */
+const namesDirectory = (dest: string) => dest.endsWith('/') || dest === '.' || dest.endsWith('/.');
 
 /** `-t hello` is docker.io/library/hello:latest, as Docker names it (so `cutaway run hello` finds it). */
 function normaliseTag(tag: string): string {
@@ -392,6 +423,7 @@ function ownerOf(chown: string | undefined): [number, number] {
 export const build = command(
   {
     name: 'build',
+    summary: 'Build an image from a Dockerfile',
     synopsis: ['[-t TAG]… [-f Dockerfile] [--build-arg K=V]… [--no-cache] [--rm=false|--force-rm] [--network NET] CONTEXT'],
     description: [
       'docker build, from the tools. Each RUN runs in a temporary container (overlay-mount, netbridge, ns-exec with',
@@ -399,7 +431,7 @@ export const build = command(
       'layer of the context files; metadata instructions add an empty history entry and change the config',
       '(layer-commit --empty --change). A step whose parent and instruction (and copied files) are unchanged is',
       'taken from the cache. The log goes to stderr; stdout gets the image ID (its config digest). --dry-run prints',
-      'the build as a bash script of those tool commands that builds every step, as --no-cache (COPY --from aside).',
+      'the build as a bash script of those tool commands that builds every step, as --no-cache.',
     ].join('\n'),
     options: [
       { name: 'tag', short: 't', type: 'list', arg: 'NAME[:TAG]', help: 'name the image (repeat)' },

@@ -1,5 +1,5 @@
-import { chmodSync, closeSync, copyFileSync, existsSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, closeSync, copyFileSync, existsSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, statSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
+import { join, posix } from 'node:path';
 
 /** Who copied files belong to: a fixed uid:gid (--chown, or root for the context), or their own ('keep', COPY --from). */
 export type Owner = [number, number] | 'keep';
@@ -11,9 +11,10 @@ export type Owner = [number, number] | 'keep';
  * layer must not change /tmp's sticky bit because a file was copied into
  * it); those that are new are 0755 and belong to the --chown owner (BuildKit)
  * or root. Copied files and directories keep their mode and mtime; their
- * owner is the --chown one, root for the context, or their own for --from.
- * Directory times are set last, deepest first, as writing into a directory
- * changes its mtime.
+ * owner is the --chown one, root for the context, or their own for --from
+ * — set before the mode, as chown(2) clears the set-user-ID and set-group-ID
+ * bits (a copied setuid binary keeps them, as under Docker). Directory times
+ * are set last, deepest first, as writing into a directory changes its mtime.
  */
 export class StagingTree {
   private readonly times = new Map<string, Date>();
@@ -57,24 +58,42 @@ export class StagingTree {
     const st = lstatSync(source);
     const target = join(this.root, rel);
     this.ensureDir(rel.split('/').slice(0, -1).join('/'));
+    const [uid, gid] = this.newOwner(st);
     if (st.isDirectory()) {
       if (!existsSync(target)) mkdirSync(target);
+      lchownSync(target, uid, gid);
       chmodSync(target, st.mode & 0o7777);
       this.times.set(target, st.mtime);
-    } else if (st.isSymbolicLink()) symlinkSync(readlinkSync(source), target);
-    else {
+    } else if (st.isSymbolicLink()) {
+      symlinkSync(readlinkSync(source), target);
+      lchownSync(target, uid, gid);
+      lutimesSync(target, st.atime, st.mtime);
+    } else {
       copyFileSync(source, target);
+      lchownSync(target, uid, gid);
       chmodSync(target, st.mode & 0o7777);
       utimesSync(target, st.atime, st.mtime);
     }
-    const [uid, gid] = this.newOwner(st);
-    lchownSync(target, uid, gid);
   }
 
   /** A directory's whole tree, its contents at `rel`. */
   tree(source: string, rel: string): void {
     this.entry(source, rel);
     if (lstatSync(source).isDirectory()) for (const name of readdirSync(source)) this.tree(join(source, name), `${rel}/${name}`);
+  }
+
+  ifDirectory(path: string, dir: () => void, file: () => void): void {
+    // stat, not lstat: a link to a directory is one, as `[ -d ]` has it.
+    if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) dir();
+    else file();
+  }
+
+  contentsFrom(source: string, rel: string): void {
+    for (const name of readdirSync(source)) this.tree(join(source, name), posix.join(rel, name));
+  }
+
+  fileFrom(source: string, rel: string): void {
+    this.entry(source, rel);
   }
 
   /** Sets the directories' times, deepest first. */
@@ -111,9 +130,19 @@ export function isArchive(path: string): boolean {
 
 /** What COPY and ADD do to the staging directory: StagingTree now, or ScriptStaging's lines for --dry-run. */
 export interface Staging {
+  /** The directories on the way to `dir`, a path in the image. */
   ensureDir(dir: string): void;
+  /** One source known now (a context path): a directory without its contents, a file or a symlink, at `rel`. */
   entry(source: string, rel: string): void;
   tree(source: string, rel: string): void;
+  // A source in a mounted image (COPY --from) is only there once the step runs: what it is, and what it
+  // holds, are looked at then.
+  /** `dir` if `path` is a directory (or a link to one) when the copy is made, else `file`. */
+  ifDirectory(path: string, dir: () => void, file: () => void): void;
+  /** The whole tree under the directory `source`, not itself, at `rel` (made already). */
+  contentsFrom(source: string, rel: string): void;
+  /** A file or symlink `source` at `rel`. */
+  fileFrom(source: string, rel: string): void;
   finish(): void;
 }
 
@@ -124,22 +153,29 @@ export interface ScriptLines {
 }
 
 /**
- * StagingTree as a script: the same directory, made by `mkdir`, `cp`, `ln -s`, `chmod`, `chown` and `touch`.
+ * StagingTree as a script: the same directory, made by `mkdir`, `cp`, `ln -s`, `chown`, `chmod` and `touch`.
  * The context's files are looked at now (their modes and times are written into the script); the image's
- * directories when it runs (`--reference` to the mounted image), as the image is only made by then.
+ * directories when it runs (`--reference` to the mounted image), as the image is only made by then; and so are
+ * COPY --from's sources: `if [ -d … ]` chooses what is copied where, `cp -R -P --preserve` copies it as
+ * StagingTree's entry() does (mode, owner, times; links as links; no hard links, no xattrs).
  */
 export class ScriptStaging implements Staging {
-  private readonly made = new Set<string>();
-  /** Each directory's time, set last, deepest first: `touch` arguments. */
-  private readonly times = new Map<string, string[]>();
+  private made = new Set<string>();
+  /** Each directory's `touch` line, run last, deepest first. */
+  private times = new Map<string, string>();
+  /** While a branch of ifDirectory is recorded: its lines. */
+  private branch?: string[];
 
   constructor(
     private readonly out: ScriptLines,
     readonly root: string,
     private readonly owner: Owner,
     private readonly image?: string,
-  ) {
-    if (owner === 'keep') throw new Error('ScriptStaging: COPY --from is not planned by --dry-run');
+  ) {}
+
+  private add(...lines: string[]): void {
+    if (this.branch) this.branch.push(...lines);
+    else this.out.add(...lines);
   }
 
   private owned(target: string, [uid, gid]: [number, number]): string {
@@ -148,25 +184,27 @@ export class ScriptStaging implements Staging {
 
   ensureDir(dir: string): void {
     const parts = dir.split('/').filter(Boolean);
+    // A new directory belongs to --chown's owner, else root (COPY --from's too: they are not the source's).
+    const owner: [number, number] = this.owner === 'keep' ? [0, 0] : this.owner;
     for (let i = 1; i <= parts.length; i++) {
       const rel = parts.slice(0, i).join('/');
       const target = join(this.root, rel);
       if (this.made.has(target)) continue;
       this.made.add(target);
       const t = this.out.word(target);
-      const fresh = ['chmod 755 ' + t, this.owned(target, this.owner as [number, number])];
+      const fresh = ['chmod 755 ' + t, this.owned(target, owner)];
       if (!this.image) {
-        this.out.add(`mkdir ${t}`, ...fresh);
-        this.times.set(target, [t]);
+        this.add(`mkdir ${t}`, ...fresh);
+        this.times.set(target, `touch -d now ${t}`);
         continue;
       }
       // A directory the image has keeps its mode, owner and time (a copy into /tmp keeps its sticky bit).
       const inImage = this.out.word(join(this.image, rel));
-      this.out.add(
+      this.add(
         `mkdir ${t}`,
-        `if [ -d ${inImage} ] && [ ! -L ${inImage} ]; then chmod --reference=${inImage} ${t}; chown --reference=${inImage} ${t}; else ${fresh.join('; ')}; fi`,
+        `if [ -d ${inImage} ] && [ ! -L ${inImage} ]; then chown --reference=${inImage} ${t}; chmod --reference=${inImage} ${t}; else ${fresh.join('; ')}; fi`,
       );
-      this.times.set(target, [`$([ -d ${inImage} ] && [ ! -L ${inImage} ] && echo -r ${inImage} || echo -d now)`, t]);
+      this.times.set(target, `touch $([ -d ${inImage} ] && [ ! -L ${inImage} ] && echo -r ${inImage} || echo -d now) ${t}`);
     }
   }
 
@@ -177,14 +215,14 @@ export class ScriptStaging implements Staging {
     this.ensureDir(rel.split('/').slice(0, -1).join('/'));
     const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
     const time = `@${st.mtimeMs / 1000}`;
+    const owned = this.owned(target, this.owner === 'keep' ? [st.uid, st.gid] : this.owner);
     if (st.isDirectory()) {
-      if (!this.made.has(target)) this.out.add(`mkdir -p ${t}`);
+      if (!this.made.has(target)) this.add(`mkdir -p ${t}`);
       this.made.add(target);
-      this.out.add(`chmod ${mode} ${t}`);
-      this.times.set(target, ['-d', time, t]);
-    } else if (st.isSymbolicLink()) this.out.add(`ln -s ${this.out.word(readlinkSync(source))} ${t}`);
-    else this.out.add(`cp ${this.out.word(source)} ${t}`, `chmod ${mode} ${t}`, `touch -d ${time} ${t}`);
-    this.out.add(this.owned(target, this.owner as [number, number]));
+      this.add(owned, `chmod ${mode} ${t}`);
+      this.times.set(target, `touch -d ${time} ${t}`);
+    } else if (st.isSymbolicLink()) this.add(`ln -s ${this.out.word(readlinkSync(source))} ${t}`, owned, `touch -h -d ${time} ${t}`);
+    else this.add(`cp ${this.out.word(source)} ${t}`, owned, `chmod ${mode} ${t}`, `touch -d ${time} ${t}`);
   }
 
   tree(source: string, rel: string): void {
@@ -192,8 +230,63 @@ export class ScriptStaging implements Staging {
     if (lstatSync(source).isDirectory()) for (const name of readdirSync(source)) this.tree(join(source, name), `${rel}/${name}`);
   }
 
+  /**
+   * `if [ -d PATH ]; then` dir's lines `else` file's `fi`. What each branch made is known to the script only
+   * when it runs: afterwards this staging counts as made only what both made, and a directory whose time the
+   * branches set differently (or one of them only) has its `touch` chosen by the same test when finish() runs
+   * (the mounted image is still there then).
+   */
+  ifDirectory(path: string, dir: () => void, file: () => void): void {
+    const test = `[ -d ${this.out.word(path)} ]`;
+    const outer = this.branch;
+    const before = { made: new Set(this.made), times: new Map(this.times) };
+    const record = (body: () => void) => {
+      this.made = new Set(before.made);
+      this.times = new Map(before.times);
+      this.branch = [];
+      try {
+        body();
+        return { lines: this.branch.length ? this.branch : [':'], made: this.made, times: this.times };
+      } finally {
+        this.branch = outer;
+      }
+    };
+    const d = record(dir);
+    const f = record(file);
+    this.made = new Set([...d.made].filter((m) => f.made.has(m)));
+    this.times = new Map();
+    for (const key of new Set([...d.times.keys(), ...f.times.keys()])) {
+      const [a, b] = [d.times.get(key), f.times.get(key)];
+      this.times.set(key, a === b ? a! : `if ${test}; then ${a ?? ':'}; else ${b ?? ':'}; fi`);
+    }
+    this.add(`if ${test}; then`, ...d.lines.map((l) => `  ${l}`), 'else', ...f.lines.map((l) => `  ${l}`), 'fi');
+  }
+
+  contentsFrom(source: string, rel: string): void {
+    const [s, t] = [this.out.word(source), this.out.word(join(this.root, rel))];
+    // find -H: a source that is a link to a directory is followed, as readdir follows it.
+    const copy = (preserve: string) => `find -H ${s} -mindepth 1 -maxdepth 1 -exec cp -R -P --preserve=${preserve} -t ${t} {} +`;
+    if (this.owner === 'keep') return this.add(copy('mode,ownership,timestamps'));
+    // --chown: everything under the destination is this COPY's; then the modes again where chown cleared a
+    // set-user-ID or set-group-ID bit.
+    const [uid, gid] = this.owner;
+    this.add(
+      copy('mode,timestamps'),
+      `find ${t} -mindepth 1 -exec chown -h ${uid}:${gid} {} +`,
+      `(cd ${s} && find . -mindepth 1 ! -type l -perm /6000 -exec chmod --reference={} ${t}/{} \\;)`,
+    );
+  }
+
+  fileFrom(source: string, rel: string): void {
+    const target = join(this.root, rel);
+    const [s, t] = [this.out.word(source), this.out.word(target)];
+    this.ensureDir(rel.split('/').slice(0, -1).join('/'));
+    if (this.owner === 'keep') return this.add(`cp -P --preserve=mode,ownership,timestamps ${s} ${t}`);
+    this.add(`cp -P --preserve=mode,timestamps ${s} ${t}`, this.owned(target, this.owner), `if [ ! -L ${t} ]; then chmod --reference=${s} ${t}; fi`);
+  }
+
   finish(): void {
     const dirs = [...this.times].sort(([a], [b]) => b.split('/').length - a.split('/').length);
-    for (const [, args] of dirs) this.out.add(`touch ${args.join(' ')}`);
+    for (const [, line] of dirs) this.add(line);
   }
 }

@@ -32,6 +32,7 @@ export async function execProcess(args: string[], o: ExecOptions, root: string):
 export const exec = command(
   {
     name: 'exec',
+    summary: 'Run a command in a running container',
     synopsis: ['[-d] [-i] [-t] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG…]'],
     description: "Run a command in a running container, as docker exec: its namespaces, cgroup, capabilities and environment. Exits with the command's status.",
     errorStatus: 125,

@@ -1,62 +1,12 @@
 import { ToolError, UsageError } from '@cutaway/cli';
-import { AmbiguousImageError, type Digest } from '@cutaway/oci';
+import { AmbiguousImageError } from '@cutaway/oci';
 import { command } from '../command.ts';
+import { formatInspect, INSPECT_FORMAT_OPTION } from '../format.ts';
 import { imageInspectOf } from '../images/inspect.ts';
 import { ImageStore, type StoreImage } from '../images/store.ts';
-import { portsText } from './ports.ts';
-import { currentState, exitCodeOf } from './state.ts';
-import { ContainerStore, type ContainerConfigRecord } from './store.ts';
-
-interface MountEntry {
-  Type: string;
-  Source: string;
-  Destination: string;
-  RW: boolean;
-}
-
-/** The -v mounts from the options ns-exec got. */
-function mountsOf(c: ContainerConfigRecord): MountEntry[] {
-  const mounts: MountEntry[] = [];
-  for (let i = 0; i < c.nsExecOptions.length; i++) {
-    if (c.nsExecOptions[i] !== '-v') continue;
-    const [source = '', destination = '', mode = 'rw'] = c.nsExecOptions[i + 1]!.split(':');
-    mounts.push({ Type: source.includes('/volumes/') ? 'volume' : 'bind', Source: source, Destination: destination, RW: !mode.split(',').includes('ro') });
-  }
-  return mounts;
-}
-
-/** Docker's inspect document for a container, the keys cutaway knows. */
-function inspectOf(store: ContainerStore, id: string, images: ImageStore | undefined): unknown {
-  const c = store.config(id);
-  // Docker's Image is the image ID (the config's digest); the manifest the container was made from, if the store has lost its image.
-  const imageId = images?.images.find((i) => i.blobs.has(c.imageDigest as Digest))?.id ?? c.imageDigest;
-  const s = currentState(store, id);
-  return {
-    Id: c.id,
-    Created: c.created,
-    Path: c.command[0],
-    Args: c.command.slice(1),
-    State: { Status: s.status, Running: s.status === 'running', Pid: s.status === 'running' ? s.pid : 0, ExitCode: exitCodeOf(s), Error: s.error ?? '', StartedAt: s.startedAt ?? '', FinishedAt: s.finishedAt ?? '' },
-    Image: imageId,
-    Name: `/${c.name}`,
-    HostnamePath: store.path(id, 'hostname'),
-    HostsPath: store.path(id, 'hosts'),
-    ResolvConfPath: store.path(id, 'resolv.conf'),
-    LogPath: store.path(id, 'log'),
-    HostConfig: { AutoRemove: c.autoRemove, NetworkMode: c.network?.name ?? c.network?.mode ?? 'none', CgroupParent: c.cgroup },
-    Mounts: mountsOf(c),
-    Config: { Hostname: c.hostname, Image: c.image, Cmd: c.command, Tty: c.tty, OpenStdin: c.interactive },
-    NetworkSettings: {
-      IPAddress: c.network?.ip ?? '',
-      Ports: Object.fromEntries(
-        portsText(c).map((p) => {
-          const [host, ctr] = p.split('->');
-          return [ctr, [{ HostIp: '0.0.0.0', HostPort: host!.split(':')[1] }]];
-        }),
-      ),
-    },
-  };
-}
+import { listNetworks } from '../networks/store.ts';
+import { containerJSON } from './container-json.ts';
+import { ContainerStore } from './store.ts';
 
 const TYPES = ['container', 'image'];
 
@@ -66,13 +16,14 @@ const noSuchContainer = (e: unknown) => e instanceof ToolError && e.message.star
 export const inspect = command(
   {
     name: 'inspect',
-    synopsis: ['[--type container|image] NAME|ID…'],
+    summary: 'Show containers or images in detail, as JSON',
+    synopsis: ['[--type container|image] [-f FORMAT] NAME|ID…'],
     description: [
       "Everything known about containers and images, as JSON in Docker's shapes. Each NAME|ID is looked up as Docker",
       'does: a container (by name, ID or unique ID prefix) first, then an image (by name, image ID or unique prefix,',
       'manifest digest, NAME@DIGEST); --type looks for one kind only.',
     ].join('\n'),
-    options: [{ name: 'type', type: 'string', arg: 'container|image', help: 'only this kind of object' }],
+    options: [{ name: 'type', type: 'string', arg: 'container|image', help: 'only this kind of object' }, INSPECT_FORMAT_OPTION],
     operands: { min: 1, names: 'NAME|ID…' },
     examples: ['cutaway inspect web', "cutaway inspect web | jq -r '.[0].NetworkSettings.IPAddress'", "cutaway inspect --type image busybox | jq -r '.[0].Id'"],
     classic: ['docker inspect', 'cat $CUTAWAY_ROOT/containers/ID/config.json $CUTAWAY_ROOT/containers/ID/state.json', 'jq . $CUTAWAY_ROOT/images/blobs/sha256/CONFIG'],
@@ -103,9 +54,14 @@ export const inspect = command(
     // Every name is looked up first: an unknown one or an ambiguous prefix prints nothing.
     const found = [];
     for (const handle of inv.positionals) found.push(await lookup(handle));
-    // The image store, for the containers' image IDs: a damaged one leaves them the manifest digest.
-    if (found.some((f) => 'container' in f)) await imageStore().catch(() => undefined);
-    const documents = found.map((f) => ('container' in f ? inspectOf(containers, f.container, images) : imageInspectOf(images!, f.image, root)));
-    process.stdout.write(`${JSON.stringify(documents, null, 2)}\n`);
+    // For containers: the image store (their image IDs and configs: a damaged one leaves them the manifest
+    // digest) and the networks' IDs (netbridge's; none when it cannot tell).
+    const networkIds = new Map<string, string>();
+    if (found.some((f) => 'container' in f)) {
+      await imageStore().catch(() => undefined);
+      for (const n of await listNetworks({ CUTAWAY_ROOT: root }, true).catch(() => [])) networkIds.set(n.name, n.id);
+    }
+    const documents = found.map((f) => ('container' in f ? containerJSON(containers, f.container, { root, images, networkIds }) : imageInspectOf(images!, f.image, root)));
+    process.stdout.write(formatInspect(inv.options.format, documents));
   },
 );

@@ -1,4 +1,6 @@
+import { constants as osConstants } from 'node:os';
 import { command } from '../command.ts';
+import { thawIfPaused } from './pause.ts';
 import { signalNumber, signalPid } from './signals.ts';
 import { runningPid } from './state.ts';
 import { ContainerStore } from './store.ts';
@@ -6,6 +8,7 @@ import { ContainerStore } from './store.ts';
 export const kill = command(
   {
     name: 'kill',
+    summary: 'Send a signal to running containers',
     synopsis: ['[-s SIGNAL] CONTAINER…'],
     description: "Send a signal (default SIGKILL) to containers' PID 1.",
     options: [{ name: 'signal', short: 's', type: 'string', arg: 'SIG', help: 'the signal, by name or number' }],
@@ -19,6 +22,8 @@ export const kill = command(
     const sig = signalNumber(inv.options.signal ?? 'KILL');
     for (const [i, id] of ids.entries()) {
       signalPid(runningPid(store, id), sig);
+      // Docker resumes a paused container after SIGKILL (other signals wait, pending, for unpause).
+      if (sig === osConstants.signals.SIGKILL) await thawIfPaused(store, id);
       process.stdout.write(`${inv.positionals[i]}\n`);
     }
   },

@@ -3,6 +3,7 @@ import { rootless, stdoutClosed, ToolError, whenStdoutCloses } from '@cutaway/cl
 import { createWriteStream, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { signalPid } from './signals.ts';
 import { currentState } from './state.ts';
+import { endpointAddress, ENDPOINT_FIELDS } from './networks.ts';
 import { configText, overlayLowers, type ContainerConfigRecord, type ContainerStore } from './store.ts';
 import type { UpResult } from '../../../netbridge/src/netbridge.ts';
 import { realRunner, type Runner } from '../runner.ts';
@@ -49,6 +50,11 @@ export async function createCgroup(config: ContainerConfigRecord, env: NodeJS.Pr
   if (config.cgroup) await r.tool('cg-limit', ['create', config.cgroup, ...(config.limits.includes('--devices') ? [] : ['--devices', 'default']), ...config.limits], env);
 }
 
+/** overlay-mount's arguments for a container's rootfs: on the layers it had (`lowers`, when mounted before), else on its image. */
+export function overlayArgs(config: ContainerConfigRecord, lowers: string[] | undefined): string[] {
+  return ['-q', ...(lowers ? lowers.flatMap((l) => ['--lower', l]) : [config.image]), '--name', config.id];
+}
+
 /** Everything the container needs before its process starts; returns ns-exec's arguments. The caller tears down on failure. */
 export async function prepare(store: ContainerStore, config: ContainerConfigRecord, env: NodeJS.ProcessEnv, r: Runner = realRunner): Promise<string[]> {
   const id12 = config.id.slice(0, 12);
@@ -57,7 +63,7 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
   const lowers = overlayLowers(store.path(config.id));
   // Independent steps, run side by side: each tool is a Node start of its own.
   const [merged] = await Promise.all([
-    r.tool('overlay-mount', ['-q', ...(lowers ? lowers.flatMap((l) => ['--lower', l]) : [config.image]), '--name', config.id], env, 'merged'),
+    r.tool('overlay-mount', overlayArgs(config, lowers), env, 'merged'),
     createCgroup(config, env, r),
   ]);
   const netOptions: string[] = [];
@@ -67,13 +73,14 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
     config.network.endpoint = id12;
     await r.writeFile(store.path(config.id, 'config.json'), configText(config));
     // Rootless, netbridge gives slirp4netns, which serves DNS (its dns field); a bridge serves none.
-    const fields = rootless() ? (['ip', 'netns', 'dns'] as const) : (['ip', 'netns'] as const);
-    const up: Pick<UpResult, 'ip' | 'netns'> & Partial<Pick<UpResult, 'dns'>> = await r.toolFields('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env, 'up', fields);
-    config.network.ip = up.ip;
+    const fields = rootless() ? ([...ENDPOINT_FIELDS, 'netns', 'dns'] as const) : ([...ENDPOINT_FIELDS, 'netns'] as const);
+    const up: Pick<UpResult, 'netns'> & Partial<Pick<UpResult, 'dns'>> & Parameters<typeof endpointAddress>[0] = await r.toolFields('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env, 'up', fields);
+    // Its address, gateway and MAC, and the netns, recorded for inspect while it runs.
+    Object.assign(config.network, endpointAddress(up), { netns: up.netns });
     dns = up.dns || undefined;
     // The networks connected since (eth1, …): netbridge adds each to the namespace the first `up` made.
     for (const extra of config.network.connected ?? [])
-      extra.ip = (await r.toolFields('netbridge', ['up', '--json', id12, '--network', extra.name], env, 'connected', ['ip'])).ip;
+      Object.assign(extra, endpointAddress(await r.toolFields('netbridge', ['up', '--json', id12, '--network', extra.name], env, 'connected', ENDPOINT_FIELDS)));
     netOptions.push('--netns', up.netns);
   } else netOptions.push('--net', config.network?.mode ?? 'none');
   await r.writeFile(store.path(config.id, 'hostname'), `${config.hostname}\n`);

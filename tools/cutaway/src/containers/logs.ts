@@ -26,6 +26,7 @@ function readRange(path: string, start: number, end: number): Promise<string> {
 export const logs = command(
   {
     name: 'logs',
+    summary: "Show a container's output",
     synopsis: ['[-f] [--tail N] [-t] CONTAINER'],
     description: "A container's output, from its json-file log.",
     options: [

@@ -1,4 +1,4 @@
-import type { ContainerConfigRecord } from './store.ts';
+import type { ContainerConfigRecord, EndpointAddress } from './store.ts';
 
 /**
  * The networks a container is on, from its config.json: the one it was run
@@ -23,4 +23,12 @@ export function networksOf(config: ContainerConfigRecord): string[] {
 /** Its endpoint's name in netbridge (the 12-digit id, as lifecycle's prepare names it). */
 export function endpointOf(config: ContainerConfigRecord): string {
   return config.network?.endpoint ?? config.id.slice(0, 12);
+}
+
+/** netbridge up --json's fields that inspect shows of an endpoint (NetworkSettings: IPAddress, IPPrefixLen, Gateway, MacAddress). */
+export const ENDPOINT_FIELDS = ['ip', 'prefix', 'gateway', 'mac'] as const;
+
+/** An endpoint's address, from what netbridge up printed, for the container's record. */
+export function endpointAddress(up: Record<(typeof ENDPOINT_FIELDS)[number], string | number>): EndpointAddress {
+  return { ip: String(up.ip), prefix: up.prefix, gateway: String(up.gateway), mac: String(up.mac) };
 }

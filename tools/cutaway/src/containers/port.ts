@@ -5,6 +5,7 @@ import { ContainerStore } from './store.ts';
 export const port = command(
   {
     name: 'port',
+    summary: "List a container's published ports",
     synopsis: ['CONTAINER'],
     description: "A container's published ports: CONTAINER_PORT/PROTO -> HOST_IP:HOST_PORT.",
     options: [],

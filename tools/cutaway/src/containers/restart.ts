@@ -8,6 +8,7 @@ import { ContainerStore } from './store.ts';
 export const restart = command(
   {
     name: 'restart',
+    summary: 'Stop containers and start them again',
     synopsis: ['[-t SECONDS] CONTAINER…'],
     description: 'stop, then start.',
     options: [{ ...TIME_OPTION, help: 'how long stop waits before SIGKILL' }],

@@ -9,6 +9,7 @@ import { ContainerStore } from './store.ts';
 export const rm = command(
   {
     name: 'rm',
+    summary: 'Remove containers',
     synopsis: ['[-f] [-v] CONTAINER…'],
     description: 'Remove containers: their mounts, network endpoint, cgroup and directory. A running one needs -f.',
     options: [

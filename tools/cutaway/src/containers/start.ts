@@ -1,9 +1,12 @@
+import { ToolError } from '@cutaway/cli';
 import { command } from '../command.ts';
-import { usingStore } from '../store-lock.ts';
+import { realRunner, type Runner } from '../runner.ts';
+import { holdStore, usingStore } from '../store-lock.ts';
+import { holdSignals } from '../tools.ts';
 import { prepare, startShim, teardown } from './lifecycle.ts';
 import { eachInParallel } from './parallel.ts';
 import { currentState } from './state.ts';
-import { ContainerStore } from './store.ts';
+import { ContainerStore, type ContainerConfigRecord } from './store.ts';
 
 /**
  * docker start: what a container had is made again from config.json — what a reboot may have left (a stale
@@ -15,8 +18,8 @@ export async function startContainer(store: ContainerStore, id: string, root: st
   await usingStore(root, () => startStopped(store, id, root));
 }
 
-async function startStopped(store: ContainerStore, id: string, root: string): Promise<void> {
-  if (currentState(store, id).status === 'running') return;
+/** A stopped (or created) container's mounts, cgroup and network made again from its config: ns-exec's arguments. */
+async function prepareAgain(store: ContainerStore, id: string, root: string): Promise<{ config: ContainerConfigRecord; nsExecArgs: string[] }> {
   const env = { CUTAWAY_ROOT: root };
   const config = store.config(id);
   await teardown(store, config, env, false);
@@ -25,25 +28,64 @@ async function startStopped(store: ContainerStore, id: string, root: string): Pr
     throw e;
   });
   await store.writeState(id, { status: 'created' });
+  return { config, nsExecArgs };
+}
+
+async function startStopped(store: ContainerStore, id: string, root: string): Promise<void> {
+  if (currentState(store, id).status === 'running') return;
+  const { config, nsExecArgs } = await prepareAgain(store, id, root);
   await startShim(store, id, nsExecArgs, root).catch(async (e: unknown) => {
-    await teardown(store, config, env, false);
+    await teardown(store, config, { CUTAWAY_ROOT: root }, false);
     throw e;
   });
+}
+
+/**
+ * A prepared container run in the foreground, as docker run without -d and docker start -a: its output on
+ * ours, signals passed on, then taken down (removed with --rm); its exit status. `running`: called once it runs.
+ */
+export async function runAttached(store: ContainerStore, config: ContainerConfigRecord, nsExecArgs: string[], env: NodeJS.ProcessEnv, r: Runner, stdin: boolean, running: () => void): Promise<number> {
+  const code = await r.runProcess(store, config, nsExecArgs, { stdin: stdin ? 'inherit' : 'ignore', out: process.stdout, err: process.stderr, running }, env);
+  await teardown(store, config, env, config.autoRemove, r);
+  return r.status(code);
+}
+
+/** docker start -a: the container started in the foreground, attached to its stdout and stderr (and stdin with -i); its status. */
+async function startAttached(store: ContainerStore, id: string, root: string, stdin: boolean): Promise<number> {
+  if (currentState(store, id).status === 'running') throw new ToolError(`container ${store.config(id).name} is running already`, 'see its output with cutaway logs -f');
+  holdSignals();
+  const hold = await holdStore(root);
+  try {
+    const { config, nsExecArgs } = await prepareAgain(store, id, root);
+    return await runAttached(store, config, nsExecArgs, { CUTAWAY_ROOT: root }, realRunner, stdin, () => hold.release());
+  } finally {
+    hold.release();
+  }
 }
 
 export const start = command(
   {
     name: 'start',
-    synopsis: ['CONTAINER…'],
-    description: 'Start stopped containers again, in the background: mounts, network and cgroup recreated from their config.',
-    options: [],
+    summary: 'Start stopped containers',
+    synopsis: ['[-a [-i]] CONTAINER…'],
+    description: [
+      'Start created or stopped containers, in the background: mounts, network and cgroup made from their config.',
+      "-a: one container, in the foreground, its stdout and stderr on cutaway's (stdin too with -i); exits with its status.",
+    ].join('\n'),
+    options: [
+      { name: 'attach', short: 'a', type: 'boolean', help: "attach stdout and stderr and exit with the container's status" },
+      { name: 'interactive', short: 'i', type: 'boolean', help: "attach the container's stdin" },
+    ],
     operands: { min: 1, names: 'CONTAINER…' },
-    examples: ['cutaway start web', 'cutaway start $(cutaway ps -aq)'],
-    classic: ['docker start'],
+    examples: ['cutaway start web', 'cutaway start $(cutaway ps -aq)', 'cutaway start -a $(cutaway create busybox echo hello)'],
+    classic: ['docker start', 'docker start -a'],
   },
   async (inv, root) => {
     const store = new ContainerStore(root);
+    const attach = inv.options.attach || inv.options.interactive;
+    if (attach && inv.positionals.length > 1) throw new ToolError('you cannot start and attach multiple containers at once');
     const ids = inv.positionals.map((n) => store.find(n));
+    if (attach) return startAttached(store, ids[0]!, root, inv.options.interactive);
     await eachInParallel(ids, inv.positionals, (id) => startContainer(store, id, root));
   },
 );

@@ -95,3 +95,13 @@ export function runningPid(store: ContainerStore, id: string): number {
   if (s.status !== 'running') throw new ToolError(`container ${store.config(id).name} is not running`);
   return s.pid!;
 }
+
+/** Whether the container is paused (cutaway pause: its cgroup frozen): only one that runs can be. */
+export function isPaused(state: ContainerState): boolean {
+  return state.status === 'running' && state.paused === true;
+}
+
+/** Docker's State.Status: created, running, paused or exited. */
+export function statusName(state: ContainerState): string {
+  return isPaused(state) ? 'paused' : state.status;
+}

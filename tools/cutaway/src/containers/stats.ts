@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { command } from '../command.ts';
 import { currentState } from './state.ts';
-import { table } from '../format.ts';
+import { FORMAT_OPTION, formatOutput, NO_TRUNC } from '../format.ts';
 import { ContainerStore } from './store.ts';
 import type { CgroupStats } from '../../../cg-limit/src/stats.ts';
 import { tool } from '../tools.ts';
@@ -36,19 +36,29 @@ function human(bytes: number, binary: boolean): string {
   return `${Number(bytes.toPrecision(4))}${units[i]}`;
 }
 
-/** One row: CPU % over the interval between two samples (100% is one CPU busy), memory against the limit or the host's. */
-function row(id: string, name: string, before: Sample, after: Sample): string[] {
+/**
+ * One row, with docker/cli's statsContext fields (--format's): CPU % over the interval between two samples
+ * (100% is one CPU busy), memory against the limit or the host's.
+ */
+function row(id: string, name: string, before: Sample, after: Sample): Record<string, string> {
   const cpu = ((after.cgroup.cpu.usageUsec ?? 0) - (before.cgroup.cpu.usageUsec ?? 0)) / ((after.at - before.at) * 1000);
   const used = after.cgroup.memory.currentBytes ?? 0;
   const limit = after.cgroup.memory.limitBytes ?? totalmem();
-  return [
-    id.slice(0, 12), name, `${(cpu * 100).toFixed(2)}%`, `${human(used, true)} / ${human(limit, true)}`, `${((used / limit) * 100).toFixed(2)}%`,
-    `${human(after.net[0], false)} / ${human(after.net[1], false)}`, `${human(after.cgroup.io.readBytes ?? 0, false)} / ${human(after.cgroup.io.writeBytes ?? 0, false)}`,
-    String(after.cgroup.pids.current ?? 0),
-  ];
+  return {
+    Container: id,
+    ID: id,
+    Name: name,
+    CPUPerc: `${(cpu * 100).toFixed(2)}%`,
+    MemUsage: `${human(used, true)} / ${human(limit, true)}`,
+    MemPerc: `${((used / limit) * 100).toFixed(2)}%`,
+    NetIO: `${human(after.net[0], false)} / ${human(after.net[1], false)}`,
+    BlockIO: `${human(after.cgroup.io.readBytes ?? 0, false)} / ${human(after.cgroup.io.writeBytes ?? 0, false)}`,
+    PIDs: String(after.cgroup.pids.current ?? 0),
+  };
 }
 
-const HEADER = ['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS'];
+const HEADERS = { ID: 'CONTAINER ID', CPUPerc: 'CPU %', MemUsage: 'MEM USAGE / LIMIT', MemPerc: 'MEM %', NetIO: 'NET I/O', BlockIO: 'BLOCK I/O', PIDs: 'PIDS' };
+const TABLE = 'table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}';
 
 /**
  * docker stats: each running container's cgroup read by `cg-limit stats` twice a second apart (CPU % is
@@ -58,9 +68,10 @@ const HEADER = ['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', '
 export const stats = command(
   {
     name: 'stats',
-    synopsis: ['[--no-stream] [CONTAINER…]'],
+    summary: 'Show the resources containers use',
+    synopsis: ['[--no-stream] [--no-trunc] [--format FORMAT] [CONTAINER…]'],
     description: 'CPU, memory, network, block I/O and process counts of running containers, from their cgroups (cg-limit stats).',
-    options: [{ name: 'no-stream', type: 'boolean', help: 'print once and exit' }],
+    options: [{ name: 'no-stream', type: 'boolean', help: 'print once and exit' }, NO_TRUNC, FORMAT_OPTION],
     examples: ['cutaway stats --no-stream', 'cutaway stats web db'],
     classic: ['docker stats', 'cg-limit stats NAME', 'systemd-cgtop'],
   },
@@ -83,10 +94,14 @@ export const stats = command(
       const after = await take();
       const rows = [...after].flatMap(([id, a]) => {
         const b = before.get(id);
-        return b ? [row(id, a.name, b.sample, a.sample)] : [];
+        if (!b) return [];
+        // .Container: the container as it was named on the command line, else its ID (as docker stats shows it).
+        const r = row(inv.options['no-trunc'] ? id : id.slice(0, 12), a.name, b.sample, a.sample);
+        const i = ids.indexOf(id);
+        return [{ ...r, Container: inv.positionals[i] ?? r.ID! }];
       });
       // The terminal cleared and the cursor home (ECMA-48 ED and CUP) before each redraw, as docker stats does.
-      process.stdout.write(`${inv.options['no-stream'] ? '' : '\x1b[2J\x1b[H'}${table([HEADER, ...rows])}`);
+      process.stdout.write(`${inv.options['no-stream'] ? '' : '\x1b[2J\x1b[H'}${formatOutput(inv.options.format, rows, { table: TABLE, headers: HEADERS, structType: '*formatter.statsContext' })}`);
       if (inv.options['no-stream']) return;
       before = after;
     }

@@ -1,5 +1,6 @@
 import { UsageError } from '@cutaway/cli';
 import { command } from '../command.ts';
+import { thawIfPaused } from './pause.ts';
 import { signalPid } from './signals.ts';
 import { currentState, shimAlive } from './state.ts';
 import { ContainerStore } from './store.ts';
@@ -21,7 +22,10 @@ export async function stopContainer(store: ContainerStore, id: string, seconds: 
   signalPid(s.pid!, 'SIGTERM');
   const deadline = Date.now() + seconds * 1000;
   while (Date.now() < deadline && currentState(store, id).status === 'running') await new Promise((r) => setTimeout(r, 50));
-  if (currentState(store, id).status === 'running') signalPid(s.pid!, 'SIGKILL');
+  if (currentState(store, id).status === 'running') {
+    signalPid(s.pid!, 'SIGKILL');
+    await thawIfPaused(store, id);
+  }
   await waitForExit(store, id);
   // As docker stop returns once the container is cleaned up.
   for (let i = 0; i < 300 && shimAlive(store, id); i++) await new Promise((r) => setTimeout(r, 20));
@@ -30,6 +34,7 @@ export async function stopContainer(store: ContainerStore, id: string, seconds: 
 export const stop = command(
   {
     name: 'stop',
+    summary: 'Stop running containers',
     synopsis: ['[-t SECONDS] CONTAINER…'],
     description: 'SIGTERM to PID 1, then SIGKILL after the timeout (default 10 s).',
     options: [TIME_OPTION],

@@ -34,14 +34,34 @@ export interface ContainerConfigRecord {
     mode: 'bridge' | 'host' | 'none';
     name?: string;
     endpoint?: string;
-    ip?: string;
     ports: string[];
     /** The networks `cutaway network connect` added (eth1, …), with their addresses while it runs. */
-    connected?: { name: string; ip?: string }[];
-  };
+    connected?: ({ name: string } & EndpointAddress)[];
+    /** netbridge's named netns (inspect's SandboxKey), while it runs. */
+    netns?: string;
+  } & EndpointAddress;
   autoRemove: boolean;
   tty: boolean;
   interactive: boolean;
+  /**
+   * What inspect shows of what run and create were asked (records made before these lack them): the
+   * Entrypoint part of `command` (the rest is Cmd), the image as typed, the labels (the image's, then
+   * --label), the -v specs as given, and whether run -d detached it (nothing attached).
+   */
+  entrypoint?: string[];
+  imageRef?: string;
+  labels?: Record<string, string>;
+  binds?: string[];
+  detached?: boolean;
+}
+
+/** An endpoint's address as netbridge up gave it (ip, prefix length, gateway, MAC), recorded while it runs. */
+export interface EndpointAddress {
+  ip?: string;
+  /** A number (a string in a --dry-run script's record, where it is a shell variable). */
+  prefix?: number | string;
+  gateway?: string;
+  mac?: string;
 }
 
 export interface ContainerState {
@@ -61,6 +81,8 @@ export interface ContainerState {
   finishedAt?: string;
   /** Set once what the container had while it ran (mounts, cgroup, network endpoint) has been taken down. */
   down?: boolean;
+  /** `cutaway pause`: its cgroup frozen (cg-limit freeze) until unpause; meaningful only while it runs (state.ts isPaused). */
+  paused?: boolean;
 }
 
 /** Docker's container names (daemon/names.go, RestrictedNamePattern), at most 128 characters as overlay-mount's. */
@@ -102,7 +124,7 @@ export class ContainerStore {
     while (!(await this.reserveName(config.name, id))) {
       if (name !== undefined) {
         rmSync(this.path(id), { recursive: true, force: true });
-        throw new ToolError(`Conflict. The container name "/${name}" is already in use by container "${this.nameHolder(name) ?? 'another'}". You have to remove (or rename) that container to be able to reuse that name.`);
+        throw new ToolError(nameConflict(name, this.nameHolder(name) ?? 'another'));
       }
       config = await write(randomName(this.names()));
     }
@@ -143,6 +165,24 @@ export class ContainerStore {
       if (this.nameHolder(name)) return false;
       await writeFileAtomic(this.namePath(name), id);
       return true;
+    });
+  }
+
+  /**
+   * `cutaway rename`: the reservation moved to `name` and config.json's name changed, under .names/.lock (as
+   * reserveName), so a rename and a run --name of the same name at once never both win; the old name is free
+   * once config.json has the new one.
+   */
+  async rename(id: string, name: string): Promise<void> {
+    checkContainerName(name);
+    const config = this.config(id);
+    mkdirSync(join(this.dir, '.names'), { recursive: true });
+    await withFileLock(join(this.dir, '.names', '.lock'), async () => {
+      const holder = this.nameHolder(name);
+      if (holder !== undefined) throw new ToolError(nameConflict(name, holder));
+      await writeFileAtomic(this.namePath(name), id);
+      await this.writeConfig({ ...this.config(id), name });
+      if (this.nameHolder(config.name) === id) rmSync(this.namePath(config.name), { force: true });
     });
   }
 
@@ -191,6 +231,10 @@ export class ContainerStore {
     throw new ToolError(`No such container: ${nameOrId}`);
   }
 }
+
+/** Docker's error for a name another container has (moby daemon/names.go). */
+const nameConflict = (name: string, holder: string): string =>
+  `Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`;
 
 /** config.json's text, and state.json's: as the store writes them (and a --dry-run script, script-runner.ts). */
 export const configText = (config: ContainerConfigRecord): string => `${JSON.stringify(config, null, 2)}\n`;

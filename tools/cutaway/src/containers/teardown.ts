@@ -9,6 +9,7 @@ import { ContainerStore } from './store.ts';
 export const teardown = command(
   {
     name: '__teardown',
+    summary: 'Take down what an exited container had',
     synopsis: ['ID'],
     description: "Take down what an exited container had (cutaway-shim's last step).",
     options: [],

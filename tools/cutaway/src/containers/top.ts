@@ -29,6 +29,7 @@ export function containerPids(pid: number): Set<number> {
 export const top = command(
   {
     name: 'top',
+    summary: 'Show the processes of a container',
     synopsis: ['CONTAINER [ps OPTIONS]'],
     description: "A running container's processes, as ps shows them on the host (default ps -ef).",
     interspersed: false,

@@ -16,6 +16,7 @@ export async function waitForExit(store: ContainerStore, id: string): Promise<nu
 export const wait = command(
   {
     name: 'wait',
+    summary: 'Wait until containers stop, then print their exit codes',
     synopsis: ['CONTAINER…'],
     description: 'Wait until containers exit and print their exit codes.',
     options: [],

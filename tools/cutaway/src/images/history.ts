@@ -1,12 +1,12 @@
 import type { HistoryEntry } from '@cutaway/oci';
 import { command } from '../command.ts';
-import { createdSince, ellipsis, humanSize, table } from '../format.ts';
-import { NO_TRUNC } from './images.ts';
+import { createdSince, ellipsis, FORMAT_OPTION, formatOutput, goTime, humanSize, NO_TRUNC } from '../format.ts';
 import { ImageStore, isParentOf, shortId, type StoreImage } from './store.ts';
 
 interface HistoryOptions {
   quiet: boolean;
   noTrunc: boolean;
+  format?: string;
 }
 
 /**
@@ -25,19 +25,21 @@ function imageHistory(store: ImageStore, image: StoreImage, options: HistoryOpti
     const step = i === history.length - 1 ? image : store.images.find((p) => p.image.config.history?.length === i + 1 && isParentOf(p, image));
     const id = step ? (options.noTrunc ? step.id : shortId(step.id)) : '<missing>';
     const createdBy = (entry.created_by ?? '').replaceAll('\t', ' ');
-    return [id, createdSince(entry.created), options.noTrunc ? createdBy : ellipsis(createdBy, 45), humanSize(size), entry.comment ?? ''];
+    // docker/cli's HistoryContext: --format's fields.
+    return { ID: id, CreatedSince: createdSince(entry.created), CreatedAt: goTime(entry.created), CreatedBy: options.noTrunc ? createdBy : ellipsis(createdBy, 45), Size: humanSize(size), Comment: entry.comment ?? '' };
   });
   rows.reverse();
-  if (options.quiet) return rows.map((r) => `${r[0]}\n`).join('');
-  return table([['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'], ...rows]);
+  const format = options.quiet ? '{{.ID}}' : options.format;
+  return formatOutput(format, rows, { table: 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}', headers: { ID: 'IMAGE', CreatedSince: 'CREATED' }, structType: '*formatter.historyContext' });
 }
 
 export const history = command(
   {
     name: 'history',
-    synopsis: ['[-q] [--no-trunc] IMAGE'],
+    summary: 'Show the steps an image was made by',
+    synopsis: ['[-q] [--no-trunc] [--format FORMAT] IMAGE'],
     description: "Show how an image was made: its config's history, newest first, with the size of each layer (as stored).",
-    options: [NO_TRUNC],
+    options: [NO_TRUNC, FORMAT_OPTION],
     operands: { min: 1, max: 1, names: 'IMAGE' },
     examples: ['cutaway history busybox', 'cutaway history --no-trunc myapp:1'],
     classic: ['docker history', 'jq .history blobs/sha256/CONFIG'],
@@ -45,6 +47,6 @@ export const history = command(
   async (inv, root) => {
     const store = await ImageStore.open(root);
     const { image } = store.find(inv.positionals[0]!);
-    process.stdout.write(imageHistory(store, image, { quiet: inv.options.quiet, noTrunc: inv.options['no-trunc'] }));
+    process.stdout.write(imageHistory(store, image, { quiet: inv.options.quiet, noTrunc: inv.options['no-trunc'], ...(inv.options.format !== undefined && { format: inv.options.format }) }));
   },
 );

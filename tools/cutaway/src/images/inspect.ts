@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { layerPath } from '@cutaway/layer';
+import type { Digest } from '@cutaway/oci';
 import { command } from '../command.ts';
+import { formatInspect, INSPECT_FORMAT_OPTION } from '../format.ts';
 import { familiarName, ImageStore, isCacheName, isTagName, repoDigests, storedSize, type StoreImage } from './store.ts';
 
 /**
@@ -9,10 +11,9 @@ import { familiarName, ImageStore, isCacheName, isTagName, repoDigests, storedSi
  * repositories; Parent the build step it was made on, when the store still has it; Size what `images`
  * shows (config and layers as stored); GraphDriver.Data.LowerDir its unpacked layers, top first.
  */
-export function imageInspectOf(store: ImageStore, image: StoreImage, root: string): unknown {
+export function imageInspectOf(store: ImageStore, image: StoreImage, root: string): Record<string, unknown> {
   const { config } = image.image;
   const comment = typeof config.comment === 'string' ? config.comment : (config.history?.at(-1)?.comment ?? '');
-  const layersDir = join(root, 'layers');
   return {
     Id: image.id,
     RepoTags: image.names.filter((n) => isTagName(n) && !isCacheName(n)).map(familiarName),
@@ -28,20 +29,34 @@ export function imageInspectOf(store: ImageStore, image: StoreImage, root: strin
     Os: config.os,
     ...(config['os.version'] !== undefined && { OsVersion: config['os.version'] }),
     Size: storedSize(image),
-    GraphDriver: { Name: 'overlay', Data: { LowerDir: [...config.rootfs.diff_ids].reverse().map((d) => layerPath(layersDir, d)).join(':') } },
+    GraphDriver: { Name: GRAPH_DRIVER, Data: { LowerDir: lowerDir(root, config.rootfs.diff_ids) } },
     RootFS: { Type: config.rootfs.type, Layers: config.rootfs.diff_ids },
+    // Docker sets LastTagTime when an image is tagged locally (docker tag, build -t); the store keeps no such time.
+    Metadata: { LastTagTime: ZERO_TIME },
   };
+}
+
+/** inspect's GraphDriver.Name: the kernel's overlay filesystem, as containers-storage names its driver (Docker: overlay2). */
+export const GRAPH_DRIVER = 'overlay';
+
+/** Go's zero time, which Docker writes for a time that never was (FinishedAt of a container never stopped, LastTagTime). */
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/** GraphDriver.Data.LowerDir: the unpacked layers, top first, as overlay's lowerdir= lists them. */
+export function lowerDir(root: string, diffIds: readonly Digest[]): string {
+  return [...diffIds].reverse().map((d) => layerPath(join(root, 'layers'), d)).join(':');
 }
 
 export const inspect = command(
   {
     name: 'image inspect',
-    synopsis: ['IMAGE…'],
+    summary: 'Show images in detail, as JSON',
+    synopsis: ['[-f FORMAT] IMAGE…'],
     description: [
       "Everything known about images, as JSON in Docker's shape. IMAGE is a name, an image ID (the config digest,",
       'with or without sha256:) or a unique prefix of one, a manifest digest, or NAME@DIGEST.',
     ].join('\n'),
-    options: [],
+    options: [INSPECT_FORMAT_OPTION],
     operands: { min: 1, names: 'IMAGE…' },
     examples: ['cutaway image inspect busybox', "cutaway image inspect $(cutaway build -q .) | jq -r '.[0].RootFS.Layers[]'"],
     classic: ['docker image inspect', 'jq . $CUTAWAY_ROOT/images/blobs/sha256/CONFIG'],
@@ -50,6 +65,6 @@ export const inspect = command(
     const store = await ImageStore.open(root);
     // Every image is looked up first: an unknown one or an ambiguous prefix prints nothing.
     const images = inv.positionals.map((handle) => store.find(handle).image);
-    process.stdout.write(`${JSON.stringify(images.map((image) => imageInspectOf(store, image, root)), null, 2)}\n`);
+    process.stdout.write(formatInspect(inv.options.format, images.map((image) => imageInspectOf(store, image, root))));
   },
 );

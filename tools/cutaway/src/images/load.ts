@@ -94,6 +94,7 @@ async function loadImages(root: string, input: string | undefined, platform: str
 export const load = command(
   {
     name: 'load',
+    summary: 'Read images from a tar archive',
     synopsis: ['[-i FILE] [--platform P] [-q]'],
     description: "Load the images of a docker-archive tar (docker save's, skopeo's or podman's; plain or gzip), from -i FILE or stdin, with every tag it gives them.",
     options: [{ name: 'input', short: 'i', type: 'string', arg: 'FILE', help: 'read FILE instead of stdin' }, PLATFORM_OPTION],

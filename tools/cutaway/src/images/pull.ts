@@ -32,6 +32,7 @@ export const PLATFORM_OPTION = { name: 'platform', type: 'string', arg: 'OS/ARCH
 export const pull = command(
   {
     name: 'pull',
+    summary: 'Fetch an image from a registry',
     synopsis: ['[--platform P] [-q] NAME[:TAG|@DIGEST]'],
     description: 'Pull an image from a registry into the store (oci-pull): each blob verified by its digest, those the store has not fetched again. Prints the full reference.',
     options: [PLATFORM_OPTION],

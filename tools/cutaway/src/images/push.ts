@@ -24,6 +24,7 @@ async function pushImage(root: string, ref: string, options: { quiet: boolean })
 export const push = command(
   {
     name: 'push',
+    summary: 'Send an image to a registry',
     synopsis: ['[-q] NAME[:TAG]'],
     description: 'Push an image of the store to its registry (oci-push): only the blobs the registry lacks, then the manifest. Prints the digest pushed.',
     options: [],

@@ -142,6 +142,7 @@ async function removeImages(root: string, refs: string[], options: RemoveOptions
 export const rmi = command(
   {
     name: 'rmi',
+    summary: 'Remove images',
     synopsis: ['[-f] [--no-prune] IMAGE…'],
     description: [
       'Remove images (by name, ID or unique prefix, manifest digest): a name is untagged; an image left without a name is deleted — those of its blobs',

@@ -65,6 +65,7 @@ async function saveImages(root: string, refs: string[], output: string | undefin
 export const save = command(
   {
     name: 'save',
+    summary: 'Write images to a tar archive',
     synopsis: ['[-o FILE] IMAGE…'],
     description: [
       'Write images to a docker-archive tar (manifest.json, configs, layers; an OCI layout too, as Docker 25 writes it) that',

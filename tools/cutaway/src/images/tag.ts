@@ -6,6 +6,7 @@ import { ImageStore } from './store.ts';
 export const tag = command(
   {
     name: 'tag',
+    summary: 'Give an image another name',
     synopsis: ['SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]'],
     description: 'Give an image of the store (by name, ID or unique ID prefix, manifest digest, NAME@DIGEST) another name: an entry in index.json for the same manifest.',
     options: [],

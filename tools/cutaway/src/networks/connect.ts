@@ -1,8 +1,8 @@
 import { ToolError } from '@cutaway/cli';
 import { command } from '../command.ts';
-import { endpointOf, networksOf } from '../containers/networks.ts';
+import { endpointAddress, endpointOf, networksOf } from '../containers/networks.ts';
 import { currentState } from '../containers/state.ts';
-import { ContainerStore } from '../containers/store.ts';
+import { ContainerStore, type EndpointAddress } from '../containers/store.ts';
 import type { UpResult } from '../../../netbridge/src/netbridge.ts';
 import { tool } from '../tools.ts';
 import { findNetwork, listNetworks } from './store.ts';
@@ -19,19 +19,20 @@ async function connectContainer(store: ContainerStore, env: NodeJS.ProcessEnv, a
   if (network.name === 'none' || record?.mode !== 'bridge') throw new ToolError('container cannot be connected to multiple networks with one of the networks in private (none) mode');
   if (networksOf(config).includes(network.name)) throw new ToolError(`endpoint with name ${config.name} already exists in network ${network.name}`);
   const state = currentState(store, id);
-  let ip: string | undefined;
+  let address: EndpointAddress = {};
   if (state.status === 'running') {
     // --pid: the container's own namespace, whatever path its first endpoint named it by.
     const up = JSON.parse(await tool('netbridge', ['up', '--json', endpointOf(config), '--network', network.name, '--pid', String(state.pid)], env)) as UpResult;
-    ip = up.ip;
+    address = endpointAddress(up);
   }
-  record.connected = [...(record.connected ?? []), { name: network.name, ...(ip !== undefined && { ip }) }];
+  record.connected = [...(record.connected ?? []), { name: network.name, ...address }];
   await store.writeConfig(config);
 }
 
 export const connect = command(
   {
     name: 'network connect',
+    summary: 'Connect a container to a network',
     synopsis: ['NETWORK CONTAINER'],
     description: 'Give a container one more interface (eth1, …) on the network, in its own network namespace: now if it runs, when it starts if not; start brings it up again.',
     options: [],

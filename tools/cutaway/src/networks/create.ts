@@ -6,6 +6,7 @@ import { tool } from '../tools.ts';
 export const create = command(
   {
     name: 'network create',
+    summary: 'Make a network',
     synopsis: ['[--subnet CIDR [--gateway IP]] NETWORK'],
     description: 'Make a bridge network (netbridge network create). Its bridge comes with its first container; without --subnet, the first free subnet of Docker\'s default pools.',
     options: [

@@ -23,6 +23,7 @@ async function disconnectContainer(store: ContainerStore, env: NodeJS.ProcessEnv
 export const disconnect = command(
   {
     name: 'network disconnect',
+    summary: 'Disconnect a container from a network',
     synopsis: ['NETWORK CONTAINER'],
     description: 'Take away the interface connect gave; the network a container was run with stays (its eth0, published ports and default route).',
     options: [],

@@ -1,4 +1,5 @@
 import { command } from '../command.ts';
+import { formatInspect, INSPECT_FORMAT_OPTION } from '../format.ts';
 import { endpointOf } from '../containers/networks.ts';
 import { currentState } from '../containers/state.ts';
 import { ContainerStore } from '../containers/store.ts';
@@ -35,9 +36,10 @@ function inspectOf(store: ContainerStore, n: Network): unknown {
 export const inspect = command(
   {
     name: 'network inspect',
-    synopsis: ['NETWORK…'],
+    summary: 'Show networks in detail, as JSON',
+    synopsis: ['[-f FORMAT] NETWORK…'],
     description: 'Networks as docker network inspect shows them: subnet, gateway, options, and the containers on each.',
-    options: [],
+    options: [INSPECT_FORMAT_OPTION],
     operands: { min: 1, names: 'NETWORK…' },
     examples: ['cutaway network inspect backend', "cutaway network inspect bridge | jq '.[0].Containers'"],
     classic: ['docker network inspect', 'netbridge network inspect NETWORK'],
@@ -45,6 +47,6 @@ export const inspect = command(
   async (inv, root) => {
     const store = new ContainerStore(root);
     const networks = await listNetworks({ CUTAWAY_ROOT: root });
-    process.stdout.write(`${JSON.stringify(inv.positionals.map((ref) => inspectOf(store, findNetwork(networks, ref))), null, 2)}\n`);
+    process.stdout.write(formatInspect(inv.options.format, inv.positionals.map((ref) => inspectOf(store, findNetwork(networks, ref)))));
   },
 );

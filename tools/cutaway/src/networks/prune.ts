@@ -14,6 +14,7 @@ async function pruneNetworks(force: boolean, store: ContainerStore, env: NodeJS.
 export const prune = command(
   {
     name: 'network prune',
+    summary: 'Remove the networks no container uses',
     synopsis: ['[-f]'],
     description: 'Remove every network no container uses (running or stopped) and no endpoint is on.',
     options: [FORCE_OPTION],

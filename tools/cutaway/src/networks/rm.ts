@@ -22,6 +22,7 @@ async function remove(store: ContainerStore, env: NodeJS.ProcessEnv, refs: strin
 export const rm = command(
   {
     name: 'network rm',
+    summary: 'Remove networks',
     synopsis: ['NETWORK…'],
     description: 'Remove networks. A predefined network, or one a container uses (running or stopped), refuses the lot.',
     options: [],

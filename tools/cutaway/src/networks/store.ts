@@ -29,9 +29,10 @@ function pseudoNetwork(name: 'host' | 'none'): Network {
  * host's, shared by every root), those this root made, and host and none. netbridge's records are the host's
  * ($CUTAWAY_RUN), each saying which root made it.
  */
-export async function listNetworks(env: NodeJS.ProcessEnv): Promise<Network[]> {
+export async function listNetworks(env: NodeJS.ProcessEnv, everyRoot = false): Promise<Network[]> {
   const root = resolve(stateRoot(env.CUTAWAY_ROOT));
-  const bridges = (JSON.parse(await tool('netbridge', ['network', 'ls', '--json'], env)) as NetworkInspect[]).filter((b) => b.Name === 'bridge' || b.Root === root);
+  // everyRoot: those other roots made too (names are the host's: a container of this root may be on one, inspect says which).
+  const bridges = (JSON.parse(await tool('netbridge', ['network', 'ls', '--json'], env)) as NetworkInspect[]).filter((b) => everyRoot || b.Name === 'bridge' || b.Root === root);
   const all: Network[] = [...bridges.map((b): Network => ({ name: b.Name, id: b.Id, driver: 'bridge', bridge: b })), pseudoNetwork('host'), pseudoNetwork('none')];
   return all.sort((a, b) => a.name.localeCompare(b.name));
 }

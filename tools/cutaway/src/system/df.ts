@@ -1,6 +1,6 @@
 import { UsageError } from '@cutaway/cli';
 import { command, NO_OPERANDS } from '../command.ts';
-import { createdSince, ellipsis, humanSize, table } from '../format.ts';
+import { createdSince, ellipsis, FORMAT_OPTION, formatOutput, humanSize, table } from '../format.ts';
 import { familiarName, isCacheName, isIntermediate, repositoryAndTag, shortId, tags, type StoreImage } from '../images/store.ts';
 import { planPrune, storeBytes, sum, takeInventory, uses, type Inventory } from './usage.ts';
 
@@ -93,24 +93,23 @@ function dfRows(inventory: Inventory): DfRow[] {
   ];
 }
 
-/** docker/cli's df table; the build cache's RECLAIMABLE has no percentage there. */
-function dfTable(rows: DfRow[]): string {
-  const reclaimable = (r: DfRow) => (r.type === 'Build Cache' ? size(r.reclaimable) : withPercent(r.reclaimable, r.size));
-  return table([['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'], ...rows.map((r) => [r.type, String(r.total), String(r.active), size(r.size), reclaimable(r)])]);
+/**
+ * A row with docker/cli's diskUsage fields (--format's; the build cache's Reclaimable has no percentage there)
+ * and, for scripts, the sizes in bytes.
+ */
+function dfRow(r: DfRow): Record<string, string | number> {
+  const reclaimable = r.type === 'Build Cache' ? size(r.reclaimable) : withPercent(r.reclaimable, r.size);
+  return { Type: r.type, TotalCount: String(r.total), Active: String(r.active), Size: size(r.size), SizeBytes: r.size, Reclaimable: reclaimable, ReclaimableBytes: r.reclaimable };
 }
 
-/** --format json: a JSON object per row, with docker's fields ({{json .}}) and, for scripts, the sizes in bytes. */
-function dfJson(rows: DfRow[]): string {
-  return rows
-    .map((r) => `${JSON.stringify({ Active: String(r.active), Reclaimable: r.type === 'Build Cache' ? size(r.reclaimable) : withPercent(r.reclaimable, r.size), ReclaimableBytes: r.reclaimable, Size: size(r.size), SizeBytes: r.size, TotalCount: String(r.total), Type: r.type })}\n`)
-    .join('');
-}
+const DF_TABLE = 'table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}';
 
 /** docker system df: the space images, containers, volumes and the build cache take, and what prune would free. */
 export const df = command(
   {
     name: 'system df',
-    synopsis: ['[-v] [--format json]'],
+    summary: 'Show the disk space cutaway uses',
+    synopsis: ['[-v] [--format FORMAT]'],
     description: [
       "The space images, containers, volumes and the build cache take on disk (cutaway build's step images,",
       'localhost/cutaway-cache:<key>, and the temp files a killed writer left in images/.cutaway/): blobs and',
@@ -119,17 +118,16 @@ export const df = command(
     ].join('\n'),
     options: [
       { name: 'verbose', short: 'v', type: 'boolean', help: 'each image, container, volume and cache entry' },
-      { name: 'format', type: 'string', arg: 'FORMAT', help: 'table (default) or json: a JSON object per row, with SizeBytes and ReclaimableBytes' },
+      { ...FORMAT_OPTION, help: "table, json (a JSON object per row, with SizeBytes and ReclaimableBytes), or a Go template ('{{.Type}} {{.Size}}')" },
     ],
     operands: NO_OPERANDS,
-    examples: ['cutaway system df', 'cutaway system df -v', 'cutaway system df --format json'],
+    examples: ['cutaway system df', 'cutaway system df -v', 'cutaway system df --format json', "cutaway system df --format '{{.Type}}: {{.Reclaimable}}'"],
     classic: ['docker system df', 'du -s /var/lib/cutaway/{images,layers,containers,volumes}'],
   },
   async (inv, root) => {
-    const format = inv.options.format ?? 'table';
-    if (format !== 'table' && format !== 'json') throw new UsageError(`--format ${format}: table or json (templates are not supported)`);
-    if (format === 'json' && inv.options.verbose) throw new UsageError('--format json takes the summary, not -v');
+    const format = inv.options.format;
+    if (format !== undefined && format !== 'table' && inv.options.verbose) throw new UsageError(`--format ${format} takes the summary, not -v`);
     const inventory = await takeInventory(root);
-    process.stdout.write(inv.options.verbose ? verboseDf(inventory) : format === 'json' ? dfJson(dfRows(inventory)) : dfTable(dfRows(inventory)));
+    process.stdout.write(inv.options.verbose ? verboseDf(inventory) : formatOutput(format, dfRows(inventory).map(dfRow), { table: DF_TABLE, headers: { TotalCount: 'TOTAL' }, structType: '*formatter.diskUsageContext' }));
   },
 );

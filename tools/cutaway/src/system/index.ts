@@ -1,6 +1,6 @@
-import type { Command } from '../command.ts';
-import { df } from './df.ts';
-import { prune } from './prune.ts';
-
-/** docker system df and docker system prune, on the state root. */
-export const system: Record<string, Command> = { df, prune };
+/** docker system df, prune and info, on the state root; version, which Docker has at the top level only. */
+export { df } from './df.ts';
+export { info } from './info.ts';
+export { prune } from './prune.ts';
+export { unshare } from './unshare.ts';
+export { version } from './version.ts';

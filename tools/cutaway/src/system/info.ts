@@ -3,9 +3,11 @@ import { availableParallelism, hostname, machine, release, totalmem } from 'node
 import { resolve } from 'node:path';
 import { rootless } from '@cutaway/cli';
 import { command, NO_OPERANDS, VERSION } from '../command.ts';
+import { FORMAT_OPTION, formatOutput } from '../format.ts';
 import { currentState } from '../containers/state.ts';
 import { ContainerStore } from '../containers/store.ts';
 import { ImageStore, isIntermediate } from '../images/store.ts';
+import { cgroupVersion } from './host.ts';
 
 /** docker info: what there is (containers by state, images) and what it runs on. */
 
@@ -19,7 +21,6 @@ const FILESYSTEMS: Record<number, string> = {
   0x6969: 'nfs',
   0x2fc12fc1: 'zfs',
 };
-const CGROUP2_SUPER_MAGIC = 0x63677270;
 
 /** go-units BytesSize: binary units, four significant digits ("7.763GiB"). */
 function bytesSize(bytes: number): string {
@@ -38,18 +39,21 @@ function operatingSystem(): string {
   return /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(osRelease)?.[1] ?? 'Linux';
 }
 
-async function printInfo(given: string): Promise<void> {
+async function printInfo(given: string, format: string | undefined): Promise<void> {
   const root = resolve(given);
   const store = new ContainerStore(root);
   const states = store.ids().map((id) => currentState(store, id).status);
   const running = states.filter((s) => s === 'running').length;
   const images = (await ImageStore.open(root)).images.filter((i) => !isIntermediate(i)).length;
-  // The unified hierarchy alone at /sys/fs/cgroup is v2; v1 or a hybrid (v2 at …/unified) is 1, as Docker says.
-  const cgroupVersion = statfsSync('/sys/fs/cgroup').type === CGROUP2_SUPER_MAGIC ? 2 : 1;
+  const cgroup = cgroupVersion();
   const backing = existsSync(root) ? statfsSync(root).type : undefined;
   // Rootless, containers get no cgroup (none is delegated to the user, rootless.ts) and slirp4netns for a bridge:
   // Docker says "Cgroup Driver: none" then.
   const isRootless = rootless();
+  if (format !== undefined) {
+    process.stdout.write(formatOutput(format, infoDocument({ root, containers: states.length, running, images, cgroup, backing, isRootless })));
+    return;
+  }
   const lines = [
     `Containers: ${states.length}`,
     ` Running: ${running}`,
@@ -63,7 +67,7 @@ async function printInfo(given: string): Promise<void> {
     'Logging Driver: json-file',
     // cg-limit writes the cgroup filesystem itself; no systemd in between.
     `Cgroup Driver: ${isRootless ? 'none' : 'cgroupfs'}`,
-    `Cgroup Version: ${cgroupVersion}`,
+    `Cgroup Version: ${cgroup}`,
     'Plugins:',
     ' Volume: local',
     ` Network: ${isRootless ? 'slirp4netns' : 'bridge'} host null`,
@@ -87,19 +91,61 @@ async function printInfo(given: string): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/** What printInfo found, for --format. */
+interface Found {
+  root: string;
+  containers: number;
+  running: number;
+  images: number;
+  cgroup: number;
+  backing: number | undefined;
+  isRootless: boolean;
+}
+
+/** docker info --format's data: the API's Info keys (docker system info's), for what cutaway has. */
+function infoDocument(f: Found): Record<string, unknown> {
+  return {
+    ID: '',
+    Containers: f.containers,
+    ContainersRunning: f.running,
+    ContainersPaused: 0,
+    ContainersStopped: f.containers - f.running,
+    Images: f.images,
+    Driver: 'overlay',
+    DriverStatus: f.backing !== undefined ? [['Backing Filesystem', FILESYSTEMS[f.backing] ?? `0x${f.backing.toString(16)}`]] : [],
+    Plugins: { Volume: ['local'], Network: [f.isRootless ? 'slirp4netns' : 'bridge', 'host', 'null'], Authorization: null, Log: ['json-file'] },
+    LoggingDriver: 'json-file',
+    CgroupDriver: f.isRootless ? 'none' : 'cgroupfs',
+    CgroupVersion: String(f.cgroup),
+    KernelVersion: release(),
+    OperatingSystem: operatingSystem(),
+    OSType: 'linux',
+    Architecture: machine(),
+    NCPU: availableParallelism(),
+    MemTotal: totalmem(),
+    DockerRootDir: f.root,
+    Name: hostname(),
+    ServerVersion: `cutaway ${VERSION}`,
+    Runtimes: { 'ns-exec': { path: 'ns-exec' } },
+    DefaultRuntime: 'ns-exec',
+    SecurityOptions: ['name=seccomp,profile=builtin', ...(f.isRootless ? ['name=rootless'] : []), 'name=cgroupns'],
+  };
+}
+
 export const info = command(
   {
     name: 'info',
-    synopsis: [''],
+    summary: 'Show what cutaway holds and what it runs on',
+    synopsis: ['[--format FORMAT]'],
     description: [
       'Containers (running, paused, stopped), images (build-cache steps aside, as system df counts them), the storage',
       'driver (overlay: unpacked layers as lower dirs), the cgroup driver and version, the security options (rootless',
       'for an ordinary user), kernel, OS, CPUs, memory and the state root, in the shape of docker info.',
     ].join('\n'),
-    options: [],
+    options: [{ ...FORMAT_OPTION, help: "a Go template on docker info's data ('{{.CgroupVersion}}'), or json" }],
     operands: NO_OPERANDS,
-    examples: ['cutaway info', 'cutaway info | grep "Cgroup Version"'],
+    examples: ['cutaway info', 'cutaway info | grep "Cgroup Version"', "cutaway info --format '{{.KernelVersion}}'"],
     classic: ['docker info', 'uname -r; nproc; stat -f -c %T /sys/fs/cgroup; . /etc/os-release'],
   },
-  (_inv, root) => printInfo(root),
+  (inv, root) => printInfo(root, inv.options.format),
 );

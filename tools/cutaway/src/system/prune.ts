@@ -10,10 +10,10 @@ import { pruningStore } from '../store-lock.ts';
 import { tool } from '../tools.ts';
 import { VolumeStore } from '../volumes/store.ts';
 import { removeTempBlob } from './temp-blobs.ts';
-import { planPrune, sum, takeInventory } from './usage.ts';
+import { planPrune, sum, takeInventory, type Inventory, type PrunePlan } from './usage.ts';
 
 /** A section of prune's report, as docker/cli prints each prune's output: a title, a line each, a blank line. */
-function section(title: string, lines: string[]): string {
+export function section(title: string, lines: string[]): string {
   return lines.length ? `${title}:\n${lines.map((l) => `${l}\n`).join('')}\n` : '';
 }
 
@@ -53,6 +53,25 @@ async function pruneUnder(root: string, { all, volumes }: { all: boolean; volume
     freed += v.size;
   }
 
+  const removed = await removeImages(root, inventory, plan);
+  freed += removed.freed;
+  return [
+    section('Deleted Containers', plan.containers.map((c) => c.id)),
+    section('Deleted Networks', networks),
+    section('Deleted Volumes', plan.volumes.map((v) => v.name)),
+    section('Deleted Images', removed.images),
+    section('Deleted build cache objects', removed.cache),
+    reclaimedLine(freed),
+  ].join('');
+}
+
+/**
+ * The plan's images and build cache removed, then the blobs, unpacked layers and dead writers' temp files it
+ * found unneeded: the report's lines for each (`untagged: …`/`deleted: …`, the cache keys) and the bytes freed.
+ * system prune's and builder prune's (whose plan has no images but the cache).
+ */
+export async function removeImages(root: string, inventory: Inventory, plan: PrunePlan): Promise<{ images: string[]; cache: string[]; freed: number }> {
+  let freed = 0;
   const imageLines: string[] = [];
   const cacheLines: string[] = [];
   if (plan.images.length || plan.cache.length || plan.blobs.length) {
@@ -74,20 +93,13 @@ async function pruneUnder(root: string, { all, volumes }: { all: boolean; volume
     cacheLines.push(temp.name);
     freed += bytes;
   }
-
-  return [
-    section('Deleted Containers', plan.containers.map((c) => c.id)),
-    section('Deleted Networks', networks),
-    section('Deleted Volumes', plan.volumes.map((v) => v.name)),
-    section('Deleted Images', imageLines),
-    section('Deleted build cache objects', cacheLines),
-    reclaimedLine(freed),
-  ].join('');
+  return { images: imageLines, cache: cacheLines, freed };
 }
 
 export const prune = command(
   {
     name: 'system prune',
+    summary: 'Remove what nothing uses: stopped containers, networks, images, build cache',
     synopsis: ['[-a] [--volumes] [-f]'],
     description: [
       'Remove stopped containers, networks no container uses, images without a name (with -a: every image no',

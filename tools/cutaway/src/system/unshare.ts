@@ -12,6 +12,7 @@ import { toolEnv, traceCommand, waitPassingSignals } from '../tools.ts';
 export const unshare = command(
   {
     name: 'unshare',
+    summary: "Run a command in cutaway's rootless user namespace",
     synopsis: ['[COMMAND [ARG…]]'],
     description: [
       "Run a command (default: $SHELL) in rootless cutaway's user and mount namespace, as podman unshare: root there,",

@@ -65,6 +65,8 @@ export interface PruneOptions {
   /** Images without a container too, not only those without a name (-a). */
   all: boolean;
   volumes: boolean;
+  /** The build cache only (builder prune): no container, volume or image goes, and what any container uses stays. */
+  cacheOnly?: boolean;
 }
 
 export interface PrunePlan {
@@ -138,9 +140,9 @@ function layerOwner(inventory: Inventory, diffId: Digest): Owner {
  * blobs and unpacked layers nothing left needs.
  */
 export function planPrune(inventory: Inventory, options: PruneOptions): PrunePlan {
-  const remaining = inventory.containers.filter((c) => c.state.status === 'running');
+  const remaining = options.cacheOnly ? inventory.containers : inventory.containers.filter((c) => c.state.status === 'running');
   const used = (image: StoreImage) => remaining.some((c) => uses(c, image));
-  const images = inventory.images.filter((i) => !isIntermediate(i) && !used(i) && (options.all || !i.names.length));
+  const images = options.cacheOnly ? [] : inventory.images.filter((i) => !isIntermediate(i) && !used(i) && (options.all || !i.names.length));
   const cache = inventory.images.filter((i) => isIntermediate(i) && !used(i));
   const kept = inventory.images.filter((i) => !images.includes(i) && !cache.includes(i));
   const keptBlobs = new Set(kept.flatMap((i) => [...i.blobs.keys()]));

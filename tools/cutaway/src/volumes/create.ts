@@ -4,6 +4,7 @@ import { VolumeStore } from './store.ts';
 export const create = command(
   {
     name: 'volume create',
+    summary: 'Make a volume',
     synopsis: ['[VOLUME]'],
     description: 'Make a named volume: the directory $CUTAWAY_ROOT/volumes/VOLUME/_data. Without a name, one of 64 random hex digits. Prints the name.',
     options: [],

@@ -8,6 +8,7 @@ import { VolumeStore } from './store.ts';
 export const prune = command(
   {
     name: 'volume prune',
+    summary: 'Remove the volumes no container uses',
     synopsis: ['[-f]'],
     description: 'Remove every volume no container uses, and say how much space that freed.',
     options: [FORCE_OPTION],

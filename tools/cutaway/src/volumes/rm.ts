@@ -7,6 +7,7 @@ import { VolumeStore } from './store.ts';
 export const rm = command(
   {
     name: 'volume rm',
+    summary: 'Remove volumes',
     synopsis: ['[-f] VOLUME…'],
     description: 'Remove volumes and their data. A volume a container uses, running or stopped, is refused.',
     options: [{ name: 'force', short: 'f', type: 'boolean', help: 'no error for a volume that is not there' }],
