@@ -15,7 +15,7 @@
  * (none: other test files' networks come and go meanwhile, see hostState).
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -559,6 +559,33 @@ describe("RUN's containers: the isolation of docker run's, and Docker's --rm and
 });
 
 describe('Docker\'s rules that once went wrong', () => {
+  it('COPY --from follows a source symlink inside the stage, never into the host: an absolute target, and a link to / on the way', async () => {
+    // The same path on the host and in the stage, with other contents: what is copied must be the stage's.
+    const hostDir = mkdtempSync(join(tmpdir(), 'cw-host-'));
+    try {
+      writeFileSync(join(hostDir, 'secret'), 'host\n');
+      const context = join(work, 'cw-from-links');
+      mkdirSync(context);
+      writeFileSync(
+        join(context, 'Dockerfile'),
+        [
+          `FROM ${BUSYBOX_REF} AS b`,
+          `RUN mkdir -p ${hostDir} /d && echo image > ${hostDir}/secret && ln -s ${hostDir}/secret /link && ln -s / /d/up`,
+          `FROM ${BUSYBOX_REF}`,
+          'COPY --from=b /link /got',
+          `COPY --from=b /d/up${hostDir}/secret /via-dir`,
+          'COPY --from=b /link /into/',
+          '',
+        ].join('\n'),
+      );
+      const built = await cutaway(['build', '--network', 'none', '-t', 'cwfromlinks', context]);
+      expect(built.code, built.stderr).toBe(0);
+      expect(await inImage('cwfromlinks', 'cat /got /via-dir /into/link')).toBe('image\nimage\nimage\n');
+    } finally {
+      rmSync(hostDir, { recursive: true, force: true });
+    }
+  });
+
   it('ENTRYPOINT resets the Cmd of the base image', async () => {
     const context = join(work, 'cw-entrypoint');
     mkdirSync(context);

@@ -5,7 +5,7 @@ import { MS_BIND, MS_NOATIME, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDO
 import { deviceNumbers, parseDeviceSpec, S_IFCHR } from '@cutaway/libc/dev';
 import type { MountEntry } from '@cutaway/libc/mountinfo';
 import type { Plan } from './plan.ts';
-import { resolveInRoot } from './rootfs.ts';
+import { resolveInRootfs } from './rootfs.ts';
 
 /** How the container's filesystem is put together: a rootfs and what the options ask for. */
 export interface FilesystemSetup {
@@ -168,7 +168,7 @@ export class FilesystemPlanner {
       this.mkdir(target);
       this.mount('tmpfs', 'tmpfs', target, t.options);
     }
-    const workdir = resolveInRoot(this.root, setup.workdir);
+    const workdir = resolveInRootfs(this.root, setup.workdir);
     this.mkdir(workdir);
     if (!setup.privileged) {
       for (const p of maskedPaths())
@@ -275,7 +275,7 @@ export class FilesystemPlanner {
     const normal = posix.normalize(path);
     if (normal === '/') throw new UsageError('cannot mount over the container\'s /');
     if (/^\/(proc|dev|sys)(\/|$)/.test(normal)) return this.at(normal);
-    return resolveInRoot(this.root, normal);
+    return resolveInRootfs(this.root, normal);
   }
 
   /** -v SRC:DST[:ro]: a recursive bind; a missing source directory is created, as docker run does. */

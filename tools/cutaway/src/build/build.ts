@@ -19,6 +19,7 @@ import { usingStore } from '../store-lock.ts';
 import { holdSignals, stopIfSignalled } from '../tools.ts';
 import type { Runner } from '../runner.ts';
 import { withCgroup } from '../rootless.ts';
+import { resolveInRoot } from '@cutaway/libc/in-root';
 
 /** The build log (stderr); `-q` silences it, RUN's output included, as docker build -q does. */
 let quiet = false;
@@ -318,7 +319,7 @@ class Builder {
         const sourceRoot = source ? await mount(source.image, source.digest) : undefined;
         // The image as it is, for the directories on the way to the destination that it has already.
         const tree = this.r.staging(staging, owner, state.image ? await mount(state.image, state.digest) : undefined);
-        if (sourceRoot) copyFromImage(tree, sourceRoot, ins.sources, dest, ins.dest);
+        if (sourceRoot) copyFromImage(tree, sourceRoot, ins.sources, dest, ins.dest, !this.r.dryRun);
         else {
           const intoDir = namesDirectory(ins.dest) || contextMatches.length > 1 || contextMatches.some((m) => m.endsWith('/'));
           const destDir = intoDir ? dest : posix.dirname(dest);
@@ -378,12 +379,15 @@ class Builder {
  * is otherwise written at <dest> itself. Whether a source of another stage or image is a directory is known
  * only once it is mounted: `tree` decides it then (a `[ -d ]` test in a --dry-run script).
  */
-function copyFromImage(tree: Staging, root: string, sources: readonly string[], dest: string, written: string): void {
-  const paths = sources.map((s) => join(root, posix.normalize(`/${s}`)));
-  const into = (path: string, rel: string) => tree.ifDirectory(path, () => tree.contentsFrom(path, rel), () => tree.fileFrom(path, posix.join(rel, posix.basename(path))));
+function copyFromImage(tree: Staging, root: string, sources: readonly string[], dest: string, written: string, inRoot: boolean): void {
+  // A source's symlinks are followed inside the image (an absolute target starts again at its root), never into
+  // the host's tree: where the image is mounted now. A --dry-run script's image is mounted only when it runs.
+  const paths = sources.map((s) => join(root, inRoot ? resolveInRoot(s, (inside) => join(root, inside)) : posix.normalize(`/${s}`)));
+  // Each keeps the name it was given (a followed symlink's name, not its target's).
+  const into = (path: string, given: string, rel: string) => tree.ifDirectory(path, () => tree.contentsFrom(path, rel), () => tree.fileFrom(path, posix.join(rel, posix.basename(posix.normalize(`/${given}`)))));
   if (paths.length > 1 || namesDirectory(written)) {
     tree.ensureDir(dest);
-    for (const path of paths) into(path, dest);
+    paths.forEach((path, i) => into(path, sources[i]!, dest));
     return;
   }
   const path = paths[0]!;

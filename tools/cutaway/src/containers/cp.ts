@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { ToolError, UsageError } from '@cutaway/cli';
 import { command } from '../command.ts';
@@ -7,6 +7,7 @@ import { streamTool, toolEnv, traceCommand } from '../tools.ts';
 import { withRootfs } from './export.ts';
 import { runningPid } from './state.ts';
 import { ContainerStore } from './store.ts';
+import { resolveInRoot } from '@cutaway/libc/in-root';
 
 /**
  * docker cp: files between a container and the host, by tar (GNU tar, one creating, one extracting, piped), on
@@ -37,32 +38,6 @@ function stoppedView(store: ContainerStore, id: string, merged: string): View {
     const m = mounts.find((v) => path === v.dst || path.startsWith(`${v.dst}/`));
     return m ? m.src + path.slice(m.dst.length) : merged + path;
   };
-}
-
-/** A container path with its symlinks resolved inside the container (an absolute target starts again at its root); the last one only with `followLast`. */
-export function resolveInContainer(view: View, path: string, followLast: boolean): string {
-  const resolved: string[] = [];
-  const queue = path.split('/');
-  let hops = 0;
-  while (queue.length) {
-    const part = queue.shift()!;
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      resolved.pop();
-      continue;
-    }
-    const host = view(`/${[...resolved, part].join('/')}`);
-    const st = lstatSync(host, { throwIfNoEntry: false });
-    if (st?.isSymbolicLink() && (queue.some((p) => p !== '' && p !== '.') || followLast)) {
-      if (++hops > 40) throw new ToolError(`${path}: too many levels of symbolic links`);
-      const target = readlinkSync(host);
-      if (target.startsWith('/')) resolved.length = 0;
-      queue.unshift(...target.split('/'));
-      continue;
-    }
-    resolved.push(part);
-  }
-  return `/${resolved.join('/')}`;
 }
 
 /** A tar of `parent/name` (entries renamed to `as`) extracted into `dir`: owners kept with `keepOwner`, else the extracting user's. */
@@ -139,7 +114,7 @@ export const cp = command(
     await withRootfs(store, id, root, async (merged, running) => {
       const view: View = running ? ((pid) => (path: string) => `/proc/${pid}/root${path}`)(runningPid(store, id)) : stoppedView(store, id, merged);
       // A container path is relative to its root (docker cp: "assumes container paths are relative to /").
-      const inContainer = (path: string, followLast: boolean) => view(resolveInContainer(view, `/${path}`, followLast));
+      const inContainer = (path: string, followLast: boolean) => view(resolveInRoot(`/${path}`, view, followLast));
       if (src.container !== undefined) {
         const host = inContainer(src.path, follow);
         const from = source(host, src.path, src.container);
