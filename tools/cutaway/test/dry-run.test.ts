@@ -272,12 +272,12 @@ describe('exec, stop and rm --dry-run', () => {
 
 describe('cutaway build --dry-run', () => {
   /** A context with a Dockerfile of FROM, ENV, WORKDIR, COPY, RUN and CMD; its files' times fixed. */
-  function context(): string {
-    const dir = join(work, 'context');
+  function context(base = BUSYBOX_REF): string {
+    const dir = join(work, `context-${base === BUSYBOX_REF ? 'busybox' : 'debian'}`);
     mkdirSync(join(dir, 'sub'), { recursive: true });
     writeFileSync(join(dir, 'a.txt'), 'hello\n');
     writeFileSync(join(dir, 'sub', 'b.txt'), 'b\n');
-    writeFileSync(join(dir, 'Dockerfile'), [`FROM ${BUSYBOX_REF}`, 'ENV GREETING="hi there"', 'WORKDIR /app', 'COPY a.txt sub ./', 'RUN echo "$GREETING" > made.txt && mkdir -p /tmp/x', 'CMD ["cat", "/app/made.txt"]', ''].join('\n'));
+    writeFileSync(join(dir, 'Dockerfile'), [`FROM ${base}`, 'ENV GREETING="hi there"', 'WORKDIR /app', 'COPY a.txt sub ./', 'RUN echo "$GREETING" > made.txt && mkdir -p /tmp/x', 'CMD ["cat", "/app/made.txt"]', ''].join('\n'));
     for (const f of ['a.txt', 'sub/b.txt', 'sub', 'Dockerfile', '.']) utimesSync(join(dir, f), 1_600_000_000, 1_600_000_000);
     return dir;
   }
@@ -287,22 +287,22 @@ describe('cutaway build --dry-run', () => {
     return { id: found.manifest.config.digest, diffIds: found.config.rootfs.diff_ids, config: found.config.config, history: found.config.history?.map((h) => h.created_by) };
   };
 
-  it('its script builds the same image, tagged: the same diff_ids and config (with SOURCE_DATE_EPOCH, the same image ID)', async () => {
-    const dir = context();
+  it.each([['busybox', BUSYBOX_REF, '1'], ['debian', DEBIAN_REF, 'debian']])('%s: its script builds the same image, tagged: the same diff_ids and config (with SOURCE_DATE_EPOCH, the same image ID)', async (_, base, version) => {
+    const dir = context(base);
     // Times are what two builds of the same Dockerfile differ in, under Docker too (a RUN's files, a new
     // directory, the config's `created`): layer-commit clamps them to SOURCE_DATE_EPOCH when it is set.
     const env = { SOURCE_DATE_EPOCH: '1500000000' };
     const before = listing(rootA);
-    const printed = await runCommand('cutaway', ['build', '--dry-run', '-t', 'cwdry-built:1', dir], { env: { CUTAWAY_ROOT: rootA } });
+    const printed = await runCommand('cutaway', ['build', '--dry-run', '-t', `cwdry-built:${version}`, dir], { env: { CUTAWAY_ROOT: rootA } });
     expect(printed.code, printed.stderr).toBe(0);
     expect(listing(rootA)).toEqual(before);
     expect(printed.stdout).toMatch(/^image\d*=\$\(layer-commit -q [0-9a-f]{64} --image /m);
-    const real = await runCommand('cutaway', ['build', '-q', '--no-cache', '-t', 'cwdry-built:1', dir], { env: { CUTAWAY_ROOT: rootA, ...env } });
+    const real = await runCommand('cutaway', ['build', '-q', '--no-cache', '-t', `cwdry-built:${version}`, dir], { env: { CUTAWAY_ROOT: rootA, ...env } });
     expect(real.code, real.stderr).toBe(0);
     const scripted = await runScript(printed.stdout, { CUTAWAY_ROOT: rootB, PATH: `${BIN_DIR}:${process.env.PATH}`, ...env });
     expect(scripted.code, scripted.stderr).toBe(0);
     expect(scripted.stdout).toBe(real.stdout);
-    const [a, b] = [await image(rootA, 'docker.io/library/cwdry-built:1'), await image(rootB, 'docker.io/library/cwdry-built:1')];
+    const [a, b] = [await image(rootA, `docker.io/library/cwdry-built:${version}`), await image(rootB, `docker.io/library/cwdry-built:${version}`)];
     expect(b).toEqual(a);
     expect(a.config).toMatchObject({ Env: expect.arrayContaining(['GREETING=hi there']), WorkingDir: '/app', Cmd: ['cat', '/app/made.txt'] });
     expect(a.diffIds).toHaveLength(3);

@@ -271,6 +271,19 @@ describe('oci-push --dry-run: the script puts in the registry what the tool puts
     expect(await manifestOf(registry, 'by-script', '1')).toEqual(byTool);
   });
 
+  it('the Debian image (one 50 MB layer): the same manifest and blobs in the registry', async () => {
+    const layout = await OciLayout.create(join(work, 'debian-push'));
+    const debian = await buildDebianImage(layout, 'debian:bookworm');
+    const script = await dryRun('oci-push', ['--layout', layout.dir, '--from', 'debian:bookworm', `${registry.host}/debian-script:1`], fresh().env);
+    await tool('oci-push', ['--layout', layout.dir, '--from', 'debian:bookworm', `${registry.host}/debian-tool:1`], fresh().env);
+    const ran = await runScript(script);
+    expect(ran.code, ran.stderr).toBe(0);
+    const byScript = await manifestOf(registry, 'debian-script', '1');
+    expect(byScript).toEqual(await manifestOf(registry, 'debian-tool', '1'));
+    expect(byScript.digest).toBe(debian.descriptor.digest);
+    for (const d of [debian.manifest.config, ...debian.manifest.layers]) expect((await fetch(`${registry.url}/v2/debian-script/blobs/${d.digest}`, { method: 'HEAD' })).status).toBe(200);
+  }, 300_000);
+
   it("an index: each platform's image by digest, then the index under the tag", async () => {
     const script = await dryRun('oci-push', ['--layout', source.dir, '--from', 'multi:1', `${registry.host}/multi-script:1`], fresh().env);
     await tool('oci-push', ['--layout', source.dir, '--from', 'multi:1', `${registry.host}/multi-tool:1`], fresh().env);
