@@ -307,7 +307,12 @@ describe('--upper DIR --work DIR: the same mount, record and directories; --rm k
     expect(byScript, byScript.stderr).toMatchObject({ code: 0, stderr: '' });
     expect(byScript.stdout.split(script.root).join('ROOT')).toBe(byTool.stdout.split(tool.root).join('ROOT'));
     await expectSameContainer(tool, script, name);
-    for (const r of [tool, script]) await writeFile(join(r.root, 'containers', name, 'merged/written'), `${name}\n`);
+    for (const r of [tool, script]) {
+      const file = join(r.root, 'containers', name, 'merged/written');
+      await writeFile(file, `${name}\n`);
+      // The same time on both sides: written a moment apart, they differ by the moment.
+      await utimes(file, 1_600_000_000, 1_600_000_000);
+    }
   }
 
   /** The upper and work each root keeps after --unmount --rm: the same, with what the container wrote. */
