@@ -1,5 +1,6 @@
 export { ToolError, UsageError } from './errors.ts';
 export { parseBytes } from './units.ts';
+export { environmentEntry, readEnvFile } from './env-file.ts';
 export { shellCommand, shellQuote } from './shell.ts';
 export { Steps } from './trace.ts';
 export { Progress, type ProgressItem } from './progress.ts';

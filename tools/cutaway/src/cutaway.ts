@@ -4,6 +4,7 @@
  */
 import { build } from './build/build.ts';
 import * as builder from './builder/index.ts';
+import { attach } from './containers/attach.ts';
 import { commit } from './containers/commit.ts';
 import { cp } from './containers/cp.ts';
 import { create } from './containers/create.ts';
@@ -51,6 +52,7 @@ const VERBS: Verb[] = [
   [run, 'run', 'container run'],
   [create, 'create', 'container create'],
   [exec, 'exec', 'container exec'],
+  [attach, 'attach', 'container attach'],
   [ps, 'ps', 'container ls ps list'],
   [logs, 'logs', 'container logs'],
   [inspect, 'inspect', 'container inspect'],
@@ -100,6 +102,7 @@ const VERBS: Verb[] = [
 
   [system.info, 'info', 'system info'],
   [system.df, '', 'system df'],
+  [system.events, 'events', 'system events'],
   [system.prune, '', 'system prune'],
   [system.version, 'version'],
   [login, 'login'],

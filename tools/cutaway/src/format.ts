@@ -118,6 +118,19 @@ export function formatOutput(format: string | undefined, data: object | readonly
 }
 
 /**
+ * --format for a stream printed item by item as it comes (docker events): `json` is {{json .}}, anything else
+ * a Go template as given (no `table`, no \t escapes: docker/cli parses it as it is). The template is run once on
+ * `empty` first, as docker/cli does, so that a field the items lack fails before any item. Returns each item's
+ * line.
+ */
+export function formatEach(format: string, empty: object, spec: Pick<FormatSpec, 'structType'> = {}): (item: object) => string {
+  const t = template(format === 'json' ? '{{json .}}' : format);
+  const options: ExecuteOptions = spec.structType ? { structType: spec.structType } : {};
+  run(t, empty, options);
+  return (item) => `${run(t, item, options)}\n`;
+}
+
+/**
  * --format (-f) as docker inspect takes it: nothing or `json`, the documents as a JSON array; else the template
  * on each document in turn, each followed by a newline, a key a document lacks an error (missingkey=error).
  */

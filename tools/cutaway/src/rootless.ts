@@ -30,7 +30,7 @@ import { signalStatus } from './tools.ts';
  */
 
 /** Verbs that run in the user's own namespace: they need no mapped ids, or need to be the parent namespace (see above). */
-const OUTSIDE = new Set(['exec', 'stop', 'kill', 'ps', 'logs', 'inspect', 'wait', 'port', 'top', 'stats', 'images', 'history', 'info']);
+const OUTSIDE = new Set(['exec', 'stop', 'kill', 'ps', 'logs', 'inspect', 'wait', 'port', 'top', 'stats', 'images', 'history', 'info', 'version', 'events']);
 
 /** Verbs that start outside, stop their running containers there, and re-execute themselves for the rest (signalFirst). */
 const SIGNAL_FIRST = new Set(['rm', 'restart']);

@@ -72,7 +72,7 @@ export interface Runner {
   /** ns-exec in the foreground, its output shown and logged: its status (lifecycle.ts runProcess). */
   runProcess(store: ContainerStore, config: ContainerConfigRecord, nsExecArgs: string[], io: ProcessIO, env: NodeJS.ProcessEnv, signals?: 'pass' | 'kill'): Promise<number>;
   /** A detached container's shim (lifecycle.ts startShim). */
-  startShim(store: ContainerStore, id: string, nsExecArgs: string[], root: string): Promise<void>;
+  startShim(store: ContainerStore, config: ContainerConfigRecord, nsExecArgs: string[], root: string): Promise<void>;
   /** A running container's PID 1, as the host sees it (else the command's error: not running). */
   containerPid(store: ContainerStore, id: string): string;
   /** ns-exec --enter …: a process in a running container (exec.ts execProcess): its status. */

@@ -4,7 +4,7 @@ import type { ContainerConfigRecord, ContainerStore } from './containers/store.t
 import { configText, stateText } from './containers/store.ts';
 import { randomName } from './containers/names.ts';
 import type { ExecOptions } from './containers/exec.ts';
-import type { ProcessIO } from './containers/lifecycle.ts';
+import { shimStdin, type ProcessIO } from './containers/lifecycle.ts';
 import type { Runner } from './runner.ts';
 import { ScriptStaging, type Owner, type Staging } from './build/staging.ts';
 
@@ -390,7 +390,8 @@ export class ScriptRecorder implements Runner {
     return 0;
   }
 
-  async startShim(store: ContainerStore, id: string, nsExecArgs: string[]): Promise<void> {
+  async startShim(store: ContainerStore, config: ContainerConfigRecord, nsExecArgs: string[]): Promise<void> {
+    const id = config.id;
     this.script.need('cutaway-shim', 'cutaway', 'setsid', 'ns-exec');
     const after = ['cutaway', '__teardown', id];
     this.note(
@@ -402,7 +403,7 @@ export class ScriptRecorder implements Runner {
       ].join('\n'),
     );
     this.add(
-      `setsid ${this.command(['cutaway-shim', store.path(id), String(after.length), ...after, 'ns-exec', ...nsExecArgs])} </dev/null >/dev/null 2>>${this.word(store.path(id, 'shim.err'))} &`,
+      `setsid ${this.command(['cutaway-shim', ...shimStdin(config), store.path(id), String(after.length), ...after, 'ns-exec', ...nsExecArgs])} </dev/null >/dev/null 2>>${this.word(store.path(id, 'shim.err'))} &`,
       `printf %s "$!" > ${this.word(store.path(id, 'shim.pid'))}`,
       '# It returns once the container runs (or has ended already), as docker run -d does.',
       `for _ in $(seq 400); do [ "$(jq -r .status ${this.word(store.path(id, 'state.json'))})" = created ] || break; sleep 0.01; done`,

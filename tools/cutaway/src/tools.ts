@@ -3,7 +3,7 @@ import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { realpathSync } from 'node:fs';
 import { $, type ProcessOutput } from 'zx/core';
-import { shellCommand, ToolError } from '@cutaway/cli';
+import { CLOSED_OUTPUT_STATUS, shellCommand, ToolError } from '@cutaway/cli';
 
 /**
  * cutaway's scripts call the tools as commands, as a user's own script would:
@@ -79,7 +79,7 @@ export async function tool(name: string, args: string[], env: NodeJS.ProcessEnv 
 
 /** A tool's failure as ours: its error line (the last, but a usage hint), `TOOL: WHY`. */
 function toolFailure(name: string, stderr: string): ToolError {
-  const message = stderr.trim().split('\n').filter((l) => !l.startsWith('Try ') && !l.startsWith('+ ')).at(-1) ?? `${name} failed`;
+  const message = stderr.trim().split('\n').filter((l) => l && !l.startsWith('Try ') && !l.startsWith('+ ')).at(-1) ?? `${name} failed`;
   return new ToolError(message.replace(new RegExp(`^${name}: error: `), `${name}: `));
 }
 
@@ -103,14 +103,18 @@ export async function streamTool(name: string, args: string[], env: NodeJS.Proce
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const code = await new Promise<number>((resolve, reject) => {
     child.on('error', (e) => reject(new ToolError(`${name}: ${e.message}`)));
-    child.on('close', (status) => resolve(status ?? 1));
+    // Its stdout's reader went away (`cutaway export c | head`: SIGPIPE, or our tools' 141): ours has too; runTool
+    // ends us quietly, 141, as on an EPIPE of our own.
+    child.on('close', (status, signal) =>
+      stdout === 'inherit' && (signal === 'SIGPIPE' || status === CLOSED_OUTPUT_STATUS) ? reject(Object.assign(new Error(`${name}: output closed`), { code: 'EPIPE' })) : resolve(status ?? 1),
+    );
   });
   showTrace(stderr);
   if (code !== 0) throw toolFailure(name, stderr);
 }
 
 /** The signals docker run's CLI passes on to the container (--sig-proxy, its default). */
-const PROXIED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+export const PROXIED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 let holding = false;
 /** The command being waited for, and what a signal does to it: passed on (the default), or the caller's own action. */

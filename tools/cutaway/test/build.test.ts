@@ -14,7 +14,6 @@
  * the veths and network namespaces of cwbuild-* containers are as before
  * (none: other test files' networks come and go meanwhile, see hostState).
  */
-import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,8 +21,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { findImage, OciLayout, type ImageConfig } from '@cutaway/oci';
 import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
-import { BUSYBOX_REF, buildBusyboxImage, DEFAULT_PATH, diffSnapshots, removeTree, run, snapshotTree, type TreeEntry } from '../../../test/fixtures/images.ts';
+import { BUSYBOX_REF, buildBusyboxImage, DEFAULT_PATH, removeTree, run } from '../../../test/fixtures/images.ts';
 import { mountsUnder } from '../../../test/fixtures/mounts.ts';
+import { BUILDAH_RUN_LEFTOVERS, buildahComparison, compareHistory, comparedConfig, haveBuildah, imageConfig } from '../../../test/fixtures/buildah.ts';
 import { removeContainers } from '../../../test/fixtures/containers.ts';
 
 const HELLO = fileURLToPath(new URL('../../../examples/hello/', import.meta.url)).replace(/\/$/, '');
@@ -101,10 +101,6 @@ function stepsOf(stderr: string): StepLog[] {
 /** The steps that make an image (and so can come from the cache): all but FROM and ARG. */
 const imageSteps = (steps: StepLog[]) => steps.filter((s) => s.keyword !== 'FROM' && s.keyword !== 'ARG');
 
-async function imageConfig(layoutDir: string, name: string): Promise<{ config: ImageConfig; layers: number }> {
-  const image = await findImage(await OciLayout.open(layoutDir), name);
-  return { config: image.config, layers: image.manifest.layers.length };
-}
 
 /** One container of the image: `sh -c SCRIPT` as the image's user, in its WorkingDir, with its Env. */
 async function inImage(image: string, script: string): Promise<string> {
@@ -623,120 +619,9 @@ describe('Docker\'s rules that once went wrong', () => {
 
 // ─── Compared with buildah ───────────────────────────────────────────────────
 
-/** A command's path on PATH (runCommand takes a bare name for one of bin/'s tools). */
-function which(cmd: string): string | undefined {
-  try {
-    return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const UNSHARE = which('unshare');
-const haveBuildah = Boolean(UNSHARE) && ['buildah', 'skopeo', 'umoci'].every((cmd) => which(cmd) !== undefined);
-
 describe.skipIf(!haveBuildah)('compared with buildah bud', () => {
-  let storage: string;
-  let varLibContainers: boolean;
-
-  /**
-   * buildah or skopeo with their storage in the work directory, in a mount
-   * namespace of their own: with a tmpfs over /var/lib/containers, where
-   * containers/image keeps a blob-info cache when run as root whatever
-   * --root says (over /var/lib if it does not exist, so as not to create it);
-   * the mounts of buildah's chroot isolation end with that namespace.
-   */
-  async function contained(cmd: 'buildah' | 'skopeo', args: string[]): Promise<CommandResult> {
-    const global = cmd === 'buildah' ? ['--root', join(storage, 'root'), '--runroot', join(storage, 'runroot'), '--storage-driver', 'vfs'] : [];
-    const out = await runCommand(
-      UNSHARE!,
-      ['--mount', '--propagation', 'private', 'sh', '-c', 'if [ -d /var/lib/containers ]; then mount -t tmpfs cw-buildah /var/lib/containers; else mount -t tmpfs cw-buildah /var/lib; fi && exec "$@"', 'sh', cmd, ...global, ...args],
-      { env: { TMPDIR: join(storage, 'tmp') } },
-    );
-    if (out.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${out.code}: ${out.stderr.trim().split('\n').slice(-5).join('\n')}`);
-    return out;
-  }
-
-  const storageRef = (name: string) => `containers-storage:[vfs@${join(storage, 'root')}+${join(storage, 'runroot')}]${name}`;
-
-  interface Built {
-    config: ImageConfig;
-    layers: number;
-    rootfs: string;
-  }
-
-  /** The same Dockerfile built by both: cutaway's image and buildah's (exported to an OCI layout), each unpacked by umoci. */
-  async function buildBoth(name: string, context: string): Promise<{ ours: Built; theirs: Built; shell: unknown }> {
-    const ours = await cutaway(['build', '-t', name, context]);
-    expect(ours.code).toBe(0);
-    // --format docker: in the OCI format buildah 1.28 ignores SHELL ("not supported for OCI image format"), and RUN would not go through it.
-    await contained('buildah', ['bud', '--format', 'docker', '--layers', '--isolation', 'chroot', '-t', name, '-f', join(context, 'Dockerfile'), context]);
-    const exported = join(storage, 'oci');
-    await contained('skopeo', ['copy', '--quiet', storageRef(`localhost/${name}:latest`), `oci:${exported}:${name}`]);
-    // skopeo's conversion to OCI drops the Docker-only Shell; buildah's own record has it.
-    const inspected = JSON.parse((await contained('buildah', ['inspect', '--type', 'image', name])).stdout) as { Docker: { config: { Shell?: unknown } } };
-    const unpacked = join(work, 'cw-unpacked', name);
-    mkdirSync(unpacked, { recursive: true });
-    await run('umoci', ['unpack', '--image', `${join(root, 'images')}:docker.io/library/${name}:latest`, join(unpacked, 'cutaway')]);
-    await run('umoci', ['unpack', '--image', `${exported}:${name}`, join(unpacked, 'buildah')]);
-    return {
-      ours: { ...(await imageConfig(join(root, 'images'), name)), rootfs: join(unpacked, 'cutaway', 'rootfs') },
-      theirs: { ...(await imageConfig(exported, name)), rootfs: join(unpacked, 'buildah', 'rootfs') },
-      shell: inspected.Docker.config.Shell,
-    };
-  }
-
-  /** What differs between the two root filesystems: type, mode, owner, content, link target (not mtimes, see below). */
-  async function treeDiff(ours: string, theirs: string): Promise<string[]> {
-    const snap = (dir: string) => snapshotTree(dir, { mtime: () => false });
-    const show = (e: TreeEntry | undefined) => (e ? `${e.type} ${e.mode} ${e.uid}:${e.gid}${e.sha256 ? ` ${e.sha256.slice(0, 8)}` : ''}` : 'absent');
-    return diffSnapshots(await snap(ours), await snap(theirs)).map((d) => `${d.path}: cutaway ${show(d.actual)}, buildah ${show(d.expected)}`);
-  }
-
-  /**
-   * buildah's RUN in chroot isolation bind-mounts /etc/hostname, /etc/hosts
-   * and /etc/resolv.conf over files it creates empty, and makes /run; those
-   * stay in its RUN layer. Docker leaves them out of the layer, as cutaway does.
-   */
-  const BUILDAH_RUN_LEFTOVERS = [
-    'etc/hostname: cutaway absent, buildah file 0755 0:0 e3b0c442',
-    'etc/hosts: cutaway absent, buildah file 0755 0:0 e3b0c442',
-    'etc/resolv.conf: cutaway absent, buildah file 0755 0:0 e3b0c442',
-    'run: cutaway absent, buildah dir 0755 0:0',
-  ];
-
-  /** Config fields both must agree on. */
-  const compared = (c: ImageConfig) => {
-    const { Env, Cmd, Entrypoint, WorkingDir, User, ExposedPorts, Volumes, StopSignal } = c.config ?? {};
-    return { Env, Cmd, Entrypoint, WorkingDir, User, ExposedPorts, Volumes, StopSignal };
-  };
-
-  function compareHistory(ours: ImageConfig, theirs: ImageConfig, layers: number): void {
-    const history = (c: ImageConfig) => c.history ?? [];
-    // One history entry with a layer per layer, in both.
-    expect(history(ours).filter((h) => !h.empty_layer)).toHaveLength(layers);
-    expect(history(theirs).filter((h) => !h.empty_layer)).toHaveLength(layers);
-    // buildah also records each ARG as an empty entry ("#(nop) ARG NAME…"); otherwise the same metadata entries.
-    expect(history(theirs).filter((h) => h.empty_layer && !h.created_by?.startsWith('/bin/sh -c #(nop) ARG ')).length).toBe(history(ours).filter((h) => h.empty_layer).length);
-  }
-
-  beforeAll(async () => {
-    storage = join(work, 'cw-buildah');
-    mkdirSync(join(storage, 'tmp'), { recursive: true });
-    varLibContainers = existsSync('/var/lib/containers/storage');
-    await contained('skopeo', ['copy', '--quiet', `oci:${join(root, 'images')}:${BUSYBOX_REF}`, storageRef(BUSYBOX_REF)]);
-  });
-
-  afterAll(async () => {
-    if (!storage) return;
-    await contained('buildah', ['rm', '--all']).catch(() => undefined);
-    await contained('buildah', ['rmi', '--all', '--force']).catch(() => undefined);
-    expect(mountsUnder(storage)).toEqual([]);
-    await removeTree(storage);
-    expect(existsSync(storage)).toBe(false);
-    // buildah's storage went to the work directory only.
-    expect(existsSync('/var/lib/containers/storage')).toBe(varLibContainers);
-  });
+  const { buildBoth, treeDiff } = buildahComparison(() => ({ work, root }));
+  const compared = comparedConfig;
 
   it('examples/hello: the same files, config and layers', async () => {
     const { ours, theirs } = await buildBoth('cwhello', HELLO);

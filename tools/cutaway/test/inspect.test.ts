@@ -1,13 +1,12 @@
 /**
  * cutaway inspect and image inspect against podman's on the same image and an equivalent container (podman
- * follows Docker's shapes). podman gets a throwaway store (vfs, runc, cgroupfs under a cw-named cgroup
- * parent, no events), the busybox fixture from an OCI layout (skopeo copy, under the fixture's name), and our
- * containers.conf (this host's ulimits, an empty CNI dir: its default `podman` network). Keys podman has that
- * Docker's API lacks are ignored: each section is compared on Docker's keys (moby api/types ContainerJSON,
- * ImageInspect), listed below. Everything is removed afterwards: podman's containers by id, mounts under the
- * work directory, its cgroups, its CNI bridge when this file made it.
+ * follows Docker's shapes). podman gets a throwaway store (test/fixtures/podman.ts: vfs, runc, cgroupfs under a
+ * cw-named cgroup parent, no events, the busybox fixture under its name, its default `podman` CNI network).
+ * Keys podman has that Docker's API lacks are ignored: each section is compared on Docker's keys (moby api/types
+ * ContainerJSON, ImageInspect), listed below. Everything is removed afterwards: podman's containers, mounts,
+ * cgroups and CNI bridge (the fixture's remove), then the work directory.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -15,7 +14,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OciLayout } from '@cutaway/oci';
 import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { removeContainers } from '../../../test/fixtures/containers.ts';
-import { BUSYBOX_REF, buildBusyboxImage, commandExists, removeTree } from '../../../test/fixtures/images.ts';
+import { BUSYBOX_REF, buildBusyboxImage, removeTree } from '../../../test/fixtures/images.ts';
+import { HAVE_PODMAN, podmanStore, type PodmanStore } from '../../../test/fixtures/podman.ts';
 
 type Doc = Record<string, any>;
 
@@ -34,14 +34,12 @@ const ADDRESS_KEYS = ['EndpointID', 'Gateway', 'IPAddress', 'IPPrefixLen', 'MacA
 const PODMAN_ENV = /^(TERM|container|HOME|HOSTNAME)=/;
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
-const HAVE_PODMAN = (await commandExists('podman')) && (await commandExists('skopeo'));
 const tag = `cw-insp-${process.pid}`;
 let work: string;
 let root: string;
 let network: string;
-let podmanEnv: NodeJS.ProcessEnv;
+let podmanHere: PodmanStore | undefined;
 let bindDir: string;
-let cniBridgeBefore = false;
 const port = 25000 + (process.pid % 10000);
 const podmanPort = port + 1;
 
@@ -55,14 +53,8 @@ async function inspectOne(run: (args: string[]) => Promise<CommandResult>, args:
   return (JSON.parse(out.stdout) as Doc[])[0]!;
 }
 
-/** podman on its throwaway store. */
-function podmanArgs(args: string[]): string[] {
-  const store = join(work, 'podman');
-  return ['--root', join(store, 'root'), '--runroot', join(store, 'run'), '--storage-driver', 'vfs', '--tmpdir', join(store, 'tmp'), '--runtime', 'runc', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none', '--network-config-dir', join(work, 'cni'), ...args];
-}
-
 function podman(args: string[]): Promise<CommandResult> {
-  return runCommand('/usr/bin/podman', podmanArgs(args), { env: podmanEnv });
+  return podmanHere!.run(args);
 }
 
 /** Docker's keys of a section that podman's document has too: ours must have them all, and all Docker's. */
@@ -70,17 +62,6 @@ function expectKeys(ours: Doc, theirs: Doc | undefined, docker: string[], what: 
   const keys = Object.keys(ours);
   expect(docker.filter((k) => !keys.includes(k)), `${what}: Docker's keys missing`).toEqual([]);
   if (theirs) expect(Object.keys(theirs).filter((k) => docker.includes(k) && !keys.includes(k)), `${what}: podman's Docker keys missing`).toEqual([]);
-}
-
-/** The cgroup directories podman made under our parent, in every v1 hierarchy and the v2 tree. */
-function podmanCgroups(): string[] {
-  const top = '/sys/fs/cgroup';
-  return [join(top, tag), ...readdirSync(top).map((d) => join(top, d, tag))].filter((d) => existsSync(d));
-}
-
-function removeCgroupTree(dir: string): void {
-  for (const sub of readdirSync(dir, { withFileTypes: true })) if (sub.isDirectory()) removeCgroupTree(join(dir, sub.name));
-  rmdirSync(dir);
 }
 
 beforeAll(async () => {
@@ -92,37 +73,17 @@ beforeAll(async () => {
   network = `cwtest-insp-${process.pid}`;
   const made = await runCommand('netbridge', ['network', 'create', network, '--subnet', `10.209.${process.pid % 250}.0/24`], { env: { CUTAWAY_ROOT: root } });
   expect(made.stderr).toBe('');
-  if (!HAVE_PODMAN) return;
-  cniBridgeBefore = existsSync('/sys/class/net/cni-podman0');
-  for (const d of ['cni', 'tmp', 'podman']) mkdirSync(join(work, d));
-  const conf = join(work, 'containers.conf');
-  // This host's hard limits (notes/machine.md) are below podman's default ulimits.
-  writeFileSync(conf, ['[containers]', 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]', '[engine]', `image_copy_tmp_dir = "${join(work, 'tmp')}"`, ''].join('\n'));
-  podmanEnv = { ...process.env, TMPDIR: join(work, 'tmp'), CONTAINERS_CONF: conf };
-  const layout = join(work, 'layout');
-  await buildBusyboxImage(await OciLayout.create(layout));
-  const store = join(work, 'podman');
-  const copied = await runCommand('/usr/bin/skopeo', ['copy', '--quiet', `oci:${layout}:${BUSYBOX_REF}`, `containers-storage:[vfs@${join(store, 'root')}+${join(store, 'run')}]${BUSYBOX_REF}`], { env: podmanEnv });
-  expect(copied.code, copied.stderr).toBe(0);
+  if (HAVE_PODMAN) podmanHere = await podmanStore(join(work, 'podman'), tag);
 });
 
 afterEach(async () => {
   await removeContainers(root);
-  if (HAVE_PODMAN) {
-    const left = (await podman(['ps', '-a', '-q', '--no-trunc'])).stdout.split('\n').filter(Boolean);
-    if (left.length) await podman(['rm', '-f', '--time', '0', ...left]);
-  }
+  await podmanHere?.removeContainers();
 });
 
 afterAll(async () => {
   await runCommand('netbridge', ['network', 'rm', network], { env: { CUTAWAY_ROOT: root } });
-  if (HAVE_PODMAN) {
-    for (const d of podmanCgroups()) removeCgroupTree(d);
-    if (!cniBridgeBefore && existsSync('/sys/class/net/cni-podman0')) await runCommand('/usr/sbin/ip', ['link', 'del', 'cni-podman0']);
-    // podman's mounts under its store (shm, the vfs layers are plain directories), innermost first.
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${work}/`));
-    for (const m of mounts.reverse()) await runCommand('/usr/bin/umount', ['-l', m]);
-  }
+  await podmanHere?.remove();
   await removeTree(work);
 });
 
@@ -155,8 +116,8 @@ describe('inspect of a container', () => {
     expect(readFileSync(`/proc/${ours.State.Pid}/cmdline`, 'utf8')).toBe('sleep\u00001000\u0000');
     const configKeys = ['User', 'WorkingDir', 'Cmd', 'Labels', 'Image', 'Tty', 'OpenStdin', 'StdinOnce', 'AttachStdin', 'AttachStdout', 'AttachStderr', 'Domainname', 'Volumes', 'OnBuild'];
     expect(pick(ours.Config, configKeys)).toEqual(pick(theirs.Config, configKeys));
-    // Docker's order is the image's, then -e; podman's its own.
-    expect(ours.Config.Env).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'FOO=bar']);
+    // Docker's order is the container's variables, then the image's it does not name (moby daemon/commit.go merge); podman's its own.
+    expect(ours.Config.Env).toEqual(['FOO=bar', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
     expect([...ours.Config.Env].sort()).toEqual(theirs.Config.Env.filter((e: string) => !PODMAN_ENV.test(e)).sort());
     expect(ours.Config).toMatchObject({ Hostname: id.slice(0, 12), Entrypoint: null, ExposedPorts: { '80/tcp': {} } });
     expect(ours.HostConfig).toMatchObject({ Memory: theirs.HostConfig.Memory, NanoCpus: 0, PidsLimit: null, Privileged: false, ReadonlyRootfs: false, AutoRemove: false, NetworkMode: network, Binds: [`${bindDir}:/data:ro`] });
@@ -215,6 +176,54 @@ describe('inspect of a container', () => {
     expect(doc.NetworkSettings.Networks.none.NetworkID).toMatch(/^[0-9a-f]{64}$/);
     await cutaway(['rm', '-f', 'cw-insp-opts']);
     await cutaway(['volume', 'rm', 'cwinspvol']);
+  });
+});
+
+describe('inspect of what run resolved', () => {
+  it.skipIf(!HAVE_PODMAN)('-p 80: the host port chosen in NetworkSettings.Ports (and port, ps), "" in HostConfig.PortBindings as Docker keeps the request', async () => {
+    const ran = await cutaway(['run', '-d', '--name', 'cw-anyport', '--network', network, '-p', '80', '-p', `${port}:81`, BUSYBOX_REF, 'sleep', '1000']);
+    expect(ran.code, ran.stderr).toBe(0);
+    const pran = await podman(['run', '-d', '--cgroup-parent', tag, '--name', 'cw-anyport-p', '-p', '80', BUSYBOX_REF, 'sleep', '1000']);
+    expect(pran.code, pran.stderr).toBe(0);
+    const ours = await inspectOne(cutaway, ['inspect', 'cw-anyport']);
+    const theirs = await inspectOne(podman, ['inspect', 'cw-anyport-p']);
+    const chosen = ours.NetworkSettings.Ports['80/tcp'][0].HostPort as string;
+    expect(chosen).toMatch(/^\d+$/);
+    expect(chosen).not.toBe(String(port));
+    expect(ours.NetworkSettings.Ports).toEqual({ '80/tcp': [{ HostIp: '0.0.0.0', HostPort: chosen }], '81/tcp': [{ HostIp: '0.0.0.0', HostPort: String(port) }] });
+    // podman shows its chosen port in NetworkSettings.Ports as well (and, unlike Docker, in PortBindings too).
+    expect(theirs.NetworkSettings.Ports['80/tcp'][0].HostPort).toMatch(/^\d+$/);
+    expect(ours.HostConfig.PortBindings).toEqual({ '80/tcp': [{ HostIp: '', HostPort: '' }], '81/tcp': [{ HostIp: '', HostPort: String(port) }] });
+    expect((await cutaway(['port', 'cw-anyport'])).stdout).toBe(`80/tcp -> 0.0.0.0:${chosen}\n81/tcp -> 0.0.0.0:${port}\n`);
+    expect((await cutaway(['port', 'cw-anyport', '80/tcp'])).stdout).toBe(`0.0.0.0:${chosen}\n`);
+    expect((await cutaway(['ps', '--format', '{{.Ports}}'])).stdout).toBe(`0.0.0.0:${chosen}->80/tcp, 0.0.0.0:${port}->81/tcp\n`);
+    // Docker's error for a port not published; a stopped container publishes none.
+    expect(await cutaway(['port', 'cw-anyport', '82'])).toMatchObject({ code: 1, stderr: "cutaway port: error: No public port '82/tcp' published for cw-anyport\n" });
+    expect((await cutaway(['stop', '-t', '0', 'cw-anyport'])).code).toBe(0);
+    expect(await cutaway(['port', 'cw-anyport'])).toMatchObject({ code: 0, stdout: '' });
+    expect((await cutaway(['ps', '-a', '--format', '[{{.Ports}}]'])).stdout).toBe('[]\n');
+  });
+
+  it.skipIf(!HAVE_PODMAN)('--env-file: its variables in Config.Env as Docker\'s CLI reads them, before -e, then the image\'s', async () => {
+    const file = join(work, 'cw.env');
+    writeFileSync(file, ['# a comment', '', 'FROM_FILE=one two', '  INDENTED=x', 'QUOTED="kept"', 'PASSED', 'PATH=/usr/bin:/bin', ''].join('\n'));
+    const common = ['--env-file', file, '-e', 'FROM_FLAG=2'];
+    const env = { CUTAWAY_ROOT: root, PASSED: 'from the caller' };
+    const ran = await runCommand('cutaway', ['run', '--name', 'cw-envfile', '--network', 'none', ...common, BUSYBOX_REF, 'env'], { env });
+    expect(ran.code, ran.stderr).toBe(0);
+    const pran = await runCommand('/usr/bin/podman', [...podmanHere!.globalArgs, 'run', '--cgroup-parent', tag, '--network', 'none', '--name', 'cw-envfile-p', ...common, BUSYBOX_REF, 'env'], { env: { ...podmanHere!.env, PASSED: 'from the caller' } });
+    expect(pran.code, pran.stderr).toBe(0);
+    const expected = ['FROM_FILE=one two', 'INDENTED=x', 'QUOTED="kept"', 'PASSED=from the caller', 'PATH=/usr/bin:/bin', 'FROM_FLAG=2'];
+    const ours = await inspectOne(cutaway, ['inspect', 'cw-envfile']);
+    const theirs = await inspectOne(podman, ['inspect', 'cw-envfile-p']);
+    // The image's PATH is named by the file: not added again.
+    expect(ours.Config.Env).toEqual(expected);
+    expect([...ours.Config.Env].sort()).toEqual(theirs.Config.Env.filter((e: string) => !PODMAN_ENV.test(e)).sort());
+    // What the process had, each variable once.
+    expect(ran.stdout.split('\n').filter((l) => expected.includes(l)).sort()).toEqual([...expected].sort());
+    // Read once, at run: a start after the file has changed has them as they were.
+    writeFileSync(file, 'FROM_FILE=changed\n');
+    expect((await cutaway(['start', '-a', 'cw-envfile'])).stdout).toContain('FROM_FILE=one two\n');
   });
 });
 

@@ -205,6 +205,23 @@ describe.skipIf(!isRoot || !haveTools)('rootless cutaway (an ordinary user with 
     expect(root.stdout).toContain('\nCgroup Driver: cgroupfs\n');
   });
 
+  it('version stays in the user\'s own namespace (it only reads): no unshare, where a verb that writes the store has one', async () => {
+    // unshare(1) as the user's PATH finds it first: a wrapper that notes each call, then runs the real one.
+    const shims = join(work, 'shims');
+    mkdirSync(shims, { mode: 0o755 });
+    writeFileSync(join(shims, 'unshare'), '#!/bin/sh\necho "$*" >> "$HOME/unshare-calls"\nexec /usr/bin/unshare "$@"\n', { mode: 0o755 });
+    const calls = join(home, 'unshare-calls');
+    const withShims = (args: string) => user!.run(`PATH=${shellWord(shims)}:$PATH; export PATH; exec cutaway ${args}`, { cwd: work, env: { HOME: home, XDG_RUNTIME_DIR: xdgRun } });
+    const version = await withShims(`version --format '{{.Server.Rootless}} {{.Client.Version}}'`);
+    expect(version.code, version.stderr).toBe(0);
+    expect(version.stdout).toMatch(/^true \d+\.\d+\.\d+\n$/);
+    expect((await withShims('version')).stdout).toMatch(/\n  Rootless: +true\n/);
+    expect(existsSync(calls)).toBe(false);
+    // The wrapper is on the way: a verb that goes into the namespace calls it.
+    expect((await withShims('volume ls -q')).code).toBe(0);
+    expect(readFileSync(calls, 'utf8')).toMatch(/--user --mount /);
+  });
+
   it('netbridge --dry-run as the user: slirp4netns and nc, and the Debian packages that have them', async () => {
     const out = await user!.run(`exec netbridge up --dry-run cwrl-dry -p ${await freePort()}:80`, { cwd: work, env: { HOME: home, XDG_RUNTIME_DIR: xdgRun } });
     expect(out.code, out.stderr).toBe(0);

@@ -1,15 +1,18 @@
 /**
  * The container verbs of issue 19 part 5 (create, start -a, commit, diff, export, import, cp), each on real
  * containers against the Docker behaviour it copies: their output, their exit status, their errors (one
- * line, nothing made). Cleanup as containers.test.ts: every container taken down, no mount left.
+ * line, nothing made); diff's opaque directories also against podman's on the same steps (its overlay driver).
+ * Cleanup as containers.test.ts: every container taken down, no mount left; podman's store removed by its test.
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { getXattr } from '@cutaway/libc';
 import { BIN_DIR, runCommand, shellWord, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { busyboxRoot } from '../../../test/fixtures/containers.ts';
 import { BUSYBOX_REF } from '../../../test/fixtures/images.ts';
+import { HAVE_PODMAN, podmanStore } from '../../../test/fixtures/podman.ts';
 
 const state = busyboxRoot('cw-verbs-');
 let work: string;
@@ -90,6 +93,29 @@ describe('diff and commit', () => {
     expect((await cutaway(['images', '-q'])).stdout).toBe(before);
   });
 
+  it("makes the container's config the image's, as Docker's commit: its command as Cmd, -e, -w, -u, labels; -c over them", async () => {
+    const value = 'a "quoted" $NOT\\expanded';
+    const ran = await cutaway(['run', '--name', 'cw-cfg', '--network', 'none', '-e', `CW_VALUE=${value}`, '-w', '/tmp', '-u', '1000', '-l', 'cw.label=x y', BUSYBOX_REF, 'sh', '-c', 'echo "$CW_VALUE" > /tmp/out']);
+    expect(ran.code, ran.stderr).toBe(0);
+    expect((await cutaway(['commit', 'cw-cfg', 'cwtest/cfg:1'])).code).toBe(0);
+    const config = async (image: string) => JSON.parse((await cutaway(['image', 'inspect', '-f', '{{json .Config}}', image])).stdout) as Record<string, unknown>;
+    expect(await config('cwtest/cfg:1')).toMatchObject({
+      Cmd: ['sh', '-c', 'echo "$CW_VALUE" > /tmp/out'],
+      Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `CW_VALUE=${value}`],
+      WorkingDir: '/tmp',
+      User: '1000',
+      Labels: { 'cw.label': 'x y' },
+    });
+    // Run with no command, the image runs the container's, as it ran.
+    expect((await cutaway(['run', '--rm', '--network', 'none', 'cwtest/cfg:1'])).code).toBe(0);
+    expect((await cutaway(['run', '--rm', '--network', 'none', 'cwtest/cfg:1', 'sh', '-c', 'cat out; id -u'])).stdout).toBe(`${value}\n1000\n`);
+    // -c wins; an ENTRYPOINT among -c takes neither the container's Entrypoint nor its Cmd (moby daemon/commit.go merge).
+    expect((await cutaway(['commit', '-c', 'CMD ["true"]', '-c', 'WORKDIR /', 'cw-cfg', 'cwtest/cfg:2'])).code).toBe(0);
+    expect(await config('cwtest/cfg:2')).toMatchObject({ Cmd: ['true'], WorkingDir: '/', User: '1000' });
+    expect((await cutaway(['commit', '-c', 'ENTRYPOINT ["echo"]', 'cw-cfg', 'cwtest/cfg:3'])).code).toBe(0);
+    expect(await config('cwtest/cfg:3')).toMatchObject({ Entrypoint: ['echo'], Cmd: null });
+  });
+
   it('pauses a running container while committing (its cgroup frozen, then thawed), and has a --dry-run script', async () => {
     const id = (await cutaway(['run', '-d', '--name', 'cw-live', BUSYBOX_REF, 'sh', '-c', 'echo live > /live; exec sleep 60'])).stdout.trim();
     expect(id).toMatch(/^[0-9a-f]{64}$/);
@@ -102,6 +128,37 @@ describe('diff and commit', () => {
   });
 });
 
+describe('diff of an opaque directory', () => {
+  /** A directory of the image removed and made again in the container, as `rm -rf` and `mkdir` do it: overlayfs marks the new one opaque. */
+  const BASE = 'mkdir -p /etc/x && touch /etc/x/old1 /etc/x/old2';
+  const CHANGE = 'rm -rf /etc/x && mkdir /etc/x && touch /etc/x/new';
+  /** What `podman diff` prints for these steps on its overlay driver, which reads the upper as Docker's overlay2 does. */
+  const PODMAN_DIFF = 'C /etc\nD /etc/x\nA /etc/x/new\n';
+
+  it('is D, what it holds now A, and its parent C: what podman prints for the same steps', async () => {
+    expect((await cutaway(['run', '--name', 'cw-opq-base', '--network', 'none', BUSYBOX_REF, 'sh', '-c', BASE])).code).toBe(0);
+    expect((await cutaway(['commit', 'cw-opq-base', 'cwtest/opaque:1'])).code).toBe(0);
+    expect((await cutaway(['run', '--name', 'cw-opq', '--network', 'none', 'cwtest/opaque:1', 'sh', '-c', CHANGE])).code).toBe(0);
+    // What is read: the upper's /etc/x, opaque (the kernel's mark), /etc in the upper only because of it.
+    const upper = (await cutaway(['inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', 'cw-opq'])).stdout.trim();
+    expect(getXattr(join(upper, 'etc/x'), 'trusted.overlay.opaque').toString()).toBe('y');
+    expect(await cutaway(['diff', 'cw-opq'])).toMatchObject({ code: 0, stdout: PODMAN_DIFF });
+  });
+
+  it.skipIf(!HAVE_PODMAN)('podman, on the same image with the overlay driver, prints that', async () => {
+    const podman = await podmanStore(join(work, 'podman-diff'), `cw-verbs-podman-${process.pid}`, { driver: 'overlay', noNetwork: true });
+    try {
+      const run = (args: string[]) => podman.run(['run', '--cgroup-parent', `cw-verbs-podman-${process.pid}`, ...args]);
+      expect((await run(['--name', 'cw-opq-base', BUSYBOX_REF, 'sh', '-c', BASE])).code).toBe(0);
+      expect((await podman.run(['commit', '-q', 'cw-opq-base', 'cwtest/opaque:1'])).code).toBe(0);
+      expect((await run(['--name', 'cw-opq', 'cwtest/opaque:1', 'sh', '-c', CHANGE])).code).toBe(0);
+      expect(await podman.run(['diff', 'cw-opq'])).toMatchObject({ code: 0, stdout: PODMAN_DIFF });
+    } finally {
+      await podman.remove();
+    }
+  });
+});
+
 describe('export and import', () => {
   it('cutaway export c | tar t: the merged rootfs; -o FILE; a terminal refused', async () => {
     await changed('cw-export');
@@ -110,6 +167,9 @@ describe('export and import', () => {
     expect(listing).toContain('bin/busybox');
     expect(listing).not.toContain('bin/ls');
     expect((await sh('cutaway export -o out.tar cw-export && tar xOf out.tar srv/www/index.html')).stdout).toBe('page\n');
+    // Its reader gone (`| head`): it ends quietly with 141, as a filter killed by SIGPIPE, its mount taken down (afterEach).
+    const cut = await sh('{ cutaway export cw-export 2>export.err; echo $? >export.status; } | head -c 10 >/dev/null; cat export.status export.err');
+    expect(cut.stdout).toBe('141\n');
     const terminal = await sh('script -qec "cutaway export cw-export" /dev/null');
     expect(terminal.stdout).toContain('cowardly refusing to save to a terminal');
     expect(terminal.code).toBe(1);
@@ -165,6 +225,24 @@ describe('cp', () => {
     expect(existsSync(join(work, 'missing'))).toBe(false);
     expect((await cutaway(['cp', 'a', 'b'])).code).toBe(125);
     expect((await cutaway(['cp', 'cw-cp:/a', 'cw-cp:/b'])).stderr).toContain('copying between containers is not supported');
+  });
+
+  it("SRC/. into a directory that exists: its contents, the directory keeping its own mode and owner (Docker's Unpack skips '.')", async () => {
+    const src = join(work, 'src-dir');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    writeFileSync(join(src, 'a'), 'a\n');
+    writeFileSync(join(src, 'sub', 'b'), 'b\n');
+    await sh('chmod 750 src-dir && chmod 705 src-dir/sub');
+    const made = 'mkdir -m 700 /dst /dst-a /dst-tar && chown 1000:1000 /dst /dst-a && mkdir -m 750 /srcd && echo c > /srcd/c; exec sleep 60';
+    expect((await cutaway(['run', '-d', '--name', 'cw-cpdot', '--network', 'none', BUSYBOX_REF, 'sh', '-c', made])).code).toBe(0);
+    await sh('cutaway cp src-dir/. cw-cpdot:/dst && cutaway cp -a src-dir/. cw-cpdot:/dst-a && tar c -C src-dir . | cutaway cp - cw-cpdot:/dst-tar && cutaway cp src-dir/. cw-cpdot:/fresh');
+    const stat = await cutaway(['exec', 'cw-cpdot', 'stat', '-c', '%a %u:%g %n', '/dst', '/dst/a', '/dst/sub', '/dst-a', '/dst-tar', '/dst-tar/sub/b', '/fresh']);
+    expect(stat.stdout).toBe(['700 1000:1000 /dst', '644 0:0 /dst/a', '705 0:0 /dst/sub', '700 1000:1000 /dst-a', '700 0:0 /dst-tar', '644 0:0 /dst-tar/sub/b', '750 0:0 /fresh', ''].join('\n'));
+    // Out of the container, the same: an existing directory keeps its mode.
+    mkdirSync(join(work, 'out-dir'), { mode: 0o700 });
+    await sh('chmod 700 out-dir && cutaway cp cw-cpdot:/srcd/. out-dir');
+    expect(statSync(join(work, 'out-dir')).mode & 0o777).toBe(0o700);
+    expect(readFileSync(join(work, 'out-dir', 'c'), 'utf8')).toBe('c\n');
   });
 
   it('copies in (owner root, or kept with -a; a tar from stdin) and sees a running container\'s volumes', async () => {

@@ -103,6 +103,22 @@ describe('pause and unpause', () => {
     expect([not.code, not.stderr]).toEqual([1, `cutaway unpause: error: Container ${id} is not paused\n`]);
   });
 
+  it("start of a paused container is refused, as Docker's daemon refuses it (attached or not); unpaused, start has nothing to do", async () => {
+    const id = await ticker('cw-ps-start');
+    expect((await cutaway(['pause', 'cw-ps-start'])).code).toBe(0);
+    for (const args of [['start', 'cw-ps-start'], ['start', '-a', 'cw-ps-start'], ['container', 'start', id.slice(0, 12)]]) {
+      const refused = await cutaway(args);
+      const name = args[0] === 'container' ? 'cutaway container start' : 'cutaway start';
+      expect({ args, code: refused.code, stdout: refused.stdout, stderr: refused.stderr }).toEqual({ args, code: 1, stdout: '', stderr: `${name}: error: cannot start a paused container, try unpause instead\n` });
+    }
+    // Still paused, its cgroup frozen; nothing else changed.
+    expect(cgroupFile(id, 'freezer', 'freezer.state')).toBe('FROZEN');
+    expect((await cutaway(['inspect', '-f', '{{.State.Status}}', 'cw-ps-start'])).stdout).toBe('paused\n');
+    expect((await cutaway(['unpause', 'cw-ps-start'])).code).toBe(0);
+    expect(await cutaway(['start', 'cw-ps-start'])).toMatchObject({ code: 0, stdout: 'cw-ps-start\n', stderr: '' });
+    expect((await cutaway(['inspect', '-f', '{{.State.Status}}', 'cw-ps-start'])).stdout).toBe('running\n');
+  });
+
   it('refuses a container that does not run', async () => {
     const run = await cutaway(['run', '--name', 'cw-done', '--network', 'none', BUSYBOX_REF, 'true']);
     expect(run.code).toBe(0);

@@ -1,34 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { ToolError } from '@cutaway/cli';
+import { environmentEntry, readEnvFile } from '@cutaway/cli';
 
 /** Docker's PATH for an image that sets none (moby daemon/pkg/oci/defaults.go). */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-/** `-e K=V` sets; `-e K` copies K from ns-exec's own environment, or nothing when K is unset (as docker run). */
-function parseVariable(word: string, where: string): string | undefined {
-  const eq = word.indexOf('=');
-  const key = eq < 0 ? word : word.slice(0, eq);
-  if (!key) throw new ToolError(`invalid environment variable ${JSON.stringify(word)}${where}: the name is empty`);
-  if (/\s/.test(key)) throw new ToolError(`invalid environment variable ${JSON.stringify(key)}${where}: it contains whitespace`);
-  if (eq >= 0) return word;
-  const value = process.env[key];
-  return value === undefined ? undefined : `${key}=${value}`;
-}
-
-/** --env-file: one variable per line, `#` comments and blank lines skipped, no quote processing (Docker's format). */
-function readEnvFile(path: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new ToolError(`--env-file ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  return text.split('\n').flatMap((line, i) => {
-    const trimmed = line.replace(/^\s+/, '').replace(/\r$/, '');
-    if (!trimmed || trimmed.startsWith('#')) return [];
-    return parseVariable(trimmed, ` (${path}:${i + 1})`) ?? [];
-  });
-}
 
 /**
  * The command's environment, built as Docker builds it (CreateDaemonEnvironment):
@@ -44,11 +17,9 @@ export function containerEnv(options: { base?: string[]; env: string[]; envFiles
   if (options.hostname !== undefined) set(`HOSTNAME=${options.hostname}`);
   if (options.tty) set('TERM=xterm');
   options.base?.forEach(set);
-  for (const file of options.envFiles) readEnvFile(file).forEach(set);
-  for (const word of options.env) {
-    const entry = parseVariable(word, '');
-    if (entry) set(entry);
-  }
+  // A variable named alone and unset here (`-e K`) sets nothing.
+  const given = [...options.envFiles.flatMap((file) => readEnvFile(file)), ...options.env.map((word) => environmentEntry(word))];
+  given.filter((entry) => entry.includes('=')).forEach(set);
   if (!vars.has('HOME')) set(`HOME=${options.home}`);
   return [...vars.values()];
 }

@@ -111,26 +111,35 @@ afterAll(async () => {
   if (work) await removeTree(work);
 });
 
+/**
+ * `ref` pulled by the tool into a fresh store and by its --dry-run script into another: the script succeeds and
+ * leaves the same store, every blob verified. The script, the store's state and the script's store.
+ */
+async function pullBothWays(ref: string): Promise<{ script: string; state: Record<string, string>; store: string }> {
+  const a = fresh();
+  const b = fresh();
+  const script = await dryRun('oci-pull', [ref], b.env);
+  await tool('oci-pull', [ref], a.env);
+  const ran = await runScript(script);
+  expect(ran.code, ran.stderr).toBe(0);
+  const state = await storeState(a.store);
+  expect(await storeState(b.store)).toEqual(state);
+  await expectVerified(b.store);
+  return { script, state, store: b.store };
+}
+
 describe('oci-pull --dry-run: the script leaves the store the tool leaves', () => {
   it('a single-platform image: oci-layout, index.json and blobs byte for byte; run again (by sh), nothing changes', async () => {
     const ref = `${registry.host}/busybox:1`;
-    const a = fresh();
-    const b = fresh();
-    const script = await dryRun('oci-pull', [ref], b.env);
-    await tool('oci-pull', [ref], a.env);
-    const ran = await runScript(script);
-    expect(ran.code, ran.stderr).toBe(0);
-    const state = await storeState(a.store);
+    const { script, state, store } = await pullBothWays(ref);
     const blobs = [busybox.descriptor, busybox.manifest.config, ...busybox.manifest.layers].map((d) => `blobs/sha256/${d.digest.slice(7)}`);
     expect(Object.keys(state).sort()).toEqual(['index.json', 'oci-layout', ...blobs].sort());
-    expect(await storeState(b.store)).toEqual(state);
-    expect(await entries(b.store)).toEqual([{ mediaType: MediaType.ociManifest, digest: busybox.descriptor.digest, size: busybox.descriptor.size, annotations: { 'org.opencontainers.image.ref.name': ref } }]);
-    await expectVerified(b.store);
+    expect(await entries(store)).toEqual([{ mediaType: MediaType.ociManifest, digest: busybox.descriptor.digest, size: busybox.descriptor.size, annotations: { 'org.opencontainers.image.ref.name': ref } }]);
     // skopeo reads it as a layout
-    expect(JSON.parse(await run('skopeo', ['inspect', `oci:${b.store}:${ref}`])).Digest).toBe(busybox.descriptor.digest);
+    expect(JSON.parse(await run('skopeo', ['inspect', `oci:${store}:${ref}`])).Digest).toBe(busybox.descriptor.digest);
     const again = await runScript(script, {}, '/bin/sh');
     expect(again.code, again.stderr).toBe(0);
-    expect(await storeState(b.store)).toEqual(state);
+    expect(await storeState(store)).toEqual(state);
   });
 
   it('the Debian image (debootstrap minbase, one 50 MB layer): the same store, byte for byte', async () => {
@@ -138,16 +147,8 @@ describe('oci-pull --dry-run: the script leaves the store the tool leaves', () =
     const debian = await buildDebianImage(layout, 'debian:bookworm');
     const ref = `${registry.host}/debian:bookworm`;
     await tool('oci-push', ['--layout', layout.dir, '--from', 'debian:bookworm', ref], fresh().env);
-    const a = fresh();
-    const b = fresh();
-    const script = await dryRun('oci-pull', [ref], b.env);
-    await tool('oci-pull', [ref], a.env);
-    const ran = await runScript(script);
-    expect(ran.code, ran.stderr).toBe(0);
-    const state = await storeState(a.store);
+    const { state } = await pullBothWays(ref);
     expect(state[`blobs/sha256/${debian.manifest.layers[0]!.digest.slice(7)}`]).toBe(debian.manifest.layers[0]!.digest.slice(7));
-    expect(await storeState(b.store)).toEqual(state);
-    await expectVerified(b.store);
   }, 300_000);
 
   it("an index: the platform's manifest tagged, into a store that has the layer already: it is not fetched again", async () => {

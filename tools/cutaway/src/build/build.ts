@@ -12,7 +12,9 @@ import { isArchive, type Owner, type Staging } from './staging.ts';
 import { command } from '../command.ts';
 import { imageFor } from '../images/resolve.ts';
 import { planningPull } from '../images/planning-pull.ts';
-import { CACHE_REPOSITORY } from '../images/store.ts';
+import { CACHE_REPOSITORY, familiarName } from '../images/store.ts';
+import { recordImageEvent } from '../system/events-log.ts';
+import { recordContainerEvent } from '../containers/events.ts';
 import { createCgroup, teardown } from '../containers/lifecycle.ts';
 import { configText, ContainerStore, type ContainerConfigRecord } from '../containers/store.ts';
 import { usingStore } from '../store-lock.ts';
@@ -190,9 +192,9 @@ class Builder {
    * what it had. Removed by the step once it is done (a RUN's: see keepOrRemove). A RUN's (`runs`) gets a
    * cgroup, as a `docker run` container does (see run()); a COPY's only mounts an image and runs nothing.
    */
-  private stepContainer(state: StageState, command: string[], network: string, runs: boolean): Promise<ContainerConfigRecord> {
+  private async stepContainer(state: StageState, command: string[], network: string, runs: boolean): Promise<ContainerConfigRecord> {
     const ownNetwork = !['host', 'none'].includes(network);
-    return this.r.createContainer(this.containers, undefined, (id, name) => ({
+    const config = await this.r.createContainer(this.containers, undefined, (id, name) => ({
       id,
       name,
       image: state.image!,
@@ -210,6 +212,8 @@ class Builder {
       tty: false,
       interactive: false,
     }));
+    if (!this.r.dryRun) recordContainerEvent(this.containers, config, 'create');
+    return config;
   }
 
   /**
@@ -367,6 +371,7 @@ class Builder {
     for (const t of tags) await this.r.tagImage(store, last.image, t);
     // The image's ID, as Docker's: its config's digest (what `images` shows and every command takes).
     const id = await this.r.imageId(store, last.image);
+    if (!this.r.dryRun) for (const t of tags) recordImageEvent(this.root, 'tag', id, familiarName(t));
     say(`Successfully built ${short(id)}`);
     for (const t of tags) say(`Successfully tagged ${t}`);
     return id;

@@ -1,6 +1,10 @@
 import { imageStoreDir, ToolError, UsageError, type OptionSpec } from '@cutaway/cli';
 import { formatReference, parseReference } from '@cutaway/oci';
 import { command } from '../command.ts';
+import { familiarName } from '../images/store.ts';
+import { recordImageEvent } from '../system/events-log.ts';
+import { recordContainerEvent } from './events.ts';
+import { commitChanges } from './commit-config.ts';
 import { currentState, isPaused } from './state.ts';
 import { ContainerStore, overlayLowers } from './store.ts';
 
@@ -61,10 +65,15 @@ export const commit = command(
     const mounted = overlayLowers(store.path(id)) !== undefined;
     const args = [
       '-q',
-      ...(mounted ? [id] : ['--empty', '--image', config.imageDigest]),
+      ...(mounted ? [id] : ['--empty']),
       ...(tag !== undefined ? ['--tag', tag] : []),
+      // Its image by digest, as Docker commits onto the container's image ID: overlay-mount's record names the image
+      // only when it mounted one (not when export or cp mounted a stopped container on its layers again), and a
+      // name may have been moved to another image since.
+      '--image', config.imageDigest,
       '--created-by', config.command.join(' '),
-      ...o.change.flatMap((c) => ['--change', c]),
+      // The container's config, then -c: what Docker's commit makes the image's.
+      ...(await commitChanges(store, id, root, o.change)).flatMap((c) => ['--change', c]),
       ...(o.message !== undefined ? ['--message', o.message] : []),
       ...(o.author !== undefined ? ['--author', o.author] : []),
     ];
@@ -80,6 +89,13 @@ export const commit = command(
     };
     const manifest = await r.guarded(() => r.tool('layer-commit', args, env, 'image'), thaw);
     await thaw();
-    r.print(await r.imageId(imageStoreDir(root), tag ?? manifest));
+    const imageId = await r.imageId(imageStoreDir(root), tag ?? manifest);
+    if (!r.dryRun) {
+      // Docker's: the new name's tag event, then the container's commit (moby daemon/commit.go).
+      const imageRef = tag !== undefined ? familiarName(tag) : '';
+      if (imageRef) recordImageEvent(root, 'tag', imageId, imageRef);
+      recordContainerEvent(store, config, 'commit', { comment: o.message ?? '', imageID: imageId, imageRef });
+    }
+    r.print(imageId);
   },
 );

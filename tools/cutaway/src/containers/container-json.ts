@@ -5,7 +5,7 @@ import { GRAPH_DRIVER, lowerDir, ZERO_TIME } from '../images/inspect.ts';
 import type { ImageStore } from '../images/store.ts';
 import { VolumeStore } from '../volumes/store.ts';
 import { endpointOf, firstNetwork } from './networks.ts';
-import { publishedPorts } from './ports.ts';
+import { boundPorts, publishedPorts } from './ports.ts';
 import { currentState, exitCodeOf, isPaused, statusName } from './state.ts';
 import type { ContainerConfigRecord, ContainerStore, EndpointAddress } from './store.ts';
 
@@ -29,11 +29,23 @@ function optionValues(options: readonly string[], flag: string): string[] {
   return options.flatMap((o, i) => (o === flag && i + 1 < options.length ? [options[i + 1]!] : []));
 }
 
-/** Docker's Env: the image's, then each -e replacing a variable of the same name in place or appended (ReplaceOrAppendEnvValues). */
-function mergedEnv(entries: string[]): string[] {
+const envKey = (entry: string): string => entry.split('=')[0]!;
+
+/**
+ * Docker's Config.Env: the variables of --env-file and -e as its CLI resolved them, then the image's that they do
+ * not name (moby daemon/commit.go merge). The image's are ns-exec's first -e options, before the container's own.
+ * A record made before `env` was kept: the image's, each -e replacing a variable of the same name in place.
+ */
+function configEnv(c: ContainerConfigRecord): string[] {
+  const all = optionValues(c.nsExecOptions, '-e');
+  if (c.env) {
+    const image = all.slice(0, all.length - c.env.filter((e) => e.includes('=')).length);
+    const named = new Set(c.env.map(envKey));
+    return [...c.env, ...image.filter((e) => !named.has(envKey(e)))];
+  }
   const env: string[] = [];
-  for (const e of entries) {
-    const at = env.findIndex((x) => x.split('=')[0] === e.split('=')[0]);
+  for (const e of all) {
+    const at = env.findIndex((x) => envKey(x) === envKey(e));
     if (at < 0) env.push(e);
     else env[at] = e;
   }
@@ -155,7 +167,7 @@ function networkSettings(c: ContainerConfigRecord, up: boolean, networkIds: Map<
     SandboxID: '',
     SandboxKey: up ? (record?.netns ?? '') : '',
     // Only while it runs: its ports are published while its endpoint is up.
-    Ports: up ? Object.fromEntries(publishedPorts(c).map(({ port, hostPort }) => [port, [{ HostIp: '0.0.0.0', HostPort: hostPort }]])) : {},
+    Ports: up ? Object.fromEntries(boundPorts(c).map(({ port, hostPort }) => [port, [{ HostIp: '0.0.0.0', HostPort: hostPort }]])) : {},
     HairpinMode: false,
     LinkLocalIPv6Address: '',
     LinkLocalIPv6PrefixLen: 0,
@@ -239,7 +251,7 @@ export function containerJSON(store: ContainerStore, id: string, ctx: InspectCon
       Tty: c.tty,
       OpenStdin: c.interactive,
       StdinOnce: attached && c.interactive,
-      Env: mergedEnv(optionValues(ns, '-e')),
+      Env: configEnv(c),
       Cmd: cmd.length ? cmd : null,
       Image: c.imageRef ?? c.image,
       Volumes: imageConfig?.Volumes ?? null,

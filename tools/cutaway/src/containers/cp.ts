@@ -40,12 +40,18 @@ function stoppedView(store: ContainerStore, id: string, merged: string): View {
   };
 }
 
+/**
+ * GNU tar's options that leave out the archive's `.` entry, and only it: extracted into a directory that exists,
+ * the directory keeps its own mode, owner and times, as Docker's Unpack skips `.` there (moby pkg/archive).
+ */
+const KEEP_DEST_DIR = ['--no-recursion', '--anchored', '--no-wildcards', '--exclude=.'];
+
 /** A tar of `parent/name` (entries renamed to `as`) extracted into `dir`: owners kept with `keepOwner`, else the extracting user's. */
 async function tarCopy(parent: string, name: string, as: string, dir: string, keepOwner: boolean): Promise<void> {
   const escape = (s: string) => s.replace(/[.*+?^$()|[\]\\{}]/g, '\\$&');
   const rename = name !== as ? [`--transform=s|^${escape(name)}|${as.replace(/[\\&|]/g, '\\$&')}|S`] : [];
   const create = ['--create', '--file', '-', '--directory', parent, '--numeric-owner', '--xattrs', '--xattrs-include=*', ...rename, '--', name];
-  const extract = ['--extract', '--file', '-', '--directory', dir, '--numeric-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', keepOwner ? '--same-owner' : '--no-same-owner'];
+  const extract = ['--extract', '--file', '-', '--directory', dir, '--numeric-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', keepOwner ? '--same-owner' : '--no-same-owner', ...(as === '.' ? KEEP_DEST_DIR : [])];
   traceCommand('tar', [...create, '|', 'tar', ...extract]);
   const env = toolEnv();
   const writer = spawn('tar', create, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -126,7 +132,7 @@ export const cp = command(
       const destHost = inContainer(dest.path, true);
       if (src.path === '-') {
         if (!statSync(destHost, { throwIfNoEntry: false })?.isDirectory()) throw new ToolError(`${dest.path}: destination must be a directory when copying from stdin`);
-        return streamTool('tar', ['--extract', '--file', '-', '--directory', destHost, '--numeric-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', archive ? '--same-owner' : '--no-same-owner'], {}, 'inherit', 'ignore');
+        return streamTool('tar', ['--extract', '--file', '-', '--directory', destHost, '--numeric-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', archive ? '--same-owner' : '--no-same-owner', ...KEEP_DEST_DIR], {}, 'inherit', 'ignore');
       }
       const local = follow && existsSync(src.path) ? realpathSync(resolve(src.path)) : resolve(src.path);
       const from = source(local, src.path, undefined);

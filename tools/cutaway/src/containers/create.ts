@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import { ToolError, UsageError, type OptionSpec, type OptionValues } from '@cutaway/cli';
+import { environmentEntry, readEnvFile, ToolError, UsageError, type OptionSpec, type OptionValues } from '@cutaway/cli';
 import type { ContainerConfig } from '@cutaway/oci';
 import { command } from '../command.ts';
 import { planningPull } from '../images/planning-pull.ts';
@@ -8,6 +8,8 @@ import { withCgroup } from '../rootless.ts';
 import type { Runner } from '../runner.ts';
 import { holdStore } from '../store-lock.ts';
 import { checkVolumeName, VolumeStore } from '../volumes/store.ts';
+import { recordEvent } from '../system/events-log.ts';
+import { recordContainerEvent } from './events.ts';
 import { PROCESS_OPTIONS } from './process-options.ts';
 import { checkContainerName, ContainerStore, type ContainerConfigRecord } from './store.ts';
 
@@ -72,7 +74,10 @@ function volumeOption(root: string, spec: string, r: Runner): string {
   const volumes = new VolumeStore(root);
   // VolumeStore.create's work, through the runner (a --dry-run script makes it).
   checkVolumeName(source);
+  const fresh = !volumes.exists(source);
   r.mkdir(volumes.mountpoint(source));
+  // Docker's `volume create` event for a volume run makes.
+  if (fresh && !r.dryRun) recordEvent(root, 'volume', 'create', source, { driver: 'local' });
   return [volumes.mountpoint(source), ...rest].join(':');
 }
 
@@ -98,10 +103,13 @@ export async function newContainer(store: ContainerStore, { options: o, ref, arg
   const argv = processArgs(c, o.entrypoint, argvGiven);
   const workdir = o.workdir ?? c?.WorkingDir;
   const user = o.user ?? c?.User;
+  // -e and --env-file resolved now, as Docker's CLI does (ReadKVEnvStrings: the files first): the container keeps them.
+  const variables = [...o['env-file'].flatMap((f) => readEnvFile(f)), ...o.env.map((e) => environmentEntry(e))];
+  // `-e K` with K unset here unsets the image's K (Docker's ReplaceOrAppendEnvValues).
+  const unset = new Set(variables.filter((e) => !e.includes('=')));
   const nsExecOptions = [
-    ...(c?.Env ?? []).flatMap((e) => ['-e', e]),
-    ...o['env-file'].flatMap((f) => ['--env-file', f]),
-    ...o.env.flatMap((e) => ['-e', e]),
+    ...(c?.Env ?? []).filter((e) => !unset.has(e.split('=')[0]!)).flatMap((e) => ['-e', e]),
+    ...variables.filter((e) => e.includes('=')).flatMap((e) => ['-e', e]),
     ...(workdir ? ['-w', workdir] : []),
     ...(user ? ['-u', user] : []),
     ...o.volume.flatMap((v) => ['-v', volumeOption(root, v, r)]),
@@ -118,7 +126,7 @@ export async function newContainer(store: ContainerStore, { options: o, ref, arg
   limits.push(...(o.privileged ? ['--devices', 'all'] : o.device.flatMap((d) => ['--device', d])));
   // Rootless: no cgroup, the limits ignored with a warning (rootless.ts).
   const cgroup = withCgroup(limits);
-  return r.createContainer(store, o.name, (id, name): ContainerConfigRecord => ({
+  const config = await r.createContainer(store, o.name, (id, name): ContainerConfigRecord => ({
     id,
     name,
     image: image.name,
@@ -138,8 +146,11 @@ export async function newContainer(store: ContainerStore, { options: o, ref, arg
     imageRef: ref,
     labels: { ...c?.Labels, ...Object.fromEntries(o.label.map((l) => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, '']))) },
     binds: o.volume,
+    env: variables,
     detached: 'detach' in o && o.detach === true,
   }));
+  if (!r.dryRun) recordContainerEvent(store, config, 'create');
+  return config;
 }
 
 /** The synopsis and operands docker create and docker run share. */

@@ -3,12 +3,14 @@
  * for Docker. It stays while the container runs, so it is small C rather
  * than a Node process (~1 MiB resident against ~40 MiB):
  *
- *   cutaway-shim DIR N AFTER… RUN…
+ *   cutaway-shim [-i] DIR N AFTER… RUN…
  *
  * DIR is containers/<id>; RUN (everything after the N words of AFTER) is the
  * container's command line, `ns-exec … -- CMD`. The shim runs it with stdin
- * from /dev/null and its stdout and stderr into DIR/log, one JSON object per
- * line in Docker's json-file format ({"log":…,"stream":…,"time":…});
+ * from /dev/null (-i: a pipe the shim holds open, as Docker keeps a
+ * `run -d -i` container's stdin) and its stdout and stderr into DIR/log, one
+ * JSON object per line in Docker's json-file format ({"log":…,"stream":…,
+ * "time":…}); serves `cutaway attach` on the socket DIR/attach.sock (below);
  * records DIR/state.json as running once ns-exec has written DIR/pid, and as
  * exited with the status when it ends (128+N after signal N); then becomes
  * AFTER (execvp, the same pid), which takes down what the container had.
@@ -30,7 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -139,6 +143,7 @@ static void log_entry(const char *stream, const unsigned char *text, size_t n) {
 /* What one stream has read and not logged yet: a line is logged when its newline arrives (or at 16 KiB, as Docker splits). */
 struct stream {
   const char *name;
+  int number; /* 1 stdout, 2 stderr: attach's frame header */
   int fd;
   unsigned char buf[16384];
   size_t len;
@@ -159,7 +164,9 @@ static void drain(struct stream *s, int final) {
   s->len -= start;
 }
 
-/* Reads what is there; 0 at EOF. */
+static void broadcast(int stream, const unsigned char *data, size_t n);
+
+/* Reads what is there (and passes it on to attached clients); 0 at EOF. */
 static int pump(struct stream *s) {
   ssize_t n = read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return 1;
@@ -169,9 +176,125 @@ static int pump(struct stream *s) {
     s->fd = -1;
     return 0;
   }
+  broadcast(s->number, s->buf + s->len, (size_t)n);
   s->len += (size_t)n;
   drain(s, 0);
   return 1;
+}
+
+/* ---- attach: DIR/attach.sock ---------------------------------------------------
+ *
+ * Each client (`cutaway attach`, `cutaway start -a` of a running container)
+ * gets the container's output from the moment it connects, as Docker's attach
+ * does, framed as Docker's attach stream without a terminal (moby's stdcopy):
+ * a header of 8 bytes — the stream (1 stdout, 2 stderr), three zeros, the
+ * length as a big-endian uint32 — then the bytes. What a client sends goes to
+ * the container's stdin with -i, and is dropped without. A client that closes
+ * its sending side (its stdin ended) still gets the output; the container's
+ * stdin stays open, as for Docker's `run -d -i` (StdinOnce false). Writes to a
+ * client block, as Docker's attach streams do: a client that stops reading
+ * holds the output back; one that has gone is dropped (EPIPE).
+ */
+
+#define MAX_CLIENTS 32
+
+struct client {
+  int fd;
+  int sending; /* still reading what it sends */
+};
+
+static struct client clients[MAX_CLIENTS];
+static int client_count;
+static int listen_fd = -1;
+static int stdin_fd = -1;           /* the write end of the container's stdin (-i) */
+static unsigned char input[4096];   /* read from a client, not yet taken by the container */
+static size_t input_len, input_off;
+
+/* DIR/attach.sock through /proc/self/fd: sun_path holds 108 bytes, a state root's path may be longer. */
+static void attach_path(struct sockaddr_un *addr, int dir_fd) {
+  memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  snprintf(addr->sun_path, sizeof addr->sun_path, "/proc/self/fd/%d/attach.sock", dir_fd);
+}
+
+static void attach_listen(void) {
+  int dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) die_errno(125, "open %s", dir);
+  struct sockaddr_un addr;
+  attach_path(&addr, dir_fd);
+  unlink(addr.sun_path); /* an earlier run's */
+  listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(listen_fd, 8) < 0) die_errno(125, "attach socket %s/attach.sock", dir);
+  close(dir_fd);
+}
+
+static void attach_unlink(void) {
+  char path[PATH_MAX];
+  path_in_dir(path, "attach.sock");
+  unlink(path);
+}
+
+static void drop_client(int i) {
+  close(clients[i].fd);
+  clients[i] = clients[--client_count];
+}
+
+static void accept_client(void) {
+  int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+  if (fd < 0) return;
+  if (client_count == MAX_CLIENTS) {
+    close(fd);
+    return;
+  }
+  clients[client_count++] = (struct client){.fd = fd, .sending = 1};
+}
+
+/* All of buf to fd, or -1 when the client has gone. */
+static int send_all(int fd, const void *buf, size_t n) {
+  const char *p = buf;
+  while (n > 0) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Output of stream 1 (stdout) or 2 (stderr) to every client, as one frame. */
+static void broadcast(int stream, const unsigned char *data, size_t n) {
+  unsigned char header[8] = {(unsigned char)stream, 0, 0, 0, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n};
+  for (int i = client_count - 1; i >= 0; i--)
+    if (send_all(clients[i].fd, header, sizeof header) < 0 || send_all(clients[i].fd, data, n) < 0) drop_client(i);
+}
+
+/* What client i sent: kept for the container's stdin (-i), or dropped. */
+static void receive(int i) {
+  ssize_t n = read(clients[i].fd, input, sizeof input);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+  if (n <= 0) {
+    clients[i].sending = 0;
+    return;
+  }
+  if (stdin_fd >= 0) {
+    input_len = (size_t)n;
+    input_off = 0;
+  }
+}
+
+/* As much of the input as the container's stdin takes now; the rest waits for POLLOUT. */
+static void feed_stdin(void) {
+  ssize_t w = write(stdin_fd, input + input_off, input_len - input_off);
+  if (w < 0 && (errno == EINTR || errno == EAGAIN)) return;
+  if (w < 0) { /* the container closed its stdin: input is dropped from now on */
+    close(stdin_fd);
+    stdin_fd = -1;
+    input_len = input_off = 0;
+    return;
+  }
+  input_off += (size_t)w;
+  if (input_off == input_len) input_len = input_off = 0;
 }
 
 /* ---- running the container ----------------------------------------------- */
@@ -226,10 +349,13 @@ static int container_status(int ns_exec_status) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 4) die("usage: cutaway-shim DIR N AFTER… RUN…");
+  int interactive = argc > 1 && strcmp(argv[1], "-i") == 0;
+  argc -= interactive;
+  argv += interactive;
+  if (argc < 4) die("usage: cutaway-shim [-i] DIR N AFTER… RUN…");
   dir = argv[1];
   int after_count = atoi(argv[2]);
-  if (after_count < 1 || 3 + after_count >= argc) die("usage: cutaway-shim DIR N AFTER… RUN…");
+  if (after_count < 1 || 3 + after_count >= argc) die("usage: cutaway-shim [-i] DIR N AFTER… RUN…");
   char **after = argv + 3, **run = argv + 3 + after_count;
 
   char path[PATH_MAX];
@@ -244,37 +370,63 @@ int main(int argc, char **argv) {
   /* PID 1 comes to the shim, not to init, if ns-exec is killed: its status is still known here. */
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) die_errno(125, "prctl PR_SET_CHILD_SUBREAPER");
 
-  int out[2], err[2];
+  int out[2], err[2], in[2] = {-1, -1};
   if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) die_errno(125, "pipe");
+  if (interactive && pipe2(in, O_CLOEXEC) < 0) die_errno(125, "pipe");
+  attach_listen();
   now(started_at, sizeof started_at);
   pid_t child = fork();
   if (child < 0) die_errno(125, "fork");
   if (child == 0) {
-    int null = open("/dev/null", O_RDONLY);
-    if (null < 0 || dup2(null, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) _exit(125);
+    int input_end = interactive ? in[0] : open("/dev/null", O_RDONLY);
+    if (input_end < 0 || dup2(input_end, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) _exit(125);
     execvp(run[0], run);
     die_errno(errno == ENOENT ? 127 : 126, "%s", run[0]);
   }
   close(out[1]);
   close(err[1]);
+  if (interactive) {
+    close(in[0]);
+    stdin_fd = in[1];
+    fcntl(stdin_fd, F_SETFL, O_NONBLOCK); /* a container not reading its stdin must not hold the shim */
+  }
   /* A signal sent to the shim (kill, a stop of the whole session) reaches the container's PID 1 through ns-exec. */
   struct sigaction sa = {.sa_handler = SIG_IGN};
   sigaction(SIGHUP, &sa, NULL);
   sigaction(SIGPIPE, &sa, NULL);
 
-  static struct stream streams[2] = {{.name = "stdout"}, {.name = "stderr"}};
+  static struct stream streams[2] = {{.name = "stdout", .number = 1}, {.name = "stderr", .number = 2}};
   streams[0].fd = out[0];
   streams[1].fd = err[0];
   int running = 0;
   while (streams[0].fd >= 0 || streams[1].fd >= 0) {
-    struct pollfd fds[2] = {{.fd = streams[0].fd, .events = POLLIN}, {.fd = streams[1].fd, .events = POLLIN}};
-    /* Until the pid file appears, look for it every 10 ms; then wait for output only. */
-    int ready = poll(fds, 2, running ? -1 : 10);
+    /* The output, new clients, the container's stdin while input waits for it, and the clients otherwise. */
+    struct pollfd fds[4 + MAX_CLIENTS] = {
+        {.fd = streams[0].fd, .events = POLLIN},
+        {.fd = streams[1].fd, .events = POLLIN},
+        {.fd = listen_fd, .events = POLLIN},
+        {.fd = input_len ? stdin_fd : -1, .events = POLLOUT},
+    };
+    int count = client_count;
+    for (int i = 0; i < count; i++) fds[4 + i] = (struct pollfd){.fd = clients[i].fd, .events = clients[i].sending && !input_len ? POLLIN : 0};
+    /* Until the pid file appears, look for it every 10 ms; then wait for what comes. */
+    int ready = poll(fds, (nfds_t)(4 + count), running ? -1 : 10);
     if (ready < 0 && errno != EINTR) die_errno(125, "poll");
     if (!running) running = record_running();
-    for (int i = 0; i < 2 && ready > 0; i++)
+    if (ready <= 0) continue;
+    for (int i = 0; i < 2; i++)
       if (fds[i].revents) pump(&streams[i]);
+    if (fds[3].revents) feed_stdin();
+    /* From the last, so that dropping one (moving the last into its place) skips none: the clients polled are the first `count`. */
+    for (int i = count - 1; i >= 0; i--) {
+      if (i >= client_count || clients[i].fd != fds[4 + i].fd) continue; /* dropped by a broadcast above */
+      if (fds[4 + i].revents & POLLIN) receive(i);
+      else if (fds[4 + i].revents & (POLLHUP | POLLERR)) drop_client(i);
+    }
+    if (fds[2].revents) accept_client();
   }
+  /* The output has ended: clients see the end of the stream (their sockets close at the execvp below) and then read the state. */
+  attach_unlink();
   int status;
   while (waitpid(child, &status, 0) < 0)
     if (errno != EINTR) die_errno(125, "waitpid");

@@ -10,9 +10,10 @@ import { ContainerStore } from './store.ts';
  * reads it (moby's archive.OverlayChanges): a whiteout (a 0:0 character device) is D; an opaque directory that
  * a lower layer has is D, and what it holds now is listed below it; anything else is A when no lower layer has
  * the path, else C — but a directory that a lower layer has with the same mode, size and mtime is left out
- * (it is only in the upper because something under it changed). What ns-exec mounts over (/proc, /sys, /dev
- * and /etc/hosts, /etc/hostname, /etc/resolv.conf) are in Docker's init layer and not listed; nor is a
- * directory that holds only those. Sorted by path, as Docker sorts.
+ * (it is only in the upper because something under it changed), unless an entry of its own was added or
+ * deleted: then it is C, as Docker's changes() records the parent of every A and D. What ns-exec mounts over
+ * (/proc, /sys, /dev and /etc/hosts, /etc/hostname, /etc/resolv.conf) are in Docker's init layer and not
+ * listed; nor is a directory that holds only those. Sorted by path, as Docker sorts.
  */
 
 /** The mount points ns-exec makes in a rootfs: Docker's init layer has them, so docker diff never lists them. */
@@ -43,15 +44,16 @@ function below(lowers: string[], path: string): Stats | undefined {
 /** The changes an upper directory holds over its lowers (top first), in Docker's order. */
 export function upperChanges(upper: string, lowers: string[]): Change[] {
   const changes: Change[] = [];
-  /** Walks a directory of the upper; returns whether it listed anything under it. */
-  const walk = (dir: string): boolean => {
+  /** Walks a directory of the upper: whether it listed anything under it, and whether it added or deleted an entry of its own. */
+  const walk = (dir: string): { listed: boolean; addedOrDeleted: boolean } => {
     let listed = false;
+    let addedOrDeleted = false;
     for (const name of readdirSync(join(upper, dir))) {
       const path = `${dir === '/' ? '' : dir}/${name}`;
       if (INIT_PATHS.has(path)) continue;
       const st = lstatSync(join(upper, path));
       const lower = below(lowers, path);
-      const inner = st.isDirectory() ? walk(path) : false;
+      const { listed: inner, addedOrDeleted: entries } = st.isDirectory() ? walk(path) : { listed: false, addedOrDeleted: false };
       let kind: ChangeKind | undefined;
       if (isWhiteout(st)) kind = 'D';
       else if (st.isDirectory() && lower?.isDirectory() && isOpaque(join(upper, path))) kind = 'D';
@@ -60,12 +62,13 @@ export function upperChanges(upper: string, lowers: string[]): Change[] {
         const same = st.mode === lower.mode && st.size === lower.size && Math.floor(st.mtimeMs / 1000) === Math.floor(lower.mtimeMs / 1000);
         // Changed in its mtime only because ns-exec made its mount points in it: Docker's init layer made them.
         const onlyMountPoints = !inner && readdirSync(join(upper, path)).every((n) => INIT_PATHS.has(`${path}/${n}`));
-        kind = same || (onlyMountPoints && st.mode === lower.mode) ? undefined : 'C';
+        kind = (same || (onlyMountPoints && st.mode === lower.mode)) && !entries ? undefined : 'C';
       } else kind = 'C';
       if (kind) changes.push({ kind, path });
       listed ||= kind !== undefined || inner;
+      addedOrDeleted ||= kind === 'A' || kind === 'D';
     }
-    return listed;
+    return { listed, addedOrDeleted };
   };
   walk('/');
   return changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { command } from '../command.ts';
 import { spawnNsExec, toolEnv, traceCommand, waitPassingSignals } from '../tools.ts';
+import { recordContainerEvent } from './events.ts';
 import { PROCESS_OPTIONS } from './process-options.ts';
 import { ContainerStore } from './store.ts';
 
@@ -75,6 +77,13 @@ export const exec = command(
       ...o['env-file'].flatMap((f) => ['--env-file', f]), ...o.env.flatMap((e) => ['-e', e]),
       '-w', workdir, ...(user ? ['-u', user] : []), '--', ...argv,
     ];
-    return r.execProcess(args, { detach: o.detach, interactive: o.interactive }, root);
+    if (r.dryRun) return r.execProcess(args, { detach: o.detach, interactive: o.interactive }, root);
+    // Docker's exec events (moby daemon/exec.go): the command in the action's name, the exec's id in its attributes.
+    const execID = randomBytes(32).toString('hex');
+    const [cmd, ...cmdArgs] = argv;
+    for (const stage of ['exec_create', 'exec_start']) recordContainerEvent(store, config, `${stage}: ${cmd} ${cmdArgs.join(' ')}`, { execID });
+    const code = await r.execProcess(args, { detach: o.detach, interactive: o.interactive }, root);
+    if (!o.detach) recordContainerEvent(store, config, 'exec_die', { execID, exitCode: String(code) });
+    return code;
   },
 );

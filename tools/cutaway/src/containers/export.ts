@@ -5,6 +5,7 @@ import { usingStore } from '../store-lock.ts';
 import { streamTool, tool, tryTool } from '../tools.ts';
 import { overlayArgs } from './lifecycle.ts';
 import { currentState } from './state.ts';
+import { recordContainerEvent } from './events.ts';
 import { ContainerStore } from './store.ts';
 
 const isMounted = (path: string): boolean => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === path);
@@ -54,5 +55,6 @@ export const exportContainer = command(
     const store = new ContainerStore(root);
     const id = store.find(inv.positionals[0]!);
     await withRootfs(store, id, root, (merged) => streamTool('layer-commit', [merged, '-o', output ?? '-'], { CUTAWAY_ROOT: root }, 'ignore', 'inherit'));
+    recordContainerEvent(store, id, 'export');
   },
 );

@@ -1,5 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { command } from '../command.ts';
+import { recordContainerEvent } from './events.ts';
 import { thawIfPaused } from './pause.ts';
 import { signalNumber, signalPid } from './signals.ts';
 import { runningPid } from './state.ts';
@@ -21,7 +22,9 @@ export const kill = command(
     const ids = inv.positionals.map((n) => store.find(n));
     const sig = signalNumber(inv.options.signal ?? 'KILL');
     for (const [i, id] of ids.entries()) {
-      signalPid(runningPid(store, id), sig);
+      const pid = runningPid(store, id);
+      recordContainerEvent(store, id, 'kill', { signal: String(sig) });
+      signalPid(pid, sig);
       // Docker resumes a paused container after SIGKILL (other signals wait, pending, for unpause).
       if (sig === osConstants.signals.SIGKILL) await thawIfPaused(store, id);
       process.stdout.write(`${inv.positionals[i]}\n`);

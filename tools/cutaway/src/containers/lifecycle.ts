@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { rootless, stdoutClosed, ToolError, whenStdoutCloses } from '@cutaway/cli';
 import { createWriteStream, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { recordContainerEvent, recordDie } from './events.ts';
+import { logLines } from './log-lines.ts';
 import { signalPid } from './signals.ts';
 import { currentState } from './state.ts';
 import { endpointAddress, ENDPOINT_FIELDS } from './networks.ts';
@@ -74,9 +76,12 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
     await r.writeFile(store.path(config.id, 'config.json'), configText(config));
     // Rootless, netbridge gives slirp4netns, which serves DNS (its dns field); a bridge serves none.
     const fields = rootless() ? ([...ENDPOINT_FIELDS, 'netns', 'dns'] as const) : ([...ENDPOINT_FIELDS, 'netns'] as const);
-    const up: Pick<UpResult, 'netns'> & Partial<Pick<UpResult, 'dns'>> & Parameters<typeof endpointAddress>[0] = await r.toolFields('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env, 'up', fields);
+    const up: Pick<UpResult, 'netns'> & Partial<Pick<UpResult, 'dns' | 'ports'>> & Parameters<typeof endpointAddress>[0] = await r.toolFields('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env, 'up', fields);
     // Its address, gateway and MAC, and the netns, recorded for inspect while it runs.
     Object.assign(config.network, endpointAddress(up), { netns: up.netns });
+    // The host ports netbridge chose (`-p 80` asks for any): what inspect's Ports, port and ps show while it runs.
+    // The real runner gives all of up's output; a --dry-run script's record has none of them.
+    if (Array.isArray(up.ports)) config.network.published = up.ports.map((p) => `${p.hostPort}:${p.containerPort}/${p.protocol}`);
     dns = up.dns || undefined;
     // The networks connected since (eth1, …): netbridge adds each to the namespace the first `up` made.
     for (const extra of config.network.connected ?? [])
@@ -99,6 +104,7 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
  * container stops, as under Docker); with `remove`, the container's directory too.
  */
 export async function teardown(store: ContainerStore, config: ContainerConfigRecord, env: NodeJS.ProcessEnv, remove: boolean, r: Runner = realRunner): Promise<void> {
+  if (!r.dryRun) await recordDie(store, config);
   await Promise.all([
     config.network?.endpoint ? r.tryTool('netbridge', ['down', config.network.endpoint], env) : undefined,
     r.tryTool('overlay-mount', ['--unmount', config.id, ...(remove ? ['--rm'] : [])], env),
@@ -106,6 +112,7 @@ export async function teardown(store: ContainerStore, config: ContainerConfigRec
   ]);
   if (remove) r.removeContainer(store, config.id, config.name);
   else await r.markDown(store, config.id);
+  if (remove && !r.dryRun) recordContainerEvent(store, config, 'destroy');
 }
 
 /** After teardown: an exited container's state says it is down, and the keeper's pid goes (realRunner's markDown). */
@@ -153,14 +160,17 @@ export async function runProcess(
   // it records the exit and takes the container down (state.ts waits for it), until teardown is done.
   writeFileSync(store.path(config.id, 'shim.pid'), String(process.pid));
   const child = spawnNsExec(nsExecArgs, env, [io.stdin, terminal ? 'inherit' : 'pipe', terminal ? 'inherit' : 'pipe']);
+  recordContainerEvent(store, config, 'start');
   // Our stdout's reader gone (`cutaway run … | head -1`): the container's stdout is closed too, so that its
   // process meets the closed pipe as it would in a shell pipeline (SIGPIPE), and the container ends and goes.
   if (io.out === process.stdout) whenStdoutCloses(() => child.stdout?.destroy());
   for (const [name, stream, sink] of [['stdout', child.stdout, io.out], ['stderr', child.stderr, io.err]] as const) {
+    const lines = logLines((text) => log.write(logLine(name, text)));
     stream?.on('data', (chunk: Buffer) => {
       if (!(sink === process.stdout && stdoutClosed())) sink?.write(chunk);
-      log.write(logLine(name, chunk.toString()));
+      lines.write(chunk);
     });
+    stream?.on('close', () => lines.end());
   }
   const startedAt = new Date().toISOString();
   const pidFile = store.path(config.id, 'pid');
@@ -180,15 +190,22 @@ export async function runProcess(
   return code;
 }
 
+/** cutaway-shim's -i: a `run -d -i` container's stdin is a pipe its shim holds open (attach writes to it), as under Docker. */
+export function shimStdin(config: ContainerConfigRecord): string[] {
+  return config.interactive ? ['-i'] : [];
+}
+
 /**
  * A detached container's shim: cutaway-shim (cutaway-shim.c, the role containerd-shim plays), in a session
- * of its own, runs ns-exec, logs its output, records the running and exited states and then becomes
- * `cutaway __teardown ID`, which takes down what the container had. Its pid goes to shim.pid. Returns once
- * the container runs (or has ended already), as docker run -d and docker start do.
+ * of its own, runs ns-exec, logs its output, serves `cutaway attach` on containers/<id>/attach.sock, records
+ * the running and exited states and then becomes `cutaway __teardown ID`, which takes down what the container
+ * had. Its pid goes to shim.pid. Returns once the container runs (or has ended already), as docker run -d and
+ * docker start do.
  */
-export async function startShim(store: ContainerStore, id: string, nsExecArgs: string[], root: string): Promise<void> {
+export async function startShim(store: ContainerStore, config: ContainerConfigRecord, nsExecArgs: string[], root: string): Promise<void> {
+  const id = config.id;
   const after = [process.execPath, process.argv[1]!, '__teardown', id];
-  const args = [store.path(id), String(after.length), ...after, 'ns-exec', ...nsExecArgs];
+  const args = [...shimStdin(config), store.path(id), String(after.length), ...after, 'ns-exec', ...nsExecArgs];
   traceCommand('cutaway-shim', args);
   // With --trace the shim's work is traced into shim.err (ns-exec's steps on TRACE_FD there, as its stderr goes
   // to the log; then its teardown's), and ns-exec's steps are shown once the container runs (below).
@@ -205,6 +222,8 @@ export async function startShim(store: ContainerStore, id: string, nsExecArgs: s
     shim.once('spawn', resolve);
     shim.once('error', (e) => reject(new ToolError(`cutaway-shim: ${e.message}`)));
   });
+  // Now, not once it runs: its exit's `die` (its __teardown) could come first then.
+  recordContainerEvent(store, id, 'start');
   writeFileSync(store.path(id, 'shim.pid'), String(shim.pid));
   shim.unref();
   for (let i = 0; i < 400 && currentState(store, id).status === 'created'; i++) await new Promise((r) => setTimeout(r, 10));

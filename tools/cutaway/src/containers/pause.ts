@@ -1,6 +1,7 @@
 import { ToolError } from '@cutaway/cli';
 import { command, type Command } from '../command.ts';
 import { tool } from '../tools.ts';
+import { recordContainerEvent } from './events.ts';
 import { eachInParallel } from './parallel.ts';
 import { currentState, isPaused } from './state.ts';
 import { ContainerStore } from './store.ts';
@@ -49,6 +50,7 @@ function verb(name: 'pause' | 'unpause'): Command {
         if (!cgroup) throw new ToolError(`cannot ${name} container ${id}: it has no cgroup (rootless), so no freezer`);
         await tool('cg-limit', [pausing ? 'freeze' : 'thaw', cgroup]);
         await store.writeState(id, { ...store.state(id), paused: pausing });
+        recordContainerEvent(store, id, name);
       });
     },
   );

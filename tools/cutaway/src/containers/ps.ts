@@ -3,7 +3,7 @@ import type { Digest } from '@cutaway/oci';
 import { command, NO_OPERANDS } from '../command.ts';
 import { Filters, FILTER_OPTION } from '../filters.ts';
 import { ago, ellipsis, FORMAT_OPTION, formatOutput, goTime, humanSize, NO_TRUNC } from '../format.ts';
-import { ImageStore, storedSize } from '../images/store.ts';
+import { familiarName, ImageStore, storedSize } from '../images/store.ts';
 import { diskUsage } from '../system/disk-usage.ts';
 import { networksOf } from './networks.ts';
 import { portsText } from './ports.ts';
@@ -39,16 +39,24 @@ const commaList = (items: string[]) => items.join(',');
  * A row as docker/cli's ContainerContext shows it; its fields are --format's. Size (the upper directory,
  * and with the image's what the container sees) only when asked: it walks the upper directory.
  */
+/** Docker's IMAGE: the image as run was given it, familiar and without a digest (`busybox`); an image ID's 12 digits. */
+function imageColumn(config: ContainerConfigRecord): string {
+  const typed = config.imageRef;
+  if (typed === undefined) return familiarName(config.image);
+  if (/^(sha256:)?[0-9a-f]{64}$/.test(typed)) return typed.replace(/^sha256:/, '').slice(0, 12);
+  return typed.replace(/@sha256:[0-9a-f]{64}$/, '').replace(/^docker\.io\/(library\/)?/, '');
+}
+
 function rowOf(c: Container, noTrunc: boolean, size: ((c: Container) => string) | undefined): Record<string, unknown> {
   const labels = c.config.labels ?? {};
   const mounts = mountNames(c.config);
   return {
     ID: noTrunc ? c.id : c.id.slice(0, 12),
-    Image: c.config.image.replace(/^docker\.io\/library\//, ''),
+    Image: imageColumn(c.config),
     Command: JSON.stringify(noTrunc ? c.config.command.join(' ') : ellipsis(c.config.command.join(' '), 20)),
     CreatedAt: goTime(c.config.created),
     RunningFor: `${ago(c.config.created)} ago`,
-    Ports: portsText(c.config).join(', '),
+    Ports: c.state.status === 'running' ? portsText(c.config).join(', ') : '',
     State: statusName(c.state),
     Status: statusText(c.state),
     Size: size ? size(c) : '0B',

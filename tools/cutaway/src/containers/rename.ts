@@ -1,5 +1,6 @@
 import { ToolError, UsageError } from '@cutaway/cli';
 import { command } from '../command.ts';
+import { recordContainerEvent } from './events.ts';
 import { ContainerStore } from './store.ts';
 
 /**
@@ -25,7 +26,9 @@ export const rename = command(
     if (!container || !name) throw new UsageError('Neither old nor new names may be empty');
     const store = new ContainerStore(root);
     const id = store.find(container);
-    if (store.config(id).name === name) throw new ToolError('Renaming a container with the same name as its current name');
+    const oldName = store.config(id).name;
+    if (oldName === name) throw new ToolError('Renaming a container with the same name as its current name');
     await store.rename(id, name);
+    recordContainerEvent(store, id, 'rename', { oldName });
   },
 );

@@ -1,8 +1,9 @@
 import { command } from '../command.ts';
 import { signalFirst } from '../rootless.ts';
+import { recordContainerEvent } from './events.ts';
 import { eachInParallel } from './parallel.ts';
 import { startContainer } from './start.ts';
-import { graceSeconds, stopContainer, TIME_OPTION } from './stop.ts';
+import { graceSeconds, stopWithEvent, TIME_OPTION } from './stop.ts';
 import { ContainerStore } from './store.ts';
 
 export const restart = command(
@@ -22,11 +23,12 @@ export const restart = command(
     const seconds = graceSeconds(inv.options.time);
     // Rootless, the stop is done from the user's own namespace, the start in a user namespace of its own (rootless.ts).
     await signalFirst(false, async () => {
-      await Promise.all(ids.map((id) => stopContainer(store, id, seconds)));
+      await Promise.all(ids.map((id) => stopWithEvent(store, id, seconds)));
     });
     await eachInParallel(ids, inv.positionals, async (id) => {
-      await stopContainer(store, id, seconds);
+      await stopWithEvent(store, id, seconds);
       await startContainer(store, id, root);
+      recordContainerEvent(store, id, 'restart');
     });
   },
 );

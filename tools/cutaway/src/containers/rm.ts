@@ -1,6 +1,7 @@
 import { ToolError } from '@cutaway/cli';
 import { command } from '../command.ts';
 import { signalFirst } from '../rootless.ts';
+import { recordContainerEvent } from './events.ts';
 import { teardown } from './lifecycle.ts';
 import { currentState } from './state.ts';
 import { stopContainer } from './stop.ts';
@@ -39,7 +40,10 @@ export const rm = command(
       await r.whenDown(
         store,
         id,
-        async () => r.removeContainer(store, id, config.name),
+        async () => {
+          r.removeContainer(store, id, config.name);
+          if (!r.dryRun) recordContainerEvent(store, config, 'destroy');
+        },
         () => teardown(store, config, { CUTAWAY_ROOT: root }, true, r),
       );
     });

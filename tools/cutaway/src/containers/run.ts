@@ -61,7 +61,7 @@ export const run = command(
       }
       if (o.detach) {
         await r.guarded(
-          () => r.startShim(store, config.id, nsExecArgs, root),
+          () => r.startShim(store, config, nsExecArgs, root),
           () => teardown(store, config, env, true, r),
         );
         r.print(config.id);

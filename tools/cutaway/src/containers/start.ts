@@ -3,9 +3,11 @@ import { command } from '../command.ts';
 import { realRunner, type Runner } from '../runner.ts';
 import { holdStore, usingStore } from '../store-lock.ts';
 import { holdSignals } from '../tools.ts';
+import { attachTo, DEFAULT_DETACH_KEYS, parseDetachKeys } from './attach.ts';
+import { recordContainerEvent } from './events.ts';
 import { prepare, startShim, teardown } from './lifecycle.ts';
 import { eachInParallel } from './parallel.ts';
-import { currentState } from './state.ts';
+import { currentState, isPaused } from './state.ts';
 import { ContainerStore, type ContainerConfigRecord } from './store.ts';
 
 /**
@@ -31,10 +33,16 @@ async function prepareAgain(store: ContainerStore, id: string, root: string): Pr
   return { config, nsExecArgs };
 }
 
+/** Docker's daemon refuses to start a paused container (daemon/start.go), to run attached or not. */
+function refusePaused(store: ContainerStore, id: string): void {
+  if (isPaused(currentState(store, id))) throw new ToolError('cannot start a paused container, try unpause instead');
+}
+
 async function startStopped(store: ContainerStore, id: string, root: string): Promise<void> {
+  refusePaused(store, id);
   if (currentState(store, id).status === 'running') return;
   const { config, nsExecArgs } = await prepareAgain(store, id, root);
-  await startShim(store, id, nsExecArgs, root).catch(async (e: unknown) => {
+  await startShim(store, config, nsExecArgs, root).catch(async (e: unknown) => {
     await teardown(store, config, { CUTAWAY_ROOT: root }, false);
     throw e;
   });
@@ -45,14 +53,17 @@ async function startStopped(store: ContainerStore, id: string, root: string): Pr
  * ours, signals passed on, then taken down (removed with --rm); its exit status. `running`: called once it runs.
  */
 export async function runAttached(store: ContainerStore, config: ContainerConfigRecord, nsExecArgs: string[], env: NodeJS.ProcessEnv, r: Runner, stdin: boolean, running: () => void): Promise<number> {
+  if (!r.dryRun) recordContainerEvent(store, config, 'attach');
   const code = await r.runProcess(store, config, nsExecArgs, { stdin: stdin ? 'inherit' : 'ignore', out: process.stdout, err: process.stderr, running }, env);
   await teardown(store, config, env, config.autoRemove, r);
   return r.status(code);
 }
 
 /** docker start -a: the container started in the foreground, attached to its stdout and stderr (and stdin with -i); its status. */
-async function startAttached(store: ContainerStore, id: string, root: string, stdin: boolean): Promise<number> {
-  if (currentState(store, id).status === 'running') throw new ToolError(`container ${store.config(id).name} is running already`, 'see its output with cutaway logs -f');
+async function startAttached(store: ContainerStore, id: string, root: string, stdin: boolean, detachKeys: Buffer): Promise<number> {
+  refusePaused(store, id);
+  // Docker's start -a of a running container attaches to it.
+  if (currentState(store, id).status === 'running') return attachTo(store, id, { stdin, sigProxy: true, detachKeys });
   holdSignals();
   const hold = await holdStore(root);
   try {
@@ -71,10 +82,12 @@ export const start = command(
     description: [
       'Start created or stopped containers, in the background: mounts, network and cgroup made from their config.',
       "-a: one container, in the foreground, its stdout and stderr on cutaway's (stdin too with -i); exits with its status.",
+      'A running container is attached to instead (cutaway attach).',
     ].join('\n'),
     options: [
       { name: 'attach', short: 'a', type: 'boolean', help: "attach stdout and stderr and exit with the container's status" },
       { name: 'interactive', short: 'i', type: 'boolean', help: "attach the container's stdin" },
+      { name: 'detach-keys', type: 'string', arg: 'KEYS', help: `with -a, on a running container: the keys that detach (default "${DEFAULT_DETACH_KEYS}")` },
     ],
     operands: { min: 1, names: 'CONTAINER…' },
     examples: ['cutaway start web', 'cutaway start $(cutaway ps -aq)', 'cutaway start -a $(cutaway create busybox echo hello)'],
@@ -85,7 +98,7 @@ export const start = command(
     const attach = inv.options.attach || inv.options.interactive;
     if (attach && inv.positionals.length > 1) throw new ToolError('you cannot start and attach multiple containers at once');
     const ids = inv.positionals.map((n) => store.find(n));
-    if (attach) return startAttached(store, ids[0]!, root, inv.options.interactive);
+    if (attach) return startAttached(store, ids[0]!, root, inv.options.interactive, parseDetachKeys(inv.options['detach-keys'] ?? DEFAULT_DETACH_KEYS));
     await eachInParallel(ids, inv.positionals, (id) => startContainer(store, id, root));
   },
 );

@@ -1,5 +1,7 @@
+import { constants as osConstants } from 'node:os';
 import { UsageError } from '@cutaway/cli';
 import { command } from '../command.ts';
+import { recordContainerEvent } from './events.ts';
 import { thawIfPaused } from './pause.ts';
 import { signalPid } from './signals.ts';
 import { currentState, shimAlive } from './state.ts';
@@ -19,16 +21,25 @@ export function graceSeconds(time: string | undefined): number {
 export async function stopContainer(store: ContainerStore, id: string, seconds: number): Promise<void> {
   const s = currentState(store, id);
   if (s.status !== 'running') return;
+  recordContainerEvent(store, id, 'kill', { signal: String(osConstants.signals.SIGTERM) });
   signalPid(s.pid!, 'SIGTERM');
   const deadline = Date.now() + seconds * 1000;
   while (Date.now() < deadline && currentState(store, id).status === 'running') await new Promise((r) => setTimeout(r, 50));
   if (currentState(store, id).status === 'running') {
+    recordContainerEvent(store, id, 'kill', { signal: String(osConstants.signals.SIGKILL) });
     signalPid(s.pid!, 'SIGKILL');
     await thawIfPaused(store, id);
   }
   await waitForExit(store, id);
   // As docker stop returns once the container is cleaned up.
   for (let i = 0; i < 300 && shimAlive(store, id); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** docker stop of one container, and its `stop` event: after its kill and die, and only if it was running (moby daemon/stop.go). */
+export async function stopWithEvent(store: ContainerStore, id: string, seconds: number): Promise<void> {
+  const running = currentState(store, id).status === 'running';
+  await stopContainer(store, id, seconds);
+  if (running) recordContainerEvent(store, id, 'stop');
 }
 
 export const stop = command(
@@ -47,6 +58,6 @@ export const stop = command(
     const store = new ContainerStore(root);
     const ids = inv.positionals.map((n) => store.find(n));
     const seconds = graceSeconds(inv.options.time);
-    await r.each(ids, inv.positionals, (id) => r.stopContainer(store, id, seconds));
+    await r.each(ids, inv.positionals, (id) => (r.dryRun ? r.stopContainer(store, id, seconds) : stopWithEvent(store, id, seconds)));
   },
 );

@@ -35,6 +35,8 @@ export interface ContainerConfigRecord {
     name?: string;
     endpoint?: string;
     ports: string[];
+    /** The host ports published for `ports` (HOST:CTR/PROTO, the host port netbridge's when `ports` names none), while it runs. */
+    published?: string[];
     /** The networks `cutaway network connect` added (eth1, …), with their addresses while it runs. */
     connected?: ({ name: string } & EndpointAddress)[];
     /** netbridge's named netns (inspect's SandboxKey), while it runs. */
@@ -46,13 +48,15 @@ export interface ContainerConfigRecord {
   /**
    * What inspect shows of what run and create were asked (records made before these lack them): the
    * Entrypoint part of `command` (the rest is Cmd), the image as typed, the labels (the image's, then
-   * --label), the -v specs as given, and whether run -d detached it (nothing attached).
+   * --label), the -v specs as given, whether run -d detached it (nothing attached), and the variables of
+   * --env-file and -e as Docker's CLI resolves them (`K` alone: unset).
    */
   entrypoint?: string[];
   imageRef?: string;
   labels?: Record<string, string>;
   binds?: string[];
   detached?: boolean;
+  env?: string[];
 }
 
 /** An endpoint's address as netbridge up gave it (ip, prefix length, gateway, MAC), recorded while it runs. */
@@ -83,6 +87,8 @@ export interface ContainerState {
   down?: boolean;
   /** `cutaway pause`: its cgroup frozen (cg-limit freeze) until unpause; meaningful only while it runs (state.ts isPaused). */
   paused?: boolean;
+  /** Set once this exit's `die` event is recorded (events.ts recordDie). */
+  died?: boolean;
 }
 
 /** Docker's container names (daemon/names.go, RestrictedNamePattern), at most 128 characters as overlay-mount's. */

@@ -3,6 +3,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { ToolError } from '@cutaway/cli';
 import { command } from '../command.ts';
+import { recordContainerEvent } from './events.ts';
 import { runningPid } from './state.ts';
 import { ContainerStore } from './store.ts';
 
@@ -41,7 +42,8 @@ export const top = command(
   async (inv, root) => {
     const [name, ...psArgs] = inv.positionals as [string, ...string[]];
     const store = new ContainerStore(root);
-    const pids = containerPids(runningPid(store, store.find(name)));
+    const id = store.find(name);
+    const pids = containerPids(runningPid(store, id));
     let out: string;
     try {
       out = (await promisify(execFile)('ps', psArgs.length ? psArgs : ['-ef'])).stdout;
@@ -52,5 +54,6 @@ export const top = command(
     const column = header.trim().split(/\s+/).indexOf('PID');
     if (column < 0) throw new ToolError(`ps ${psArgs.join(' ')}: its output has no PID column`);
     process.stdout.write([header, ...rows.filter((r) => pids.has(Number(r.trim().split(/\s+/)[column])))].map((l) => `${l}\n`).join(''));
+    recordContainerEvent(store, id, 'top');
   },
 );

@@ -3,6 +3,7 @@ import { command } from '../command.ts';
 import { tool } from '../tools.ts';
 import { eachInParallel } from './parallel.ts';
 import { currentState } from './state.ts';
+import { recordContainerEvent } from './events.ts';
 import { ContainerStore } from './store.ts';
 
 /** The limits update changes: run's flags, as cg-limit takes them, with the spellings a record may hold. */
@@ -57,6 +58,7 @@ export const update = command(
       if (currentState(store, id).status === 'running') await tool('cg-limit', ['update', config.cgroup, ...changes]);
       else await tool('cg-limit', ['--dry-run', 'update', config.cgroup, ...changes]);
       await store.writeConfig({ ...store.config(id), limits: merged(config.limits, changes) });
+      recordContainerEvent(store, id, 'update');
     });
   },
 );

@@ -7,7 +7,9 @@ import { imageStoreDir, ToolError } from '@cutaway/cli';
 import { command } from '../command.ts';
 import { IMAGE_CHANGE_OPTIONS, newImageName } from '../containers/commit.ts';
 import { realRunner } from '../runner.ts';
+import { recordImageEvent } from '../system/events-log.ts';
 import { tool } from '../tools.ts';
+import { familiarName } from './store.ts';
 
 const isUrl = (source: string): boolean => /^https?:\/\//.test(source);
 
@@ -68,7 +70,11 @@ export const importImage = command(
         ...inv.options.change.flatMap((c) => ['--change', c]),
         '--message', inv.options.message ?? `Imported from ${isUrl(source) ? source : '-'}`,
       ], env);
-      realRunner.print(await realRunner.imageId(imageStoreDir(root), tag ?? manifest));
+      const id = await realRunner.imageId(imageStoreDir(root), tag ?? manifest);
+      // Docker's: the name's tag event, then import (moby daemon/images/image_import.go).
+      if (tag !== undefined) recordImageEvent(root, 'tag', id, familiarName(tag));
+      recordImageEvent(root, 'import', id, id);
+      realRunner.print(id);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }

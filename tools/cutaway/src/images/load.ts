@@ -7,9 +7,10 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { imageStoreDir, ToolError } from '@cutaway/cli';
-import { formatReference, OciLayout, parseArchiveManifest, parseReference, type ArchiveManifestItem } from '@cutaway/oci';
+import { findImage, formatReference, OciLayout, parseArchiveManifest, parseReference, type ArchiveManifestItem } from '@cutaway/oci';
 import { familiarName } from './store.ts';
 import { command, NO_OPERANDS } from '../command.ts';
+import { recordImageEvent } from '../system/events-log.ts';
 import { tool, traceCommand } from '../tools.ts';
 import { PLATFORM_OPTION } from './pull.ts';
 
@@ -83,6 +84,8 @@ async function loadImages(root: string, input: string | undefined, platform: str
       const layout = await OciLayout.open(imageStoreDir(root));
       const descriptor = (await layout.resolve(first!))!;
       for (const tag of others) await layout.addRef(tag, descriptor);
+      const id = (await findImage(layout, first!)).manifest.config.digest;
+      recordImageEvent(root, 'load', id, id);
       loaded.push(...[first!, ...others].map(familiarName));
     }
     return loaded;

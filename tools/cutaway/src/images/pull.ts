@@ -2,6 +2,7 @@ import { formatReference, parseReference } from '@cutaway/oci';
 import type { PullResult } from '../../../oci-pull/src/source.ts';
 import { command } from '../command.ts';
 import { stderrLines } from '../format.ts';
+import { recordReferenceEvent } from '../system/events-log.ts';
 import { tool } from '../tools.ts';
 import { familiarName, givesTagOrDigest, shortId } from './store.ts';
 
@@ -18,6 +19,7 @@ async function pullImage(root: string, ref: string, options: { platform?: string
   if (!givesTagOrDigest(ref)) say('Using default tag: latest');
   say(`${parsed.tag ?? parsed.digest}: Pulling from ${parsed.path}`);
   const report = JSON.parse(await tool('oci-pull', ['-q', '--json', ...(options.platform ? ['--platform', options.platform] : []), ref], { CUTAWAY_ROOT: root })) as PullResult;
+  recordReferenceEvent(root, 'pull', ref);
   for (const layer of report.layers) say(`${shortId(layer.digest)}: ${layer.cached ? 'Already exists' : 'Pull complete'}`);
   say(`Digest: ${report.indexDigest ?? report.digest}`);
   const fresh = !report.config.cached || report.layers.some((l) => !l.cached);

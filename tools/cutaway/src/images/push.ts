@@ -3,6 +3,7 @@ import { formatReference, layerCompression, parseReference, repositoryName } fro
 import type { PushResult } from '../../../oci-pull/src/push.ts';
 import { command } from '../command.ts';
 import { stderrLines } from '../format.ts';
+import { recordReferenceEvent } from '../system/events-log.ts';
 import { tool } from '../tools.ts';
 import { entryNamed, familiarName, ImageStore, shortId } from './store.ts';
 
@@ -15,6 +16,7 @@ async function pushImage(root: string, ref: string, options: { quiet: boolean })
   const say = stderrLines(options.quiet);
   say(`The push refers to repository [${repositoryName(parsed)}]`);
   const report = JSON.parse(await tool('oci-push', ['-q', '--json', ref], { CUTAWAY_ROOT: root })) as PushResult;
+  recordReferenceEvent(root, 'push', ref);
   const status = { exists: 'Layer already exists', mounted: 'Mounted from another repository', uploaded: 'Pushed' };
   for (const blob of report.blobs.filter((b) => layerCompression(b.mediaType) !== undefined)) say(`${shortId(blob.digest)}: ${status[blob.status]}`);
   say(`${parsed.tag ?? parsed.digest}: digest: ${report.digest} size: ${entryNamed(image, name)!.descriptor.size}`);

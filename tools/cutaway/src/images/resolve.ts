@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { imageStoreDir, ToolError } from '@cutaway/cli';
 import { AmbiguousImageError, findImage, NoSuchImageError, OciLayout, parseImageHandle, type FoundImage } from '@cutaway/oci';
+import { recordReferenceEvent } from '../system/events-log.ts';
 import { tool } from '../tools.ts';
 
 /**
@@ -10,7 +11,7 @@ import { tool } from '../tools.ts';
  * name is missing. An ID or a digest names content, not a registry's image: missing, it is `No such
  * image`, never pulled.
  */
-export async function imageFor(root: string, ref: string, env: NodeJS.ProcessEnv, pull: Pull = storePull(env)): Promise<FoundImage> {
+export async function imageFor(root: string, ref: string, env: NodeJS.ProcessEnv, pull: Pull = storePull(root, env)): Promise<FoundImage> {
   const dir = imageStoreDir(root);
   const lookup = async () => findImage(await OciLayout.open(dir), ref);
   const handle = parseImageHandle(ref);
@@ -38,7 +39,8 @@ export async function imageFor(root: string, ref: string, env: NodeJS.ProcessEnv
  */
 export type Pull = (ref: string) => Promise<string | undefined>;
 
-const storePull = (env: NodeJS.ProcessEnv): Pull => async (ref) => {
+const storePull = (root: string, env: NodeJS.ProcessEnv): Pull => async (ref) => {
   await tool('oci-pull', ['-q', ref], env);
+  recordReferenceEvent(root, 'pull', ref);
   return undefined;
 };

@@ -5,6 +5,7 @@ import { layerPath, removeLayer } from '@cutaway/layer';
 import { layerCompression, type Digest } from '@cutaway/oci';
 import { command } from '../command.ts';
 import { ContainerStore, overlayLowers } from '../containers/store.ts';
+import { recordImageEvent } from '../system/events-log.ts';
 import { familiarName, ImageStore, isDigestName, isIntermediate, isTagName, removeImage, repositoryOf, shortId, tags, type StoreImage } from './store.ts';
 
 /**
@@ -33,7 +34,7 @@ interface RemoveOptions {
   prune: boolean;
 }
 
-type Step = { kind: 'untag'; name: string } | { kind: 'delete'; image: StoreImage };
+type Step = { kind: 'untag'; name: string; id: Digest } | { kind: 'delete'; image: StoreImage };
 
 /** Docker's isSingleReference: at most one tag, and any digest references in the same repository. */
 function singleReference(names: string[]): boolean {
@@ -75,7 +76,7 @@ function plan(store: ImageStore, refs: string[], containers: ContainerUse[], opt
         throw new ToolError(`conflict: unable to remove repository reference "${ref}" (must force) - container ${user.id.slice(0, 12)} is using its referenced image ${id}`);
       }
       const untag = (n: string) => {
-        steps.push({ kind: 'untag', name: n });
+        steps.push({ kind: 'untag', name: n, id: image.id });
         store.untag(image, n);
       };
       untag(name);
@@ -91,7 +92,7 @@ function plan(store: ImageStore, refs: string[], containers: ContainerUse[], opt
       if (!options.force && user) throw new ToolError(`conflict: unable to delete ${id} (must be forced) - image is being used by ${user.running ? 'running' : 'stopped'} container ${user.id.slice(0, 12)}`);
       if ((isIntermediate(image) || !image.names.length) && store.childrenOf(image).length) throw new ToolError(`conflict: unable to delete ${id} (cannot be forced) - image has dependent child images`);
       for (const tag of tags(image)) {
-        steps.push({ kind: 'untag', name: tag });
+        steps.push({ kind: 'untag', name: tag, id: image.id });
         store.untag(image, tag);
       }
     }
@@ -109,9 +110,12 @@ async function apply(root: string, store: ImageStore, steps: Step[]): Promise<st
   for (const step of steps) {
     if (step.kind === 'untag') {
       await store.layout.removeRef(step.name);
+      // Docker names the image by its ID in both events, not by the name untagged (moby image_delete.go).
+      recordImageEvent(root, 'untag', step.id, step.id);
       lines.push(`Untagged: ${familiarName(step.name)}`);
     } else {
       await removeImage(store.layout, step.image);
+      recordImageEvent(root, 'delete', step.image.id, step.image.id);
       lines.push(`Deleted: ${step.image.id}`);
       deleted.push(step.image);
     }

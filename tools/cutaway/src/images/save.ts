@@ -1,8 +1,10 @@
 import { open, rename, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ToolError } from '@cutaway/cli';
 import { parseReference, repositoryName, saveDockerArchive, tempPathBeside, type ArchiveImage } from '@cutaway/oci';
 import { command } from '../command.ts';
+import { recordImageEvent } from '../system/events-log.ts';
 import { givesTagOrDigest, ImageStore, isTagName, repositoryOf, tags, type StoreImage } from './store.ts';
 
 /** The repository a reference names when it gives no tag or digest (`busybox`, not `busybox:1`), else undefined. */
@@ -44,11 +46,14 @@ async function saveImages(root: string, refs: string[], output: string | undefin
   if (output === undefined && process.stdout.isTTY) throw new ToolError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
   // Every image is found before anything is written.
   const store = await ImageStore.open(root);
-  const archive = saveDockerArchive(store.layout, imagesToSave(store, refs));
-  if (output === undefined) {
-    await pipeline(archive, process.stdout, { end: false });
-    return;
-  }
+  const images = imagesToSave(store, refs);
+  const archive = saveDockerArchive(store.layout, images);
+  await (output === undefined ? pipeline(archive, process.stdout, { end: false }) : saveToFile(archive, output));
+  for (const { image } of images) recordImageEvent(root, 'save', image.manifest.config.digest, image.manifest.config.digest);
+}
+
+/** The archive to FILE, whole or not at all: written beside it, then renamed. */
+async function saveToFile(archive: Readable, output: string): Promise<void> {
   const temp = tempPathBeside(output);
   const handle = await open(temp, 'wx', 0o644).catch((e: NodeJS.ErrnoException) => {
     throw new ToolError(`failed to save to ${output}: ${e.code === 'ENOENT' ? 'no such directory' : e.message}`);

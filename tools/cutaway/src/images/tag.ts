@@ -1,6 +1,7 @@
 import { ToolError } from '@cutaway/cli';
-import { formatReference, parseReference } from '@cutaway/oci';
+import { familiarReference, formatReference, parseReference } from '@cutaway/oci';
 import { command } from '../command.ts';
+import { recordImageEvent } from '../system/events-log.ts';
 import { ImageStore } from './store.ts';
 
 export const tag = command(
@@ -17,10 +18,11 @@ export const tag = command(
   async (inv, root) => {
     const [source, target] = inv.positionals as [string, string];
     const store = await ImageStore.open(root);
-    const { descriptor } = store.find(source);
+    const { descriptor, image } = store.find(source);
     const ref = parseReference(target);
     if (ref.digest) throw new ToolError(`refusing to create a tag with a digest reference: ${target}`);
     // Under a lease: a concurrent rmi's gc waits, and cannot take the blobs from under the new name.
     await store.layout.withLease(() => store.layout.addRef(formatReference(ref), descriptor));
+    recordImageEvent(root, 'tag', image.id, familiarReference(ref));
   },
 );

@@ -5,7 +5,7 @@ import { currentState } from '../containers/state.ts';
 import { ContainerStore, type EndpointAddress } from '../containers/store.ts';
 import type { UpResult } from '../../../netbridge/src/netbridge.ts';
 import { tool } from '../tools.ts';
-import { findNetwork, listNetworks } from './store.ts';
+import { findNetwork, listNetworks, recordNetworkEvent } from './store.ts';
 
 /** docker network connect: a running container gets the interface now, a stopped one when it starts; both keep it in config.json. */
 async function connectContainer(store: ContainerStore, env: NodeJS.ProcessEnv, args: [string, string]): Promise<void> {
@@ -27,6 +27,7 @@ async function connectContainer(store: ContainerStore, env: NodeJS.ProcessEnv, a
   }
   record.connected = [...(record.connected ?? []), { name: network.name, ...address }];
   await store.writeConfig(config);
+  recordNetworkEvent(env.CUTAWAY_ROOT!, 'connect', network, { container: id });
 }
 
 export const connect = command(

@@ -2,6 +2,7 @@ import { ToolError } from '@cutaway/cli';
 import { command } from '../command.ts';
 import { PREDEFINED_NETWORKS } from '../containers/networks.ts';
 import { tool } from '../tools.ts';
+import { recordNetworkEvent } from './store.ts';
 
 export const create = command(
   {
@@ -24,6 +25,8 @@ export const create = command(
     if (o.driver !== undefined && o.driver !== 'bridge') throw new ToolError(`plugin "${o.driver}" not found`, 'cutaway networks are bridges');
     if (PREDEFINED_NETWORKS.includes(name)) throw new ToolError(`network with name ${name} already exists`);
     const options = [...(o.subnet !== undefined ? ['--subnet', o.subnet] : []), ...(o.gateway !== undefined ? ['--gateway', o.gateway] : [])];
-    process.stdout.write(`${await tool('netbridge', ['network', 'create', name, ...options], { CUTAWAY_ROOT: root })}\n`);
+    const id = await tool('netbridge', ['network', 'create', name, ...options], { CUTAWAY_ROOT: root });
+    recordNetworkEvent(root, 'create', { id, name });
+    process.stdout.write(`${id}\n`);
   },
 );

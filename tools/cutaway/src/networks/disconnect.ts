@@ -3,7 +3,7 @@ import { command } from '../command.ts';
 import { endpointOf, firstNetwork, networksOf } from '../containers/networks.ts';
 import { ContainerStore } from '../containers/store.ts';
 import { tool } from '../tools.ts';
-import { findNetwork, listNetworks } from './store.ts';
+import { findNetwork, listNetworks, recordNetworkEvent } from './store.ts';
 
 async function disconnectContainer(store: ContainerStore, env: NodeJS.ProcessEnv, args: [string, string]): Promise<void> {
   const [ref, containerRef] = args;
@@ -18,6 +18,7 @@ async function disconnectContainer(store: ContainerStore, env: NodeJS.ProcessEnv
   const record = config.network!;
   record.connected = record.connected!.filter((c) => c.name !== network.name);
   await store.writeConfig(config);
+  recordNetworkEvent(env.CUTAWAY_ROOT!, 'disconnect', network, { container: id });
 }
 
 export const disconnect = command(

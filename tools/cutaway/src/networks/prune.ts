@@ -2,12 +2,13 @@ import { command, NO_OPERANDS } from '../command.ts';
 import { confirmOrCancel, FORCE_OPTION } from '../confirm.ts';
 import { ContainerStore } from '../containers/store.ts';
 import { tool } from '../tools.ts';
-import { listNetworks, unusedNetworks } from './store.ts';
+import { listNetworks, recordNetworkEvent, unusedNetworks } from './store.ts';
 
 async function pruneNetworks(force: boolean, store: ContainerStore, env: NodeJS.ProcessEnv): Promise<string> {
   await confirmOrCancel(force, 'This will remove all custom networks not used by at least one container.', 'network prune');
   const unused = unusedNetworks(store, await listNetworks(env));
   if (unused.length) await tool('netbridge', ['network', 'rm', ...unused.map((n) => n.name)], env);
+  for (const n of unused) recordNetworkEvent(env.CUTAWAY_ROOT!, 'destroy', n);
   return unused.length ? `Deleted Networks:\n${unused.map((n) => `${n.name}\n`).join('')}` : '';
 }
 

@@ -3,7 +3,7 @@ import { command } from '../command.ts';
 import { PREDEFINED_NETWORKS } from '../containers/networks.ts';
 import { ContainerStore } from '../containers/store.ts';
 import { tool } from '../tools.ts';
-import { findNetwork, inUse, listNetworks, usersOf } from './store.ts';
+import { findNetwork, inUse, listNetworks, recordNetworkEvent, usersOf } from './store.ts';
 
 /** docker network rm: every network checked first; one that is predefined or in use refuses the lot. */
 async function remove(store: ContainerStore, env: NodeJS.ProcessEnv, refs: string[]): Promise<void> {
@@ -17,6 +17,7 @@ async function remove(store: ContainerStore, env: NodeJS.ProcessEnv, refs: strin
     }
   }
   await tool('netbridge', ['network', 'rm', ...new Set(doomed.map((n) => n.name))], env);
+  for (const n of new Map(doomed.map((d) => [d.id, d])).values()) recordNetworkEvent(env.CUTAWAY_ROOT!, 'destroy', n);
 }
 
 export const rm = command(

@@ -4,6 +4,7 @@ import { stateRoot, ToolError } from '@cutaway/cli';
 import { networksOf, PREDEFINED_NETWORKS } from '../containers/networks.ts';
 import type { ContainerStore } from '../containers/store.ts';
 import type { NetworkInspect } from '../../../netbridge/src/netbridge.ts';
+import { recordEvent } from '../system/events-log.ts';
 import { tool } from '../tools.ts';
 
 /**
@@ -45,6 +46,11 @@ export function findNetwork(networks: Network[], ref: string): Network {
   if (prefixed.length > 1) throw new ToolError(`network ${ref} is ambiguous (${prefixed.length} matches found based on ID prefix)`);
   if (!prefixed[0]) throw new ToolError(`No such network: ${ref}`);
   return prefixed[0];
+}
+
+/** A network's event, as moby's LogNetworkEventWithAttributes makes it: its id, its name and driver. */
+export function recordNetworkEvent(root: string, action: string, network: Pick<Network, 'id' | 'name'>, extra: Record<string, string> = {}): void {
+  recordEvent(root, 'network', action, network.id, { name: network.name, type: 'bridge', ...extra });
 }
 
 /** The containers (by id) configured on the network, running or not. */

@@ -5,10 +5,11 @@ import { teardown } from '../containers/lifecycle.ts';
 import { ContainerStore } from '../containers/store.ts';
 import { reclaimedLine } from '../format.ts';
 import { familiarName, ImageStore, isCacheName, isIntermediate, removeImage } from '../images/store.ts';
-import { listNetworks, unusedNetworks } from '../networks/store.ts';
+import { listNetworks, recordNetworkEvent, unusedNetworks } from '../networks/store.ts';
 import { pruningStore } from '../store-lock.ts';
 import { tool } from '../tools.ts';
 import { VolumeStore } from '../volumes/store.ts';
+import { recordImageEvent } from './events-log.ts';
 import { removeTempBlob } from './temp-blobs.ts';
 import { planPrune, sum, takeInventory, type Inventory, type PrunePlan } from './usage.ts';
 
@@ -45,8 +46,10 @@ async function pruneUnder(root: string, { all, volumes }: { all: boolean; volume
   }
   // Directories of containers a killed run never finished recording: nothing was made for them yet.
   for (const id of containers.incomplete()) containers.remove(id);
-  const networks = unusedNetworks(containers, await listNetworks(env)).map((n) => n.name);
+  const unused = unusedNetworks(containers, await listNetworks(env));
+  const networks = unused.map((n) => n.name);
   if (networks.length) await tool('netbridge', ['network', 'rm', ...networks], env);
+  for (const n of unused) recordNetworkEvent(root, 'destroy', n);
   const volumeStore = new VolumeStore(root);
   for (const v of plan.volumes) {
     volumeStore.remove(v.name);
@@ -79,7 +82,12 @@ export async function removeImages(root: string, inventory: Inventory, plan: Pru
     for (const image of [...plan.images, ...plan.cache]) {
       const names = await removeImage(layout, image);
       if (isIntermediate(image)) cacheLines.push(...names.map((n) => n.split(':').at(-1)!));
-      else imageLines.push(...names.filter((n) => !isCacheName(n)).map((n) => `untagged: ${familiarName(n)}`), `deleted: ${image.id}`);
+      else {
+        const untagged = names.filter((n) => !isCacheName(n));
+        imageLines.push(...untagged.map((n) => `untagged: ${familiarName(n)}`), `deleted: ${image.id}`);
+        // Docker's events of an image removed: an untag for each name, then delete (moby image_delete.go).
+        for (const action of [...untagged.map(() => 'untag'), 'delete']) recordImageEvent(root, action, image.id, image.id);
+      }
     }
     // Only what the plan found unneeded, and of that what nothing reaches now (gc checks again under its lock).
     const { removed } = await layout.gc({ only: plan.blobs });

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from
 import { dirname, join, resolve } from 'node:path';
 import { ToolError } from '@cutaway/cli';
 import type { ContainerConfigRecord } from '../containers/store.ts';
+import { recordEvent } from '../system/events-log.ts';
 
 /**
  * Named volumes, DESIGN.md's volumes/<name>/_data: Docker's local driver,
@@ -23,7 +24,7 @@ export function checkVolumeName(name: string): void {
 export class VolumeStore {
   readonly dir: string;
 
-  constructor(root: string) {
+  constructor(private readonly root: string) {
     this.dir = resolve(root, 'volumes');
   }
 
@@ -54,6 +55,7 @@ export class VolumeStore {
   create(name: string): void {
     checkVolumeName(name);
     mkdirSync(this.mountpoint(name), { recursive: true, mode: 0o755 });
+    recordEvent(this.root, 'volume', 'create', name, { driver: 'local' });
   }
 
   /** The local driver's CreatedAt: the volume directory's modification time (only _data is ever made in it). */
@@ -66,6 +68,7 @@ export class VolumeStore {
     const aside = join(this.dir, `.${name}.${process.pid}.rm`);
     renameSync(this.path(name), aside);
     rmSync(aside, { recursive: true, force: true });
+    recordEvent(this.root, 'volume', 'destroy', name, { driver: 'local' });
   }
 
   /** The containers (of `configs`) that mount the volume. */
