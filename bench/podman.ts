@@ -113,7 +113,7 @@ export class CutawayStore {
     if (!existsSync(this.root)) return;
     await h.downEndpoints(this.root, this.env);
     const containers = join(this.root, 'containers');
-    for (const c of existsSync(containers) ? readdirSync(containers) : []) {
+    for (const c of existsSync(containers) ? readdirSync(containers).filter((d) => /^[0-9a-f]{64}$/.test(d)) : []) {
       await run(join(BIN, 'overlay-mount'), ['--unmount', c, '--rm'], { env: this.env }).then(() => log(`cleanup: overlay-mount --unmount ${c} --rm`), (err: Error) => log(`cleanup: ${err.message}`));
       await rm(join(containers, c), { recursive: true, force: true });
     }

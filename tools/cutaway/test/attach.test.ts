@@ -50,6 +50,13 @@ describe('attach', () => {
     expect(a.seen).toEqual({ stdout: 'out\n', stderr: 'err\n' });
   });
 
+  it('ends when its output pipe closes (`attach C | head -1`), status 141 as SIGPIPE gives; the container goes on', async () => {
+    const id = await detached([BUSYBOX_REF, 'sh', '-c', 'while :; do echo tick; sleep 0.05; done']);
+    const out = await runCommand('/bin/bash', ['-c', `${shellWord(toolPath('cutaway'))} attach ${id} | head -1; echo "attach: \${PIPESTATUS[0]}"`], { env: { CUTAWAY_ROOT: root } });
+    expect(out).toMatchObject({ code: 0, stdout: 'tick\nattach: 141\n', stderr: '' });
+    expect((await cutaway(['inspect', '-f', '{{.State.Status}}', id])).stdout).toBe('running\n');
+  });
+
   it("sends the input to a -i container's stdin, which stays open after the input ends (Docker's -d -i)", async () => {
     const id = await detached(['-i', BUSYBOX_REF, 'sh', '-c', 'while read l; do echo "got $l"; done; echo stdin-closed']);
     const a = attaching([id]);

@@ -1,6 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { ToolError, whenStdoutCloses } from '@cutaway/cli';
+import { CLOSED_OUTPUT_STATUS, ToolError, whenStdoutCloses } from '@cutaway/cli';
 import { command } from '../command.ts';
 import { PROXIED_SIGNALS } from '../tools.ts';
 import { recordContainerEvent } from './events.ts';
@@ -111,7 +111,8 @@ export async function attachTo(store: ContainerStore, id: string, options: Attac
   });
 
   recordContainerEvent(store, config, 'attach');
-  let detached = false;
+  /** Why attach left before the container ended: the detach keys, or our reader gone. */
+  let left: 'detach-keys' | 'output-closed' | undefined;
   const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   const sinks = [process.stdout, process.stderr];
   onFrames(socket, (stream, data) => {
@@ -120,7 +121,10 @@ export async function attachTo(store: ContainerStore, id: string, options: Attac
   });
   for (const sink of sinks) sink.on('drain', () => socket.resume());
   // Our reader gone (`cutaway attach c | head -1`): we leave; the container goes on.
-  whenStdoutCloses(() => socket.destroy());
+  whenStdoutCloses(() => {
+    left = 'output-closed';
+    socket.destroy();
+  });
 
   const raw = input && config.tty && process.stdin.isTTY;
   if (raw) process.stdin.setRawMode(true);
@@ -130,7 +134,7 @@ export async function attachTo(store: ContainerStore, id: string, options: Attac
       const { send, detach } = watch.filter(chunk);
       if (send.length) socket.write(send);
       if (detach) {
-        detached = true;
+        left = 'detach-keys';
         socket.destroy();
       }
     });
@@ -148,7 +152,9 @@ export async function attachTo(store: ContainerStore, id: string, options: Attac
     if (input) process.stdin.pause();
     if (proxied) for (const s of PROXIED_SIGNALS) process.off(s, passOn);
   }
-  if (detached) throw new ToolError('read escape sequence');
+  if (left === 'detach-keys') throw new ToolError('read escape sequence');
+  // As a command whose output pipe has closed ends (SIGPIPE's status): the container goes on.
+  if (left === 'output-closed') return CLOSED_OUTPUT_STATUS;
   // The shim has closed the socket once the container's output ended; state.json says exited just after.
   for (let i = 0; i < 300 && currentState(store, id).status === 'running'; i++) await new Promise((r) => setTimeout(r, 10));
   const after = currentState(store, id);
