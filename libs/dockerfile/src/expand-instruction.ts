@@ -1,6 +1,6 @@
 import { atLine, DockerfileError } from './errors.ts';
-import type { Instruction } from './instructions.ts';
-import { expand, expandList, expandWords, type Env } from './lex.ts';
+import type { InlineFile, Instruction } from './instructions.ts';
+import { expand, expandHeredoc, expandList, expandWords, type Env } from './lex.ts';
 import type { EscapeChar } from './lines.ts';
 
 /**
@@ -23,6 +23,7 @@ export function expandInstruction<T extends Instruction>(ins: T, env: Env, optio
   const file = options.file ?? 'Dockerfile';
   const one = (word: string): string => expand(word, env, escape);
   const maybe = (word: string | undefined): string | undefined => (word === undefined ? undefined : one(word));
+  const inline = (files: InlineFile[]) => files.map((f) => (f.expand ? { ...f, data: expandHeredoc(f.data, env, escape) } : f));
   return atLine(ins.line, file, (): T => {
     const i = ins as Instruction;
     switch (i.keyword) {
@@ -32,9 +33,9 @@ export function expandInstruction<T extends Instruction>(ins: T, env: Env, optio
         return { ...i, image, platform: maybe(i.platform) } as T;
       }
       case 'COPY':
-        return { ...i, sources: expandList(i.sources, env, escape), dest: one(i.dest), chown: maybe(i.chown), chmod: maybe(i.chmod), from: maybe(i.from) } as T;
+        return { ...i, sources: expandList(i.sources, env, escape), inline: inline(i.inline), dest: one(i.dest), chown: maybe(i.chown), chmod: maybe(i.chmod), from: maybe(i.from) } as T;
       case 'ADD':
-        return { ...i, sources: expandList(i.sources, env, escape), dest: one(i.dest), chown: maybe(i.chown), chmod: maybe(i.chmod), checksum: maybe(i.checksum) } as T;
+        return { ...i, sources: expandList(i.sources, env, escape), inline: inline(i.inline), dest: one(i.dest), chown: maybe(i.chown), chmod: maybe(i.chmod), checksum: maybe(i.checksum) } as T;
       case 'ENV':
       case 'LABEL':
         // Every pair sees the variables from before the instruction:

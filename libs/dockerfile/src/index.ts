@@ -20,3 +20,5 @@ export { parseDockerignore, IgnoreMatcher, isIgnored } from './dockerignore.ts';
 export { matchSources, hasWildcards } from './sources.ts';
 export { goMatch, compileGoPattern } from './go-match.ts';
 export { cleanPath, contextPath } from './path.ts';
+export { heredocRun, heredocBody, parseHeredocWord, type Heredoc, type HeredocRun } from './heredoc.ts';
+export { parseTriggers } from './onbuild.ts';

@@ -1,3 +1,5 @@
+import type { Heredoc } from './heredoc.ts';
+
 /**
  * The instructions of a Dockerfile, as parsed: words keep their quotes and
  * `$VARS` until substitution (see expand-instruction.ts), because what they
@@ -39,7 +41,9 @@ export interface FromInstruction extends Base {
 export interface RunInstruction extends Base {
   keyword: 'RUN';
   command: CommandLine;
-  /** `--mount=...` values, kept raw (cutaway does not implement them yet). */
+  /** Here-documents after the line (`RUN <<EOF`), in order; see heredocRun. */
+  heredocs: Heredoc[];
+  /** `--mount=...` values, kept raw: cutaway build reads and substitutes them (tools/cutaway/src/build/run-mounts.ts). */
   mounts: string[];
   network?: string;
   security?: string;
@@ -55,8 +59,20 @@ export interface EntrypointInstruction extends Base {
   command: CommandLine;
 }
 
+/** A COPY or ADD source written as a heredoc (`COPY <<EOF /file`): a file of its own. */
+export interface InlineFile {
+  /** The delimiter: the file's name. */
+  name: string;
+  /** The body, leading tabs stripped for `<<-`. */
+  data: string;
+  /** The delimiter was not quoted: the body is substituted with the build's variables. */
+  expand: boolean;
+}
+
 interface CopyLike extends Base {
+  /** The sources from the context (or --from), as written; heredoc sources are in `inline`. */
   sources: string[];
+  inline: InlineFile[];
   dest: string;
   /** Written as a JSON array (`COPY ["a b", "/dst/"]`), the only way to give paths with spaces. */
   json: boolean;

@@ -68,6 +68,8 @@ class ShellWord {
     word: string,
     private readonly env: Env,
     private readonly escape: EscapeChar,
+    /** Quotes are ordinary characters (BuildKit's SkipProcessQuotes, for a COPY heredoc's body). */
+    private readonly skipQuotes = false,
   ) {
     this.chars = Array.from(word);
   }
@@ -94,7 +96,7 @@ class ShellWord {
           this.next();
           return { result, words: words.done() };
         }
-        if (ch === "'" || ch === '"') {
+        if (!this.skipQuotes && (ch === "'" || ch === '"')) {
           const quoted = ch === "'" ? this.processSingleQuote() : this.processDoubleQuote();
           result += quoted;
           words.addRaw(quoted); // quoted text is one word, spaces and all
@@ -294,4 +296,9 @@ export function expandWords(word: string, env: Env, escape: EscapeChar = '\\'): 
 /** `expand` for each word of a list (COPY sources, VOLUME paths…). */
 export function expandList(words: readonly string[], env: Env, escape: EscapeChar = '\\'): string[] {
   return words.map((w) => expand(w, env, escape));
+}
+
+/** A COPY heredoc's body with unquoted delimiter: variables substituted, quotes left as they are, escapes removed. */
+export function expandHeredoc(text: string, env: Env, escape: EscapeChar = '\\'): string {
+  return run(text, () => new ShellWord(text, env, escape, true).process().result);
 }

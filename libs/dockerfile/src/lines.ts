@@ -1,4 +1,5 @@
 import { DockerfileError } from './errors.ts';
+import type { Heredoc } from './heredoc.ts';
 
 /**
  * Physical lines to logical lines, as BuildKit's parser.Parse reads them
@@ -14,7 +15,12 @@ export interface LogicalLine {
   /** 1-based line where the instruction starts, and where it ends. */
   line: number;
   endLine: number;
+  /** Here-documents after the line (RUN, COPY, ADD), read by `readBodies` (heredoc.ts). */
+  heredocs?: Heredoc[];
 }
+
+/** Reads what follows a logical line that belongs to it (heredoc bodies): what it read, and the index after. */
+export type ReadBodies = (text: string, physical: readonly string[], next: number, line: number, file: string) => { heredocs: Heredoc[]; next: number };
 
 export interface ReadLines {
   lines: LogicalLine[];
@@ -49,7 +55,7 @@ function continuationPattern(escape: EscapeChar): RegExp {
   return new RegExp(`([^${e}])${e}[ \\t]*$|^${e}[ \\t]*$`);
 }
 
-export function readLogicalLines(text: string, file = 'Dockerfile'): ReadLines {
+export function readLogicalLines(text: string, file = 'Dockerfile', readBodies?: ReadBodies): ReadLines {
   const physical = text.split('\n');
   // A trailing newline ends the last line; it does not start an empty one.
   if (physical.length > 0 && physical[physical.length - 1] === '') physical.pop();
@@ -115,7 +121,9 @@ export function readLogicalLines(text: string, file = 'Dockerfile'): ReadLines {
       ended = end;
     }
     if (emptyContinuation) warnings.push(`${file}:${lineNo}: empty continuation line (Docker warns; these will become errors)`);
-    lines.push({ text: line, line: lineNo, endLine: i });
+    const bodies = readBodies?.(line, physical, i, lineNo, file);
+    if (bodies?.heredocs.length) i = bodies.next;
+    lines.push({ text: line, line: lineNo, endLine: i, ...(bodies?.heredocs.length && { heredocs: bodies.heredocs }) });
   }
   return { lines, escape, directives, warnings };
 }

@@ -1,7 +1,8 @@
 import { parseGoDuration } from './duration.ts';
 import { DockerfileError } from './errors.ts';
 import { Flags } from './flags.ts';
-import type { CommandLine, HealthCheck, Instruction, KeyValue } from './instructions.ts';
+import { heredocBody, parseHeredocWord, withHeredocs, type Heredoc } from './heredoc.ts';
+import type { CommandLine, HealthCheck, InlineFile, Instruction, KeyValue } from './instructions.ts';
 import { KEYWORDS } from './instructions.ts';
 import type { EscapeChar, LogicalLine } from './lines.ts';
 import { parseJsonArray, parseWords, splitInstruction, splitWhitespace } from './words.ts';
@@ -17,18 +18,19 @@ interface Parsed {
   flags: string[];
   rest: string;
   base: { original: string; line: number; endLine: number; flags: string[] };
+  heredocs: Heredoc[];
 }
 
 export function parseInstruction(logical: LogicalLine, escape: EscapeChar): Instruction {
   const { keyword: written, flags, rest } = splitInstruction(logical.text);
   const keyword = written.toUpperCase();
-  const p: Parsed = { keyword, flags, rest, base: { original: logical.text.trim(), line: logical.line, endLine: logical.endLine, flags } };
+  const p: Parsed = { keyword, flags, rest, base: { original: logical.text.trim(), line: logical.line, endLine: logical.endLine, flags }, heredocs: logical.heredocs ?? [] };
   switch (keyword) {
     case 'FROM':
       return parseFrom(p);
     case 'RUN': {
       const f = new Flags(flags, { mount: 'list', network: 'string', security: 'string' });
-      return { keyword, ...p.base, command: commandLine(rest, true), mounts: f.list('mount'), network: f.string('network'), security: f.string('security') };
+      return { keyword, ...p.base, command: commandLine(rest), heredocs: p.heredocs, mounts: f.list('mount'), network: f.string('network'), security: f.string('security') };
     }
     case 'CMD':
     case 'ENTRYPOINT':
@@ -83,20 +85,27 @@ export function parseInstruction(logical: LogicalLine, escape: EscapeChar): Inst
 }
 
 /** RUN, CMD and ENTRYPOINT: a JSON array is the exec form; anything else, even broken JSON, is the shell form. */
-function commandLine(rest: string, mayHaveHeredoc = false): CommandLine {
+function commandLine(rest: string): CommandLine {
   if (rest === '') return { form: 'shell', text: '' };
   const args = parseJsonArray(rest);
   if (args) return { form: 'exec', args };
-  if (mayHaveHeredoc) rejectHeredoc(rest);
   return { form: 'shell', text: rest };
 }
 
-const HEREDOC = /^\d*<<-?[^<]+$/;
-
-function rejectHeredoc(rest: string): void {
-  if (parseWords(rest, '\\').some((w) => HEREDOC.test(w))) {
-    throw new DockerfileError('heredocs (<<EOF) are not supported', undefined, undefined, 'write the script to a file in the build context and COPY it');
+/** COPY and ADD sources: heredoc words become files of their own (BuildKit's parseSourcesAndDest). */
+function inlineSources(keyword: string, words: string[], heredocs: Heredoc[]): { sources: string[]; inline: InlineFile[] } {
+  if (!heredocs.length) return { sources: words.slice(0, -1), inline: [] };
+  if (parseHeredocWord(words[words.length - 1] as string)) throw new DockerfileError(`${keyword} cannot accept a heredoc as a destination`);
+  const byName = new Map(heredocs.map((h) => [h.name, h]));
+  const sources: string[] = [];
+  const inline: InlineFile[] = [];
+  for (const word of words.slice(0, -1)) {
+    const doc = parseHeredocWord(word);
+    const found = doc && byName.get(doc.name);
+    if (found) inline.push({ name: found.name, data: heredocBody(found), expand: found.expand });
+    else sources.push(word);
   }
+  return { sources, inline };
 }
 
 const STAGE_NAME = /^[a-z][a-z0-9-_.]*$/;
@@ -116,7 +125,7 @@ function parseFrom({ flags, rest, base }: Parsed): Instruction {
   return { keyword: 'FROM', ...base, image: args[0] as string, stageName, platform: f.string('platform') };
 }
 
-function parseCopyLike({ keyword, flags, rest, base }: Parsed): Instruction {
+function parseCopyLike({ keyword, flags, rest, base, heredocs }: Parsed): Instruction {
   const common = { chown: 'string', chmod: 'string', link: 'bool', exclude: 'list' } as const;
   const f =
     keyword === 'COPY'
@@ -126,11 +135,10 @@ function parseCopyLike({ keyword, flags, rest, base }: Parsed): Instruction {
   // Shell form splits at whitespace with no regard for quotes: `COPY "a b" /x`
   // has the sources `"a` and `b"`. Paths with spaces need the JSON form.
   const words = json ?? splitWhitespace(rest);
-  if (json === undefined) rejectHeredoc(rest);
   if (words.length < 2) throw new DockerfileError(`${keyword} requires at least two arguments, but only one was provided. Destination could not be determined`);
   const copy = {
     ...base,
-    sources: words.slice(0, -1),
+    ...inlineSources(keyword, words, heredocs),
     dest: words[words.length - 1] as string,
     json: json !== undefined,
     chown: f.string('chown'),
@@ -238,13 +246,13 @@ function parseHealthcheck({ flags, rest }: Parsed): HealthCheck {
   return check;
 }
 
-function parseOnbuild({ flags, rest, base }: Parsed): Instruction {
+function parseOnbuild({ flags, rest, base, heredocs }: Parsed): Instruction {
   new Flags(flags, {});
   if (rest === '') throw new DockerfileError('ONBUILD requires at least one argument');
   const triggerKeyword = splitInstruction(rest).keyword.toUpperCase();
   if (triggerKeyword === 'ONBUILD') throw new DockerfileError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
   if (triggerKeyword === 'FROM' || triggerKeyword === 'MAINTAINER') throw new DockerfileError(`${triggerKeyword} isn't allowed as an ONBUILD trigger`);
-  return { keyword: 'ONBUILD', ...base, triggerKeyword, trigger: base.original.replace(/^\s*ONBUILD\s*/i, '') };
+  return { keyword: 'ONBUILD', ...base, triggerKeyword, trigger: withHeredocs(base.original.replace(/^\s*ONBUILD\s*/i, ''), heredocs) };
 }
 
 /** Docker's "did you mean" for a misspelt instruction: the closest keyword within two edits. */

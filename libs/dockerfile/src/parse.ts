@@ -2,6 +2,7 @@ import { atLine, DockerfileError } from './errors.ts';
 import type { ArgInstruction, FromInstruction, Instruction } from './instructions.ts';
 import { readLogicalLines, type EscapeChar } from './lines.ts';
 import { parseInstruction } from './parse-instruction.ts';
+import { readHeredocs } from './heredoc.ts';
 
 /** A build stage: its FROM and the instructions up to the next FROM. */
 export interface Stage {
@@ -33,7 +34,7 @@ export interface ParseOptions {
 
 export function parseDockerfile(text: string, options: ParseOptions = {}): Dockerfile {
   const file = options.file ?? 'Dockerfile';
-  const { lines, escape, directives, warnings } = readLogicalLines(text, file);
+  const { lines, escape, directives, warnings } = readLogicalLines(text, file, readHeredocs);
   if (lines.length === 0) throw new DockerfileError('file with no instructions', undefined, file);
 
   const instructions = lines.map((l) => atLine(l.line, file, () => parseInstruction(l, escape)));

@@ -151,11 +151,8 @@ describe('exec form and shell form', () => {
     });
   });
 
-  it('rejects heredocs, which cutaway does not support', () => {
-    const e = errorOf(() => parse('FROM alpine\nRUN <<EOF\necho hi\nEOF'));
-    expect(e.message).toBe('Dockerfile:2: heredocs (<<EOF) are not supported');
-    expect(e.hint).toMatch(/COPY/);
-    // <<< is a bash here-string, not a heredoc; CMD goes to the shell as written.
+  it('reads heredocs (heredoc.test.ts); <<< is a bash here-string, not a heredoc; CMD goes to the shell as written', () => {
+    expect(parse('FROM alpine\nRUN <<EOF\necho hi\nEOF')[1]).toMatchObject({ heredocs: [{ name: 'EOF', content: 'echo hi\n' }] });
     expect(parse('FROM alpine\nRUN cat <<< "hi"')[1]).toMatchObject({ command: { text: 'cat <<< "hi"' } });
     expect(parse('FROM alpine\nCMD cat <<EOF')[1]).toMatchObject({ command: { text: 'cat <<EOF' } });
   });

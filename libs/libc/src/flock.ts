@@ -35,6 +35,11 @@ export async function lockFile(path: string, mode: 'exclusive' | 'shared' = 'exc
     closeSync(fd);
     throw e;
   }
+  return holding(fd, path);
+}
+
+/** A lock taken on `fd`: release unlocks and closes it (once). */
+function holding(fd: number, path: string): FileLock {
   let held = true;
   return {
     release() {
@@ -44,6 +49,18 @@ export async function lockFile(path: string, mode: 'exclusive' | 'shared' = 'exc
       closeSync(fd);
     },
   };
+}
+
+/** The lock on `path` if no one else holds it (flock's LOCK_NB), else undefined at once. */
+export function tryLockFile(path: string, mode: 'exclusive' | 'shared' = 'exclusive'): FileLock | undefined {
+  const fd = openSync(path, 'a');
+  if (flock(fd, (mode === 'exclusive' ? LOCK_EX : LOCK_SH) | LOCK_NB) === -1) {
+    const errno = koffi.errno();
+    closeSync(fd);
+    if (errno === EWOULDBLOCK) return undefined;
+    throw new SystemCallError('flock', errno, path);
+  }
+  return holding(fd, path);
 }
 
 /** Runs `work` while holding the lock on `path`. */

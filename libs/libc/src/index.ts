@@ -1,5 +1,5 @@
 export { SystemCallError, check, libc } from './libc.ts';
-export { lockFile, withFileLock, type FileLock } from './flock.ts';
+export { lockFile, tryLockFile, withFileLock, type FileLock } from './flock.ts';
 export { getXattr, listXattrs, setXattr } from './xattr.ts';
 export { deviceNumbers, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from './mknod.ts';
 export { parseDeviceSpec, type DeviceSpec } from './dev.ts';

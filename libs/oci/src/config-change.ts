@@ -161,8 +161,77 @@ export function applyConfigChange(config: ContainerConfig, change: string): Cont
       next.Shell = form;
       break;
     }
+    case 'HEALTHCHECK':
+      next.Healthcheck = healthcheck(arg);
+      break;
+    case 'ONBUILD': {
+      needArg();
+      // cutaway's own: `ONBUILD [...]` sets the whole list, `ONBUILD []` clears it (a build's stage, once its base's triggers ran).
+      const list = execForm(arg);
+      if (list) {
+        next.OnBuild = list.length ? list : null;
+        break;
+      }
+      const trigger = /^[A-Za-z]+/.exec(arg)?.[0]?.toUpperCase();
+      if (trigger === 'ONBUILD') throw new OciError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+      if (trigger === 'FROM' || trigger === 'MAINTAINER') throw new OciError(`${trigger} isn't allowed as an ONBUILD trigger`);
+      next.OnBuild = [...((next.OnBuild as string[] | null | undefined) ?? []), arg];
+      break;
+    }
     default:
-      throw new OciError(`${instruction} cannot be applied to an image config (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL, SHELL can)`);
+      throw new OciError(`${instruction} cannot be applied to an image config (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL, SHELL, HEALTHCHECK, ONBUILD can)`);
   }
   return next;
+}
+
+/** Docker's Healthcheck: the test and its durations in nanoseconds; zero (Docker's default) left out, as Docker writes it. */
+export interface Healthcheck {
+  Test: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
+}
+
+const HEALTHCHECK_FLAGS: Record<string, keyof Omit<Healthcheck, 'Test'>> = {
+  interval: 'Interval',
+  timeout: 'Timeout',
+  'start-period': 'StartPeriod',
+  'start-interval': 'StartInterval',
+  retries: 'Retries',
+};
+
+/**
+ * `HEALTHCHECK NONE` or `HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D] [--start-interval=D]
+ * [--retries=N] CMD command` (exec form: Test ["CMD", …]; shell form: ["CMD-SHELL", text]), as docker commit
+ * --change and the Dockerfile take it. Durations are Go's (`30s`, `1m30s`, `500ms`).
+ */
+function healthcheck(arg: string): Healthcheck {
+  let rest = arg;
+  const check: Omit<Healthcheck, 'Test'> = {};
+  for (let m = /^--([a-z-]+)=(\S*)\s*/.exec(rest); m; m = /^--([a-z-]+)=(\S*)\s*/.exec(rest)) {
+    const field = HEALTHCHECK_FLAGS[m[1]!];
+    if (!field) throw new OciError(`HEALTHCHECK: unknown flag --${m[1]}`);
+    const value = field === 'Retries' ? Number(m[2]) : goDuration(m[2]!);
+    if (!Number.isSafeInteger(value) || value < 0) throw new OciError(`HEALTHCHECK --${m[1]}=${m[2]}: not a valid ${field === 'Retries' ? 'count' : 'duration'}`);
+    if (value) check[field] = value;
+    rest = rest.slice(m[0].length);
+  }
+  const type = /^\S*/.exec(rest)![0].toUpperCase();
+  const command = rest.slice(type.length).trim();
+  if (type === 'NONE' && !command) return { Test: ['NONE'] };
+  if (type !== 'CMD' || !command) throw new OciError('HEALTHCHECK takes NONE, or CMD and a command');
+  const exec = execForm(command);
+  return { Test: exec ? ['CMD', ...exec] : ['CMD-SHELL', command], ...check };
+}
+
+const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, μs: 1e3, ms: 1e6, s: 1e9, m: 6e10, h: 3.6e12 };
+
+/** A Go duration (`1m30s`, `250ms`, `0`) in nanoseconds; NaN if it is not one. */
+function goDuration(text: string): number {
+  if (text === '0') return 0;
+  const parts = [...text.matchAll(/(\d+(?:\.\d*)?|\.\d+)([a-zµμ]+)/g)];
+  if (!parts.length || parts.map((p) => p[0]).join('') !== text) return NaN;
+  return Math.round(parts.reduce((ns, [, n, unit]) => ns + Number(n) * (DURATION_UNITS[unit!] ?? NaN), 0));
 }

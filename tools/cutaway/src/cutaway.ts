@@ -11,6 +11,7 @@ import { create } from './containers/create.ts';
 import { diff } from './containers/diff.ts';
 import { exportContainer } from './containers/export.ts';
 import { exec } from './containers/exec.ts';
+import { healthCheck } from './containers/health.ts';
 import { inspect } from './containers/inspect.ts';
 import { kill } from './containers/kill.ts';
 import { logs } from './containers/logs.ts';
@@ -113,6 +114,8 @@ const VERBS: Verb[] = [
   [system.unshare, 'unshare'],
   // What cutaway-shim becomes when a detached container exits; not a command of Docker's, not in help.
   [teardown, '__teardown'],
+  // What cutaway-shim runs every interval of a detached container's HEALTHCHECK: one check.
+  [healthCheck, '__health'],
 ];
 
 dispatch(

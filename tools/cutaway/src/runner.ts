@@ -59,8 +59,8 @@ export interface Runner {
   tagImage(layoutDir: string, image: string, name: string): Promise<void>;
   /** The ID (config digest) of an image of the layout `layoutDir`; `short`: its first 12 hex digits, as Docker shows one. */
   imageId(layoutDir: string, image: string, short?: boolean): Promise<string>;
-  /** The directory a COPY or ADD layer is made from (build/staging.ts), `image` the parent's rootfs. */
-  staging(root: string, owner: Owner, image?: string): Staging;
+  /** The directory a COPY or ADD layer is made from (build/staging.ts), `image` the parent's rootfs, `mode` --chmod's. */
+  staging(root: string, owner: Owner, image?: string, mode?: number): Staging;
 
   // The container steps whose script is not a tool's command line: the record, the process, the shim.
   /** A new container's record (store.create: directory, state.json, config.json, its name reserved). */
@@ -77,8 +77,8 @@ export interface Runner {
   containerPid(store: ContainerStore, id: string): string;
   /** ns-exec --enter …: a process in a running container (exec.ts execProcess): its status. */
   execProcess(args: string[], options: ExecOptions, root: string): Promise<number>;
-  /** SIGTERM to PID 1, SIGKILL after `seconds`, until its shim has taken it down (stop.ts stopContainer); nothing when it does not run. */
-  stopContainer(store: ContainerStore, id: string, seconds: number): Promise<void>;
+  /** Its stop signal (or `signal`) to PID 1, SIGKILL after `seconds`, until its shim has taken it down (stop.ts stopContainer); nothing when it does not run. */
+  stopContainer(store: ContainerStore, id: string, seconds: number, signal?: number): Promise<void>;
   /** `down` if what the container had is taken down already (state.json's down), else `up`; nothing once its directory is gone. */
   whenDown(store: ContainerStore, id: string, down: () => Promise<void>, up: () => Promise<void>): Promise<void>;
   /** One operation on several containers, each name printed once its operation is done (parallel.ts eachInParallel). */
@@ -125,7 +125,7 @@ export const realRunner: Runner = {
     const id = (await findImage(await OciLayout.open(layoutDir), image)).manifest.config.digest;
     return short ? id.replace(/^sha256:/, '').slice(0, 12) : id;
   },
-  staging: (root, owner, image) => new StagingTree(root, owner, image),
+  staging: (root, owner, image, mode) => new StagingTree(root, owner, image, mode),
   createContainer: (store, name, configOf) => store.create(name, configOf),
   removeContainer: (store, id, name) => store.remove(id, name),
   markDown,

@@ -4,6 +4,9 @@ import type { ContainerConfigRecord, ContainerStore } from './containers/store.t
 import { configText, stateText } from './containers/store.ts';
 import { randomName } from './containers/names.ts';
 import type { ExecOptions } from './containers/exec.ts';
+import { healthLoopLines, healthShimArgs } from './containers/health.ts';
+import { signalName } from './containers/signals.ts';
+import { stopSignalOf } from './containers/stop.ts';
 import { shimStdin, type ProcessIO } from './containers/lifecycle.ts';
 import type { Runner } from './runner.ts';
 import { ScriptStaging, type Owner, type Staging } from './build/staging.ts';
@@ -304,9 +307,14 @@ export class ScriptRecorder implements Runner {
     return shellVariable(v);
   }
 
-  staging(root: string, owner: Owner, image?: string): Staging {
+  staging(root: string, owner: Owner, image?: string, mode?: number): Staging {
     this.script.need('chown', 'chmod', 'touch', 'cp', 'ln', 'find');
-    return new ScriptStaging(this, root, owner, image);
+    return new ScriptStaging(this, root, owner, image, mode);
+  }
+
+  /** Commands some lines run (ScriptLines), checked for at the script's top. */
+  need(...commands: string[]): void {
+    this.script.need(...commands);
   }
 
   print(line: string): void {
@@ -361,6 +369,9 @@ export class ScriptRecorder implements Runner {
     const logs = this.variable('logs');
     const shown = (sink: NodeJS.WritableStream | undefined, fd: 1 | 2) => (sink === undefined ? ' >/dev/null' : sink === process.stderr ? ' >&2' : fd === 2 ? ' >&2' : '');
     this.add(`${logs}=$(mktemp -d)`, `record_running ${dir('')} "\${${started.slice(1, -1)}}" "$${logs}/done" &`, `running=$!`);
+    const health = healthLoopLines(config, (w) => this.word(w));
+    if (health.start.length) this.script.need('cutaway');
+    this.add(...health.start);
     if (config.tty && io.out !== undefined) {
       // A terminal (-t) is ns-exec's own: nothing is logged.
       this.add(`${status}=0`, `${command}${stdin} || ${status}=$?`);
@@ -379,6 +390,7 @@ export class ScriptRecorder implements Runner {
     }
     const finished = this.variable('finished');
     this.add(
+      ...health.stop,
       `touch "$${logs}/done"`,
       'wait "$running"',
       `rm -rf "$${logs}"`,
@@ -403,7 +415,7 @@ export class ScriptRecorder implements Runner {
       ].join('\n'),
     );
     this.add(
-      `setsid ${this.command(['cutaway-shim', ...shimStdin(config), store.path(id), String(after.length), ...after, 'ns-exec', ...nsExecArgs])} </dev/null >/dev/null 2>>${this.word(store.path(id, 'shim.err'))} &`,
+      `setsid ${this.command(['cutaway-shim', ...shimStdin(config), ...healthShimArgs(config, ['cutaway']), store.path(id), String(after.length), ...after, 'ns-exec', ...nsExecArgs])} </dev/null >/dev/null 2>>${this.word(store.path(id, 'shim.err'))} &`,
       `printf %s "$!" > ${this.word(store.path(id, 'shim.pid'))}`,
       '# It returns once the container runs (or has ended already), as docker run -d does.',
       `for _ in $(seq 400); do [ "$(jq -r .status ${this.word(store.path(id, 'state.json'))})" = created ] || break; sleep 0.01; done`,
@@ -432,22 +444,25 @@ export class ScriptRecorder implements Runner {
     return 0;
   }
 
-  async stopContainer(store: ContainerStore, id: string, seconds: number): Promise<void> {
+  async stopContainer(store: ContainerStore, id: string, seconds: number, signal?: number): Promise<void> {
     this.script.need('kill', 'seq', 'sleep');
+    // Its stop signal (STOPSIGNAL, --stop-signal; rm -f's KILL), and a wait without limit for a negative --stop-timeout.
+    const first = signalName(signal ?? stopSignalOf(store.config(id)));
     const pid = this.variable('pid');
+    const grace = seconds < 0 ? `while kill -0 "$${pid}" 2>/dev/null; do sleep 0.05; done` : `for _ in $(seq ${Math.round(seconds * 20)}); do kill -0 "$${pid}" 2>/dev/null || break; sleep 0.05; done`;
     const state = this.word(store.path(id, 'state.json'));
     const shim = this.word(store.path(id, 'shim.pid'));
     this.note(
       [
-        `Stop ${store.config(id).name} if it runs: SIGTERM to its PID 1, SIGKILL after ${seconds} s, then wait for its shim to have`,
+        `Stop ${store.config(id).name} if it runs: SIG${first} to its PID 1, SIGKILL ${seconds < 0 ? 'never (no limit)' : `after ${seconds} s`}, then wait for its shim to have`,
         'recorded the exit and taken the container down, as docker stop returns once it is cleaned up.',
       ].join('\n'),
     );
     this.add(
       `${pid}=$(jq -r 'select(.status == "running") | .pid' ${state} 2>/dev/null || true)`,
       `if [ -n "$${pid}" ] && kill -0 "$${pid}" 2>/dev/null; then`,
-      `  kill -TERM "$${pid}"`,
-      `  for _ in $(seq ${Math.round(seconds * 20)}); do kill -0 "$${pid}" 2>/dev/null || break; sleep 0.05; done`,
+      `  kill -${first} "$${pid}"`,
+      `  ${grace}`,
       `  if kill -0 "$${pid}" 2>/dev/null; then kill -KILL "$${pid}"; fi`,
       `  while [ -e ${state} ] && [ "$(jq -r .status ${state})" = running ]; do sleep 0.05; done`,
       `  for _ in $(seq 300); do shim=$(cat ${shim} 2>/dev/null || true); { [ -n "$shim" ] && kill -0 "$shim" 2>/dev/null; } || break; sleep 0.02; done`,

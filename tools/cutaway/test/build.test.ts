@@ -45,6 +45,17 @@ interface HostState {
 }
 
 /**
+ * The network namespaces this file's builds made: `cwbuild-` and the first 10 digits of a step container's
+ * id, each container's create event in the root's events.log. Other test files build at the same time, and
+ * their steps' namespaces come and go under the same prefix.
+ */
+function ownStepNamespaces(): Set<string> {
+  const log = join(root, 'events.log');
+  const created = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"Action":"create"') && l.includes('"Type":"container"')) : [];
+  return new Set(created.map((l) => `cwbuild-${(JSON.parse(l) as { Actor: { ID: string } }).Actor.ID.slice(0, 10)}`));
+}
+
+/**
  * What a build may leave on the host: mounts under the work directory, the
  * network namespaces of its RUN containers (cwbuild-*) and the host ends of
  * their veth pairs (cwv…, whose peer is in such a namespace). The default
@@ -53,15 +64,16 @@ interface HostState {
  */
 async function hostState(): Promise<HostState> {
   const mounts = mountsUnder(work);
+  const own = ownStepNamespaces();
   const links = (await run('ip', ['-o', 'link']))
     .split('\n')
-    .filter((l) => / link-netns cwbuild-/.test(l))
+    .filter((l) => own.has(/ link-netns (cwbuild-\S+)/.exec(l)?.[1] ?? ''))
     .map((l) => l.split(': ')[1]?.split('@')[0] ?? '')
     .sort();
   const netns = (await run('ip', ['netns', 'list']))
     .split('\n')
     .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => n.startsWith('cwbuild-'))
+    .filter((n) => own.has(n))
     .sort();
   return { mounts, links, netns };
 }

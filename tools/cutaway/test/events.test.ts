@@ -82,8 +82,9 @@ describe('what commands record', () => {
     expect((await cutaway(['restart', '-t', '1', 'cw-stubborn'])).code).toBe(0);
     expect((await cutaway(['rm', '-f', 'cw-stubborn'])).code).toBe(0);
     const stubborn = await past(['--filter', 'container=cw-stubborn']);
-    expect(actions(stubborn)).toEqual(['create', 'start', 'kill', 'kill', 'die', 'stop', 'start', 'restart', 'kill', 'kill', 'die', 'destroy']);
-    expect(stubborn.filter((e) => e.Action === 'kill').map((e) => e.Actor.Attributes.signal)).toEqual(['15', '9', '15', '9']);
+    // restart: SIGTERM, then SIGKILL after the timeout; rm -f: SIGKILL alone, as Docker's.
+    expect(actions(stubborn)).toEqual(['create', 'start', 'kill', 'kill', 'die', 'stop', 'start', 'restart', 'kill', 'die', 'destroy']);
+    expect(stubborn.filter((e) => e.Action === 'kill').map((e) => e.Actor.Attributes.signal)).toEqual(['15', '9', '9']);
     // One die per exit, each with its status.
     expect(stubborn.filter((e) => e.Action === 'die').map((e) => e.Actor.Attributes.exitCode)).toEqual(['137', '137']);
   });
@@ -107,7 +108,7 @@ describe('what commands record', () => {
     // By id: its first events name it cw-x.
     const y = await past(['--filter', `container=${run.stdout.trim()}`]);
     expect(actions(y)).toEqual([
-      'create', 'start', 'rename', 'pause', 'unpause', 'exec_create: sh -c exit 4', 'exec_start: sh -c exit 4', 'exec_die', 'commit', 'kill', 'kill', 'die', 'destroy',
+      'create', 'start', 'rename', 'pause', 'unpause', 'exec_create: sh -c exit 4', 'exec_start: sh -c exit 4', 'exec_die', 'commit', 'kill', 'die', 'destroy',
     ]);
     expect(y[0]!.Actor.Attributes.name).toBe('cw-x');
     expect(y[2]!.Actor.Attributes).toMatchObject({ name: 'cw-y', oldName: 'cw-x' });

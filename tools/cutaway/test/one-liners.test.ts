@@ -42,6 +42,10 @@ const ONE_LINERS: OneLiner[] = [
   { line: `docker run --name talker busybox sh -c 'echo one; echo two; echo three'`, podman: true, expected: 'one\ntwo\nthree\n' },
   { line: `docker logs --tail 2 talker`, podman: true, expected: 'two\nthree\n' },
   { line: `docker wait talker`, podman: true, expected: '0\n' },
+  // attach joins a running container's output and exits with its status (Docker's docs; podman 4.3's attach exits 0).
+  { line: `docker run -d --name counter busybox sh -c 'sleep 1; echo done; exit 4' >/dev/null && docker attach counter || echo "exit status $?"`, expected: 'done\nexit status 4\n' },
+  // --until in whole seconds (Docker's GetTimestamp): the next second's start, so that this second's events are in.
+  { line: `docker events --since 10m --until "$(( $(date +%s) + 1 ))" --filter event=die --filter container=counter --format '{{.Actor.Attributes.exitCode}}'`, expected: '4\n' },
   { line: `docker run -d --name web busybox sleep 300`, podman: true, expected: /^[0-9a-f]{64}\n$/ },
   { line: `docker ps --format '{{.Names}}'`, podman: true, expected: 'web\n' },
   // A table as Docker's tabwriter pads it; IMAGE as it was given to run.
@@ -89,10 +93,10 @@ const ONE_LINERS: OneLiner[] = [
   { line: `docker volume rm data1`, podman: true, expected: 'data1\n' },
   { line: `docker network create "$NET" >/dev/null && docker network ls --format '{{.Name}}' | grep -x "$NET"`, expected: (out) => expect(out).toBe(`${network}\n`) },
   { line: `docker network rm "$NET"`, expected: (out) => expect(out).toBe(`${network}\n`) },
-  { line: `docker ps -a --filter status=exited --format '{{.Names}}' | sort`, expected: 'changer\ntalker\n' },
+  { line: `docker ps -a --filter status=exited --format '{{.Names}}' | sort`, expected: 'changer\ncounter\ntalker\n' },
   // rm prints what it was given: ps -q's 12 digits.
   { line: `docker rm -f $(docker ps -aq --filter name=web)`, expected: (out, earlier) => expect(out).toBe(`${earlier('docker run -d --name web').slice(0, 12)}\n`) },
-  { line: `docker rm $(docker ps -aq --filter status=exited) | wc -l`, expected: '2\n' },
+  { line: `docker rm $(docker ps -aq --filter status=exited) | wc -l`, expected: '3\n' },
   { line: `docker system df --format '{{.Type}}: {{.TotalCount}}'`, expected: /^Images: \d+\nContainers: 1\nLocal Volumes: 0\nBuild Cache: \d+\n$/ },
   { line: `docker version --format '{{.Client.Version}}'`, expected: /^\d+\.\d+\.\d+\n$/ },
   { line: `docker rm -f site`, expected: 'site\n' },

@@ -24,7 +24,7 @@ const spec = toolSpec({
   options: [
     { name: 'tag', short: 't', type: 'string', arg: 'NEW', help: 'name of the new image in the store (none: an untagged image, as docker commit without REPOSITORY)' },
     { name: 'image', type: 'string', arg: 'BASE', help: "the image the layer goes on: a name, an image ID or unique prefix, a manifest digest, NAME@DIGEST (default: the container's image; 'scratch' for none)" },
-    { name: 'change', short: 'c', type: 'list', arg: 'INSTRUCTION', help: 'apply a Dockerfile instruction to the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR (repeat)' },
+    { name: 'change', short: 'c', type: 'list', arg: 'INSTRUCTION', help: 'apply a Dockerfile instruction to the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL, SHELL, HEALTHCHECK, ONBUILD (repeat)' },
     { name: 'created-by', type: 'string', arg: 'TEXT', help: "the history entry's created_by (default: layer-commit DIR)" },
     { name: 'message', short: 'm', type: 'string', arg: 'TEXT', help: "the history entry's comment" },
     { name: 'author', short: 'a', type: 'string', arg: 'NAME', help: 'the history entry and image author' },

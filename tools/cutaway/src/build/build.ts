@@ -1,14 +1,22 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, join, posix, resolve } from 'node:path';
+import { join, posix } from 'node:path';
 import { imageStoreDir, shellCommand, ToolError, UsageError } from '@cutaway/cli';
 import {
   commandArgv, exposedPorts, findStage, hasWildcards, matchSources, parseDockerfile, resolveBase, resolveGlobalArgs, StageScope,
-  type AddInstruction, type CopyInstruction, type Instruction, type Stage,
+  type AddInstruction, type CopyInstruction, type Instruction, type RunInstruction, type Stage,
 } from '@cutaway/dockerfile';
 import { applyConfigChanges, findImage, formatReference, OciLayout, parseReference, type ContainerConfig } from '@cutaway/oci';
 import { contentHash, listContext } from './context.ts';
 import { isArchive, type Owner, type Staging } from './staging.ts';
+import { RunMounts, type MountHost } from './run-mounts.ts';
+import { parseSecrets, type Secrets } from './secrets.ts';
+import { copyOptions } from './copy-options.ts';
+import { addUrl, downloadAll, removeDownloads } from './add-url.ts';
+import { copyInline, runPlan, pipesMount, type RunPlan } from './heredocs.ts';
+import { targetStage, neededStages, unusedBuildArgsWarning } from './stages.ts';
+import { buildInput } from './stdin-context.ts';
+import { baseTriggers, CLEAR_ONBUILD, healthcheckChange } from './onbuild.ts';
+import { baseImage, buildPlatforms, platformArgs, type BuildPlatforms } from './platform.ts';
 import { command } from '../command.ts';
 import { imageFor } from '../images/resolve.ts';
 import { planningPull } from '../images/planning-pull.ts';
@@ -130,11 +138,19 @@ class Builder {
     } else if (base.image === 'scratch') {
       state = { index: stage.index, digest: 'scratch', config: {}, scope: new StageScope(this.dockerfile, { globalArgs, buildArgs }) };
     } else {
-      const image = await imageFor(this.root, base.image, this.env, this.r.dryRun ? planningPull(this.r, this.env) : undefined);
+      // For FROM --platform's platform, or --platform's (platform.ts).
+      const image = await baseImage(this.root, base.image, base.platform, this.platforms, this.env, this.r.dryRun ? planningPull(this.r, this.env) : undefined);
       const config = image.config.config ?? {};
       state = { index: stage.index, image: image.name, digest: image.descriptor.digest, config, scope: new StageScope(this.dockerfile, { globalArgs, buildArgs, imageEnv: config.Env ?? [], imageShell: (config.Shell as string[] | undefined) ?? [] }) };
     }
     if (!quiet && !planning) say(` ---> ${state.image ? short((await findImage(this.layout, state.image)).manifest.config.digest) : 'scratch'}`);
+    // A base image's ONBUILD triggers run first, on its image with OnBuild emptied (onbuild.ts).
+    const triggers = base.stage || !state.image ? [] : baseTriggers(state.config, base.image);
+    if (triggers.length) {
+      say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}`);
+      await this.metadata(state, CLEAR_ONBUILD);
+      for (const trigger of triggers) await this.instruction(state, state.scope.apply(trigger));
+    }
     for (const raw of stage.instructions) {
       say(`Step ${++counter.step}/${total} : ${raw.original}`);
       await this.instruction(state, state.scope.apply(raw));
@@ -143,6 +159,10 @@ class Builder {
   }
 
   dockerfile!: ReturnType<typeof parseDockerfile>;
+  /** The build's and the target's platform (platform.ts). */
+  platforms!: BuildPlatforms;
+  /** --secret: what a RUN's type=secret mounts get (secrets.ts). */
+  secrets: Secrets = new Map();
 
   private async instruction(state: StageState, ins: Instruction): Promise<void> {
     const scope = state.scope;
@@ -150,7 +170,7 @@ class Builder {
       case 'ARG':
         return; // a variable of the build only: nothing in the image (scope.apply recorded it)
       case 'RUN':
-        return this.run(state, commandArgv(ins, scope.shell));
+        return this.run(state, ins, runPlan(ins, scope.shell));
       case 'COPY':
       case 'ADD':
         return this.copy(state, ins);
@@ -179,6 +199,10 @@ class Builder {
         return this.metadata(state, `VOLUME ${JSON.stringify(ins.paths)}`);
       case 'SHELL':
         return this.metadata(state, `SHELL ${JSON.stringify(ins.shell)}`);
+      case 'HEALTHCHECK':
+        return this.metadata(state, healthcheckChange(ins.check));
+      case 'ONBUILD':
+        return this.metadata(state, `ONBUILD ${ins.trigger}`);
       case 'STOPSIGNAL':
         return this.metadata(state, `STOPSIGNAL ${ins.signal}`);
       default:
@@ -222,33 +246,47 @@ class Builder {
    * default HostConfig): the same devices cgroup (cg-limit --devices default, through lifecycle.ts createCgroup,
    * as run's prepare makes it; none rootless) and the same seccomp profile (ns-exec's default, Docker's).
    */
-  private async run(state: StageState, argv: string[]): Promise<void> {
+  private async run(state: StageState, ins: RunInstruction | undefined, { argv, script }: RunPlan): Promise<void> {
+    // --mount, --network and the declared volumes (run-mounts.ts): checked now, made and undone around the process.
+    const mounts = await RunMounts.plan(this.mountHost(state), ins ?? { mounts: [], line: 0 }, {
+      vars: state.scope.vars, escape: this.dockerfile.escape, file: this.dockerfile.file, workdir: state.config.WorkingDir || '/', buildNetwork: this.network, volumes: Object.keys(state.config.Volumes ?? {}),
+    });
+    const network = mounts.network;
     const args = [...state.scope.vars].filter(([k]) => !state.scope.env.has(k));
     // Docker's created_by for a RUN with build args: `|N K=V… /bin/sh -c …`.
     const createdBy = `${args.length ? `|${args.length} ${args.map(([k, v]) => `${k}=${v}`).join(' ')} ` : ''}${argv.join(' ')}`;
-    await this.step(state, ['RUN', argv, args], async (tag) => {
+    await this.step(state, ['RUN', argv, args, ...mounts.key, ...(script ? [script.body] : [])], async (tag) => {
       if (!state.image) throw new ToolError('RUN needs a base image with a shell: FROM scratch has none');
-      const config = await this.stepContainer(state, argv, this.network, true);
+      const config = await this.stepContainer(state, argv, network, true);
       const { id } = config;
       say(` ---> Running in ${id.slice(0, 12)}`);
+      // A `#!` heredoc's script, mounted at /dev/pipes (heredocs.ts).
+      const pipes = script && (await pipesMount(this.r, script));
       const env = [...state.scope.vars].map(([k, v]) => `${k}=${v}`);
       const identity = [...(state.config.WorkingDir ? ['-w', state.config.WorkingDir] : []), ...(state.config.User ? ['-u', state.config.User] : [])];
       // Until the command has run, a failure (a tool's, a signal) takes the step's container down whole.
-      const removeIt = () => teardown(this.containers, config, this.env, true, this.r);
+      const removeIt = async () => {
+        if (pipes) this.r.removeTree(pipes.dir);
+        await mounts.release();
+        await teardown(this.containers, config, this.env, true, this.r);
+      };
       const code = await this.r.guarded(async () => {
         const [merged] = await Promise.all([this.r.tool('overlay-mount', ['-q', state.image!, '--name', id], this.env, 'merged'), createCgroup(config, this.env, this.r)]);
-        const netns = config.network?.endpoint ? await this.r.tool('netbridge', ['up', config.network.endpoint, '--network', this.network], this.env, 'netns') : undefined;
+        const netns = config.network?.endpoint ? await this.r.tool('netbridge', ['up', config.network.endpoint, '--network', network], this.env, 'netns') : undefined;
+        const mountArgs = await mounts.prepare(merged);
         stopIfSignalled();
         const nsExecArgs = [
-          '--rootfs', merged, ...(netns ? ['--netns', netns] : ['--net', this.network]), '--hostname', config.hostname,
+          '--rootfs', merged, ...(netns ? ['--netns', netns] : ['--net', network]), '--hostname', config.hostname,
           '--pid-file', this.containers.path(id, 'pid'), '--exit-file', this.containers.path(id, 'exit'),
           ...(config.cgroup ? ['--cgroup', config.cgroup] : []),
-          ...env.flatMap((e) => ['-e', e]), ...identity,
+          ...env.flatMap((e) => ['-e', e]), ...identity, ...mountArgs, ...(pipes?.args ?? []),
           '--', ...argv,
         ];
         // The command's output is the build's log: stderr (nothing with -q). A signal to the build kills it.
         const log = quiet ? undefined : process.stderr;
         const code = await this.r.runProcess(this.containers, config, nsExecArgs, { stdin: 'ignore', out: log, err: log }, this.env, 'kill');
+        await mounts.finish(merged, this.containers.path(id, 'upper'));
+        if (pipes) this.r.removeTree(pipes.dir);
         stopIfSignalled();
         return code;
       }, removeIt);
@@ -258,13 +296,31 @@ class Builder {
         const kept = await this.keepOrRemove(config, false);
         const image = await this.r.imageId(imageStoreDir(this.root), state.image!, true);
         // The image's ID goes in as it is: hex digits need no quotes, and in a script it is a variable's reference.
-        const rerun = `${shellCommand(['cutaway', 'run', '--rm', '--network', this.network, ...env.flatMap((e) => ['-e', e]), ...identity, '--entrypoint', argv[0]!])} ${image} ${shellCommand(argv.slice(1))}`.trimEnd();
+        const rerun = `${shellCommand(['cutaway', 'run', '--rm', '--network', network, ...env.flatMap((e) => ['-e', e]), ...identity, '--entrypoint', argv[0]!])} ${image} ${shellCommand(argv.slice(1))}`.trimEnd();
         return `rerun the step: ${rerun}${kept ? `; its container ${id.slice(0, 12)} is kept (cutaway ps -a)` : ''}`;
       });
       const made = await this.r.guarded(() => this.r.tool('layer-commit', ['-q', id, '--image', state.image!, '--tag', tag, '--created-by', createdBy], this.env, 'image'), removeIt);
       await this.keepOrRemove(config, true);
       return made;
     });
+  }
+
+  /** What a RUN's mounts need of the build (run-mounts.ts): the images they read, mounted as step containers of their own. */
+  private mountHost(state: StageState): MountHost {
+    const mounted: ContainerConfigRecord[] = [];
+    return {
+      r: this.r, env: this.env, root: this.root, context: this.context, contextPaths: this.contextPaths, secrets: this.secrets,
+      source: (from) => this.copySource(from, state.index, []),
+      mount: async (args, what) => {
+        const config = await this.stepContainer(state, ['/bin/sh', '-c', `#(nop) ${what}`], 'none', false);
+        mounted.push(config);
+        return this.r.tool('overlay-mount', ['-q', ...args, '--name', config.id], this.env, 'mount_root');
+      },
+      // (A script's undo is recorded after its body: it takes them all down again.)
+      unmountAll: async () => {
+        for (const config of this.r.dryRun ? [...mounted] : mounted.splice(0)) await teardown(this.containers, config, this.env, true, this.r);
+      },
+    };
   }
 
   /**
@@ -292,10 +348,12 @@ class Builder {
     const workdir = state.config.WorkingDir || '/';
     // posix.join keeps a trailing slash: `COPY a b ./` means the directory /app/.
     const dest = ins.dest.startsWith('/') ? ins.dest : posix.join(workdir, ins.dest);
+    // --chmod, --chown, ADD's URLs and --checksum (copy-options.ts).
+    const options = copyOptions(ins);
     // --chown's owner; else root for the context, and what the files have for --from (as Docker keeps it).
-    const owner: Owner = ins.chown ? ownerOf(ins.chown) : from !== undefined ? 'keep' : [0, 0];
+    const owner: Owner = options.chown ?? (from !== undefined ? 'keep' : [0, 0]);
     const matchesIn = (paths: readonly string[]) =>
-      ins.sources.flatMap((source) => {
+      options.local.flatMap((source) => {
         const found = matchSources(paths, source);
         if (!found.length) throw new ToolError(`${ins.keyword} failed: file not found in build context or excluded by .dockerignore: stat ${source}: file does not exist`);
         return found;
@@ -304,7 +362,9 @@ class Builder {
     const source = from === undefined ? undefined : await this.copySource(from, state.index, ins.sources);
     const contextMatches = source ? [] : matchesIn(this.contextPaths);
     const files = contextMatches.flatMap((m) => (m.endsWith('/') ? this.contextPaths.filter((p) => p.startsWith(m === './' ? '' : m)) : [m])).filter((p) => !p.endsWith('/'));
-    const keyParts = [ins.keyword, ins.sources, dest, ins.chown ?? '', source ? source.digest : contentHash(this.context, files)];
+    // ADD's URLs: downloaded now, their content part of the key (a script downloads them when it runs).
+    const fetched = this.r.dryRun ? [] : await downloadAll(options.urls, options.checksum);
+    const keyParts = [ins.keyword, ins.sources, dest, ins.chown ?? '', source ? source.digest : contentHash(this.context, files), ...(ins.chmod ? [ins.chmod] : []), ...fetched.map((f) => f.digest), ...ins.inline.map((f) => [f.name, f.data])];
     await this.step(state, keyParts, async (tag) => {
       const mounted: ContainerConfigRecord[] = [];
       // An image to read from, mounted read-only as a step container of its own (see stepContainer).
@@ -322,10 +382,10 @@ class Builder {
       const image = await this.r.guarded(async () => {
         const sourceRoot = source ? await mount(source.image, source.digest) : undefined;
         // The image as it is, for the directories on the way to the destination that it has already.
-        const tree = this.r.staging(staging, owner, state.image ? await mount(state.image, state.digest) : undefined);
+        const tree = this.r.staging(staging, owner, state.image ? await mount(state.image, state.digest) : undefined, options.mode);
         if (sourceRoot) copyFromImage(tree, sourceRoot, ins.sources, dest, ins.dest, !this.r.dryRun);
         else {
-          const intoDir = namesDirectory(ins.dest) || contextMatches.length > 1 || contextMatches.some((m) => m.endsWith('/'));
+          const intoDir = namesDirectory(ins.dest) || contextMatches.length + options.urls.length + ins.inline.length > 1 || contextMatches.some((m) => m.endsWith('/'));
           const destDir = intoDir ? dest : posix.dirname(dest);
           tree.ensureDir(destDir);
           for (const m of contextMatches) {
@@ -335,9 +395,13 @@ class Builder {
               const prefix = m === './' ? '' : m;
               for (const p of this.contextPaths.filter((q) => q.startsWith(prefix) && q !== prefix)) tree.entry(join(this.context, p), posix.join(dest, p.slice(prefix.length).replace(/\/$/, '')));
             } else if (ins.keyword === 'ADD' && isArchive(path)) {
-              await this.r.tool('tar', ['-x', '-f', path, '-C', join(staging, destDir)], {});
+              // Into <dest> as a directory, whatever it is named (Docker: ADD p.tar.gz /opt/p.tar.gz makes /opt/p.tar.gz/).
+              tree.ensureDir(dest);
+              await this.r.tool('tar', ['-x', '-f', path, '-C', join(staging, dest)], {});
             } else tree.entry(path, intoDir ? posix.join(dest, posix.basename(m)) : dest);
           }
+          options.urls.forEach((url, i) => addUrl(tree, url, fetched[i], dest, intoDir, options.checksum));
+          copyInline(tree, ins, dest, intoDir);
         }
         tree.finish();
         const created = `/bin/sh -c #(nop) ${ins.keyword} ${ins.sources.join(' ')} in ${dest}`;
@@ -345,7 +409,7 @@ class Builder {
       }, cleanUp);
       await cleanUp();
       return image;
-    });
+    }).finally(() => removeDownloads(fetched));
   }
 
   /** COPY --from's source: an earlier stage (by name or index) or an image (pulled if missing), with its digest. */
@@ -421,19 +485,11 @@ function normaliseTag(tag: string): string {
   }
 }
 
-/** --chown=UID[:GID], numeric (names would need the image's /etc/passwd: not yet). */
-function ownerOf(chown: string | undefined): [number, number] {
-  if (!chown) return [0, 0];
-  const [u = '', g = u] = chown.split(':');
-  if (!/^\d+$/.test(u) || !/^\d+$/.test(g)) throw new ToolError(`--chown=${chown}: only numeric ids are supported`);
-  return [Number(u), Number(g)];
-}
-
 export const build = command(
   {
     name: 'build',
     summary: 'Build an image from a Dockerfile',
-    synopsis: ['[-t TAG]… [-f Dockerfile] [--build-arg K=V]… [--no-cache] [--rm=false|--force-rm] [--network NET] CONTEXT'],
+    synopsis: ['[-t TAG]… [-f Dockerfile|-] [--build-arg K=V]… [--target STAGE] [--platform P] [--no-cache] [--rm=false|--force-rm] [--network NET] CONTEXT|-'],
     description: [
       'docker build, from the tools. Each RUN runs in a temporary container (overlay-mount, netbridge, ns-exec with',
       "the image's env, workdir and user) whose upper directory becomes a layer (layer-commit); COPY and ADD make a",
@@ -450,6 +506,9 @@ export const build = command(
       { name: 'rm', type: 'boolean', default: true, help: "remove each RUN's container once its step has succeeded (--rm=false: keep them, as ps -a shows); a failed RUN's is kept" },
       { name: 'force-rm', type: 'boolean', help: "always remove a RUN's container, a failed one's too" },
       { name: 'network', type: 'string', arg: 'NET', help: "RUN's network: bridge (default), a netbridge network, host or none" },
+      { name: 'target', type: 'string', arg: 'STAGE', help: 'build this stage (a name or an index), and only the stages it needs' },
+      { name: 'platform', type: 'string', arg: 'OS/ARCH[/VARIANT]', help: "the target platform: TARGETPLATFORM, TARGETARCH…, and a FROM's image without --platform (only this host's can run steps)" },
+      { name: 'secret', type: 'list', arg: 'id=ID,src=FILE|env=VAR', help: 'a secret for RUN --mount=type=secret (repeat); never stored in the image' },
     ],
     operands: { min: 1, max: 1, names: 'CONTEXT' },
     dryRun: true,
@@ -458,14 +517,10 @@ export const build = command(
   },
   async (inv, root, r) => {
     const o = inv.options;
-    const context = inv.positionals[0]!;
-    const contextDir = resolve(context);
-    const contextStat = statSync(contextDir, { throwIfNoEntry: false });
-    if (!contextStat) throw new ToolError(`unable to prepare context: path "${context}" not found`);
-    // Docker reads a file given as the context as a tar or a Dockerfile (on stdin); cutaway takes a directory.
-    if (!contextStat.isDirectory()) throw new ToolError(`unable to prepare context: context must be a directory: ${contextDir}`);
-    const file = o.file !== undefined ? resolve(o.file) : join(contextDir, 'Dockerfile');
-    if (!existsSync(file)) throw new ToolError(`Cannot locate specified Dockerfile: ${basename(file)}`);
+    // A directory, or stdin (`-`: a tar or a Dockerfile alone; `-f -`: the Dockerfile), as stdin-context.ts reads them.
+    const input = buildInput(inv.positionals[0]!, o.file);
+    if (r.dryRun && input.fromStdinTar) throw new ToolError('--dry-run cannot take a build context on stdin: the script would copy from files gone by the time it runs (unpack the tar and give its directory)', undefined, 125);
+    const contextDir = input.contextDir;
     const buildArgs = Object.fromEntries(
       o['build-arg'].flatMap((a) => {
         const eq = a.indexOf('=');
@@ -477,7 +532,12 @@ export const build = command(
     planning = r.dryRun;
     const tags = o.tag.map(normaliseTag);
     const builder = new Builder(root, contextDir, o['no-cache'], o.network ?? 'bridge', o.rm, o['force-rm'], r);
-    builder.dockerfile = parseDockerfile(readFileSync(file, 'utf8'), { file: basename(file) });
+    builder.dockerfile = parseDockerfile(input.dockerfile, { file: input.dockerfileName });
+    builder.platforms = buildPlatforms(o.platform);
+    // --target, and the stages it needs (stages.ts); BUILDPLATFORM, TARGETARCH… are global ARGs (platform.ts).
+    const globalArgs = resolveGlobalArgs(builder.dockerfile, { buildArgs, automatic: platformArgs(builder.platforms) });
+    const stages = neededStages(builder.dockerfile, targetStage(builder.dockerfile, o.target), globalArgs, buildArgs);
+    builder.secrets = parseSecrets(o.secret);
     // A signal (Ctrl-C, kill) goes to the RUN that runs, and the build stops there, taking down its step's
     // container; the store's shared lock keeps a prune from taking images and layers from under the build.
     if (!r.dryRun) holdSignals();
@@ -485,10 +545,11 @@ export const build = command(
     const holding = r.dryRun ? <T>(_root: string, work: () => Promise<T>) => work() : usingStore;
     const id = await holding(root, async () => {
       await builder.open();
-      const globalArgs = resolveGlobalArgs(builder.dockerfile, { buildArgs });
-      const total = builder.dockerfile.stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
+      const total = stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
       const counter = { step: 0 };
-      for (const stage of builder.dockerfile.stages) await builder.stage(stage, globalArgs, buildArgs, total, counter);
+      for (const stage of stages) await builder.stage(stage, globalArgs, buildArgs, total, counter);
+      const unused = unusedBuildArgsWarning(builder.dockerfile, stages, buildArgs);
+      if (unused) say(unused);
       return builder.finish(tags);
     });
     r.print(id);

@@ -1,8 +1,13 @@
-import { chmodSync, closeSync, copyFileSync, existsSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, statSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, statSync, symlinkSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
+import { resolveOwner, scriptOwner, type ChownNames } from './copy-options.ts';
+import { scriptDownload } from './add-url.ts';
 
-/** Who copied files belong to: a fixed uid:gid (--chown, or root for the context), or their own ('keep', COPY --from). */
-export type Owner = [number, number] | 'keep';
+/**
+ * Who copied files belong to: a fixed uid:gid (--chown, or root for the context), or their own ('keep', COPY
+ * --from), or --chown's names, looked up in the image once it is mounted (copy-options.ts).
+ */
+export type Owner = [number, number] | 'keep' | ChownNames;
 
 /**
  * The directory a COPY or ADD layer is made from: files at their place in
@@ -18,13 +23,18 @@ export type Owner = [number, number] | 'keep';
  */
 export class StagingTree {
   private readonly times = new Map<string, Date>();
+  private readonly owner: [number, number] | 'keep';
 
   constructor(
     readonly root: string,
-    private readonly owner: Owner,
-    /** The image's root filesystem (mounted read-only), for the directories it has. */
+    owner: Owner,
+    /** The image's root filesystem (mounted read-only), for the directories it has (and --chown's names). */
     private readonly image?: string,
-  ) {}
+    /** --chmod: the mode of every file and directory copied, and of every directory made. */
+    private readonly mode?: number,
+  ) {
+    this.owner = owner === 'keep' || Array.isArray(owner) ? owner : resolveOwner(owner, image);
+  }
 
   private newOwner(st?: Stats): [number, number] {
     if (this.owner !== 'keep') return this.owner;
@@ -45,9 +55,9 @@ export class StagingTree {
         lchownSync(target, inImage.uid, inImage.gid);
         this.times.set(target, inImage.mtime);
       } else {
-        chmodSync(target, 0o755);
         const [uid, gid] = this.owner === 'keep' ? [0, 0] : this.owner;
         lchownSync(target, uid, gid);
+        chmodSync(target, this.mode ?? 0o755);
         this.times.set(target, new Date());
       }
     }
@@ -62,7 +72,7 @@ export class StagingTree {
     if (st.isDirectory()) {
       if (!existsSync(target)) mkdirSync(target);
       lchownSync(target, uid, gid);
-      chmodSync(target, st.mode & 0o7777);
+      chmodSync(target, this.mode ?? st.mode & 0o7777);
       this.times.set(target, st.mtime);
     } else if (st.isSymbolicLink()) {
       symlinkSync(readlinkSync(source), target);
@@ -71,7 +81,7 @@ export class StagingTree {
     } else {
       copyFileSync(source, target);
       lchownSync(target, uid, gid);
-      chmodSync(target, st.mode & 0o7777);
+      chmodSync(target, this.mode ?? st.mode & 0o7777);
       utimesSync(target, st.atime, st.mtime);
     }
   }
@@ -94,6 +104,19 @@ export class StagingTree {
 
   fileFrom(source: string, rel: string): void {
     this.entry(source, rel);
+  }
+
+  download(): void {
+    throw new Error('the real build downloads an ADD URL before its step (add-url.ts download), and copies it with entry()');
+  }
+
+  inline(rel: string, content: string): void {
+    const target = join(this.root, rel);
+    this.ensureDir(rel.split('/').slice(0, -1).join('/'));
+    const [uid, gid] = this.owner === 'keep' ? [0, 0] : this.owner;
+    writeFileSync(target, content);
+    lchownSync(target, uid, gid);
+    chmodSync(target, this.mode ?? 0o644);
   }
 
   /** Sets the directories' times, deepest first. */
@@ -143,6 +166,10 @@ export interface Staging {
   contentsFrom(source: string, rel: string): void;
   /** A file or symlink `source` at `rel`. */
   fileFrom(source: string, rel: string): void;
+  /** ADD's http(s) `url` at `rel`, downloaded when the step runs (--dry-run; the real build's was downloaded before it). */
+  download(url: string, rel: string, checksum?: string): void;
+  /** A file written from `content` at `rel` (a COPY heredoc), 0644 unless --chmod, owned by --chown's owner or root. */
+  inline(rel: string, content: string): void;
   finish(): void;
 }
 
@@ -150,6 +177,8 @@ export interface Staging {
 export interface ScriptLines {
   add(...lines: string[]): void;
   word(text: string): string;
+  /** Commands the lines run, checked for at the script's top. */
+  need(...commands: string[]): void;
 }
 
 /**
@@ -165,34 +194,48 @@ export class ScriptStaging implements Staging {
   private times = new Map<string, string>();
   /** While a branch of ifDirectory is recorded: its lines. */
   private branch?: string[];
+  /** The owner's ids as the script has them: numbers, or the variables --chown's names were looked up into. */
+  private readonly owner: [number | string, number | string] | 'keep';
+  /** --chmod's mode, in octal. */
+  private readonly mode?: string;
 
   constructor(
     private readonly out: ScriptLines,
     readonly root: string,
-    private readonly owner: Owner,
+    owner: Owner,
     private readonly image?: string,
-  ) {}
+    mode?: number,
+  ) {
+    this.mode = mode?.toString(8).padStart(4, '0');
+    if (owner === 'keep' || Array.isArray(owner)) this.owner = owner;
+    else {
+      out.need('awk', 'readlink');
+      const looked = scriptOwner(owner, image === undefined ? undefined : out.word(image), (text) => out.word(text));
+      out.add(...looked.lines);
+      this.owner = looked.owner;
+    }
+  }
 
   private add(...lines: string[]): void {
     if (this.branch) this.branch.push(...lines);
     else this.out.add(...lines);
   }
 
-  private owned(target: string, [uid, gid]: [number, number]): string {
+  private owned(target: string, [uid, gid]: [number | string, number | string]): string {
     return `chown -h ${uid}:${gid} ${this.out.word(target)}`;
   }
 
   ensureDir(dir: string): void {
     const parts = dir.split('/').filter(Boolean);
     // A new directory belongs to --chown's owner, else root (COPY --from's too: they are not the source's).
-    const owner: [number, number] = this.owner === 'keep' ? [0, 0] : this.owner;
+    const owner = this.owner === 'keep' ? [0, 0] as [number, number] : this.owner;
     for (let i = 1; i <= parts.length; i++) {
       const rel = parts.slice(0, i).join('/');
       const target = join(this.root, rel);
       if (this.made.has(target)) continue;
       this.made.add(target);
       const t = this.out.word(target);
-      const fresh = ['chmod 755 ' + t, this.owned(target, owner)];
+      const fresh = [this.owned(target, owner), `chmod ${this.mode ?? 755} ${t}`];
       if (!this.image) {
         this.add(`mkdir ${t}`, ...fresh);
         this.times.set(target, `touch -d now ${t}`);
@@ -213,7 +256,7 @@ export class ScriptStaging implements Staging {
     const target = join(this.root, rel);
     const t = this.out.word(target);
     this.ensureDir(rel.split('/').slice(0, -1).join('/'));
-    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+    const mode = this.mode ?? (st.mode & 0o7777).toString(8).padStart(4, '0');
     const time = `@${st.mtimeMs / 1000}`;
     const owned = this.owned(target, this.owner === 'keep' ? [st.uid, st.gid] : this.owner);
     if (st.isDirectory()) {
@@ -266,14 +309,16 @@ export class ScriptStaging implements Staging {
     const [s, t] = [this.out.word(source), this.out.word(join(this.root, rel))];
     // find -H: a source that is a link to a directory is followed, as readdir follows it.
     const copy = (preserve: string) => `find -H ${s} -mindepth 1 -maxdepth 1 -exec cp -R -P --preserve=${preserve} -t ${t} {} +`;
-    if (this.owner === 'keep') return this.add(copy('mode,ownership,timestamps'));
+    // --chmod: the mode of everything under the destination (this COPY's), links aside.
+    const chmod = this.mode === undefined ? [] : [`find ${t} -mindepth 1 ! -type l -exec chmod ${this.mode} {} +`];
+    if (this.owner === 'keep') return this.add(copy('mode,ownership,timestamps'), ...chmod);
     // --chown: everything under the destination is this COPY's; then the modes again where chown cleared a
     // set-user-ID or set-group-ID bit.
     const [uid, gid] = this.owner;
     this.add(
       copy('mode,timestamps'),
       `find ${t} -mindepth 1 -exec chown -h ${uid}:${gid} {} +`,
-      `(cd ${s} && find . -mindepth 1 ! -type l -perm /6000 -exec chmod --reference={} ${t}/{} \\;)`,
+      ...(chmod.length ? chmod : [`(cd ${s} && find . -mindepth 1 ! -type l -perm /6000 -exec chmod --reference={} ${t}/{} \\;)`]),
     );
   }
 
@@ -281,8 +326,24 @@ export class ScriptStaging implements Staging {
     const target = join(this.root, rel);
     const [s, t] = [this.out.word(source), this.out.word(target)];
     this.ensureDir(rel.split('/').slice(0, -1).join('/'));
-    if (this.owner === 'keep') return this.add(`cp -P --preserve=mode,ownership,timestamps ${s} ${t}`);
-    this.add(`cp -P --preserve=mode,timestamps ${s} ${t}`, this.owned(target, this.owner), `if [ ! -L ${t} ]; then chmod --reference=${s} ${t}; fi`);
+    const chmod = `if [ ! -L ${t} ]; then chmod ${this.mode ?? `--reference=${s}`} ${t}; fi`;
+    if (this.owner === 'keep') return this.add(`cp -P --preserve=mode,ownership,timestamps ${s} ${t}`, ...(this.mode === undefined ? [] : [chmod]));
+    this.add(`cp -P --preserve=mode,timestamps ${s} ${t}`, this.owned(target, this.owner), chmod);
+  }
+
+  download(url: string, rel: string, checksum?: string): void {
+    this.out.need('curl', ...(checksum === undefined ? [] : ['sha256sum']));
+    this.ensureDir(rel.split('/').slice(0, -1).join('/'));
+    const [uid, gid] = this.owner === 'keep' ? [0, 0] : this.owner;
+    this.add(...scriptDownload(url, this.out.word(join(this.root, rel)), checksum, this.mode ?? '0600', `${uid}:${gid}`, (text) => this.out.word(text)));
+  }
+
+  inline(rel: string, content: string): void {
+    const target = join(this.root, rel);
+    const t = this.out.word(target);
+    this.ensureDir(rel.split('/').slice(0, -1).join('/'));
+    const [uid, gid] = this.owner === 'keep' ? [0, 0] : this.owner;
+    this.add(`printf %s ${this.out.word(content)} > ${t}`, this.owned(target, [uid, gid]), `chmod ${this.mode ?? '0644'} ${t}`);
   }
 
   finish(): void {

@@ -5,7 +5,8 @@ import { command } from '../command.ts';
 import { PROXIED_SIGNALS } from '../tools.ts';
 import { recordContainerEvent } from './events.ts';
 import { signalPid } from './signals.ts';
-import { currentState, exitCodeOf, isPaused, runningPid } from './state.ts';
+import { currentState, isPaused, runningPid } from './state.ts';
+import { waitForExit } from './wait.ts';
 import { ContainerStore } from './store.ts';
 
 /** Docker's default detach keys (docker/cli opts: DefaultEscapeKeys), ctrl-p then ctrl-q. */
@@ -155,10 +156,8 @@ export async function attachTo(store: ContainerStore, id: string, options: Attac
   if (left === 'detach-keys') throw new ToolError('read escape sequence');
   // As a command whose output pipe has closed ends (SIGPIPE's status): the container goes on.
   if (left === 'output-closed') return CLOSED_OUTPUT_STATUS;
-  // The shim has closed the socket once the container's output ended; state.json says exited just after.
-  for (let i = 0; i < 300 && currentState(store, id).status === 'running'; i++) await new Promise((r) => setTimeout(r, 10));
-  const after = currentState(store, id);
-  return after.status === 'running' ? 0 : exitCodeOf(after);
+  // The shim has closed the socket once the container's output ended and state.json says exited.
+  return waitForExit(store, id, 10);
 }
 
 export const attach = command(

@@ -4,6 +4,7 @@ import type { Digest } from '@cutaway/oci';
 import { GRAPH_DRIVER, lowerDir, ZERO_TIME } from '../images/inspect.ts';
 import type { ImageStore } from '../images/store.ts';
 import { VolumeStore } from '../volumes/store.ts';
+import { healthOf } from './health.ts';
 import { endpointOf, firstNetwork } from './networks.ts';
 import { boundPorts, publishedPorts } from './ports.ts';
 import { currentState, exitCodeOf, isPaused, statusName } from './state.ts';
@@ -13,7 +14,7 @@ import type { ContainerConfigRecord, ContainerStore, EndpointAddress } from './s
  * docker inspect's document for a container: moby's ContainerJSON (API 1.44's keys, in its order), from the
  * container's record (config.json: what run decided), its state, its image's config and overlay-mount's
  * record. A container that does not run has no address, as Docker's: its endpoint is down. What cutaway
- * does not have (restart policies, health checks, SELinux and AppArmor labels) has Docker's empty value;
+ * does not have (restart policies, SELinux and AppArmor labels) has Docker's empty value;
  * README.md's inspect section lists where cutaway differs on purpose.
  */
 
@@ -59,8 +60,9 @@ function mountsOf(c: ContainerConfigRecord, root: string): Record<string, unknow
     const [source = '', destination = '', mode] = spec.split(':');
     const rw = !(mode ?? '').split(',').includes('ro');
     const volume = basename(dirname(source));
+    // An anonymous volume (the image's VOLUME, -v /DST) has no mode, as under Docker; a named one's is z.
     return volumes.mountpoint(volume) === source
-      ? { Type: 'volume', Name: volume, Source: source, Destination: destination, Driver: 'local', Mode: mode ?? 'z', RW: rw, Propagation: '' }
+      ? { Type: 'volume', Name: volume, Source: source, Destination: destination, Driver: 'local', Mode: mode ?? (c.anonymousVolumes?.includes(volume) ? '' : 'z'), RW: rw, Propagation: '' }
       : { Type: 'bind', Source: source, Destination: destination, Mode: mode ?? '', RW: rw, Propagation: 'rprivate' };
   });
 }
@@ -185,6 +187,9 @@ function networkSettings(c: ContainerConfigRecord, up: boolean, networkIds: Map<
   };
 }
 
+/** State.Health, only for a container with a health check that has started (moby: set by initHealthMonitor). */
+const withHealth = (health: ReturnType<typeof healthOf>) => (health ? { Health: health } : {});
+
 export function containerJSON(store: ContainerStore, id: string, ctx: InspectContext): Record<string, unknown> {
   const c = store.config(id);
   const s = currentState(store, id);
@@ -214,6 +219,7 @@ export function containerJSON(store: ContainerStore, id: string, ctx: InspectCon
       Error: s.error ?? '',
       StartedAt: s.startedAt ?? ZERO_TIME,
       FinishedAt: s.finishedAt ?? ZERO_TIME,
+      ...withHealth(healthOf(store, c, s)),
     },
     // The image ID (the config's digest); the manifest it was made from, if the store has lost its image.
     Image: image?.id ?? c.imageDigest,
@@ -259,7 +265,10 @@ export function containerJSON(store: ContainerStore, id: string, ctx: InspectCon
       Entrypoint: entrypoint.length ? entrypoint : null,
       OnBuild: null,
       Labels: c.labels ?? {},
-      ...(imageConfig?.StopSignal !== undefined && { StopSignal: imageConfig.StopSignal }),
+      ...(c.healthcheck && { Healthcheck: c.healthcheck }),
+      // Its own (--stop-signal, else the image's); a record made before it kept one: the image's.
+      ...((c.stopSignal ?? imageConfig?.StopSignal) !== undefined && { StopSignal: c.stopSignal ?? imageConfig?.StopSignal }),
+      ...(c.stopTimeout !== undefined && { StopTimeout: c.stopTimeout }),
     },
     NetworkSettings: networkSettings(c, running, ctx.networkIds),
   };

@@ -9,7 +9,10 @@ import type { Runner } from '../runner.ts';
 import { holdStore } from '../store-lock.ts';
 import { checkVolumeName, VolumeStore } from '../volumes/store.ts';
 import { recordEvent } from '../system/events-log.ts';
+import { anonymousVolumes, makeAnonymousVolumes, volumeMounts } from './anonymous-volumes.ts';
 import { recordContainerEvent } from './events.ts';
+import { healthcheckFor, HEALTH_OPTIONS } from './health.ts';
+import { stopSettings, STOP_OPTIONS } from './stop.ts';
 import { PROCESS_OPTIONS } from './process-options.ts';
 import { checkContainerName, ContainerStore, type ContainerConfigRecord } from './store.ts';
 
@@ -27,7 +30,7 @@ export const CONTAINER_OPTIONS = [
   PROCESS_OPTIONS.env,
   PROCESS_OPTIONS.envFile,
   { name: 'publish', short: 'p', type: 'list', arg: 'HOST:CTR', help: 'publish a port (repeat)' },
-  { name: 'volume', short: 'v', type: 'list', arg: 'SRC:DST[:ro]', help: 'a bind mount (SRC a host path) or a named volume (repeat)' },
+  { name: 'volume', short: 'v', type: 'list', arg: 'SRC:DST[:ro]', help: 'a bind mount (SRC a host path), a named volume, or (DST alone) an anonymous volume (repeat)' },
   { name: 'tmpfs', type: 'list', arg: 'DST', help: 'a tmpfs (repeat)' },
   { name: 'memory', short: 'm', type: 'string', arg: 'BYTES', help: 'memory limit' },
   { name: 'cpus', type: 'string', arg: 'N', help: 'CPU limit' },
@@ -42,6 +45,8 @@ export const CONTAINER_OPTIONS = [
   { name: 'security-opt', type: 'list', arg: 'OPT', help: "seccomp=unconfined|builtin|FILE (a profile in Docker's JSON format), no-new-privileges (repeat)" },
   { name: 'entrypoint', type: 'string', arg: 'CMD', help: "replace the image's Entrypoint (its Cmd is dropped too)" },
   { name: 'label', short: 'l', type: 'list', arg: 'K=V', help: "a label, beside the image's (repeat)" },
+  ...HEALTH_OPTIONS,
+  ...STOP_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
 /** Docker's rule (docs "ENTRYPOINT"/"CMD"): the container's Entrypoint, and its Cmd (the command given or else the image's); --entrypoint drops the image's Cmd. */
@@ -107,12 +112,17 @@ export async function newContainer(store: ContainerStore, { options: o, ref, arg
   const variables = [...o['env-file'].flatMap((f) => readEnvFile(f)), ...o.env.map((e) => environmentEntry(e))];
   // `-e K` with K unset here unsets the image's K (Docker's ReplaceOrAppendEnvValues).
   const unset = new Set(variables.filter((e) => !e.includes('=')));
+  // What the image asks of the runtime (HEALTHCHECK, STOPSIGNAL, VOLUME), with run's options over it.
+  const healthcheck = healthcheckFor(c, o);
+  const stop = stopSettings(c, o);
+  const { volumes: anonymous, others: volumeSpecs } = anonymousVolumes(c, o.volume, o.tmpfs);
   const nsExecOptions = [
     ...(c?.Env ?? []).filter((e) => !unset.has(e.split('=')[0]!)).flatMap((e) => ['-e', e]),
     ...variables.filter((e) => e.includes('=')).flatMap((e) => ['-e', e]),
     ...(workdir ? ['-w', workdir] : []),
     ...(user ? ['-u', user] : []),
-    ...o.volume.flatMap((v) => ['-v', volumeOption(root, v, r)]),
+    ...volumeSpecs.flatMap((v) => ['-v', volumeOption(root, v, r)]),
+    ...volumeMounts(root, anonymous),
     ...o.tmpfs.flatMap((t) => ['--tmpfs', t]),
     ...(o['read-only'] ? ['--read-only'] : []),
     ...(o.tty ? ['-t'] : []),
@@ -145,10 +155,15 @@ export async function newContainer(store: ContainerStore, { options: o, ref, arg
     entrypoint: processParts(c, o.entrypoint, argvGiven).entrypoint,
     imageRef: ref,
     labels: { ...c?.Labels, ...Object.fromEntries(o.label.map((l) => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, '']))) },
-    binds: o.volume,
+    binds: volumeSpecs,
     env: variables,
     detached: 'detach' in o && o.detach === true,
+    ...(healthcheck && { healthcheck }),
+    ...(Array.isArray(c?.Shell) && { shell: c.Shell as string[] }),
+    ...stop,
+    ...(anonymous.length && { anonymousVolumes: anonymous.map((v) => v.name) }),
   }));
+  makeAnonymousVolumes(root, anonymous, r);
   if (!r.dryRun) recordContainerEvent(store, config, 'create');
   return config;
 }

@@ -3,7 +3,7 @@
  * for Docker. It stays while the container runs, so it is small C rather
  * than a Node process (~1 MiB resident against ~40 MiB):
  *
- *   cutaway-shim [-i] DIR N AFTER… RUN…
+ *   cutaway-shim [-i] [-H MS M CHECK…] DIR N AFTER… RUN…
  *
  * DIR is containers/<id>; RUN (everything after the N words of AFTER) is the
  * container's command line, `ns-exec … -- CMD`. The shim runs it with stdin
@@ -20,6 +20,12 @@
  * shim rather than to init, and the shim still learns how it ended. Only when
  * neither ns-exec (its status, or the exit file it writes) nor PID 1 can tell
  * is the exit recorded as unknown ("exitUnknown", shown as Docker's 255).
+ *
+ * -H: the container's health check (HEALTHCHECK). MS milliseconds after it
+ * runs, and MS after each check has ended, the shim runs CHECK (the M words
+ * after M: `cutaway __health ID`, which runs one check and records it) in a
+ * process group of its own; when the container ends, a check still running
+ * is killed with its group, so nothing of it outlives the container.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,6 +40,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -297,6 +304,89 @@ static void feed_stdin(void) {
   if (input_off == input_len) input_len = input_off = 0;
 }
 
+/* ---- the health check (-H) ------------------------------------------------ */
+
+static long read_number(const char *name);
+
+static long health_ms = -1;        /* no check without -H */
+static char **health_check;        /* CHECK, NULL-terminated */
+static pid_t health_pid;           /* the check running, 0 when none */
+static int health_fd = -1;         /* its pidfd: readable once it has ended */
+static struct timespec health_due; /* when the next one starts */
+
+static long ms_until(const struct timespec *t) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  long ms = (t->tv_sec - ts.tv_sec) * 1000 + (t->tv_nsec - ts.tv_nsec) / 1000000;
+  return ms < 0 ? 0 : ms;
+}
+
+static void health_schedule(void) {
+  clock_gettime(CLOCK_MONOTONIC, &health_due);
+  health_due.tv_sec += health_ms / 1000;
+  health_due.tv_nsec += (health_ms % 1000) * 1000000;
+  if (health_due.tv_nsec >= 1000000000) {
+    health_due.tv_sec++;
+    health_due.tv_nsec -= 1000000000;
+  }
+}
+
+/* CHECK started in a process group of its own, stdin and stdout /dev/null, its errors on the shim's stderr. */
+static void health_start(void) {
+  pid_t pid = fork();
+  if (pid < 0) {
+    health_schedule(); /* tried again at the next interval */
+    return;
+  }
+  if (pid == 0) {
+    setpgid(0, 0);
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0) _exit(125);
+    execvp(health_check[0], health_check);
+    _exit(127);
+  }
+  setpgid(pid, pid); /* here too: the group exists before the shim may kill it */
+  health_pid = pid;
+  health_fd = (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* The check has ended (its pidfd said so): reaped, with what it left in its group, and the next one scheduled. */
+static void health_done(void) {
+  waitpid(health_pid, NULL, 0);
+  while (waitpid(-health_pid, NULL, WNOHANG) > 0) {}
+  close(health_fd);
+  health_fd = -1;
+  health_pid = 0;
+  health_schedule();
+}
+
+/*
+ * What a check leaves to the shim, a subreaper: the process it started in the container when that outlived its
+ * ns-exec (killed at the check's timeout). Such a zombie is reaped while the container runs, or its PID 1 could
+ * never finish exiting (it waits for every process of its pid namespace to be reaped). ns-exec, PID 1 and the
+ * check itself are left to whoever waits for them; the first of those found ends the round.
+ */
+static void reap_orphans(pid_t child) {
+  long pid1 = read_number("pid");
+  for (;;) {
+    siginfo_t info = {0};
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0) return;
+    if (info.si_pid == child || info.si_pid == pid1 || info.si_pid == health_pid) return;
+    waitpid(info.si_pid, NULL, 0);
+  }
+}
+
+/* The container has ended: a check still running goes, with its process group. */
+static void health_stop(void) {
+  if (!health_pid) return;
+  kill(-health_pid, SIGKILL);
+  waitpid(health_pid, NULL, 0);
+  while (waitpid(-health_pid, NULL, WNOHANG) > 0) {}
+  if (health_fd >= 0) close(health_fd);
+  health_fd = -1;
+  health_pid = 0;
+}
+
 /* ---- running the container ----------------------------------------------- */
 
 /* A small file of DIR holding a decimal number (pid, exit): the number, or -1 when it is not there. */
@@ -352,10 +442,20 @@ int main(int argc, char **argv) {
   int interactive = argc > 1 && strcmp(argv[1], "-i") == 0;
   argc -= interactive;
   argv += interactive;
-  if (argc < 4) die("usage: cutaway-shim [-i] DIR N AFTER… RUN…");
+  if (argc > 3 && strcmp(argv[1], "-H") == 0) {
+    health_ms = atol(argv[2]);
+    int check_count = atoi(argv[3]);
+    if (health_ms < 1 || check_count < 1 || 4 + check_count >= argc) die("usage: cutaway-shim [-i] [-H MS M CHECK…] DIR N AFTER… RUN…");
+    health_check = calloc((size_t)check_count + 1, sizeof *health_check);
+    if (!health_check) die("out of memory");
+    memcpy(health_check, argv + 4, (size_t)check_count * sizeof *health_check);
+    argv += 3 + check_count;
+    argc -= 3 + check_count;
+  }
+  if (argc < 4) die("usage: cutaway-shim [-i] [-H MS M CHECK…] DIR N AFTER… RUN…");
   dir = argv[1];
   int after_count = atoi(argv[2]);
-  if (after_count < 1 || 3 + after_count >= argc) die("usage: cutaway-shim [-i] DIR N AFTER… RUN…");
+  if (after_count < 1 || 3 + after_count >= argc) die("usage: cutaway-shim [-i] [-H MS M CHECK…] DIR N AFTER… RUN…");
   char **after = argv + 3, **run = argv + 3 + after_count;
 
   char path[PATH_MAX];
@@ -401,7 +501,7 @@ int main(int argc, char **argv) {
   int running = 0;
   while (streams[0].fd >= 0 || streams[1].fd >= 0) {
     /* The output, new clients, the container's stdin while input waits for it, and the clients otherwise. */
-    struct pollfd fds[4 + MAX_CLIENTS] = {
+    struct pollfd fds[5 + MAX_CLIENTS] = {
         {.fd = streams[0].fd, .events = POLLIN},
         {.fd = streams[1].fd, .events = POLLIN},
         {.fd = listen_fd, .events = POLLIN},
@@ -409,11 +509,19 @@ int main(int argc, char **argv) {
     };
     int count = client_count;
     for (int i = 0; i < count; i++) fds[4 + i] = (struct pollfd){.fd = clients[i].fd, .events = clients[i].sending && !input_len ? POLLIN : 0};
-    /* Until the pid file appears, look for it every 10 ms; then wait for what comes. */
-    int ready = poll(fds, (nfds_t)(4 + count), running ? -1 : 10);
+    /* The health check's pidfd, last: readable once the check has ended. */
+    fds[4 + count] = (struct pollfd){.fd = health_fd, .events = POLLIN};
+    /* Until the pid file appears, look for it every 10 ms; then wait for what comes (or the next health check). */
+    int timeout = !running ? 10 : health_ms > 0 && !health_pid ? (int)ms_until(&health_due) : -1;
+    /* With checks, awake at least every 200 ms to reap what they leave (reap_orphans). */
+    if (health_ms > 0 && (timeout < 0 || timeout > 200)) timeout = 200;
+    int ready = poll(fds, (nfds_t)(5 + count), timeout);
     if (ready < 0 && errno != EINTR) die_errno(125, "poll");
-    if (!running) running = record_running();
+    if (!running && (running = record_running()) && health_ms > 0) health_schedule();
+    if (health_ms > 0) reap_orphans(child);
+    if (running && health_ms > 0 && !health_pid && ms_until(&health_due) == 0) health_start();
     if (ready <= 0) continue;
+    if (fds[4 + count].revents) health_done();
     for (int i = 0; i < 2; i++)
       if (fds[i].revents) pump(&streams[i]);
     if (fds[3].revents) feed_stdin();
@@ -427,6 +535,7 @@ int main(int argc, char **argv) {
   }
   /* The output has ended: clients see the end of the stream (their sockets close at the execvp below) and then read the state. */
   attach_unlink();
+  health_stop();
   int status;
   while (waitpid(child, &status, 0) < 0)
     if (errno != EINTR) die_errno(125, "waitpid");

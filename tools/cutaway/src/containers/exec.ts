@@ -4,7 +4,7 @@ import { command } from '../command.ts';
 import { spawnNsExec, toolEnv, traceCommand, waitPassingSignals } from '../tools.ts';
 import { recordContainerEvent } from './events.ts';
 import { PROCESS_OPTIONS } from './process-options.ts';
-import { ContainerStore } from './store.ts';
+import { ContainerStore, type ContainerConfigRecord } from './store.ts';
 
 /** How an exec'd process is run: left running (-d), or waited for with stdin attached (-i) or not. */
 export interface ExecOptions {
@@ -22,6 +22,39 @@ export async function execProcess(args: string[], o: ExecOptions, root: string):
   }
   const child = spawnNsExec(args, { CUTAWAY_ROOT: root }, [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit']);
   return waitPassingSignals(child, 'ns-exec');
+}
+
+/** What an exec'd process is given beyond the container's own: docker exec's -t, --privileged, --env-file, -e, -w, -u. */
+export interface EnterOptions {
+  tty?: boolean;
+  privileged?: boolean;
+  envFiles?: string[];
+  env?: string[];
+  workdir?: string;
+  user?: string;
+  /** ns-exec options of the caller's own (--pid-file FILE), before the command. */
+  extra?: string[];
+}
+
+/**
+ * ns-exec's arguments for a new process in a running container (PID 1 `pid`): the working directory and user are
+ * the container's own (what run gave ns-exec) unless given, and so is its seccomp profile (the seccomp= it was run
+ * with, none for a --privileged container; a running one's filter cannot be copied) — as docker exec keeps them.
+ */
+export function enterArgs(config: ContainerConfigRecord, pid: string, o: EnterOptions, argv: string[]): string[] {
+  // The container's own -w and -u, from the options run gave ns-exec (the last one counts, as there).
+  const ownOption = (flag: string) => config.nsExecOptions.filter((_, i, all) => all[i - 1] === flag).at(-1);
+  const workdir = o.workdir ?? ownOption('-w') ?? '/';
+  const user = o.user ?? ownOption('-u');
+  const seccomp = config.nsExecOptions.includes('--privileged')
+    ? ['seccomp=unconfined']
+    : config.nsExecOptions.filter((opt, i, all) => all[i - 1] === '--security-opt' && /^seccomp[:=]/.test(opt));
+  return [
+    '--enter', pid, ...(o.tty ? ['-t'] : []), ...(o.privileged ? ['--privileged'] : []),
+    ...seccomp.flatMap((s) => ['--security-opt', s]),
+    ...(o.envFiles ?? []).flatMap((f) => ['--env-file', f]), ...(o.env ?? []).flatMap((e) => ['-e', e]),
+    '-w', workdir, ...(user ? ['-u', user] : []), ...(o.extra ?? []), '--', ...argv,
+  ];
 }
 
 /**
@@ -62,21 +95,7 @@ export const exec = command(
     // (A --dry-run script reads it when it runs.)
     const pid = r.containerPid(store, id);
     const config = store.config(id);
-    // The container's own -w and -u, from the options run gave ns-exec (the last one counts, as there).
-    const ownOption = (flag: string) => config.nsExecOptions.filter((_, i, all) => all[i - 1] === flag).at(-1);
-    const workdir = o.workdir ?? ownOption('-w') ?? '/';
-    const user = o.user ?? ownOption('-u');
-    // The container's seccomp profile, made again for the new process (a running one's filter cannot be copied):
-    // the seccomp= it was run with, none for a --privileged container — as docker exec keeps the container's.
-    const seccomp = config.nsExecOptions.includes('--privileged')
-      ? ['seccomp=unconfined']
-      : config.nsExecOptions.filter((opt, i, all) => all[i - 1] === '--security-opt' && /^seccomp[:=]/.test(opt));
-    const args = [
-      '--enter', pid, ...(o.tty ? ['-t'] : []), ...(o.privileged ? ['--privileged'] : []),
-      ...seccomp.flatMap((s) => ['--security-opt', s]),
-      ...o['env-file'].flatMap((f) => ['--env-file', f]), ...o.env.flatMap((e) => ['-e', e]),
-      '-w', workdir, ...(user ? ['-u', user] : []), '--', ...argv,
-    ];
+    const args = enterArgs(config, pid, { tty: o.tty, privileged: o.privileged, envFiles: o['env-file'], env: o.env, workdir: o.workdir, user: o.user }, argv);
     if (r.dryRun) return r.execProcess(args, { detach: o.detach, interactive: o.interactive }, root);
     // Docker's exec events (moby daemon/exec.go): the command in the action's name, the exec's id in its attributes.
     const execID = randomBytes(32).toString('hex');

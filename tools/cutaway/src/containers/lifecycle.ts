@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
+import { dirname } from 'node:path';
 import { rootless, stdoutClosed, ToolError, whenStdoutCloses } from '@cutaway/cli';
 import { createWriteStream, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { populateVolumes, removeAnonymousVolumes } from './anonymous-volumes.ts';
 import { recordContainerEvent, recordDie } from './events.ts';
+import { healthShimArgs, monitorHealth, startingHealth } from './health.ts';
 import { logLines } from './log-lines.ts';
 import { signalPid } from './signals.ts';
 import { currentState } from './state.ts';
@@ -88,6 +91,10 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
       Object.assign(extra, endpointAddress(await r.toolFields('netbridge', ['up', '--json', id12, '--network', extra.name], env, 'connected', ENDPOINT_FIELDS)));
     netOptions.push('--netns', up.netns);
   } else netOptions.push('--net', config.network?.mode ?? 'none');
+  // The image's files into its new anonymous volumes (VOLUME), at its first start; its health check starting again.
+  await populateVolumes(dirname(store.dir), config, merged, !lowers, env, r);
+  const health = startingHealth(store, config);
+  if (health) await r.writeFile(store.path(config.id, 'health.json'), health);
   await r.writeFile(store.path(config.id, 'hostname'), `${config.hostname}\n`);
   await r.writeFile(store.path(config.id, 'hosts'), hostsFile(config));
   await r.writeFile(store.path(config.id, 'resolv.conf'), resolvConf(config, dns));
@@ -112,6 +119,8 @@ export async function teardown(store: ContainerStore, config: ContainerConfigRec
   ]);
   if (remove) r.removeContainer(store, config.id, config.name);
   else await r.markDown(store, config.id);
+  // A --rm container's anonymous volumes go with it, as Docker's autoremove removes them.
+  if (remove && config.autoRemove) await removeAnonymousVolumes(store, config, dirname(store.dir), r);
   if (remove && !r.dryRun) recordContainerEvent(store, config, 'destroy');
 }
 
@@ -183,7 +192,10 @@ export async function runProcess(
   const kill = (): void => {
     if (existsSync(pidFile)) signalPid(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
   };
+  // Its health check, from this process while it runs (the shim's work for a detached one).
+  const stopHealth = monitorHealth(store, config, dirname(store.dir));
   const code = await waitPassingSignals(child, 'ns-exec', signals === 'kill' ? kill : undefined);
+  await stopHealth();
   await started;
   await new Promise<void>((resolve) => log.end(() => resolve()));
   if (existsSync(store.path(config.id))) await store.writeState(config.id, { status: 'exited', exitCode: code, startedAt, finishedAt: new Date().toISOString() });
@@ -205,7 +217,7 @@ export function shimStdin(config: ContainerConfigRecord): string[] {
 export async function startShim(store: ContainerStore, config: ContainerConfigRecord, nsExecArgs: string[], root: string): Promise<void> {
   const id = config.id;
   const after = [process.execPath, process.argv[1]!, '__teardown', id];
-  const args = [...shimStdin(config), store.path(id), String(after.length), ...after, 'ns-exec', ...nsExecArgs];
+  const args = [...shimStdin(config), ...healthShimArgs(config, after.slice(0, 2)), store.path(id), String(after.length), ...after, 'ns-exec', ...nsExecArgs];
   traceCommand('cutaway-shim', args);
   // With --trace the shim's work is traced into shim.err (ns-exec's steps on TRACE_FD there, as its stderr goes
   // to the log; then its teardown's), and ns-exec's steps are shown once the container runs (below).

@@ -5,6 +5,7 @@ import { Filters, FILTER_OPTION } from '../filters.ts';
 import { ago, ellipsis, FORMAT_OPTION, formatOutput, goTime, humanSize, NO_TRUNC } from '../format.ts';
 import { familiarName, ImageStore, storedSize } from '../images/store.ts';
 import { diskUsage } from '../system/disk-usage.ts';
+import { healthSuffix } from './health.ts';
 import { networksOf } from './networks.ts';
 import { portsText } from './ports.ts';
 import { currentState, exitCodeOf, isPaused, statusName } from './state.ts';
@@ -21,6 +22,8 @@ interface Container {
   id: string;
   config: ContainerConfigRecord;
   state: ContainerState;
+  /** ` (healthy)`, … (health.ts healthSuffix). */
+  health?: string;
 }
 
 /** The -v mounts ns-exec got: a named volume's name (its source is volumes/NAME/_data), else the host path. */
@@ -58,7 +61,8 @@ function rowOf(c: Container, noTrunc: boolean, size: ((c: Container) => string) 
     RunningFor: `${ago(c.config.created)} ago`,
     Ports: c.state.status === 'running' ? portsText(c.config).join(', ') : '',
     State: statusName(c.state),
-    Status: statusText(c.state),
+    // Docker's State.String: its health after `Up …`, unless paused.
+    Status: `${statusText(c.state)}${isPaused(c.state) ? '' : (c.health ?? '')}`,
     Size: size ? size(c) : '0B',
     Names: c.config.name,
     Labels: commaList(Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`)),
@@ -147,6 +151,7 @@ export const ps = command(
     let rows = store
       .ids()
       .map((id) => ({ id, config: store.config(id), state: currentState(store, id) }))
+      .map((c): Container => ({ ...c, health: healthSuffix(store, c.config, c.state) }))
       .sort((a, b) => Date.parse(b.config.created) - Date.parse(a.config.created));
     // As the daemon: a status filter, or -n, lists every state.
     if (!(o.all || last > 0 || filters.has('status'))) rows = rows.filter((c) => c.state.status === 'running');

@@ -3,7 +3,7 @@ import { signalFirst } from '../rootless.ts';
 import { recordContainerEvent } from './events.ts';
 import { eachInParallel } from './parallel.ts';
 import { startContainer } from './start.ts';
-import { graceSeconds, stopWithEvent, TIME_OPTION } from './stop.ts';
+import { stopSeconds, stopWithEvent, TIME_OPTION } from './stop.ts';
 import { ContainerStore } from './store.ts';
 
 export const restart = command(
@@ -20,13 +20,13 @@ export const restart = command(
   async (inv, root) => {
     const store = new ContainerStore(root);
     const ids = inv.positionals.map((n) => store.find(n));
-    const seconds = graceSeconds(inv.options.time);
+    const seconds = (id: string) => stopSeconds(store, id, inv.options.time);
     // Rootless, the stop is done from the user's own namespace, the start in a user namespace of its own (rootless.ts).
     await signalFirst(false, async () => {
-      await Promise.all(ids.map((id) => stopWithEvent(store, id, seconds)));
+      await Promise.all(ids.map((id) => stopWithEvent(store, id, seconds(id))));
     });
     await eachInParallel(ids, inv.positionals, async (id) => {
-      await stopWithEvent(store, id, seconds);
+      await stopWithEvent(store, id, seconds(id));
       await startContainer(store, id, root);
       recordContainerEvent(store, id, 'restart');
     });

@@ -1,7 +1,9 @@
+import { constants as osConstants } from 'node:os';
 import { ToolError } from '@cutaway/cli';
 import { command } from '../command.ts';
 import { signalFirst } from '../rootless.ts';
 import { recordContainerEvent } from './events.ts';
+import { removeAnonymousVolumes } from './anonymous-volumes.ts';
 import { teardown } from './lifecycle.ts';
 import { currentState } from './state.ts';
 import { stopContainer } from './stop.ts';
@@ -15,7 +17,7 @@ export const rm = command(
     description: 'Remove containers: their mounts, network endpoint, cgroup and directory. A running one needs -f.',
     options: [
       { name: 'force', short: 'f', type: 'boolean', help: 'kill a running container first' },
-      { name: 'volumes', short: 'v', type: 'boolean', help: 'anonymous volumes too (cutaway makes none)' },
+      { name: 'volumes', short: 'v', type: 'boolean', help: 'its anonymous volumes too (those of VOLUME and -v /DST; not named ones)' },
     ],
     operands: { min: 1, names: 'CONTAINER…' },
     dryRun: true,
@@ -30,12 +32,13 @@ export const rm = command(
       throw new ToolError(`cannot remove container "${store.config(running[0]!).name}": container is running: stop the container before removing or force remove`);
     // Rootless, the kill is done from the user's own namespace, the rest in a user namespace of its own (rootless.ts).
     await signalFirst(r.dryRun, async () => {
-      await Promise.all(running.map((id) => stopContainer(store, id, 0)));
+      // Docker's rm -f kills: SIGKILL, whatever its stop signal.
+      await Promise.all(running.map((id) => stopContainer(store, id, 0, osConstants.signals.SIGKILL)));
     });
     await r.each(ids, inv.positionals, async (id) => {
       const config = store.config(id);
       // (A --dry-run script with -f stops it if it is running when the script runs.)
-      if (r.dryRun ? inv.options.force : currentState(store, id).status === 'running') await r.stopContainer(store, id, 0);
+      if (r.dryRun ? inv.options.force : currentState(store, id).status === 'running') await r.stopContainer(store, id, 0, osConstants.signals.SIGKILL);
       // Taken down when it exited (its shim, or run in the foreground): only its directory is left.
       await r.whenDown(
         store,
@@ -46,6 +49,7 @@ export const rm = command(
         },
         () => teardown(store, config, { CUTAWAY_ROOT: root }, true, r),
       );
+      if (inv.options.volumes) await removeAnonymousVolumes(store, config, root, r);
     });
   },
 );

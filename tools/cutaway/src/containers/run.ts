@@ -1,6 +1,7 @@
 import { ContainerStore } from './store.ts';
 import { command } from '../command.ts';
 import { CONTAINER_OPERANDS, CONTAINER_OPTIONS, newContainer } from './create.ts';
+import { removeAnonymousVolumes } from './anonymous-volumes.ts';
 import { prepare, teardown } from './lifecycle.ts';
 import { PROCESS_OPTIONS } from './process-options.ts';
 import { runAttached } from './start.ts';
@@ -42,11 +43,16 @@ export const run = command(
     const hold = r.dryRun ? { release: () => {} } : await holdStore(root);
     try {
       const config = await newContainer(store, { options: o, ref, argv }, root, r);
+      // What a failed start leaves nothing of: the container, and the anonymous volumes made for it.
+      const discard = async () => {
+        await teardown(store, config, env, true, r);
+        if (!config.autoRemove) await removeAnonymousVolumes(store, config, root, r);
+      };
       let nsExecArgs: string[];
       try {
         nsExecArgs = await r.guarded(
           () => prepare(store, config, env, r),
-          () => teardown(store, config, env, true, r),
+          discard,
         );
       } catch (e) {
         // Ctrl-C reaches the tools prepare runs too (the terminal signals the whole group): no failure of theirs.
@@ -62,7 +68,7 @@ export const run = command(
       if (o.detach) {
         await r.guarded(
           () => r.startShim(store, config, nsExecArgs, root),
-          () => teardown(store, config, env, true, r),
+          discard,
         );
         r.print(config.id);
         return 0;

@@ -18,3 +18,9 @@ export function signalNumber(name: string): number {
   if (n === undefined) throw new UsageError(`invalid signal: ${name}`);
   return n;
 }
+
+/** A signal's name without SIG (TERM, USR1), as kill(1) takes it; its number when it has none. */
+export function signalName(signal: number): string {
+  const name = Object.entries(osConstants.signals).find(([, n]) => n === signal)?.[0];
+  return name ? name.replace(/^SIG/, '') : String(signal);
+}

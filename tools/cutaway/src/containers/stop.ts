@@ -1,11 +1,12 @@
 import { constants as osConstants } from 'node:os';
-import { UsageError } from '@cutaway/cli';
+import { ToolError, UsageError } from '@cutaway/cli';
+import type { ContainerConfig } from '@cutaway/oci';
 import { command } from '../command.ts';
 import { recordContainerEvent } from './events.ts';
 import { thawIfPaused } from './pause.ts';
-import { signalPid } from './signals.ts';
+import { signalNumber, signalPid } from './signals.ts';
 import { currentState, shimAlive } from './state.ts';
-import { ContainerStore } from './store.ts';
+import { ContainerStore, type ContainerConfigRecord } from './store.ts';
 import { waitForExit } from './wait.ts';
 
 /** --time, docker stop's grace period in seconds (default 10). */
@@ -17,15 +18,55 @@ export function graceSeconds(time: string | undefined): number {
   return seconds;
 }
 
-/** SIGTERM to PID 1, SIGKILL after `seconds`; returns once the container's shim has taken down what it had. */
-export async function stopContainer(store: ContainerStore, id: string, seconds: number): Promise<void> {
+/** run's and create's options of how the container is stopped (Docker's). */
+export const STOP_OPTIONS = [
+  { name: 'stop-signal', type: 'string', arg: 'SIGNAL', help: "the signal stop sends first (default: the image's STOPSIGNAL, else SIGTERM)" },
+  { name: 'stop-timeout', type: 'string', arg: 'SECONDS', help: 'how long stop waits before SIGKILL (default 10; -1: no limit)' },
+] as const;
+
+/** The container's StopSignal (--stop-signal, else the image's STOPSIGNAL) and StopTimeout, as its record keeps them. */
+export function stopSettings(image: ContainerConfig | undefined, o: { 'stop-signal'?: string; 'stop-timeout'?: string }): Pick<ContainerConfigRecord, 'stopSignal' | 'stopTimeout'> {
+  const timeout = o['stop-timeout'];
+  if (timeout !== undefined && !/^-?\d+$/.test(timeout)) throw new UsageError(`invalid argument "${timeout}" for "--stop-timeout" flag: strconv.ParseInt: parsing "${timeout}": invalid syntax`);
+  // The daemon's check (moby/sys/signal ParseSignal): its error, not a usage one.
+  if (o['stop-signal'] !== undefined && !/^\d+$/.test(o['stop-signal']) && signalOrUndefined(o['stop-signal']) === undefined) throw new ToolError(`Invalid signal: ${o['stop-signal']}`);
+  const signal = o['stop-signal'] ?? image?.StopSignal;
+  return { ...(signal && { stopSignal: signal }), ...(timeout !== undefined && { stopTimeout: Number(timeout) }) };
+}
+
+function signalOrUndefined(name: string): number | undefined {
+  try {
+    return signalNumber(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The signal stop sends a container first: its StopSignal, SIGTERM when it has none (or one that is no signal: moby container.StopSignal). */
+export function stopSignalOf(config: ContainerConfigRecord): number {
+  return (config.stopSignal ? signalOrUndefined(config.stopSignal) : undefined) ?? osConstants.signals.SIGTERM;
+}
+
+/** How long stop waits for a container: -t when given, else its --stop-timeout, else 10 s (negative: no limit). */
+export function stopSeconds(store: ContainerStore, id: string, time: string | undefined): number {
+  return time !== undefined ? graceSeconds(time) : (store.config(id).stopTimeout ?? 10);
+}
+
+/**
+ * Its stop signal (or `signal`: rm -f's SIGKILL) to PID 1, SIGKILL after `seconds` (negative: no limit); returns
+ * once the container's shim has taken down what it had.
+ */
+export async function stopContainer(store: ContainerStore, id: string, seconds: number, signal?: number): Promise<void> {
   const s = currentState(store, id);
   if (s.status !== 'running') return;
-  recordContainerEvent(store, id, 'kill', { signal: String(osConstants.signals.SIGTERM) });
-  signalPid(s.pid!, 'SIGTERM');
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline && currentState(store, id).status === 'running') await new Promise((r) => setTimeout(r, 50));
-  if (currentState(store, id).status === 'running') {
+  const first = signal ?? stopSignalOf(store.config(id));
+  recordContainerEvent(store, id, 'kill', { signal: String(first) });
+  signalPid(s.pid!, first);
+  const deadline = seconds < 0 ? Infinity : Date.now() + seconds * 1000;
+  while (first !== osConstants.signals.SIGKILL && Date.now() < deadline && currentState(store, id).status === 'running') await new Promise((r) => setTimeout(r, 50));
+  // (SIGKILL first, as rm -f sends it: nothing more to send; a paused container is thawed so that it ends.)
+  if (first === osConstants.signals.SIGKILL) await thawIfPaused(store, id);
+  else if (currentState(store, id).status === 'running') {
     recordContainerEvent(store, id, 'kill', { signal: String(osConstants.signals.SIGKILL) });
     signalPid(s.pid!, 'SIGKILL');
     await thawIfPaused(store, id);
@@ -47,7 +88,7 @@ export const stop = command(
     name: 'stop',
     summary: 'Stop running containers',
     synopsis: ['[-t SECONDS] CONTAINER…'],
-    description: 'SIGTERM to PID 1, then SIGKILL after the timeout (default 10 s).',
+    description: "Its stop signal to PID 1 (--stop-signal, the image's STOPSIGNAL, else SIGTERM), then SIGKILL after the timeout (-t, its --stop-timeout, else 10 s).",
     options: [TIME_OPTION],
     operands: { min: 1, names: 'CONTAINER…' },
     dryRun: true,
@@ -57,7 +98,7 @@ export const stop = command(
   async (inv, root, r) => {
     const store = new ContainerStore(root);
     const ids = inv.positionals.map((n) => store.find(n));
-    const seconds = graceSeconds(inv.options.time);
-    await r.each(ids, inv.positionals, (id) => (r.dryRun ? r.stopContainer(store, id, seconds) : stopWithEvent(store, id, seconds)));
+    const seconds = (id: string) => stopSeconds(store, id, inv.options.time);
+    await r.each(ids, inv.positionals, (id) => (r.dryRun ? r.stopContainer(store, id, seconds(id)) : stopWithEvent(store, id, seconds(id))));
   },
 );

@@ -57,6 +57,27 @@ export interface ContainerConfigRecord {
   binds?: string[];
   detached?: boolean;
   env?: string[];
+  /**
+   * What the image asks of the runtime, as run and create resolved it (records made before these lack them):
+   * Docker's Config.Healthcheck (the image's, --health-* over it: health.ts) and the image's Shell that a
+   * CMD-SHELL check runs in; the signal and seconds of stop (--stop-signal, the image's STOPSIGNAL;
+   * --stop-timeout); the anonymous volumes made for it (the image's VOLUMEs, `-v /DST`: anonymous-volumes.ts),
+   * which rm -v and --rm remove.
+   */
+  healthcheck?: Healthcheck;
+  shell?: string[];
+  stopSignal?: string;
+  stopTimeout?: number;
+  anonymousVolumes?: string[];
+}
+
+/** Docker's HealthConfig: Test ([] inherit, ["NONE"], ["CMD", …], ["CMD-SHELL", cmd]), durations in nanoseconds (0: the default). */
+export interface Healthcheck {
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  Retries?: number;
 }
 
 /** An endpoint's address as netbridge up gave it (ip, prefix length, gateway, MAC), recorded while it runs. */

@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { imageStoreDir, ToolError } from '@cutaway/cli';
 import { findImage, formatReference, OciLayout, parseArchiveManifest, parseReference, type ArchiveManifestItem } from '@cutaway/oci';
+import { isOciArchive, unpackOciArchive } from './oci-archive.ts';
 import { familiarName } from './store.ts';
 import { command, NO_OPERANDS } from '../command.ts';
 import { recordImageEvent } from '../system/events-log.ts';
@@ -77,10 +78,16 @@ async function loadImages(root: string, input: string | undefined, platform: str
   const spooled = named ? undefined : await spool(input === undefined ? process.stdin : createReadStream(input));
   const file = spooled?.file ?? input!;
   const label = input ?? 'stdin';
+  // An oci-archive (an OCI layout's tar, without docker save's manifest.json) is unpacked, and read as oci:DIR.
+  const unpacked = (await isOciArchive(file)) ? await mkdtemp(join(tmpdir(), 'cutaway-load-oci-')) : undefined;
   try {
     const loaded: string[] = [];
-    for (const [first, ...others] of await archiveTags(file, label)) {
-      await tool('oci-pull', ['-q', ...(platform ? ['--platform', platform] : []), `docker-archive:${file}:${first}`], { CUTAWAY_ROOT: root });
+    // What oci-pull imports each image from, and the tags the store gives it (the first oci-pull's).
+    const images = unpacked
+      ? (await unpackOciArchive(file, unpacked, label)).map((name) => ({ source: `oci:${unpacked}:${name}`, tags: [formatReference(parseReference(name))] }))
+      : (await archiveTags(file, label)).map((tags) => ({ source: `docker-archive:${file}:${tags[0]}`, tags }));
+    for (const { source, tags: [first, ...others] } of images) {
+      await tool('oci-pull', ['-q', ...(platform ? ['--platform', platform] : []), source], { CUTAWAY_ROOT: root });
       const layout = await OciLayout.open(imageStoreDir(root));
       const descriptor = (await layout.resolve(first!))!;
       for (const tag of others) await layout.addRef(tag, descriptor);
@@ -91,6 +98,7 @@ async function loadImages(root: string, input: string | undefined, platform: str
     return loaded;
   } finally {
     if (spooled) await rm(spooled.dir, { recursive: true, force: true });
+    if (unpacked) await rm(unpacked, { recursive: true, force: true });
   }
 }
 
@@ -99,11 +107,11 @@ export const load = command(
     name: 'load',
     summary: 'Read images from a tar archive',
     synopsis: ['[-i FILE] [--platform P] [-q]'],
-    description: "Load the images of a docker-archive tar (docker save's, skopeo's or podman's; plain or gzip), from -i FILE or stdin, with every tag it gives them.",
+    description: "Load the images of a docker-archive tar (docker save's, skopeo's or podman's) or an oci-archive (podman save --format oci-archive, skopeo's oci-archive:), plain or gzip, from -i FILE or stdin, with every tag it gives them.",
     options: [{ name: 'input', short: 'i', type: 'string', arg: 'FILE', help: 'read FILE instead of stdin' }, PLATFORM_OPTION],
     operands: NO_OPERANDS,
     examples: ['cutaway load -i busybox.tar', 'gunzip -c images.tar.gz | cutaway load'],
-    classic: ['docker load', 'oci-pull docker-archive:FILE:NAME', 'skopeo copy docker-archive:FILE oci:$CUTAWAY_ROOT/images:NAME'],
+    classic: ['docker load', 'oci-pull docker-archive:FILE:NAME', 'tar -xf FILE -C DIR && oci-pull oci:DIR:NAME', 'skopeo copy docker-archive:FILE oci:$CUTAWAY_ROOT/images:NAME'],
   },
   async (inv, root) => {
     const loaded = await loadImages(root, inv.options.input, inv.options.platform);

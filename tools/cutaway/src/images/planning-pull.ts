@@ -11,12 +11,13 @@ import type { Pull } from './resolve.ts';
  * is pulled into a throwaway layout, removed when cutaway exits, and the store is left as it is.
  */
 export function planningPull(r: Runner, env: NodeJS.ProcessEnv): Pull {
-  return async (ref) => {
+  return async (ref, platform) => {
     const dir = mkdtempSync(join(tmpdir(), 'cw-plan-'));
     process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-    await tool('oci-pull', ['-q', '--layout', dir, ref], env);
+    const platformFlag = platform ? ['--platform', platform] : [];
+    await tool('oci-pull', ['-q', ...platformFlag, '--layout', dir, ref], env);
     r.note('The image is not in the store: it is pulled first, as cutaway pulls it.');
-    await r.tool('oci-pull', ['-q', ref], env);
+    await r.tool('oci-pull', ['-q', ...platformFlag, ref], env);
     return dir;
   };
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { imageStoreDir, ToolError } from '@cutaway/cli';
-import { AmbiguousImageError, findImage, NoSuchImageError, OciLayout, parseImageHandle, type FoundImage } from '@cutaway/oci';
+import { AmbiguousImageError, findImage, NoSuchImageError, OciLayout, parseImageHandle, parsePlatform, type FoundImage } from '@cutaway/oci';
 import { recordReferenceEvent } from '../system/events-log.ts';
 import { tool } from '../tools.ts';
 
@@ -11,9 +11,10 @@ import { tool } from '../tools.ts';
  * name is missing. An ID or a digest names content, not a registry's image: missing, it is `No such
  * image`, never pulled.
  */
-export async function imageFor(root: string, ref: string, env: NodeJS.ProcessEnv, pull: Pull = storePull(root, env)): Promise<FoundImage> {
+export async function imageFor(root: string, ref: string, env: NodeJS.ProcessEnv, pull: Pull = storePull(root, env), platform?: string): Promise<FoundImage> {
   const dir = imageStoreDir(root);
-  const lookup = async () => findImage(await OciLayout.open(dir), ref);
+  // (`platform`: build's FROM --platform, os/arch[/variant]; the pull is for it too.)
+  const lookup = async () => findImage(await OciLayout.open(dir), ref, platform === undefined ? undefined : parsePlatform(platform));
   const handle = parseImageHandle(ref);
   let missing: Error = handle.invalid ?? new NoSuchImageError(ref);
   if (existsSync(join(dir, 'oci-layout'))) {
@@ -29,18 +30,18 @@ export async function imageFor(root: string, ref: string, env: NodeJS.ProcessEnv
   // Content (an ID, a digest), or no reference at all: nothing a registry could serve.
   if (!handle.names.length || handle.invalid) throw new ToolError(missing.message);
   process.stderr.write(`Unable to find image '${ref}' locally\n`);
-  const elsewhere = await pull(ref);
-  return elsewhere ? findImage(await OciLayout.open(elsewhere), ref) : lookup();
+  const elsewhere = await pull(ref, platform);
+  return elsewhere ? findImage(await OciLayout.open(elsewhere), ref, platform === undefined ? undefined : parsePlatform(platform)) : lookup();
 }
 
 /**
  * How a missing name is pulled: into the store (oci-pull), or elsewhere — planning a --dry-run, which changes
  * nothing in the store — returning the layout it is then found in.
  */
-export type Pull = (ref: string) => Promise<string | undefined>;
+export type Pull = (ref: string, platform?: string) => Promise<string | undefined>;
 
-const storePull = (root: string, env: NodeJS.ProcessEnv): Pull => async (ref) => {
-  await tool('oci-pull', ['-q', ref], env);
+const storePull = (root: string, env: NodeJS.ProcessEnv): Pull => async (ref, platform) => {
+  await tool('oci-pull', ['-q', ...(platform ? ['--platform', platform] : []), ref], env);
   recordReferenceEvent(root, 'pull', ref);
   return undefined;
 };

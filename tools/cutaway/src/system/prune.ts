@@ -12,6 +12,7 @@ import { VolumeStore } from '../volumes/store.ts';
 import { recordImageEvent } from './events-log.ts';
 import { removeTempBlob } from './temp-blobs.ts';
 import { planPrune, sum, takeInventory, type Inventory, type PrunePlan } from './usage.ts';
+import { removeCacheMounts } from '../build/run-mounts.ts';
 
 /** A section of prune's report, as docker/cli prints each prune's output: a title, a line each, a blank line. */
 export function section(title: string, lines: string[]): string {
@@ -101,6 +102,10 @@ export async function removeImages(root: string, inventory: Inventory, plan: Pru
     cacheLines.push(temp.name);
     freed += bytes;
   }
+  // RUN --mount=type=cache's directories (build/run-mounts.ts): no build runs while a prune holds the store.
+  const mounts = removeCacheMounts(root);
+  cacheLines.push(...mounts.ids);
+  freed += mounts.freed;
   return { images: imageLines, cache: cacheLines, freed };
 }
 
