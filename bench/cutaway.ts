@@ -40,8 +40,8 @@ async function traced(cmd: string, args: string[], env: NodeJS.ProcessEnv): Prom
 
 /** The phases of a `cutaway run --trace --rm`: boundaries at its `+ tool` lines, in this order. */
 function runPhases(t: h.Ran, bridge: boolean): number[] {
-  // The tool command lines; each tool's own steps follow, labelled `# TOOL`.
-  const tools = t.lines.filter((l) => l.text.startsWith('+ ') && !/ {2}# [\w-]+$/.test(l.text));
+  // The tool command lines; each tool's own steps follow, labelled `# TOOL`, and its notes are `+ # …` lines.
+  const tools = t.lines.filter((l) => l.text.startsWith('+ ') && !l.text.startsWith('+ # ') && !/ {2}# [\w-]+$/.test(l.text));
   // overlay-mount and cg-limit create start side by side, as do the three steps of the teardown.
   const up = [/^\+ overlay-mount -q /, /^\+ cg-limit create /, ...(bridge ? [/^\+ netbridge up /] : []), /^\+ ns-exec /];
   const down = [...(bridge ? [/^\+ netbridge down /] : []), /^\+ overlay-mount --unmount /, /^\+ cg-limit rm /];

@@ -119,10 +119,10 @@ export class CutawayStore {
     }
   }
 
-  /** Containers in the store (there must be none after a `run --rm`). */
+  /** Containers in the store (there must be none after a `run --rm`): their directories, not `.names` (the name reservations). */
   containers(): string[] {
     const dir = join(this.root, 'containers');
-    return existsSync(dir) ? readdirSync(dir) : [];
+    return existsSync(dir) ? readdirSync(dir).filter((d) => /^[0-9a-f]{64}$/.test(d)) : [];
   }
 
   async layerCount(ref: string): Promise<number> {

@@ -89,6 +89,8 @@ const ONE_LINERS: OneLiner[] = [
   },
   { line: `for i in $(seq 50); do wget -qO- "http://$(docker port site 80)/" && break; sleep 0.1; done`, expected: 'served\n' },
   { line: `docker volume create data1 && docker run --rm -v data1:/vol busybox sh -c 'echo kept > /vol/f' && docker run --rm -v data1:/vol busybox cat /vol/f`, podman: true, expected: 'data1\nkept\n' },
+  // An empty named volume gets the image's content at its path (Docker copies it in at the first mount).
+  { line: `docker run --rm -v data2:/home busybox ls /home && docker volume rm data2`, podman: true, expected: 'app\ndata2\n' },
   { line: `docker volume ls -q`, podman: true, expected: 'data1\n' },
   { line: `docker volume rm data1`, podman: true, expected: 'data1\n' },
   { line: `docker network create "$NET" >/dev/null && docker network ls --format '{{.Name}}' | grep -x "$NET"`, expected: (out) => expect(out).toBe(`${network}\n`) },

@@ -11,9 +11,9 @@ import type { ContainerConfigRecord, ContainerStore } from './store.ts';
  * gets a new volume of the local driver named by 64 random hex digits, volumes/NAME/_data, bind-mounted there. It
  * is an ordinary volume (volume ls lists it, volume rm takes it) that the container's record names as its own:
  * `rm -v` removes it, and so does the end of a `run --rm` container (Docker's autoremove removes its anonymous
- * volumes), plain `rm` keeps it. A new volume gets what the image has at that path (Docker copies the image's
- * files into an empty volume): at the container's first start, from its rootfs as overlay-mount made it
- * (populateVolumes), when the volume is still empty.
+ * volumes), plain `rm` keeps it. An empty volume, this one or a named one, gets what the image has at that path
+ * (Docker copies the image's files into an empty volume): at the container's first start, from its rootfs as
+ * overlay-mount made it (populateVolumes).
  */
 
 export interface AnonymousVolume {
@@ -61,19 +61,20 @@ export function makeAnonymousVolumes(root: string, volumes: AnonymousVolume[], r
 }
 
 /**
- * At a container's first start (`firstMount`: overlay-mount had not mounted it before), each of its anonymous
- * volumes that is still empty gets what its rootfs (`merged`) has at the volume's path, owners, modes and times
- * kept (cp -a). A path that is not a directory there, or whose real path leaves the rootfs (a symlink to an
- * absolute path), gives nothing: the volume stays empty, the host's files are never read.
+ * At a container's first start (`firstMount`: overlay-mount had not mounted it before), each volume it mounts —
+ * anonymous or named, not a bind of a host path — that is still empty gets what its rootfs (`merged`) has at the
+ * volume's path, owners, modes and times kept (cp -a), as Docker copies the image's content into an empty volume
+ * (moby's copyExistingContents; a named volume too). A path that is not a directory there, or whose real path
+ * leaves the rootfs (a symlink to an absolute path), gives nothing: the volume stays empty, the host's files are
+ * never read.
  */
 export async function populateVolumes(root: string, config: ContainerConfigRecord, merged: string, firstMount: boolean, env: NodeJS.ProcessEnv, r: Runner): Promise<void> {
-  if (!firstMount || !config.anonymousVolumes?.length) return;
+  if (!firstMount) return;
   const store = new VolumeStore(root);
-  const mounts = new Map(config.nsExecOptions.flatMap((o, i) => (o === '-v' ? [config.nsExecOptions[i + 1]!.split(':') as [string, string]] : [])));
-  for (const name of config.anonymousVolumes) {
-    const destination = mounts.get(store.mountpoint(name));
-    if (destination === undefined) continue;
-    await r.tool('sh', ['-c', COPY_IN, 'sh', merged, destination, store.mountpoint(name)], env);
+  const binds = config.nsExecOptions.flatMap((o, i) => (o === '-v' ? [config.nsExecOptions[i + 1]!.split(':') as [string, string]] : []));
+  for (const [source, destination] of binds) {
+    if (posix.dirname(posix.dirname(source)) !== store.dir || posix.basename(source) !== '_data') continue;
+    await r.tool('sh', ['-c', COPY_IN, 'sh', merged, destination, source], env);
   }
 }
 
