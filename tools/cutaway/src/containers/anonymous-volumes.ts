@@ -3,7 +3,7 @@ import type { ContainerConfig } from '@cutaway/oci';
 import type { Runner } from '../runner.ts';
 import { recordEvent } from '../system/events-log.ts';
 import { VolumeStore } from '../volumes/store.ts';
-import type { ContainerConfigRecord, ContainerStore } from './store.ts';
+import { bindMounts, type ContainerConfigRecord, type ContainerStore } from './store.ts';
 
 /**
  * Anonymous volumes, as Docker's daemon makes them (moby daemon/create_unix.go, createContainerOSSpecificSettings):
@@ -71,11 +71,8 @@ export function makeAnonymousVolumes(root: string, volumes: AnonymousVolume[], r
 export async function populateVolumes(root: string, config: ContainerConfigRecord, merged: string, firstMount: boolean, env: NodeJS.ProcessEnv, r: Runner): Promise<void> {
   if (!firstMount) return;
   const store = new VolumeStore(root);
-  const binds = config.nsExecOptions.flatMap((o, i) => (o === '-v' ? [config.nsExecOptions[i + 1]!.split(':') as [string, string]] : []));
-  for (const [source, destination] of binds) {
-    if (posix.dirname(posix.dirname(source)) !== store.dir || posix.basename(source) !== '_data') continue;
-    await r.tool('sh', ['-c', COPY_IN, 'sh', merged, destination, source], env);
-  }
+  for (const { source, destination } of bindMounts(config))
+    if (store.nameOf(source) !== undefined) await r.tool('sh', ['-c', COPY_IN, 'sh', merged, destination, source], env);
 }
 
 /** sh -c COPY_IN sh ROOTFS PATH VOLUME: ROOTFS/PATH's contents into VOLUME when it is empty and the path a directory inside ROOTFS. */

@@ -6,7 +6,7 @@ import { command } from '../command.ts';
 import { streamTool, toolEnv, traceCommand } from '../tools.ts';
 import { withRootfs } from './export.ts';
 import { runningPid } from './state.ts';
-import { ContainerStore } from './store.ts';
+import { bindMounts, ContainerStore } from './store.ts';
 import { resolveInRoot } from '@cutaway/libc/in-root';
 
 /**
@@ -30,8 +30,7 @@ function splitContainer(arg: string): { container?: string; path: string } {
 
 /** The view of a stopped container: the merged rootfs, its bind mounts over it (the longest destination wins). */
 function stoppedView(store: ContainerStore, id: string, merged: string): View {
-  const nsExec = store.config(id).nsExecOptions;
-  const mounts = nsExec.flatMap((o, i) => (o === '-v' ? [nsExec[i + 1]!.split(':')] : [])).map(([src, dst]) => ({ src: src!, dst: dst! }));
+  const mounts = bindMounts(store.config(id)).map(({ source, destination }) => ({ src: source, dst: destination }));
   for (const file of ['hosts', 'hostname', 'resolv.conf']) mounts.push({ src: store.path(id, file), dst: `/etc/${file}` });
   mounts.sort((a, b) => b.dst.length - a.dst.length);
   return (path) => {

@@ -9,7 +9,7 @@ import { healthSuffix } from './health.ts';
 import { networksOf } from './networks.ts';
 import { portsText } from './ports.ts';
 import { currentState, exitCodeOf, isPaused, statusName } from './state.ts';
-import { ContainerStore, type ContainerConfigRecord, type ContainerState } from './store.ts';
+import { bindMounts, ContainerStore, type ContainerConfigRecord, type ContainerState } from './store.ts';
 
 function statusText(state: ContainerState): string {
   if (state.status === 'running') return `Up ${ago(state.startedAt)}${isPaused(state) ? ' (Paused)' : ''}`;
@@ -28,11 +28,9 @@ interface Container {
 
 /** The -v mounts ns-exec got: a named volume's name (its source is volumes/NAME/_data), else the host path. */
 function mountNames(c: ContainerConfigRecord): { name: string; volume: boolean; destination: string }[] {
-  return c.nsExecOptions.flatMap((o, i) => {
-    if (o !== '-v') return [];
-    const [source = '', destination = ''] = c.nsExecOptions[i + 1]!.split(':');
+  return bindMounts(c).map(({ source, destination }) => {
     const volume = /\/volumes\/([^/]+)\/_data$/.exec(source);
-    return [{ name: volume ? volume[1]! : source, volume: volume !== null, destination }];
+    return { name: volume ? volume[1]! : source, volume: volume !== null, destination };
   });
 }
 

@@ -118,6 +118,15 @@ export function checkContainerName(name: string): void {
   if (name.length > 128) throw new UsageError(`Invalid container name (${JSON.stringify(name.slice(0, 20)).slice(1, -1)}…): at most 128 characters`);
 }
 
+/** The bind mounts ns-exec gets (its `-v SOURCE:DESTINATION[:OPTIONS]` options): binds, named and anonymous volumes. */
+export function bindMounts(config: ContainerConfigRecord): { source: string; destination: string }[] {
+  return config.nsExecOptions.flatMap((option, i) => {
+    if (option !== '-v') return [];
+    const [source = '', destination = ''] = config.nsExecOptions[i + 1]!.split(':');
+    return [{ source, destination }];
+  });
+}
+
 export class ContainerStore {
   readonly dir: string;
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ToolError } from '@cutaway/cli';
-import type { ContainerConfigRecord } from '../containers/store.ts';
+import { bindMounts, type ContainerConfigRecord } from '../containers/store.ts';
 import { recordEvent } from '../system/events-log.ts';
 
 /**
@@ -78,12 +78,12 @@ export class VolumeStore {
 
   /** The volumes a container mounts, from its -v options: the sources that are this store's volumes' _data. */
   volumesOf(config: ContainerConfigRecord): string[] {
-    const names: string[] = [];
-    config.nsExecOptions.forEach((option, i) => {
-      if (option !== '-v') return;
-      const source = resolve(config.nsExecOptions[i + 1]!.split(':')[0]!);
-      if (source.endsWith('/_data') && dirname(dirname(source)) === this.dir) names.push(source.split('/').at(-2)!);
-    });
-    return names;
+    return bindMounts(config).flatMap(({ source }) => this.nameOf(source) ?? []);
+  }
+
+  /** The volume whose _data a bind's source is, if it is one of this store's (else a host path). */
+  nameOf(source: string): string | undefined {
+    const path = resolve(source);
+    return path.endsWith('/_data') && dirname(dirname(path)) === this.dir ? path.split('/').at(-2) : undefined;
   }
 }
