@@ -133,11 +133,19 @@ async function main(): Promise<void> {
   }
   let serial = 0;
   const runcRun = (command: readonly string[], extra: string[] = []) => ['runc', '--root', state, 'run', ...extra, '--bundle', bundles.get(command.join(' '))!, `${RUNC_PREFIX}${++serial}`];
+  // ns-exec as an OCI runtime, on runc's own bundle: the same command line, a state root of its own.
+  const nsExecState = join(work, 'ns-exec-state');
+  const nsExecRun = (command: readonly string[]) => [NS_EXEC, '--root', nsExecState, 'run', '--bundle', bundles.get(command.join(' '))!, `${RUNC_PREFIX}${++serial}`];
+  h.cleanups.push(async () => {
+    const left = (await run(NS_EXEC, ['--root', nsExecState, 'list', '-q']).catch(() => '')).split('\n').filter(Boolean);
+    for (const id of left) await run(NS_EXEC, ['--root', nsExecState, 'delete', '-f', id]).then(() => h.log(`cleanup: ns-exec delete -f ${id}`));
+  });
 
   /** The rows; a container row runs its command in a container. */
   const rows: { key: string; label: string; argv: (command: string[]) => string[]; env?: NodeJS.ProcessEnv; container?: boolean }[] = [
     { key: 'ns-exec', label: 'ns-exec --rootfs R -- /bin/true', container: true, argv: (c) => [NS_EXEC, '--rootfs', rootfs, '--', ...c] },
     { key: 'runc', label: 'runc run (runc spec bundle, /bin/true)', container: true, argv: (c) => runcRun(c) },
+    { key: 'ns-exec run', label: "ns-exec run (runc's command line, the same bundle)", container: true, argv: (c) => nsExecRun(c) },
     { key: 'unshare', label: 'unshare --fork --pid --mount --uts --ipc --net chroot R /bin/true', container: true, argv: (c) => ['unshare', '--fork', '--pid', '--mount', '--uts', '--ipc', '--net', 'chroot', rootfs, ...c] },
     ...(caSet ? [{ key: 'node', label: 'node -e 0', argv: () => ['node', '-e', '0'] }] : []),
     { key: 'node no CA', label: 'node -e 0, NODE_EXTRA_CA_CERTS unset', env: h.ENV_NO_CA, argv: () => ['node', '-e', '0'] },

@@ -21,6 +21,8 @@ packages=(
   slirp4netns
   # cutaway build is compared with buildah bud in its tests; bench/cutaway.ts times podman run too
   buildah podman
+  # tools/ns-exec/test/containerd.test.ts: ns-exec as containerd's runtime (ctr run --runc-binary), runc the reference
+  containerd
   time  # GNU time: bench/ reads peak memory (%M) with it
   # overlay-mount's and layer-commit's --dry-run scripts: setfattr/getfattr (overlay's opaque xattr), jq (image configs)
   attr jq
@@ -50,3 +52,12 @@ fi
 
 pnpm install --frozen-lockfile --config.confirmModulesPurge=false --reporter=silent
 pnpm run --silent build
+
+# The OCI runtime conformance suite (opencontainers/runtime-tools), which tools/ns-exec/test/conformance.test.ts
+# runs against runc and ns-exec: built once into /var/tmp/runtime-tools by the script beside the shared notes
+# (it installs Debian's golang-1.19-go itself).
+conformance=../shared/conformance/runtime-tools.sh
+if [ -f "$conformance" ] && [ ! -x "${RT_DIR:-/var/tmp/runtime-tools}/runtimetest" ]; then
+  echo "setup: building the OCI runtime conformance suite" >&2
+  bash "$conformance" build >/dev/null
+fi

@@ -1,51 +1,10 @@
-import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ToolError, type Steps } from '@cutaway/cli';
 import { attachProgram, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI, BPF_PROG_TYPE_CGROUP_DEVICE, closeProgram, loadProgram } from '@cutaway/libc';
-import { deviceProgram, ruleText, v1DeviceWrites, type DeviceRule } from './devices.ts';
-import { makeDirs, type Cgroup, type Controller } from './hierarchy.ts';
-import { cpuWeightOfShares, ioWeightOfBlkioWeight, type Limits } from './limits.ts';
-
-/**
- * The writes that set the limits, for each version. v1 files are the kernel's
- * cgroup-v1 names (Documentation/admin-guide/cgroup-v1/*); v2 ones are
- * cgroup-v2.rst's, with the conversions runc and crun make between them.
- */
-export function limitWrites(cg: Cgroup, limits: Limits): [Controller, string, string][] {
-  const w: [Controller, string, string][] = [];
-  const v2 = cg.version === 'v2';
-  if (limits.memory !== undefined) w.push(['memory', v2 ? 'memory.max' : 'memory.limit_in_bytes', String(limits.memory)]);
-  if (limits.memorySwap !== undefined && limits.memory !== undefined) {
-    // v1 limits memory+swap together; v2's memory.swap.max is the swap alone.
-    if (v2) w.push(['memory', 'memory.swap.max', limits.memorySwap === -1 ? 'max' : String(limits.memorySwap - limits.memory)]);
-    else w.push(['memory', 'memory.memsw.limit_in_bytes', String(limits.memorySwap)]);
-  }
-  if (limits.memoryReservation !== undefined) w.push(['memory', v2 ? 'memory.low' : 'memory.soft_limit_in_bytes', String(limits.memoryReservation)]);
-  if (limits.cpuQuota !== undefined && limits.cpuPeriod !== undefined) {
-    if (v2) w.push(['cpu', 'cpu.max', `${limits.cpuQuota} ${limits.cpuPeriod}`]);
-    else w.push(['cpu', 'cpu.cfs_period_us', String(limits.cpuPeriod)], ['cpu', 'cpu.cfs_quota_us', String(limits.cpuQuota)]);
-  }
-  if (limits.cpuShares !== undefined) w.push(v2 ? ['cpu', 'cpu.weight', String(cpuWeightOfShares(limits.cpuShares))] : ['cpu', 'cpu.shares', String(limits.cpuShares)]);
-  if (limits.cpusetCpus !== undefined) w.push(['cpuset', 'cpuset.cpus', limits.cpusetCpus]);
-  if (limits.cpusetMems !== undefined) w.push(['cpuset', 'cpuset.mems', limits.cpusetMems]);
-  if (limits.pidsLimit !== undefined) w.push(['pids', 'pids.max', limits.pidsLimit === -1 ? 'max' : String(limits.pidsLimit)]);
-  if (limits.blkioWeight !== undefined) {
-    if (v2) w.push(['blkio', 'io.weight', `default ${ioWeightOfBlkioWeight(limits.blkioWeight)}`]);
-    // Kernels with BFQ name it blkio.bfq.weight; CFQ's blkio.weight is gone since 5.0. Without the bfq scheduler
-    // loaded there is neither, and the write says so (Docker drops the weight with a warning then).
-    // (Looked for in the hierarchy's root too: a dry run asks before the cgroup exists.)
-    else w.push(['blkio', [cg.dir('blkio'), dirname(cg.dir('blkio'))].some((d) => existsSync(join(d, 'blkio.weight'))) ? 'blkio.weight' : 'blkio.bfq.weight', String(limits.blkioWeight)]);
-  }
-  for (const [list, v1file, v2key] of [
-    [limits.deviceReadBps, 'blkio.throttle.read_bps_device', 'rbps'],
-    [limits.deviceWriteBps, 'blkio.throttle.write_bps_device', 'wbps'],
-  ] as const) {
-    for (const d of list ?? []) w.push(['blkio', v2 ? 'io.max' : v1file, v2 ? `${d.major}:${d.minor} ${v2key}=${d.bytesPerSecond}` : `${d.major}:${d.minor} ${d.bytesPerSecond}`]);
-  }
-  // v2 has no devices file: its rules are a program (attachDeviceProgram).
-  if (limits.devices && !v2) for (const [file, value] of v1DeviceWrites(limits.devices)) w.push(['devices', file, value]);
-  return w;
-}
+import { limitWrites, ruleText, v2Controllers, type Controller, type DeviceRule, type Limits } from '@cutaway/cgroup';
+import { deviceProgram } from './devices.ts';
+import { makeDirs, type Cgroup } from './hierarchy.ts';
 
 /**
  * v2's devices cgroup: the rules as a BPF_PROG_TYPE_CGROUP_DEVICE program, loaded and attached to the
@@ -73,14 +32,6 @@ function attachDeviceProgram(cg: Cgroup, rules: readonly DeviceRule[], steps: St
   } finally {
     closeProgram(fd);
   }
-}
-
-/** The controllers a cgroup needs in v2's subtree_control: the limited ones, and memory, cpu and pids for stats. */
-export function v2Controllers(limits: Limits): string[] {
-  const wanted = new Set(['memory', 'cpu', 'pids']);
-  if (limits.cpusetCpus || limits.cpusetMems) wanted.add('cpuset');
-  if (limits.blkioWeight !== undefined || limits.deviceReadBps || limits.deviceWriteBps) wanted.add('io');
-  return [...wanted];
 }
 
 /**

@@ -3,14 +3,14 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
+import { findHierarchies, limitWrites, ruleText, v2Controllers, type Limits } from '@cutaway/cgroup';
 import { runTool, shellCommand, ToolError, toolSpec, UsageError, type Invocation } from '@cutaway/cli';
 import { deviceNumbers, execvp } from '@cutaway/libc';
 import pkg from '../package.json' with { type: 'json' };
-import { createCgroup, limitWrites, updateCgroup, v2Controllers } from './apply.ts';
+import { createCgroup, updateCgroup } from './apply.ts';
 import { freezerState, setFreezer } from './freezer.ts';
-import { cgroupFor, findHierarchies, listCgroups, PREFIX, type Cgroup } from './hierarchy.ts';
-import { ruleText } from './devices.ts';
-import { LIMIT_OPTIONS, parseLimits, type Limits, type LimitOptions, type Machine } from './limits.ts';
+import { cgroupFor, listCgroups, PREFIX, type Cgroup } from './hierarchy.ts';
+import { LIMIT_OPTIONS, parseLimits, type LimitOptions, type Machine } from './limits.ts';
 import * as script from './script.ts';
 import { counterFiles, formatStats, readStats } from './stats.ts';
 

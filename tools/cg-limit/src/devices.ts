@@ -1,54 +1,27 @@
 import { UsageError } from '@cutaway/cli';
 import { parseDeviceSpec } from '@cutaway/libc';
+import { RUNC_DEVICE_RULES, type DeviceRule } from '@cutaway/cgroup';
 
 /**
- * The devices cgroup: which device nodes the processes of a cgroup may open
- * (read, write) or make (mknod). v1 keeps a list per cgroup, written to
- * devices.deny and devices.allow (Documentation/admin-guide/cgroup-v1/devices.rst);
- * v2 has no file for it: a BPF_PROG_TYPE_CGROUP_DEVICE program attached to
- * the cgroup answers each access (Documentation/admin-guide/cgroup-v2.rst,
- * "Device controller"). Both are fed the same rules here.
+ * The devices cgroup as docker run's flags set it (--devices, --device, --device-cgroup-rule), and v2's
+ * BPF program for it; the rules and v1's files are @cutaway/cgroup's.
  */
+export { ruleText, v1DeviceWrites, type DeviceRule } from '@cutaway/cgroup';
 
-export interface DeviceRule {
-  type: 'c' | 'b';
-  /** A number, or '*' for any. */
-  major: number | '*';
-  minor: number | '*';
-  /** Some of r, w and m, in that order. */
-  access: string;
-}
+/** /dev/console: Docker's default spec allows it, runc's list does not; it goes after the tty. */
+const CONSOLE: DeviceRule = { type: 'c', major: 5, minor: 1, access: 'rwm' };
 
 /**
  * What a Docker container may use by default: moby's default spec allows c 1:5, 1:3, 1:9, 1:8, 5:0 and 5:1
  * rwm on a deny-all base (daemon/pkg/oci/defaults.go, DefaultLinuxSpec's Resources.Devices; its "deny c
  * 10:229" removes nothing from a deny-all list), and runc appends its AllowedDevices to every container's
- * rules: mknod of any char or block device, null, random, full, tty, zero, urandom, the pts devices
- * (136:*) and ptmx (libcontainer/specconv/spec_linux.go), and tun/tap 10:200 again since runc 1.2.4
- * (CHANGELOG.md, "Re-add tun/tap devices to built-in allowed devices lists").
+ * rules (RUNC_DEVICE_RULES).
  */
-export const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = [
-  { type: 'c', major: '*', minor: '*', access: 'm' },
-  { type: 'b', major: '*', minor: '*', access: 'm' },
-  { type: 'c', major: 1, minor: 3, access: 'rwm' }, // null
-  { type: 'c', major: 1, minor: 5, access: 'rwm' }, // zero
-  { type: 'c', major: 1, minor: 7, access: 'rwm' }, // full
-  { type: 'c', major: 1, minor: 8, access: 'rwm' }, // random
-  { type: 'c', major: 1, minor: 9, access: 'rwm' }, // urandom
-  { type: 'c', major: 5, minor: 0, access: 'rwm' }, // tty
-  { type: 'c', major: 5, minor: 1, access: 'rwm' }, // console
-  { type: 'c', major: 5, minor: 2, access: 'rwm' }, // ptmx
-  { type: 'c', major: 136, minor: '*', access: 'rwm' }, // pts/*
-  { type: 'c', major: 10, minor: 200, access: 'rwm' }, // net/tun
-];
+export const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = RUNC_DEVICE_RULES.flatMap((r) => (r.major === 5 && r.minor === 0 ? [r, CONSOLE] : [r]));
 
 /** `--devices`: where the rules start from. `all` is no devices cgroup rule at all, the kernel's default. */
 export const DEVICE_POLICIES = ['default', 'none', 'all'] as const;
 export type DevicePolicy = (typeof DEVICE_POLICIES)[number];
-
-export function ruleText(r: DeviceRule): string {
-  return `${r.type} ${r.major}:${r.minor} ${r.access}`;
-}
 
 /** `--device-cgroup-rule 'c 42:* rmw'`: docker run's syntax (its regexp, daemon/pkg/oci/oci.go), types c and b. */
 export function parseDeviceRule(text: string): DeviceRule {
@@ -81,11 +54,6 @@ export function deviceRules(policy: 'default' | 'none', given: readonly DeviceRu
     else rules.push({ ...r });
   }
   return rules;
-}
-
-/** v1: everything denied (`a` in devices.deny also empties the list), then each rule allowed. */
-export function v1DeviceWrites(rules: readonly DeviceRule[]): [file: string, value: string][] {
-  return [['devices.deny', 'a'], ...rules.map((r): [string, string] => ['devices.allow', ruleText(r)])];
 }
 
 // ---------------------------------------------------------------- the v2 program

@@ -1,45 +1,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { shellQuote, ToolError, UsageError, type Steps } from '@cutaway/cli';
-import { readMountinfo } from '@cutaway/libc/mountinfo';
+import { cgroupVersion, type Controller, type Hierarchies, type Version } from '@cutaway/cgroup';
 
-/**
- * Where each controller lives, read from /proc/self/mountinfo: the cgroup v2
- * unified hierarchy (fstype cgroup2; its cgroup.controllers lists what it
- * has) and v1 hierarchies (fstype cgroup; the super options name the
- * controllers). A controller is used from v2 when v2 has it, else from v1 —
- * which on a hybrid host (this CI machine) means memory, cpu and pids in v1.
- */
-
-export type Controller = 'memory' | 'cpu' | 'cpuacct' | 'cpuset' | 'pids' | 'blkio' | 'io' | 'devices' | 'freezer';
-
-export interface Hierarchies {
-  /** The cgroup2 mount point, if any. */
-  unified?: string;
-  /** Controllers enabled at the root of the unified hierarchy. */
-  unifiedControllers: Set<string>;
-  /** v1 mount point per controller. */
-  v1: Map<string, string>;
-}
-
-export function findHierarchies(mountinfo?: string): Hierarchies {
-  const result: Hierarchies = { unifiedControllers: new Set(), v1: new Map() };
-  for (const { mountPoint, fstype, superOptions } of readMountinfo(mountinfo)) {
-    if (fstype === 'cgroup2' && !result.unified) {
-      result.unified = mountPoint;
-      const controllers = join(mountPoint, 'cgroup.controllers');
-      if (existsSync(controllers)) for (const c of readFileSync(controllers, 'utf8').trim().split(/\s+/)) if (c) result.unifiedControllers.add(c);
-    } else if (fstype === 'cgroup') {
-      for (const option of superOptions) if (!result.v1.has(option) && ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio', 'devices', 'freezer'].includes(option)) result.v1.set(option, mountPoint);
-    }
-  }
-  return result;
-}
+/** Re-exported for the tests, which import it from here. */
+export type { Controller } from '@cutaway/cgroup';
 
 /** Every cutaway cgroup is a directory `cw-NAME` at the top of its hierarchy, so a leftover is easy to find. */
 export const PREFIX = 'cw-';
-
-export type Version = 'v1' | 'v2';
 
 /** A cutaway cgroup: one directory on v2, one per hierarchy on v1. */
 export class Cgroup {
@@ -160,8 +128,7 @@ const CONTROLLERS_USED: Controller[] = ['memory', 'cpu', 'cpuacct', 'pids', 'cpu
 export function cgroupFor(name: string, h: Hierarchies, steps: Steps): Cgroup {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name)) throw new UsageError(`invalid cgroup name ${JSON.stringify(name)}: letters, digits, "_", "." and "-"`);
   const dirs = new Map<Controller, string>();
-  const v2 = h.unified && ['memory', 'cpu', 'pids'].every((c) => h.unifiedControllers.has(c));
-  if (v2) {
+  if (cgroupVersion(h) === 'v2') {
     const dir = join(h.unified!, `${PREFIX}${name}`);
     for (const c of ['memory', 'cpu', 'pids', 'cpuset', 'io'] as Controller[]) if (h.unifiedControllers.has(c)) dirs.set(c, dir);
     // v2 has no cpuacct or blkio: cpu.stat and io serve.

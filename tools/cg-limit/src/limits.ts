@@ -1,42 +1,17 @@
 import { availableParallelism } from 'node:os';
 import { parseBytes, UsageError, type OptionSpec, type OptionValues } from '@cutaway/cli';
-import { DEVICE_POLICIES, deviceRules, parseDeviceOption, parseDeviceRule, type DevicePolicy, type DeviceRule } from './devices.ts';
+import { CPU_PERIOD, type Limits, type ThrottleDevice } from '@cutaway/cgroup';
+import { DEVICE_POLICIES, deviceRules, parseDeviceOption, parseDeviceRule, type DevicePolicy } from './devices.ts';
 
 /**
  * Docker's resource flags, parsed and checked as `docker run` checks them
  * (daemon/daemon_unix.go verifyPlatformContainerResources): units, ranges,
- * and the pairs that must agree.
+ * and the pairs that must agree. The limits and their files are @cutaway/cgroup's.
  */
-export interface Limits {
-  memory?: number;
-  /** memory + swap, bytes; -1 for unlimited swap. */
-  memorySwap?: number;
-  memoryReservation?: number;
-  /** CFS quota per period, microseconds. */
-  cpuQuota?: number;
-  cpuPeriod?: number;
-  cpuShares?: number;
-  cpusetCpus?: string;
-  cpusetMems?: string;
-  /** -1 for unlimited. */
-  pidsLimit?: number;
-  blkioWeight?: number;
-  deviceReadBps?: DeviceRate[];
-  deviceWriteBps?: DeviceRate[];
-  /** The devices cgroup's allow-list (everything else refused); undefined: no rule, every device. */
-  devices?: DeviceRule[];
-}
-
-export interface DeviceRate {
-  path: string;
-  major: number;
-  minor: number;
-  bytesPerSecond: number;
-}
+export { cpuWeightOfShares, type Limits } from '@cutaway/cgroup';
 
 /** Docker refuses less: "Minimum memory limit allowed is 6MB". */
 const MIN_MEMORY = 6 * 1024 * 1024;
-export const CPU_PERIOD = 100_000;
 
 function integer(text: string, option: string, min: number, max: number): number {
   if (!/^-?\d+$/.test(text.trim())) throw new UsageError(`${option} ${JSON.stringify(text)}: want a whole number`);
@@ -56,13 +31,13 @@ function cpuList(text: string, option: string, allowed: Set<number>): string {
   return text;
 }
 
-function deviceRate(text: string, option: string, devices: (path: string) => { major: number; minor: number } | undefined): DeviceRate {
+function deviceRate(text: string, option: string, devices: (path: string) => { major: number; minor: number } | undefined): ThrottleDevice {
   const colon = text.lastIndexOf(':');
   if (colon <= 0) throw new UsageError(`${option} ${JSON.stringify(text)}: want DEVICE:RATE, e.g. /dev/sda:1mb`);
   const path = text.slice(0, colon);
   const dev = devices(path);
   if (!dev) throw new UsageError(`${option} ${path}: not a block device`);
-  return { path, ...dev, bytesPerSecond: parseBytes(text.slice(colon + 1), option) };
+  return { ...dev, rate: parseBytes(text.slice(colon + 1), option) };
 }
 
 /** docker run's resource options, as create and run take them. */
@@ -137,22 +112,4 @@ export function parseLimits(o: LimitOptions, machine: Machine): Limits {
   if (policy === 'all' && given.length) throw new UsageError('--devices all allows every device already: --device and --device-cgroup-rule add to default or none');
   if (policy !== 'all') limits.devices = deviceRules(policy, given);
   return limits;
-}
-
-/**
- * cpu.shares (v1, 2..262144) → cpu.weight (v2, 1..10000), the curve runc and
- * crun use since 2024 (opencontainers/cgroups utils.go ConvertCPUSharesToCgroupV2Value):
- * a quadratic in log2 that maps 2 → 1, 1024 → 100 and 262144 → 10000.
- */
-export function cpuWeightOfShares(shares: number): number {
-  if (shares <= 2) return 1;
-  if (shares >= 262144) return 10000;
-  const l = Math.log2(shares);
-  const exponent = (l * l + 125 * l) / 612 - 7 / 34;
-  return Math.ceil(10 ** exponent);
-}
-
-/** blkio.weight (v1, 10..1000) → io.weight (v2, 1..10000), linear as runc does (ConvertBlkIOToIOWeightValue). */
-export function ioWeightOfBlkioWeight(weight: number): number {
-  return 1 + Math.floor(((weight - 10) * 9999) / 990);
 }

@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import { ToolError, type Steps } from '@cutaway/cli';
-import { ruleText, type DeviceRule } from './devices.ts';
+import { ruleText, type DeviceRule } from '@cutaway/cgroup';
 import type { Cgroup } from './hierarchy.ts';
 
 /**

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import type { Cgroup, Controller } from './hierarchy.ts';
+import type { Controller } from '@cutaway/cgroup';
+import type { Cgroup } from './hierarchy.ts';
 
 /** What a cgroup used, read from its own counters, the same fields on v1 and v2. */
 export interface CgroupStats {

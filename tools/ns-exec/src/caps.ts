@@ -32,6 +32,15 @@ function capName(word: string): string {
   return name;
 }
 
+/** A config.json's capability list (`CAP_CHOWN`, …; config.md "capabilities") as a bit mask. */
+export function capabilityMask(names: readonly string[]): bigint {
+  return maskOf(names.map((n) => {
+    const name = capName(n);
+    if (name === 'all') throw new ToolError(`unknown capability: ${JSON.stringify(n)}`, 'a config.json names each capability');
+    return name;
+  }));
+}
+
 /** What this process may hand on: its own bounding set (root here lacks CAP_SYS_RESOURCE, for one). */
 export function ownBoundingSet(): bigint {
   const line = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));

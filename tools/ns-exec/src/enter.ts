@@ -7,9 +7,10 @@ import { insideId, userNamespaceOf, type IdRange, type UserNamespace } from '@cu
 import { ownBoundingSet } from './caps.ts';
 import { cgroupsOf, devicesControlled, joinCgroups, oomCounter } from './cgroups.ts';
 import { containerEnv } from './env.ts';
-import { addExecStep, securityOptions } from './exec-step.ts';
+import { addExecStep, securityOptions, type CapabilitySets } from './exec-step.ts';
+import type { Seccomp } from './oci/config.ts';
 import { CLONE, Plan } from './plan.ts';
-import { seccompProfile } from './seccomp.ts';
+import { resolveProfile, seccompProfile, type SeccompChoice } from './seccomp.ts';
 import type { NsExecInvocation } from './spec.ts';
 import { resolveUser, type Identity } from './user.ts';
 
@@ -83,14 +84,73 @@ function targetEnviron(pid: number, userns: UserNamespace | undefined): string {
   return read.stdout;
 }
 
-export async function buildEnterPlan(inv: NsExecInvocation, target: string): Promise<Plan> {
+/**
+ * What a command entering a running container is given: by ns-exec's own flags (enterRequest) or by runc
+ * exec's process.json and flags (oci/exec.ts). What a field leaves undefined is the target's: its user and
+ * groups, environment, working directory, capability bounding set, no_new_privs and seccomp filter.
+ */
+export interface EnterRequest {
+  pid: number;
+  args: string[];
+  /** The whole environment (a process.json's env; HOME added when it has none, as runc adds it). */
+  env?: string[];
+  /** ns-exec's -e and --env-file, over the target's environment. */
+  envChanges?: { env: string[]; envFiles: string[] };
+  cwd?: string;
+  /** `-u USER[:GROUP]`, names looked up in the container's root; or the ids of a process.json (its additionalGids the groups). */
+  user?: string | { uid: number; gid: number; additionalGids?: number[] };
+  /** The bounding set (and, without `sets`, root's effective and permitted sets). */
+  capabilities?: bigint;
+  /** The other four sets, as a process.json gives them (runc exec); only with `capabilities`. */
+  sets?: CapabilitySets;
+  /** Every capability ns-exec holds and no device filter (docker exec --privileged). */
+  privileged: boolean;
+  noNewPrivileges?: boolean;
+  /**
+   * A --security-opt choice, made for the target's bounding set; or (runc exec) the container's own linux.seccomp
+   * as the runtime recorded it (`profile` undefined: it has none), applied as it is, with no device-node rule, as
+   * runc exec applies the container's profile and nothing else.
+   */
+  seccomp?: SeccompChoice | { kind: 'config'; profile?: Seccomp };
+  /** The command's umask (runc exec: the process.json's, else the caller's); default 022. */
+  umask?: number;
+  /** runc's --no-new-keyring at create: the command keeps the caller's session keyring. */
+  keepSessionKeyring?: boolean;
+  terminal: boolean;
+  pidFiles: string[];
+  exitFile?: string;
+}
+
+/** `ns-exec [flags] --enter PID -- CMD…` as a request, the flags that make a container refused. */
+export function enterRequest(inv: NsExecInvocation, target: string): EnterRequest {
   const o = inv.options;
   if (!/^[1-9]\d*$/.test(target)) throw new UsageError(`--enter ${target}: expected a process id`);
   const given = MAKING_OPTIONS.filter((name) => o[name] !== undefined && o[name] !== false && !(Array.isArray(o[name]) && !o[name].length));
   if (given.length) throw new UsageError(`--${given[0]} cannot be used with --enter: the container exists already`);
   if (!inv.command.length) throw new UsageError(`no command: ns-exec --enter ${target} -- CMD [ARG…]`);
   if (inv.positionals.length) throw new UsageError(`unexpected arguments before --: ${inv.positionals.join(' ')}`);
-  const pid = Number(target);
+  const { noNewPrivileges, seccomp, seccompGiven } = securityOptions(o['security-opt']);
+  return {
+    pid: Number(target), args: inv.command, envChanges: { env: o.env, envFiles: o['env-file'] }, privileged: o.privileged, terminal: o.tty,
+    ...(o.workdir !== undefined && { cwd: o.workdir }), ...(o.user !== undefined && { user: o.user }),
+    // no-new-privileges adds to the target's; it cannot take it away (prctl(2): no_new_privs cannot be unset).
+    ...(noNewPrivileges && { noNewPrivileges }), ...(seccompGiven && { seccomp }),
+    pidFiles: o['pid-file'] !== undefined ? [posix.resolve(o['pid-file'])] : [], ...(o['exit-file'] !== undefined && { exitFile: posix.resolve(o['exit-file']) }),
+  };
+}
+
+export async function buildEnterPlan(inv: NsExecInvocation, target: string): Promise<Plan> {
+  return enterPlan(enterRequest(inv, target));
+}
+
+/** The user a request names, in the container's ids. */
+function requestIdentity(root: string, user: NonNullable<EnterRequest['user']>): Identity {
+  if (typeof user === 'string') return resolveUser(root, user);
+  return { uid: user.uid, gid: user.gid, groups: user.additionalGids ?? [], home: resolveUser(root, String(user.uid)).home };
+}
+
+export async function enterPlan(req: EnterRequest): Promise<Plan> {
+  const pid = req.pid;
   const proc = `/proc/${pid}`;
   let status: Map<string, string>;
   try {
@@ -109,29 +169,35 @@ export async function buildEnterPlan(inv: NsExecInvocation, target: string): Pro
   }
   const userNamespace = joined.some((ns) => ns.name === 'user');
   const userns = userNamespace ? userNamespaceOf(pid) : undefined;
-  const { noNewPrivileges, seccomp, seccompGiven } = securityOptions(o['security-opt']);
-  const privileged = o.privileged;
+  const privileged = req.privileged;
   const own = targetIdentity(root, status, userns);
-  const identity = o.user !== undefined ? resolveUser(root, o.user) : own;
+  const identity = req.user !== undefined ? requestIdentity(root, req.user) : own;
   // A user namespace whose setgroups is "deny" (a rootless single-id map, user_namespaces(7)) refuses setgroups(2)
   // even inside: the command gets no supplementary groups, as its PID 1 has none (and ns-exec drops its own first).
   const setgroupsDenied = userns !== undefined && !userns.setgroups;
   if (setgroupsDenied) identity.groups = [];
-  const tty = o.tty;
-  // The target's environment is the base (what docker exec takes from the container's config); -e and --env-file change it.
-  // What the runtime added for PID 1 goes (TERM for its -t, HOME for its user): the new command gets its own, as
-  // docker exec builds it (CreateDaemonEnvironment, then runc's HOME for the exec's user).
-  const environ = targetEnviron(pid, userns).split('\0').filter((e) => e.includes('=') && e !== 'TERM=xterm' && e !== `HOME=${own.home}`);
-  const env = containerEnv({ base: environ, env: o.env, envFiles: o['env-file'], tty, home: identity.home });
-  const workdir = o.workdir ?? readlinkSync(`${proc}/cwd`);
+  const tty = req.terminal;
+  let env: string[];
+  if (req.env) env = req.env.some((e) => e.startsWith('HOME=')) ? req.env : [...req.env, `HOME=${identity.home}`];
+  else {
+    // The target's environment is the base (what docker exec takes from the container's config); -e and --env-file change it.
+    // What the runtime added for PID 1 goes (TERM for its -t, HOME for its user): the new command gets its own, as
+    // docker exec builds it (CreateDaemonEnvironment, then runc's HOME for the exec's user).
+    const environ = targetEnviron(pid, userns).split('\0').filter((e) => e.includes('=') && e !== 'TERM=xterm' && e !== `HOME=${own.home}`);
+    env = containerEnv({ base: environ, env: req.envChanges?.env ?? [], envFiles: req.envChanges?.envFiles ?? [], tty, home: identity.home });
+  }
+  const workdir = req.cwd ?? readlinkSync(`${proc}/cwd`);
   if (!workdir.startsWith('/')) throw new UsageError(`the working directory ${JSON.stringify(workdir)} is invalid: it needs to be an absolute path`);
   const containerCaps = BigInt(`0x${status.get('CapBnd') ?? '0'}`);
-  const caps = privileged ? ownBoundingSet() : containerCaps;
-  // The container's seccomp profile, made again (a filter cannot be copied out of /proc): the one the options name —
-  // cutaway exec passes the container's own — else Docker's default where PID has a filter (Seccomp: 2, proc(5)) and
-  // none where it has none. Resolved for the container's capability set even under --privileged, as docker exec
-  // --privileged keeps the container's profile (runc exec applies the container's).
-  const profile = seccompProfile(seccompGiven ? seccomp : status.get('Seccomp') === '2' ? { kind: 'default' } : { kind: 'unconfined' }, containerCaps);
+  const caps = privileged ? ownBoundingSet() : (req.capabilities ?? containerCaps);
+  // The container's seccomp profile, made again (a filter cannot be copied out of /proc): the one the request names —
+  // cutaway exec passes the container's own, the runtime's exec the config's — else Docker's default where PID has a
+  // filter (Seccomp: 2, proc(5)) and none where it has none. Resolved for the container's capability set even under
+  // --privileged, as docker exec --privileged keeps the container's profile (runc exec applies the container's).
+  const seccomp: NonNullable<EnterRequest['seccomp']> = req.seccomp ?? (status.get('Seccomp') === '2' ? { kind: 'default' } : { kind: 'unconfined' });
+  const profile = seccomp.kind === 'config'
+    ? seccomp.profile && resolveProfile(seccomp.profile, "the container's linux.seccomp")
+    : seccompProfile(seccomp, containerCaps);
   const mounts = readMountinfo();
   const cgroups = cgroupsOf(pid, mounts);
 
@@ -144,9 +210,9 @@ export async function buildEnterPlan(inv: NsExecInvocation, target: string): Pro
   // not be dropped there.
   if (userNamespace) plan.hostStep('clear-groups', '');
   for (const ns of ownSide) plan.hostStep('setns', '', `${proc}/ns/${ns.name}`, ns.flag);
-  plan.hostStep('session-keyring', 'keyctl new_session >/dev/null');
-  if (o['pid-file'] !== undefined) plan.hostStep('pidfile', '', posix.resolve(o['pid-file']));
-  if (o['exit-file'] !== undefined) plan.hostStep('exitfile', '', posix.resolve(o['exit-file']));
+  if (!req.keepSessionKeyring) plan.hostStep('session-keyring', 'keyctl new_session >/dev/null');
+  for (const file of req.pidFiles) plan.hostStep('pidfile', '', file);
+  if (req.exitFile !== undefined) plan.hostStep('exitfile', '', req.exitFile);
   const oom = oomCounter(cgroups, mounts);
   if (oom) plan.hostStep('oom', '', oom);
   if (tty) plan.hostStep('tty', '');
@@ -155,7 +221,12 @@ export async function buildEnterPlan(inv: NsExecInvocation, target: string): Pro
   for (const ns of childSide) plan.step('setns', '', `${proc}/ns/${ns.name}`, ns.flag);
   if (tty) plan.step('pty', '# a new terminal of the container\'s /dev/pts becomes stdin, stdout and stderr, in a new session', '/dev/pts/ptmx', '');
   // Seccomp 2 is filter mode (proc(5)): the container's process has ns-exec's device-node filter unless a devices
-  // cgroup decides (devicesControlled); the new one gets the same.
-  addExecStep(plan, { workdir, identity, caps, noNewPrivileges: noNewPrivileges || status.get('NoNewPrivs') === '1', setgroupsDenied, env, command: inv.command, forbidDeviceNodes: !privileged && status.get('Seccomp') === '2' && !(await devicesControlled(cgroups, mounts)), seccomp: profile });
+  // cgroup decides (devicesControlled); the new one gets the same. A runtime container has none (its create plan
+  // adds none): its exec'd processes get the config's profile alone.
+  const forbidDeviceNodes = !privileged && seccomp.kind !== 'config' && status.get('Seccomp') === '2' && !(await devicesControlled(cgroups, mounts));
+  addExecStep(plan, {
+    workdir, identity, caps, ...(req.sets && { sets: req.sets }), noNewPrivileges: req.noNewPrivileges ?? status.get('NoNewPrivs') === '1', setgroupsDenied,
+    ...(req.umask !== undefined && { umask: req.umask }), env, command: req.args, forbidDeviceNodes, seccomp: profile,
+  });
   return plan;
 }

@@ -1,29 +1,23 @@
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { type IdRange, subordinateRange, userNamespaceOf } from '@cutaway/libc/userns';
+import type { IdMapping } from './oci/config.ts';
 
 /**
- * The user namespace of a rootless run: the caller is root inside (as
- * `unshare --map-root-user`), and where /etc/subuid and /etc/subgid grant the
- * caller ranges, ids 1… map onto them through the setuid newuidmap/newgidmap
- * (shadow's uidmap package), as rootless podman does. user_namespaces(7).
+ * The user namespace of a rootless run, as config.json's linux.uidMappings and gidMappings: the caller is
+ * root inside (as `unshare --map-root-user`), and where /etc/subuid and /etc/subgid grant the caller ranges,
+ * ids 1… map onto them (written through the setuid newuidmap/newgidmap of shadow's uidmap package, oci/plan.ts),
+ * as rootless podman does. user_namespaces(7).
  */
-export interface IdMapping {
-  /** `file`: ns-exec writes /proc/PID/{uid,gid}_map itself; else the helper to run. */
-  uidHow: 'file' | 'newuidmap';
-  gidHow: 'file' | 'newgidmap';
-  uidMap: string;
-  gidMap: string;
-  /** How many ids exist inside: 0 … count-1. */
-  uidCount: number;
-  gidCount: number;
-  /** unshare(1)'s options for the same maps. */
-  unshare: string[];
+export interface RootlessMaps {
+  uidMappings: IdMapping[];
+  gidMappings: IdMapping[];
 }
 
-export function rootlessMapping(): IdMapping {
+export function rootlessMapping(): RootlessMaps {
   const uid = process.getuid!();
   const gid = process.getgid!();
+  const own = (id: number): IdMapping => ({ containerID: 0, hostID: id, size: 1 });
   // /etc/subuid's ranges are ids of the initial user namespace: newuidmap grants them only there.
   const initial = userNamespaceOf().initial;
   const name = initial ? userInfo().username : '';
@@ -31,16 +25,11 @@ export function rootlessMapping(): IdMapping {
   const subgid = initial ? subordinateRange('/etc/subgid', name, uid) : undefined;
   if (subuid && subgid && existsSync('/usr/bin/newuidmap') && existsSync('/usr/bin/newgidmap')) {
     return {
-      uidHow: 'newuidmap',
-      gidHow: 'newgidmap',
-      uidMap: `0 ${uid} 1 1 ${subuid.start} ${subuid.count}`,
-      gidMap: `0 ${gid} 1 1 ${subgid.start} ${subgid.count}`,
-      uidCount: 1 + subuid.count,
-      gidCount: 1 + subgid.count,
-      unshare: ['--map-user=0', '--map-group=0', `--map-users=${subuid.start},1,${subuid.count}`, `--map-groups=${subgid.start},1,${subgid.count}`],
+      uidMappings: [own(uid), { containerID: 1, hostID: subuid.start, size: subuid.count }],
+      gidMappings: [own(gid), { containerID: 1, hostID: subgid.start, size: subgid.count }],
     };
   }
-  return { uidHow: 'file', gidHow: 'file', uidMap: `0 ${uid} 1\n`, gidMap: `0 ${gid} 1\n`, uidCount: 1, gidCount: 1, unshare: ['--map-root-user'] };
+  return { uidMappings: [own(uid)], gidMappings: [own(gid)] };
 }
 
 /**
@@ -58,10 +47,11 @@ export interface ContainerIds {
   more: string;
 }
 
-export function containerIds(mapping: IdMapping | undefined): ContainerIds | undefined {
+export function containerIds(mapping: RootlessMaps | undefined): ContainerIds | undefined {
   if (mapping) {
-    const all = (count: number): IdRange[] => [{ inside: 0, outside: 0, count }];
-    return { uids: all(mapping.uidCount), gids: all(mapping.gidCount), setgroups: mapping.gidHow !== 'file', more: 'a range for this user in /etc/subuid and /etc/subgid maps more' };
+    const all = (maps: IdMapping[]): IdRange[] => [{ inside: 0, outside: 0, count: maps.reduce((n, m) => n + m.size, 0) }];
+    // One line, the caller's own id, is what an unprivileged writer may map: with setgroups "deny" first.
+    return { uids: all(mapping.uidMappings), gids: all(mapping.gidMappings), setgroups: mapping.gidMappings.length > 1, more: 'a range for this user in /etc/subuid and /etc/subgid maps more' };
   }
   const ns = userNamespaceOf();
   if (ns.initial) return undefined;

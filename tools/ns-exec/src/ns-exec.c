@@ -34,6 +34,7 @@
  * The opcodes are step_names below; steps.ts declares them for the planner.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -58,14 +59,17 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STATUS_FAILED 125 /* DESIGN.md: ns-exec itself failed */
@@ -79,6 +83,22 @@ static size_t plan_len, plan_pos;
 static int error_fd = -1;
 
 static volatile pid_t child_pid;
+
+/* The OCI runtime's steps (runc create/run/exec; steps.ts declares them). */
+static pid_t main_pid;             /* ns-exec's own pid: only it removes the state directory */
+static pid_t host_pid;             /* PID 1's pid as the host sees it: the `pid` of the hooks' state */
+static char **cleanup_args;        /* `cleanup`: the planner's arguments that undo the container (runc's destroy) */
+static int create_fifo = -1;       /* `create`: the exec FIFO's directory, O_PATH; PID 1 waits on the FIFO before execve */
+static const char *create_fifo_name;
+static int detach;                 /* `detach`: the parent exits once the command runs */
+static int preserve_fds;           /* `preserve-fds`: the caller's fds 3 … 3+N-1 reach the command */
+static const char *console_socket; /* `console-socket`: where the terminal's master goes */
+static const char *pid_files[8];   /* `pidfile`s */
+static size_t pid_file_count;
+/* PID 1 and the parent: 'H' (run your hooks) answered 'h'; 'C' (created: waiting for start). */
+static int runtime_sock[2] = {-1, -1};
+
+static void clean_up(void);
 
 /*
  * Reports a failure as `ns-exec: error: WHAT` and ends with `status` (in the
@@ -101,6 +121,7 @@ static void __attribute__((noreturn)) vfail(int status, int err, const char *fmt
   }
   if (child_pid > 0) kill(child_pid, SIGKILL);
   dprintf(2, "ns-exec: error: %s\n", msg);
+  clean_up();
   exit(status);
 }
 
@@ -139,6 +160,16 @@ static long long next_num(void) {
   return v;
 }
 
+/* A number up to 2^64-1 (RLIM_INFINITY). */
+static unsigned long long next_unum(void) {
+  const char *s = next_str();
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 0);
+  if (errno || *s == '\0' || *end) fail(STATUS_FAILED, "bad number in the plan: %s", s);
+  return v;
+}
+
 /* An empty string stands for NULL (mount(2)'s unused source, type or data). */
 static const char *next_opt(void) {
   const char *s = next_str();
@@ -165,24 +196,28 @@ enum step {
   /* marks that Plan.encode writes itself */
   STEP_TRACE, STEP_CLONE, STEP_END,
   /* either side of the clone */
-  STEP_WRITE, STEP_SETNS,
+  STEP_WRITE, STEP_SETNS, STEP_MKDIR, STEP_HOOK,
   /* before the clone (main) */
   STEP_UIDMAP, STEP_GIDMAP, STEP_PIDFILE, STEP_EXITFILE, STEP_OOM, STEP_TTY, STEP_LEAVE, STEP_CLEAR_GROUPS,
-  STEP_SESSION_KEYRING,
+  STEP_SESSION_KEYRING, STEP_CONSOLE_SOCKET, STEP_CREATE, STEP_DETACH, STEP_CLEANUP, STEP_PRESERVE_FDS,
   /* inside the new namespaces (child_steps) */
-  STEP_MOUNT, STEP_REMOUNT, STEP_FORBID_DEVICE_NODES, STEP_SECCOMP, STEP_MKDIR, STEP_TOUCH, STEP_MKNOD, STEP_SYMLINK, STEP_MASK,
+  STEP_MOUNT, STEP_REMOUNT, STEP_FORBID_DEVICE_NODES, STEP_SECCOMP, STEP_TOUCH, STEP_MKNOD, STEP_SYMLINK, STEP_MASK,
   STEP_LO_UP, STEP_READONLY, STEP_PTY, STEP_PIVOT, STEP_HOSTNAME, STEP_EXEC,
+  STEP_PARENT_HOOKS, STEP_START_HOOK, STEP_RLIMIT, STEP_DOMAINNAME, STEP_MOVE_ROOT, STEP_CHROOT,
 };
 
 static const char *const step_names[] = {
     [STEP_TRACE] = "trace", [STEP_CLONE] = "clone", [STEP_END] = "end",
-    [STEP_WRITE] = "write", [STEP_SETNS] = "setns",
+    [STEP_WRITE] = "write", [STEP_SETNS] = "setns", [STEP_MKDIR] = "mkdir", [STEP_HOOK] = "hook",
     [STEP_UIDMAP] = "uidmap", [STEP_GIDMAP] = "gidmap", [STEP_PIDFILE] = "pidfile", [STEP_EXITFILE] = "exitfile", [STEP_OOM] = "oom", [STEP_TTY] = "tty",
     [STEP_LEAVE] = "leave", [STEP_CLEAR_GROUPS] = "clear-groups", [STEP_SESSION_KEYRING] = "session-keyring",
+    [STEP_CONSOLE_SOCKET] = "console-socket", [STEP_CREATE] = "create", [STEP_DETACH] = "detach", [STEP_CLEANUP] = "cleanup", [STEP_PRESERVE_FDS] = "preserve-fds",
     [STEP_MOUNT] = "mount", [STEP_REMOUNT] = "remount", [STEP_FORBID_DEVICE_NODES] = "forbid-device-nodes",
-    [STEP_SECCOMP] = "seccomp", [STEP_MKDIR] = "mkdir",
+    [STEP_SECCOMP] = "seccomp",
     [STEP_TOUCH] = "touch", [STEP_MKNOD] = "mknod", [STEP_SYMLINK] = "symlink", [STEP_MASK] = "mask", [STEP_LO_UP] = "lo-up",
     [STEP_READONLY] = "readonly", [STEP_PTY] = "pty", [STEP_PIVOT] = "pivot", [STEP_HOSTNAME] = "hostname", [STEP_EXEC] = "exec",
+    [STEP_PARENT_HOOKS] = "parent-hooks", [STEP_START_HOOK] = "start-hook", [STEP_RLIMIT] = "rlimit", [STEP_DOMAINNAME] = "domainname",
+    [STEP_MOVE_ROOT] = "move-root", [STEP_CHROOT] = "chroot",
 };
 
 static enum step next_step(void) {
@@ -222,29 +257,36 @@ static void stdio_blocking(void) {
   }
 }
 
-static void read_plan(int argc, char **argv) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) < 0) fail_errno(STATUS_FAILED, "pipe");
+/* In a forked child: `node ns-exec-plan.cjs -- ARGS` (NULL-terminated), stdin /dev/null. */
+static void __attribute__((noreturn)) run_planner(char **argv) {
   char script[PATH_MAX];
   planner_path(script, sizeof script);
+  int null = open("/dev/null", O_RDONLY);
+  if (null >= 0) dup2(null, 0);
+  /* Parsing NODE_EXTRA_CA_CERTS costs 70-90 ms at Node's start where it names the system bundle; the planner speaks no TLS. */
+  unsetenv("NODE_EXTRA_CA_CERTS");
+  /* node SCRIPT -- ARGS: Node 20 reads `--env-file` anywhere on its command line, even after the script, unless a `--` comes first. */
+  size_t argc = 0;
+  while (argv[argc]) argc++;
+  char **args = calloc(argc + 4, sizeof *args);
+  if (!args) _exit(STATUS_FAILED);
+  size_t n = 0;
+  args[n++] = "node";
+  args[n++] = script;
+  args[n++] = "--";
+  for (size_t i = 0; i < argc; i++) args[n++] = argv[i];
+  execvp("node", args);
+  fail_errno(STATUS_FAILED, "cannot run node");
+}
+
+static void read_plan(char **argv) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) fail_errno(STATUS_FAILED, "pipe");
   pid_t pid = fork();
   if (pid < 0) fail_errno(STATUS_FAILED, "fork");
   if (pid == 0) {
     if (dup2(fds[1], 3) < 0) _exit(STATUS_FAILED);
-    int null = open("/dev/null", O_RDONLY);
-    if (null >= 0) dup2(null, 0);
-    /* Parsing NODE_EXTRA_CA_CERTS costs 70-90 ms at Node's start where it names the system bundle; the planner speaks no TLS. */
-    unsetenv("NODE_EXTRA_CA_CERTS");
-    /* node SCRIPT -- ARGS: Node 20 reads `--env-file` anywhere on its command line, even after the script, unless a `--` comes first. */
-    char **args = calloc((size_t)argc + 4, sizeof *args);
-    if (!args) _exit(STATUS_FAILED);
-    int n = 0;
-    args[n++] = "node";
-    args[n++] = script;
-    args[n++] = "--";
-    for (int i = 1; i < argc; i++) args[n++] = argv[i];
-    execvp("node", args);
-    fail_errno(STATUS_FAILED, "cannot run node");
+    run_planner(argv + 1);
   }
   close(fds[1]);
   size_t cap = 1 << 16;
@@ -702,6 +744,20 @@ static void join_namespace(void) {
 
 static int tty_socket[2] = {-1, -1};
 
+/* Sends `fd` over the unix socket `sock` (SCM_RIGHTS, unix(7)) with `payload` as the message. */
+static void send_fd(int sock, int fd, const char *payload, size_t len, const char *what) {
+  struct iovec iov = {.iov_base = (void *)payload, .iov_len = len};
+  union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) fail_errno(STATUS_FAILED, "send %s", what);
+}
+
 /*
  * The child opens a terminal in the container's own devpts instance, makes it
  * the controlling terminal of a new session, binds it to /dev/console (as
@@ -725,17 +781,7 @@ static void setup_pty(const char *ptmx, const char *console) { /* console NULL: 
   for (int fd = 0; fd <= 2; fd++)
     if (dup2(slave, fd) < 0) fail_errno(STATUS_FAILED, "dup2");
   if (slave > 2) close(slave);
-  char byte = 0;
-  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-  union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } control;
-  memset(&control, 0, sizeof control);
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
-  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
-  if (sendmsg(tty_socket[1], &msg, 0) < 0) fail_errno(STATUS_FAILED, "send the terminal");
+  send_fd(tty_socket[1], master, "", 1, "the terminal");
   close(master);
   close(tty_socket[1]);
 }
@@ -754,6 +800,145 @@ static int receive_pty(void) {
   return fd;
 }
 
+/*
+ * runc's --console-socket: the terminal's master goes to the engine's unix socket (conmon, the containerd
+ * shim), with the terminal's name as the message (runc's utils.SendFd), instead of being relayed here.
+ */
+static void send_console(int master) {
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  if (strlen(console_socket) >= sizeof addr.sun_path) fail(STATUS_FAILED, "the console socket's path is too long: %s", console_socket);
+  strcpy(addr.sun_path, console_socket);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) fail_errno(STATUS_FAILED, "connect to the console socket %s", console_socket);
+  char name[32] = "/dev/ptmx";
+  unsigned int n;
+  if (ioctl(master, TIOCGPTN, &n) == 0) snprintf(name, sizeof name, "/dev/pts/%u", n);
+  send_fd(fd, master, name, strlen(name), "the terminal to the console socket");
+  close(fd);
+}
+
+/* ---- the OCI runtime: create's FIFO, hooks, the state directory ----------- */
+
+/* A hook of config.json (runtime-spec config.md "POSIX-platform Hooks"), as the `hook` steps carry it. */
+struct hook {
+  const char *path;
+  char **args;
+  char **env;
+  long long timeout; /* seconds; 0: none */
+  const char *state; /* the state JSON without its pid */
+};
+static struct hook parent_hooks[32], start_hooks[32];
+static size_t parent_hook_count, start_hook_count;
+
+static void add_hook(struct hook *list, size_t *count) {
+  if (*count == 32) fail(STATUS_FAILED, "too many hooks");
+  struct hook *h = &list[(*count)++];
+  h->path = next_str();
+  h->args = next_list();
+  h->env = next_list();
+  h->timeout = next_num();
+  h->state = next_str();
+}
+
+/*
+ * Runs a hook and waits for it: the container's state on its stdin with `pid` added (runtime-spec
+ * config.md: "the state of the container MUST be passed to hooks over stdin"), killed after its timeout.
+ * A hook that fails, or is killed, fails the container (runc: "error running hook").
+ */
+static void run_hook(const struct hook *h, pid_t pid) {
+  int io[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io) < 0) fail_errno(STATUS_FAILED, "hook %s: socketpair", h->path);
+  pid_t hook = fork();
+  if (hook < 0) fail_errno(STATUS_FAILED, "hook %s: fork", h->path);
+  if (hook == 0) {
+    char *none[] = {(char *)h->path, NULL};
+    if (dup2(io[1], 0) < 0) _exit(STATUS_FAILED);
+    execve(h->path, h->args[0] ? h->args : none, h->env);
+    dprintf(2, "ns-exec: error: hook %s: %s\n", h->path, strerror(errno));
+    _exit(127);
+  }
+  close(io[1]);
+  char head[40];
+  int n = snprintf(head, sizeof head, "{\"pid\":%d%s", pid, h->state[0] == '{' && h->state[1] != '}' ? "," : "");
+  const char *rest = h->state[0] == '{' ? h->state + 1 : "}";
+  /* MSG_NOSIGNAL: a hook that does not read its stdin is no error (no SIGPIPE for us). */
+  if (send(io[0], head, (size_t)n, MSG_NOSIGNAL) == n) send(io[0], rest, strlen(rest), MSG_NOSIGNAL);
+  close(io[0]);
+  struct timespec start, now, pause = {.tv_nsec = 2000000};
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  int status;
+  for (;;) {
+    pid_t r = waitpid(hook, &status, WNOHANG);
+    if (r == hook) break;
+    if (r < 0 && errno != EINTR) fail_errno(STATUS_FAILED, "hook %s: waitpid", h->path);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (h->timeout > 0 && now.tv_sec - start.tv_sec >= h->timeout) {
+      kill(hook, SIGKILL);
+      while (waitpid(hook, &status, 0) < 0 && errno == EINTR) {}
+      fail(STATUS_FAILED, "hook %s: timed out after %lld s", h->path, h->timeout);
+    }
+    nanosleep(&pause, NULL);
+  }
+  if (WIFSIGNALED(status)) fail(STATUS_FAILED, "hook %s: killed by signal %d", h->path, WTERMSIG(status));
+  if (WEXITSTATUS(status)) fail(STATUS_FAILED, "hook %s: exit status %d", h->path, WEXITSTATUS(status));
+}
+
+/*
+ * The `cleanup` step's: the planner run again (`--root R delete --force ID`), by ns-exec itself only (not PID
+ * 1, not a forked helper), once: it removes the cgroups, runs the poststop hooks and removes the state.
+ */
+static void clean_up(void) {
+  if (!cleanup_args || getpid() != main_pid) return;
+  char **args = cleanup_args;
+  cleanup_args = NULL;
+  pid_t pid = fork();
+  if (pid == 0) {
+    child_pid = 0;
+    run_planner(args);
+  }
+  if (pid > 0) while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+}
+
+/*
+ * runc create's exec FIFO: made here (mode 0622, so that PID 1 opens it for writing as any user). PID 1
+ * inherits its directory as an O_PATH descriptor and opens the FIFO relative to it (openat(2)) once
+ * everything but execve is done: that works after pivot_root or chroot, and without a /proc of its own.
+ */
+static void make_fifo(const char *path) {
+  if (mkfifo(path, 0622) < 0) fail_errno(STATUS_FAILED, "mkfifo %s", path);
+  if (chmod(path, 0622) < 0) fail_errno(STATUS_FAILED, "chmod %s", path);
+  const char *slash = strrchr(path, '/');
+  char *dir = strndup(path, slash ? (size_t)(slash - path) + 1 : 1);
+  if (!dir) fail(STATUS_FAILED, "out of memory");
+  if (!slash) strcpy(dir, ".");
+  if ((create_fifo = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) fail_errno(STATUS_FAILED, "open %s", dir);
+  create_fifo_name = slash ? slash + 1 : path;
+  free(dir);
+}
+
+/* PID 1: a request to the parent, and its answer when one is expected. */
+static void ask_parent(char request, char answer) {
+  if (write(runtime_sock[1], &request, 1) != 1) fail_errno(STATUS_FAILED, "ask the parent");
+  char got;
+  if (answer && (read(runtime_sock[1], &got, 1) != 1 || got != answer)) fail(STATUS_FAILED, "the parent did not run its hooks");
+}
+
+/*
+ * PID 1 under `create`: tells the parent it is created (the parent writes the pid files and exits), then waits
+ * until `ns-exec start` opens the FIFO for reading, and writes it a byte. From here no parent reads the error
+ * pipe: a failure is told on the container's stderr, with the status as ever.
+ */
+static void wait_for_start(void) {
+  ask_parent('C', 0);
+  error_fd = -1;
+  int fd;
+  while ((fd = openat(create_fifo, create_fifo_name, O_WRONLY | O_CLOEXEC)) < 0 && errno == EINTR) {}
+  if (fd < 0) fail_errno(STATUS_FAILED, "open the exec FIFO");
+  if (write(fd, "0", 1) != 1) fail_errno(STATUS_FAILED, "write the exec FIFO");
+  close(fd);
+  close(create_fifo);
+}
+
 /* ---- the command ---------------------------------------------------------- */
 
 /* Dropping from the bounding set takes CAP_SETPCAP: it happens while still root, before the identity changes. */
@@ -763,11 +948,11 @@ static void drop_bounding(uint64_t bounding) {
       fail_errno(STATUS_FAILED, "drop capability %d from the bounding set", cap);
 }
 
-static void set_capabilities(uint64_t effective, uint64_t permitted) {
+static void set_capabilities(uint64_t effective, uint64_t permitted, uint64_t inheritable) {
   struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
   struct __user_cap_data_struct data[2] = {
-      {.effective = (uint32_t)effective, .permitted = (uint32_t)permitted, .inheritable = 0},
-      {.effective = (uint32_t)(effective >> 32), .permitted = (uint32_t)(permitted >> 32), .inheritable = 0},
+      {.effective = (uint32_t)effective, .permitted = (uint32_t)permitted, .inheritable = (uint32_t)inheritable},
+      {.effective = (uint32_t)(effective >> 32), .permitted = (uint32_t)(permitted >> 32), .inheritable = (uint32_t)(inheritable >> 32)},
   };
   if (syscall(SYS_capset, &header, data) < 0) fail_errno(STATUS_FAILED, "capset");
 }
@@ -820,8 +1005,9 @@ static void __attribute__((noreturn)) run_command(void) {
   long long ngroups = next_num();
   gid_t *groups = calloc((size_t)ngroups + 1, sizeof *groups);
   for (long long i = 0; i < ngroups; i++) groups[i] = (gid_t)next_num();
-  uint64_t bounding = (uint64_t)next_num(), effective = (uint64_t)next_num(), permitted = (uint64_t)next_num();
+  uint64_t bounding = next_unum(), effective = next_unum(), permitted = next_unum(), inheritable = next_unum(), ambient = next_unum();
   int no_new_privs = (int)next_num();
+  mode_t mask = (mode_t)next_num();
   const char *path = next_str();
   char **envp = next_list();
   char **argv = next_list();
@@ -837,20 +1023,26 @@ static void __attribute__((noreturn)) run_command(void) {
   if (setresuid(uid, uid, uid) < 0) fail_errno(STATUS_FAILED, "setuid %u", uid);
   if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) fail_errno(STATUS_FAILED, "keepcaps");
   uint64_t admin = filter && !no_new_privs && !(effective >> CAP_SYS_ADMIN & 1) ? 1ULL << CAP_SYS_ADMIN : 0;
-  set_capabilities(effective | admin, permitted | admin);
+  set_capabilities(effective | admin, permitted | admin, inheritable);
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
     fail_errno(STATUS_FAILED, "clear ambient capabilities");
+  /* process.capabilities.ambient: each must be permitted and inheritable already (capabilities(7)). */
+  for (int cap = 0; cap < 64; cap++)
+    if (ambient >> cap & 1 && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) fail_errno(STATUS_FAILED, "raise the ambient capability %d", cap);
   if (chdir(cwd) < 0) fail_errno(STATUS_FAILED, "chdir to the working directory %s", cwd);
-  /* What runc does for every container: a umask of 022, and a session of its own (-t made one already). */
-  umask(022);
+  /* What runc does for every container: a umask (process.user.umask, runc's default 022), and a session of its own (-t made one already). */
+  umask(mask);
   if (getsid(0) != getpid() && setsid() < 0) fail_errno(STATUS_FAILED, "setsid");
   reset_signals();
   /* Node shared these open file descriptions while it planned, and may have left them non-blocking. */
   stdio_blocking();
-  /* Only stdio reaches the command, as under docker run: every other inherited fd closes at execve. */
-  syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  /* runc create: everything is ready; execve waits for `start`. Then the startContainer hooks (runc's order). */
+  if (create_fifo >= 0) wait_for_start();
+  for (size_t i = 0; i < start_hook_count; i++) run_hook(&start_hooks[i], host_pid);
+  /* Only stdio reaches the command, as under docker run (and runc's --preserve-fds): every other inherited fd closes at execve. */
+  syscall(SYS_close_range, 3U + (unsigned)preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
   load_filter();
-  if (admin) set_capabilities(effective, permitted);
+  if (admin) set_capabilities(effective, permitted, inheritable);
   exec_command(argv, envp, path);
 }
 
@@ -920,10 +1112,45 @@ static void child_steps(void) {
       if (sethostname(name, strlen(name)) < 0) fail_errno(STATUS_FAILED, "sethostname %s", name);
       break;
     }
+    case STEP_PARENT_HOOKS: ask_parent('H', 'h'); break;
+    case STEP_HOOK: {
+      struct hook h[1];
+      size_t one = 0;
+      add_hook(h, &one);
+      run_hook(h, host_pid);
+      break;
+    }
+    case STEP_START_HOOK: add_hook(start_hooks, &start_hook_count); break;
+    case STEP_RLIMIT: {
+      int resource = (int)next_num();
+      struct rlimit limit;
+      limit.rlim_cur = next_unum();
+      limit.rlim_max = next_unum();
+      if (setrlimit(resource, &limit) < 0) fail_errno(STATUS_FAILED, "setrlimit %d", resource);
+      break;
+    }
+    case STEP_DOMAINNAME: {
+      const char *name = next_str();
+      if (setdomainname(name, strlen(name)) < 0) fail_errno(STATUS_FAILED, "setdomainname %s", name);
+      break;
+    }
+    case STEP_MOVE_ROOT: {
+      /* runc --no-pivot: the rootfs moved over / and chroot(2) into it (the old root stays below, unreachable by path). */
+      const char *root = next_str();
+      if (chdir(root) < 0) fail_errno(STATUS_FAILED, "chdir %s", root);
+      do_mount(root, "/", NULL, MS_MOVE, NULL);
+      if (chroot(".") < 0 || chdir("/") < 0) fail_errno(STATUS_FAILED, "chroot %s", root);
+      break;
+    }
+    case STEP_CHROOT: {
+      const char *root = next_str();
+      if (chroot(root) < 0 || chdir("/") < 0) fail_errno(STATUS_FAILED, "chroot %s", root);
+      break;
+    }
     case STEP_EXEC: run_command();
     case STEP_TRACE: case STEP_CLONE: case STEP_END:
     case STEP_UIDMAP: case STEP_GIDMAP: case STEP_PIDFILE: case STEP_EXITFILE: case STEP_OOM: case STEP_TTY: case STEP_LEAVE:
-    case STEP_CLEAR_GROUPS: case STEP_SESSION_KEYRING:
+    case STEP_CLEAR_GROUPS: case STEP_SESSION_KEYRING: case STEP_CONSOLE_SOCKET: case STEP_CREATE: case STEP_DETACH: case STEP_CLEANUP: case STEP_PRESERVE_FDS:
       misplaced(step);
     }
   }
@@ -945,8 +1172,9 @@ static void forward(int sig) {
 
 static void write_map(pid_t pid, const char *kind, const char *how, const char *data) {
   char path[64];
-  if (!strcmp(how, "file")) {
-    if (!strcmp(kind, "gid_map")) {
+  if (!strcmp(how, "file") || !strcmp(how, "proc")) {
+    /* `file`: an unprivileged writer's map, which the kernel takes only with setgroups denied (user_namespaces(7)). */
+    if (!strcmp(how, "file") && !strcmp(kind, "gid_map")) {
       snprintf(path, sizeof path, "/proc/%d/setgroups", pid);
       write_file(path, "deny");
     }
@@ -1084,7 +1312,7 @@ static void relay_terminal(int master) {
 }
 
 static void __attribute__((noreturn)) supervise(pid_t pid, int errors, int sync_fd, const char *uid_how, const char *uid_map,
-                                                const char *gid_how, const char *gid_map, const char *pid_file,
+                                                const char *gid_how, const char *gid_map,
                                                 const char *exit_file, int tty, const char *oom_file) {
   child_pid = pid;
   if (*uid_how) {
@@ -1095,14 +1323,47 @@ static void __attribute__((noreturn)) supervise(pid_t pid, int errors, int sync_
     if (write(sync_fd, "", 1) != 1) fail_errno(STATUS_FAILED, "release the container");
     close(sync_fd);
   }
-  int master = tty ? receive_pty() : -1;
-  /* The error pipe closes at execve: EOF alone means the command started. */
+  /*
+   * Until the command runs (the error pipe closes at execve: EOF alone means it started), PID 1 fails (a
+   * report on that pipe), or, under `create`, waits for `start` ('C'): its terminal, and its requests to run
+   * the parent's hooks ('H'), as they come.
+   */
+  int master = -1, created = 0;
   unsigned char report[4097];
-  ssize_t got = 0, n;
-  while ((n = read(errors, report + got, sizeof report - 1 - (size_t)got)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    got += n;
+  ssize_t got = 0;
+  struct pollfd fds[3] = {{.fd = errors, .events = POLLIN}, {.fd = runtime_sock[0], .events = POLLIN}, {.fd = tty ? tty_socket[0] : -1, .events = POLLIN}};
+  while (!created && (size_t)got < sizeof report - 1) {
+    if (poll(fds, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      fail_errno(STATUS_FAILED, "poll");
+    }
+    if (fds[2].revents) {
+      fds[2].fd = -1;
+      master = receive_pty();
+      if (master >= 0 && console_socket) {
+        send_console(master);
+        close(master);
+        master = -1;
+      }
+    }
+    if (fds[1].revents) {
+      char request;
+      ssize_t n = read(runtime_sock[0], &request, 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) fds[1].fd = -1;
+      else if (request == 'C') created = 1;
+      else if (request == 'H') {
+        for (size_t i = 0; i < parent_hook_count; i++) run_hook(&parent_hooks[i], pid);
+        if (write(runtime_sock[0], "h", 1) != 1) fail_errno(STATUS_FAILED, "release the container after its hooks");
+      }
+      continue;
+    }
+    if (fds[0].revents) {
+      ssize_t n = read(errors, report + got, sizeof report - 1 - (size_t)got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += n;
+    }
   }
   close(errors);
   if (planner_pid > 0) while (waitpid(planner_pid, NULL, 0) < 0 && errno == EINTR) {}
@@ -1113,9 +1374,12 @@ static void __attribute__((noreturn)) supervise(pid_t pid, int errors, int sync_
     report[got] = '\0';
     dprintf(2, "ns-exec: error: %s\n", (char *)report + 1);
     write_exit_file(exit_file, report[0]);
+    clean_up();
     exit(report[0]);
   }
-  if (*pid_file) write_pid_file(pid_file, pid);
+  for (size_t i = 0; i < pid_file_count; i++) write_pid_file(pid_files[i], pid);
+  /* create: PID 1 waits for `start`, and whoever reaps orphans (conmon, the shim) is its parent from here. */
+  if (created || detach) exit(0);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
@@ -1131,6 +1395,7 @@ static void __attribute__((noreturn)) supervise(pid_t pid, int errors, int sync_
   write_exit_file(exit_file, code);
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) fail_errno(STATUS_FAILED, "waitpid");
+  clean_up();
   if (info.si_code == CLD_EXITED) exit(code);
   long long ooms_after = oom_kills(oom_file);
   if (info.si_status == SIGKILL && ooms_before >= 0 && ooms_after > ooms_before)
@@ -1139,8 +1404,10 @@ static void __attribute__((noreturn)) supervise(pid_t pid, int errors, int sync_
 }
 
 int main(int argc, char **argv) {
-  read_plan(argc, argv);
-  const char *uid_how = "", *uid_map = "", *gid_how = "", *gid_map = "", *pid_file = "", *exit_file = "", *oom_file = "";
+  main_pid = getpid();
+  (void)argc;
+  read_plan(argv);
+  const char *uid_how = "", *uid_map = "", *gid_how = "", *gid_map = "", *exit_file = "", *oom_file = "";
   int tty = 0;
   char **leave = NULL;
   enum step step;
@@ -1174,7 +1441,21 @@ int main(int argc, char **argv) {
       gid_how = next_str();
       gid_map = next_str();
       break;
-    case STEP_PIDFILE: pid_file = next_str(); break;
+    case STEP_PIDFILE:
+      if (pid_file_count == sizeof pid_files / sizeof *pid_files) fail(STATUS_FAILED, "too many pid files");
+      pid_files[pid_file_count++] = next_str();
+      break;
+    case STEP_MKDIR: {
+      const char *path = next_str();
+      mkdir_p(path, (mode_t)next_num());
+      break;
+    }
+    case STEP_HOOK: add_hook(parent_hooks, &parent_hook_count); break;
+    case STEP_CONSOLE_SOCKET: console_socket = next_str(); break;
+    case STEP_CREATE: make_fifo(next_str()); break;
+    case STEP_DETACH: detach = 1; break;
+    case STEP_CLEANUP: cleanup_args = next_list(); break;
+    case STEP_PRESERVE_FDS: preserve_fds = (int)next_num(); break;
     case STEP_EXITFILE:
       exit_file = next_str();
       if (unlink(exit_file) < 0 && errno != ENOENT) fail_errno(STATUS_FAILED, "remove the exit file of an earlier run, %s", exit_file);
@@ -1188,8 +1469,9 @@ int main(int argc, char **argv) {
       break;
     case STEP_SESSION_KEYRING: join_session_keyring(); break;
     case STEP_END:
-    case STEP_MOUNT: case STEP_REMOUNT: case STEP_FORBID_DEVICE_NODES: case STEP_SECCOMP: case STEP_MKDIR: case STEP_TOUCH: case STEP_MKNOD: case STEP_SYMLINK:
+    case STEP_MOUNT: case STEP_REMOUNT: case STEP_FORBID_DEVICE_NODES: case STEP_SECCOMP: case STEP_TOUCH: case STEP_MKNOD: case STEP_SYMLINK:
     case STEP_MASK: case STEP_LO_UP: case STEP_READONLY: case STEP_PTY: case STEP_PIVOT: case STEP_HOSTNAME: case STEP_EXEC:
+    case STEP_PARENT_HOOKS: case STEP_START_HOOK: case STEP_RLIMIT: case STEP_DOMAINNAME: case STEP_MOVE_ROOT: case STEP_CHROOT:
       misplaced(step);
     }
   } while (step != STEP_CLONE);
@@ -1199,6 +1481,7 @@ int main(int argc, char **argv) {
   if (pipe2(errors, O_CLOEXEC) < 0) fail_errno(STATUS_FAILED, "pipe");
   if (*uid_how && pipe2(sync, O_CLOEXEC) < 0) fail_errno(STATUS_FAILED, "pipe");
   if (tty && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tty_socket) < 0) fail_errno(STATUS_FAILED, "socketpair");
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, runtime_sock) < 0) fail_errno(STATUS_FAILED, "socketpair");
 
   /* Signals wait until the child's pid is known; the handlers are in place before anything can be sent. */
   sigset_t all;
@@ -1215,13 +1498,25 @@ int main(int argc, char **argv) {
   if (pid == 0) {
     error_fd = errors[1];
     close(errors[0]);
+    close(runtime_sock[0]);
     if (tty) close(tty_socket[0]);
+    /* The host's /proc is still this mount namespace's: its `self` is this process's pid out there. */
+    char self[24];
+    ssize_t len = readlink("/proc/self", self, sizeof self - 1);
+    host_pid = len > 0 ? (self[len] = '\0', (pid_t)atoi(self)) : getpid();
     if (sync[0] >= 0) {
       close(sync[1]);
       char byte;
       /* Until the parent has written the uid and gid maps, this process has no identity in its namespace. */
       if (read(sync[0], &byte, 1) != 1) fail(STATUS_FAILED, "the parent did not map the user namespace");
       close(sync[0]);
+      /*
+       * The ids it had are the host's still (unmapped unless the map gives them, as a rootless one does): become
+       * the namespace's root, as runc's nsexec does once the maps are written, so that what PID 1 creates (the
+       * /dev tmpfs' nodes, mount points) is owned by a mapped id. Where 0 is not mapped (EINVAL), nothing changes.
+       */
+      if ((setresgid(0, 0, 0) < 0 && errno != EINVAL) || (setresuid(0, 0, 0) < 0 && errno != EINVAL))
+        fail_errno(STATUS_FAILED, "become root in the user namespace");
     }
     reset_signals();
     child_steps();
@@ -1237,5 +1532,6 @@ int main(int argc, char **argv) {
   close(errors[1]);
   if (sync[0] >= 0) close(sync[0]);
   if (tty) close(tty_socket[1]);
-  supervise(pid, errors[0], sync[1], uid_how, uid_map, gid_how, gid_map, pid_file, exit_file, tty, oom_file);
+  close(runtime_sock[1]);
+  supervise(pid, errors[0], sync[1], uid_how, uid_map, gid_how, gid_map, exit_file, tty, oom_file);
 }

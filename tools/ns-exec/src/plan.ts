@@ -45,6 +45,8 @@ export class Plan {
   target?: number;
   /** What the exec step starts the command with (exec-step.ts), for the script. */
   exec?: ExecSpec;
+  /** A config.json's cgroup directories, one per hierarchy (oci/cgroups.ts cgroupSteps): the runtime's `delete`, `kill --all`, `ps`, `pause` act on them. */
+  cgroups?: string[];
 
   /** A step ns-exec takes before the namespaces exist. */
   hostStep<N extends HostStepName>(op: N, text: string | readonly string[], ...args: HostSteps[N]): void {

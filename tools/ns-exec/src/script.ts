@@ -1,6 +1,6 @@
 import { BashScript, shellCommand, shellQuote } from '@cutaway/cli';
 import { capabilityNames } from './caps.ts';
-import { setprivWords, type ExecSpec } from './exec-step.ts';
+import { setprivWords, umaskText, type ExecSpec } from './exec-step.ts';
 import { CLONE, type Plan, type Step } from './plan.ts';
 
 /**
@@ -96,7 +96,8 @@ function containerScript(plan: Plan, exec: ExecSpec, argv: readonly string[]): s
   if (late) throw new Error(`--dry-run: the script takes no step after pivot_root, but the plan has: ${late.text}`);
   // Joining a network namespace is the launcher's nsenter, and uid maps are unshare's --map-* options.
   const host = lines(plan.host.filter((s) => !['setns', 'uidmap', 'gidmap'].includes(s.op)));
-  const setup = lines(plan.container.filter((s) => s.op !== 'pivot' && s.op !== 'exec'));
+  // Namespaces joined by PID 1 are the launcher's nsenter's too (plan.enter).
+  const setup = lines(plan.container.filter((s) => !['pivot', 'exec', 'setns'].includes(s.op)));
   const start = [
     'env', '--default-signal', 'setsid', ...setprivWords(exec, { uid: true }),
     'env', '-i', ...exec.env, '/bin/sh', '-c', waiter(exec), 'sh', ...exec.command,
@@ -113,7 +114,7 @@ function containerScript(plan: Plan, exec: ExecSpec, argv: readonly string[]): s
   script.add(...host, ...pivotFromOutside(root, (plan.cloneFlags & CLONE.NEWUSER) !== 0));
   script.add("container_setup=$(cat <<'CW_SETUP'", ...setup);
   // ns-exec sets the umask, a session of its own and default signal dispositions (bash starts `&` jobs with SIGINT ignored) right before execve.
-  script.add('umask 022', `exec ${shellCommand(start)}`, 'CW_SETUP', ')');
+  script.add(`umask ${umaskText(exec)}`, `exec ${shellCommand(start)}`, 'CW_SETUP', ')');
   script.add(`exec ${shellCommand(launcher)} sh -euc "$container_setup"`);
   return script.toString();
 }
@@ -145,7 +146,7 @@ function enterScript(plan: Plan, exec: ExecSpec, argv: readonly string[]): strin
   script.add(
     `# nsenter joins PID ${pid}'s namespaces keeping this root (the host's programs) with the container's root as its cwd;`,
     '# setpriv and env do the identity; the second nsenter makes that cwd the root, as the mount namespace\'s own.',
-    'umask 022',
+    `umask ${umaskText(exec)}`,
     `exec ${shellCommand(command)} "$(command -v nsenter)" ${shellCommand(inner)}`,
   );
   return script.toString();

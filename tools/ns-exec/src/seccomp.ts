@@ -6,12 +6,15 @@
  * architectures come from the `archMap` entry of this machine's. What is left is the plan's `seccomp` step:
  * the default action, the filter flags, the architectures (libseccomp's names) and one rule per system call,
  * as runc hands them to libseccomp — ns-exec.c adds each with seccomp_rule_add_array and loads the filter
- * right before execve.
+ * right before execve. Two stages, so that one resolver serves both: Docker's form becomes the OCI form
+ * (ociProfile, what dockerd writes into config.json's linux.seccomp), and the OCI form — a bundle's, or
+ * that — becomes the step (resolveProfile).
  */
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { ToolError } from '@cutaway/cli';
 import { capabilityNames } from './caps.ts';
+import type { Seccomp } from './oci/config.ts';
 import { dockerDefaultProfile } from './seccomp-default.ts';
 
 export interface ArgDocument {
@@ -146,13 +149,19 @@ function kernelAtLeast(min: string, kernel: string, where: string): boolean {
 }
 
 /**
- * A profile file's text → the document. Argument values are 64-bit: they are read as decimal text before
- * JSON.parse can round them to a double (18446744073709551615 would become …616).
+ * JSON.parse for text holding seccomp rules (a profile, a config.json): argument values (`value`, `valueTwo`)
+ * are 64-bit, so those of 16 digits or more are read as decimal text before JSON.parse can round them to a
+ * double (18446744073709551615 would become …616); integer() takes the text.
  */
+export function parseWithArgValues(text: string): unknown {
+  return JSON.parse(text.replace(/("value(?:Two)?"\s*:\s*)(\d{16,})/g, '$1"$2"'));
+}
+
+/** A profile file's text → the document. */
 export function parseProfile(text: string, source: string): ProfileDocument {
   let doc: unknown;
   try {
-    doc = JSON.parse(text.replace(/("value(?:Two)?"\s*:\s*)(\d{16,})/g, '$1"$2"'));
+    doc = parseWithArgValues(text);
   } catch (e) {
     throw new ToolError(`${source}: not a seccomp profile: ${(e as Error).message}`);
   }
@@ -194,16 +203,46 @@ function applies(rule: SyscallRuleDocument, arch: string, caps: Set<string>, ker
 }
 
 /**
- * The document, resolved for a container whose capability bounding set is `caps`, on this machine (or on
- * the `arch` and `kernel` given). A rule that compares one argument twice becomes one rule per comparison
- * (libseccomp takes an argument once per rule; runc does the same). Rules whose action is the default's stay:
- * ns-exec.c skips them as runc does, after counting their calls for the ENOSYS rule as runc counts them.
+ * Docker's form → the OCI form (config-linux.md "Seccomp") for a container whose capability bounding set is
+ * `caps`, on this machine (or on the `arch` and `kernel` given), as dockerd writes it into runc's config.json
+ * (moby's setupSeccomp): the rules whose includes/excludes do not fit are left out, the architectures come
+ * from `architectures` or this machine's `archMap` entry, and argument values become 64-bit integers.
  */
-export function resolveProfile(doc: ProfileDocument, source: string, caps: bigint, on: { arch?: NodeJS.Architecture; kernel?: string } = {}): ResolvedProfile {
+export function ociProfile(doc: ProfileDocument, source: string, caps: bigint, on: { arch?: NodeJS.Architecture; kernel?: string } = {}): Seccomp {
   const where = source;
   const native = NATIVE[on.arch ?? process.arch];
   if (!native) throw new ToolError(`seccomp: no profile for this architecture (${on.arch ?? process.arch})`);
   const kernel = on.kernel ?? release();
+  if (doc.architectures?.length && doc.archMap?.length) throw new ToolError(`${where}: both "architectures" and "archMap" are given; use one`);
+  const architectures = [...(doc.architectures ?? [])];
+  const family = doc.archMap?.find((a) => a.architecture === native.scmp);
+  if (family) architectures.push(family.architecture, ...(family.subArchitectures ?? []));
+  const capSet = new Set(capabilityNames(caps));
+  const arch = PROFILE_ARCH[native.go] ?? native.go;
+  const syscalls: NonNullable<Seccomp['syscalls']> = [];
+  (doc.syscalls ?? []).forEach((rule, i) => {
+    const at = `${where}: syscalls[${i}]`;
+    if (rule.name && rule.names?.length) throw new ToolError(`${at}: both "name" and "names" are given; use one`);
+    if (!applies(rule, arch, capSet, kernel, at)) return;
+    const args = (rule.args ?? []).map((a, j) => ({
+      index: a.index, op: a.op, value: integer(a.value, `${at}: args[${j}].value`), valueTwo: integer(a.valueTwo ?? 0, `${at}: args[${j}].valueTwo`),
+    }));
+    syscalls.push({ names: rule.name ? [rule.name] : (rule.names ?? []), action: rule.action, ...(rule.errnoRet !== undefined ? { errnoRet: rule.errnoRet } : {}), args });
+  });
+  return {
+    defaultAction: doc.defaultAction, ...(doc.defaultErrnoRet !== undefined ? { defaultErrnoRet: doc.defaultErrnoRet } : {}),
+    architectures: [...new Set(architectures)], flags: doc.flags ?? [], ...(doc.listenerPath ? { listenerPath: doc.listenerPath } : {}), syscalls,
+  };
+}
+
+/**
+ * A profile in the OCI form (a config.json's linux.seccomp, or Docker's resolved by ociProfile) → the plan's
+ * `seccomp` step. A rule that compares one argument twice becomes one rule per comparison (libseccomp takes
+ * an argument once per rule; runc does the same). Rules whose action is the default's stay: ns-exec.c skips
+ * them as runc does, after counting their calls for the ENOSYS rule as runc counts them.
+ */
+export function resolveProfile(doc: Seccomp, source: string): ResolvedProfile {
+  const where = source;
   if (!doc.defaultAction) throw new ToolError(`${where}: no defaultAction`);
   if (doc.listenerPath) throw new ToolError(`${where}: listenerPath: ns-exec has no seccomp agent`);
   const defaultAction = action(doc.defaultAction, doc.defaultErrnoRet, `${where}: defaultAction`);
@@ -213,23 +252,13 @@ export function resolveProfile(doc: ProfileDocument, source: string, caps: bigin
     if (bit === undefined) throw new ToolError(`${where}: unsupported flag ${JSON.stringify(f)}`, `known: ${Object.keys(FLAGS).join(', ')}`);
     flags |= bit;
   }
-  if (doc.architectures?.length && doc.archMap?.length) throw new ToolError(`${where}: both "architectures" and "archMap" are given; use one`);
-  const archNames = [...(doc.architectures ?? [])];
-  const family = doc.archMap?.find((a) => a.architecture === native.scmp);
-  if (family) archNames.push(family.architecture, ...(family.subArchitectures ?? []));
-  const arches = [...new Set(archNames.map((a) => {
+  const arches = [...new Set((doc.architectures ?? []).map((a) => {
     if (!/^SCMP_ARCH_[A-Z0-9_]+$/.test(a)) throw new ToolError(`${where}: unknown architecture ${JSON.stringify(a)}`);
     return a.slice('SCMP_ARCH_'.length).toLowerCase();
   }))];
-
-  const capSet = new Set(capabilityNames(caps));
-  const arch = PROFILE_ARCH[native.go] ?? native.go;
   const rules: ResolvedRule[] = [];
   (doc.syscalls ?? []).forEach((rule, i) => {
     const at = `${where}: syscalls[${i}]`;
-    if (rule.name && rule.names?.length) throw new ToolError(`${at}: both "name" and "names" are given; use one`);
-    const names = rule.name ? [rule.name] : (rule.names ?? []);
-    if (!applies(rule, arch, capSet, kernel, at)) return;
     const act = action(rule.action, rule.errnoRet, at);
     const args = (rule.args ?? []).map((a, j): ArgComparison => {
       const op = OPERATORS[a.op];
@@ -238,7 +267,7 @@ export function resolveProfile(doc: ProfileDocument, source: string, caps: bigin
       return { index: a.index, op, value: integer(a.value, `${at}: args[${j}].value`), valueTwo: integer(a.valueTwo ?? 0, `${at}: args[${j}].valueTwo`) };
     });
     const repeated = new Set(args.map((a) => a.index)).size < args.length;
-    for (const name of names) {
+    for (const name of rule.names) {
       if (!/^[a-z0-9_]+$/.test(name)) throw new ToolError(`${at}: invalid system call name ${JSON.stringify(name)}`);
       if (repeated) for (const a of args) rules.push({ name, action: act, args: [a] });
       else rules.push({ name, action: act, args });
@@ -253,10 +282,19 @@ export function encodeRule(rule: ResolvedRule): string {
   return [rule.name, hex(rule.action), ...rule.args.flatMap((a) => [String(a.index), String(a.op), hex(a.value), hex(a.valueTwo)])].join(' ');
 }
 
-/** The seccomp profile of a container with the capability bounding set `caps`; undefined when unconfined. */
-export function seccompProfile(choice: SeccompChoice, caps: bigint): ResolvedProfile | undefined {
+/**
+ * `--security-opt seccomp=…`'s profile in the OCI form, for a container with the capability bounding set
+ * `caps`, and where it came from; undefined when unconfined.
+ */
+export function choiceProfile(choice: SeccompChoice, caps: bigint): { seccomp: Seccomp; source: string } | undefined {
   const loaded = loadProfile(choice);
   // A profile with neither a default action nor rules means no filter, as dockerd takes it.
   if (!loaded || (!loaded.doc.defaultAction && !loaded.doc.syscalls?.length)) return undefined;
-  return resolveProfile(loaded.doc, loaded.source, caps);
+  return { seccomp: ociProfile(loaded.doc, loaded.source, caps), source: loaded.source };
+}
+
+/** The seccomp profile of a container with the capability bounding set `caps`; undefined when unconfined. */
+export function seccompProfile(choice: SeccompChoice, caps: bigint): ResolvedProfile | undefined {
+  const chosen = choiceProfile(choice, caps);
+  return chosen && resolveProfile(chosen.seccomp, chosen.source);
 }
