@@ -42,9 +42,10 @@ async function traced(cmd: string, args: string[], env: NodeJS.ProcessEnv): Prom
 function runPhases(t: h.Ran, bridge: boolean): number[] {
   // The tool command lines; each tool's own steps follow, labelled `# TOOL`, and its notes are `+ # …` lines.
   const tools = t.lines.filter((l) => l.text.startsWith('+ ') && !l.text.startsWith('+ # ') && !/ {2}# [\w-]+$/.test(l.text));
-  // overlay-mount and cg-limit create start side by side, as do the three steps of the teardown.
-  const up = [/^\+ overlay-mount -q /, /^\+ cg-limit create /, ...(bridge ? [/^\+ netbridge up /] : []), /^\+ ns-exec /];
-  const down = [...(bridge ? [/^\+ netbridge down /] : []), /^\+ overlay-mount --unmount /, /^\+ cg-limit rm /];
+  // netbridge is started as a tool, first; cg-limit and overlay-mount are done in cutaway's own process (issue 22),
+  // one after the other, while it runs; the teardown likewise.
+  const up = [...(bridge ? [/^\+ netbridge up /] : []), /^\+ cg-limit create /, /^\+ overlay-mount -q /, /^\+ ns-exec /];
+  const down = [...(bridge ? [/^\+ netbridge down /] : []), /^\+ cg-limit rm /, /^\+ overlay-mount --unmount /];
   const expected = [...up, ...down];
   if (tools.length !== expected.length || !expected.every((re, i) => re.test(tools[i]!.text))) throw new Error(`cutaway run --trace: unexpected tool lines:\n${tools.map((l) => l.text).join('\n')}`);
   const marks = [0, ...tools.map((l) => l.ms), t.wallMs];
@@ -348,22 +349,22 @@ async function main(): Promise<void> {
   ];
   const phaseRows = [
     ...phases('bridge', [
-      "start → `+ overlay-mount`: Node, the bundle, the options, the image looked up, the container's id, dir, config and state",
-      '(overlay-mount and cg-limit create are started together)',
-      'overlay-mount ∥ cg-limit create (mount the image, make the cgroup)',
-      'netbridge up, the /etc files',
+      "start → `+ netbridge up`: Node, the bundle, the options, the image looked up, the container's id, dir, config and state",
+      '(netbridge up started as a tool)',
+      "cg-limit create, in cutaway's process",
+      "overlay-mount, in cutaway's process; waiting for netbridge up; the /etc files; ns-exec's plan, in cutaway's process",
       'ns-exec runs /bin/true',
-      'netbridge down, overlay-mount --unmount --rm and cg-limit rm start together',
-      '…',
-      'the teardown, the container dir removed, exit',
+      '(netbridge down started as a tool)',
+      "cg-limit rm --force, in cutaway's process",
+      "overlay-mount --unmount --rm in cutaway's process, waiting for netbridge down, the container dir removed, exit",
     ], runTraces.bridge),
     ...phases('none', [
-      'start → `+ overlay-mount`',
-      '(overlay-mount and cg-limit create are started together)',
-      'overlay-mount ∥ cg-limit create, the /etc files',
+      'start → `+ cg-limit create`',
+      "cg-limit create, in cutaway's process",
+      "overlay-mount, in cutaway's process; the /etc files; ns-exec's plan, in cutaway's process",
       'ns-exec runs /bin/true',
-      'overlay-mount --unmount --rm and cg-limit rm start together',
-      'the teardown, the container dir removed, exit',
+      "cg-limit rm --force, in cutaway's process",
+      "overlay-mount --unmount --rm in cutaway's process, the container dir removed, exit",
     ], runTraces.none),
   ];
 

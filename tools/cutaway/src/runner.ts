@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ToolError } from '@cutaway/cli';
+import { ToolError, type Steps } from '@cutaway/cli';
 import { findImage, OciLayout, writeFileAtomic } from '@cutaway/oci';
 import { StagingTree, type Owner, type Staging } from './build/staging.ts';
 import { execProcess, type ExecOptions } from './containers/exec.ts';
@@ -11,7 +11,7 @@ import { eachInParallel } from './containers/parallel.ts';
 import { runningPid } from './containers/state.ts';
 import { stopContainer } from './containers/stop.ts';
 import type { ContainerConfigRecord, ContainerStore } from './containers/store.ts';
-import { tool, tryTool } from './tools.ts';
+import { inProcess, tool, tryInProcess, tryTool } from './tools.ts';
 
 /**
  * How a command's steps are carried out. The same code (lifecycle.ts's prepare and teardown, run, build's
@@ -28,6 +28,14 @@ export interface Runner {
   toolFields<K extends string>(name: string, args: readonly string[], env: NodeJS.ProcessEnv, as: string, fields: readonly K[]): Promise<Record<K, string>>;
   /** A tool run for its effect on something that may be gone already (teardown): its failure is ignored. */
   tryTool(name: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<void>;
+  /**
+   * tryTool's step done here, by the tool's own code bundled into cutaway (`work`, given the tool's steps to trace),
+   * not by a Node start of its own (issue 22): `--trace` shows the same command line and the same labelled
+   * steps; a script runs the tool as a command.
+   */
+  tryInProcess(name: string, args: readonly string[], env: NodeJS.ProcessEnv, work: (steps: Steps) => Promise<void>): Promise<void>;
+  /** tool()'s step done here, as tryInProcess does tryTool's: `work` returns what the tool would print, and a failure is the tool's. */
+  inProcess(name: string, args: readonly string[], env: NodeJS.ProcessEnv, as: string | undefined, work: (steps: Steps) => Promise<string>): Promise<string>;
   /** A file of cutaway's own, written whole or not at all (temp file + rename). */
   writeFile(path: string, content: string): Promise<void>;
   mkdir(path: string): void;
@@ -91,6 +99,8 @@ export const realRunner: Runner = {
   tool: (name, args, env) => tool(name, [...args], env),
   toolFields: async (name, args, env) => JSON.parse(await tool(name, [...args], env)),
   tryTool: (name, args, env) => tryTool(name, [...args], env),
+  tryInProcess: (name, args, _env, work) => tryInProcess(name, [...args], work),
+  inProcess: (name, args, _env, _as, work) => inProcess(name, [...args], work),
   writeFile: (path, content) => writeFileAtomic(path, content),
   mkdir: (path) => {
     mkdirSync(path, { recursive: true, mode: 0o755 });

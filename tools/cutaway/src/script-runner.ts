@@ -208,6 +208,14 @@ export class ScriptRecorder implements Runner {
     this.add(`${this.command([name, ...args])} >/dev/null || true`);
   }
 
+  tryInProcess(name: string, args: readonly string[]): Promise<void> {
+    return this.tryTool(name, args);
+  }
+
+  inProcess(name: string, args: readonly string[], env: NodeJS.ProcessEnv, as: string | undefined): Promise<string> {
+    return this.tool(name, args, env, as);
+  }
+
   async writeFile(path: string, content: string): Promise<void> {
     this.helper('write_file');
     const input = this.fileInput(content);

@@ -1,14 +1,19 @@
 import { spawn, type ChildProcess, type IOType } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
-import { realpathSync } from 'node:fs';
+import { realpathSync, writeFileSync } from 'node:fs';
 import { $, type ProcessOutput } from 'zx/core';
-import { CLOSED_OUTPUT_STATUS, shellCommand, ToolError } from '@cutaway/cli';
+import { CLOSED_OUTPUT_STATUS, rootless, shellCommand, Steps, ToolError } from '@cutaway/cli';
 
 /**
  * cutaway's scripts call the tools as commands, as a user's own script would:
  * by name, from the repository's bin/ (put first on PATH for them), output
- * captured, a failure turned into the tool's own one-line error.
+ * captured, a failure turned into the tool's own one-line error. The steps of
+ * every container's way up and down are the exception (issue 22: a Node start
+ * each costs more than their work): overlay-mount's mount and unmount,
+ * cg-limit's create and rm, and ns-exec's plan are done by those tools' own
+ * code bundled here (inProcess, tryInProcess, planAhead), traced as the same
+ * commands; a --dry-run script still runs them as commands.
  */
 const BIN = join(dirname(realpathSync(process.argv[1]!)), '..', '..', '..', 'bin');
 
@@ -20,8 +25,10 @@ const BIN = join(dirname(realpathSync(process.argv[1]!)), '..', '..', '..', 'bin
 export const toolEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra, PATH: `${BIN}:${process.env.PATH ?? ''}` };
   if (env.CUTAWAY_EXTRA_CA_CERTS) env.NODE_EXTRA_CA_CERTS = env.CUTAWAY_EXTRA_CA_CERTS;
-  // A trace fd names one of the process it is given to (this one's, as a shim's __teardown): not a tool's.
+  // A trace fd names one of the process it is given to (this one's, as a shim's __teardown): not a tool's. A plan
+  // file (planAhead) is for the one ns-exec it is made for, never for one this process inherited it from.
   if (!extra.CUTAWAY_TRACE_FD) delete env.CUTAWAY_TRACE_FD;
+  if (!extra.NS_EXEC_PLAN_FILE) delete env.NS_EXEC_PLAN_FILE;
   return env;
 };
 
@@ -57,6 +64,28 @@ export function showTrace(output: string): void {
 export const TRACE_FD = 4;
 
 /**
+ * ns-exec's plan for `args`, made here rather than by the Node planner ns-exec would start (one Node start fewer
+ * on every container's way up: issue 22): written to `file`, and the environment that has ns-exec read it. The
+ * same planner, bundled, makes the same plan, encoded with the trace settings traceEnv(TRACE_FD) gives ns-exec
+ * (the command line --trace shows is the same too). Rootless cutaway is left to ns-exec's own planning, and so
+ * is a failure here, which ns-exec meets and reports as ever: nothing is handed over then.
+ */
+export async function planAhead(args: string[], file: string): Promise<NodeJS.ProcessEnv> {
+  // A variable named alone (`-e K`, an --env-file's `K` line) is ns-exec's own environment's, which differs from
+  // this process's (toolEnv): left to ns-exec.
+  const own = (i: number) => (args[i - 1] === '-e' && !args[i]!.includes('=')) || args[i] === '--env-file';
+  const end = args.indexOf('--');
+  if (rootless() || args.slice(0, end < 0 ? args.length : end).some((_, i) => own(i))) return {};
+  try {
+    const { encodedCommandPlan } = await import('../../ns-exec/src/command-plan.ts');
+    writeFileSync(file, await encodedCommandPlan(args, { mode: { trace: tracing, dryRun: false }, fd: TRACE_FD, label: tracing ? 'ns-exec' : undefined }));
+    return { NS_EXEC_PLAN_FILE: file };
+  } catch {
+    return {};
+  }
+}
+
+/**
  * ns-exec run in the foreground (run, exec, build's RUN) with stdio `stdio`: its command line first
  * with --trace, and its steps, which it writes to a pipe on TRACE_FD, shown on stderr as they come.
  */
@@ -81,6 +110,38 @@ export async function tool(name: string, args: string[], env: NodeJS.ProcessEnv 
 function toolFailure(name: string, stderr: string): ToolError {
   const message = stderr.trim().split('\n').filter((l) => l && !l.startsWith('Try ') && !l.startsWith('+ ')).at(-1) ?? `${name} failed`;
   return new ToolError(message.replace(new RegExp(`^${name}: error: `), `${name}: `));
+}
+
+/** The steps of a tool done in this process, traced as the tool traces them under cutaway --trace (labelled with its name). */
+function toolSteps(name: string): Steps {
+  return new Steps({ trace: tracing, dryRun: false }, undefined, tracing ? name : undefined);
+}
+
+/**
+ * A tool's step done by its own code in this process (Runner.inProcess): its command line traced as tool() traces
+ * it; what it would print, trimmed; its failure the one-line error tool() makes of the tool's (`TOOL: WHY`).
+ */
+export async function inProcess(name: string, args: string[], work: (steps: Steps) => Promise<string>): Promise<string> {
+  traceCommand(name, args);
+  try {
+    return (await work(toolSteps(name))).trim();
+  } catch (e) {
+    const hint = e instanceof ToolError && e.hint ? ` (hint: ${e.hint})` : '';
+    throw new ToolError(`${name}: ${(e as Error).message}${hint}`);
+  }
+}
+
+/**
+ * A tool's step done by its own code in this process (Runner.tryInProcess): its command line traced as tool()
+ * traces it, its steps labelled with its name as the tool labels them under cutaway --trace; a failure ignored.
+ */
+export async function tryInProcess(name: string, args: string[], work: (steps: Steps) => Promise<void>): Promise<void> {
+  traceCommand(name, args);
+  try {
+    await work(toolSteps(name));
+  } catch {
+    // already gone
+  }
 }
 
 /** A tool run for its effect on something that may be gone already (teardown): its failure is ignored. */

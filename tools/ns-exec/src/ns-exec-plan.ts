@@ -7,31 +7,15 @@
  * writes no plan.
  */
 import { runTool } from '@cutaway/cli';
-import { readMountinfo } from '@cutaway/libc/mountinfo';
-import { devicesControlled } from './cgroups.ts';
-import { buildEnterPlan } from './enter.ts';
-import { configFromFlags } from './oci/from-flags.ts';
+import { commandPlan } from './command-plan.ts';
 import { handPlan } from './oci/hand-plan.ts';
-import { planFromConfig } from './oci/plan.ts';
 import { runRuntime, runtimeCommand } from './oci/runtime-cli.ts';
-import type { Plan } from './plan.ts';
 import { dryRunScript } from './script.ts';
-import { spec, type NsExecInvocation } from './spec.ts';
-
-/**
- * A new container from ns-exec's flags: the flags as a config.json (oci/from-flags.ts), planned as any
- * config.json is (oci/plan.ts). The device-node rule stands unless a devices cgroup the command will run in
- * decides which nodes open.
- */
-async function buildPlan(inv: NsExecInvocation): Promise<Plan> {
-  const { spec: config, ctx } = configFromFlags(inv);
-  const hostMounts = readMountinfo();
-  return planFromConfig(config, { ...ctx, hostMounts, forbidDeviceNodes: ctx.forbidDeviceNodes ?? !(await devicesControlled(ctx.cgroups ?? [], hostMounts)) });
-}
+import { spec } from './spec.ts';
 
 function plan(args: string[]): Promise<never> {
   return runTool(spec, async (inv) => {
-    const plan = inv.options.enter !== undefined ? await buildEnterPlan(inv, inv.options.enter) : await buildPlan(inv);
+    const plan = await commandPlan(inv);
     if (inv.steps.mode.dryRun) {
       process.stdout.write(dryRunScript(plan, args));
       return 0;

@@ -73,6 +73,8 @@
 #include <unistd.h>
 
 #define STATUS_FAILED 125 /* DESIGN.md: ns-exec itself failed */
+/* A plan file's first word (plan.ts PLAN_FILE_HEADER, held equal by test/steps.test.ts). */
+#define PLAN_FILE_HEADER "ns-exec-plan 2"
 
 static int trace_fd = -1;         /* --trace: a copy of the fd its lines go to (stderr, or CUTAWAY_TRACE_FD's); -1 when off */
 static const char *trace_label = ""; /* CUTAWAY_TRACE_LABELS: each step's line ends `  # ns-exec` */
@@ -279,7 +281,41 @@ static void __attribute__((noreturn)) run_planner(char **argv) {
   fail_errno(STATUS_FAILED, "cannot run node");
 }
 
+/*
+ * NS_EXEC_PLAN_FILE: the plan made already by a program with ns-exec's planner in it (cutaway: its
+ * command-plan.ts, for the same arguments), read instead of starting Node, then removed. 1 when it held a plan
+ * of this ns-exec's format (PLAN_FILE_HEADER, then the steps up to `end`); 0 otherwise (gone: a plan is read
+ * once; another format, or not a plan: left as it is), and ns-exec plans as ever. Unset either way: nothing
+ * below, the container least of all, sees it.
+ */
+static int read_plan_file(void) {
+  const char *name = getenv("NS_EXEC_PLAN_FILE");
+  if (!name) return 0;
+  char *path = strdup(name);
+  unsetenv("NS_EXEC_PLAN_FILE");
+  int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+  struct stat st;
+  char *text = NULL;
+  size_t len = 0;
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (text = malloc((size_t)st.st_size + 1))) {
+    for (ssize_t n = 1; n > 0 && len < (size_t)st.st_size; len += n > 0 ? (size_t)n : 0)
+      while ((n = read(fd, text + len, (size_t)st.st_size - len)) < 0 && errno == EINTR) {}
+  }
+  if (fd >= 0) close(fd);
+  static const char header[] = PLAN_FILE_HEADER, end_mark[] = "end\0";
+  int ours = text && len >= sizeof header + sizeof end_mark && !memcmp(text, header, sizeof header) &&
+             !memcmp(text + len - sizeof end_mark, end_mark, sizeof end_mark);
+  if (ours) {
+    unlink(path);
+    plan = text + sizeof header;
+    plan_len = len - sizeof header - sizeof end_mark;
+  } else free(text);
+  free(path);
+  return ours;
+}
+
 static void read_plan(char **argv) {
+  if (read_plan_file()) return;
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) < 0) fail_errno(STATUS_FAILED, "pipe");
   pid_t pid = fork();

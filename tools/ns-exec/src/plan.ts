@@ -20,6 +20,14 @@ export type Arg = string | number | bigint | readonly string[];
 /** clone(2)/setns(2) namespace flags (linux/sched.h). */
 export const CLONE = { NEWNS: 0x20000, NEWCGROUP: 0x02000000, NEWUTS: 0x04000000, NEWIPC: 0x08000000, NEWUSER: 0x10000000, NEWPID: 0x20000000, NEWNET: 0x40000000 };
 
+/**
+ * The first word of a plan handed over in a file (NS_EXEC_PLAN_FILE, made by a program with the planner bundled
+ * in it, which may have been built apart from this ns-exec): a plan of another format is left alone, and ns-exec
+ * plans itself. Bump it with any change to the steps or their arguments; test/steps.test.ts holds ns-exec.c's
+ * PLAN_FILE_HEADER equal to it.
+ */
+export const PLAN_FILE_HEADER = 'ns-exec-plan 2';
+
 export interface Step {
   op: StepName;
   text: string;
@@ -70,6 +78,11 @@ export class Plan {
     add('end', '', []);
     for (const w of words) if (w.includes('\0')) throw new Error(`a NUL byte cannot be passed: ${JSON.stringify(w)}`);
     return Buffer.from(words.map((w) => `${w}\0`).join(''));
+  }
+
+  /** encode()'s plan as a file ns-exec reads (NS_EXEC_PLAN_FILE): PLAN_FILE_HEADER first. */
+  encodeFile(steps: Pick<Steps, 'mode' | 'fd' | 'label'>): Buffer {
+    return Buffer.concat([Buffer.from(`${PLAN_FILE_HEADER}\0`), this.encode(steps)]);
   }
 
   /** The command that stands for the clone step: unshare(1) for new namespaces, else nsenter(1) for joined ones. */

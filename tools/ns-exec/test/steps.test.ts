@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { PLAN_FILE_HEADER } from '../src/plan.ts';
 
 const stepsTs = fileURLToPath(new URL('../src/steps.ts', import.meta.url));
 const nsExecC = fileURLToPath(new URL('../src/ns-exec.c', import.meta.url));
@@ -54,5 +55,12 @@ describe('the plan\'s step names', () => {
 
   it('are the same in ns-exec.c\'s step_names and in steps.ts\'s StepName', () => {
     expect(sorted(c.table.map(([, name]) => name))).toEqual(sorted(unionMembers(stepsTs, 'StepName')));
+  });
+});
+
+describe('a plan handed over in a file (NS_EXEC_PLAN_FILE)', () => {
+  it('starts with the same format word in plan.ts and in ns-exec.c, which reads no plan of another', () => {
+    const c = /#define PLAN_FILE_HEADER "([^"]*)"/.exec(readFileSync(nsExecC, 'utf8'))?.[1];
+    expect(c).toBe(PLAN_FILE_HEADER);
   });
 });

@@ -23,7 +23,8 @@ import { planningPull } from '../images/planning-pull.ts';
 import { CACHE_REPOSITORY, familiarName } from '../images/store.ts';
 import { recordImageEvent } from '../system/events-log.ts';
 import { recordContainerEvent } from '../containers/events.ts';
-import { createCgroup, teardown } from '../containers/lifecycle.ts';
+import { createCgroup, mountRootfs, teardown } from '../containers/lifecycle.ts';
+import { allDone } from '../containers/parallel.ts';
 import { configText, ContainerStore, type ContainerConfigRecord } from '../containers/store.ts';
 import { usingStore } from '../store-lock.ts';
 import { holdSignals, stopIfSignalled } from '../tools.ts';
@@ -271,7 +272,9 @@ class Builder {
         await teardown(this.containers, config, this.env, true, this.r);
       };
       const code = await this.r.guarded(async () => {
-        const [merged] = await Promise.all([this.r.tool('overlay-mount', ['-q', state.image!, '--name', id], this.env, 'merged'), createCgroup(config, this.env, this.r)]);
+        // Both waited for before a failure goes on, so that removeIt finds each done or not begun.
+        const cgroup = createCgroup(config, this.env, this.r);
+        const [merged] = await allDone([mountRootfs(this.containers, ['-q', state.image!, '--name', id], this.env, this.r), cgroup] as const);
         const netns = config.network?.endpoint ? await this.r.tool('netbridge', ['up', config.network.endpoint, '--network', network], this.env, 'netns') : undefined;
         const mountArgs = await mounts.prepare(merged);
         stopIfSignalled();

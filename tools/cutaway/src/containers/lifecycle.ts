@@ -7,12 +7,17 @@ import { recordContainerEvent, recordDie } from './events.ts';
 import { healthShimArgs, monitorHealth, startingHealth } from './health.ts';
 import { logLines } from './log-lines.ts';
 import { signalPid } from './signals.ts';
+import { allDone } from './parallel.ts';
 import { currentState } from './state.ts';
 import { endpointAddress, ENDPOINT_FIELDS } from './networks.ts';
 import { configText, overlayLowers, type ContainerConfigRecord, type ContainerStore } from './store.ts';
 import type { UpResult } from '../../../netbridge/src/netbridge.ts';
+import { createHere } from '../../../cg-limit/src/commands.ts';
+import { removeCgroupNamed } from '../../../cg-limit/src/remove.ts';
+import { mountHere } from '../../../overlay-mount/src/commands.ts';
+import { unmountContainer } from '../../../overlay-mount/src/unmount.ts';
 import { realRunner, type Runner } from '../runner.ts';
-import { showTrace, spawnNsExec, toolEnv, traceCommand, traceEnv, TRACE_FD, waitPassingSignals } from '../tools.ts';
+import { planAhead, showTrace, spawnNsExec, toolEnv, traceCommand, traceEnv, TRACE_FD, waitPassingSignals } from '../tools.ts';
 
 /**
  * What `docker start` does for a container whose config is written: the
@@ -52,12 +57,23 @@ function resolvConf(config: ContainerConfigRecord, dns: string | undefined): str
  * containers get theirs here too, as Docker's classic builder gives each RUN a container as docker run would.
  */
 export async function createCgroup(config: ContainerConfigRecord, env: NodeJS.ProcessEnv, r: Runner = realRunner): Promise<void> {
-  if (config.cgroup) await r.tool('cg-limit', ['create', config.cgroup, ...(config.limits.includes('--devices') ? [] : ['--devices', 'default']), ...config.limits], env);
+  if (!config.cgroup) return;
+  const args = ['create', config.cgroup, ...(config.limits.includes('--devices') ? [] : ['--devices', 'default']), ...config.limits];
+  // By cg-limit's own code, here: a Node start fewer for every container (issue 22).
+  await r.inProcess('cg-limit', args, env, undefined, (steps) => createHere(args, steps));
 }
 
 /** overlay-mount's arguments for a container's rootfs: on the layers it had (`lowers`, when mounted before), else on its image. */
 export function overlayArgs(config: ContainerConfigRecord, lowers: string[] | undefined): string[] {
   return ['-q', ...(lowers ? lowers.flatMap((l) => ['--lower', l]) : [config.image]), '--name', config.id];
+}
+
+/**
+ * A container's rootfs, `overlay-mount ARGS`, done by overlay-mount's own code here (a Node start fewer on every
+ * container's way up: issue 22): the merged directory.
+ */
+export function mountRootfs(store: ContainerStore, args: string[], env: NodeJS.ProcessEnv, r: Runner): Promise<string> {
+  return r.inProcess('overlay-mount', args, env, 'merged', (steps) => mountHere(args, dirname(store.dir), steps));
 }
 
 /** Everything the container needs before its process starts; returns ns-exec's arguments. The caller tears down on failure. */
@@ -66,20 +82,27 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
   // A container made before is stacked again on the layers it had (overlay-mount's overlay.json), as Docker's
   // layer chain does: its image may be untagged or removed since (rmi -f keeps the layers a container stacks).
   const lowers = overlayLowers(store.path(config.id));
-  // Independent steps, run side by side: each tool is a Node start of its own.
-  const [merged] = await Promise.all([
-    r.tool('overlay-mount', overlayArgs(config, lowers), env, 'merged'),
-    createCgroup(config, env, r),
-  ]);
+  const network = config.network;
+  const bridge = network?.mode === 'bridge' ? network : undefined;
+  // The endpoint recorded before it is made: whoever takes the container down (prune after a killed run) takes it down too.
+  if (bridge) {
+    bridge.endpoint = id12;
+    await r.writeFile(store.path(config.id, 'config.json'), configText(config));
+  }
+  // Rootless, netbridge gives slirp4netns, which serves DNS (its dns field); a bridge serves none.
+  const fields = rootless() ? ([...ENDPOINT_FIELDS, 'netns', 'dns'] as const) : ([...ENDPOINT_FIELDS, 'netns'] as const);
+  // Independent steps, run side by side: the rootfs, the cgroup and the network need nothing of each other
+  // (netbridge is started as a tool while the other two are done here). All are waited for before a failure is
+  // reported, so that the caller's teardown finds each one done or not begun.
+  // What netbridge up's --json gives that is read here (the real runner gives all of it; a --dry-run script's record, the fields).
+  const endpoint: Promise<(Pick<UpResult, 'netns'> & Partial<Pick<UpResult, 'dns' | 'ports'>> & Parameters<typeof endpointAddress>[0]) | undefined> = bridge
+    ? r.toolFields('netbridge', ['up', '--json', id12, ...(bridge.name ? ['--network', bridge.name] : []), ...bridge.ports.flatMap((p) => ['-p', p])], env, 'up', fields)
+    : Promise.resolve(undefined);
+  const cgroup = createCgroup(config, env, r);
+  const [merged, , up] = await allDone([mountRootfs(store, overlayArgs(config, lowers), env, r), cgroup, endpoint] as const);
   const netOptions: string[] = [];
   let dns: string | undefined;
-  if (config.network?.mode === 'bridge') {
-    // The endpoint recorded before it is made: whoever takes the container down (prune after a killed run) takes it down too.
-    config.network.endpoint = id12;
-    await r.writeFile(store.path(config.id, 'config.json'), configText(config));
-    // Rootless, netbridge gives slirp4netns, which serves DNS (its dns field); a bridge serves none.
-    const fields = rootless() ? ([...ENDPOINT_FIELDS, 'netns', 'dns'] as const) : ([...ENDPOINT_FIELDS, 'netns'] as const);
-    const up: Pick<UpResult, 'netns'> & Partial<Pick<UpResult, 'dns' | 'ports'>> & Parameters<typeof endpointAddress>[0] = await r.toolFields('netbridge', ['up', '--json', id12, ...(config.network.name ? ['--network', config.network.name] : []), ...config.network.ports.flatMap((p) => ['-p', p])], env, 'up', fields);
+  if (config.network?.mode === 'bridge' && up) {
     // Its address, gateway and MAC, and the netns, recorded for inspect while it runs.
     Object.assign(config.network, endpointAddress(up), { netns: up.netns });
     // The host ports netbridge chose (`-p 80` asks for any): what inspect's Ports, port and ps show while it runs.
@@ -114,8 +137,12 @@ export async function teardown(store: ContainerStore, config: ContainerConfigRec
   if (!r.dryRun) await recordDie(store, config);
   await Promise.all([
     config.network?.endpoint ? r.tryTool('netbridge', ['down', config.network.endpoint], env) : undefined,
-    r.tryTool('overlay-mount', ['--unmount', config.id, ...(remove ? ['--rm'] : [])], env),
-    config.cgroup ? r.tryTool('cg-limit', ['rm', '--force', config.cgroup], env) : undefined,
+    // Done here, by cg-limit's and overlay-mount's own code (two Node starts fewer for every container's end), one
+    // after the other: what is left in the cgroup is killed before the unmount, which it would keep busy.
+    (async () => {
+      if (config.cgroup) await r.tryInProcess('cg-limit', ['rm', '--force', config.cgroup], env, (steps) => removeCgroupNamed(config.cgroup!, steps));
+      await r.tryInProcess('overlay-mount', ['--unmount', config.id, ...(remove ? ['--rm'] : [])], env, (steps) => unmountContainer(dirname(store.dir), config.id, remove, steps));
+    })(),
   ]);
   if (remove) r.removeContainer(store, config.id, config.name);
   else await r.markDown(store, config.id);
@@ -168,7 +195,8 @@ export async function runProcess(
   // In the foreground, this process keeps the container as cutaway-shim keeps a detached one: while it lives,
   // it records the exit and takes the container down (state.ts waits for it), until teardown is done.
   writeFileSync(store.path(config.id, 'shim.pid'), String(process.pid));
-  const child = spawnNsExec(nsExecArgs, env, [io.stdin, terminal ? 'inherit' : 'pipe', terminal ? 'inherit' : 'pipe']);
+  const planned = await planAhead(nsExecArgs, store.path(config.id, 'ns-exec.plan'));
+  const child = spawnNsExec(nsExecArgs, { ...env, ...planned }, [io.stdin, terminal ? 'inherit' : 'pipe', terminal ? 'inherit' : 'pipe']);
   recordContainerEvent(store, config, 'start');
   // Our stdout's reader gone (`cutaway run … | head -1`): the container's stdout is closed too, so that its
   // process meets the closed pipe as it would in a shell pipeline (SIGPIPE), and the container ends and goes.
@@ -224,8 +252,9 @@ export async function startShim(store: ContainerStore, config: ContainerConfigRe
   const errFile = store.path(id, 'shim.err');
   const traceFrom = existsSync(errFile) ? statSync(errFile).size : 0;
   const err = openSync(errFile, 'a');
+  const planned = await planAhead(nsExecArgs, store.path(id, 'ns-exec.plan'));
   const shim = spawn('cutaway-shim', args, {
-    env: toolEnv({ CUTAWAY_ROOT: root, ...traceEnv(TRACE_FD) }),
+    env: toolEnv({ CUTAWAY_ROOT: root, ...traceEnv(TRACE_FD), ...planned }),
     detached: true,
     stdio: ['ignore', openSync('/dev/null', 'w'), err, 'ignore', err],
   });

@@ -27,3 +27,10 @@ export async function eachInParallel(ids: string[], names: string[], operation: 
   }
   if (failure) throw failure.error;
 }
+
+/** Promise.all's values, but once every promise has settled: the first failure, if any, is thrown then. */
+export async function allDone<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const results = await Promise.allSettled(promises);
+  for (const result of results) if (result.status === 'rejected') throw result.reason;
+  return results.map((result) => (result as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+}
