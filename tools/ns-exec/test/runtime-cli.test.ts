@@ -379,6 +379,19 @@ describe.skipIf(!planReady)('real containers, against runc on the same bundle', 
     }
   });
 
+  it("runc spec's own capabilities (ambient ones, and no inheritable set): what cannot be ambient is left out, as runc leaves it", () => {
+    const runcSpec = { bounding: ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'], effective: ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'], permitted: ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'], ambient: ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'] };
+    const dir = bundle('ambient', ['sh', '-c', "grep -E '^Cap(Eff|Amb):' /proc/self/status"], (config) => (config.process.capabilities = runcSpec));
+    const seen: Record<string, string> = {};
+    for (const runtime of [RUNC, NS_EXEC]) {
+      const r = rt(runtime, ['run', '--bundle', dir, idFor(runtime, 'ambient')]);
+      expect(r.code, r.stderr).toBe(0);
+      seen[runtime] = r.stdout;
+    }
+    expect(seen[NS_EXEC]).toBe(seen[RUNC]);
+    expect(seen[NS_EXEC]).toMatch(/CapAmb:\t0000000000000000/);
+  });
+
   /**
    * `exec --process FILE` (what conmon and containerd's shim run), the caller's umask 077: the lines of the exec'd
    * process's /proc/self/status that say what it was given, and its output after them.

@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { command } from '../command.ts';
-import { spawnNsExec, toolEnv, traceCommand, waitPassingSignals } from '../tools.ts';
+import { planAhead, spawnNsExec, toolEnv, traceCommand, waitPassingSignals } from '../tools.ts';
 import { recordContainerEvent } from './events.ts';
 import { PROCESS_OPTIONS } from './process-options.ts';
 import { ContainerStore, type ContainerConfigRecord } from './store.ts';
@@ -20,8 +23,15 @@ export async function execProcess(args: string[], o: ExecOptions, root: string):
     spawn('ns-exec', args, { env: toolEnv({ CUTAWAY_ROOT: root }), detached: true, stdio: 'ignore' }).unref();
     return 0;
   }
-  const child = spawnNsExec(args, { CUTAWAY_ROOT: root }, [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit']);
-  return waitPassingSignals(child, 'ns-exec');
+  // The plan made here (planAhead: a Node start fewer); gone once ns-exec has read it, or here if it never did.
+  const planFile = join(tmpdir(), `cw-ns-exec-plan-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const planned = await planAhead(args, planFile);
+  const child = spawnNsExec(args, { CUTAWAY_ROOT: root, ...planned }, [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit']);
+  try {
+    return await waitPassingSignals(child, 'ns-exec');
+  } finally {
+    rmSync(planFile, { force: true });
+  }
 }
 
 /** What an exec'd process is given beyond the container's own: docker exec's -t, --privileged, --env-file, -e, -w, -u. */
