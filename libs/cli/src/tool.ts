@@ -241,6 +241,14 @@ function envFlag(name: string): boolean {
 }
 
 /**
+ * A tool's trace and dry-run recorder: traced with `trace` (its --trace) or CUTAWAY_TRACE, each step labelled
+ * with the tool's name under CUTAWAY_TRACE_LABELS (set by cutaway --trace for the tools it runs).
+ */
+export function toolSteps(tool: string, mode: { trace: boolean; dryRun: boolean }): Steps {
+  return new Steps({ trace: mode.trace || envFlag('CUTAWAY_TRACE'), dryRun: mode.dryRun }, undefined, envFlag('CUTAWAY_TRACE_LABELS') ? tool : undefined);
+}
+
+/**
  * Runs a tool's main with the contract every tool keeps: --help and --version,
  * stdout for data only, errors as one line `TOOL: error: …` on stderr, exit 2
  * for usage errors and 1 for failures (a main may return its own status).
@@ -261,8 +269,7 @@ export async function runTool<O extends readonly OptionSpec[]>(spec: ToolSpec<O>
     }
     checkOperands(spec, positionals);
     const dryRun = options['dry-run'];
-    // CUTAWAY_TRACE_LABELS (set by cutaway --trace for the tools it runs): each step says which tool took it.
-    const steps = new Steps({ trace: options.trace || envFlag('CUTAWAY_TRACE'), dryRun }, undefined, envFlag('CUTAWAY_TRACE_LABELS') ? spec.name : undefined);
+    const steps = toolSteps(spec.name, { trace: options.trace, dryRun });
     const progress = new Progress(options.quiet || dryRun);
     status = (await main({ options, positionals, command, progress, steps, json: options.json })) ?? 0;
   } catch (e) {

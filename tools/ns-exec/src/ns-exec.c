@@ -281,6 +281,14 @@ static void __attribute__((noreturn)) run_planner(char **argv) {
   fail_errno(STATUS_FAILED, "cannot run node");
 }
 
+/* A complete plan ends with the step `end` (Plan.encode): 1 and `*len` shortened to leave it out, or 0. */
+static int complete_plan(const char *text, size_t *len) {
+  static const char end_mark[] = "end\0";
+  if (*len < sizeof end_mark || memcmp(text + *len - sizeof end_mark, end_mark, sizeof end_mark)) return 0;
+  *len -= sizeof end_mark;
+  return 1;
+}
+
 /*
  * NS_EXEC_PLAN_FILE: the plan made already by a program with ns-exec's planner in it (cutaway: its
  * command-plan.ts, for the same arguments), read instead of starting Node, then removed. 1 when it held a plan
@@ -302,13 +310,13 @@ static int read_plan_file(void) {
       while ((n = read(fd, text + len, (size_t)st.st_size - len)) < 0 && errno == EINTR) {}
   }
   if (fd >= 0) close(fd);
-  static const char header[] = PLAN_FILE_HEADER, end_mark[] = "end\0";
-  int ours = text && len >= sizeof header + sizeof end_mark && !memcmp(text, header, sizeof header) &&
-             !memcmp(text + len - sizeof end_mark, end_mark, sizeof end_mark);
+  static const char header[] = PLAN_FILE_HEADER;
+  size_t steps = len - sizeof header;
+  int ours = text && len >= sizeof header && !memcmp(text, header, sizeof header) && complete_plan(text + sizeof header, &steps);
   if (ours) {
     unlink(path);
     plan = text + sizeof header;
-    plan_len = len - sizeof header - sizeof end_mark;
+    plan_len = steps;
   } else free(text);
   free(path);
   return ours;
@@ -337,9 +345,7 @@ static void read_plan(char **argv) {
   }
   close(fds[0]);
   /* A complete plan ends with the step `end`: go on while Node exits (it is reaped once the command runs). */
-  static const char end_mark[] = "end\0";
-  if (plan_len >= sizeof end_mark && !memcmp(plan + plan_len - sizeof end_mark, end_mark, sizeof end_mark)) {
-    plan_len -= sizeof end_mark;
+  if (complete_plan(plan, &plan_len)) {
     planner_pid = pid;
     stdio_blocking();
     return;

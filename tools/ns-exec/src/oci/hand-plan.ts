@@ -1,13 +1,9 @@
 import { closeSync, writeSync } from 'node:fs';
-import { Steps, ToolError } from '@cutaway/cli';
+import { ToolError, toolSteps, type Steps } from '@cutaway/cli';
 import type { Plan } from '../plan.ts';
 
-/** CUTAWAY_TRACE set and not 0: the runtime verbs have no --trace of their own (runc's command line), an engine sets the variable. */
-function traceFromEnv(): Steps {
-  const v = process.env.CUTAWAY_TRACE;
-  const flag = (name: string) => process.env[name] !== undefined && process.env[name] !== '' && process.env[name] !== '0';
-  return new Steps({ trace: v !== undefined && v !== '' && v !== '0', dryRun: false }, undefined, flag('CUTAWAY_TRACE_LABELS') ? 'ns-exec' : undefined);
-}
+/** The runtime verbs have no --trace of their own (runc's command line): CUTAWAY_TRACE, set by whoever runs them, decides. */
+const traceFromEnv = (): Steps => toolSteps('ns-exec', { trace: false, dryRun: false });
 
 /**
  * The planner's last act: the plan to fd 3, where the ns-exec binary reads it, and exit. ns-exec goes on as
