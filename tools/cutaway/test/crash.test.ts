@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { lockFile } from '@cutaway/libc';
 import { OciLayout } from '@cutaway/oci';
-import { runCommand, toolPath, waitFor, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { runCommand, signalWhenCaught, toolPath, waitFor, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { removeContainers } from '../../../test/fixtures/containers.ts';
 import { BUSYBOX_REF, buildBusyboxImage, removeTree } from '../../../test/fixtures/images.ts';
 
@@ -104,7 +104,7 @@ describe('a container whose keeper was killed', () => {
     expect(await statusOf('cwcrash-shim')).toMatch(/^Up /);
     expect((await inspect('cwcrash-shim')).State).toMatchObject({ Status: 'running', Running: true, Pid: pid });
 
-    process.kill(pid, 'SIGUSR1');
+    await signalWhenCaught(pid, 'SIGUSR1');
     expect(await cutaway(['wait', 'cwcrash-shim'])).toMatchObject({ code: 0, stdout: '3\n' });
     expect(readFileSync(join(containerDir(id), 'exit'), 'utf8')).toBe('3\n');
     expect(await statusOf('cwcrash-shim')).toMatch(/^Exited \(3\) .* ago$/);
@@ -129,7 +129,7 @@ describe('a container whose keeper was killed', () => {
     await waitFor('PID 1 to be adopted by the shim', () => procStat(pid)?.ppid === shim);
     expect(await statusOf('cwcrash-nsexec')).toMatch(/^Up /);
 
-    process.kill(pid, 'SIGUSR1');
+    await signalWhenCaught(pid, 'SIGUSR1');
     expect(await cutaway(['wait', 'cwcrash-nsexec'])).toMatchObject({ code: 0, stdout: '4\n' });
     // Its pid file goes with it, once the container is down.
     await waitFor('the shim to take the container down', () => ended(shim), 30_000);
@@ -179,7 +179,7 @@ describe('a container whose keeper was killed', () => {
     await exited;
     expect(await statusOf('cwcrash-fg')).toMatch(/^Up /);
 
-    process.kill(pid, 'SIGUSR1');
+    await signalWhenCaught(pid, 'SIGUSR1');
     expect(await cutaway(['wait', 'cwcrash-fg'])).toMatchObject({ code: 0, stdout: '6\n' });
     expect(await statusOf('cwcrash-fg')).toMatch(/^Exited \(6\) .* ago$/);
     expect((await inspect('cwcrash-fg')).State).toMatchObject({ Status: 'exited', Running: false, ExitCode: 6, Error: '' });
@@ -188,13 +188,13 @@ describe('a container whose keeper was killed', () => {
   it('a start after such a crash is not told the old exit: the exit file goes before the new PID 1 runs', async () => {
     const id = await runDetached('cwcrash-again', untilUsr1(7));
     process.kill(pidIn(id, 'shim.pid'), 'SIGKILL');
-    process.kill(pidIn(id, 'pid'), 'SIGUSR1');
+    await signalWhenCaught(pidIn(id, 'pid'), 'SIGUSR1');
     expect((await cutaway(['wait', 'cwcrash-again'])).stdout).toBe('7\n');
     expect(await cutaway(['start', 'cwcrash-again'])).toMatchObject({ code: 0, stderr: '' });
     expect(existsSync(join(containerDir(id), 'exit'))).toBe(false);
     expect(await statusOf('cwcrash-again')).toMatch(/^Up /);
     expect((await inspect('cwcrash-again')).State).toMatchObject({ Status: 'running', ExitCode: 0 });
-    process.kill(pidIn(id, 'pid'), 'SIGUSR1');
+    await signalWhenCaught(pidIn(id, 'pid'), 'SIGUSR1');
     expect((await cutaway(['wait', 'cwcrash-again'])).stdout).toBe('7\n');
   });
 });

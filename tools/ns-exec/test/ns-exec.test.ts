@@ -18,7 +18,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runCommand, shellWord, toolPath, waitFor, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { runCommand, shellWord, signalWhenCaught, toolPath, waitFor, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { removeTree } from '../../../test/fixtures/images.ts';
 import { busyboxRootfs, debianRootfs } from '../../../test/fixtures/rootfs.ts';
 import { shareTools, type SharedTools } from '../../../test/fixtures/unprivileged-user.ts';
@@ -479,7 +479,7 @@ describe('--exit-file', () => {
       caller.kill('SIGKILL');
       await callerExited;
       expect(existsSync(exitFile)).toBe(false);
-      process.kill(pid, 'SIGUSR1');
+      await signalWhenCaught(pid, 'SIGUSR1');
       await waitFor('the orphaned ns-exec to write the exit file', () => existsSync(exitFile));
       expect(readFileSync(exitFile, 'utf8')).toBe('5\n');
       const gone = () => {
