@@ -42,8 +42,8 @@ async function traced(cmd: string, args: string[], env: NodeJS.ProcessEnv): Prom
 function runPhases(t: h.Ran, bridge: boolean): number[] {
   // The tool command lines; each tool's own steps follow, labelled `# TOOL`, and its notes are `+ # …` lines.
   const tools = t.lines.filter((l) => l.text.startsWith('+ ') && !l.text.startsWith('+ # ') && !/ {2}# [\w-]+$/.test(l.text));
-  // netbridge is started as a tool, first; cg-limit and overlay-mount are done in cutaway's own process (issue 22),
-  // one after the other, while it runs; the teardown likewise.
+  // All three are done in cutaway's own process (issue 22): netbridge up first, then cg-limit and overlay-mount
+  // while it works; the teardown likewise.
   const up = [...(bridge ? [/^\+ netbridge up /] : []), /^\+ cg-limit create /, /^\+ overlay-mount -q /, /^\+ ns-exec /];
   const down = [...(bridge ? [/^\+ netbridge down /] : []), /^\+ cg-limit rm /, /^\+ overlay-mount --unmount /];
   const expected = [...up, ...down];
@@ -350,11 +350,11 @@ async function main(): Promise<void> {
   const phaseRows = [
     ...phases('bridge', [
       "start → `+ netbridge up`: Node, the bundle, the options, the image looked up, the container's id, dir, config and state",
-      '(netbridge up started as a tool)',
+      "netbridge up, in cutaway's process (its `ip` and `nft` commands)",
       "cg-limit create, in cutaway's process",
       "overlay-mount, in cutaway's process; waiting for netbridge up; the /etc files; ns-exec's plan, in cutaway's process",
       'ns-exec runs /bin/true',
-      '(netbridge down started as a tool)',
+      "netbridge down, in cutaway's process (its `ip` and `nft` commands)",
       "cg-limit rm --force, in cutaway's process",
       "overlay-mount --unmount --rm in cutaway's process, waiting for netbridge down, the container dir removed, exit",
     ], runTraces.bridge),
@@ -414,7 +414,7 @@ async function main(): Promise<void> {
       `- **three-step**: cutaway / plain \`buildah bud\` ${mark(m(b('cwThree')) / m(b('bhPlainThree')))} (buildah ${ms(m(b('bhPlainThree')))} ms here; notes/machine.md has ~650 ms); cutaway / \`buildah bud --layers --no-cache\` ${mark(m(b('cwThree')) / m(b('bhThree')))}.`,
       `- **run --rm**: like for like (both \`--network none\`), cutaway / podman (vfs) ${mark(m(r('cwNone')) / m(r('podmanVfs')))}, / podman (overlay) ${ratio(m(r('cwNone')) / m(r('podmanOverlay')))}. On cutaway's default bridge network against podman's none: ${mark(m(r('cwBridge')) / m(r('podmanVfs')))} alone on the host, ${ratio(m(r('cwBridgeSteady')) / m(r('podmanVfs')))} with another endpoint holding cw0.`,
       `- **netbridge's share of a lone \`cutaway run --rm\`**: ${ms(m(r('cwBridge')) - m(r('cwNone')))} ms (bridge − none, medians); with another endpoint up, ${ms(m(r('cwBridgeSteady')) - m(r('cwNone')))} ms. Alone, \`netbridge up\` + \`down\` take ${ms(m(r('nbUp')) + m(r('nbDown')))} ms.`,
-      `- **the parts**: overlay-mount ${ms(m(r('mount')))} + ns-exec ${ms(m(r('nsExec')))} + unmount ${ms(m(r('unmount')))} = ${ms(m(r('mount')) + m(r('nsExec')) + m(r('unmount')))} ms run alone, against ${ms(m(r('cwNone')))} ms for \`cutaway run --rm --network none\`; \`cutaway run --version\` ${ms(m(r('version')))} ms and \`node -e 0\` ${ms(m(r('node')))} ms. Each tool is a Node process of its own, run through zx (ns-exec: a C launcher that runs a Node planner once), so a \`cutaway run --rm --network none\` starts Node 4 times (cutaway, overlay-mount, ns-exec's planner, overlay-mount --unmount) and one on the bridge 6 times (netbridge up and down).`,
+      `- **the parts**: overlay-mount ${ms(m(r('mount')))} + ns-exec ${ms(m(r('nsExec')))} + unmount ${ms(m(r('unmount')))} = ${ms(m(r('mount')) + m(r('nsExec')) + m(r('unmount')))} ms run alone, against ${ms(m(r('cwNone')))} ms for \`cutaway run --rm --network none\`; \`cutaway run --version\` ${ms(m(r('version')))} ms and \`node -e 0\` ${ms(m(r('node')))} ms. Run alone, each tool is a Node process of its own (ns-exec: a C program that runs a Node planner once); within \`cutaway run\` the Node tools' steps are done by their own code in cutaway's process and ns-exec gets its plan in a file, so a \`cutaway run --rm\` starts Node once, on the bridge too.`,
       '',
       '### Where the time goes',
       '',

@@ -24,6 +24,7 @@ packages=(
   # tools/ns-exec/test/containerd.test.ts: ns-exec as containerd's runtime (ctr run --runc-binary), runc the reference
   containerd
   time  # GNU time: bench/ reads peak memory (%M) with it
+  strace  # tools/cutaway/test/run.test.ts: which programs a `cutaway run` starts (Node once)
   # overlay-mount's and layer-commit's --dry-run scripts: setfattr/getfattr (overlay's opaque xattr), jq (image configs)
   attr jq
   # oci-pull's, oci-push's and netbridge's --dry-run scripts: curl (and jq, above; sha256sum and mktemp

@@ -5,14 +5,17 @@
  * (src/node_dotenv.cc, Dotenv::GetDataFromArgs): a tool's shebang ends Node's options with `--`
  * (scripts/build.ts), ns-exec runs its planner as `node PLANNER -- ARGS`. Options Node takes only before
  * the script (`--import`, `--require`, `-e`, `--inspect`) are passed too, so that a change of how the tools
- * start shows here.
+ * start shows here. So is how a bundle starts (scripts/launcher.ts): with V8's code cache the build made, or,
+ * whatever has become of that cache, without it, the same.
  */
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OciLayout } from '@cutaway/oci';
-import { runCommand } from './fixtures/commands.ts';
+import { runCommand, type CommandResult } from './fixtures/commands.ts';
 import { removeContainers } from './fixtures/containers.ts';
 import { BUSYBOX_REF, buildBusyboxImage, removeTree } from './fixtures/images.ts';
 
@@ -84,6 +87,72 @@ describe("a tool's arguments are its own", () => {
     const out = await runCommand('ns-exec', ['--rootfs', work, '--env-file', missing, '--', 'true']);
     expect(out.stderr.split('\n')[0]).toMatch(/^ns-exec: error: .*cw-no-such-file/);
     expect(out.stderr).not.toMatch(/INJECTED|node:/);
+  });
+});
+
+describe("a tool's code cache", () => {
+  const repo = fileURLToPath(new URL('..', import.meta.url));
+  /** Built commands, by their dist/ files (dist/<name>.cjs, .bundle.cjs, .code-cache), and command lines to compare. */
+  const COMMANDS = [
+    { tool: 'cutaway', name: 'cutaway', args: [['--help'], ['--version'], ['ps', '--no-such', 'a b', 'é', '--', '']] },
+    { tool: 'oci-pull', name: 'oci-pull', args: [['--help'], ['--no-such', '--env-file', 'x']] },
+    // ns-exec runs its planner as `node PLANNER -- ARGS`.
+    { tool: 'ns-exec', name: 'ns-exec-plan', args: [['--', '--dry-run', '--rootfs', '/', '--hostname', 'cw', '--', 'echo', 'a b', '--env-file', '']] },
+  ] as const;
+  /** What may have become of a cache: each must leave the tool as it is with the cache the build made. */
+  const DAMAGE: [string, (cache: Buffer, other: Buffer) => Buffer | undefined][] = [
+    ['missing', () => undefined],
+    ['empty', () => Buffer.alloc(0)],
+    ['cut short', (cache) => cache.subarray(0, cache.length >> 1)],
+    ['garbage', (cache) => randomBytes(cache.length)],
+    // Byte 44: byte 40 of V8's own data, after launcher.ts's 4-byte checksum. V8 checks no checksum of its own, and
+    // takes this one and dies ("Fatal error … unreachable code"): the launcher's checksum keeps it from V8.
+    ['a byte changed', (cache) => Buffer.from(cache).fill(cache[44]! ^ 0xff, 44, 45)],
+    ["another tool's", (_, other) => other],
+  ];
+
+  /** A copy of a built command's files in a directory of its own, beside a node_modules as in the repository. */
+  function copyCommand(tool: string, name: string, label: string): string {
+    const dir = join(work, 'cache', label.replace(/\W/g, '-'), tool);
+    mkdirSync(join(dir, 'dist'), { recursive: true });
+    symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'));
+    for (const suffix of ['.cjs', '.bundle.cjs', '.code-cache']) copyFileSync(join(repo, 'tools', tool, 'dist', `${name}${suffix}`), join(dir, 'dist', `${name}${suffix}`));
+    return join(dir, 'dist', `${name}.cjs`);
+  }
+
+  /** Runs a command's launcher as its shebang or ns-exec would. */
+  const start = (launcher: string, args: readonly string[]): Promise<CommandResult> =>
+    launcher.endsWith('-plan.cjs') ? runCommand('/usr/bin/env', ['node', launcher, ...args]) : runCommand(launcher, [...args]);
+
+  afterAll(() => rmSync(join(work, 'cache'), { recursive: true, force: true }));
+
+  it.each(COMMANDS)("$name runs the same whatever its cache is: V8's, missing, cut short, garbage, changed, another's", async ({ tool, name, args }) => {
+    const intact = copyCommand(tool, name, 'intact');
+    const other = readFileSync(join(repo, 'tools', 'cg-limit', 'dist', 'cg-limit.code-cache'));
+    const expected = await Promise.all(args.map((a) => start(intact, a)));
+    expect(expected.map((r) => r.stderr + r.stdout)).not.toContain('');
+    for (const [label, damage] of DAMAGE) {
+      const launcher = copyCommand(tool, name, label);
+      const cacheFile = launcher.replace(/\.cjs$/, '.code-cache');
+      const cache = damage(readFileSync(cacheFile), other);
+      if (cache) writeFileSync(cacheFile, cache);
+      else rmSync(cacheFile);
+      for (const [i, a] of args.entries()) expect({ label, args: a, ...(await start(launcher, a)) }).toEqual({ label, args: a, ...expected[i] });
+    }
+  });
+
+  it("V8 takes the cache the build made (made by the Node the tools' shebang finds, with its flags)", async () => {
+    // Reports, for the bundle a launcher compiles, whether V8 rejected the cache it was given.
+    const hook = join(work, 'cache-hook.cjs');
+    writeFileSync(
+      hook,
+      "const vm = require('node:vm'); const Script = vm.Script;\n" +
+        "vm.Script = class extends Script { constructor(code, o) { super(code, o); process.stderr.write(`cache ${o.cachedData ? (this.cachedDataRejected ? 'rejected' : 'taken') : 'none'}\\n`); } };\n",
+    );
+    for (const { tool, name } of COMMANDS) {
+      const out = await runCommand('/usr/bin/env', ['-u', 'NODE_OPTIONS', 'node', '--require', hook, '--', join(repo, 'tools', tool, 'dist', `${name}.cjs`), '--version']);
+      expect({ name, stderr: out.stderr, code: out.code }).toEqual({ name, stderr: 'cache taken\n', code: 0 });
+    }
   });
 });
 

@@ -8,3 +8,4 @@ export { checkOperands, COMMON_OPTIONS, formatHelp, optionLines, parseInvocation
 export { imageStoreDir, mountRecordPath, readMountRecord, ROOT_OPTION, rootless, runtimeDir, stateRoot, type MountRecord } from './state.ts';
 export { CLOSED_OUTPUT_STATUS, isClosedOutput, stdoutClosed, whenStdoutCloses } from './output.ts';
 export { BashScript, prerequisiteCheck, withPrerequisites } from './prerequisites.ts';
+export { runHere, type RanHere } from './here.ts';

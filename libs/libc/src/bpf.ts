@@ -1,11 +1,11 @@
 import { closeSync, openSync } from 'node:fs';
-import koffi from 'koffi';
-import { check, libc, SystemCallError } from './libc.ts';
+import type { IKoffiCType } from 'koffi';
+import { check, koffi, lazily, libcFunction, SystemCallError } from './libc.ts';
 
 // bpf(2): load a program and attach it to a cgroup (linux/bpf.h, union bpf_attr). glibc has no wrapper:
 // the system call goes through syscall(2), as mount.ts's new mount API does.
 
-const syscall = libc.func('long syscall(long number, ...)');
+const syscall = libcFunction<number | bigint>('long syscall(long number, ...)');
 
 /** __NR_bpf: x86_64 and arm64 differ (arch/x86/entry/syscalls/syscall_64.tbl, include/uapi/asm-generic/unistd.h). */
 const SYS_BPF = ({ x64: 321, arm64: 280 } as Record<string, number>)[process.arch];
@@ -22,8 +22,11 @@ export const BPF_CGROUP_DEVICE = 6;
 /** Attach flags: with ALLOW_MULTI the programs of every ancestor cgroup run too, and all must allow. */
 export const BPF_F_ALLOW_MULTI = 2;
 
-/** The BPF_PROG_LOAD part of union bpf_attr, up to expected_attach_type; the kernel takes a shorter attr as zero-filled. */
-const ProgLoadAttr = koffi.struct('cw_bpf_prog_load_attr', {
+/**
+ * The BPF_PROG_LOAD part of union bpf_attr, up to expected_attach_type; the kernel takes a shorter attr as zero-filled.
+ * koffi types, as these, are made at their first use: koffi is loaded then (libc.ts).
+ */
+const ProgLoadAttr = lazily(() => koffi().struct('cw_bpf_prog_load_attr', {
   prog_type: 'uint32',
   insn_cnt: 'uint32',
   insns: 'void *',
@@ -33,23 +36,23 @@ const ProgLoadAttr = koffi.struct('cw_bpf_prog_load_attr', {
   log_buf: 'void *',
   kern_version: 'uint32',
   prog_flags: 'uint32',
-  prog_name: koffi.array('char', 16),
+  prog_name: koffi().array('char', 16),
   prog_ifindex: 'uint32',
   expected_attach_type: 'uint32',
-});
+}));
 
 /** The BPF_PROG_ATTACH part of union bpf_attr. */
-const ProgAttachAttr = koffi.struct('cw_bpf_prog_attach_attr', {
+const ProgAttachAttr = lazily(() => koffi().struct('cw_bpf_prog_attach_attr', {
   target_fd: 'uint32',
   attach_bpf_fd: 'uint32',
   attach_type: 'uint32',
   attach_flags: 'uint32',
   replace_bpf_fd: 'uint32',
-});
+}));
 
-function bpf(cmd: number, type: koffi.IKoffiCType, attr: object): number {
+function bpf(cmd: number, type: IKoffiCType, attr: object): number {
   if (SYS_BPF === undefined) throw new SystemCallError('bpf', 38 /* ENOSYS */);
-  return Number(syscall(SYS_BPF, 'int', cmd, koffi.pointer(type), attr, 'uint', koffi.sizeof(type)));
+  return Number(syscall(SYS_BPF, 'int', cmd, koffi().pointer(type), attr, 'uint', koffi().sizeof(type)));
 }
 
 /**
@@ -72,12 +75,12 @@ export function loadProgram(type: number, instructions: Buffer, name: string, li
     prog_ifindex: 0,
     expected_attach_type: 0,
   });
-  const fd = bpf(BPF_PROG_LOAD, ProgLoadAttr, attr());
+  const fd = bpf(BPF_PROG_LOAD, ProgLoadAttr(), attr());
   if (fd >= 0) return fd;
-  const errno = koffi.errno();
+  const errno = koffi().errno();
   if (errno === 22 /* EINVAL */ || errno === 13 /* EACCES */) {
     const log = Buffer.alloc(16384);
-    const again = bpf(BPF_PROG_LOAD, ProgLoadAttr, attr(log));
+    const again = bpf(BPF_PROG_LOAD, ProgLoadAttr(), attr(log));
     if (again >= 0) return again;
     const text = log.toString('utf8', 0, Math.max(0, log.indexOf(0))).trim();
     if (text) {
@@ -93,7 +96,7 @@ export function loadProgram(type: number, instructions: Buffer, name: string, li
 export function attachProgram(cgroupDir: string, programFd: number, attachType: number, flags: number): void {
   const dirFd = openSync(cgroupDir, 'r');
   try {
-    check(bpf(BPF_PROG_ATTACH, ProgAttachAttr, { target_fd: dirFd, attach_bpf_fd: programFd, attach_type: attachType, attach_flags: flags, replace_bpf_fd: 0 }), 'bpf(BPF_PROG_ATTACH)', cgroupDir);
+    check(bpf(BPF_PROG_ATTACH, ProgAttachAttr(), { target_fd: dirFd, attach_bpf_fd: programFd, attach_type: attachType, attach_flags: flags, replace_bpf_fd: 0 }), 'bpf(BPF_PROG_ATTACH)', cgroupDir);
   } finally {
     closeSync(dirFd);
   }

@@ -1,13 +1,12 @@
-import koffi from 'koffi';
-import { libc, SystemCallError } from './libc.ts';
+import { koffi, libc, libcFunction, SystemCallError } from './libc.ts';
 
 // execvp(3): replace this process — Node, its threads and all — with the
 // command, looked up in PATH, with the current environment (Node's
 // process.env writes through to it). What `nice`, `chroot` and `env` do last.
-const execvpFn = libc.func('int execvp(const char *file, const char **argv)');
-const fcntl = libc.func('int fcntl(int fd, int cmd, int arg)');
-const signalFn = libc.func('void *signal(int signum, void *handler)');
-const sigprocmask = libc.func('int sigprocmask(int how, const void *set, void *oldset)');
+const execvpFn = libcFunction('int execvp(const char *file, const char **argv)');
+const fcntl = libcFunction('int fcntl(int fd, int cmd, int arg)');
+const signalFn = libcFunction<unknown>('void *signal(int signum, void *handler)');
+const sigprocmask = libcFunction('int sigprocmask(int how, const void *set, void *oldset)');
 
 const F_GETFD = 1;
 const F_SETFD = 2;
@@ -42,5 +41,13 @@ function resetInheritedState(): void {
 export function execvp(file: string, args: readonly string[]): never {
   resetInheritedState();
   execvpFn(file, [...args, null]);
-  throw new SystemCallError('execvp', koffi.errno(), file);
+  throw new SystemCallError('execvp', koffi().errno(), file);
+}
+
+/**
+ * Loads now what execvp loads at its first call (koffi and libc, ~2 MB): for a process that joins a cgroup before
+ * it becomes the command (cg-limit exec), so that they are charged where it was, not to the new cgroup's limit.
+ */
+export function preloadExecvp(): void {
+  libc();
 }

@@ -1,10 +1,9 @@
 import { closeSync, openSync } from 'node:fs';
-import koffi from 'koffi';
-import { check, libc, SystemCallError } from './libc.ts';
+import { check, koffi, libcFunction, SystemCallError } from './libc.ts';
 
 // flock(2): an advisory lock on an open file, released by the kernel when the
 // holder closes it or dies, so a killed process never leaves a stale lock.
-const flock = libc.func('int flock(int fd, int operation)');
+const flock = libcFunction('int flock(int fd, int operation)');
 const LOCK_SH = 1;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
@@ -27,7 +26,7 @@ export async function lockFile(path: string, mode: 'exclusive' | 'shared' = 'exc
   const op = (mode === 'exclusive' ? LOCK_EX : LOCK_SH) | LOCK_NB;
   try {
     for (let pause = 1; flock(fd, op) === -1; pause = Math.min(pause * 2, 50)) {
-      const errno = koffi.errno();
+      const errno = koffi().errno();
       if (errno !== EWOULDBLOCK) throw new SystemCallError('flock', errno, path);
       await new Promise((resolve) => setTimeout(resolve, pause));
     }
@@ -55,7 +54,7 @@ function holding(fd: number, path: string): FileLock {
 export function tryLockFile(path: string, mode: 'exclusive' | 'shared' = 'exclusive'): FileLock | undefined {
   const fd = openSync(path, 'a');
   if (flock(fd, (mode === 'exclusive' ? LOCK_EX : LOCK_SH) | LOCK_NB) === -1) {
-    const errno = koffi.errno();
+    const errno = koffi().errno();
     closeSync(fd);
     if (errno === EWOULDBLOCK) return undefined;
     throw new SystemCallError('flock', errno, path);

@@ -1,8 +1,32 @@
+import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
-import koffi from 'koffi';
+import type * as Koffi from 'koffi';
 
-/** glibc, loaded once; every binding in this lib goes through it. */
-export const libc = koffi.load('libc.so.6');
+/** `make`'s value, made at the first call and kept. */
+export function lazily<T>(make: () => T): () => T {
+  let made: { value: T } | undefined;
+  return () => (made ??= { value: make() }).value;
+}
+
+/**
+ * koffi, loaded at the first libc call rather than when a tool starts: its native addon, and the crypto, https
+ * and zlib modules its loader requires, cost every start several milliseconds, and most commands make no libc
+ * call (`cutaway ps`, any --help). createRequire: an `import` would load it at start, and `await import()`
+ * would make every call here asynchronous.
+ */
+export const koffi = lazily(() => createRequire(import.meta.url)('koffi') as typeof Koffi);
+
+/** glibc, loaded once at the first call; every binding in this lib goes through it. */
+export const libc = lazily(() => koffi().load('libc.so.6'));
+
+/**
+ * A libc function by its C prototype, as koffi's `func` takes it, bound at its first call. `R`: what koffi
+ * returns for the prototype's result type (a number for an int, bigint too for a long that may not fit one).
+ */
+export function libcFunction<R = number>(prototype: string): (...args: unknown[]) => R {
+  const bound = lazily(() => libc().func(prototype));
+  return (...args) => bound()(...args) as R;
+}
 
 const errnoNames = new Map(Object.entries(osConstants.errno).map(([name, no]) => [no, name]));
 
@@ -19,6 +43,6 @@ export class SystemCallError extends Error {
 
 /** Throws SystemCallError when a libc call returned -1. */
 export function check(result: number, syscall: string, path?: string): number {
-  if (result === -1) throw new SystemCallError(syscall, koffi.errno(), path);
+  if (result === -1) throw new SystemCallError(syscall, koffi().errno(), path);
   return result;
 }

@@ -1,14 +1,14 @@
-import { check, libc } from './libc.ts';
+import { check, libcFunction } from './libc.ts';
 
 // mount(2), umount2(2), and the new mount API (fsopen(2), fsconfig(2),
 // fsmount(2), move_mount(2)), which takes overlay lower layers one at a time
 // ("lowerdir+", kernel 6.8) instead of in one option string that mount(2)
 // truncates at a page.
 
-const mountFn = libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
-const umount2Fn = libc.func('int umount2(const char *target, int flags)');
-const syscall = libc.func('long syscall(long number, ...)');
-const closeFn = libc.func('int close(int fd)');
+const mountFn = libcFunction('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
+const umount2Fn = libcFunction('int umount2(const char *target, int flags)');
+const syscall = libcFunction<number | bigint>('long syscall(long number, ...)');
+const closeFn = libcFunction('int close(int fd)');
 
 
 export { MNT_DETACH, MS_BIND, MS_MOVE, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE } from './mount-flags.ts';

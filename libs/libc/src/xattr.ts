@@ -1,10 +1,10 @@
-import { check, libc } from './libc.ts';
+import { check, libcFunction } from './libc.ts';
 
 // Node's fs has no extended-attribute calls; these are getxattr(2)'s l* forms,
 // which act on a symlink itself rather than what it points to.
-const lsetxattr = libc.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)');
-const lgetxattr = libc.func('intptr_t lgetxattr(const char *path, const char *name, void *value, size_t size)');
-const llistxattr = libc.func('intptr_t llistxattr(const char *path, void *list, size_t size)');
+const lsetxattr = libcFunction('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)');
+const lgetxattr = libcFunction('intptr_t lgetxattr(const char *path, const char *name, void *value, size_t size)');
+const llistxattr = libcFunction('intptr_t llistxattr(const char *path, void *list, size_t size)');
 
 export function setXattr(path: string, name: string, value: string | Uint8Array): void {
   const data = Buffer.from(value);

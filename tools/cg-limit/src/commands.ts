@@ -4,8 +4,8 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { findHierarchies, limitWrites, ruleText, v2Controllers, type Limits } from '@cutaway/cgroup';
-import { parseInvocation, Progress, shellCommand, ToolError, toolSpec, UsageError, type Invocation, type Steps } from '@cutaway/cli';
-import { deviceNumbers, execvp } from '@cutaway/libc';
+import { runHere, shellCommand, ToolError, toolSpec, UsageError, type Invocation, type Steps } from '@cutaway/cli';
+import { deviceNumbers, execvp, preloadExecvp } from '@cutaway/libc';
 import pkg from '../package.json' with { type: 'json' };
 import { createCgroup, updateCgroup } from './apply.ts';
 import { freezerState, setFreezer } from './freezer.ts';
@@ -211,6 +211,7 @@ export async function cgLimit(inv: Invocation<typeof spec.options>, print: (text
       if (!inv.command.length) throw new UsageError('exec what? cg-limit exec NAME -- CMD [ARG…]');
       const cg = existing(args[0]!, inv);
       if (steps.mode.dryRun) steps.note('this shell joins the cgroup (its pid, $$, into each cgroup.procs), then becomes the command (exec), as cg-limit exec does');
+      if (!steps.mode.dryRun) preloadExecvp();
       cg.attach(steps.mode.dryRun ? '$$' : process.pid);
       steps.run(['exec', ...inv.command]);
       if (steps.mode.dryRun) {
@@ -316,13 +317,13 @@ export async function cgLimit(inv: Invocation<typeof spec.options>, print: (text
 
 /**
  * `cg-limit create NAME [limits]` for a program with cg-limit in it (cutaway, for each container it starts):
- * the same parse, checks and writes, traced to `steps`; what the tool would print (the cgroup's path), returned.
- * A failure is thrown.
+ * the same parse, checks and writes (runHere); what the tool would print (the cgroup's path), returned. A
+ * failure is thrown.
  */
 export async function createHere(args: string[], steps: Steps): Promise<string> {
-  const parsed = parseInvocation(spec, args);
-  if (parsed.positionals[0] !== 'create' || parsed.options.help || parsed.options.version || parsed.options['dry-run']) throw new UsageError('only create is done here');
-  let out = '';
-  await cgLimit({ ...parsed, steps, progress: new Progress(true), json: parsed.options.json }, (text) => (out += text));
-  return out.trim();
+  const ran = await runHere(spec, args, steps, (inv, print) => {
+    if (inv.positionals[0] !== 'create') throw new UsageError('only create is done here');
+    return cgLimit(inv, print);
+  });
+  return ran.output;
 }

@@ -24,8 +24,6 @@ export interface Runner {
   readonly dryRun: boolean;
   /** A tool run as a command: its stdout, trimmed. `as` names the value in a script (unnamed: the output is not used). */
   tool(name: string, args: readonly string[], env: NodeJS.ProcessEnv, as?: string): Promise<string>;
-  /** A tool run with --json: the named fields of the object it prints. */
-  toolFields<K extends string>(name: string, args: readonly string[], env: NodeJS.ProcessEnv, as: string, fields: readonly K[]): Promise<Record<K, string>>;
   /** A tool run for its effect on something that may be gone already (teardown): its failure is ignored. */
   tryTool(name: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<void>;
   /**
@@ -36,6 +34,11 @@ export interface Runner {
   tryInProcess(name: string, args: readonly string[], env: NodeJS.ProcessEnv, work: (steps: Steps) => Promise<void>): Promise<void>;
   /** tool()'s step done here, as tryInProcess does tryTool's: `work` returns what the tool would print, and a failure is the tool's. */
   inProcess(name: string, args: readonly string[], env: NodeJS.ProcessEnv, as: string | undefined, work: (steps: Steps) => Promise<string>): Promise<string>;
+  /**
+   * A tool run with --json, done here as inProcess does (`work` returns the object the tool would print): the named
+   * fields of that object (the real runner gives all of it; a script, a variable for each field, read with jq).
+   */
+  inProcessFields<K extends string>(name: string, args: readonly string[], env: NodeJS.ProcessEnv, as: string, fields: readonly K[], work: (steps: Steps) => Promise<string>): Promise<Record<K, string>>;
   /** A file of cutaway's own, written whole or not at all (temp file + rename). */
   writeFile(path: string, content: string): Promise<void>;
   mkdir(path: string): void;
@@ -85,8 +88,11 @@ export interface Runner {
   containerPid(store: ContainerStore, id: string): string;
   /** ns-exec --enter …: a process in a running container (exec.ts execProcess): its status. */
   execProcess(args: string[], options: ExecOptions, root: string): Promise<number>;
-  /** Its stop signal (or `signal`) to PID 1, SIGKILL after `seconds`, until its shim has taken it down (stop.ts stopContainer); nothing when it does not run. */
-  stopContainer(store: ContainerStore, id: string, seconds: number, signal?: number): Promise<void>;
+  /**
+   * Its stop signal (or `signal`) to PID 1, SIGKILL after `seconds`, until its shim has taken it down — or, with
+   * `claimTeardown`, has ended, leaving that to the caller (stop.ts stopContainer); nothing when it does not run.
+   */
+  stopContainer(store: ContainerStore, id: string, seconds: number, signal?: number, claimTeardown?: boolean): Promise<void>;
   /** `down` if what the container had is taken down already (state.json's down), else `up`; nothing once its directory is gone. */
   whenDown(store: ContainerStore, id: string, down: () => Promise<void>, up: () => Promise<void>): Promise<void>;
   /** One operation on several containers, each name printed once its operation is done (parallel.ts eachInParallel). */
@@ -97,10 +103,10 @@ export interface Runner {
 export const realRunner: Runner = {
   dryRun: false,
   tool: (name, args, env) => tool(name, [...args], env),
-  toolFields: async (name, args, env) => JSON.parse(await tool(name, [...args], env)),
   tryTool: (name, args, env) => tryTool(name, [...args], env),
   tryInProcess: (name, args, _env, work) => tryInProcess(name, [...args], work),
   inProcess: (name, args, _env, _as, work) => inProcess(name, [...args], work),
+  inProcessFields: async (name, args, _env, _as, _fields, work) => JSON.parse(await inProcess(name, [...args], work)),
   writeFile: (path, content) => writeFileAtomic(path, content),
   mkdir: (path) => {
     mkdirSync(path, { recursive: true, mode: 0o755 });

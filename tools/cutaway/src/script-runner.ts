@@ -6,7 +6,7 @@ import { randomName } from './containers/names.ts';
 import type { ExecOptions } from './containers/exec.ts';
 import { healthLoopLines, healthShimArgs } from './containers/health.ts';
 import { signalName } from './containers/signals.ts';
-import { stopSignalOf } from './containers/stop.ts';
+import { stopSignalOf, TEARDOWN_CLAIM } from './containers/stop.ts';
 import { shimStdin, type ProcessIO } from './containers/lifecycle.ts';
 import type { Runner } from './runner.ts';
 import { ScriptStaging, type Owner, type Staging } from './build/staging.ts';
@@ -190,7 +190,7 @@ export class ScriptRecorder implements Runner {
     return shellVariable(v);
   }
 
-  async toolFields<K extends string>(name: string, args: readonly string[], env: NodeJS.ProcessEnv, as: string, fields: readonly K[]): Promise<Record<K, string>> {
+  async inProcessFields<K extends string>(name: string, args: readonly string[], env: NodeJS.ProcessEnv, as: string, fields: readonly K[]): Promise<Record<K, string>> {
     const out = await this.tool(name, args, env, as);
     const v = out.slice(1, -1);
     return Object.fromEntries(
@@ -452,7 +452,7 @@ export class ScriptRecorder implements Runner {
     return 0;
   }
 
-  async stopContainer(store: ContainerStore, id: string, seconds: number, signal?: number): Promise<void> {
+  async stopContainer(store: ContainerStore, id: string, seconds: number, signal?: number, claimTeardown = false): Promise<void> {
     this.script.need('kill', 'seq', 'sleep');
     // Its stop signal (STOPSIGNAL, --stop-signal; rm -f's KILL), and a wait without limit for a negative --stop-timeout.
     const first = signalName(signal ?? stopSignalOf(store.config(id)));
@@ -463,12 +463,15 @@ export class ScriptRecorder implements Runner {
     this.note(
       [
         `Stop ${store.config(id).name} if it runs: SIG${first} to its PID 1, SIGKILL ${seconds < 0 ? 'never (no limit)' : `after ${seconds} s`}, then wait for its shim to have`,
-        'recorded the exit and taken the container down, as docker stop returns once it is cleaned up.',
+        claimTeardown
+          ? 'recorded the exit and ended: the claim file tells it that this script takes the container down (below).'
+          : 'recorded the exit and taken the container down, as docker stop returns once it is cleaned up.',
       ].join('\n'),
     );
     this.add(
       `${pid}=$(jq -r 'select(.status == "running") | .pid' ${state} 2>/dev/null || true)`,
       `if [ -n "$${pid}" ] && kill -0 "$${pid}" 2>/dev/null; then`,
+      ...(claimTeardown ? [`  echo "$$" > ${this.word(store.path(id, TEARDOWN_CLAIM))}`] : []),
       `  kill -${first} "$${pid}"`,
       `  ${grace}`,
       `  if kill -0 "$${pid}" 2>/dev/null; then kill -KILL "$${pid}"; fi`,

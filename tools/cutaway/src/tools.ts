@@ -2,7 +2,7 @@ import { spawn, type ChildProcess, type IOType } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { realpathSync, writeFileSync } from 'node:fs';
-import { $, type ProcessOutput } from 'zx/core';
+import type { ProcessOutput } from 'zx/core';
 import { CLOSED_OUTPUT_STATUS, rootless, shellCommand, Steps, ToolError } from '@cutaway/cli';
 
 /**
@@ -11,9 +11,10 @@ import { CLOSED_OUTPUT_STATUS, rootless, shellCommand, Steps, ToolError } from '
  * captured, a failure turned into the tool's own one-line error. The steps of
  * every container's way up and down are the exception (issue 22: a Node start
  * each costs more than their work): overlay-mount's mount and unmount,
- * cg-limit's create and rm, and ns-exec's plan are done by those tools' own
- * code bundled here (inProcess, tryInProcess, planAhead), traced as the same
- * commands; a --dry-run script still runs them as commands.
+ * cg-limit's create and rm, netbridge's up and down, and ns-exec's plan are
+ * done by those tools' own code bundled here (inProcess, tryInProcess,
+ * planAhead), traced as the same commands; a --dry-run script still runs them
+ * as commands.
  */
 const BIN = join(dirname(realpathSync(process.argv[1]!)), '..', '..', '..', 'bin');
 
@@ -100,6 +101,8 @@ export function spawnNsExec(args: string[], env: NodeJS.ProcessEnv, stdio: [IOTy
 /** Runs a tool (`input` its stdin), returns its stdout trimmed; its error line becomes ours. */
 export async function tool(name: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<string> {
   traceCommand(name, args);
+  // Loaded here, not at start: most commands never start a tool, and zx with what it loads costs ~4 ms a start.
+  const { $ } = await import('zx/core');
   const out: ProcessOutput = await $({ env: toolEnv({ ...env, ...traceEnv() }), quiet: true, nothrow: true, ...(input !== undefined && { input }) })`${name} ${args}`;
   showTrace(out.stderr);
   if (out.exitCode !== 0) throw toolFailure(name, out.stderr);

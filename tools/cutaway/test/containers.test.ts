@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OciLayout } from '@cutaway/oci';
-import { runCommand, type CommandResult } from '../../../test/fixtures/commands.ts';
+import { runCommand, signalWhenCaught, waitFor, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { removeContainers } from '../../../test/fixtures/containers.ts';
 import { BUSYBOX_REF, buildBusyboxImage, removeTree } from '../../../test/fixtures/images.ts';
 
@@ -108,6 +108,32 @@ describe('ps, logs, inspect, port, stop, wait, kill, start, restart, rm', () => 
     await fetchPage();
     expect((await cutaway(['rm', '-f', 'cw-forced'])).stdout).toBe('cw-forced\n');
     expect((await cutaway(['ps', '-a'])).stdout).not.toContain('cw-forced');
+  });
+
+  it('rm -f and stop take a detached container down in their own process (their --trace shows it), not its shim; one that exits by itself after a start is still taken down by its shim', async () => {
+    const teardownTools = (stderr: string) => stderr.split('\n').filter((l) => /^\+ (netbridge down|cg-limit rm|overlay-mount --unmount) /.test(l));
+    const forced = await webServer('cw-claim-rm');
+    const rm = await cutaway(['--trace', 'rm', '-f', 'cw-claim-rm']);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(teardownTools(rm.stderr)).toHaveLength(3);
+    expect(existsSync(join(root, 'containers', forced))).toBe(false);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(forced);
+
+    const trapping = await cutaway(['run', '-d', '--name', 'cw-claim-stop', '--network', network, BUSYBOX_REF, 'sh', '-c', 'trap "exit 5" USR1; while :; do sleep 0.1; done']);
+    const id = trapping.stdout.trim();
+    const stop = await cutaway(['--trace', 'stop', '-t', '0', 'cw-claim-stop']);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(teardownTools(stop.stderr)).toHaveLength(3);
+    expect(readFileSync(join(root, 'containers', id, 'shim.err'), 'utf8')).not.toMatch(/^\+ overlay-mount --unmount /m);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(id);
+    expect(await cutaway(['ps', '-a', '--filter', 'name=cw-claim-stop', '--format', '{{.Status}}'])).toMatchObject({ stdout: expect.stringMatching(/^Exited \(137\) /) });
+
+    // The stop's claim is of that exit only: after a start, an exit of its own is the shim's to take down.
+    expect((await cutaway(['start', 'cw-claim-stop'])).code).toBe(0);
+    await signalWhenCaught(Number(readFileSync(join(root, 'containers', id, 'pid'), 'utf8')), 'SIGUSR1');
+    expect((await cutaway(['wait', 'cw-claim-stop'])).stdout).toBe('5\n');
+    await waitFor('its shim to take it down', () => (JSON.parse(readFileSync(join(root, 'containers', id, 'state.json'), 'utf8')) as { down?: boolean }).down === true);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(id);
   });
 
   it('survives a simulated reboot: ps -a lists it as exited, start brings it back on the same port; restart gives it a new PID 1', async () => {

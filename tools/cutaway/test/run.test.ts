@@ -11,9 +11,9 @@
  * --unmount --rm, cg-limit rm) and checks that the host's mount table, links
  * and namespaces are as before.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OciLayout } from '@cutaway/oci';
 import { spawn } from 'node:child_process';
@@ -24,6 +24,8 @@ import { BUSYBOX_REF, buildBusyboxImage, removeTree } from '../../../test/fixtur
 let work: string;
 let root: string;
 let before: { mounts: string; links: string };
+/** strace(1), to see which programs a run starts (scripts/setup.sh installs it). */
+const STRACE = '/usr/bin/strace';
 /** A netbridge network of this file's own (the default one is another test file's), and its bridge. */
 let network: string;
 let bridge: string | undefined;
@@ -92,6 +94,44 @@ describe('cutaway run', () => {
       expect(lines.some((l) => l.startsWith('+ ') && l.endsWith(`  # ${tool}`)), tool).toBe(true);
     }
     expect(lines.find((l) => l.endsWith('  # overlay-mount') && l.includes('mount -t overlay'))).toBeDefined();
+  });
+
+  it("starts Node once on the bridge: netbridge, overlay-mount and cg-limit are done in cutaway's process, traced as their commands", async () => {
+    const execs = join(work, 'execs.strace');
+    // Every program started (execve that succeeded), by any process of the run.
+    const out = await runCommand(STRACE, ['-f', '-qq', '-z', '-e', 'trace=execve', '-e', 'signal=none', '-o', execs, toolPath('cutaway'), '--trace', 'run', '--rm', '--network', network, '-p', '80', BUSYBOX_REF, 'true'], { env: { CUTAWAY_ROOT: root } });
+    expect(out.code, out.stderr).toBe(0);
+    const started = readFileSync(execs, 'utf8').split('\n').flatMap((l) => /execve\("([^"]+)"/.exec(l)?.[1] ?? []).map((p) => basename(p));
+    expect(started.filter((p) => p === 'node')).toHaveLength(1);
+    expect(started.filter((p) => ['netbridge', 'overlay-mount', 'cg-limit'].includes(p))).toEqual([]);
+    // netbridge's work was done all the same: by ip and nft, which it runs wherever it runs.
+    expect(started).toEqual(expect.arrayContaining(['ip', 'nft', 'ns-exec']));
+    const lines = out.stderr.split('\n');
+    const up = lines.findIndex((l) => l.startsWith(`+ netbridge up --json `) && l.endsWith(` --network ${network} -p 80`));
+    const down = lines.findIndex((l) => /^\+ netbridge down [0-9a-f]{12}$/.test(l));
+    expect(up, out.stderr).toBeGreaterThanOrEqual(0);
+    expect(down).toBeGreaterThan(up);
+    const steps = lines.filter((l) => l.endsWith('  # netbridge'));
+    expect(steps.some((l) => l.startsWith('+ ip link add cwv'))).toBe(true);
+    expect(steps.some((l) => /^\+ nft 'delete element ip cw tcp-ports \{ \d+ \}'/.test(l))).toBe(true);
+    // Its note on stderr (ip_forward off) is the tool's alone: cutaway never showed it.
+    expect(out.stderr).not.toMatch(/^netbridge: /m);
+  });
+
+  it('rm -f of several containers on the network at once: every endpoint, namespace and the bridge go', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const out = await cutaway(['run', '-d', BUSYBOX_REF, 'sleep', '600']);
+      expect(out.code, out.stderr).toBe(0);
+      ids.push(out.stdout.trim());
+    }
+    const endpoints = async () => Object.keys((JSON.parse((await runCommand('netbridge', ['network', 'inspect', network])).stdout) as { Containers: object }[])[0]!.Containers);
+    expect((await endpoints()).sort()).toEqual(ids.map((id) => id.slice(0, 12)).sort());
+    // Their teardowns side by side (in one process, where it takes them over from the shims): netbridge's lock and records hold.
+    const rm = await cutaway(['rm', '-f', ...ids]);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(await endpoints()).toEqual([]);
+    for (const id of ids) expect(existsSync(`/run/netns/${id.slice(0, 12)}`)).toBe(false);
   });
 
   it("runs the image's Cmd, with stdin attached by -i", async () => {

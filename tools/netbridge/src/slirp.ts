@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { shellCommand, shellQuote, ToolError, UsageError } from '@cutaway/cli';
 import { withFileLock } from '@cutaway/libc';
 import { writeFileAtomic } from '@cutaway/oci';
-import type { UpResult } from './netbridge.ts';
+import type { UpResult } from './endpoints.ts';
 import { allocatePorts, parsePort, portKey } from './ports.ts';
 import type { Runner } from './runner.ts';
 import { checkName, type PortMapping } from './store.ts';

@@ -130,11 +130,13 @@ export class NetworkStore {
    * @param runDir the runtime directory, $CUTAWAY_RUN
    * @param root the state root this invocation works for (recorded on what it makes; its old records are moved)
    * @param dryRun whether nothing may change (no records moved or reset)
+   * @param tell where a warning for a person goes (stderr, for the tool alone)
    */
   constructor(
     readonly runDir: string,
     readonly root: string,
-    private readonly dryRun = false,
+    private readonly dryRun: boolean,
+    private readonly tell: (text: string) => void,
   ) {
     this.dir = join(resolve(runDir), 'networks');
     this.legacyDir = join(root, 'networks');
@@ -204,7 +206,7 @@ export class NetworkStore {
       const here = this.readFile(old.name);
       if (here && here.id !== old.id) {
         renameSync(from, `${from}.unmigrated`);
-        process.stderr.write(`netbridge: warning: ${from}: not moved to ${this.dir}: the host has another network named ${old.name} (${here.subnet}); left as ${file}.unmigrated\n`);
+        this.tell(`netbridge: warning: ${from}: not moved to ${this.dir}: the host has another network named ${old.name} (${here.subnet}); left as ${file}.unmigrated\n`);
         continue;
       }
       if (here) {

@@ -1,4 +1,4 @@
-import { checkOperands, parseInvocation, Progress, Steps } from '@cutaway/cli';
+import { runHere, Steps, UsageError } from '@cutaway/cli';
 import { readMountinfo } from '@cutaway/libc/mountinfo';
 import { devicesControlled } from './cgroups.ts';
 import { buildEnterPlan } from './enter.ts';
@@ -32,10 +32,10 @@ export function commandPlan(inv: NsExecInvocation): Promise<Plan> {
  * then leaves the planning to ns-exec, which reports it as ever.
  */
 export async function encodedCommandPlan(args: string[], trace: Pick<Steps, 'mode' | 'fd' | 'label'>): Promise<Buffer> {
-  const parsed = parseInvocation(spec, args);
-  const o = parsed.options;
-  if (o.help || o.version || o['dry-run'] || o.json) throw new Error('not a plan to carry out');
-  checkOperands(spec, parsed.positionals);
-  const inv: NsExecInvocation = { ...parsed, progress: new Progress(true), steps: new Steps({ trace: false, dryRun: false }), json: false };
-  return (await commandPlan(inv)).encodeFile(trace);
+  // The planner's own steps are not traced here: `trace` is how the plan has ns-exec trace them as it carries it out.
+  const ran = await runHere(spec, args, new Steps({ trace: false, dryRun: false }), async (inv) => {
+    if (inv.json) throw new UsageError('only a plan to carry out is made here');
+    return (await commandPlan(inv)).encodeFile(trace);
+  });
+  return ran.value;
 }

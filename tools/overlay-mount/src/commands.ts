@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { imageStoreDir, mountRecordPath, parseInvocation, Progress, readMountRecord, ROOT_OPTION, shellCommand, shellQuote, stateRoot, ToolError, UsageError, toolSpec, type Invocation, type MountRecord, type Steps } from '@cutaway/cli';
+import { imageStoreDir, mountRecordPath, readMountRecord, ROOT_OPTION, runHere, shellCommand, shellQuote, stateRoot, ToolError, UsageError, toolSpec, type Invocation, type MountRecord, type Steps } from '@cutaway/cli';
 import { layerPath, LayerError, unpackLayer, type UnpackResult } from '@cutaway/layer';
 import { userNamespaceOf, type UserNamespace } from '@cutaway/libc/userns';
 import { findImage, hostPlatform, isContentHandle, NoSuchImageError, OciLayout, parsePlatform, writeFileAtomic, type FoundImage, type ResolvedImage } from '@cutaway/oci';
@@ -346,14 +346,13 @@ export function overlayMount(inv: Invocation<typeof spec.options>, print: (text:
 
 /**
  * `overlay-mount ARGS` (a mount) for a program with overlay-mount in it (cutaway, for each container it starts):
- * the same parse, checks, unpacking and mount, under the state root `root` unless ARGS give --root, traced to
- * `steps`, quiet; what the tool would print (the merged path), returned. A failure is thrown.
+ * the same parse, checks, unpacking and mount (runHere), under the state root `root` unless ARGS give --root;
+ * what the tool would print (the merged path), returned. A failure is thrown.
  */
 export async function mountHere(args: string[], root: string, steps: Steps): Promise<string> {
-  const parsed = parseInvocation(spec, args);
-  const options = { ...parsed.options, root: parsed.options.root ?? root };
-  if (options.help || options.version || options['dry-run'] || options.unmount !== undefined) throw new UsageError('only a mount is done here');
-  let out = '';
-  await overlayMount({ ...parsed, options, steps, progress: new Progress(true), json: options.json }, (text) => (out += text));
-  return out.trim();
+  const ran = await runHere(spec, args, steps, (inv, print) => {
+    if (inv.options.unmount !== undefined) throw new UsageError('only a mount is done here');
+    return overlayMount({ ...inv, options: { ...inv.options, root: inv.options.root ?? root } }, print);
+  });
+  return ran.output;
 }

@@ -24,6 +24,7 @@ import { CACHE_REPOSITORY, familiarName } from '../images/store.ts';
 import { recordImageEvent } from '../system/events-log.ts';
 import { recordContainerEvent } from '../containers/events.ts';
 import { createCgroup, mountRootfs, teardown } from '../containers/lifecycle.ts';
+import { netbridgeHere } from '../../../netbridge/src/commands.ts';
 import { allDone } from '../containers/parallel.ts';
 import { configText, ContainerStore, type ContainerConfigRecord } from '../containers/store.ts';
 import { usingStore } from '../store-lock.ts';
@@ -272,10 +273,13 @@ class Builder {
         await teardown(this.containers, config, this.env, true, this.r);
       };
       const code = await this.r.guarded(async () => {
-        // Both waited for before a failure goes on, so that removeIt finds each done or not begun.
+        // Side by side, as run's prepare does them, and all waited for before a failure goes on, so that removeIt finds
+        // each done or not begun. The network by netbridge's own code here (a Node start fewer for each RUN: issue 22).
         const cgroup = createCgroup(config, this.env, this.r);
-        const [merged] = await allDone([mountRootfs(this.containers, ['-q', state.image!, '--name', id], this.env, this.r), cgroup] as const);
-        const netns = config.network?.endpoint ? await this.r.tool('netbridge', ['up', config.network.endpoint, '--network', network], this.env, 'netns') : undefined;
+        const rootfs = mountRootfs(this.containers, ['-q', state.image!, '--name', id], this.env, this.r);
+        const up = config.network?.endpoint ? ['up', config.network.endpoint, '--network', network] : undefined;
+        const endpoint = up ? this.r.inProcess('netbridge', up, this.env, 'netns', (steps) => netbridgeHere(up, this.env, steps)) : undefined;
+        const [merged, , netns] = await allDone([rootfs, cgroup, endpoint] as const);
         const mountArgs = await mounts.prepare(merged);
         stopIfSignalled();
         const nsExecArgs = [

@@ -13,7 +13,9 @@
  * "time":…}); serves `cutaway attach` on the socket DIR/attach.sock (below);
  * records DIR/state.json as running once ns-exec has written DIR/pid, and as
  * exited with the status when it ends (128+N after signal N); then becomes
- * AFTER (execvp, the same pid), which takes down what the container had.
+ * AFTER (execvp, the same pid), which takes down what the container had —
+ * unless DIR/teardown.claim is there: the `rm -f` or `stop` that ended the
+ * container takes it down in its own process, and the shim just ends.
  *
  * The shim is a child subreaper (prctl(2) PR_SET_CHILD_SUBREAPER), as
  * containerd-shim is: should ns-exec be killed, PID 1 is re-parented to the
@@ -467,6 +469,9 @@ int main(int argc, char **argv) {
   unlink(path);
   path_in_dir(path, "exit");
   unlink(path);
+  /* A claim on an earlier run's teardown (below) by a stop that never came to take it. */
+  path_in_dir(path, "teardown.claim");
+  unlink(path);
   /* PID 1 comes to the shim, not to init, if ns-exec is killed: its status is still known here. */
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) die_errno(125, "prctl PR_SET_CHILD_SUBREAPER");
 
@@ -556,6 +561,10 @@ int main(int argc, char **argv) {
   /* AFTER (Node, running tools) is no reaper of orphans: whatever is left is reaped now, and the role ends here. */
   while (waitpid(-1, NULL, WNOHANG) > 0) {}
   prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+  /* The process that stopped the container (rm -f, stop) takes it down itself, in its own process: its claim
+     was written before its signal, so it is there by now if it was made for this exit (stop.ts TEARDOWN_CLAIM). */
+  path_in_dir(path, "teardown.claim");
+  if (access(path, F_OK) == 0) exit(0);
   after[after_count] = NULL;
   execvp(after[0], after);
   die_errno(125, "%s", after[0]);

@@ -11,7 +11,8 @@ import { allDone } from './parallel.ts';
 import { currentState } from './state.ts';
 import { endpointAddress, ENDPOINT_FIELDS } from './networks.ts';
 import { configText, overlayLowers, type ContainerConfigRecord, type ContainerStore } from './store.ts';
-import type { UpResult } from '../../../netbridge/src/netbridge.ts';
+import { netbridgeHere } from '../../../netbridge/src/commands.ts';
+import type { UpResult } from '../../../netbridge/src/endpoints.ts';
 import { createHere } from '../../../cg-limit/src/commands.ts';
 import { removeCgroupNamed } from '../../../cg-limit/src/remove.ts';
 import { mountHere } from '../../../overlay-mount/src/commands.ts';
@@ -23,7 +24,9 @@ import { planAhead, showTrace, spawnNsExec, toolEnv, traceCommand, traceEnv, TRA
  * What `docker start` does for a container whose config is written: the
  * rootfs (overlay-mount), the cgroup (cg-limit), the network (netbridge),
  * the generated /etc files, and the ns-exec command line; and what it takes
- * down again. Each step is a tool run as a command.
+ * down again. Each step is a tool's command line, done by that tool's own
+ * code in this process (issue 22: a Node start costs more than most of
+ * their work); a --dry-run script runs each as a command.
  */
 
 /** Docker's /etc/hosts for a container (libnetwork etchosts): the fixed block, then its own address. */
@@ -89,14 +92,19 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
     bridge.endpoint = id12;
     await r.writeFile(store.path(config.id, 'config.json'), configText(config));
   }
+  // `netbridge up --json ID12 OPTIONS`, by netbridge's own code here (a Node start fewer: issue 22): the fields read.
+  const netbridgeUp = <K extends string>(options: string[], as: string, read: readonly K[]) => {
+    const args = ['up', '--json', id12, ...options];
+    return r.inProcessFields('netbridge', args, env, as, read, (steps) => netbridgeHere(args, env, steps));
+  };
   // Rootless, netbridge gives slirp4netns, which serves DNS (its dns field); a bridge serves none.
   const fields = rootless() ? ([...ENDPOINT_FIELDS, 'netns', 'dns'] as const) : ([...ENDPOINT_FIELDS, 'netns'] as const);
-  // Independent steps, run side by side: the rootfs, the cgroup and the network need nothing of each other
-  // (netbridge is started as a tool while the other two are done here). All are waited for before a failure is
-  // reported, so that the caller's teardown finds each one done or not begun.
+  // Independent steps, run side by side: the rootfs, the cgroup and the network need nothing of each other (while
+  // one waits for its ip, nft or the kernel, the others go on). All are waited for before a failure is reported, so
+  // that the caller's teardown finds each one done or not begun.
   // What netbridge up's --json gives that is read here (the real runner gives all of it; a --dry-run script's record, the fields).
   const endpoint: Promise<(Pick<UpResult, 'netns'> & Partial<Pick<UpResult, 'dns' | 'ports'>> & Parameters<typeof endpointAddress>[0]) | undefined> = bridge
-    ? r.toolFields('netbridge', ['up', '--json', id12, ...(bridge.name ? ['--network', bridge.name] : []), ...bridge.ports.flatMap((p) => ['-p', p])], env, 'up', fields)
+    ? netbridgeUp([...(bridge.name ? ['--network', bridge.name] : []), ...bridge.ports.flatMap((p) => ['-p', p])], 'up', fields)
     : Promise.resolve(undefined);
   const cgroup = createCgroup(config, env, r);
   const [merged, , up] = await allDone([mountRootfs(store, overlayArgs(config, lowers), env, r), cgroup, endpoint] as const);
@@ -110,8 +118,7 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
     if (Array.isArray(up.ports)) config.network.published = up.ports.map((p) => `${p.hostPort}:${p.containerPort}/${p.protocol}`);
     dns = up.dns || undefined;
     // The networks connected since (eth1, …): netbridge adds each to the namespace the first `up` made.
-    for (const extra of config.network.connected ?? [])
-      Object.assign(extra, endpointAddress(await r.toolFields('netbridge', ['up', '--json', id12, '--network', extra.name], env, 'connected', ENDPOINT_FIELDS)));
+    for (const extra of config.network.connected ?? []) Object.assign(extra, endpointAddress(await netbridgeUp(['--network', extra.name], 'connected', ENDPOINT_FIELDS)));
     netOptions.push('--netns', up.netns);
   } else netOptions.push('--net', config.network?.mode ?? 'none');
   // The image's files into its new anonymous volumes (VOLUME), at its first start; its health check starting again.
@@ -135,10 +142,11 @@ export async function prepare(store: ContainerStore, config: ContainerConfigReco
  */
 export async function teardown(store: ContainerStore, config: ContainerConfigRecord, env: NodeJS.ProcessEnv, remove: boolean, r: Runner = realRunner): Promise<void> {
   if (!r.dryRun) await recordDie(store, config);
+  const endpoint = config.network?.endpoint;
+  // Done here, by each tool's own code (a Node start fewer for each, on every container's end).
   await Promise.all([
-    config.network?.endpoint ? r.tryTool('netbridge', ['down', config.network.endpoint], env) : undefined,
-    // Done here, by cg-limit's and overlay-mount's own code (two Node starts fewer for every container's end), one
-    // after the other: what is left in the cgroup is killed before the unmount, which it would keep busy.
+    endpoint ? r.tryInProcess('netbridge', ['down', endpoint], env, (steps) => netbridgeHere(['down', endpoint], env, steps).then(() => {})) : undefined,
+    // One after the other: what is left in the cgroup is killed before the unmount, which it would keep busy.
     (async () => {
       if (config.cgroup) await r.tryInProcess('cg-limit', ['rm', '--force', config.cgroup], env, (steps) => removeCgroupNamed(config.cgroup!, steps));
       await r.tryInProcess('overlay-mount', ['--unmount', config.id, ...(remove ? ['--rm'] : [])], env, (steps) => unmountContainer(dirname(store.dir), config.id, remove, steps));

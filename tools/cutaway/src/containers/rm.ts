@@ -1,5 +1,5 @@
 import { constants as osConstants } from 'node:os';
-import { ToolError } from '@cutaway/cli';
+import { rootless, ToolError } from '@cutaway/cli';
 import { command } from '../command.ts';
 import { signalFirst } from '../rootless.ts';
 import { recordContainerEvent } from './events.ts';
@@ -38,7 +38,8 @@ export const rm = command(
     await r.each(ids, inv.positionals, async (id) => {
       const config = store.config(id);
       // (A --dry-run script with -f stops it if it is running when the script runs.)
-      if (r.dryRun ? inv.options.force : currentState(store, id).status === 'running') await r.stopContainer(store, id, 0, osConstants.signals.SIGKILL);
+      // Taken down below, in this process, rather than by its shim (not rootless: there the shim's namespace holds its mounts).
+      if (r.dryRun ? inv.options.force : currentState(store, id).status === 'running') await r.stopContainer(store, id, 0, osConstants.signals.SIGKILL, !rootless());
       // Taken down when it exited (its shim, or run in the foreground): only its directory is left.
       await r.whenDown(
         store,

@@ -1,8 +1,11 @@
+import { existsSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { ToolError, UsageError } from '@cutaway/cli';
+import { dirname } from 'node:path';
+import { rootless, ToolError, UsageError } from '@cutaway/cli';
 import type { ContainerConfig } from '@cutaway/oci';
 import { command } from '../command.ts';
 import { recordContainerEvent } from './events.ts';
+import { teardown } from './lifecycle.ts';
 import { thawIfPaused } from './pause.ts';
 import { signalNumber, signalPid } from './signals.ts';
 import { currentState, shimAlive } from './state.ts';
@@ -53,13 +56,23 @@ export function stopSeconds(store: ContainerStore, id: string, time: string | un
 }
 
 /**
- * Its stop signal (or `signal`: rm -f's SIGKILL) to PID 1, SIGKILL after `seconds` (negative: no limit); returns
- * once the container's shim has taken down what it had.
+ * The file that tells a container's shim that the process stopping the container takes it down itself
+ * (cutaway-shim.c: the shim then ends once it has recorded the exit, instead of becoming `cutaway __teardown`).
  */
-export async function stopContainer(store: ContainerStore, id: string, seconds: number, signal?: number): Promise<void> {
+export const TEARDOWN_CLAIM = 'teardown.claim';
+
+/**
+ * Its stop signal (or `signal`: rm -f's SIGKILL) to PID 1, SIGKILL after `seconds` (negative: no limit); returns
+ * once the container's shim has ended: it has recorded the exit and taken down what the container had — unless
+ * `claimTeardown`, when the caller takes it down (`state.down` is unset if the shim left it, see TEARDOWN_CLAIM):
+ * one Node start fewer per container, and what makes `rm -f` of many containers one process's work.
+ */
+export async function stopContainer(store: ContainerStore, id: string, seconds: number, signal?: number, claimTeardown = false): Promise<void> {
   const s = currentState(store, id);
   if (s.status !== 'running') return;
   const first = signal ?? stopSignalOf(store.config(id));
+  // Before any signal: the shim reads it once PID 1 has ended (a shim that read it earlier has taken it down itself).
+  if (claimTeardown) writeFileSync(store.path(id, TEARDOWN_CLAIM), `${process.pid}\n`);
   recordContainerEvent(store, id, 'kill', { signal: String(first) });
   signalPid(s.pid!, first);
   const deadline = seconds < 0 ? Infinity : Date.now() + seconds * 1000;
@@ -71,15 +84,26 @@ export async function stopContainer(store: ContainerStore, id: string, seconds: 
     signalPid(s.pid!, 'SIGKILL');
     await thawIfPaused(store, id);
   }
-  await waitForExit(store, id);
+  // The die is recorded by whoever takes the container down: with the claim, the caller, after this returns.
+  if (claimTeardown) while (currentState(store, id).status === 'running') await new Promise((r) => setTimeout(r, 20));
+  else await waitForExit(store, id);
   // As docker stop returns once the container is cleaned up.
   for (let i = 0; i < 300 && shimAlive(store, id); i++) await new Promise((r) => setTimeout(r, 20));
 }
 
-/** docker stop of one container, and its `stop` event: after its kill and die, and only if it was running (moby daemon/stop.go). */
+/**
+ * docker stop of one container, and its `stop` event: after its kill and die, and only if it was running (moby
+ * daemon/stop.go). What the container had is taken down here, in this process, rather than by a Node start of
+ * its shim — except rootless, where the overlay is mounted in the namespace the shim holds (rootless.ts).
+ */
 export async function stopWithEvent(store: ContainerStore, id: string, seconds: number): Promise<void> {
   const running = currentState(store, id).status === 'running';
-  await stopContainer(store, id, seconds);
+  const claim = running && !rootless();
+  await stopContainer(store, id, seconds, undefined, claim);
+  if (claim && existsSync(store.path(id)) && !store.state(id).down) {
+    const config = store.config(id);
+    await teardown(store, config, { CUTAWAY_ROOT: dirname(store.dir) }, config.autoRemove);
+  }
   if (running) recordContainerEvent(store, id, 'stop');
 }
 

@@ -1,0 +1,65 @@
+import { ROOT_OPTION, toolSpec, type Invocation } from '@cutaway/cli';
+import pkg from '../package.json' with { type: 'json' };
+
+export const spec = toolSpec({
+  name: 'netbridge',
+  version: pkg.version,
+  synopsis: [
+    'up NAME [--network NET] [-p HOST:CTR[/tcp|udp]]… [--ip ADDR] [--netns PATH | --pid PID]',
+    'up NAME --network NET2 [--ifname IF]      (one more interface in NAME\'s namespace)',
+    'down NAME [--network NET]',
+    'network create NET [--subnet CIDR [--gateway IP]]',
+    'network ls | inspect NET… | rm NET…',
+  ],
+  description: [
+    "Docker's bridge network as its own tool. up gives a network namespace (/run/netns/NAME, made unless --netns",
+    'or --pid names one) an eth0 on the network: a veth pair whose host end is on the bridge, an address leased',
+    'from the subnet, lo up, a default route through the bridge, NAT out, and the published ports in (reachable',
+    "at the host's addresses and at 127.0.0.1). It prints the namespace's path. up NAME again with another",
+    "--network adds an interface (eth1, …; no second default route) to NAME's namespace, as docker network",
+    'connect does. down undoes all of it, or with --network only that interface. The default network, "bridge"',
+    '(cw0, 172.30.0.0/16), exists without being created. Networks, their address leases and the published ports',
+    "belong to the host, not to one state root: they are recorded in $CUTAWAY_RUN/networks (default /run/cutaway),",
+    "under one lock, where every root's netbridge sees them, so two roots never get one address, MAC or host port.",
+    "A state root's records from an older netbridge ($CUTAWAY_ROOT/networks) are moved there on its first run.",
+    'Every packet rule is in the nftables table ip cw; down removes only its own endpoint\'s elements.',
+    'Rootless (an ordinary user, or root of a user namespace), as rootless podman: up makes a network namespace',
+    '(bind-mounted on $CUTAWAY_RUN/slirp4netns/netns/NAME) and attaches slirp4netns to it (eth0 10.0.2.100/24, via',
+    '10.0.2.2, --disable-host-loopback), each -p a forward added through its API socket; down kills it.',
+  ].join('\n'),
+  options: [
+    { name: 'network', type: 'string', arg: 'NET', help: 'up: the network to join (default: bridge); down: only the endpoint on NET' },
+    { name: 'ifname', type: 'string', arg: 'IF', help: "up: the interface's name inside (default: eth0, or the next free ethN of NAME's)" },
+    { name: 'publish', short: 'p', type: 'list', arg: 'HOST:CTR[/PROTO]', help: 'up: publish a port; CTR alone picks a free host port (repeat)' },
+    { name: 'ip', type: 'string', arg: 'ADDR', help: 'up: this address instead of the next free one' },
+    { name: 'netns', type: 'string', arg: 'PATH', help: 'up: configure this existing network namespace' },
+    { name: 'pid', type: 'string', arg: 'PID', help: "up: configure this process's network namespace" },
+    { name: 'ip-forward', type: 'boolean', help: 'up: set net.ipv4.ip_forward=1, as Docker does, so endpoints reach other networks' },
+    { name: 'subnet', type: 'string', arg: 'CIDR', help: "network create: the subnet, e.g. 10.89.0.0/24 (default: a free one of Docker's default pools)" },
+    { name: 'gateway', type: 'string', arg: 'IP', help: "network create: the bridge's address (default: the subnet's first)" },
+    { ...ROOT_OPTION, help: 'the state root whose endpoints these are (default $CUTAWAY_ROOT or /var/lib/cutaway); the records are $CUTAWAY_RUN\'s' },
+  ],
+  examples: [
+    'ns=$(netbridge up web -p 8080:80)                       # /run/netns/web, eth0 172.30.0.2',
+    'ns-exec --netns "$ns" --rootfs R -- httpd -f -p 80 &  curl http://127.0.0.1:8080/',
+    'netbridge up --json db --network backend | jq .ip',
+    'netbridge up web --network backend                    # web gets eth1 on backend too',
+    'netbridge down web --network backend                  # and loses it again',
+    'netbridge network create backend --subnet 10.89.0.0/24',
+    'netbridge --dry-run up web -p 8080:80                   # the ip, sysctl and nft commands',
+    'CUTAWAY_ROOT=/srv/b netbridge up api -p 8080:80         # another root: "port is already allocated"',
+    'cat /run/cutaway/networks/bridge.json                   # every root\'s leases on cw0',
+    'netbridge down web',
+    'ns=$(netbridge up web -p 8080:80)                       # rootless: slirp4netns, 10.0.2.100',
+  ],
+  classic: [
+    'ip netns add web',
+    'ip link add cw0 type bridge; ip addr add 172.30.0.1/16 dev cw0; ip link set cw0 up',
+    'ip link add cwv… type veth peer name eth0 netns web; ip link set cwv… master cw0 up',
+    'ip -n web addr add 172.30.0.2/16 dev eth0; ip -n web link set eth0 up; ip -n web route add default via 172.30.0.1',
+    "nft 'add rule ip cw postrouting ip saddr 172.30.0.0/16 oifname != cw0 masquerade'",
+    "nft 'add rule ip cw prerouting fib daddr type local tcp dport 8080 dnat to 172.30.0.2:80'",
+  ],
+});
+
+export type NetbridgeInvocation = Invocation<typeof spec.options>;
