@@ -25,17 +25,22 @@ export async function syncDir(dir: string): Promise<void> {
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const temp = tempPathBeside(path);
   try {
-    const handle = await open(temp, 'wx', mode);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeNewFileSynced(temp, data, mode);
     await rename(temp, path);
   } catch (e) {
     await rm(temp, { force: true });
     throw e;
   }
   await syncDir(dirname(path));
+}
+
+/** Creates `path` (it must not exist) with `data`, and fsyncs it: once this returns, a crash keeps its content. */
+export async function writeNewFileSynced(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const handle = await open(path, 'wx', mode);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -68,40 +68,76 @@ export function verifyBytes(data: Uint8Array, expected: { digest: Digest; size?:
 }
 
 /**
- * A pass-through stream that hashes and counts what flows through it. With an
- * expected digest it fails the stream at the end when the content differs, and
- * as soon as the byte count exceeds an expected size, so that a wrong blob is
- * refused before the consumer commits it anywhere.
+ * A blob's digest, computed as its bytes arrive: each byte is hashed once, on its way to wherever it goes. With
+ * an expected digest, more bytes than its size fail at once (a wrong blob is refused before anything commits
+ * it), and `finish` fails unless the digest (and size) match.
  */
-export class DigestingStream extends Transform {
+export class BlobHash {
   readonly algorithm: DigestAlgorithm;
   private readonly hash: Hash;
   private count = 0;
-  private result?: Digest;
 
   constructor(private readonly expected?: { digest: Digest; size?: number }, algorithm?: DigestAlgorithm) {
-    super();
     this.algorithm = expected ? parseDigest(expected.digest).algorithm : (algorithm ?? 'sha256');
     this.hash = createHash(this.algorithm);
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+  /** Hashes the next bytes; throws OciError when they take the blob past its expected size. */
+  update(chunk: Uint8Array): void {
     this.count += chunk.length;
     const size = this.expected?.size;
-    if (size !== undefined && this.count > size) {
-      done(new OciError(`size mismatch: expected ${size} bytes for ${this.expected!.digest}, got more`));
+    if (size !== undefined && this.count > size) throw new OciError(`size mismatch: expected ${size} bytes for ${this.expected!.digest}, got more`);
+    this.hash.update(chunk);
+  }
+
+  /** The digest and size of everything hashed; throws DigestMismatchError unless they are the expected ones. Once only. */
+  finish(): { digest: Digest; size: number } {
+    const actual = { digest: `${this.algorithm}:${this.hash.digest('hex')}` as Digest, size: this.count };
+    const expected = this.expected;
+    if (expected && (actual.digest !== expected.digest || (expected.size !== undefined && expected.size !== actual.size))) {
+      throw new DigestMismatchError(expected, actual);
+    }
+    return actual;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+}
+
+/**
+ * A pass-through stream that hashes and counts what flows through it (a BlobHash). With an expected digest it
+ * fails the stream at the end when the content differs, and as soon as the byte count exceeds an expected
+ * size, so that a wrong blob is refused before the consumer commits it anywhere.
+ */
+export class DigestingStream extends Transform {
+  private readonly hash: BlobHash;
+  private result?: Digest;
+
+  constructor(expected?: { digest: Digest; size?: number }, algorithm?: DigestAlgorithm) {
+    super();
+    this.hash = new BlobHash(expected, algorithm);
+  }
+
+  get algorithm(): DigestAlgorithm {
+    return this.hash.algorithm;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    try {
+      this.hash.update(chunk);
+    } catch (e) {
+      done(e as Error);
       return;
     }
-    this.hash.update(chunk);
     done(null, chunk);
   }
 
   override _flush(done: TransformCallback): void {
-    this.result = `${this.algorithm}:${this.hash.digest('hex')}`;
-    const actual = { digest: this.result, size: this.count };
-    const expected = this.expected;
-    if (expected && (actual.digest !== expected.digest || (expected.size !== undefined && expected.size !== actual.size))) {
-      done(new DigestMismatchError(expected, actual));
+    try {
+      this.result = this.hash.finish().digest;
+    } catch (e) {
+      done(e as Error);
       return;
     }
     done();
@@ -114,6 +150,6 @@ export class DigestingStream extends Transform {
   }
 
   get size(): number {
-    return this.count;
+    return this.hash.size;
   }
 }

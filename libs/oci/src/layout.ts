@@ -1,14 +1,14 @@
 import { createReadStream } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { pipeline as pipelineCallback } from 'node:stream';
 import { lockFile, withFileLock, type FileLock } from '@cutaway/libc';
-import { syncDir, tempPathBeside, writeFileAtomic } from './atomic-file.ts';
+import { syncDir, tempPathBeside, writeFileAtomic, writeNewFileSynced } from './atomic-file.ts';
 import { parseImageConfig, type ImageConfig } from './config.ts';
 import type { Descriptor } from './descriptor.ts';
-import { DigestingStream, parseDigest, verifyBytes, type Digest } from './digest.ts';
+import { appendHashed, hashFile, writeAll } from './blob-file.ts';
+import { BlobHash, DigestingStream, parseDigest, verifyBytes, type Digest } from './digest.ts';
 import { OciError } from './errors.ts';
 import { parseJson } from './json-fields.ts';
 import { parseManifestDocument, readImageIndex, type ImageIndex, type ManifestDocument } from './manifest.ts';
@@ -78,19 +78,26 @@ export class OciLayout {
 
   /** Creates a layout (or opens the one already there); concurrent creators end with one valid layout. */
   static async create(dir: string): Promise<OciLayout> {
-    await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
-    await mkdir(join(dir, PRIVATE_DIR), { recursive: true });
-    await createIfAbsent(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION }));
-    await createIfAbsent(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] }));
-    return OciLayout.open(dir);
+    await Promise.all([mkdir(join(dir, 'blobs', 'sha256'), { recursive: true }), mkdir(join(dir, PRIVATE_DIR), { recursive: true })]);
+    const made = await Promise.all([
+      createIfAbsent(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION })),
+      createIfAbsent(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] })),
+    ]);
+    // Files this call wrote need no reading back; one found there (or another creator's) is checked.
+    return made.every(Boolean) ? new OciLayout(dir) : OciLayout.open(dir);
   }
 
   blobPath(digest: Digest): string {
     return join(this.dir, blobName(digest));
   }
 
-  async hasBlob(digest: Digest): Promise<boolean> {
-    return stat(this.blobPath(digest)).then(
+  hasBlob(digest: Digest): Promise<boolean> {
+    return OciLayout.holdsBlob(this.dir, digest);
+  }
+
+  /** Whether the layout at `dir` holds the blob, asked before it is opened (one not made yet holds none). */
+  static async holdsBlob(dir: string, digest: Digest): Promise<boolean> {
+    return stat(join(dir, blobName(digest))).then(
       (s) => s.isFile(),
       () => false,
     );
@@ -130,7 +137,7 @@ export class OciLayout {
       return { digest: expected.digest, size };
     }
     return this.withLease(async () => {
-      const hasher = new DigestingStream(expected);
+      const hash = new BlobHash(expected);
       // `.blob.<pid>.<random>.tmp`, flock'd by its writer from just after it is made until it is renamed into
       // blobs/ or removed: one that nobody holds and whose pid no longer runs is a killed writer's (cutaway
       // system df counts it, system prune removes it). The flock dies with the writer and tells across pid
@@ -139,19 +146,21 @@ export class OciLayout {
       let held: FileLock | undefined;
       try {
         const handle = await open(temp, 'wx', 0o644);
+        let stored: { digest: Digest; size: number };
         try {
           held = await lockFile(temp);
-          const input = source instanceof Readable ? source : Readable.from([Buffer.from(source)]);
-          const writer = batchedWriter(handle, temp);
-          await pipeline(input, hasher, writer.write).catch((e: unknown) => {
-            throw writer.failure ?? e;
-          });
-          await handle.sync();
+          if (source instanceof Readable) await appendHashed(source, handle, temp, hash);
+          else {
+            hash.update(source);
+            await writeAll(handle, [source], temp);
+          }
+          stored = hash.finish();
+          await durable(handle);
         } finally {
           await handle.close();
         }
-        await this.commitBlob(temp, hasher.digest);
-        return { digest: hasher.digest, size: hasher.size };
+        await this.commitBlob(temp, stored.digest);
+        return stored;
       } catch (e) {
         await rm(temp, { force: true });
         throw e;
@@ -174,14 +183,13 @@ export class OciLayout {
     const partial = join(this.dir, PRIVATE_DIR, `${algorithm}-${encoded}.partial`);
     return this.withLease(() =>
       withFileLock(`${partial}.lock`, async () => {
-        if (await this.hasBlob(expected.digest)) return { ...(await this.putBlob(Buffer.alloc(0), expected)), resumedAt: expected.size };
-        let have = await stat(partial).then((s) => s.size, () => 0);
+        const [stored, kept] = await Promise.all([this.hasBlob(expected.digest), stat(partial).then((s) => s.size, () => 0)]);
+        if (stored) return { ...(await this.putBlob(Buffer.alloc(0), expected)), resumedAt: expected.size };
+        let have = kept;
         // A partial as long as the blob was killed between its last write and the rename: keep it if it is right.
         if (have === expected.size) {
-          const hasher = new DigestingStream(expected);
-          const complete = await pipeline(createReadStream(partial), hasher, async (chunks: AsyncIterable<Buffer>) => {
-            for await (const _ of chunks);
-          }).then(() => true, () => false);
+          const hash = new BlobHash(expected);
+          const complete = await hashFile(partial, have, hash).then(() => hash.finish()).then(() => true, () => false);
           if (complete) {
             await this.commitBlob(partial, expected.digest);
             return { ...expected, resumedAt: expected.size };
@@ -190,27 +198,22 @@ export class OciLayout {
         if (have >= expected.size) have = 0;
         const { stream, offset } = await fetchFrom(have);
         if (offset !== have && offset !== 0) throw new Error(`putBlobResumable: asked for ${have}, the stream starts at ${offset}`);
-        const handle = await open(partial, offset === have ? 'a' : 'w');
+        const start = offset === have ? have : 0;
+        const handle = await open(partial, start > 0 ? 'a' : 'w');
         try {
-          const hasher = new DigestingStream(expected);
-          const start = offset === have ? have : 0;
-          const input = start > 0 ? concatStreams(createReadStream(partial, { end: start - 1 }), stream) : stream;
-          // The first `start` bytes are the partial file's own, read back only to hash them.
-          const fresh = async function* (chunks: AsyncIterable<Buffer>) {
-            let seen = 0;
-            for await (const chunk of chunks) {
-              const part = seen >= start ? chunk : chunk.subarray(Math.min(chunk.length, start - seen));
-              seen += chunk.length;
-              if (part.length) yield part;
-            }
-          };
-          const writer = batchedWriter(handle, partial);
-          await pipeline(input, hasher, (chunks: AsyncIterable<Buffer>) => writer.write(fresh(chunks))).catch(async (e) => {
+          const hash = new BlobHash(expected);
+          try {
+            // The bytes kept from before are read back only to hash them; the rest are hashed as they arrive.
+            await hashFile(partial, start, hash);
+            await appendHashed(stream, handle, partial, hash);
+            hash.finish();
+          } catch (e) {
+            stream.destroy();
             // A wrong blob is not worth resuming; a dropped connection is.
             if (e instanceof OciError) await rm(partial, { force: true });
-            throw writer.failure ?? e;
-          });
-          await handle.sync();
+            throw e;
+          }
+          await durable(handle);
           await this.commitBlob(partial, expected.digest);
           return { digest: expected.digest, size: expected.size, resumedAt: start };
         } finally {
@@ -262,6 +265,11 @@ export class OciLayout {
   }
 
   async readIndex(): Promise<ImageIndex> {
+    return (await this.readIndexFile()).index;
+  }
+
+  /** index.json, read and checked, with the text it was read from. */
+  private async readIndexFile(): Promise<{ text: string; index: ImageIndex }> {
     let text: string;
     try {
       text = await readFile(join(this.dir, 'index.json'), 'utf8');
@@ -269,7 +277,7 @@ export class OciLayout {
       throw new OciError(`${this.dir} is not an OCI image layout (no index.json)`);
     }
     try {
-      return readImageIndex(parseJson(text, 'index.json'));
+      return { text, index: readImageIndex(parseJson(text, 'index.json')) };
     } catch (e) {
       throw new OciError(`${this.dir}/index.json: ${(e as Error).message}`);
     }
@@ -405,101 +413,42 @@ export class OciLayout {
   private async updateIndex(change: (manifests: Descriptor[]) => Descriptor[]): Promise<void> {
     const lock = await this.lockPrivate('index.lock', 'exclusive');
     try {
-      const index = await this.readIndex();
-      const updated = { ...index, mediaType: index.mediaType ?? MediaType.ociIndex, manifests: change(index.manifests) };
-      await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify(updated));
+      const { text, index } = await this.readIndexFile();
+      const updated = JSON.stringify({ ...index, mediaType: index.mediaType ?? MediaType.ociIndex, manifests: change(index.manifests) });
+      // A change that changes nothing (a pull of an image tagged so already) costs no write and no fsync.
+      if (updated !== text) await writeFileAtomic(join(this.dir, 'index.json'), updated);
     } finally {
       lock.release();
     }
   }
 }
 
-const WRITE_BATCH = 1 << 20;
+/**
+ * Makes a blob file's bytes durable before it is renamed into blobs/: fdatasync(2) writes the data and the
+ * metadata needed to read it back (its size), which is all a blob needs; its times may be lost.
+ */
+function durable(handle: FileHandle): Promise<void> {
+  return handle.datasync();
+}
 
 /**
- * Writes a stream of chunks to a file in batches of about 1 MiB: one writev(2)
- * per batch rather than a trip through libuv's thread pool for every 64 KiB
- * network chunk (measured: a quarter of a pull's data-path time).
+ * Writes `path` only if it does not exist, atomically: link(2) of a complete, synced temp file fails with
+ * EEXIST when another creator was first; the directory is synced after the link, so the name survives a crash.
+ * Whether this call made it.
  */
-/**
- * The last stage of a blob's pipeline: writes to `path` in batches of WRITE_BATCH bytes, a short write
- * continued until the kernel says why it stops. A write that fails (ENOSPC) is kept as `failure`, with the
- * path, for the caller to throw: pipeline() rejects with the AbortError of tearing the other streams down,
- * not with the error that made it do so.
- */
-function batchedWriter(handle: FileHandle, path: string): { write: (chunks: AsyncIterable<Buffer>) => Promise<void>; failure?: Error } {
-  const writer: { write: (chunks: AsyncIterable<Buffer>) => Promise<void>; failure?: Error } = {
-    write: async (chunks) => {
-      let batch: Buffer[] = [];
-      let size = 0;
-      const flush = async () => {
-        let pending = batch;
-        batch = [];
-        size = 0;
-        try {
-          while (pending.length) pending = dropBytes(pending, (await handle.writev(pending)).bytesWritten);
-        } catch (e) {
-          throw (writer.failure = withPath(e as NodeJS.ErrnoException, path));
-        }
-      };
-      try {
-        for await (const chunk of chunks) {
-          batch.push(chunk);
-          size += chunk.length;
-          if (size >= WRITE_BATCH) await flush();
-        }
-      } finally {
-        // Also when the source fails: what arrived is kept, for a resumed download to start after it.
-        if (size > 0) await flush();
-      }
-    },
-  };
-  return writer;
-}
-
-/** What is left of `buffers` after their first `n` bytes were written. */
-function dropBytes(buffers: Buffer[], n: number): Buffer[] {
-  if (n <= 0) throw new Error('write(2) wrote nothing');
-  const rest: Buffer[] = [];
-  for (const b of buffers) {
-    if (n >= b.length) n -= b.length;
-    else {
-      rest.push(n > 0 ? b.subarray(n) : b);
-      n = 0;
-    }
-  }
-  return rest;
-}
-
-/** A write's errno error names the file, as Node's open errors do: "ENOSPC: no space left on device, write '/…'". */
-function withPath(e: NodeJS.ErrnoException, path: string): NodeJS.ErrnoException {
-  if (e.code !== undefined && e.path === undefined) {
-    e.path = path;
-    e.message = `${e.message} '${path}'`;
-  }
-  return e;
-}
-
-/** One stream of `first`'s bytes then `second`'s. */
-function concatStreams(first: Readable, second: Readable): Readable {
-  return Readable.from(
-    (async function* () {
-      yield* first;
-      yield* second;
-    })(),
-  );
-}
-
-/** Writes `path` only if it does not exist, atomically: link(2) of a complete temp file fails with EEXIST. */
-async function createIfAbsent(path: string, content: string): Promise<void> {
-  if (await stat(path).then(() => true, () => false)) return; // the common case: no temp file, no fsync
+async function createIfAbsent(path: string, content: string): Promise<boolean> {
+  if (await stat(path).then(() => true, () => false)) return false; // the common case: no temp file, no fsync
   const temp = tempPathBeside(path);
-  await writeFileAtomic(temp, content);
+  let made = true;
   try {
-    await link(temp, path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    await writeNewFileSynced(temp, content);
+    await link(temp, path).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+      made = false;
+    });
   } finally {
     await rm(temp, { force: true });
   }
+  await syncDir(dirname(path));
+  return made;
 }

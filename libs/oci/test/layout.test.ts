@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -148,6 +149,57 @@ describe('OciLayout', () => {
     expect(await files(dir)).toEqual(['index.json', 'oci-layout']);
   });
 
+  it('writes over a partial file as long as the blob or longer that holds the wrong bytes, never after them', async () => {
+    const layout = await OciLayout.create(dir);
+    const data = Buffer.from('0123456789'.repeat(100));
+    const expected = { digest: digestOf(data), size: data.length };
+    const partial = join(dir, '.cutaway', `sha256-${expected.digest.slice(7)}.partial`);
+    for (const junk of [Buffer.alloc(data.length, 1), Buffer.alloc(data.length + 10, 2)]) {
+      await writeFile(partial, junk);
+      const offsets: number[] = [];
+      const stored = await layout.putBlobResumable(expected, async (offset) => {
+        offsets.push(offset);
+        return { stream: Readable.from([data]), offset };
+      });
+      expect(offsets).toEqual([0]);
+      expect(stored.resumedAt).toBe(0);
+      expect(await readFile(layout.blobPath(expected.digest))).toEqual(data);
+      await rm(layout.blobPath(expected.digest));
+    }
+  });
+
+  it('streams a blob of many write batches in order, and a source that fails keeps exactly what arrived to resume from', async () => {
+    const layout = await OciLayout.create(dir);
+    // 20 MiB in chunks of uneven sizes: many 1 MiB write batches, and more than one early datasync.
+    const data = randomBytes(20 << 20);
+    const expected = { digest: digestOf(data), size: data.length };
+    const chunks = function* (from: number, to: number) {
+      for (let at = from, step = 1; at < to; at += step, step = (step * 7919) % 150_001 || 1) yield data.subarray(at, Math.min(at + step, to));
+    };
+    const cut = 13_456_789;
+    await expect(
+      layout.putBlobResumable(expected, async (offset) => ({
+        stream: Readable.from(
+          (async function* () {
+            yield* chunks(offset, cut);
+            throw new Error('connection reset');
+          })(),
+        ),
+        offset,
+      })),
+    ).rejects.toThrow('connection reset');
+    const partial = join(dir, '.cutaway', `sha256-${expected.digest.slice(7)}.partial`);
+    // Compared by digest: toEqual walks a buffer index by index.
+    expect(digestOf(await readFile(partial))).toBe(digestOf(data.subarray(0, cut)));
+    const resumed = await layout.putBlobResumable(expected, async (offset) => ({ stream: Readable.from(chunks(offset, data.length)), offset }));
+    expect(resumed).toEqual({ ...expected, resumedAt: cut });
+    expect(digestOf(await layout.readBlob(expected.digest))).toBe(expected.digest);
+    // The same through putBlob, from a stream.
+    await rm(layout.blobPath(expected.digest));
+    expect(await layout.putBlob(Readable.from(chunks(0, data.length)), expected)).toEqual(expected);
+    expect(digestOf(await layout.readBlob(expected.digest))).toBe(expected.digest);
+  });
+
   it('names, renames and removes references in index.json', async () => {
     const layout = await OciLayout.create(dir);
     const one = await putImage(layout, 'one');
@@ -164,6 +216,18 @@ describe('OciLayout', () => {
     expect(await layout.removeRef('localhost:5000/a/b:t')).toBe(true);
     expect(await layout.removeRef('localhost:5000/a/b:t')).toBe(false);
     expect(await layout.resolve('localhost:5000/a/b:t')).toBeUndefined();
+  });
+
+  it('leaves index.json as it is when a change changes nothing (tagged so already)', async () => {
+    const layout = await OciLayout.create(dir);
+    const one = await putImage(layout, 'one');
+    await layout.addRef('a/b:1', one);
+    const before = await stat(join(dir, 'index.json'));
+    await layout.addRef('a/b:1', one);
+    expect((await stat(join(dir, 'index.json'))).ino).toBe(before.ino);
+    await layout.addRef('a/b:2', one);
+    expect((await stat(join(dir, 'index.json'))).ino).not.toBe(before.ino);
+    expect((await layout.list()).map((e) => e.name)).toEqual(['a/b:1', 'a/b:2']);
   });
 
   it('keeps every name when many tags are added at once', async () => {

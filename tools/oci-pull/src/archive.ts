@@ -29,7 +29,7 @@ async function openArchive(file: string): Promise<ArchiveInput> {
  * is the image's own.
  */
 export async function importDockerArchive(source: ArchiveSource, ctx: PullContext): Promise<PullResult> {
-  const to = localTarget(ctx);
+  const to = await localTarget(ctx);
   const input = await openArchive(source.file);
   const loaded = await loadDockerArchive(input, to, {
     file: source.file,

@@ -10,7 +10,7 @@ import { localTarget, type OciSource, type PulledBlob, type PullContext, type Pu
 export async function copyImage(source: OciSource, ctx: PullContext): Promise<PullResult> {
   const { name, tag } = source;
   const { platform, progress } = ctx;
-  const to = localTarget(ctx);
+  const to = await localTarget(ctx);
   const from = await OciLayout.open(source.dir).catch((e: Error) => {
     throw new ToolError(e.message);
   });

@@ -69,9 +69,11 @@ async function main({ options, positionals, progress, steps, json }: Invocation<
   const dryRun = options['dry-run'];
   const dir = resolve(options.layout ?? imageStoreDir(stateRoot(options.root)));
   const source = parseSource(positionals[0]!);
-  const layout = dryRun ? await OciLayout.open(dir).catch(() => undefined) : await OciLayout.create(dir);
+  const store = dryRun ? OciLayout.open(dir).catch(() => undefined) : OciLayout.create(dir);
+  // Its error is the reader's to throw, when it awaits the store.
+  store.catch(() => {});
 
-  const ctx: PullContext = { layout, storeDir: dir, platform, platformGiven: options.platform !== undefined, jobs, progress, steps, dryRun, registryClient: (ref) => registryClient(ref, options, steps) };
+  const ctx: PullContext = { store, storeDir: dir, platform, platformGiven: options.platform !== undefined, jobs, progress, steps, dryRun, registryClient: (ref) => registryClient(ref, options, steps) };
   let result: PullResult;
   try {
     result = await read(source, ctx);

@@ -1,5 +1,4 @@
-import { pipeline, Transform, type Readable } from 'node:stream';
-import { shellQuote, ToolError, type Steps } from '@cutaway/cli';
+import { shellQuote, ToolError, type ProgressItem, type Steps } from '@cutaway/cli';
 import {
   blobName,
   digestOf,
@@ -10,7 +9,9 @@ import {
   MediaType,
   MANIFEST_ACCEPT,
   OciError,
+  OciLayout,
   parseDigest,
+  parseImageConfig,
   parseManifestDocument,
   platformRank,
   REF_NAME,
@@ -22,34 +23,28 @@ import {
   type ImageConfig,
   type ImageIndex,
   type ImageManifest,
+  type ManifestDocument,
   type Platform,
   type Reference,
 } from '@cutaway/oci';
-import { mapLimited } from './common.ts';
-import { registryError, repositoryScope, type RegistryClient } from './registry.ts';
+import { blobFailure, blobSteps, fetchBlob, pullBlob, shellUrl, storedBlob, summaryOf, type ManifestFetch, type RegistryFetch, type RegistryPull } from './blobs.ts';
+import { allSettled, mapLimited } from './common.ts';
+import { registryError, repositoryScope } from './registry.ts';
 import { scriptLine, traceLine } from './script.ts';
 import type { PulledBlob, PullContext, PullResult, RegistrySource } from './source.ts';
 
-/** A registry pull under way: the context, the reference, and a client for its registry. */
-interface RegistryPull extends PullContext {
-  client: RegistryClient;
-  ref: Reference;
-}
-
-const BLOB_ATTEMPTS = 4;
-
-/** Failures of the store's own file system: no other attempt helps them. */
-const STORE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO']);
-
-function shellUrl(url: URL): string {
-  return `'${url.href}'`;
+/** A manifest (or index) as the registry sent it, with its digest. */
+interface FetchedManifest {
+  bytes: Buffer;
+  contentType: string | undefined;
+  digest: Digest;
 }
 
 /**
  * What the registry says a tag or digest is: its exact bytes, checked against the digest we asked for or were
  * told. The dry-run script fetches it into its temporary directory, named by its digest, and checks it there.
  */
-async function fetchManifest(opts: RegistryPull, reference: string): Promise<{ bytes: Buffer; contentType: string | undefined; digest: Digest }> {
+async function fetchManifest(opts: ManifestFetch, reference: string): Promise<FetchedManifest> {
   const { client, ref } = opts;
   const repo = ref.path;
   const path = `/v2/${repo}/manifests/${reference}`;
@@ -85,78 +80,83 @@ async function fetchManifest(opts: RegistryPull, reference: string): Promise<{ b
   return { bytes, contentType, digest };
 }
 
-/** Counts the bytes of a stream into a progress bar. */
-function counting(progress: (done: number) => void, start: number): Transform {
-  let done = start;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      done += chunk.length;
-      progress(done);
-      cb(null, chunk);
-    },
-  });
+/** The image's config and how it came: its summary, and `store` to put it into the store (nothing if it is there). */
+interface PulledConfig {
+  blob: PulledBlob;
+  /** Undefined in a dry run. */
+  image?: ImageConfig;
+  store(): Promise<void>;
 }
 
-/** Downloads one blob into the store (resuming an interrupted download), unless it is there already. */
-async function pullBlob(opts: RegistryPull, d: Descriptor, label: string): Promise<PulledBlob> {
-  const { client, layout, ref, progress } = opts;
-  const path = `/v2/${ref.path}/blobs/${d.digest}`;
-  const file = blobName(d.digest);
-  const summary = { mediaType: d.mediaType, digest: d.digest, size: d.size };
-  if (layout && !opts.dryRun && (await layout.hasBlob(d.digest))) {
-    opts.steps.note(`${file} is in the store already`);
-    progress.item(label, d.size).finish('already exists');
-    return { ...summary, cached: true };
-  }
-  const { algorithm, encoded } = parseDigest(d.digest);
-  traceLine(opts.steps, `curl -fsSL${client.curlOptions()} -o ${file} ${shellUrl(client.url(path))}`);
-  traceLine(opts.steps, `echo '${encoded}  ${file}' | ${algorithm}sum -c`);
-  // The script asks the store as it runs, as the tool does: a blob there already is not fetched again. A blob
-  // enters the store only verified, by a rename from the store's own file system.
-  scriptLine(opts.steps, `if [ ! -f ${file} ]; then   # ${label}`);
-  scriptLine(opts.steps, `  curl -fsSL${client.curlOptions()} -o "$tmp/${encoded}" ${shellUrl(client.url(path))}`);
-  scriptLine(opts.steps, `  echo "${encoded}  $tmp/${encoded}" | ${algorithm}sum -c --quiet`);
-  scriptLine(opts.steps, `  mv "$tmp/${encoded}" ${file}`);
-  scriptLine(opts.steps, 'fi');
-  if (opts.dryRun || !layout) return { ...summary, cached: false };
-  const bar = progress.item(label, d.size);
-  // pipeline, not pipe: a connection that drops must fail the store's write (and be resumed), not leave it waiting.
-  // Bytes are counted only for a bar someone sees.
-  const body = (res: { body: Readable }, offset: number): Readable => (progress.interactive ? pipeline(res.body, counting(bar.update, offset), () => {}) : res.body);
-  for (let attempt = 1; ; attempt++) {
-    let resumedFrom = 0;
-    try {
-      const stored = await layout.putBlobResumable({ digest: d.digest, size: d.size }, async (offset) => {
-        resumedFrom = offset;
-        const res = await client.request(path, { headers: offset > 0 ? { Range: `bytes=${offset}-` } : {}, scopes: [repositoryScope(ref.path, ['pull'])] });
-        if (res.status === 206) {
-          const range = /^bytes (\d+)-/.exec(String(res.headers['content-range']));
-          if (range && Number(range[1]) === offset) return { stream: body(res, offset), offset };
-          res.body.resume();
-          throw new Error(`unexpected Content-Range ${res.headers['content-range']}`);
-        }
-        if (res.status === 200) return { stream: body(res, 0), offset: 0 };
-        throw new ToolError(`${repositoryName(ref)}: blob ${d.digest}: ${await registryError(res)}`);
+/** A config fetched into memory, verified, and its progress item (finished once it is stored). */
+interface FetchedConfig {
+  bytes: Buffer;
+  bar: ProgressItem;
+}
+
+/**
+ * The config, fetched into memory as soon as the manifest names it, while the store is made ready and leased
+ * (a config is read whole to be checked in any case); undefined when the store at `dir` holds it already.
+ */
+async function prefetchConfig(opts: RegistryFetch, d: Descriptor): Promise<FetchedConfig | undefined> {
+  return (await OciLayout.holdsBlob(opts.storeDir, d.digest)) ? undefined : fetchConfig(opts, d);
+}
+
+async function fetchConfig(opts: RegistryFetch, d: Descriptor): Promise<FetchedConfig> {
+  blobSteps(opts, d, 'config');
+  const bar = opts.progress.item('config', d.size);
+  return { bytes: await fetchBlob(opts, d, 'config', bar), bar };
+}
+
+/**
+ * The image's config, wanted before any layer is fetched (its checks decide whether they are): the one
+ * `prefetched`, else the store's, else fetched now. One fetched is stored by `store`, while the layers
+ * download: its write, fsync and renames are not in the way of the first layer byte.
+ */
+async function pullConfig(opts: RegistryPull, d: Descriptor, prefetched: Promise<FetchedConfig | undefined>): Promise<PulledConfig> {
+  const { layout, ref } = opts;
+  const unreadable = (e: Error) => new ToolError(`${formatReference(ref)}: config ${d.digest}: ${e.message}`);
+  if (!layout || opts.dryRun) return { blob: await pullBlob(opts, d, 'config'), store: async () => {} };
+  let fetched = await prefetched;
+  if (!fetched) {
+    const stored = await storedBlob(opts, d, 'config');
+    if (stored) {
+      const image = await layout.readConfig(d.digest).catch((e: Error) => {
+        throw unreadable(e);
       });
-      bar.finish(stored.resumedAt > 0 ? `pull complete (resumed at ${stored.resumedAt} bytes)` : 'pull complete');
-      return { ...summary, cached: false };
-    } catch (e) {
-      if (e instanceof ToolError) throw e;
-      // A resumed blob that does not verify may owe it to the bytes kept from before (the .partial is gone now): once more, from zero.
-      if (e instanceof OciError && resumedFrom > 0 && attempt < BLOB_ATTEMPTS) {
-        process.stderr.write(`${label}: the resumed download did not verify; fetching it again from the start\n`);
-        continue;
-      }
-      if (e instanceof OciError) throw new ToolError(`${repositoryName(ref)}: blob ${d.digest} rejected: ${e.message}`, 'the registry holds a corrupt blob; nothing was stored');
-      const code = (e as NodeJS.ErrnoException).code ?? '';
-      if (STORE_ERRORS.has(code)) {
-        const full = code === 'ENOSPC' || code === 'EDQUOT';
-        throw new ToolError(`${repositoryName(ref)}: blob ${d.digest}: ${(e as Error).message}`, full ? `free space where the store is (df ${layout.dir}); pulling again resumes where this pull stopped` : undefined);
-      }
-      if (attempt >= BLOB_ATTEMPTS) throw new ToolError(`${repositoryName(ref)}: blob ${d.digest}: ${(e as Error).message}`);
-      process.stderr.write(`${label}: ${(e as Error).message}; resuming\n`);
+      return { blob: stored, image, store: async () => {} };
     }
+    fetched = await fetchConfig(opts, d);
   }
+  const { bytes, bar } = fetched;
+  let image: ImageConfig;
+  try {
+    image = parseImageConfig(bytes);
+  } catch (e) {
+    throw unreadable(e as Error);
+  }
+  const store = async () => {
+    await layout.putBlob(bytes, { digest: d.digest, size: d.size }).catch((e: unknown) => {
+      throw blobFailure(opts, d, e) ?? e;
+    });
+    bar.finish('pull complete');
+  };
+  return { blob: { ...summaryOf(d), cached: false }, image, store };
+}
+
+/** The image manifest for the platform, through an index if the reference names one. */
+async function resolveImage(opts: ManifestFetch & Pick<PullContext, 'platform'>): Promise<{ fetched: FetchedManifest; doc: ManifestDocument & { kind: 'manifest' }; indexDigest?: Digest }> {
+  const { ref } = opts;
+  let fetched = await fetchManifest(opts, ref.digest ?? ref.tag!);
+  let doc = parseDocument(ref, fetched);
+  if (doc.kind === 'manifest') return { fetched, doc };
+  const indexDigest = fetched.digest;
+  const chosen = manifestFor(ref, doc.index, opts.platform);
+  opts.steps.note(`the index lists ${chosen.digest} for ${formatPlatform(chosen.platform!)}`);
+  fetched = await fetchManifest(opts, chosen.digest);
+  doc = parseDocument(ref, fetched);
+  if (doc.kind !== 'manifest') throw new ToolError(`${formatReference(ref)}: nested indexes are not supported`);
+  return { fetched, doc, indexDigest };
 }
 
 /**
@@ -168,42 +168,44 @@ async function pullBlob(opts: RegistryPull, d: Descriptor, label: string): Promi
  */
 export async function pull(source: RegistrySource, ctx: PullContext): Promise<PullResult> {
   const { ref } = source;
-  const opts: RegistryPull = { ...ctx, client: await ctx.registryClient(ref), ref };
-  const { layout } = opts;
   const tagName = formatReference(ref);
-  const dir = ctx.storeDir ?? layout?.dir ?? '.';
-  opts.steps.note(`pull ${formatReference(ref)} for ${formatPlatform(opts.platform)} into ${dir}`);
-  traceLine(opts.steps, 'mkdir -p blobs/sha256');
-  if (opts.dryRun) scriptPrologue(opts.steps, dir);
+  const storeDir = ctx.storeDir ?? (await ctx.store)?.dir ?? '.';
+  const remote: RegistryFetch = { ...ctx, storeDir, client: await ctx.registryClient(ref), ref };
+  remote.steps.note(`pull ${formatReference(ref)} for ${formatPlatform(remote.platform)} into ${storeDir}`);
+  traceLine(remote.steps, 'mkdir -p blobs/sha256');
+  if (remote.dryRun) scriptPrologue(remote.steps, storeDir);
+  // The manifest is asked for at once, and the config as soon as the manifest names it: the store is made
+  // ready and leased meanwhile (a new store's files are written and synced, the lease's lock loads the libc
+  // bindings). Should the store fail too, its error is the one to throw.
+  const resolving = resolveImage(remote);
+  resolving.catch(() => {});
+  const configFetch = remote.dryRun ? Promise.resolve(undefined) : resolving.then(({ doc }) => prefetchConfig(remote, doc.manifest.config));
+  configFetch.catch(() => {});
+  const opts: RegistryPull = { ...remote, layout: await ctx.store };
+  const { layout } = opts;
   // A dry run changes nothing, not even the store's lock files.
   const leased = <T>(work: () => Promise<T>) => (layout && !opts.dryRun ? layout.withLease(work) : work());
   return leased(async () => {
-    let fetched = await fetchManifest(opts, ref.digest ?? ref.tag!);
-    let doc = parseDocument(ref, fetched);
-    let indexDigest: Digest | undefined;
-    if (doc.kind === 'index') {
-      indexDigest = fetched.digest;
-      const chosen = manifestFor(ref, doc.index, opts.platform);
-      opts.steps.note(`the index lists ${chosen.digest} for ${formatPlatform(chosen.platform!)}`);
-      fetched = await fetchManifest(opts, chosen.digest);
-      doc = parseDocument(ref, fetched);
-      if (doc.kind !== 'manifest') throw new ToolError(`${formatReference(ref)}: nested indexes are not supported`);
-    }
+    const { fetched, doc, indexDigest } = await resolving;
     const manifest: ImageManifest = doc.manifest;
-    const config = await pullBlob(opts, manifest.config, 'config');
+    const config = await pullConfig(opts, manifest.config, configFetch);
     if (opts.dryRun) checkConfigScript(opts.steps, ref, manifest, indexDigest === undefined ? opts.platform : undefined);
     // The config is checked before any layer is fetched: an image for another platform, or one whose config
-    // does not fit its manifest, costs no layer download.
-    if (layout && !opts.dryRun) {
-      const image = await layout.readConfig(manifest.config.digest).catch((e: Error) => {
-        throw new ToolError(`${formatReference(ref)}: config ${manifest.config.digest}: ${e.message}`);
-      });
-      if (image.rootfs.diff_ids.length !== manifest.layers.length) {
-        throw new ToolError(`${formatReference(ref)}: the config lists ${image.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
+    // does not fit its manifest, costs no layer download. Refused, it is stored all the same, as the dry-run
+    // script stores it before its checks: the two leave the same store.
+    if (config.image) {
+      try {
+        checkConfig(ref, manifest, config.image, indexDigest ? undefined : opts);
+      } catch (e) {
+        await config.store().catch(() => {});
+        throw e;
       }
-      if (!indexDigest) checkPlatform(ref, image, opts.platform, opts.platformGiven ?? false);
     }
-    const layers = await mapLimited(manifest.layers, opts.jobs, (l, i) => pullBlob(opts, l, `layer ${i + 1}/${manifest.layers.length} ${l.digest.slice(7, 19)}`));
+    // The layers download as many at once as --jobs says, while the config is stored; both end before the tag.
+    const [layers] = await allSettled(
+      mapLimited(manifest.layers, opts.jobs, (l, i) => pullBlob(opts, l, `layer ${i + 1}/${manifest.layers.length} ${l.digest.slice(7, 19)}`)),
+      config.store(),
+    );
     const descriptor: Descriptor = { mediaType: doc.mediaType, digest: fetched.digest, size: fetched.bytes.length };
     if (layout && !opts.dryRun) {
       await layout.putBlob(fetched.bytes, { digest: fetched.digest, size: fetched.bytes.length });
@@ -216,7 +218,7 @@ export async function pull(source: RegistrySource, ctx: PullContext): Promise<Pu
       digest: fetched.digest,
       ...(indexDigest && { indexDigest }),
       platform: formatPlatform(opts.platform),
-      config,
+      config: config.blob,
       layers,
     };
   });
@@ -296,6 +298,14 @@ function manifestFor(ref: Reference, index: ImageIndex, platform: Platform): Des
   }
 }
 
+/** The config fits the manifest (a diff_id for each layer), and with `wanted`, the platform (checkPlatform). */
+function checkConfig(ref: Reference, manifest: ImageManifest, image: ImageConfig, wanted: Pick<PullContext, 'platform' | 'platformGiven'> | undefined): void {
+  if (image.rootfs.diff_ids.length !== manifest.layers.length) {
+    throw new ToolError(`${formatReference(ref)}: the config lists ${image.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
+  }
+  if (wanted) checkPlatform(ref, image, wanted.platform, wanted.platformGiven ?? false);
+}
+
 /**
  * A single-platform image (a manifest without an index) is for the platform its config names: pulled for
  * another (--platform's, else this host's), it is refused, as docker pull --platform does, before any layer
@@ -308,7 +318,7 @@ function checkPlatform(ref: Reference, config: ImageConfig, platform: Platform, 
   throw new ToolError(`${formatReference(ref)}: the image does not match ${wanted}, actual: ${formatPlatform(own)}`, `it is a single-platform image: pull it with --platform ${formatPlatform(own)}`);
 }
 
-function parseDocument(ref: Reference, fetched: { bytes: Buffer; contentType: string | undefined }) {
+function parseDocument(ref: Reference, fetched: FetchedManifest): ManifestDocument {
   try {
     return parseManifestDocument(fetched.bytes, fetched.contentType);
   } catch (e) {

@@ -28,8 +28,11 @@ export type Source = RegistrySource | OciSource | ArchiveSource;
 
 /** What every source is read with: pull (registry), copyImage (oci:) and importDockerArchive (docker-archive:) take it alike. */
 export interface PullContext {
-  /** The store; absent only in a dry run against a store that does not exist yet. */
-  layout: OciLayout | undefined;
+  /**
+   * The store, being opened (made if need be) as the reading starts, so that a registry pull asks for the
+   * manifest meanwhile; undefined only in a dry run against a store that does not exist yet.
+   */
+  store: Promise<OciLayout | undefined>;
   /** The store's directory, absolute (the dry-run script works there); default: the layout's. */
   storeDir?: string;
   platform: Platform;
@@ -65,9 +68,10 @@ export interface PullResult {
 }
 
 /** The store a local source writes to: only a registry pull has a dry run (its curl commands). */
-export function localTarget(ctx: PullContext): OciLayout {
-  if (ctx.dryRun || !ctx.layout) throw new UsageError('--dry-run is for registry pulls');
-  return ctx.layout;
+export async function localTarget(ctx: PullContext): Promise<OciLayout> {
+  const layout = await ctx.store;
+  if (ctx.dryRun || !layout) throw new UsageError('--dry-run is for registry pulls');
+  return layout;
 }
 
 /** A name from a local source is tagged in the store normalised, as `docker load` does. */

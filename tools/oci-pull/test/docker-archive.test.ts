@@ -29,7 +29,7 @@ let stores = 0;
 function importDockerArchive(file: string, ref: Reference | undefined, to: OciLayout, platform: Platform, progress: Progress) {
   const steps = new Steps({ trace: false, dryRun: false });
   const registryClient = () => Promise.reject(new Error('an archive has no registry'));
-  return importSource({ kind: 'docker-archive', file, ref }, { layout: to, platform, jobs: 1, progress, steps, dryRun: false, registryClient });
+  return importSource({ kind: 'docker-archive', file, ref }, { store: Promise.resolve(to), platform, jobs: 1, progress, steps, dryRun: false, registryClient });
 }
 
 /** The blobs a store holds. */

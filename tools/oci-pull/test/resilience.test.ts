@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OciLayout, type Digest } from '@cutaway/oci';
+import { digestOf, OciLayout, type Digest } from '@cutaway/oci';
 import { runCommand, toolPath, type CommandResult } from '../../../test/fixtures/commands.ts';
 import { removeTree, run, Stage, writeImage, type BuiltImage } from '../../../test/fixtures/images.ts';
 import { startRegistry, type TestRegistry } from '../../../test/fixtures/registry.ts';
@@ -112,6 +112,8 @@ class FaultProxy {
     entry.status = answer.statusCode ?? 0;
     res.writeHead(answer.statusCode ?? 502, answer.headers);
     let gone = false;
+    // One listener for the whole answer: a race with once(res, 'close') per full buffer added one each time.
+    const closed = new Promise<void>((resolve) => res.once('close', resolve));
     res.on('close', () => {
       gone = true;
       answer.destroy();
@@ -129,7 +131,7 @@ class FaultProxy {
         for (let at = 0; at < chunk.length && !gone; ) {
           const piece = rate ? chunk.subarray(at, at + 16384) : chunk.subarray(at);
           at += piece.length;
-          if (!res.write(piece)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+          if (!res.write(piece)) await Promise.race([once(res, 'drain'), closed]);
           if (rate) await sleep((piece.length / rate) * 1000);
         }
         if (gone) return;
@@ -161,14 +163,18 @@ let source: OciLayout | undefined;
 const images: Record<string, BuiltImage> = {};
 let roots = 0;
 
-/** A one-layer image holding one random file of `size` bytes (random: gzip cannot shrink it). */
-async function randomImage(layout: OciLayout, name: string, size: number): Promise<BuiltImage> {
-  const dir = join(work, 'stage', name);
-  await mkdir(dir, { recursive: true });
-  const stage = new Stage(dir);
-  await stage.file('data/random.bin', randomBytes(size));
-  await stage.file('etc/motd', `${name}\n`);
-  return writeImage(layout, name, { layers: [{ dir, createdBy: `COPY random.bin /data/ # ${size} bytes` }], cmd: ['/bin/sh'] });
+/** An image of `count` layers (one by default), each holding one random file of `size` bytes (random: gzip cannot shrink it). */
+async function randomImage(layout: OciLayout, name: string, size: number, count = 1): Promise<BuiltImage> {
+  const layers = [];
+  for (let i = 0; i < count; i++) {
+    const dir = join(work, 'stage', name, String(i));
+    await mkdir(dir, { recursive: true });
+    const stage = new Stage(dir);
+    await stage.file(`data/random-${i}.bin`, randomBytes(size));
+    await stage.file('etc/motd', `${name} ${i}\n`);
+    layers.push({ dir, createdBy: `COPY random-${i}.bin /data/ # ${size} bytes` });
+  }
+  return writeImage(layout, name, { layers, cmd: ['/bin/sh'] });
 }
 
 /** A fresh state root for one pull (the store is ROOT/images). */
@@ -232,6 +238,8 @@ beforeAll(async () => {
   images.cut = await randomImage(source, 'cut', 1 << 20);
   images.big = await randomImage(source, 'big', 20 << 20);
   images.bad = await randomImage(source, 'bad', 64 << 10);
+  images.badconfig = await randomImage(source, 'badconfig', 64 << 10);
+  images.multi = await randomImage(source, 'multi', 4 << 20, 3);
   registry = await startRegistry();
   for (const name of Object.keys(images)) {
     await run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${source.dir}:${name}`, `docker://${registry.host}/${name}:1`]);
@@ -453,6 +461,76 @@ describe('oci-pull through a faulty network', () => {
     expect(await partials(store)).toEqual([]);
     expect(await tags(store)).toEqual([]);
     await verifyStore(store);
+  });
+});
+
+describe('oci-pull stopped part-way while its blobs download at once', () => {
+  it('killed with kill -9 while three layers and the config are stored at once: every blob there verifies, and the next pull resumes each layer', async () => {
+    const root = await freshRoot();
+    const store = join(root, 'images');
+    const image = images.multi!;
+    const layers = image.manifest.layers.map((l) => l.digest);
+    const partialOf = (digest: Digest) => join(store, '.cutaway', `sha256-${hex(digest)}.partial`);
+    proxy!.throttle = 2 << 20;
+
+    const child = spawn(toolPath('oci-pull'), [pullRef('multi')], { env: { ...process.env, ...env(root) }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const exited = once(child, 'exit');
+    try {
+      // Every layer under way (its .partial written to) before the kill.
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        if (child.exitCode !== null) throw new Error(`oci-pull exited early (${child.exitCode}): ${stderr}`);
+        if (Date.now() > deadline) throw new Error('the layers did not all start');
+        const sizes = await Promise.all(layers.map((d) => stat(partialOf(d)).then((s) => s.size, () => 0)));
+        if (sizes.every((size) => size > 0)) break;
+        await sleep(25);
+      }
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    expect(child.signalCode).toBe('SIGKILL');
+    const killedAt = await Promise.all(layers.map(async (d) => (await stat(partialOf(d))).size));
+    for (const [i, size] of killedAt.entries()) expect(size, `layer ${i + 1}`).toBeLessThan(image.manifest.layers[i]!.size);
+    expect((await partials(store)).sort()).toEqual(layers.map((d) => `sha256-${hex(d)}.partial`).sort());
+    // Whatever the kill caught half-done, nothing in blobs/ is wrong, and nothing is tagged.
+    const stored = await verifyStore(store);
+    expect(stored.filter((name) => layers.map(hex).includes(name))).toEqual([]);
+    expect(await tags(store)).toEqual([]);
+
+    proxy!.throttle = undefined;
+    proxy!.log.length = 0;
+    const again = await pull(root, 'multi');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout.trim()).toBe(image.descriptor.digest);
+    for (const [i, d] of layers.entries()) {
+      expect(proxy!.log.filter((l) => l.path.endsWith(d)).map((l) => [l.range, l.status])).toEqual([[`bytes=${killedAt[i]}-`, 206]]);
+    }
+    expect((await verifyStore(store)).sort()).toEqual([image.descriptor.digest, image.configDescriptor.digest, ...layers].map(hex).sort());
+    expect(await partials(store)).toEqual([]);
+    expect(await tags(store)).toEqual([pullRef('multi')]);
+  });
+
+  it('rejects a config the registry holds corrupt before it asks for any layer: one error line, nothing of the image stored', async () => {
+    const image = images.badconfig!;
+    const config = image.configDescriptor.digest;
+    const data = join(registry!.dir, 'data', 'docker', 'registry', 'v2', 'blobs', 'sha256', hex(config).slice(0, 2), hex(config), 'data');
+    const bytes = await readFile(data);
+    bytes[bytes.indexOf('"')] = 0x27; // still as long, no longer the bytes the digest names
+    await writeFile(data, bytes);
+
+    const root = await freshRoot();
+    const store = join(root, 'images');
+    const result = await pull(root, 'badconfig');
+    expect(result.code, result.stderr).toBe(1);
+    expect(errorLines(result.stderr)).toEqual([`oci-pull: error: ${proxy!.host}/badconfig: blob ${config} rejected: digest mismatch: expected ${config}, got ${digestOf(bytes)} (hint: the registry holds a corrupt blob; nothing was stored)`]);
+    expect(proxy!.count('GET', new RegExp(`/blobs/${config}$`))).toBe(1);
+    expect(proxy!.count('GET', new RegExp(`/blobs/${image.manifest.layers[0]!.digest}$`))).toBe(0);
+    expect(await readdir(join(store, 'blobs', 'sha256'))).toEqual([]);
+    expect(await partials(store)).toEqual([]);
+    expect(await tags(store)).toEqual([]);
   });
 });
 
