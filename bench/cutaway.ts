@@ -25,7 +25,7 @@ const HELLO_EXPECT = ['Hello from a container that cutaway built', 'I am app on 
 
 const options = h.parseOptions(
   'cutaway',
-  'cutaway build (examples/hello with no cache and cached, a three-step Dockerfile) against buildah bud (--layers and plain), and cutaway run --rm IMAGE true (bridge and --network none) against podman run --rm --runtime runc --network none, with the busybox fixture as the base; in a throwaway network and mount namespace, on a tmpfs. --runs N sets both phases\' rounds (defaults: 7 build rounds, 15 run rounds).',
+  'cutaway build (examples/hello with no cache and cached, a three-step Dockerfile) against buildah bud (--layers and plain), and cutaway run --rm IMAGE true (bridge and --network none) against podman run --rm --runtime runc (--network none, and its default CNI bridge), with the busybox fixture as the base; in a throwaway network and mount namespace, on a tmpfs. --runs N sets both phases\' rounds (defaults: 7 build rounds, 15 run rounds).',
   { runs: 0, 'build-runs': 0, 'run-runs': 0 },
 );
 const buildRuns = options['build-runs'] || options.runs || 7;
@@ -87,7 +87,7 @@ function buildBreakdown(t: h.Ran): Map<string, { ms: number; count: number }> {
 // ─── Main ────────────────────────────────────────────────────────────────────
 
 type BuildKey = 'cwHello' | 'cwHelloHost' | 'cwHelloCached' | 'bhHello' | 'bhHelloCached' | 'bhPlainHello' | 'cwThree' | 'bhPlainThree' | 'bhThree';
-type RunKey = 'cwBridge' | 'cwBridgeSteady' | 'cwNone' | 'podmanVfs' | 'podmanOverlay' | 'mount' | 'nsExec' | 'unmount' | 'nbUp' | 'nbDown' | 'version' | 'node';
+type RunKey = 'cwBridge' | 'cwBridgeSteady' | 'cwNone' | 'podmanVfs' | 'podmanBridge' | 'podmanOverlay' | 'mount' | 'nsExec' | 'unmount' | 'nbUp' | 'nbDown' | 'version' | 'node';
 
 async function main(): Promise<void> {
   await h.need([h.GNU_TIME, 'buildah', 'podman', 'skopeo', 'runc', 'conmon', 'nft', 'ip', 'unshare'], 'apt-get install time buildah podman skopeo runc conmon nftables iproute2');
@@ -218,7 +218,7 @@ async function main(): Promise<void> {
   await writeFile(join(files, 'hostname'), 'cwbench\n');
   await writeFile(join(files, 'hosts'), '127.0.0.1\tlocalhost\n');
   await writeFile(join(files, 'resolv.conf'), 'nameserver 8.8.8.8\n');
-  const podmanRun = (store: ContainersStore) => measure('podman', store.podman(['run', '--rm', '--network', 'none', '--cgroup-parent', `/${CGROUP_PARENT}`, REF, 'true']), ctx.env);
+  const podmanRun = (store: ContainersStore, network = 'none') => measure('podman', store.podman(['run', '--rm', '--network', network, '--cgroup-parent', `/${CGROUP_PARENT}`, REF, 'true']), ctx.env);
   let serial = 0;
   const runUnits: h.Unit<RunKey>[] = [
     h.unit('cwBridge', () => cutaway(cwRun, ['run', '--rm', REF, 'true'])),
@@ -235,6 +235,8 @@ async function main(): Promise<void> {
     },
     h.unit('cwNone', () => cutaway(cwRun, ['run', '--rm', '--network', 'none', REF, 'true'])),
     h.unit('podmanVfs', () => podmanRun(pmVfs)),
+    // podman's own default network (CNI bridge + host-local IPAM + firewall), in the bench's throwaway network namespace.
+    h.unit('podmanBridge', () => podmanRun(pmVfs, 'bridge')),
     h.unit('podmanOverlay', () => podmanRun(pmOverlay)),
     ...(['bridge', 'none'] as const).map((net) => ({
       async run(warmUp: boolean): Promise<[RunKey, Sample][]> {
@@ -276,17 +278,18 @@ async function main(): Promise<void> {
     },
   ];
 
-  /** After every run round: no container, mount, endpoint, namespace, cw link or nft table of cutaway's, no podman container. */
+  /** After every run round: no container, mount, endpoint, namespace, link or nft table of cutaway's, no podman container. */
   const checkClean = async () => {
     const problems: string[] = [];
     if (cwRun.containers().length) problems.push(`cutaway containers: ${cwRun.containers().join(' ')}`);
     const mounts = await h.mountsUnder(cwRun.root);
     if (mounts.length) problems.push(`mounts: ${mounts.join(' ')}`);
     if (h.netnsNames().length) problems.push(`network namespaces: ${h.netnsNames().join(' ')}`);
-    const cw = h.links().filter((l) => l !== 'lo');
+    // podman keeps its default network's bridge and its iptables (nft) tables, as Docker keeps docker0: those stay.
+    const cw = h.links().filter((l) => l !== 'lo' && l !== 'cni-podman0');
     if (cw.length) problems.push(`interfaces: ${cw.join(' ')}`);
-    const tables = (await run('nft', ['list', 'tables'])).trim();
-    if (tables) problems.push(`nft tables: ${tables}`);
+    const tables = (await run('nft', ['list', 'tables'])).split('\n').filter((t) => /^table \w+ cw/.test(t));
+    if (tables.length) problems.push(`nft tables: ${tables.join(' ')}`);
     for (const s of [pmVfs, pmOverlay]) {
       const left = await s.podmanContainers();
       if (left.length) problems.push(`podman (${s.driver}) containers: ${left.join(' ')}`);
@@ -333,6 +336,7 @@ async function main(): Promise<void> {
     { label: '`cutaway run --rm --network none IMAGE true`', samples: r('cwNone'), compared: true },
     { label: '`podman run --rm --runtime runc --network none IMAGE true` (vfs: the reference)', samples: r('podmanVfs'), compared: true },
     { label: '`podman run …` the same, overlay driver', samples: r('podmanOverlay'), compared: true },
+    { label: '`podman run --rm --runtime runc IMAGE true` (vfs, its default bridge network: CNI)', samples: r('podmanBridge'), compared: true },
     { label: 'part: `overlay-mount -q IMAGE --name N`', samples: r('mount') },
     { label: "part: `ns-exec --rootfs MERGED … --net none -- /bin/true` (cutaway run's options)", samples: r('nsExec') },
     { label: 'part: `overlay-mount --unmount N --rm`', samples: r('unmount') },
@@ -412,7 +416,7 @@ async function main(): Promise<void> {
       `- **hello, no cache**: cutaway / \`buildah bud --layers --no-cache\` ${mark(m(b('cwHello')) / m(b('bhHello')))}; cutaway / plain \`buildah bud\` ${mark(m(b('cwHello')) / m(b('bhPlainHello')))}. With RUN on the host's network, as buildah's: ${ratio(m(b('cwHelloHost')) / m(b('bhHello')))} and ${ratio(m(b('cwHelloHost')) / m(b('bhPlainHello')))} (the bridge costs ${ms(m(b('cwHello')) - m(b('cwHelloHost')))} ms a build). Layers in the image: cutaway ${facts.cwHelloLayers}, buildah --layers ${facts.bhHelloLayers}, plain buildah ${facts.bhPlainHelloLayers} (the base's one included).`,
       `- **hello, cached rebuild**: cutaway / \`buildah bud --layers\` ${mark(m(b('cwHelloCached')) / m(b('bhHelloCached')))} (${ms(m(b('cwHelloCached')))} against ${ms(m(b('bhHelloCached')))} ms); both gave the same image as the build before.`,
       `- **three-step**: cutaway / plain \`buildah bud\` ${mark(m(b('cwThree')) / m(b('bhPlainThree')))} (buildah ${ms(m(b('bhPlainThree')))} ms here; notes/machine.md has ~650 ms); cutaway / \`buildah bud --layers --no-cache\` ${mark(m(b('cwThree')) / m(b('bhThree')))}.`,
-      `- **run --rm**: like for like (both \`--network none\`), cutaway / podman (vfs) ${mark(m(r('cwNone')) / m(r('podmanVfs')))}, / podman (overlay) ${ratio(m(r('cwNone')) / m(r('podmanOverlay')))}. On cutaway's default bridge network against podman's none: ${mark(m(r('cwBridge')) / m(r('podmanVfs')))} alone on the host, ${ratio(m(r('cwBridgeSteady')) / m(r('podmanVfs')))} with another endpoint holding cw0.`,
+      `- **run --rm**: like for like (both \`--network none\`), cutaway / podman (vfs) ${mark(m(r('cwNone')) / m(r('podmanVfs')))}, / podman (overlay) ${ratio(m(r('cwNone')) / m(r('podmanOverlay')))}. Both on their default bridge network: cutaway / podman (vfs, CNI bridge) ${mark(m(r('cwBridge')) / m(r('podmanBridge')))} alone on the host (cutaway makes and removes cw0 and its nft table each time; podman keeps its bridge), ${mark(m(r('cwBridgeSteady')) / m(r('podmanBridge')))} with another endpoint holding cw0; against podman's none, ${ratio(m(r('cwBridge')) / m(r('podmanVfs')))} and ${ratio(m(r('cwBridgeSteady')) / m(r('podmanVfs')))}.`,
       `- **netbridge's share of a lone \`cutaway run --rm\`**: ${ms(m(r('cwBridge')) - m(r('cwNone')))} ms (bridge − none, medians); with another endpoint up, ${ms(m(r('cwBridgeSteady')) - m(r('cwNone')))} ms. Alone, \`netbridge up\` + \`down\` take ${ms(m(r('nbUp')) + m(r('nbDown')))} ms.`,
       `- **the parts**: overlay-mount ${ms(m(r('mount')))} + ns-exec ${ms(m(r('nsExec')))} + unmount ${ms(m(r('unmount')))} = ${ms(m(r('mount')) + m(r('nsExec')) + m(r('unmount')))} ms run alone, against ${ms(m(r('cwNone')))} ms for \`cutaway run --rm --network none\`; \`cutaway run --version\` ${ms(m(r('version')))} ms and \`node -e 0\` ${ms(m(r('node')))} ms. Run alone, each tool is a Node process of its own (ns-exec: a C program that runs a Node planner once); within \`cutaway run\` the Node tools' steps are done by their own code in cutaway's process and ns-exec gets its plan in a file, so a \`cutaway run --rm\` starts Node once, on the bridge too.`,
       '',
