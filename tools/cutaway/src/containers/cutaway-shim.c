@@ -23,6 +23,12 @@
  * neither ns-exec (its status, or the exit file it writes) nor PID 1 can tell
  * is the exit recorded as unknown ("exitUnknown", shown as Docker's 255).
  *
+ * Fd 3, when open, is the caller's wait for the container to run: the shim
+ * closes it once state.json says running (or ends, at the latest), so that
+ * `cutaway run -d` and `cutaway start` return then, without polling. The
+ * shim learns that ns-exec has written DIR/pid from inotify(7), not by
+ * looking every few milliseconds.
+ *
  * -H: the container's health check (HEALTHCHECK). MS milliseconds after it
  * runs, and MS after each check has ended, the shim runs CHECK (the M words
  * after M: `cutaway __health ID`, which runs one check and records it) in a
@@ -39,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -416,6 +423,12 @@ static int record_running(void) {
   return 1;
 }
 
+/* Reads what is waiting on a non-blocking fd (inotify's events, which say only that DIR changed). */
+static void discard_events(int fd) {
+  char buf[4096];
+  while (read(fd, buf, sizeof buf) > 0) {}
+}
+
 /* Docker's status for a process that ended: its exit code, or 128+N after signal N. */
 static int status_code(int status) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -479,6 +492,14 @@ int main(int argc, char **argv) {
   if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) die_errno(125, "pipe");
   if (interactive && pipe2(in, O_CLOEXEC) < 0) die_errno(125, "pipe");
   attach_listen();
+  /* The caller's end of the wait (above) is for this process alone: ns-exec and the container never hold it. */
+  int ready_fd = fcntl(3, F_SETFD, FD_CLOEXEC) == 0 ? 3 : -1;
+  /* ns-exec renames its pid file into DIR (and writes it): before the fork, so that no such event is missed. */
+  int watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (watch_fd >= 0 && inotify_add_watch(watch_fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+    close(watch_fd);
+    watch_fd = -1;
+  }
   now(started_at, sizeof started_at);
   pid_t child = fork();
   if (child < 0) die_errno(125, "fork");
@@ -506,7 +527,7 @@ int main(int argc, char **argv) {
   int running = 0;
   while (streams[0].fd >= 0 || streams[1].fd >= 0) {
     /* The output, new clients, the container's stdin while input waits for it, and the clients otherwise. */
-    struct pollfd fds[5 + MAX_CLIENTS] = {
+    struct pollfd fds[6 + MAX_CLIENTS] = {
         {.fd = streams[0].fd, .events = POLLIN},
         {.fd = streams[1].fd, .events = POLLIN},
         {.fd = listen_fd, .events = POLLIN},
@@ -516,13 +537,22 @@ int main(int argc, char **argv) {
     for (int i = 0; i < count; i++) fds[4 + i] = (struct pollfd){.fd = clients[i].fd, .events = clients[i].sending && !input_len ? POLLIN : 0};
     /* The health check's pidfd, last: readable once the check has ended. */
     fds[4 + count] = (struct pollfd){.fd = health_fd, .events = POLLIN};
-    /* Until the pid file appears, look for it every 10 ms; then wait for what comes (or the next health check). */
-    int timeout = !running ? 10 : health_ms > 0 && !health_pid ? (int)ms_until(&health_due) : -1;
+    /* Until the pid file appears: what happens in DIR (inotify). */
+    fds[5 + count] = (struct pollfd){.fd = running ? -1 : watch_fd, .events = POLLIN};
+    /* Until the pid file appears, look for it at each change in DIR (every 10 ms without inotify); then wait for what comes (or the next health check). */
+    int timeout = !running ? (watch_fd >= 0 ? -1 : 10) : health_ms > 0 && !health_pid ? (int)ms_until(&health_due) : -1;
     /* With checks, awake at least every 200 ms to reap what they leave (reap_orphans). */
     if (health_ms > 0 && (timeout < 0 || timeout > 200)) timeout = 200;
-    int ready = poll(fds, (nfds_t)(5 + count), timeout);
+    int ready = poll(fds, (nfds_t)(6 + count), timeout);
     if (ready < 0 && errno != EINTR) die_errno(125, "poll");
-    if (!running && (running = record_running()) && health_ms > 0) health_schedule();
+    if (fds[5 + count].revents) discard_events(watch_fd);
+    if (!running && (running = record_running())) {
+      if (ready_fd >= 0) close(ready_fd); /* the caller's wait is over */
+      ready_fd = -1;
+      if (watch_fd >= 0) close(watch_fd);
+      watch_fd = -1;
+      if (health_ms > 0) health_schedule();
+    }
     if (health_ms > 0) reap_orphans(child);
     if (running && health_ms > 0 && !health_pid && ms_until(&health_due) == 0) health_start();
     if (ready <= 0) continue;

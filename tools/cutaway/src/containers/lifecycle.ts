@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { dirname } from 'node:path';
 import { rootless, stdoutClosed, ToolError, whenStdoutCloses } from '@cutaway/cli';
 import { createWriteStream, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -8,7 +9,6 @@ import { healthShimArgs, monitorHealth, startingHealth } from './health.ts';
 import { logLines } from './log-lines.ts';
 import { signalPid } from './signals.ts';
 import { allDone } from './parallel.ts';
-import { currentState } from './state.ts';
 import { endpointAddress, ENDPOINT_FIELDS } from './networks.ts';
 import { configText, overlayLowers, type ContainerConfigRecord, type ContainerStore } from './store.ts';
 import { netbridgeHere } from '../../../netbridge/src/commands.ts';
@@ -264,8 +264,11 @@ export async function startShim(store: ContainerStore, config: ContainerConfigRe
   const shim = spawn('cutaway-shim', args, {
     env: toolEnv({ CUTAWAY_ROOT: root, ...traceEnv(TRACE_FD), ...planned }),
     detached: true,
-    stdio: ['ignore', openSync('/dev/null', 'w'), err, 'ignore', err],
+    // Fd 3: closed by the shim once the state says running, or when it ends (cutaway-shim.c).
+    stdio: ['ignore', openSync('/dev/null', 'w'), err, 'pipe', err],
   });
+  const ready = shim.stdio[3] as Readable;
+  const running = new Promise<void>((resolve) => ready.once('close', resolve).resume());
   // A shim that cannot start (cutaway-shim missing, not executable) is cutaway's one-line error; the caller tears down.
   await new Promise<void>((resolve, reject) => {
     shim.once('spawn', resolve);
@@ -275,7 +278,11 @@ export async function startShim(store: ContainerStore, config: ContainerConfigRe
   recordContainerEvent(store, id, 'start');
   writeFileSync(store.path(id, 'shim.pid'), String(shim.pid));
   shim.unref();
-  for (let i = 0; i < 400 && currentState(store, id).status === 'created'; i++) await new Promise((r) => setTimeout(r, 10));
+  // As long as 4 s at most: a shim stopped (SIGSTOP) before its container runs does not hold run -d forever.
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([running, new Promise((r) => (timer = setTimeout(r, 4000)))]);
+  clearTimeout(timer);
+  ready.destroy();
   // All of them by now: the last, the exec step, is written before execve, and the state says running after it.
   showTrace(readFileSync(errFile).subarray(traceFrom).toString());
 }
