@@ -9,12 +9,23 @@ export function lazily<T>(make: () => T): () => T {
 }
 
 /**
- * koffi, loaded at the first libc call rather than when a tool starts: its native addon, and the crypto, https
- * and zlib modules its loader requires, cost every start several milliseconds, and most commands make no libc
- * call (`cutaway ps`, any --help). createRequire: an `import` would load it at start, and `await import()`
- * would make every call here asynchronous.
+ * koffi, loaded at the first libc call rather than when a tool starts: most commands make no libc call
+ * (`cutaway ps`, any --help). createRequire: an `import` would load it at start, and `await import()` would
+ * make every call here asynchronous.
+ *
+ * Its native addon for this machine is loaded directly (~2 ms). koffi's index.js (~9 ms, on the way of every
+ * `cutaway run`: the store's lock is a flock) loads https, crypto and zlib for its installer, looks for the
+ * addon in several places and only adds deprecated aliases to it (koffi 2.16, src/koffi/src/init.js). Where
+ * there is no such file (a platform it builds elsewhere, musl), koffi's own loader finds it.
  */
-export const koffi = lazily(() => createRequire(import.meta.url)('koffi') as typeof Koffi);
+export const koffi = lazily((): typeof Koffi => {
+  const load = createRequire(import.meta.url);
+  try {
+    return load(`koffi/build/koffi/${process.platform}_${process.arch}/koffi.node`) as typeof Koffi;
+  } catch {
+    return load('koffi') as typeof Koffi;
+  }
+});
 
 /** glibc, loaded once at the first call; every binding in this lib goes through it. */
 export const libc = lazily(() => koffi().load('libc.so.6'));
