@@ -537,8 +537,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < count; i++) fds[4 + i] = (struct pollfd){.fd = clients[i].fd, .events = clients[i].sending && !input_len ? POLLIN : 0};
     /* The health check's pidfd, last: readable once the check has ended. */
     fds[4 + count] = (struct pollfd){.fd = health_fd, .events = POLLIN};
-    /* Until the pid file appears: what happens in DIR (inotify). */
-    fds[5 + count] = (struct pollfd){.fd = running ? -1 : watch_fd, .events = POLLIN};
+    /* Until the pid file appears: what happens in DIR (inotify; closed, -1, once it runs). */
+    fds[5 + count] = (struct pollfd){.fd = watch_fd, .events = POLLIN};
     /* Until the pid file appears, look for it at each change in DIR (every 10 ms without inotify); then wait for what comes (or the next health check). */
     int timeout = !running ? (watch_fd >= 0 ? -1 : 10) : health_ms > 0 && !health_pid ? (int)ms_until(&health_due) : -1;
     /* With checks, awake at least every 200 ms to reap what they leave (reap_orphans). */
